@@ -1,0 +1,39 @@
+/**
+ * Plain-text and JSON-lines renderings of session events, for pipes, logs and scripts. The
+ * terminal view (Ink) says the same things; this is its non-TTY twin.
+ */
+import type { SessionEvent } from '../core/session/index.js'
+
+export function formatCountdown(untilIso: string, now = Date.now()): string {
+  const seconds = Math.max(0, Math.round((Date.parse(untilIso) - now) / 1000))
+  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`
+}
+
+/** The human sentence(s) for an event, as the side that received it should read them. */
+export function describeEvent(event: SessionEvent): string[] {
+  switch (event.event) {
+    case 'waiting':
+      return event.role === 'host'
+        ? ['waiting for your technician']
+        : [`waiting for the end user; the PIN expires in ${formatCountdown(event.expiresAt)}`]
+    case 'paired': {
+      const words = `security words: ${event.sas}`
+      if (event.technician) {
+        const { name, email, organisation } = event.technician
+        return [
+          `connected to technician ${name} <${email}> of ${organisation}`,
+          `${words} (your technician must read you the same words)`,
+        ]
+      }
+      const host = event.host ? ` ${event.host.user}@${event.host.hostname} (${event.host.platform})` : ''
+      return [`connected to${host}`, `${words} (the end user must see the same words)`]
+    }
+    case 'ended':
+      return [`session ended: ${event.reason}`]
+  }
+}
+
+/** Writes each event as one JSON line (`--json`) or as its human sentences. */
+export function lineWriter(json: boolean, write: (line: string) => void): (event: SessionEvent) => void {
+  return json ? (event) => write(JSON.stringify(event)) : (event) => describeEvent(event).forEach(write)
+}

@@ -1,0 +1,46 @@
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../../cli/base-command.js'
+import { readPassword } from '../../cli/read-secret.js'
+import { initOrganisation, type TechnicianIdentity } from '../../core/accounts/index.js'
+import { defaultDataDir } from '../../core/paths.js'
+import { withStore } from '../../core/store/index.js'
+
+export default class AdminInit extends BaseCommand {
+  static override summary = "Create a gateway's organisation and its first admin (also a technician)"
+  static override description =
+    'Run once on the gateway machine, on the same --data directory as rescue server (running or not). The password is read from stdin with --password-stdin, or asked without echo; it never goes in argv.'
+
+  static override examples = [
+    'printf \'%s\' "$ADMIN_PASSWORD" | <%= config.bin %> admin init --data ./data --email admin@example.com --password-stdin',
+    '<%= config.bin %> admin init --data ./data --email alice@acme.example --name "Alice Smith" --organisation "Acme IT"',
+  ]
+
+  static override flags = {
+    data: Flags.directory({ description: 'the gateway data directory', env: 'RESCUE_DATA' }),
+    email: Flags.string({ description: "the admin's email (their login)", required: true }),
+    name: Flags.string({ description: 'the name end users see [default: the part of the email before @]' }),
+    organisation: Flags.string({ description: 'the organisation end users see [default: the email domain]' }),
+    'password-stdin': Flags.boolean({ description: 'read the password from stdin instead of asking' }),
+  }
+
+  async run(): Promise<{ admin: TechnicianIdentity; data: string }> {
+    const { flags } = await this.parse(AdminInit)
+    const password = await readPassword({
+      fromStdin: flags['password-stdin'],
+      prompt: `Password for ${flags.email}: `,
+    })
+    const data = flags.data ?? defaultDataDir()
+    const admin = await withStore({ dataDir: data }, (store) =>
+      initOrganisation(store, {
+        email: flags.email,
+        password,
+        name: flags.name,
+        organisation: flags.organisation,
+      }),
+    )
+    this.log(
+      `created organisation "${admin.organisation}" with admin ${admin.name} <${admin.email}> in ${data}`,
+    )
+    return { admin, data }
+  }
+}

@@ -1,0 +1,64 @@
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../cli/base-command.js'
+import { waitForSignal } from '../cli/signals.js'
+import { serve } from '../core/gateway/index.js'
+import { defaultDataDir } from '../core/paths.js'
+
+export default class Server extends BaseCommand {
+  static override summary = 'Run the gateway that pairs end users with technicians and relays their sessions'
+  static override description =
+    'The gateway keeps accounts, PINs and the session log in --data, and relays the sealed stream between the two sides without being able to read it. It stops on Ctrl-C or SIGTERM, ending every session with a message.'
+
+  static override examples = [
+    '<%= config.bin %> server --data ./data',
+    '<%= config.bin %> server --port 0 --json',
+    '<%= config.bin %> server --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem',
+  ]
+
+  static override flags = {
+    host: Flags.string({ description: 'address to listen on', default: '127.0.0.1', env: 'RESCUE_HOST' }),
+    port: Flags.integer({
+      description: 'port to listen on; 0 picks a free one',
+      default: 8080,
+      min: 0,
+      max: 65535,
+      env: 'RESCUE_PORT',
+    }),
+    data: Flags.directory({
+      description: 'data directory for the embedded database [default: XDG data home]/rescue',
+      env: 'RESCUE_DATA',
+    }),
+    'tls-cert': Flags.file({ description: 'TLS certificate (PEM)', exists: true, dependsOn: ['tls-key'] }),
+    'tls-key': Flags.file({ description: 'TLS private key (PEM)', exists: true, dependsOn: ['tls-cert'] }),
+    insecure: Flags.boolean({
+      description: 'allow plain HTTP on a non-loopback address (behind a TLS proxy)',
+    }),
+    'heartbeat-ms': Flags.integer({
+      description: 'ping interval for peers',
+      default: 5000,
+      min: 50,
+      hidden: true,
+    }),
+  }
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Server)
+    const json = this.jsonEnabled()
+    const gateway = await serve({
+      dataDir: flags.data ?? defaultDataDir(),
+      host: flags.host,
+      port: flags.port,
+      insecure: flags.insecure,
+      heartbeatMs: flags['heartbeat-ms'],
+      ...(flags['tls-cert'] && flags['tls-key']
+        ? { tls: { certFile: flags['tls-cert'], keyFile: flags['tls-key'] } }
+        : {}),
+      onLog: json ? undefined : (line) => this.log(line),
+    })
+    if (json) this.logJson({ url: gateway.url })
+    else this.log(`rescue gateway listening on ${gateway.url}`)
+    const signal = await waitForSignal()
+    if (!json) this.log(`stopping (${signal})`)
+    await gateway.close()
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Where a technician's login lives: the gateway URL and email in config.json, the token in the
+ * OS keychain (@napi-rs/keyring), or in a 0600 file when no keychain service answers.
+ * RESCUE_TOKEN overrides both, for scripts. Imports core only.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { Entry } from '@napi-rs/keyring'
+import { z } from 'zod'
+import { UserError } from '../errors.js'
+import { configDir } from '../paths.js'
+
+const KEYCHAIN_SERVICE = 'rescue'
+
+export type TokenSource = 'environment' | 'keychain' | 'file'
+
+export interface SavedLogin {
+  server: string
+  email: string
+}
+
+const savedLogin = z.object({ server: z.string(), email: z.string() })
+const tokenFile = z.record(z.string(), z.string())
+
+const loginPath = () => path.join(configDir(), 'config.json')
+const tokenFilePath = () => path.join(configDir(), 'tokens.json')
+
+function readJson<T>(file: string, schema: z.ZodType<T>): T | undefined {
+  try {
+    return schema.parse(JSON.parse(fs.readFileSync(file, 'utf8')))
+  } catch {
+    return undefined
+  }
+}
+
+/** Writes a file only its owner can read, inside a 0700 directory, atomically. */
+function writePrivate(file: string, value: unknown): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+  const temporary = `${file}.${process.pid}.tmp`
+  fs.writeFileSync(temporary, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 })
+  fs.renameSync(temporary, file)
+}
+
+// Tests and headless machines can skip the keychain, so nothing touches a developer's real one.
+const keychainDisabled = () => process.env.RESCUE_CREDENTIAL_STORE === 'file'
+
+/** Runs a keychain call; undefined when no keychain service answers (errors all carry GenericFailure). */
+function keychain<T>(call: (entry: Entry) => T, server: string): T | undefined {
+  if (keychainDisabled()) return undefined
+  try {
+    return call(new Entry(KEYCHAIN_SERVICE, server))
+  } catch {
+    return undefined
+  }
+}
+
+export function loadLogin(): SavedLogin | undefined {
+  return readJson(loginPath(), savedLogin)
+}
+
+/** Saves the login and its token; says where the token went. */
+export function saveLogin(login: SavedLogin, token: string): TokenSource {
+  writePrivate(loginPath(), login)
+  const stored = keychain((entry) => {
+    entry.setPassword(token)
+    return entry.getPassword() === token
+  }, login.server)
+  if (stored) {
+    removeFileToken(login.server)
+    return 'keychain'
+  }
+  const tokens = readJson(tokenFilePath(), tokenFile) ?? {}
+  writePrivate(tokenFilePath(), { ...tokens, [login.server]: token })
+  return 'file'
+}
+
+function removeFileToken(server: string): void {
+  const tokens = readJson(tokenFilePath(), tokenFile)
+  if (!tokens || !(server in tokens)) return
+  delete tokens[server]
+  writePrivate(tokenFilePath(), tokens)
+}
+
+/** The token to use against `server`: RESCUE_TOKEN, then the keychain, then the file. */
+export function findToken(server: string): { token: string; source: TokenSource } | undefined {
+  const fromEnvironment = process.env.RESCUE_TOKEN
+  if (fromEnvironment) return { token: fromEnvironment, source: 'environment' }
+  const fromKeychain = keychain((entry) => entry.getPassword(), server)
+  if (fromKeychain) return { token: fromKeychain, source: 'keychain' }
+  const fromFile = readJson(tokenFilePath(), tokenFile)?.[server]
+  return fromFile ? { token: fromFile, source: 'file' } : undefined
+}
+
+/** The saved gateway and a token for it, or a UserError saying how to log in. */
+export function requireLogin(serverOverride?: string): { server: string; token: string } {
+  const server = serverOverride ?? loadLogin()?.server
+  if (!server) {
+    throw new UserError(
+      'notLoggedIn',
+      'you are not logged in to a gateway',
+      'run rescue login --server URL --email EMAIL',
+    )
+  }
+  const found = findToken(server)
+  if (!found) throw new UserError('notLoggedIn', `you are not logged in to ${server}`, 'run rescue login')
+  return { server, token: found.token }
+}
+
+/** Forgets the token for `server` wherever it was kept. */
+export function forgetLogin(server: string): void {
+  keychain((entry) => entry.deletePassword(), server)
+  removeFileToken(server)
+  if (loadLogin()?.server === server) fs.rmSync(loginPath(), { force: true })
+}

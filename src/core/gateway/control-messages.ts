@@ -1,0 +1,52 @@
+/**
+ * Control messages the gateway sends to a peer as WebSocket text frames. Binary frames are the
+ * peers' own bytes, relayed untouched; the gateway never sends binary and never reads it.
+ */
+import { z } from 'zod'
+
+export const roles = ['host', 'technician'] as const
+export type Role = (typeof roles)[number]
+export type EndedBy = Role | 'gateway'
+
+/** How each role is named to people. */
+export const roleName: Record<Role, string> = { host: 'end user', technician: 'technician' }
+
+const identity = z.object({ name: z.string(), email: z.string(), organisation: z.string() })
+
+export const controlMessage = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('waiting'),
+    sessionId: z.string(),
+    expiresAt: z.string(),
+    heartbeatMs: z.number().int().positive(),
+  }),
+  z.object({ type: z.literal('paired'), sessionId: z.string(), technician: identity.optional() }),
+  z.object({
+    type: z.literal('ended'),
+    by: z.enum(['host', 'technician', 'gateway']),
+    reason: z.string(),
+    // Set when the gateway ended it for a reason with its own exit code (expired PIN, lost peer).
+    code: z.enum(['pinExpired', 'connectionLost', 'pairingFailed', 'failure']).optional(),
+  }),
+])
+
+export type ControlMessage = z.infer<typeof controlMessage>
+export type EndedMessage = Extract<ControlMessage, { type: 'ended' }>
+
+/** WebSocket close codes with a meaning in rescue (4000-4999 are the application's). */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  /** A peer rejected the other's pairing or sealed frames. */
+  pairingFailed: 4400,
+  /** The gateway refused a connection it had already upgraded (a slot taken in a race). */
+  conflict: 4409,
+} as const
+
+/** Headers a peer sends on the upgrade request. The PIN is in a header, not the URL, so it stays out of access logs. */
+export const PIN_HEADER = 'rescue-pin'
+
+export const WS_PATH: Record<Role, string> = { host: '/v1/ws/host', technician: '/v1/ws/technician' }
+
+/** The largest WebSocket message a peer may send; larger ones close the connection (1009). */
+export const MAX_FRAME_BYTES = 2 * 1024 * 1024

@@ -1,0 +1,228 @@
+/**
+ * The gateway (`rescue server`): HTTP routes for login and PINs, and the two WebSocket routes where
+ * end users and technicians meet by PIN and are relayed. Owns the listening socket and its
+ * lifetime; accounts, rooms and the relay live in their own files. Imports core only.
+ */
+import fs from 'node:fs'
+import websocket from '@fastify/websocket'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { z } from 'zod'
+import { MAX_FRAME_BYTES, PIN_HEADER, WS_PATH, type Role } from './control-messages.js'
+import { Rendezvous, type Admission, type RendezvousOptions } from './rendezvous.js'
+import { WrongPinLimiter } from './wrong-pin-limiter.js'
+import * as accounts from '../accounts/index.js'
+import { BugError, toErrorBody, UserError, type ErrorCode } from '../errors.js'
+import { openStore, type Store } from '../store/index.js'
+
+export interface GatewayOptions {
+  store: Store
+  host: string
+  port: number
+  tls?: { certFile: string; keyFile: string }
+  /** Refuse non-loopback addresses without TLS unless this is set. */
+  insecure?: boolean
+  heartbeatMs?: number
+  onLog?: (line: string) => void
+  tap?: RendezvousOptions['tap']
+}
+
+export interface Gateway {
+  url: string
+  rendezvous: Rendezvous
+  close(): Promise<void>
+}
+
+const httpStatus: Partial<Record<ErrorCode, number>> = {
+  usage: 400,
+  notLoggedIn: 401,
+  authFailed: 401,
+  pinInvalid: 404,
+  pinUsed: 409,
+  conflict: 409,
+  pinExpired: 410,
+  rateLimited: 429,
+}
+
+class RateLimitedError extends UserError {
+  constructor(readonly retryAfterSeconds: number) {
+    super('rateLimited', 'too many wrong PINs from this address', `try again in ${retryAfterSeconds} s`)
+  }
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/
+
+/** Refuses to serve plaintext beyond this machine: tokens and PINs would cross the network in clear. */
+export function assertSafeListenAddress(options: Pick<GatewayOptions, 'host' | 'tls' | 'insecure'>): void {
+  if (LOOPBACK.test(options.host) || options.tls || options.insecure) return
+  throw new UserError(
+    'usage',
+    `refusing to listen on ${options.host} without TLS: passwords, tokens and PINs would cross the network in clear`,
+    'pass --tls-cert and --tls-key, or --insecure if a TLS proxy sits in front of the gateway',
+  )
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization
+  return header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined
+}
+
+const loginBody = z.object({ email: z.string().max(320), password: z.string().max(1024) })
+const pinBody = z.object({ ttlSeconds: z.number().int().positive().optional() })
+const PIN_FORMAT = /^\d{6}$/
+
+/** Starts a gateway and resolves once it listens. */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  assertSafeListenAddress(options)
+  const { store } = options
+  const limiter = new WrongPinLimiter()
+  const rendezvous = new Rendezvous({
+    store,
+    heartbeatMs: options.heartbeatMs ?? 5000,
+    onLog: options.onLog,
+    tap: options.tap,
+  })
+  const admissions = new WeakMap<FastifyRequest, Admission>()
+
+  const app: FastifyInstance = Fastify({
+    logger: false,
+    bodyLimit: 64 * 1024,
+    ...(options.tls
+      ? { https: { cert: fs.readFileSync(options.tls.certFile), key: fs.readFileSync(options.tls.keyFile) } }
+      : {}),
+  }) as unknown as FastifyInstance
+  await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } })
+
+  app.setErrorHandler((error: unknown, _request, reply) => {
+    if (error instanceof UserError) {
+      if (error instanceof RateLimitedError) void reply.header('retry-after', String(error.retryAfterSeconds))
+      return reply.code(httpStatus[error.code] ?? 400).send(toErrorBody(error))
+    }
+    const status = (error as { statusCode?: number }).statusCode
+    if (status && status < 500) {
+      return reply.code(status).send(toErrorBody(new UserError('usage', (error as Error).message)))
+    }
+    options.onLog?.(`internal error: ${String(error)}`)
+    return reply.code(500).send(toErrorBody(new BugError('internal gateway error')))
+  })
+
+  const parse = <T>(schema: z.ZodType<T>, body: unknown): T => {
+    const result = schema.safeParse(body)
+    if (!result.success) throw new UserError('usage', `malformed request: ${result.error.issues[0]?.message}`)
+    return result.data
+  }
+
+  app.get('/healthz', () => ({ ok: true }))
+
+  app.post('/v1/login', async (request) => {
+    const { email, password } = parse(loginBody, request.body)
+    return accounts.login(store, email, password)
+  })
+
+  app.post('/v1/logout', async (request) => {
+    const token = bearer(request)
+    if (token) await accounts.logout(store, token)
+    return { ok: true }
+  })
+
+  app.get('/v1/me', async (request) =>
+    accounts.identityOf(await accounts.authenticate(store, bearer(request))),
+  )
+
+  app.post('/v1/pins', async (request) => {
+    const user = await accounts.authenticate(store, bearer(request))
+    const { ttlSeconds } = parse(pinBody, request.body ?? {})
+    return accounts.createPin(store, user.id, ttlSeconds ? ttlSeconds * 1000 : accounts.PIN_TTL.defaultMs)
+  })
+
+  /** Decides, before the upgrade, whether this PIN lets this peer in; failures are HTTP errors. */
+  const admit = async (request: FastifyRequest, role: Role): Promise<Admission> => {
+    const address = request.ip
+    const retryAfter = limiter.retryAfterSeconds(address)
+    if (retryAfter !== undefined) throw new RateLimitedError(retryAfter)
+    const technician = role === 'technician' ? await accounts.authenticate(store, bearer(request)) : undefined
+    const digits = request.headers[PIN_HEADER]
+    const pin =
+      typeof digits === 'string' && PIN_FORMAT.test(digits) ? await store.findNewestPin(digits) : undefined
+    const refuse = (code: ErrorCode, message: string): never => {
+      limiter.recordFailure(address)
+      throw new UserError(code, message, 'ask your technician for a new PIN')
+    }
+    if (!pin) return refuse('pinInvalid', 'no such PIN')
+    if (pin.used_at) return refuse('pinUsed', 'this PIN was already used')
+    if (Date.parse(pin.expires_at) <= Date.now()) return refuse('pinExpired', 'this PIN has expired')
+    if (technician && technician.id !== pin.technician_id) {
+      return refuse('pinInvalid', 'this PIN belongs to another technician')
+    }
+    rendezvous.assertVacant(pin.id, role)
+    const owner = technician ?? (await store.findUserById(pin.technician_id))
+    if (!owner) return refuse('pinInvalid', 'no such PIN')
+    return { role, pin, technician: owner, address }
+  }
+
+  for (const role of ['host', 'technician'] as const) {
+    app.get(
+      WS_PATH[role],
+      {
+        websocket: true,
+        preValidation: async (request: FastifyRequest, _reply: FastifyReply) => {
+          admissions.set(request, await admit(request, role))
+        },
+      },
+      (socket, request) => {
+        const admission = admissions.get(request)
+        if (!admission) return socket.terminate()
+        rendezvous.join(socket, admission).catch((error: unknown) => {
+          options.onLog?.(`internal error: ${String(error)}`)
+          socket.terminate()
+        })
+      },
+    )
+  }
+
+  const pruner = setInterval(() => limiter.prune(), 60_000)
+  pruner.unref()
+  await app.listen({ host: options.host, port: options.port })
+  const address = app.server.address()
+  if (!address || typeof address === 'string') throw new BugError('the gateway has no TCP address')
+  const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const url = `${options.tls ? 'https' : 'http'}://${hostInUrl}:${address.port}`
+
+  return {
+    url,
+    rendezvous,
+    async close() {
+      clearInterval(pruner)
+      await rendezvous.closeAll('the gateway is shutting down')
+      await app.close()
+    },
+  }
+}
+
+/** Opens the store in `dataDir` and starts a gateway on it; closing the gateway closes the store. */
+export async function serve(options: Omit<GatewayOptions, 'store'> & { dataDir: string }): Promise<Gateway> {
+  assertSafeListenAddress(options)
+  const store = await openStore({ dataDir: options.dataDir })
+  let gateway: Gateway
+  try {
+    gateway = await startGateway({ ...options, store })
+  } catch (error) {
+    await store.close()
+    const code = (error as { code?: string }).code
+    if (code === 'EADDRINUSE')
+      throw new UserError(
+        'conflict',
+        `port ${options.port} on ${options.host} is already in use`,
+        'pick another with --port, or --port 0 for a free one',
+      )
+    if (code === 'EACCES')
+      throw new UserError('usage', `not allowed to listen on port ${options.port}`, 'use a port above 1023')
+    throw error
+  }
+  return {
+    ...gateway,
+    async close() {
+      await gateway.close()
+      await store.close()
+    },
+  }
+}

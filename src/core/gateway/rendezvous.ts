@@ -1,0 +1,250 @@
+/**
+ * Waiting rooms, one per live PIN: the end user (host) and the technician arrive in either order;
+ * when both are there the PIN is consumed, each gets a `paired` message and their sockets are
+ * relayed. It also owns liveness (ping/pong) and tells the survivor when one side leaves, and why.
+ * Every room is one row of the session log.
+ */
+import type { WebSocket } from 'ws'
+import { CloseCode, roleName, type ControlMessage, type EndedMessage, type Role } from './control-messages.js'
+import { relayOneWay, type RelayEnd, type RelayStats } from './relay.js'
+import { identityOf } from '../accounts/index.js'
+import { UserError } from '../errors.js'
+import { newId } from '../ids.js'
+import type { Pin, Store, UserWithOrganisation } from '../store/index.js'
+
+export interface Admission {
+  role: Role
+  pin: Pin
+  /** The technician who owns the PIN (for a host) or who connected (for a technician). */
+  technician: UserWithOrganisation
+  address: string
+}
+
+interface Peer extends RelayEnd {
+  role: Role
+  address: string
+  alive: boolean
+  heartbeat: NodeJS.Timeout
+}
+
+interface Room {
+  sessionId: string
+  admission: Omit<Admission, 'role' | 'address'>
+  peers: Partial<Record<Role, Peer>>
+  paired: boolean
+  ended: boolean
+  expiry: NodeJS.Timeout
+  /** The session row's insert; later updates wait for it. */
+  logged: Promise<void>
+}
+
+export interface RendezvousOptions {
+  store: Store
+  heartbeatMs: number
+  /** Session log lines for the operator's console; never payloads or secrets. */
+  onLog?: (line: string) => void
+  /** Sees every relayed frame (ciphertext only, by design); for tests and diagnostics. */
+  tap?: (from: Role, frame: Buffer) => void
+}
+
+const other = (role: Role): Role => (role === 'host' ? 'technician' : 'host')
+
+function send(socket: WebSocket, message: ControlMessage): void {
+  if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message))
+}
+
+export class Rendezvous {
+  private readonly rooms = new Map<string, Room>()
+  readonly stats: RelayStats = { peakQueuedBytes: 0, relayedBytes: 0 }
+
+  constructor(private readonly options: RendezvousOptions) {}
+
+  /** Throws when this role's place in the PIN's room is taken, so the upgrade can be refused with a status. */
+  assertVacant(pinId: string, role: Role): void {
+    if (this.rooms.get(pinId)?.peers[role]) {
+      throw new UserError('conflict', `another ${roleName[role]} is already connected with this PIN`)
+    }
+  }
+
+  get openSessions(): number {
+    return this.rooms.size
+  }
+
+  /** Seats an upgraded socket in its room; pairs when both sides are present. */
+  async join(socket: WebSocket, admission: Admission): Promise<void> {
+    // Synchronous up to the pairing, so no close or pong can slip by before its listener exists.
+    const room = this.roomFor(admission)
+    if (room.peers[admission.role] || room.ended) {
+      socket.close(
+        CloseCode.conflict,
+        `another ${roleName[admission.role]} is already connected with this PIN`,
+      )
+      return
+    }
+    const peer: Peer = {
+      role: admission.role,
+      socket,
+      address: admission.address,
+      paused: false,
+      alive: true,
+      heartbeat: setInterval(() => this.checkAlive(peer), this.options.heartbeatMs),
+    }
+    room.peers[admission.role] = peer
+    socket.on('pong', () => (peer.alive = true))
+    socket.on('close', (code) => void this.onClose(room, peer, code).catch(this.logError))
+    socket.on('error', () => socket.terminate())
+    send(socket, {
+      type: 'waiting',
+      sessionId: room.sessionId,
+      expiresAt: room.admission.pin.expires_at,
+      heartbeatMs: this.options.heartbeatMs,
+    })
+    if (room.peers.host && room.peers.technician)
+      await this.pair(room, room.peers.host, room.peers.technician)
+  }
+
+  private readonly logError = (error: unknown) => this.options.onLog?.(`internal error: ${String(error)}`)
+
+  /** Ends every room, telling both sides; used when the gateway shuts down. */
+  async closeAll(reason: string): Promise<void> {
+    await Promise.all(
+      [...this.rooms.values()].map((room) =>
+        this.end(room, { type: 'ended', by: 'gateway', reason, code: 'failure' }),
+      ),
+    )
+  }
+
+  private roomFor(admission: Admission): Room {
+    const existing = this.rooms.get(admission.pin.id)
+    if (existing) return existing
+    const sessionId = newId()
+    const room: Room = {
+      sessionId,
+      admission: { pin: admission.pin, technician: admission.technician },
+      peers: {},
+      paired: false,
+      ended: false,
+      expiry: setTimeout(
+        () =>
+          void this.end(room, {
+            type: 'ended',
+            by: 'gateway',
+            reason: 'the PIN expired before both sides joined',
+            code: 'pinExpired',
+          }).catch(this.logError),
+        Math.max(0, Date.parse(admission.pin.expires_at) - Date.now()),
+      ),
+      logged: this.options.store.insertSession({
+        id: sessionId,
+        pin_id: admission.pin.id,
+        technician_id: admission.technician.id,
+        created_at: new Date().toISOString(),
+        paired_at: null,
+        ended_at: null,
+        ended_by: null,
+        end_reason: null,
+        host_address: null,
+        technician_address: null,
+      }),
+    }
+    this.rooms.set(admission.pin.id, room)
+    room.logged.catch(this.logError)
+    this.options.onLog?.(`session ${room.sessionId}: waiting (PIN of ${admission.technician.email})`)
+    return room
+  }
+
+  private async pair(room: Room, host: Peer, technician: Peer): Promise<void> {
+    const now = new Date().toISOString()
+    if (!(await this.options.store.consumePin(room.admission.pin.id, now))) {
+      await this.end(room, {
+        type: 'ended',
+        by: 'gateway',
+        reason: 'the PIN was already used',
+        code: 'failure',
+      })
+      return
+    }
+    clearTimeout(room.expiry)
+    room.paired = true
+    await room.logged
+    await this.options.store.updateSession(room.sessionId, {
+      paired_at: now,
+      host_address: host.address,
+      technician_address: technician.address,
+    })
+    const { tap } = this.options
+    relayOneWay(host, technician, this.stats, tap && ((frame) => tap('host', frame)))
+    relayOneWay(technician, host, this.stats, tap && ((frame) => tap('technician', frame)))
+    send(host.socket, {
+      type: 'paired',
+      sessionId: room.sessionId,
+      technician: identityOf(room.admission.technician),
+    })
+    send(technician.socket, { type: 'paired', sessionId: room.sessionId })
+    this.options.onLog?.(`session ${room.sessionId}: paired (${technician.address} with ${host.address})`)
+  }
+
+  private checkAlive(peer: Peer): void {
+    // A paused socket is not read, so its pongs wait unread: the slow side is the other one.
+    if (peer.paused) return
+    if (!peer.alive) {
+      peer.socket.terminate()
+      return
+    }
+    peer.alive = false
+    peer.socket.ping()
+  }
+
+  private async onClose(room: Room, peer: Peer, code: number): Promise<void> {
+    clearInterval(peer.heartbeat)
+    if (room.ended) return
+    const leaver = roleName[peer.role]
+    if (!room.paired) {
+      delete room.peers[peer.role]
+      if (!room.peers.host && !room.peers.technician) {
+        await this.end(room, { type: 'ended', by: peer.role, reason: `the ${leaver} left before pairing` })
+      }
+      return
+    }
+    // 1000/1001 and our own 4xxx codes are deliberate; anything else (1006) is a vanished peer.
+    const deliberate = code === CloseCode.normal || code === CloseCode.goingAway
+    const message: EndedMessage =
+      code === CloseCode.pairingFailed
+        ? {
+            type: 'ended',
+            by: peer.role,
+            reason: `the ${leaver} rejected the pairing`,
+            code: 'pairingFailed',
+          }
+        : deliberate
+          ? { type: 'ended', by: peer.role, reason: `the ${leaver} ended the session` }
+          : {
+              type: 'ended',
+              by: 'gateway',
+              reason: `lost the connection to the ${leaver}`,
+              code: 'connectionLost',
+            }
+    await this.end(room, message)
+  }
+
+  private async end(room: Room, message: EndedMessage): Promise<void> {
+    if (room.ended) return
+    room.ended = true
+    clearTimeout(room.expiry)
+    this.rooms.delete(room.admission.pin.id)
+    for (const peer of Object.values(room.peers)) {
+      clearInterval(peer.heartbeat)
+      send(peer.socket, message)
+      peer.socket.close(CloseCode.normal)
+      // A peer that does not finish the closing handshake is cut off.
+      setTimeout(() => peer.socket.terminate(), 2000).unref()
+    }
+    await room.logged
+    await this.options.store.updateSession(room.sessionId, {
+      ended_at: new Date().toISOString(),
+      ended_by: message.by,
+      end_reason: message.reason,
+    })
+    this.options.onLog?.(`session ${room.sessionId}: ended by ${message.by}: ${message.reason}`)
+  }
+}

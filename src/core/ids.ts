@@ -1,0 +1,33 @@
+/** Random identifiers from the CSPRNG. */
+import { randomBytes, randomInt } from 'node:crypto'
+
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
+
+/** RFC 4648 base32, lower case, unpadded: case-insensitive and safe in paths and URLs. */
+export function base32(bytes: Uint8Array): string {
+  let bits = 0
+  let value = 0
+  let out = ''
+  for (const byte of bytes) {
+    value = (value << 8) | byte
+    bits += 8
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31]
+      bits -= 5
+    }
+  }
+  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31]
+  return out
+}
+
+/** A 128-bit random id: sessions (as the reference product's session GUID), rows. */
+export function newId(): string {
+  return base32(randomBytes(16))
+}
+
+/** A PIN of `digits` decimal digits, uniform (randomInt rejects modulo bias). */
+export function newPin(digits = 6): string {
+  return randomInt(0, 10 ** digits)
+    .toString()
+    .padStart(digits, '0')
+}

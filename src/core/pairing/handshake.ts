@@ -1,0 +1,169 @@
+import nacl from 'tweetnacl'
+
+import { COMMITMENT_LENGTH, FrameType, PUBLIC_KEY_LENGTH, decodeFixed, encodeFrame } from './frames.js'
+import { deriveSessionKeys, type SessionKeys, type Transcript } from './kdf.js'
+import { PairingError } from './pairing-error.js'
+import { loadSasWords, sasWordsFrom } from './sas.js'
+import { SealedChannel } from './sealed-channel.js'
+
+/** What a completed pairing gives each side: words to compare by phone and the sealed channel. */
+export interface PairingResult {
+  sas: string
+  sasWords: string[]
+  channel: SealedChannel
+}
+
+/** The technician's side: commit first, then reveal its key once the host's key has arrived. */
+export interface TechnicianHandshake {
+  commit(): Uint8Array
+  onHostKey(frame: Uint8Array): { reveal: Uint8Array; result: PairingResult }
+}
+
+/** The end user's side: answer the commitment with its key, then check the reveal against it. */
+export interface HostHandshake {
+  onCommit(frame: Uint8Array): Uint8Array
+  onReveal(frame: Uint8Array): PairingResult
+}
+
+const MAX_SESSION_ID_LENGTH = 255
+
+function checkSessionId(sessionId: Uint8Array): Uint8Array {
+  if (
+    !(sessionId instanceof Uint8Array) ||
+    sessionId.length === 0 ||
+    sessionId.length > MAX_SESSION_ID_LENGTH
+  ) {
+    throw new PairingError('MALFORMED', `session id must be 1 to ${MAX_SESSION_ID_LENGTH} bytes`)
+  }
+  return sessionId.slice()
+}
+
+// The session id inside the hash stops a commitment recorded in one session being replayed in another.
+function commitmentFor(publicKey: Uint8Array, sessionId: Uint8Array): Uint8Array {
+  const input = new Uint8Array(publicKey.length + sessionId.length)
+  input.set(publicKey)
+  input.set(sessionId, publicKey.length)
+  return nacl.hash(input)
+}
+
+function isAllZero(bytes: Uint8Array): boolean {
+  let acc = 0
+  for (const byte of bytes) acc |= byte
+  return acc === 0
+}
+
+function agree(secretKey: Uint8Array, peerPublicKey: Uint8Array, transcript: Transcript): SessionKeys {
+  const shared = nacl.scalarMult(secretKey, peerPublicKey)
+  try {
+    // A low-order peer key forces the all-zero secret, which an attacker would know too.
+    if (isAllZero(shared)) throw new PairingError('BAD_KEY', 'the peer key is a low-order point')
+    return deriveSessionKeys(shared, transcript)
+  } finally {
+    shared.fill(0)
+  }
+}
+
+function toResult(keys: SessionKeys, role: 'technician' | 'host'): PairingResult {
+  const sasWords = sasWordsFrom(keys.sas)
+  const channel =
+    role === 'technician'
+      ? new SealedChannel(keys.technicianToHost, keys.hostToTechnician)
+      : new SealedChannel(keys.hostToTechnician, keys.technicianToHost)
+  keys.technicianToHost.fill(0)
+  keys.hostToTechnician.fill(0)
+  keys.sas.fill(0)
+  return { sas: sasWords.join(' '), sasWords, channel }
+}
+
+/** Technician handshake with a given key pair; tests use it for fixed vectors. Zeroes the secret key. */
+export function technicianHandshakeWith(
+  sessionId: Uint8Array,
+  keyPair: nacl.BoxKeyPair,
+): TechnicianHandshake {
+  const sid = checkSessionId(sessionId)
+  loadSasWords()
+  const publicKey = keyPair.publicKey.slice()
+  const secretKey = keyPair.secretKey
+  const commitment = commitmentFor(publicKey, sid)
+  // Any failure ends the handshake: a retry would hand an attacker a second guess at the SAS.
+  let step: 'commit' | 'hostKey' | 'over' = 'commit'
+  return {
+    commit() {
+      if (step !== 'commit') throw new PairingError('UNEXPECTED', 'commit() may be called once, first')
+      step = 'hostKey'
+      return encodeFrame(FrameType.commit, commitment)
+    },
+    onHostKey(frame) {
+      if (step !== 'hostKey')
+        throw new PairingError('UNEXPECTED', 'onHostKey() may be called once, after commit()')
+      step = 'over'
+      try {
+        const hostPublicKey = decodeFixed(frame, FrameType.hostKey, PUBLIC_KEY_LENGTH)
+        const keys = agree(secretKey, hostPublicKey, {
+          sessionId: sid,
+          commitment,
+          hostPublicKey,
+          technicianPublicKey: publicKey,
+        })
+        return { reveal: encodeFrame(FrameType.reveal, publicKey), result: toResult(keys, 'technician') }
+      } finally {
+        secretKey.fill(0)
+      }
+    },
+  }
+}
+
+/** Host handshake with a given key pair; tests use it for fixed vectors. Zeroes the secret key. */
+export function hostHandshakeWith(sessionId: Uint8Array, keyPair: nacl.BoxKeyPair): HostHandshake {
+  const sid = checkSessionId(sessionId)
+  loadSasWords()
+  const publicKey = keyPair.publicKey.slice()
+  const secretKey = keyPair.secretKey
+  let commitment: Uint8Array | undefined
+  let step: 'commit' | 'reveal' | 'over' = 'commit'
+  return {
+    onCommit(frame) {
+      if (step !== 'commit') throw new PairingError('UNEXPECTED', 'onCommit() may be called once, first')
+      step = 'over'
+      try {
+        commitment = decodeFixed(frame, FrameType.commit, COMMITMENT_LENGTH)
+      } catch (error) {
+        secretKey.fill(0)
+        throw error
+      }
+      step = 'reveal'
+      return encodeFrame(FrameType.hostKey, publicKey)
+    },
+    onReveal(frame) {
+      if (step !== 'reveal' || !commitment) {
+        throw new PairingError('UNEXPECTED', 'onReveal() may be called once, after onCommit()')
+      }
+      step = 'over'
+      try {
+        const technicianPublicKey = decodeFixed(frame, FrameType.reveal, PUBLIC_KEY_LENGTH)
+        if (!nacl.verify(commitmentFor(technicianPublicKey, sid), commitment)) {
+          throw new PairingError('COMMITMENT_MISMATCH')
+        }
+        const keys = agree(secretKey, technicianPublicKey, {
+          sessionId: sid,
+          commitment,
+          hostPublicKey: publicKey,
+          technicianPublicKey,
+        })
+        return toResult(keys, 'host')
+      } finally {
+        secretKey.fill(0)
+      }
+    },
+  }
+}
+
+/** Starts the technician's side of a pairing for one session, with a fresh ephemeral key. */
+export function createTechnicianHandshake(sessionId: Uint8Array): TechnicianHandshake {
+  return technicianHandshakeWith(sessionId, nacl.box.keyPair())
+}
+
+/** Starts the host's side of a pairing for one session, with a fresh ephemeral key. */
+export function createHostHandshake(sessionId: Uint8Array): HostHandshake {
+  return hostHandshakeWith(sessionId, nacl.box.keyPair())
+}

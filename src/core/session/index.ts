@@ -1,0 +1,296 @@
+/**
+ * One side of a support session, from the gateway's upgrade to the end: waits to be paired, runs
+ * the sealed pairing over the relayed stream, exchanges a sealed hello each way, then reports
+ * `paired` and stays up until either side or the gateway ends it. Reports typed events; renders
+ * nothing. Imports core only.
+ */
+import os from 'node:os'
+import type WebSocket from 'ws'
+import { z } from 'zod'
+import { FrameQueue } from './frame-queue.js'
+import type { TechnicianIdentity } from '../accounts/index.js'
+import { openGatewaySocket } from '../client/index.js'
+import type { ErrorCode } from '../errors.js'
+import {
+  CloseCode,
+  controlMessage,
+  roleName,
+  type ControlMessage,
+  type EndedBy,
+  type Role,
+} from '../gateway/control-messages.js'
+import {
+  createHostHandshake,
+  createTechnicianHandshake,
+  openJson,
+  PairingError,
+  sealJson,
+  type PairingResult,
+  type SealedChannel,
+} from '../pairing/index.js'
+import { sanitizeForTerminal } from '../text/sanitize.js'
+
+/** What the technician learns about the end user's machine, only once the channel is sealed. */
+export interface HostIdentity {
+  user: string
+  hostname: string
+  platform: string
+}
+
+export interface SessionEnded {
+  event: 'ended'
+  by: EndedBy
+  reason: string
+  /** Set when the session ended abnormally; the command exits with this code's status. */
+  code?: ErrorCode
+}
+
+export type SessionEvent =
+  | { event: 'waiting'; role: Role; sessionId: string; expiresAt: string }
+  | {
+      event: 'paired'
+      role: Role
+      sessionId: string
+      sas: string
+      technician?: TechnicianIdentity
+      host?: HostIdentity
+    }
+  | SessionEnded
+
+export interface SessionOptions {
+  server: string
+  pin: string
+  role: Role
+  /** The technician's bearer token; the end user has none. */
+  token?: string
+  onEvent: (event: SessionEvent) => void
+  /** How long the peer may take over each pairing step. */
+  pairingTimeoutMs?: number
+}
+
+export interface Session {
+  /** Ends the session for both sides; `done` resolves once the gateway has been told. */
+  end(): void
+  done: Promise<SessionEnded>
+}
+
+const hostHello = z.object({
+  type: z.literal('hello'),
+  role: z.literal('host'),
+  user: z.string().max(256),
+  hostname: z.string().max(256),
+  platform: z.string().max(64),
+})
+const technicianHello = z.object({ type: z.literal('hello'), role: z.literal('technician') })
+
+function ownHello(role: Role): object {
+  if (role === 'technician') return { type: 'hello', role }
+  return {
+    type: 'hello',
+    role,
+    user: os.userInfo().username,
+    hostname: os.hostname(),
+    platform: process.platform,
+  }
+}
+
+const clean = (text: string) => sanitizeForTerminal(text, 200)
+
+/** Connects to the gateway; rejects with a UserError when it refuses (wrong PIN, no token, ...). */
+export async function startSession(options: SessionOptions): Promise<Session> {
+  return openGatewaySocket(options, (socket) => new SessionRun(socket, options).session)
+}
+
+class SessionRun {
+  readonly session: Session
+  private readonly frames = new FrameQueue()
+  private channel?: SealedChannel
+  private technician?: TechnicianIdentity
+  /** Why it ended, as first learnt: from the gateway, or from this side. */
+  private outcome?: SessionEnded
+  private finished = false
+  private lastHeard = Date.now()
+  private watchdog?: NodeJS.Timeout
+  private resolveDone!: (ended: SessionEnded) => void
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly options: SessionOptions,
+  ) {
+    const done = new Promise<SessionEnded>((resolve) => (this.resolveDone = resolve))
+    this.session = { end: () => this.endLocally(), done }
+    socket.on('message', (data: Buffer, isBinary) => {
+      this.lastHeard = Date.now()
+      if (isBinary) this.frames.push(new Uint8Array(data))
+      else this.onControl(data)
+    })
+    socket.on('ping', () => (this.lastHeard = Date.now()))
+    socket.on('error', () => socket.terminate())
+    socket.on('close', () => this.finish())
+  }
+
+  private onControl(data: Buffer): void {
+    let message: ControlMessage
+    try {
+      message = controlMessage.parse(JSON.parse(data.toString('utf8')))
+    } catch {
+      return this.fail('the gateway sent a malformed control message', 'failure')
+    }
+    switch (message.type) {
+      case 'waiting':
+        this.startWatchdog(message.heartbeatMs)
+        this.emit({
+          event: 'waiting',
+          role: this.options.role,
+          sessionId: message.sessionId,
+          expiresAt: message.expiresAt,
+        })
+        break
+      case 'paired':
+        this.technician = message.technician && {
+          name: clean(message.technician.name),
+          email: clean(message.technician.email),
+          organisation: clean(message.technician.organisation),
+        }
+        void this.pair(message.sessionId)
+        break
+      case 'ended':
+        this.outcome ??= {
+          event: 'ended',
+          by: message.by,
+          reason: clean(message.reason),
+          ...(message.code ? { code: message.code } : {}),
+        }
+        break
+    }
+  }
+
+  /** Runs the sealed pairing and hello exchange, then relays sealed frames for the session's life. */
+  private async pair(sessionId: string): Promise<void> {
+    const { role } = this.options
+    const timeout = {
+      ms: this.options.pairingTimeoutMs ?? 15_000,
+      error: () =>
+        new PairingError(
+          'UNEXPECTED',
+          `the ${roleName[role === 'host' ? 'technician' : 'host']} did not answer in time`,
+        ),
+    }
+    try {
+      const sessionIdBytes = new TextEncoder().encode(sessionId)
+      let result: PairingResult
+      if (role === 'technician') {
+        const handshake = createTechnicianHandshake(sessionIdBytes)
+        this.sendFrame(handshake.commit())
+        const { reveal, result: pairing } = handshake.onHostKey(await this.frames.next(timeout))
+        this.sendFrame(reveal)
+        result = pairing
+      } else {
+        const handshake = createHostHandshake(sessionIdBytes)
+        this.sendFrame(handshake.onCommit(await this.frames.next(timeout)))
+        result = handshake.onReveal(await this.frames.next(timeout))
+      }
+      const channel = (this.channel = result.channel)
+      this.sendFrame(sealJson(channel, ownHello(role)))
+      const hello = openJson(channel, await this.frames.next(timeout))
+      const host = role === 'technician' ? this.parseHostHello(hello) : this.checkTechnicianHello(hello)
+      this.emit({
+        event: 'paired',
+        role,
+        sessionId,
+        sas: result.sas,
+        ...(this.technician ? { technician: this.technician } : {}),
+        ...(host ? { host } : {}),
+      })
+      // Nothing else is sent yet; whatever arrives must still open, or the session ends.
+      for (;;) channel.open(await this.frames.next())
+    } catch (error) {
+      if (this.finished) return
+      const detail = error instanceof PairingError ? error.message : String(error)
+      this.fail(`pairing failed: ${detail}`, 'pairingFailed', CloseCode.pairingFailed)
+    }
+  }
+
+  private parseHostHello(hello: unknown): HostIdentity {
+    const parsed = hostHello.safeParse(hello)
+    if (!parsed.success) throw new PairingError('MALFORMED', 'the end user sent a malformed hello')
+    return {
+      user: clean(parsed.data.user),
+      hostname: clean(parsed.data.hostname),
+      platform: clean(parsed.data.platform),
+    }
+  }
+
+  private checkTechnicianHello(hello: unknown): undefined {
+    if (!technicianHello.safeParse(hello).success) {
+      throw new PairingError('MALFORMED', 'the technician sent a malformed hello')
+    }
+    return undefined
+  }
+
+  private sendFrame(frame: Uint8Array): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(frame, { binary: true })
+  }
+
+  /** The gateway pings every `heartbeatMs`; three silent periods mean it is gone. */
+  private startWatchdog(heartbeatMs: number): void {
+    clearInterval(this.watchdog)
+    this.watchdog = setInterval(() => {
+      if (Date.now() - this.lastHeard > 3 * heartbeatMs) {
+        this.outcome ??= {
+          event: 'ended',
+          by: 'gateway',
+          reason: 'lost the connection to the gateway',
+          code: 'connectionLost',
+        }
+        this.socket.terminate()
+      }
+    }, heartbeatMs)
+  }
+
+  private endLocally(): void {
+    this.close(
+      {
+        event: 'ended',
+        by: this.options.role,
+        reason: `the ${roleName[this.options.role]} ended the session`,
+      },
+      CloseCode.normal,
+    )
+  }
+
+  private fail(reason: string, code: ErrorCode, closeCode: number = CloseCode.normal): void {
+    this.close({ event: 'ended', by: this.options.role, reason: clean(reason), code }, closeCode)
+  }
+
+  private close(outcome: SessionEnded, closeCode: number): void {
+    if (this.finished) return
+    this.outcome ??= outcome
+    const { socket } = this
+    if (socket.readyState === socket.CONNECTING || socket.readyState === socket.OPEN) {
+      socket.close(closeCode)
+      // A gateway that never answers the close is cut off, so the command can exit.
+      setTimeout(() => socket.terminate(), 2000).unref()
+    } else this.finish()
+  }
+
+  private finish(): void {
+    if (this.finished) return
+    this.finished = true
+    clearInterval(this.watchdog)
+    this.channel?.destroy()
+    this.frames.fail(new PairingError('UNEXPECTED', 'the connection closed'))
+    const ended = this.outcome ?? {
+      event: 'ended',
+      by: 'gateway',
+      reason: 'lost the connection to the gateway',
+      code: 'connectionLost',
+    }
+    this.emit(ended)
+    this.resolveDone(ended)
+  }
+
+  private emit(event: SessionEvent): void {
+    this.options.onEvent(event)
+  }
+}

@@ -1,0 +1,20 @@
+/** The embedded dialect: one SQLite file in the gateway's data directory, in WAL mode. */
+import fs from 'node:fs'
+import path from 'node:path'
+import SQLite from 'better-sqlite3'
+import { SqliteDialect, type Dialect } from 'kysely'
+
+export const DATABASE_FILE = 'rescue.db'
+
+export function sqliteDialect(dataDir: string): Dialect {
+  // 0700: the database holds password hashes and session logs (DESIGN.md: nothing readable by others).
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  const file = path.join(dataDir, DATABASE_FILE)
+  const database = new SQLite(file)
+  fs.chmodSync(file, 0o600)
+  // WAL lets `rescue admin` write while a running gateway reads; busy_timeout waits instead of failing.
+  database.pragma('journal_mode = WAL')
+  database.pragma('busy_timeout = 5000')
+  database.pragma('foreign_keys = ON')
+  return new SqliteDialect({ database })
+}

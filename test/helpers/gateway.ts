@@ -1,0 +1,57 @@
+/** A real gateway on 127.0.0.1:0 over a real SQLite file in a temp dir, with an admin logged in. */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { initOrganisation, login } from '../../src/core/accounts/index.js'
+import { api } from '../../src/core/client/index.js'
+import { startGateway, type Gateway, type GatewayOptions } from '../../src/core/gateway/index.js'
+import { openStore, type Store } from '../../src/core/store/index.js'
+
+export const ADMIN = {
+  email: 'alice@acme.example',
+  password: 'correct horse battery',
+  name: 'Alice Smith',
+  organisation: 'Acme IT',
+}
+
+export interface TestGateway {
+  gateway: Gateway
+  store: Store
+  url: string
+  token: string
+  dataDir: string
+  newPin(): Promise<string>
+  close(): Promise<void>
+}
+
+export async function startTestGateway(
+  options: Partial<Omit<GatewayOptions, 'store'>> = {},
+): Promise<TestGateway> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-gw-'))
+  const store = await openStore({ dataDir })
+  await initOrganisation(store, ADMIN)
+  const gateway = await startGateway({ store, host: '127.0.0.1', port: 0, ...options })
+  const { token } = await login(store, ADMIN.email, ADMIN.password)
+  return {
+    gateway,
+    store,
+    url: gateway.url,
+    token,
+    dataDir,
+    newPin: async () => (await api.createPin(gateway.url, token)).pin,
+    async close() {
+      await gateway.close()
+      await store.close()
+      fs.rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Resolves when `predicate` holds, checking every 10 ms; fails after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
