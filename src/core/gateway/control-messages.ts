@@ -31,6 +31,16 @@ export const controlMessage = z.discriminatedUnion('type', [
 ])
 
 export type ControlMessage = z.infer<typeof controlMessage>
+
+/** Decodes a control message off the network; undefined for anything that is not one. */
+export function decodeControlMessage(data: Uint8Array): ControlMessage | undefined {
+  try {
+    const parsed = controlMessage.safeParse(JSON.parse(Buffer.from(data).toString('utf8')))
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
+}
 export type EndedMessage = Extract<ControlMessage, { type: 'ended' }>
 
 /** WebSocket close codes with a meaning in rescue (4000-4999 are the application's). */

@@ -47,8 +47,6 @@ export interface RendezvousOptions {
   tap?: (from: Role, frame: Buffer) => void
 }
 
-const other = (role: Role): Role => (role === 'host' ? 'technician' : 'host')
-
 function send(socket: WebSocket, message: ControlMessage): void {
   if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message))
 }

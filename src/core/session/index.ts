@@ -13,9 +13,8 @@ import { openGatewaySocket } from '../client/index.js'
 import type { ErrorCode } from '../errors.js'
 import {
   CloseCode,
-  controlMessage,
+  decodeControlMessage,
   roleName,
-  type ControlMessage,
   type EndedBy,
   type Role,
 } from '../gateway/control-messages.js'
@@ -130,12 +129,8 @@ class SessionRun {
   }
 
   private onControl(data: Buffer): void {
-    let message: ControlMessage
-    try {
-      message = controlMessage.parse(JSON.parse(data.toString('utf8')))
-    } catch {
-      return this.fail('the gateway sent a malformed control message', 'failure')
-    }
+    const message = decodeControlMessage(data)
+    if (!message) return this.fail('the gateway sent a malformed control message', 'failure')
     switch (message.type) {
       case 'waiting':
         this.startWatchdog(message.heartbeatMs)

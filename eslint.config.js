@@ -1,0 +1,36 @@
+// Flat ESLint config: typescript-eslint's recommended rules, plus the house rule that core never
+// imports the CLI framework or the terminal UI (STYLE.md rule 2).
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'oclif.manifest.json'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' },
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+  {
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@oclif/*', 'ink', 'ink-*', 'react'],
+              message: 'core never imports the CLI framework or the UI',
+            },
+            { group: ['**/commands/*', '**/cli/*'], message: 'dependencies point one way: commands -> core' },
+          ],
+        },
+      ],
+    },
+  },
+)
