@@ -25,8 +25,7 @@ export function describeEvent(event: SessionEvent): string[] {
           `${words} (your technician must read you the same words)`,
         ]
       }
-      const host = event.host ? ` ${event.host.user}@${event.host.hostname} (${event.host.platform})` : ''
-      return [`connected to${host}`, `${words} (the end user must see the same words)`]
+      return ['connected to the end user', `${words} (read them to the end user: theirs must be the same)`]
     }
     case 'ended':
       return [`session ended: ${event.reason}`]

@@ -4,7 +4,6 @@
  * `paired` and stays up until either side or the gateway ends it. Reports typed events; renders
  * nothing. Imports core only.
  */
-import os from 'node:os'
 import type WebSocket from 'ws'
 import { z } from 'zod'
 import { FrameQueue } from './frame-queue.js'
@@ -15,6 +14,7 @@ import {
   CloseCode,
   decodeControlMessage,
   roleName,
+  roles,
   type EndedBy,
   type Role,
 } from '../gateway/control-messages.js'
@@ -28,13 +28,6 @@ import {
   type SealedChannel,
 } from '../pairing/index.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
-
-/** What the technician learns about the end user's machine, only once the channel is sealed. */
-export interface HostIdentity {
-  user: string
-  hostname: string
-  platform: string
-}
 
 export interface SessionEnded {
   event: 'ended'
@@ -52,7 +45,6 @@ export type SessionEvent =
       sessionId: string
       sas: string
       technician?: TechnicianIdentity
-      host?: HostIdentity
     }
   | SessionEnded
 
@@ -73,25 +65,12 @@ export interface Session {
   done: Promise<SessionEnded>
 }
 
-const hostHello = z.object({
-  type: z.literal('hello'),
-  role: z.literal('host'),
-  user: z.string().max(256),
-  hostname: z.string().max(256),
-  platform: z.string().max(64),
-})
-const technicianHello = z.object({ type: z.literal('hello'), role: z.literal('technician') })
+/** Version of what runs over the sealed channel; a peer speaking another one is refused. */
+export const SESSION_PROTOCOL = 1
 
-function ownHello(role: Role): object {
-  if (role === 'technician') return { type: 'hello', role }
-  return {
-    type: 'hello',
-    role,
-    user: os.userInfo().username,
-    hostname: os.hostname(),
-    platform: process.platform,
-  }
-}
+// The hello proves the channel both ways. It names nothing (no user, no host name): the two people
+// may not have compared the SAS yet, and until they have, a man in the middle could read it.
+const hello = z.object({ type: z.literal('hello'), role: z.enum(roles), protocol: z.number() })
 
 const clean = (text: string) => sanitizeForTerminal(text, 200)
 
@@ -186,16 +165,14 @@ class SessionRun {
         result = handshake.onReveal(await this.frames.next(timeout))
       }
       const channel = (this.channel = result.channel)
-      this.sendFrame(sealJson(channel, ownHello(role)))
-      const hello = openJson(channel, await this.frames.next(timeout))
-      const host = role === 'technician' ? this.parseHostHello(hello) : this.checkTechnicianHello(hello)
+      this.sendFrame(sealJson(channel, { type: 'hello', role, protocol: SESSION_PROTOCOL }))
+      this.checkHello(openJson(channel, await this.frames.next(timeout)))
       this.emit({
         event: 'paired',
         role,
         sessionId,
         sas: result.sas,
         ...(this.technician ? { technician: this.technician } : {}),
-        ...(host ? { host } : {}),
       })
       // Nothing else is sent yet; whatever arrives must still open, or the session ends.
       for (;;) channel.open(await this.frames.next())
@@ -206,21 +183,15 @@ class SessionRun {
     }
   }
 
-  private parseHostHello(hello: unknown): HostIdentity {
-    const parsed = hostHello.safeParse(hello)
-    if (!parsed.success) throw new PairingError('MALFORMED', 'the end user sent a malformed hello')
-    return {
-      user: clean(parsed.data.user),
-      hostname: clean(parsed.data.hostname),
-      platform: clean(parsed.data.platform),
+  private checkHello(message: unknown): void {
+    const parsed = hello.safeParse(message)
+    const peer = this.options.role === 'host' ? 'technician' : 'host'
+    if (!parsed.success || parsed.data.role !== peer) {
+      throw new PairingError('MALFORMED', `the ${roleName[peer]} sent a malformed hello`)
     }
-  }
-
-  private checkTechnicianHello(hello: unknown): undefined {
-    if (!technicianHello.safeParse(hello).success) {
-      throw new PairingError('MALFORMED', 'the technician sent a malformed hello')
+    if (parsed.data.protocol !== SESSION_PROTOCOL) {
+      throw new PairingError('UNEXPECTED', `the ${roleName[peer]} runs an incompatible version of rescue`)
     }
-    return undefined
   }
 
   private sendFrame(frame: Uint8Array): void {
