@@ -1,0 +1,21 @@
+/** The one place that mounts Ink: mount a view, re-render it with new props, and unmount it. */
+import { render } from 'ink'
+import type { ReactElement } from 'react'
+
+export interface MountedView {
+  update(element: ReactElement): void
+  /** Renders the last frame and releases the terminal. */
+  close(): Promise<void>
+}
+
+export function mountView(element: ReactElement): MountedView {
+  // Ctrl-C is the command's to handle (it ends the session for both sides), not Ink's.
+  const instance = render(element, { exitOnCtrlC: false, patchConsole: false })
+  return {
+    update: (next) => instance.rerender(next),
+    async close() {
+      instance.unmount()
+      await instance.waitUntilExit()
+    },
+  }
+}
