@@ -166,6 +166,21 @@ describe('when one side goes away', () => {
 })
 
 describe('the relay', () => {
+  it('closes a peer that sends a frame over the size limit, and tells the other side why', async () => {
+    gw = await startTestGateway()
+    const pin = await gw.newPin()
+    const host = await joinAs('host', gw, pin)
+    const technician = await rawPeer('technician', pin, gw.token)
+    await waitFor(technician.paired, 5000, 'technician paired')
+    const closed = new Promise<number>((resolve) => technician.socket.once('close', resolve))
+    technician.socket.send(Buffer.alloc(MAX_FRAME_BYTES + 1), { binary: true })
+    expect(await closed).toBe(1009)
+    expect(await host.session.done).toMatchObject({
+      by: 'gateway',
+      reason: 'the technician sent an oversized frame',
+    })
+  })
+
   it('relays 64 MiB intact to a slow reader while holding at most about a megabyte per direction', async () => {
     gw = await startTestGateway()
     const pin = await gw.newPin()

@@ -47,6 +47,8 @@ export type EndedMessage = Extract<ControlMessage, { type: 'ended' }>
 export const CloseCode = {
   normal: 1000,
   goingAway: 1001,
+  /** Sent by the WebSocket library when a frame exceeds MAX_FRAME_BYTES. */
+  messageTooBig: 1009,
   /** A peer rejected the other's pairing or sealed frames. */
   pairingFailed: 4400,
   /** The gateway refused a connection it had already upgraded (a slot taken in a race). */

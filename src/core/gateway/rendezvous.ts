@@ -25,6 +25,8 @@ interface Peer extends RelayEnd {
   address: string
   alive: boolean
   heartbeat: NodeJS.Timeout
+  /** Set when the peer broke the framing rules; it explains the close better than its code. */
+  violation?: number
 }
 
 interface Room {
@@ -45,6 +47,33 @@ export interface RendezvousOptions {
   onLog?: (line: string) => void
   /** Sees every relayed frame (ciphertext only, by design); for tests and diagnostics. */
   tap?: (from: Role, frame: Buffer) => void
+}
+
+/** Why a paired session ended, from the close code of the side that left. */
+export function endedByClose(role: Role, code: number): EndedMessage {
+  const leaver = roleName[role]
+  switch (code) {
+    case CloseCode.normal:
+    case CloseCode.goingAway:
+      return { type: 'ended', by: role, reason: `the ${leaver} ended the session` }
+    case CloseCode.pairingFailed:
+      return { type: 'ended', by: role, reason: `the ${leaver} rejected the pairing`, code: 'pairingFailed' }
+    case CloseCode.messageTooBig:
+      return {
+        type: 'ended',
+        by: 'gateway',
+        reason: `the ${leaver} sent an oversized frame`,
+        code: 'failure',
+      }
+    default:
+      // 1006 and the like: no closing handshake, the peer vanished.
+      return {
+        type: 'ended',
+        by: 'gateway',
+        reason: `lost the connection to the ${leaver}`,
+        code: 'connectionLost',
+      }
+  }
 }
 
 function send(socket: WebSocket, message: ControlMessage): void {
@@ -89,8 +118,11 @@ export class Rendezvous {
     }
     room.peers[admission.role] = peer
     socket.on('pong', () => (peer.alive = true))
-    socket.on('close', (code) => void this.onClose(room, peer, code).catch(this.logError))
-    socket.on('error', () => socket.terminate())
+    socket.on('close', (code) => void this.onClose(room, peer, peer.violation ?? code).catch(this.logError))
+    // ws closes the socket itself after an error; only the reason is worth keeping.
+    socket.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') peer.violation = CloseCode.messageTooBig
+    })
     send(socket, {
       type: 'waiting',
       sessionId: room.sessionId,
@@ -204,25 +236,7 @@ export class Rendezvous {
       }
       return
     }
-    // 1000/1001 and our own 4xxx codes are deliberate; anything else (1006) is a vanished peer.
-    const deliberate = code === CloseCode.normal || code === CloseCode.goingAway
-    const message: EndedMessage =
-      code === CloseCode.pairingFailed
-        ? {
-            type: 'ended',
-            by: peer.role,
-            reason: `the ${leaver} rejected the pairing`,
-            code: 'pairingFailed',
-          }
-        : deliberate
-          ? { type: 'ended', by: peer.role, reason: `the ${leaver} ended the session` }
-          : {
-              type: 'ended',
-              by: 'gateway',
-              reason: `lost the connection to the ${leaver}`,
-              code: 'connectionLost',
-            }
-    await this.end(room, message)
+    await this.end(room, endedByClose(peer.role, code))
   }
 
   private async end(room: Room, message: EndedMessage): Promise<void> {
