@@ -127,6 +127,40 @@ describe('pairing through a real gateway', () => {
   })
 })
 
+describe('a tampered pairing', () => {
+  it('is refused by the end user when the reveal does not match the commitment, and both sides are told', async () => {
+    gw = await startTestGateway()
+    const pin = await gw.newPin()
+    const host = await joinAs('host', gw, pin)
+    const technician = await rawPeer('technician', pin, gw.token)
+    await waitFor(technician.paired, 5000, 'technician paired')
+    const sessionId = new TextEncoder().encode(
+      String(technician.texts.find((m) => m.type === 'paired')?.sessionId),
+    )
+    // Commit to one key, then reveal another: what a relay that swaps keys would have to do.
+    const committed = createTechnicianHandshake(sessionId)
+    const substituted = createTechnicianHandshake(sessionId)
+    technician.socket.send(committed.commit())
+    substituted.commit()
+    await waitFor(() => technician.binaries.length > 0, 5000, 'host key')
+    technician.socket.send(substituted.onHostKey(new Uint8Array(technician.binaries[0]!)).reveal)
+    const ended = await host.session.done
+    expect(ended).toMatchObject({ by: 'host', code: 'pairingFailed' })
+    expect(ended.reason).toMatch(/pairing failed/)
+    expect(host.events.some((event) => event.event === 'paired')).toBe(false)
+    await waitFor(() => technician.texts.some((m) => m.type === 'ended'), 5000, 'ended to technician')
+    expect(technician.texts.find((m) => m.type === 'ended')).toMatchObject({
+      by: 'host',
+      code: 'pairingFailed',
+      reason: 'the end user rejected the pairing',
+    })
+    expect((await gw.store.listSessions())[0]).toMatchObject({
+      ended_by: 'host',
+      end_reason: 'the end user rejected the pairing',
+    })
+  })
+})
+
 describe('when one side goes away', () => {
   it('tells the technician within seconds when the end user vanishes without a word', async () => {
     gw = await startTestGateway({ heartbeatMs: 200 })

@@ -83,6 +83,7 @@ class SessionRun {
   readonly session: Session
   private readonly frames = new FrameQueue()
   private channel?: SealedChannel
+  private pairing = false
   private technician?: TechnicianIdentity
   /** Why it ended, as first learnt: from the gateway, or from this side. */
   private outcome?: SessionEnded
@@ -121,6 +122,8 @@ class SessionRun {
         })
         break
       case 'paired':
+        if (this.pairing) return this.fail('the gateway paired this session twice', 'failure')
+        this.pairing = true
         this.technician = message.technician && {
           name: clean(message.technician.name),
           email: clean(message.technician.email),
