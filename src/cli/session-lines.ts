@@ -5,7 +5,8 @@
 import type { SessionEvent } from '../core/session/index.js'
 
 export function formatCountdown(untilIso: string, now = Date.now()): string {
-  const seconds = Math.max(0, Math.round((Date.parse(untilIso) - now) / 1000))
+  // An unreadable time counts as already past rather than showing NaN:NaN.
+  const seconds = Math.max(0, Math.round((Date.parse(untilIso) - now) / 1000)) || 0
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`
 }
 

@@ -40,20 +40,28 @@ function unreachable(server: string, cause: unknown): UserError {
   )
 }
 
+/** Retry-After as whole seconds; the HTTP-date form and anything odd count as absent. */
+function seconds(retryAfter: string | null | undefined): number | undefined {
+  return retryAfter && /^\d+$/.test(retryAfter.trim()) ? Number(retryAfter) : undefined
+}
+
 /** Maps a gateway's error body (or a bare status) to the UserError it stands for. */
 export function errorFromResponse(status: number, body: unknown, retryAfter?: string | null): UserError {
   const parsed = errorBody.safeParse(body)
   if (parsed.success) {
     const { code, message, hint } = parsed.data.error
-    const known = code in ExitCode ? (code as ErrorCode) : 'failure'
-    return new UserError(known, message, hint ?? (retryAfter ? `try again in ${retryAfter} s` : undefined))
+    // Own keys only ('toString' is no error code), and an error never maps to success.
+    const known = Object.hasOwn(ExitCode, code) && code !== 'ok' ? (code as ErrorCode) : 'failure'
+    const wait = seconds(retryAfter)
+    return new UserError(known, message, hint ?? (wait ? `try again in ${wait} s` : undefined))
   }
-  if (status === 429)
+  if (status === 429) {
     return new UserError(
       'rateLimited',
       'the gateway is refusing requests for now',
-      `try again in ${retryAfter ?? 60} s`,
+      `try again in ${seconds(retryAfter) ?? 60} s`,
     )
+  }
   return new UserError('failure', `the gateway answered HTTP ${status}`)
 }
 
@@ -91,7 +99,7 @@ export const api = {
   me: (server: string, token: string) =>
     request<TechnicianIdentity>(server, 'GET', '/v1/me', undefined, token),
   createPin: (server: string, token: string, ttlSeconds?: number) =>
-    request<PinResult>(server, 'POST', '/v1/pins', ttlSeconds ? { ttlSeconds } : {}, token),
+    request<PinResult>(server, 'POST', '/v1/pins', ttlSeconds === undefined ? {} : { ttlSeconds }, token),
 }
 
 export interface OpenSocketOptions {

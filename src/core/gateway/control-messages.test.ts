@@ -23,6 +23,8 @@ function isValidMessage(value: unknown): boolean {
       return (
         str('sessionId') &&
         str('expiresAt') &&
+        // An ISO-8601 UTC time as Date#toISOString writes it (so a countdown can be shown).
+        /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(v.expiresAt as string) &&
         typeof v.heartbeatMs === 'number' &&
         Number.isSafeInteger(v.heartbeatMs) &&
         v.heartbeatMs > 0
@@ -51,7 +53,9 @@ const validMessage: fc.Arbitrary<ControlMessage> = fc.oneof(
   fc.record({
     type: fc.constant('waiting' as const),
     sessionId: fc.string(),
-    expiresAt: fc.string(),
+    expiresAt: fc
+      .date({ min: new Date(2000, 0, 1), max: new Date(2100, 0, 1), noInvalidDate: true })
+      .map((d) => d.toISOString()),
     heartbeatMs: fc.integer({ min: 1, max: 2 ** 31 }),
   }),
   fc.record(

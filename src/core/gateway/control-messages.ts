@@ -17,7 +17,7 @@ export const controlMessage = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('waiting'),
     sessionId: z.string(),
-    expiresAt: z.string(),
+    expiresAt: z.iso.datetime(),
     heartbeatMs: z.number().int().positive(),
   }),
   z.object({ type: z.literal('paired'), sessionId: z.string(), technician: identity.optional() }),

@@ -53,6 +53,16 @@ describe('WrongPinLimiter', () => {
     expect(limiter.retryAfterSeconds(ADDRESS, T0 + 61_000)).toBeUndefined()
   })
 
+  it('counts failures past the limit, such as concurrent attempts, in the wait', () => {
+    const limiter = new WrongPinLimiter()
+    // Twelve wrong PINs recorded (two raced past the check): waiting until only the first has
+    // left would still leave ten in the window, so the wait runs to when the third leaves.
+    fail(limiter, 12)
+    expect(limiter.retryAfterSeconds(ADDRESS, T0 + 12_000)).toBe(50)
+    expect(limiter.retryAfterSeconds(ADDRESS, T0 + 61_000)).toBe(1)
+    expect(limiter.retryAfterSeconds(ADDRESS, T0 + 62_000)).toBeUndefined()
+  })
+
   it('forgets failures older than a minute', () => {
     const limiter = new WrongPinLimiter()
     fail(limiter, 9, T0, 0)

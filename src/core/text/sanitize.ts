@@ -17,5 +17,6 @@ export function sanitizeForTerminal(text: string, maxLength = 200): string {
       : `\\u${code.toString(16).padStart(4, '0')}`
   })
   const chars = [...escaped]
+  if (maxLength <= 0) return ''
   return chars.length <= maxLength ? escaped : `${chars.slice(0, maxLength - 1).join('')}…`
 }

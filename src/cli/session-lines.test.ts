@@ -1,0 +1,113 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+
+import type { SessionEvent } from '../core/session/index.js'
+import { describeEvent, formatCountdown, lineWriter } from './session-lines.js'
+
+const NOW = Date.parse('2030-01-01T00:00:00.000Z')
+const at = (seconds: number) => new Date(NOW + seconds * 1000).toISOString()
+
+const SAS = 'amber falcon river oak'
+const technician = { name: 'Ada Lovelace', email: 'ada@example.com', organisation: 'Analytical Ltd' }
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('formatCountdown', () => {
+  it.each([
+    [0, '0:00'],
+    [1, '0:01'],
+    [59, '0:59'],
+    [60, '1:00'],
+    [125, '2:05'],
+    [20 * 60, '20:00'],
+    [2 * 3600, '120:00'],
+  ])('shows %i s left as %s', (seconds, shown) => {
+    expect(formatCountdown(at(seconds), NOW)).toBe(shown)
+  })
+
+  it('rounds to the nearest second', () => {
+    expect(formatCountdown(new Date(NOW + 1400).toISOString(), NOW)).toBe('0:01')
+    expect(formatCountdown(new Date(NOW + 1600).toISOString(), NOW)).toBe('0:02')
+  })
+
+  it('shows 0:00 once the time has passed, never a negative countdown', () => {
+    expect(formatCountdown(at(-1), NOW)).toBe('0:00')
+    expect(formatCountdown(at(-3600), NOW)).toBe('0:00')
+  })
+
+  it('counts from the current time by default', () => {
+    vi.useFakeTimers({ now: NOW })
+    expect(formatCountdown(at(90))).toBe('1:30')
+    vi.setSystemTime(NOW + 30_000)
+    expect(formatCountdown(at(90))).toBe('1:00')
+  })
+})
+
+describe('describeEvent', () => {
+  it('tells the end user it is waiting for the technician', () => {
+    const event: SessionEvent = { event: 'waiting', role: 'host', sessionId: 's1', expiresAt: at(600) }
+    expect(describeEvent(event)).toEqual(['waiting for your technician'])
+  })
+
+  it('tells the technician how long the PIN has left', () => {
+    vi.useFakeTimers({ now: NOW })
+    const event: SessionEvent = { event: 'waiting', role: 'technician', sessionId: 's1', expiresAt: at(1200) }
+    expect(describeEvent(event)).toEqual(['waiting for the end user; the PIN expires in 20:00'])
+  })
+
+  it('shows the end user who the technician is, and the security words to compare', () => {
+    const event: SessionEvent = { event: 'paired', role: 'host', sessionId: 's1', sas: SAS, technician }
+    const lines = describeEvent(event)
+    expect(lines).toHaveLength(2)
+    expect(lines[0]).toBe('connected to technician Ada Lovelace <ada@example.com> of Analytical Ltd')
+    expect(lines[1]).toContain(SAS)
+    expect(lines[1]).toMatch(/technician must read you the same words/)
+  })
+
+  // The technician used to see user@hostname here; since the hello names nothing identifying
+  // (a man in the middle could read it before the words are compared), only the words are shown.
+  it('tells the technician it is connected to the end user, with the words to read out', () => {
+    const event: SessionEvent = { event: 'paired', role: 'technician', sessionId: 's1', sas: SAS }
+    const lines = describeEvent(event)
+    expect(lines).toHaveLength(2)
+    expect(lines[0]).toBe('connected to the end user')
+    expect(lines[1]).toContain(SAS)
+    expect(lines[1]).toMatch(/read them to the end user/)
+  })
+
+  it('says why the session ended', () => {
+    const event: SessionEvent = {
+      event: 'ended',
+      by: 'gateway',
+      reason: 'the PIN expired',
+      code: 'pinExpired',
+    }
+    expect(describeEvent(event)).toEqual(['session ended: the PIN expired'])
+    expect(describeEvent({ event: 'ended', by: 'host', reason: 'the end user ended the session' })).toEqual([
+      'session ended: the end user ended the session',
+    ])
+  })
+})
+
+describe('lineWriter', () => {
+  const ended: SessionEvent = { event: 'ended', by: 'technician', reason: 'done' }
+  const paired: SessionEvent = { event: 'paired', role: 'technician', sessionId: 's1', sas: SAS }
+
+  it('writes one JSON line per event for scripts', () => {
+    const lines: string[] = []
+    const write = lineWriter(true, (line) => lines.push(line))
+    write(paired)
+    write(ended)
+    expect(lines.map((line) => JSON.parse(line) as unknown)).toEqual([paired, ended])
+    for (const line of lines) expect(line).not.toContain('\n')
+  })
+
+  it('writes the human sentences otherwise', () => {
+    const lines: string[] = []
+    const write = lineWriter(false, (line) => lines.push(line))
+    write(paired)
+    write(ended)
+    expect(lines).toEqual([...describeEvent(paired), 'session ended: done'])
+  })
+})

@@ -1,0 +1,367 @@
+/**
+ * The e2e tier's harness (STYLE.md rule 10): runs the built CLI (`bin/run.js`) as real processes.
+ * Each test file makes one `CliWorld`: temp XDG directories, the file credential store (so no test
+ * touches an OS keychain), no colour, and no RESCUE_* variable inherited from the developer's
+ * shell. Every wait has a timeout; `dispose()` kills whatever still runs and removes the temp dir.
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { execa, type ResultPromise } from 'execa'
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const BIN = path.join(REPO_ROOT, 'bin', 'run.js')
+
+/** Long enough for a loaded machine, short enough that a hang fails the test rather than the suite. */
+export const WAIT_MS = 15_000
+const KILL_GRACE_MS = 3000
+
+export type JsonLine = Record<string, unknown>
+
+export interface RunResult {
+  /** The command line as spawned, for asserting what never goes in argv. */
+  command: string
+  exitCode: number | undefined
+  signal: string | undefined
+  timedOut: boolean
+  stdout: string
+  stderr: string
+}
+
+export interface Exit {
+  exitCode: number | undefined
+  signal: string | undefined
+}
+
+export interface Admin {
+  email: string
+  password: string
+  name: string
+  organisation: string
+}
+
+export interface PinResult {
+  pin: string
+  expiresAt: string
+  server: string
+}
+
+export interface RunOptions {
+  /** Written to stdin, then stdin is closed. */
+  input?: string
+  /** Replaces (or, with undefined, removes) variables of the world's environment. */
+  env?: Record<string, string | undefined>
+  timeoutMs?: number
+}
+
+/** Parses the JSON value on each line that holds one; other lines (human text) are skipped. */
+export function jsonLines(text: string): JsonLine[] {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as JsonLine)
+}
+
+/** The one JSON value a `--json` command printed; fails when there is not exactly one. */
+export function onlyJson(result: RunResult): JsonLine {
+  const values = jsonLines(result.stdout)
+  if (values.length !== 1) throw new Error(`expected one JSON line on stdout\n${transcript(result)}`)
+  return values[0]!
+}
+
+function transcript(output: { stdout: string; stderr: string }): string {
+  return `--- stdout ---\n${output.stdout}\n--- stderr ---\n${output.stderr}`
+}
+
+function describeExit(exit: Exit): string {
+  return exit.signal ? `signal ${exit.signal}` : `exit code ${exit.exitCode}`
+}
+
+/** A long-running command (server, host, connect) whose output is collected line by line. */
+export class CliProcess {
+  readonly lines: string[] = []
+  stderr = ''
+  exit?: Exit
+  private partial = ''
+  private readonly watchers = new Set<() => void>()
+  private readonly settled: Promise<void>
+
+  constructor(
+    readonly name: string,
+    private readonly child: ResultPromise,
+  ) {
+    child.stdout!.setEncoding('utf8')
+    child.stdout!.on('data', (chunk: string) => {
+      const parts = (this.partial + chunk).split('\n')
+      this.partial = parts.pop() ?? ''
+      this.lines.push(...parts)
+      this.notify()
+    })
+    child.stderr!.setEncoding('utf8')
+    child.stderr!.on('data', (chunk: string) => (this.stderr += chunk))
+    this.settled = child.then(
+      (result) => this.onExit({ exitCode: result.exitCode, signal: result.signal }),
+      // With reject: false, execa only rejects when it could not spawn at all.
+      () => this.onExit({ exitCode: undefined, signal: undefined }),
+    )
+  }
+
+  get stdout(): string {
+    return [...this.lines, this.partial].join('\n')
+  }
+
+  /** Every JSON line printed so far. */
+  get events(): JsonLine[] {
+    return jsonLines(this.stdout)
+  }
+
+  /** Resolves with the first JSON line where `event` is `name` and `match` holds. */
+  waitForEvent(name: string, timeoutMs = WAIT_MS, match: (line: JsonLine) => boolean = () => true) {
+    return this.until(`a "${name}" event`, timeoutMs, () =>
+      this.events.find((line) => line.event === name && match(line)),
+    )
+  }
+
+  /** Resolves with the first stdout line for which `predicate` holds. */
+  waitForLine(what: string, predicate: (line: string) => boolean, timeoutMs = WAIT_MS): Promise<string> {
+    return this.until(what, timeoutMs, () => this.lines.find(predicate))
+  }
+
+  waitForExit(timeoutMs = WAIT_MS): Promise<Exit> {
+    return this.until('its exit', timeoutMs, () => this.exit)
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.child.kill(signal)
+  }
+
+  /** SIGTERM, then SIGKILL after a grace period; resolves once the process is gone. */
+  async stop(): Promise<void> {
+    if (this.exit) return
+    this.kill('SIGTERM')
+    const timer = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), KILL_GRACE_MS).unref())
+    if ((await Promise.race([this.settled, timer])) === 'late') {
+      this.kill('SIGKILL')
+      await this.settled
+    }
+  }
+
+  private onExit(exit: Exit): void {
+    if (this.partial) this.lines.push(this.partial)
+    this.partial = ''
+    this.exit = exit
+    this.notify()
+  }
+
+  private notify(): void {
+    for (const watcher of [...this.watchers]) watcher()
+  }
+
+  /** Resolves with `check()`'s first defined value; rejects on timeout, or when the process exits first. */
+  private until<T>(what: string, timeoutMs: number, check: () => T | undefined): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const settle = (finish: () => void) => {
+        clearTimeout(timer)
+        this.watchers.delete(attempt)
+        finish()
+      }
+      const fail = (why: string) =>
+        settle(() => reject(new Error(`${this.name}: ${why} waiting for ${what}\n${transcript(this)}`)))
+      const attempt = () => {
+        let value: T | undefined
+        try {
+          value = check()
+        } catch (error) {
+          return fail(`could not read its output (${String(error)})`)
+        }
+        if (value !== undefined) settle(() => resolve(value))
+        else if (this.exit) fail(`exited (${describeExit(this.exit)})`)
+      }
+      const timer = setTimeout(() => fail(`timed out after ${timeoutMs} ms`), timeoutMs)
+      this.watchers.add(attempt)
+      attempt()
+    })
+  }
+}
+
+function inheritedButNotWanted(key: string): boolean {
+  return (
+    // RESCUE_TOKEN, RESCUE_SERVER, RESCUE_PIN and every other flag's env twin.
+    key.startsWith('RESCUE_') ||
+    // Vitest sets NODE_ENV=test; oclif then loads src/*.ts through tsx instead of the built dist/.
+    key === 'NODE_ENV' ||
+    key === 'TEST' ||
+    key.startsWith('VITEST') ||
+    key === 'FORCE_COLOR'
+  )
+}
+
+/** One test file's isolated environment, and the CLI steps the tests are made of. */
+export class CliWorld {
+  readonly root: string
+  /** Where the technician's login lives: $XDG_CONFIG_HOME/rescue. */
+  readonly configDir: string
+  readonly env: Record<string, string>
+  private readonly children = new Set<CliProcess>()
+
+  constructor() {
+    this.root = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-e2e-'))
+    const env: Record<string, string> = {}
+    for (const [key, value] of Object.entries(process.env)) {
+      if (value !== undefined && !inheritedButNotWanted(key)) env[key] = value
+    }
+    const xdg = (name: string) => {
+      const dir = path.join(this.root, name)
+      fs.mkdirSync(dir)
+      return dir
+    }
+    this.env = {
+      ...env,
+      XDG_CONFIG_HOME: xdg('config'),
+      XDG_DATA_HOME: xdg('data'),
+      XDG_STATE_HOME: xdg('state'),
+      XDG_CACHE_HOME: xdg('cache'),
+      RESCUE_CREDENTIAL_STORE: 'file',
+      NO_COLOR: '1',
+    }
+    this.configDir = path.join(this.env.XDG_CONFIG_HOME!, 'rescue')
+  }
+
+  /** A fresh directory under the world's root. */
+  dir(name: string): string {
+    return fs.mkdtempSync(path.join(this.root, `${name}-`))
+  }
+
+  /** Runs a command to its end; never throws for a non-zero exit (tests assert on it). */
+  async run(args: string[], options: RunOptions = {}): Promise<RunResult> {
+    const result = await execa(process.execPath, [BIN, ...args], {
+      cwd: this.root,
+      env: this.envWith(options.env),
+      extendEnv: false,
+      reject: false,
+      timeout: options.timeoutMs ?? WAIT_MS,
+      ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
+    })
+    return {
+      command: result.command,
+      exitCode: result.exitCode,
+      signal: result.signal,
+      timedOut: result.timedOut,
+      stdout: result.stdout,
+      stderr: result.stderr,
+    }
+  }
+
+  /** Starts a long-running command; `dispose()` stops it if the test does not. */
+  spawn(name: string, args: string[], options: Pick<RunOptions, 'env'> = {}): CliProcess {
+    const child = execa(process.execPath, [BIN, ...args], {
+      cwd: this.root,
+      env: this.envWith(options.env),
+      extendEnv: false,
+      reject: false,
+      buffer: false,
+      stdin: 'ignore',
+      forceKillAfterDelay: false,
+    })
+    const cli = new CliProcess(name, child)
+    this.children.add(cli)
+    return cli
+  }
+
+  /** `rescue server` on 127.0.0.1 and a free port, resolved once it prints its URL. */
+  async startServer(options: { dataDir?: string; heartbeatMs?: number } = {}) {
+    const dataDir = options.dataDir ?? this.dir('gateway')
+    const server = this.spawn('server', [
+      'server',
+      '--data',
+      dataDir,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--json',
+      ...(options.heartbeatMs ? ['--heartbeat-ms', String(options.heartbeatMs)] : []),
+    ])
+    const line = await server.waitForLine('the {"url"} line', (text) => text.trim().startsWith('{'))
+    const { url } = JSON.parse(line) as { url: string }
+    if (!url.startsWith('http://127.0.0.1:')) throw new Error(`the gateway listens on ${url}`)
+    return { url, dataDir, server }
+  }
+
+  /** `rescue admin init`, the password on stdin; throws with the output when it fails. */
+  async initAdmin(dataDir: string, admin: Admin): Promise<void> {
+    this.check(
+      await this.run(
+        [
+          'admin',
+          'init',
+          '--data',
+          dataDir,
+          '--email',
+          admin.email,
+          '--name',
+          admin.name,
+          '--organisation',
+          admin.organisation,
+          '--password-stdin',
+        ],
+        { input: admin.password },
+      ),
+    )
+  }
+
+  /** `rescue login --json`, the password on stdin; returns the result and the command line. */
+  async login(url: string, admin: Pick<Admin, 'email' | 'password'>) {
+    const result = this.check(
+      await this.run(['login', '--server', url, '--email', admin.email, '--password-stdin', '--json'], {
+        input: admin.password,
+      }),
+    )
+    return { command: result.command, json: onlyJson(result) }
+  }
+
+  /** `rescue pin --json` against the gateway logged in to. */
+  async newPin(): Promise<PinResult> {
+    const json = onlyJson(this.check(await this.run(['pin', '--json'])))
+    return json as unknown as PinResult
+  }
+
+  /** `rescue host`, the end user's side. */
+  host(url: string, pin: string, options: { json?: boolean } = {}): CliProcess {
+    return this.spawn('host', ['host', '--server', url, '--pin', pin, ...this.jsonFlag(options)])
+  }
+
+  /** `rescue connect`, the technician's side, using the saved login. */
+  connect(pin: string, options: { json?: boolean } = {}): CliProcess {
+    return this.spawn('connect', ['connect', '--pin', pin, ...this.jsonFlag(options)])
+  }
+
+  /** Stops every process this world started, then removes its temp directory. */
+  async dispose(): Promise<void> {
+    await Promise.all([...this.children].map((child) => child.stop()))
+    this.children.clear()
+    fs.rmSync(this.root, { recursive: true, force: true })
+  }
+
+  private jsonFlag(options: { json?: boolean }): string[] {
+    return options.json === false ? [] : ['--json']
+  }
+
+  private envWith(overrides: RunOptions['env'] = {}): Record<string, string> {
+    const env = { ...this.env }
+    for (const [key, value] of Object.entries(overrides)) {
+      if (value === undefined) delete env[key]
+      else env[key] = value
+    }
+    return env
+  }
+
+  private check(result: RunResult): RunResult {
+    if (result.exitCode !== 0) {
+      throw new Error(`${result.command} failed (${describeExit(result)})\n${transcript(result)}`)
+    }
+    return result
+  }
+}
