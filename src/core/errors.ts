@@ -18,6 +18,10 @@ export const ExitCode = {
   pairingFailed: 10,
   connectionLost: 11,
   conflict: 12,
+  /** The end user refused (or did not answer) a consent prompt. */
+  denied: 13,
+  /** The session ended before the remote shell or command did. */
+  sessionEnded: 14,
   bug: 70,
 } as const
 

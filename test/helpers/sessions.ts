@@ -1,5 +1,6 @@
 /** Both sides of a session through the real core session runner, with their events recorded. */
 import { startSession, type Session, type SessionEvent } from '../../src/core/session/index.js'
+import { generateSshKeyPair } from '../../src/core/ssh/keys.js'
 import type { TestGateway } from './gateway.js'
 
 export interface RecordedSession {
@@ -21,6 +22,7 @@ export async function joinAs(
     server: gw.url,
     pin,
     role,
+    sshPublicKey: generateSshKeyPair().publicKey,
     ...(role === 'technician' ? { token } : {}),
     onEvent: (event) => {
       events.push(event)

@@ -12,6 +12,11 @@ export class FrameQueue {
     } else this.frames.push(frame)
   }
 
+  /** Takes every frame that arrived and was not waited for yet. */
+  drain(): Uint8Array[] {
+    return this.frames.splice(0)
+  }
+
   /** Makes every pending and later `next()` fail, e.g. when the connection closes. */
   fail(error: Error): void {
     this.failure = error

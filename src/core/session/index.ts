@@ -1,9 +1,10 @@
 /**
  * One side of a support session, from the gateway's upgrade to the end: waits to be paired, runs
- * the sealed pairing over the relayed stream, exchanges a sealed hello each way, then reports
- * `paired` and stays up until either side or the gateway ends it. Reports typed events; renders
- * nothing. Imports core only.
+ * the sealed pairing over the relayed stream, exchanges a sealed hello each way carrying each
+ * side's SSH public key, then reports `paired` and hands the stream to SSH until either side or
+ * the gateway ends it. Reports typed events; renders nothing. Imports core only.
  */
+import type { ParsedKey } from 'ssh2'
 import type WebSocket from 'ws'
 import { z } from 'zod'
 import { FrameQueue } from './frame-queue.js'
@@ -27,7 +28,9 @@ import {
   type PairingResult,
   type SealedChannel,
 } from '../pairing/index.js'
+import { parsePeerPublicKey } from '../ssh/keys.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { WebSocketDuplex } from '../transport/ws-duplex.js'
 
 export interface SessionEnded {
   event: 'ended'
@@ -55,14 +58,34 @@ export interface SessionOptions {
   /** The technician's bearer token; the end user has none. */
   token?: string
   onEvent: (event: SessionEvent) => void
+  /** This side's SSH public key (`ssh-ed25519 ...`), sent to the peer inside the sealed channel. */
+  sshPublicKey: string
+  /** Called once, right after `paired`, with the stream SSH runs on and the peer's SSH key. */
+  onSecured?: (link: SecuredLink) => void
   /** How long the peer may take over each pairing step. */
   pairingTimeoutMs?: number
 }
 
+export interface SecuredLink {
+  transport: WebSocketDuplex
+  /** The key the peer sent inside the sealed channel: the only one SSH may accept from it. */
+  peerSshKey: ParsedKey
+}
+
 export interface Session {
   /** Ends the session for both sides; `done` resolves once the gateway has been told. */
-  end(): void
+  end(reason?: { reason: string; code?: ErrorCode }): void
+  /** Tells the gateway, for its session log, something that happened (never payload or output). */
+  report(event: SessionReport): void
   done: Promise<SessionEnded>
+}
+
+/** What the technician's side tells the gateway's session log: channel opens and consent outcomes. */
+export interface SessionReport {
+  event: 'channel-open' | 'channel-close' | 'consent-decision'
+  kind: 'shell' | 'exec'
+  /** For consent-decision: whether the host allowed it. */
+  allowed?: boolean
 }
 
 /** Version of what runs over the sealed channel; a peer speaking another one is refused. */
@@ -70,7 +93,12 @@ export const SESSION_PROTOCOL = 1
 
 // The hello proves the channel both ways. It names nothing (no user, no host name): the two people
 // may not have compared the SAS yet, and until they have, a man in the middle could read it.
-const hello = z.object({ type: z.literal('hello'), role: z.enum(roles), protocol: z.number() })
+const hello = z.object({
+  type: z.literal('hello'),
+  role: z.enum(roles),
+  protocol: z.number(),
+  sshKey: z.string().max(1000),
+})
 
 const clean = (text: string) => sanitizeForTerminal(text, 200)
 
@@ -83,6 +111,7 @@ class SessionRun {
   readonly session: Session
   private readonly frames = new FrameQueue()
   private channel?: SealedChannel
+  private transport?: WebSocketDuplex
   private pairing = false
   private technician?: TechnicianIdentity
   /** Why it ended, as first learnt: from the gateway, or from this side. */
@@ -97,11 +126,12 @@ class SessionRun {
     private readonly options: SessionOptions,
   ) {
     const done = new Promise<SessionEnded>((resolve) => (this.resolveDone = resolve))
-    this.session = { end: () => this.endLocally(), done }
+    this.session = { end: (reason) => this.endLocally(reason), report: (event) => this.report(event), done }
     socket.on('message', (data: Buffer, isBinary) => {
       this.lastHeard = Date.now()
-      if (isBinary) this.frames.push(new Uint8Array(data))
-      else this.onControl(data)
+      if (!isBinary) this.onControl(data)
+      else if (this.transport) this.transport.pushFrame(data)
+      else this.frames.push(new Uint8Array(data))
     })
     socket.on('ping', () => (this.lastHeard = Date.now()))
     socket.on('error', () => socket.terminate())
@@ -168,8 +198,12 @@ class SessionRun {
         result = handshake.onReveal(await this.frames.next(timeout))
       }
       const channel = (this.channel = result.channel)
-      this.sendFrame(sealJson(channel, { type: 'hello', role, protocol: SESSION_PROTOCOL }))
-      this.checkHello(openJson(channel, await this.frames.next(timeout)))
+      const sshKey = this.options.sshPublicKey
+      this.sendFrame(sealJson(channel, { type: 'hello', role, protocol: SESSION_PROTOCOL, sshKey }))
+      const peerSshKey = this.checkHello(openJson(channel, await this.frames.next(timeout)))
+      // The SSH keys were all it had to carry: SSH seals everything from here, so its keys go.
+      channel.destroy()
+      if (this.finished) return
       this.emit({
         event: 'paired',
         role,
@@ -177,8 +211,9 @@ class SessionRun {
         sas: result.sas,
         ...(this.technician ? { technician: this.technician } : {}),
       })
-      // Nothing else is sent yet; whatever arrives must still open, or the session ends.
-      for (;;) channel.open(await this.frames.next())
+      const transport = (this.transport = new WebSocketDuplex(this.socket))
+      for (const frame of this.frames.drain()) transport.pushFrame(frame)
+      this.options.onSecured?.({ transport, peerSshKey })
     } catch (error) {
       if (this.finished) return
       const detail = error instanceof PairingError ? error.message : String(error)
@@ -186,7 +221,8 @@ class SessionRun {
     }
   }
 
-  private checkHello(message: unknown): void {
+  /** Checks the peer's hello; returns the SSH key it carries. */
+  private checkHello(message: unknown): ParsedKey {
     const parsed = hello.safeParse(message)
     const peer = this.options.role === 'host' ? 'technician' : 'host'
     if (!parsed.success || parsed.data.role !== peer) {
@@ -195,6 +231,13 @@ class SessionRun {
     if (parsed.data.protocol !== SESSION_PROTOCOL) {
       throw new PairingError('UNEXPECTED', `the ${roleName[peer]} runs an incompatible version of rescue`)
     }
+    const key = parsePeerPublicKey(parsed.data.sshKey)
+    if (!key) throw new PairingError('MALFORMED', `the ${roleName[peer]} sent an unusable SSH key`)
+    return key
+  }
+
+  private report(event: SessionReport): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify({ type: 'report', ...event }))
   }
 
   private sendFrame(frame: Uint8Array): void {
@@ -217,12 +260,13 @@ class SessionRun {
     }, heartbeatMs)
   }
 
-  private endLocally(): void {
+  private endLocally(why?: { reason: string; code?: ErrorCode }): void {
     this.close(
       {
         event: 'ended',
         by: this.options.role,
-        reason: `the ${roleName[this.options.role]} ended the session`,
+        reason: why?.reason ?? `the ${roleName[this.options.role]} ended the session`,
+        ...(why?.code ? { code: why.code } : {}),
       },
       CloseCode.normal,
     )
@@ -248,6 +292,7 @@ class SessionRun {
     this.finished = true
     clearInterval(this.watchdog)
     this.channel?.destroy()
+    this.transport?.endOfStream()
     this.frames.fail(new PairingError('UNEXPECTED', 'the connection closed'))
     const ended = this.outcome ?? {
       event: 'ended',

@@ -1,0 +1,80 @@
+/** The vocabulary of consent: what a technician may ask for, what the end user answers, and who decided. */
+import { UserError } from '../errors.js'
+
+/**
+ * Permission names shared by consent prompts, `--auto-approve` and group policy (DESIGN.md).
+ * Chat needs none, so it is not here.
+ */
+export const permissions = [
+  'shell',
+  'exec',
+  'files.send',
+  'files.receive',
+  'files.browse',
+  'sysinfo',
+  'record',
+  'transfer',
+  'private',
+  'single-prompt',
+  'reboot',
+  'url',
+  'clipboard',
+] as const
+export type Permission = (typeof permissions)[number]
+
+/** The end user's answer: allow this one request, allow this kind for the rest of the session, or deny. */
+export type Decision = 'once' | 'session' | 'deny'
+
+/** Who or what made a decision, for the view and the audit log. */
+export type DecidedBy =
+  | 'end-user'
+  /** A grant the end user made earlier "for this session". */
+  | 'session-grant'
+  /** `rescue host --auto-approve`. */
+  | 'auto-approve'
+  /** Nobody answered before the deadline. */
+  | 'timeout'
+  /** No terminal to ask on and no policy that allows it. */
+  | 'no-terminal'
+  /** A request the host does not know how to ask about. */
+  | 'unknown-request'
+  /** The session ended, or the grants were revoked, while it waited. */
+  | 'ended'
+
+/** One request shown to the end user. Every string in it is already sanitized for the terminal. */
+export interface ConsentRequest {
+  id: string
+  permission: Permission
+  /** What the technician wants, as the end of a sentence: "open a shell as bob on this computer". */
+  summary: string
+  /** The command line for exec, a path for files; absent when there is nothing more to say. */
+  detail?: string
+  /** Who asks: the technician's email, as the gateway vouched for it. */
+  technician: string
+  /** When silence becomes a denial (ISO-8601). */
+  deadline: string
+}
+
+export interface ConsentResult {
+  id: string
+  permission: Permission
+  decision: Decision
+  by: DecidedBy
+}
+
+/** Parses `shell,exec`; an unknown name is an error, never ignored. */
+export function parsePermissionList(list: string): Permission[] {
+  const names = list
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean)
+  const unknown = names.filter((name) => !(permissions as readonly string[]).includes(name))
+  if (unknown.length > 0) {
+    throw new UserError(
+      'usage',
+      `unknown permission ${unknown.map((name) => `"${name}"`).join(', ')}`,
+      `use any of: ${permissions.join(', ')}`,
+    )
+  }
+  return [...new Set(names as Permission[])]
+}

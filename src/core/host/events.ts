@@ -1,0 +1,30 @@
+/** What the host side reports while a session is connected, beyond the session's own events. */
+import type { ConsentRequest, ConsentResult, Permission } from '../consent/types.js'
+
+/** The kinds of SSH channel the host serves. */
+export type ChannelKind = 'shell' | 'exec'
+
+export type HostActivity =
+  | ({ event: 'consent-request' } & ConsentRequest)
+  | ({ event: 'consent-decision' } & ConsentResult)
+  | {
+      event: 'channel-open'
+      /** Numbers channels in the order they opened, from 1, for this session. */
+      channel: number
+      kind: ChannelKind
+      /** The exec command line, sanitized. */
+      command?: string
+    }
+  | {
+      event: 'channel-close'
+      channel: number
+      kind: ChannelKind
+      exitCode?: number
+      signal?: string
+    }
+  /** The end user pressed `r`: every channel closed and session grants forgotten. */
+  | { event: 'grants-revoked'; closedChannels: number }
+  /** A request the host has no consent prompt for (port forwarding, an unknown subsystem...): refused unasked. */
+  | { event: 'refused'; request: string }
+  /** Which permissions `--auto-approve` pre-approved, once, when the session starts. */
+  | { event: 'auto-approve'; permissions: Permission[] }

@@ -1,0 +1,119 @@
+/**
+ * The end user's side of a session: pairs, then serves SSH to the technician with every channel
+ * request behind the consent broker, writes everything to the host's audit log, and lets the end
+ * user answer prompts, revoke every grant, or end the session. Reports typed events; renders
+ * nothing. Imports core only.
+ */
+import { AuditLog } from '../audit/index.js'
+import { ConsentBroker, type Decision, type Permission } from '../consent/index.js'
+import { startSession, type Session, type SessionEnded, type SessionEvent } from '../session/index.js'
+import { generateSshKeyPair } from '../ssh/keys.js'
+import { HostSshServer } from '../ssh/host-server.js'
+import type { HostActivity } from './events.js'
+
+export type { HostActivity } from './events.js'
+export type HostEvent = SessionEvent | HostActivity
+
+export interface HostOptions {
+  server: string
+  pin: string
+  /** True when the end user sits at a terminal that can answer consent prompts. */
+  interactive: boolean
+  /** Permissions granted up front, for unattended use (`--auto-approve`). */
+  autoApprove: readonly Permission[]
+  consentTimeoutMs?: number
+  /** The audit log file; the default is under XDG_STATE_HOME. */
+  auditFile?: string
+  onEvent(event: HostEvent): void
+}
+
+export interface HostSession {
+  /** The end user's answer to a consent prompt. */
+  answer(id: string, decision: Decision): void
+  /** Closes every open channel at once and forgets every grant made for the session. */
+  revoke(): void
+  /** Ends the session for both sides. */
+  end(): void
+  done: Promise<SessionEnded>
+}
+
+/** Starts the host side; rejects with a UserError when the gateway refuses or the audit log cannot be written. */
+export async function startHost(options: HostOptions): Promise<HostSession> {
+  // Opened first: a host that cannot keep its log does not let anyone in.
+  const audit = AuditLog.open(options.auditFile)
+  const keys = generateSshKeyPair()
+  let sessionId = ''
+  let broker: ConsentBroker | undefined
+  let ssh: HostSshServer | undefined
+  let technician = ''
+
+  const onActivity = (activity: HostActivity) => {
+    audit.record({ ...activity, session: sessionId })
+    options.onEvent(activity)
+  }
+
+  let session: Session
+  try {
+    session = await startSession({
+      server: options.server,
+      pin: options.pin,
+      role: 'host',
+      sshPublicKey: keys.publicKey,
+      onEvent(event) {
+        if (event.event === 'waiting') sessionId = event.sessionId
+        if (event.event === 'paired') {
+          sessionId = event.sessionId
+          technician = event.technician?.email ?? 'the technician'
+          audit.record({
+            event: 'session-start',
+            session: sessionId,
+            server: options.server,
+            technician: event.technician ?? { name: '', email: '', organisation: '' },
+            sas: event.sas,
+          })
+        }
+        if (event.event === 'ended') {
+          broker?.end()
+          ssh?.close()
+          if (sessionId) audit.record({ ...event, event: 'session-end', session: sessionId })
+          audit.close()
+        }
+        options.onEvent(event)
+      },
+      onSecured({ transport, peerSshKey }) {
+        broker = new ConsentBroker({
+          technician,
+          interactive: options.interactive,
+          autoApprove: options.autoApprove,
+          ...(options.consentTimeoutMs !== undefined ? { timeoutMs: options.consentTimeoutMs } : {}),
+          onActivity,
+        })
+        if (options.autoApprove.length > 0) {
+          onActivity({ event: 'auto-approve', permissions: [...options.autoApprove] })
+        }
+        ssh = new HostSshServer({
+          transport,
+          hostKey: keys.privateKey,
+          technicianKey: peerSshKey,
+          broker,
+          onActivity,
+          onFailure: (reason) => session.end({ reason, code: 'pairingFailed' }),
+        })
+      },
+    })
+  } catch (error) {
+    audit.close()
+    throw error
+  }
+
+  return {
+    answer: (id, decision) => broker?.answer(id, decision),
+    revoke() {
+      broker?.revoke()
+      const closedChannels = ssh?.closeAllChannels() ?? 0
+      onActivity({ event: 'grants-revoked', closedChannels })
+    },
+    end: () => session.end(),
+    done: session.done,
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * The host's SSH server, run on the session's relayed stream once the sealed pairing is done. It
+ * accepts only the technician key received inside the sealed channel, and puts every channel
+ * request (shell, exec, subsystem) through the consent broker before anything runs: a shell in a
+ * real PTY, a command with its own stdout, stderr and exit status, as the end user.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import os from 'node:os'
+import type { Duplex } from 'node:stream'
+import ssh2, { type AuthContext, type Connection, type ParsedKey, type ServerChannel } from 'ssh2'
+import type { ConsentBroker } from '../consent/index.js'
+import type { ChannelKind, HostActivity } from '../host/events.js'
+import { sanitizeForTerminal } from '../text/sanitize.js'
+
+export interface HostSshOptions {
+  transport: Duplex
+  /** This session's host key (OpenSSH private key text). */
+  hostKey: string
+  /** The technician's key, as received inside the sealed channel: the only one accepted. */
+  technicianKey: ParsedKey
+  broker: ConsentBroker
+  onActivity(activity: HostActivity): void
+  /** SSH failed (a bad key, a broken stream): the session cannot go on. */
+  onFailure(reason: string): void
+}
+
+interface PtyRequest {
+  term: string
+  cols: number
+  rows: number
+}
+
+/** What must stop when the end user revokes access: one running shell or command. */
+interface OpenChannel {
+  kind: ChannelKind
+  stop(): void
+  /** Set when the end user closed it: the technician was already told why. */
+  revoked?: boolean
+}
+
+// Secrets of this process that the technician's shell must not inherit.
+const PRIVATE_ENV = ['RESCUE_TOKEN', 'RESCUE_PIN']
+
+export class HostSshServer {
+  private readonly server: ssh2.Server
+  private connection?: Connection
+  private readonly open = new Map<number, OpenChannel>()
+  private channelCount = 0
+  private closed = false
+
+  constructor(private readonly options: HostSshOptions) {
+    this.server = new ssh2.Server({ hostKeys: [options.hostKey], ident: 'rescue' }, (connection) =>
+      this.onConnection(connection),
+    )
+    this.server.injectSocket(options.transport as never)
+  }
+
+  /** Closes every running shell and command at once; returns how many there were. */
+  closeAllChannels(): number {
+    const channels = [...this.open.values()]
+    for (const channel of channels) {
+      channel.revoked = true
+      channel.stop()
+    }
+    return channels.length
+  }
+
+  /** Ends SSH: every channel is closed and the connection dropped. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.closeAllChannels()
+    this.connection?.end()
+    this.server.close()
+  }
+
+  private onConnection(connection: Connection): void {
+    this.connection = connection
+    connection.on('error', (error) => {
+      if (!this.closed) this.options.onFailure(`SSH failed: ${error.message}`)
+    })
+    connection.on('authentication', (context) => this.authenticate(context))
+    connection.on('ready', () => {
+      connection.on('session', (accept) => this.onSession(accept()))
+      connection.on('tcpip', (_accept, reject, info) => {
+        this.options.broker.refuse(`a connection to ${info.destIP}:${info.destPort} through this computer`)
+        reject()
+      })
+      connection.on('request', (_accept, reject, name) => {
+        this.options.broker.refuse(`the SSH request "${name}"`)
+        reject?.()
+      })
+    })
+  }
+
+  private authenticate(context: AuthContext): void {
+    const expected = this.options.technicianKey
+    if (
+      context.method !== 'publickey' ||
+      context.key.algo !== expected.type ||
+      !context.key.data.equals(expected.getPublicSSH())
+    ) {
+      return context.reject(['publickey'])
+    }
+    // Without a signature the client only asks whether the key would do; with one it proves it holds it.
+    if (!context.signature) return context.accept()
+    const valid = expected.verify(context.blob!, context.signature, context.hashAlgo)
+    if (valid === true) context.accept()
+    else context.reject(['publickey'])
+  }
+
+  private onSession(session: ssh2.Session): void {
+    let pty: PtyRequest | undefined
+    let resize: ((cols: number, rows: number) => void) | undefined
+    session.on('pty', (accept, _reject, info) => {
+      pty = { term: info.term || 'xterm-256color', cols: info.cols || 80, rows: info.rows || 24 }
+      accept?.()
+    })
+    session.on('window-change', (accept, _reject, info) => {
+      if (pty) pty = { ...pty, cols: info.cols, rows: info.rows }
+      resize?.(info.cols, info.rows)
+      accept?.()
+    })
+    // Nothing from the technician's environment reaches the end user's processes (TERM comes with pty-req).
+    session.on('env', (_accept, reject) => reject?.())
+    session.on('shell', (accept, reject) => {
+      void this.consent('shell', `open a shell as ${os.userInfo().username} on this computer`).then((allowed) => {
+        if (!allowed) return reject?.()
+        const channel = accept()
+        void this.startShell(channel, pty ?? { term: 'dumb', cols: 80, rows: 24 }).then((control) => {
+          resize = control
+        })
+      })
+    })
+    session.on('exec', (accept, reject, info) => {
+      const user = os.userInfo().username
+      void this.consent('exec', `run a command as ${user} on this computer`, info.command).then((allowed) => {
+        if (!allowed) return reject?.()
+        this.startCommand(accept(), info.command)
+      })
+    })
+    session.on('subsystem', (_accept, reject, info) => {
+      this.options.broker.refuse(`the SSH subsystem "${info.name}"`)
+      reject?.()
+    })
+    session.on('x11', (_accept, reject) => {
+      this.options.broker.refuse('X11 forwarding')
+      reject?.()
+    })
+    session.on('auth-agent', (_accept, reject) => {
+      this.options.broker.refuse('SSH agent forwarding')
+      reject?.()
+    })
+  }
+
+  private consent(permission: 'shell' | 'exec', summary: string, detail?: string): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false)
+    return this.options.broker.request(permission, summary, detail).then((allowed) => allowed && !this.closed)
+  }
+
+  private async startShell(
+    channel: ServerChannel,
+    request: PtyRequest,
+  ): Promise<(cols: number, rows: number) => void> {
+    const nodePty = await import('@lydell/node-pty')
+    const shell = loginShell()
+    const terminal = nodePty.spawn(shell, ['-l'], {
+      name: request.term,
+      cols: request.cols,
+      rows: request.rows,
+      cwd: os.homedir(),
+      env: childEnvironment(request.term),
+      encoding: null,
+    })
+    const id = this.track('shell', undefined, {
+      stop: () => {
+        channel.exit('HUP', false, 'the end user revoked access')
+        terminal.kill('SIGHUP')
+        channel.close()
+      },
+    })
+    terminal.onData((data) => {
+      if (!channel.write(data) && !channel.destroyed) {
+        terminal.pause()
+        channel.once('drain', () => terminal.resume())
+      }
+    })
+    channel.on('data', (data: Buffer) => terminal.write(data as unknown as string))
+    terminal.onExit(({ exitCode, signal }) => {
+      // node-pty may report the exit before the last output has been read: let it arrive first.
+      setTimeout(() => {
+        this.finish(id, channel, exitCode, signal ? signalName(signal) : undefined)
+      }, 50)
+    })
+    channel.on('close', () => {
+      if (this.open.has(id)) terminal.kill('SIGHUP')
+    })
+    return (cols, rows) => {
+      if (this.open.has(id)) terminal.resize(Math.max(cols, 1), Math.max(rows, 1))
+    }
+  }
+
+  private startCommand(channel: ServerChannel, command: string): void {
+    const child: ChildProcess = spawn(loginShell(), ['-c', command], {
+      cwd: os.homedir(),
+      env: childEnvironment(process.env.TERM),
+      stdio: 'pipe',
+    })
+    const id = this.track('exec', command, {
+      stop: () => {
+        channel.exit('HUP', false, 'the end user revoked access')
+        child.kill('SIGHUP')
+        channel.close()
+      },
+    })
+    child.stdout!.pipe(channel, { end: false })
+    child.stderr!.pipe(channel.stderr, { end: false })
+    channel.pipe(child.stdin!)
+    child.stdin!.on('error', () => {})
+    child.on('error', (error) => {
+      channel.stderr.write(`rescue: could not run the command: ${error.message}\n`)
+      this.finish(id, channel, 127)
+    })
+    child.on('close', (code, signal) => this.finish(id, channel, code ?? undefined, signal ?? undefined))
+    channel.on('close', () => {
+      if (this.open.has(id)) child.kill('SIGHUP')
+    })
+  }
+
+  private track(kind: ChannelKind, command: string | undefined, control: Omit<OpenChannel, 'kind'>): number {
+    const id = ++this.channelCount
+    this.open.set(id, { kind, ...control })
+    this.options.onActivity({
+      event: 'channel-open',
+      channel: id,
+      kind,
+      ...(command !== undefined ? { command: sanitizeForTerminal(command, 500) } : {}),
+    })
+    return id
+  }
+
+  private finish(id: number, channel: ServerChannel, exitCode?: number, signal?: string): void {
+    const open = this.open.get(id)
+    if (!open) return
+    this.open.delete(id)
+    if (!channel.destroyed && !open.revoked) {
+      if (signal) channel.exit(signal.replace(/^SIG/, ''), false, '')
+      else channel.exit(exitCode ?? 0)
+      channel.end()
+    }
+    this.options.onActivity({
+      event: 'channel-close',
+      channel: id,
+      kind: open.kind,
+      ...(exitCode !== undefined && !signal ? { exitCode } : {}),
+      ...(signal ? { signal } : {}),
+    })
+  }
+}
+
+function loginShell(): string {
+  return process.env.SHELL || os.userInfo().shell || '/bin/sh'
+}
+
+function childEnvironment(term: string | undefined): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env }
+  for (const name of PRIVATE_ENV) delete env[name]
+  if (term) env.TERM = term
+  return env
+}
+
+function signalName(signal: number): string {
+  const entry = Object.entries(os.constants.signals).find(([, value]) => value === signal)
+  return entry?.[0] ?? `SIG${signal}`
+}

@@ -1,0 +1,106 @@
+/**
+ * The remote shell and commands end to end in one process: a real gateway on 127.0.0.1:0, the
+ * host's SSH server and consent broker, the technician's SSH client, real child processes.
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { PassThrough } from 'node:stream'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { Permission } from '../src/core/consent/index.js'
+import { startHost, type HostEvent, type HostSession } from '../src/core/host/index.js'
+import { runRemoteCommand } from '../src/core/ssh/technician-client.js'
+import { startTechnician, type TechnicianSession } from '../src/core/technician/index.js'
+import { startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js'
+
+let gw: TestGateway
+let dir: string
+
+beforeEach(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-remote-'))
+  gw = await startTestGateway()
+})
+afterEach(async () => {
+  await gw.close()
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
+async function pairBoth(options: { autoApprove?: Permission[]; interactive?: boolean } = {}) {
+  const pin = await gw.newPin()
+  const hostEvents: HostEvent[] = []
+  const host: HostSession = await startHost({
+    server: gw.url,
+    pin,
+    interactive: options.interactive ?? false,
+    autoApprove: options.autoApprove ?? [],
+    auditFile: path.join(dir, 'audit.jsonl'),
+    onEvent: (event) => hostEvents.push(event),
+  })
+  const technician: TechnicianSession = await startTechnician({
+    server: gw.url,
+    pin,
+    token: gw.token,
+    onEvent: () => {},
+  })
+  const client = await technician.ssh
+  return { host, hostEvents, technician, client }
+}
+
+function collect() {
+  const stream = new PassThrough()
+  const chunks: Buffer[] = []
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk))
+  return { stream, text: () => Buffer.concat(chunks).toString('utf8') }
+}
+
+describe('remote commands over the sealed session', () => {
+  it('runs an auto-approved command with stdout, stderr and exit status apart', async () => {
+    const { host, technician, client } = await pairBoth({ autoApprove: ['exec'] })
+    const stdout = collect()
+    const stderr = collect()
+    const exit = await runRemoteCommand(client, 'echo $((6*7)); echo oops >&2; exit 7', {
+      stdout: stdout.stream,
+      stderr: stderr.stream,
+    })
+    expect(exit).toEqual({ exitCode: 7 })
+    expect(stdout.text()).toBe('42\n')
+    expect(stderr.text()).toBe('oops\n')
+    technician.session.end()
+    await host.done
+  })
+
+  it('denies a command when nobody can answer, and the audit log says so', async () => {
+    const { host, hostEvents, technician, client } = await pairBoth()
+    const out = collect()
+    await expect(runRemoteCommand(client, 'touch /tmp/should-not', { stdout: out.stream, stderr: out.stream })).rejects.toThrow(
+      'denied by the end user',
+    )
+    expect(hostEvents).toContainEqual(expect.objectContaining({ event: 'consent-decision', decision: 'deny', by: 'no-terminal' }))
+    technician.session.end()
+    await host.done
+    const log = fs.readFileSync(path.join(dir, 'audit.jsonl'), 'utf8')
+    expect(log).toContain('"no-terminal"')
+    expect(log).toContain('touch /tmp/should-not')
+  })
+
+  it('asks the end user, who allows once; the next request asks again', async () => {
+    const { host, hostEvents, technician, client } = await pairBoth({ interactive: true })
+    const answered = (async () => {
+      await waitFor(() => hostEvents.some((e) => e.event === 'consent-request'))
+      const request = hostEvents.find((e) => e.event === 'consent-request')!
+      host.answer((request as { id: string }).id, 'once')
+    })()
+    const out = collect()
+    const exit = await runRemoteCommand(client, 'echo allowed', { stdout: out.stream, stderr: out.stream })
+    await answered
+    expect(exit.exitCode).toBe(0)
+    expect(out.text()).toBe('allowed\n')
+    const second = runRemoteCommand(client, 'echo again', { stdout: out.stream, stderr: out.stream })
+    await waitFor(() => hostEvents.filter((e) => e.event === 'consent-request').length === 2)
+    const request = hostEvents.filter((e) => e.event === 'consent-request')[1] as { id: string }
+    host.answer(request.id, 'deny')
+    await expect(second).rejects.toThrow('denied')
+    technician.session.end()
+    await host.done
+  })
+})
