@@ -1,0 +1,284 @@
+/**
+ * The host's own audit log: what a technician did on this computer, one JSON object per line in
+ * $XDG_STATE_HOME/rescue/audit.jsonl (or RESCUE_AUDIT_LOG). It owns the file's format, its
+ * privacy (0700 folder, 0600 file), appending a record durably, reading the file back without
+ * trusting it, and the sentence each entry reads as. Imports core only.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { z } from 'zod'
+import type { TechnicianIdentity } from '../accounts/index.js'
+import { permissions, type DecidedBy, type Decision } from '../consent/types.js'
+import { ExitCode, UserError, type ErrorCode } from '../errors.js'
+import { roleName, type EndedBy } from '../gateway/control-messages.js'
+import type { HostActivity } from '../host/events.js'
+import { stateDir } from '../paths.js'
+import { sanitizeForTerminal } from '../text/sanitize.js'
+
+/** What the host records, before the writer stamps the time. */
+export type AuditRecord = (
+  | { event: 'session-start'; server: string; technician: TechnicianIdentity; sas: string }
+  | { event: 'session-end'; by: EndedBy; reason: string; code?: ErrorCode }
+  | HostActivity
+) & { session: string }
+
+/** One line of the audit log: a record and when it was written (ISO-8601). */
+export type AuditEntry = AuditRecord & { time: string }
+
+/** The audit log's path: RESCUE_AUDIT_LOG when it is absolute, else $XDG_STATE_HOME/rescue/audit.jsonl. */
+export function defaultAuditPath(): string {
+  const override = process.env.RESCUE_AUDIT_LOG
+  return override && path.isAbsolute(override) ? override : path.join(stateDir(), 'audit.jsonl')
+}
+
+const reason = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+/** An append-only audit log file, written synchronously so a killed host loses nothing it recorded. */
+export class AuditLog {
+  private fd: number | undefined
+
+  private constructor(
+    readonly file: string,
+    fd: number,
+  ) {
+    this.fd = fd
+  }
+
+  /** Opens (creating if needed) the log for append, private to this user: a 0700 folder, a 0600 file. */
+  static open(file = defaultAuditPath()): AuditLog {
+    let fd: number | undefined
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+      fd = fs.openSync(file, 'a', 0o600)
+      // A log of what a stranger did on this computer is nobody else's business.
+      if ((fs.fstatSync(fd).mode & 0o077) !== 0) fs.fchmodSync(fd, 0o600)
+      return new AuditLog(file, fd)
+    } catch (error) {
+      if (fd !== undefined) fs.closeSync(fd)
+      throw new UserError(
+        'failure',
+        `cannot open the audit log ${file}: ${reason(error)}`,
+        'make that file writable by you and by nobody else, or point RESCUE_AUDIT_LOG at another file',
+      )
+    }
+  }
+
+  /** Appends one line; throws a UserError when the disk refuses it. After close() it does nothing. */
+  record(record: AuditRecord): void {
+    if (this.fd === undefined) return
+    const line = Buffer.from(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`)
+    try {
+      for (let written = 0; written < line.length;) {
+        written += fs.writeSync(this.fd, line, written, line.length - written)
+      }
+    } catch (error) {
+      throw new UserError('failure', `cannot write to the audit log ${this.file}: ${reason(error)}`)
+    }
+  }
+
+  close(): void {
+    if (this.fd === undefined) return
+    const fd = this.fd
+    this.fd = undefined
+    fs.closeSync(fd)
+  }
+}
+
+/** How each DecidedBy reads after the decision: "allowed once by the end user", "denied: nobody answered in time". */
+const decidedBy = {
+  'end-user': ' by the end user',
+  'session-grant': ` by the end user's earlier "for this session" answer`,
+  'auto-approve': ' by rescue host --auto-approve',
+  timeout: ': nobody answered in time',
+  'no-terminal': ': there was no terminal to ask on',
+  'unknown-request': ': the host does not know how to ask about this request',
+  ended: ': the session ended, or the grants were revoked, while it waited',
+} as const satisfies Record<DecidedBy, string>
+
+const decisions = {
+  once: 'allowed once',
+  session: 'allowed for the rest of the session',
+  deny: 'denied',
+} as const satisfies Record<Decision, string>
+
+const keysOf = <K extends string>(record: Record<K, unknown>) => Object.keys(record) as [K, ...K[]]
+
+const common = { time: z.iso.datetime({ offset: true }), session: z.string().min(1) }
+const channelKind = z.enum(['shell', 'exec'])
+const channelNumber = z.number().int().nonnegative()
+
+const auditEntrySchema = z.discriminatedUnion('event', [
+  z.object({
+    ...common,
+    event: z.literal('session-start'),
+    server: z.string(),
+    technician: z.object({ name: z.string(), email: z.string(), organisation: z.string() }),
+    sas: z.string(),
+  }),
+  z.object({
+    ...common,
+    event: z.literal('session-end'),
+    by: z.enum(['host', 'technician', 'gateway']),
+    reason: z.string(),
+    code: z.enum(keysOf(ExitCode)).optional(),
+  }),
+  z.object({
+    ...common,
+    event: z.literal('consent-request'),
+    id: z.string(),
+    permission: z.enum(permissions),
+    summary: z.string(),
+    detail: z.string().optional(),
+    technician: z.string(),
+    deadline: z.string(),
+  }),
+  z.object({
+    ...common,
+    event: z.literal('consent-decision'),
+    id: z.string(),
+    permission: z.enum(permissions),
+    decision: z.enum(keysOf(decisions)),
+    by: z.enum(keysOf(decidedBy)),
+  }),
+  z.object({
+    ...common,
+    event: z.literal('channel-open'),
+    channel: channelNumber,
+    kind: channelKind,
+    command: z.string().optional(),
+  }),
+  z.object({
+    ...common,
+    event: z.literal('channel-close'),
+    channel: channelNumber,
+    kind: channelKind,
+    exitCode: z.number().int().optional(),
+    signal: z.string().optional(),
+  }),
+  z.object({ ...common, event: z.literal('grants-revoked'), closedChannels: channelNumber }),
+  z.object({ ...common, event: z.literal('refused'), request: z.string() }),
+  z.object({ ...common, event: z.literal('auto-approve'), permissions: z.array(z.enum(permissions)) }),
+])
+
+// The schema and the type must describe the same entries: either drifting fails to compile.
+type Assignable<_A extends B, B> = true
+type _SchemaMatchesType = [
+  Assignable<z.infer<typeof auditEntrySchema>, AuditEntry>,
+  Assignable<AuditEntry, z.infer<typeof auditEntrySchema>>,
+]
+
+/** Sessions with the same prefix of this many characters are too likely to be confused. */
+const MIN_PREFIX = 6
+
+function parseLine(line: string): AuditEntry | undefined {
+  try {
+    const parsed = auditEntrySchema.safeParse(JSON.parse(line))
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The one session id that `wanted` names (a full id, or a unique prefix of 6+ characters), if any. */
+function resolveSession(wanted: string, entries: AuditEntry[]): string | undefined {
+  const needle = wanted.trim().toLowerCase()
+  const sessions = [...new Set(entries.map((entry) => entry.session))]
+  const exact = sessions.find((session) => session.toLowerCase() === needle)
+  if (exact !== undefined) return exact
+  if ([...needle].length < MIN_PREFIX) {
+    throw new UserError(
+      'usage',
+      `"${sanitizeForTerminal(wanted, 40)}" is too short to name a session`,
+      `give at least ${MIN_PREFIX} characters of the session ID (rescue log shows the first 8)`,
+    )
+  }
+  const matches = sessions.filter((session) => session.toLowerCase().startsWith(needle))
+  if (matches.length > 1) {
+    const shown = matches.slice(0, 5).map((session) => sanitizeForTerminal(session, 40))
+    throw new UserError(
+      'usage',
+      `"${sanitizeForTerminal(wanted, 40)}" matches ${matches.length} sessions: ${shown.join(', ')}`,
+      'give more characters of the session ID',
+    )
+  }
+  return matches[0]
+}
+
+/**
+ * Reads the audit log. A missing file has no entries; a line that is not a valid entry (edited,
+ * cut short by a crash, from a newer version) is counted in `skipped`, never thrown.
+ */
+export function readAuditLog(
+  file = defaultAuditPath(),
+  filter: { session?: string } = {},
+): { entries: AuditEntry[]; skipped: number } {
+  let text = ''
+  try {
+    text = fs.readFileSync(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new UserError('failure', `cannot read the audit log ${file}: ${reason(error)}`)
+  }
+  const entries: AuditEntry[] = []
+  let skipped = 0
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue
+    const entry = parseLine(line)
+    if (entry) entries.push(entry)
+    else skipped++
+  }
+  if (filter.session === undefined) return { entries, skipped }
+  const session = resolveSession(filter.session, entries)
+  return { entries: entries.filter((entry) => entry.session === session), skipped }
+}
+
+const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`
+
+/** One human sentence for an entry; every string that came from the other side is sanitized again. */
+export function describeAuditEntry(entry: AuditEntry): string {
+  const safe = (text: string) => sanitizeForTerminal(text)
+  switch (entry.event) {
+    case 'session-start': {
+      const { name, email, organisation } = entry.technician
+      return (
+        `session started with ${safe(name)} <${safe(email)}> of ${safe(organisation)} ` +
+        `through ${safe(entry.server)}; security words: ${safe(entry.sas)}`
+      )
+    }
+    case 'session-end': {
+      const by = entry.by === 'gateway' ? 'the gateway' : `the ${roleName[entry.by]}`
+      return `session ended by ${by}: ${safe(entry.reason)}${entry.code ? ` (${entry.code})` : ''}`
+    }
+    case 'consent-request':
+      return `asked to ${safe(entry.summary)}${entry.detail ? `: ${safe(entry.detail)}` : ''}`
+    case 'consent-decision':
+      return `${entry.permission} ${decisions[entry.decision]}${decidedBy[entry.by]}`
+    case 'channel-open':
+      return `${entry.kind} channel ${entry.channel} opened${entry.command ? `: ${safe(entry.command)}` : ''}`
+    case 'channel-close': {
+      const status = entry.exitCode === undefined ? '' : `, exit status ${entry.exitCode}`
+      const signal = entry.signal ? `, killed by ${safe(entry.signal)}` : ''
+      return `${entry.kind} channel ${entry.channel} closed${status}${signal}`
+    }
+    case 'grants-revoked':
+      return `all grants revoked, ${plural(entry.closedChannels, 'channel')} closed`
+    case 'refused':
+      return `refused without asking (the host has no prompt for it): ${safe(entry.request)}`
+    case 'auto-approve':
+      return `auto-approved: ${entry.permissions.length > 0 ? entry.permissions.join(', ') : 'nothing'}`
+  }
+}
+
+const pad = (value: number) => String(value).padStart(2, '0')
+
+/** `YYYY-MM-DD HH:MM:SS` in this computer's time zone. */
+export function formatLocalTime(date: Date): string {
+  const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`
+  return `${day} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
+}
+
+/** The line `rescue log` prints: local time, the session id's first 8 characters, the sentence. */
+export function formatAuditLine(entry: AuditEntry): string {
+  const session = sanitizeForTerminal(entry.session.slice(0, 8), 8).padEnd(8)
+  return `${formatLocalTime(new Date(entry.time))}  ${session}  ${describeAuditEntry(entry)}`
+}
