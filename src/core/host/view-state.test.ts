@@ -1,0 +1,290 @@
+import { describe, expect, it } from 'vitest'
+import type { ConsentRequest } from '../consent/types.js'
+import type { HostActivity } from './events.js'
+import {
+  FEED_LIMIT,
+  initialHostView,
+  reduceHostView,
+  type HostViewAction,
+  type HostViewState,
+} from './view-state.js'
+
+const t0 = new Date('2025-01-01T12:00:00.000Z')
+const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000)
+
+function request(id: string, overrides: Partial<ConsentRequest> = {}): HostActivity {
+  return {
+    event: 'consent-request',
+    id,
+    permission: 'shell',
+    summary: 'open a shell as bob on this computer',
+    technician: 'alice@acme.example',
+    deadline: at(60).toISOString(),
+    ...overrides,
+  }
+}
+
+function run(actions: HostViewAction[], state = initialHostView(), now = t0): HostViewState {
+  return actions.reduce((current, action) => reduceHostView(current, action, now), state)
+}
+
+const paired: HostViewAction[] = [
+  { event: 'waiting', role: 'host', sessionId: 's', expiresAt: at(300).toISOString() },
+  { event: 'paired', role: 'host', sessionId: 's', sas: 'west lucky violin' },
+]
+
+const lastFeed = (state: HostViewState) => state.feed.at(-1)?.text
+
+describe('reduceHostView', () => {
+  it('starts as the host, connecting, with nothing pending, granted or open', () => {
+    expect(initialHostView()).toEqual({
+      role: 'host',
+      phase: 'connecting',
+      prompts: [],
+      askedAt: {},
+      grants: [],
+      autoApprove: [],
+      openChannels: [],
+      feed: [],
+      confirmingEnd: false,
+    })
+  })
+
+  it('follows the session events like the session view does', () => {
+    const waiting = run(paired.slice(0, 1))
+    expect(waiting).toMatchObject({ phase: 'waiting', expiresAt: at(300).toISOString(), role: 'host' })
+    const connected = run(paired)
+    expect(connected).toMatchObject({ phase: 'connected', sas: 'west lucky violin', role: 'host' })
+  })
+
+  it('queues consent requests oldest first and says who asks for what in the feed', () => {
+    const state = run([
+      ...paired,
+      request('r1'),
+      request('r2', { permission: 'exec', summary: 'run a command as bob', detail: 'uname -a' }),
+    ])
+    expect(state.prompts.map((prompt) => prompt.id)).toEqual(['r1', 'r2'])
+    expect(state.prompts[0]).not.toHaveProperty('event')
+    expect(state.feed).toEqual([
+      { time: t0.toISOString(), text: 'alice@acme.example asks to open a shell as bob on this computer' },
+      { time: t0.toISOString(), text: 'alice@acme.example asks to run a command as bob: uname -a' },
+    ])
+  })
+
+  it('ignores a request repeated with the same id, and any request after the session ended', () => {
+    const repeated = run([...paired, request('r1'), request('r1')])
+    expect(repeated.prompts).toHaveLength(1)
+    expect(repeated.feed).toHaveLength(1)
+    const late = run([...paired, { event: 'ended', by: 'host', reason: 'bye' }, request('r1')])
+    expect(late.prompts).toEqual([])
+  })
+
+  it('removes the decided prompt, whichever it is', () => {
+    const state = run([
+      ...paired,
+      request('r1'),
+      request('r2'),
+      { event: 'consent-decision', id: 'r2', permission: 'shell', decision: 'deny', by: 'end-user' },
+    ])
+    expect(state.prompts.map((prompt) => prompt.id)).toEqual(['r1'])
+    expect(state.askedAt).not.toHaveProperty('r2')
+    expect(lastFeed(state)).toBe('shell denied')
+  })
+
+  it('words each decision of the end user', () => {
+    const decide = (decision: 'once' | 'session' | 'deny') =>
+      lastFeed(
+        run([
+          ...paired,
+          request('r1'),
+          { event: 'consent-decision', id: 'r1', permission: 'shell', decision, by: 'end-user' },
+        ]),
+      )
+    expect(decide('once')).toBe('shell allowed once')
+    expect(decide('session')).toBe('shell allowed for this session')
+    expect(decide('deny')).toBe('shell denied')
+  })
+
+  it('adds a "for this session" answer to the grants, sorted and once each', () => {
+    const state = run([
+      ...paired,
+      { event: 'consent-decision', id: 'a', permission: 'shell', decision: 'session', by: 'end-user' },
+      { event: 'consent-decision', id: 'b', permission: 'exec', decision: 'session', by: 'end-user' },
+      { event: 'consent-decision', id: 'c', permission: 'shell', decision: 'session', by: 'end-user' },
+      { event: 'consent-decision', id: 'd', permission: 'sysinfo', decision: 'once', by: 'end-user' },
+    ])
+    expect(state.grants).toEqual(['exec', 'shell'])
+  })
+
+  it('says how long a timed-out request waited, from its deadline and when it arrived', () => {
+    let state = run([...paired, request('r1')])
+    state = reduceHostView(
+      state,
+      { event: 'consent-decision', id: 'r1', permission: 'shell', decision: 'deny', by: 'timeout' },
+      at(60),
+    )
+    expect(state.feed.at(-1)).toEqual({ time: at(60).toISOString(), text: 'shell denied: no answer in 60 s' })
+    expect(state.prompts).toEqual([])
+  })
+
+  it('says why a decision was made without the end user', () => {
+    const decided = (by: 'auto-approve' | 'session-grant' | 'no-terminal' | 'unknown-request' | 'ended') =>
+      lastFeed(
+        run([
+          ...paired,
+          request('r1'),
+          {
+            event: 'consent-decision',
+            id: 'r1',
+            permission: 'shell',
+            decision: by === 'auto-approve' || by === 'session-grant' ? 'once' : 'deny',
+            by,
+          },
+        ]),
+      )
+    expect(decided('auto-approve')).toBe('shell allowed: pre-approved')
+    expect(decided('session-grant')).toBe('shell allowed: granted for this session')
+    expect(decided('no-terminal')).toBe('shell denied: no terminal to ask on')
+    expect(decided('unknown-request')).toBe(
+      'shell denied: not a request this computer knows how to ask about',
+    )
+    expect(decided('ended')).toBe('shell denied: the session ended or you revoked every grant')
+    const afterEnd = run([
+      ...paired,
+      { event: 'ended', by: 'technician', reason: 'the technician ended the session' },
+      { event: 'consent-decision', id: 'r1', permission: 'shell', decision: 'deny', by: 'ended' },
+    ])
+    expect(lastFeed(afterEnd)).toBe('shell denied: the session ended')
+  })
+
+  it('does not count a pre-approved or already granted request as a new session grant', () => {
+    const state = run([
+      ...paired,
+      { event: 'consent-decision', id: 'a', permission: 'shell', decision: 'once', by: 'auto-approve' },
+      { event: 'consent-decision', id: 'b', permission: 'exec', decision: 'once', by: 'session-grant' },
+    ])
+    expect(state.grants).toEqual([])
+  })
+
+  it('lists open channels and logs what opened', () => {
+    const state = run([
+      ...paired,
+      { event: 'channel-open', channel: 1, kind: 'shell' },
+      { event: 'channel-open', channel: 2, kind: 'exec', command: 'uname -a' },
+    ])
+    expect(state.openChannels).toEqual([
+      { channel: 1, kind: 'shell' },
+      { channel: 2, kind: 'exec', command: 'uname -a' },
+    ])
+    expect(state.feed.map((entry) => entry.text)).toEqual(['shell opened', 'ran: uname -a'])
+  })
+
+  it('removes a closed channel and logs how it ended', () => {
+    const open = run([
+      ...paired,
+      { event: 'channel-open', channel: 1, kind: 'shell' },
+      { event: 'channel-open', channel: 2, kind: 'exec', command: 'uname -a' },
+      { event: 'channel-open', channel: 3, kind: 'exec', command: 'sleep 100' },
+    ])
+    const shellClosed = reduceHostView(
+      open,
+      { event: 'channel-close', channel: 1, kind: 'shell', exitCode: 0 },
+      t0,
+    )
+    expect(shellClosed.openChannels.map((channel) => channel.channel)).toEqual([2, 3])
+    expect(lastFeed(shellClosed)).toBe('shell closed')
+    const exited = reduceHostView(
+      shellClosed,
+      { event: 'channel-close', channel: 2, kind: 'exec', exitCode: 7 },
+      t0,
+    )
+    expect(exited.openChannels.map((channel) => channel.channel)).toEqual([3])
+    expect(lastFeed(exited)).toBe('command finished, exit status 7')
+    const killed = reduceHostView(
+      exited,
+      { event: 'channel-close', channel: 3, kind: 'exec', signal: 'TERM' },
+      t0,
+    )
+    expect(killed.openChannels).toEqual([])
+    expect(lastFeed(killed)).toBe('command ended by signal TERM')
+  })
+
+  it('forgets grants and open channels when the end user revokes, but keeps what is pre-approved', () => {
+    const state = run([
+      ...paired,
+      { event: 'auto-approve', permissions: ['sysinfo'] },
+      { event: 'consent-decision', id: 'a', permission: 'shell', decision: 'session', by: 'end-user' },
+      { event: 'channel-open', channel: 1, kind: 'shell' },
+      { event: 'channel-open', channel: 2, kind: 'shell' },
+      { event: 'grants-revoked', closedChannels: 2 },
+    ])
+    expect(state.grants).toEqual([])
+    expect(state.openChannels).toEqual([])
+    expect(state.autoApprove).toEqual(['sysinfo'])
+    expect(lastFeed(state)).toBe('you revoked every grant; 2 channels closed')
+    expect(lastFeed(run([{ event: 'grants-revoked', closedChannels: 1 }]))).toBe(
+      'you revoked every grant; 1 channel closed',
+    )
+    expect(lastFeed(run([{ event: 'grants-revoked', closedChannels: 0 }]))).toBe(
+      'you revoked every grant; no channel was open',
+    )
+  })
+
+  it('records what --auto-approve pre-approved, once each, in the order given', () => {
+    const state = run([{ event: 'auto-approve', permissions: ['shell', 'exec', 'shell'] }])
+    expect(state.autoApprove).toEqual(['shell', 'exec'])
+    expect(lastFeed(state)).toBe('pre-approved by --auto-approve: shell, exec')
+    expect(run([{ event: 'auto-approve', permissions: [] }]).feed).toEqual([])
+  })
+
+  it('logs a request refused without a prompt', () => {
+    const state = run([...paired, { event: 'refused', request: 'port forwarding to 10.0.0.1:22' }])
+    expect(state.prompts).toEqual([])
+    expect(lastFeed(state)).toBe('refused without asking: port forwarding to 10.0.0.1:22')
+  })
+
+  it('asks to confirm before ending, and can be cancelled', () => {
+    const confirming = run([...paired, { event: 'confirm-end' }])
+    expect(confirming.confirmingEnd).toBe(true)
+    expect(run([{ event: 'cancel-end' }], confirming).confirmingEnd).toBe(false)
+  })
+
+  it('clears prompts and the confirmation when the session ends, and ignores confirm-end afterwards', () => {
+    const state = run([
+      ...paired,
+      request('r1'),
+      { event: 'confirm-end' },
+      { event: 'ended', by: 'gateway', reason: 'the gateway closed', code: 'connectionLost' },
+    ])
+    expect(state).toMatchObject({ phase: 'ended', prompts: [], askedAt: {}, confirmingEnd: false })
+    expect(state.ended).toEqual({ by: 'gateway', reason: 'the gateway closed', abnormal: true })
+    expect(run([{ event: 'confirm-end' }], state).confirmingEnd).toBe(false)
+  })
+
+  it(`keeps only the newest ${FEED_LIMIT} feed entries`, () => {
+    const opens: HostViewAction[] = Array.from({ length: FEED_LIMIT + 5 }, (_, index) => ({
+      event: 'channel-open',
+      channel: index + 1,
+      kind: 'exec',
+      command: `echo ${index + 1}`,
+    }))
+    const state = run(opens)
+    expect(state.feed).toHaveLength(FEED_LIMIT)
+    expect(state.feed[0]?.text).toBe('ran: echo 6')
+    expect(lastFeed(state)).toBe(`ran: echo ${FEED_LIMIT + 5}`)
+  })
+
+  it('does not change the state it was given', () => {
+    const before = run([...paired, request('r1')])
+    const snapshot = structuredClone(before)
+    reduceHostView(before, {
+      event: 'consent-decision',
+      id: 'r1',
+      permission: 'shell',
+      decision: 'session',
+      by: 'end-user',
+    })
+    reduceHostView(before, { event: 'ended', by: 'host', reason: 'bye' })
+    expect(before).toEqual(snapshot)
+  })
+})

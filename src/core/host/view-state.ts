@@ -1,0 +1,196 @@
+/**
+ * What the end user's live view shows during `rescue host`, derived by one pure reducer from the
+ * session's events, the host's activity and the view's own key presses. Renders nothing; imports
+ * core only.
+ */
+import type { ConsentRequest, DecidedBy, Permission } from '../consent/types.js'
+import type { SessionEvent } from '../session/index.js'
+import { initialSessionView, reduceSessionView, type SessionViewState } from '../session/view-state.js'
+import type { ChannelKind, HostActivity } from './events.js'
+
+/** The most feed entries kept; the view shows only the last few. */
+export const FEED_LIMIT = 50
+
+export interface OpenChannel {
+  channel: number
+  kind: ChannelKind
+  command?: string
+}
+
+export interface FeedEntry {
+  /** When it happened (ISO-8601); the view shows it as local HH:MM:SS. */
+  time: string
+  text: string
+}
+
+export interface HostViewState extends SessionViewState {
+  /** Requests waiting for the end user, oldest first; the first is the one on screen. */
+  prompts: ConsentRequest[]
+  /** When each waiting request arrived (epoch ms, by id), to say how long a timed-out one waited. */
+  askedAt: Record<string, number>
+  /** Permissions the end user granted "for this session", sorted, without duplicates. */
+  grants: Permission[]
+  /** Permissions `--auto-approve` granted up front. */
+  autoApprove: Permission[]
+  openChannels: OpenChannel[]
+  /** What happened, newest last, at most FEED_LIMIT entries. */
+  feed: FeedEntry[]
+  /** The end user pressed `q` and is asked to confirm. */
+  confirmingEnd: boolean
+}
+
+export type HostViewAction = SessionEvent | HostActivity | { event: 'confirm-end' } | { event: 'cancel-end' }
+
+/** The host's view before anything has happened. */
+export function initialHostView(): HostViewState {
+  return {
+    ...initialSessionView('host'),
+    prompts: [],
+    askedAt: {},
+    grants: [],
+    autoApprove: [],
+    openChannels: [],
+    feed: [],
+    confirmingEnd: false,
+  }
+}
+
+/** The next view state after one action; `now` stamps the feed entry the action adds, if any. */
+export function reduceHostView(
+  state: HostViewState,
+  action: HostViewAction,
+  now = new Date(),
+): HostViewState {
+  const log = (next: HostViewState, text: string): HostViewState => ({
+    ...next,
+    feed: [...next.feed, { time: now.toISOString(), text }].slice(-FEED_LIMIT),
+  })
+
+  switch (action.event) {
+    case 'waiting':
+    case 'paired':
+      return { ...state, ...reduceSessionView(state, action), role: 'host' }
+    case 'ended':
+      return {
+        ...state,
+        ...reduceSessionView(state, action),
+        role: 'host',
+        prompts: [],
+        askedAt: {},
+        confirmingEnd: false,
+      }
+
+    case 'confirm-end':
+      return state.phase === 'ended' ? state : { ...state, confirmingEnd: true }
+    case 'cancel-end':
+      return { ...state, confirmingEnd: false }
+
+    case 'consent-request': {
+      // Nothing can be answered once the session is over; the broker denies such requests itself.
+      if (state.phase === 'ended' || state.prompts.some((prompt) => prompt.id === action.id)) return state
+      const { event: _event, ...request } = action
+      const next = {
+        ...state,
+        prompts: [...state.prompts, request],
+        askedAt: { ...state.askedAt, [request.id]: now.getTime() },
+      }
+      return log(next, `${request.technician} asks to ${request.summary}${detailSuffix(request.detail)}`)
+    }
+    case 'consent-decision': {
+      const prompt = state.prompts.find((candidate) => candidate.id === action.id)
+      const askedAt = state.askedAt[action.id]
+      const waitedSeconds =
+        prompt && askedAt !== undefined
+          ? Math.round((Date.parse(prompt.deadline) - askedAt) / 1000)
+          : undefined
+      const { [action.id]: _gone, ...stillAsked } = state.askedAt
+      const next = {
+        ...state,
+        prompts: state.prompts.filter((candidate) => candidate.id !== action.id),
+        askedAt: stillAsked,
+        grants:
+          action.decision === 'session' ? sortedUnique([...state.grants, action.permission]) : state.grants,
+      }
+      const verdict =
+        action.by === 'end-user'
+          ? { once: 'allowed once', session: 'allowed for this session', deny: 'denied' }[action.decision]
+          : `${action.decision === 'deny' ? 'denied' : 'allowed'}: ${why(action.by, waitedSeconds, state)}`
+      return log(next, `${action.permission} ${verdict}`)
+    }
+
+    case 'channel-open': {
+      const { event: _event, ...channel } = action
+      const next = {
+        ...state,
+        openChannels: [...state.openChannels.filter((open) => open.channel !== action.channel), channel],
+      }
+      const text =
+        action.kind === 'shell' ? 'shell opened' : action.command ? `ran: ${action.command}` : 'ran a command'
+      return log(next, text)
+    }
+    case 'channel-close': {
+      const next = {
+        ...state,
+        openChannels: state.openChannels.filter((open) => open.channel !== action.channel),
+      }
+      if (action.kind === 'shell') return log(next, 'shell closed')
+      if (action.exitCode !== undefined) return log(next, `command finished, exit status ${action.exitCode}`)
+      if (action.signal !== undefined) return log(next, `command ended by signal ${action.signal}`)
+      return log(next, 'command finished')
+    }
+    case 'grants-revoked': {
+      const closed =
+        action.closedChannels === 0
+          ? 'no channel was open'
+          : `${action.closedChannels} channel${action.closedChannels === 1 ? '' : 's'} closed`
+      return log({ ...state, grants: [], openChannels: [] }, `you revoked every grant; ${closed}`)
+    }
+    case 'auto-approve': {
+      const autoApprove = [...new Set(action.permissions)]
+      if (autoApprove.length === 0) return { ...state, autoApprove }
+      return log({ ...state, autoApprove }, `pre-approved by --auto-approve: ${autoApprove.join(', ')}`)
+    }
+
+    case 'refused':
+      return log(state, `refused without asking: ${action.request}`)
+
+    default: {
+      // A new HostActivity must get its feed line here: the end user sees everything the host does.
+      const unhandled: never = action
+      return unhandled
+    }
+  }
+}
+
+function detailSuffix(detail: string | undefined): string {
+  return detail ? `: ${detail}` : ''
+}
+
+function sortedUnique(list: Permission[]): Permission[] {
+  return [...new Set(list)].sort()
+}
+
+/** Why a decision was made without the end user pressing a key. */
+function why(
+  by: Exclude<DecidedBy, 'end-user'>,
+  waitedSeconds: number | undefined,
+  state: HostViewState,
+): string {
+  switch (by) {
+    case 'timeout':
+      return waitedSeconds !== undefined && waitedSeconds > 0
+        ? `no answer in ${waitedSeconds} s`
+        : 'no answer in time'
+    case 'auto-approve':
+      return 'pre-approved'
+    case 'session-grant':
+      return 'granted for this session'
+    case 'no-terminal':
+      return 'no terminal to ask on'
+    case 'unknown-request':
+      return 'not a request this computer knows how to ask about'
+    case 'ended':
+      // The broker says 'ended' both when the session ends and when the end user revokes grants.
+      return state.phase === 'ended' ? 'the session ended' : 'the session ended or you revoked every grant'
+  }
+}

@@ -1,0 +1,192 @@
+import { Box, Text, useInput, useStdin } from 'ink'
+import { useEffect, useRef } from 'react'
+import { formatCountdown } from '../cli/session-lines.js'
+import type { ConsentRequest, Decision } from '../core/consent/types.js'
+import type { FeedEntry, HostViewState, OpenChannel } from '../core/host/view-state.js'
+import { useNow } from './use-now.js'
+
+/** Keys pressed sooner than this after a prompt appears were meant for what was on screen before. */
+export const PROMPT_GUARD_MS = 400
+/** How many feed lines the view shows; the state keeps more. */
+const FEED_LINES = 8
+
+export interface HostViewProps {
+  state: HostViewState
+  onDecision(id: string, decision: Decision): void
+  onRevoke(): void
+  onEndSession(): void
+  /** `q` pressed: the parent dispatches `{ event: 'confirm-end' }`. */
+  onConfirmEnd(): void
+  onCancelEnd(): void
+}
+
+const decisionKeys: Record<string, Decision> = { a: 'once', s: 'session', d: 'deny' }
+const PROMPT_KEYS = '[a] allow once   [s] allow for this session   [d] deny          '
+const LEGEND = '[r] revoke every grant  [q] end the session'
+const CONFIRM_END = 'End the session now? [y] yes  [n] no'
+
+/** The end user's live view of `rescue host`: who is connected, what they may do, and consent prompts. */
+export function HostView({
+  state,
+  onDecision,
+  onRevoke,
+  onEndSession,
+  onConfirmEnd,
+  onCancelEnd,
+}: HostViewProps) {
+  const { isRawModeSupported } = useStdin()
+  // Ticks until the end, not only while a countdown shows: a clock that started ticking only when
+  // a prompt appeared would show a stale deadline for its first second.
+  const now = useNow(state.phase !== 'ended')
+  const prompt = state.prompts[0]
+
+  // When the prompt now on screen first appeared (set after it is committed to the terminal).
+  const shown = useRef<{ id: string; at: number } | undefined>(undefined)
+  useEffect(() => {
+    if (prompt && shown.current?.id !== prompt.id) shown.current = { id: prompt.id, at: Date.now() }
+  }, [prompt])
+
+  useInput(
+    (input, key) => {
+      if (key.ctrl && input === 'c') return onEndSession()
+      if (state.phase === 'ended') return
+      if (prompt) {
+        const decision = decisionKeys[input.toLowerCase()]
+        const since = shown.current
+        const settled = since?.id === prompt.id && Date.now() - since.at >= PROMPT_GUARD_MS
+        if (decision && settled) onDecision(prompt.id, decision)
+        return
+      }
+      if (state.confirmingEnd) {
+        if (input === 'y') onEndSession()
+        else if (input === 'n' || key.escape) onCancelEnd()
+        return
+      }
+      if (input === 'r') onRevoke()
+      else if (input === 'q') onConfirmEnd()
+    },
+    // Without raw mode there are no key presses to read; the command falls back to its flags.
+    { isActive: isRawModeSupported },
+  )
+
+  return (
+    <Box flexDirection="column" paddingX={1}>
+      <Text dimColor>rescue · you are sharing this computer</Text>
+      {prompt ? (
+        <PromptBox prompt={prompt} waiting={state.prompts.length - 1} now={now} />
+      ) : (
+        <StatusScreen state={state} now={now} />
+      )}
+    </Box>
+  )
+}
+
+function PromptBox({ prompt, waiting, now }: { prompt: ConsentRequest; waiting: number; now: number }) {
+  const seconds = Math.max(0, Math.round((Date.parse(prompt.deadline) - now) / 1000)) || 0
+  return (
+    <Box flexDirection="column" borderStyle="round" borderColor="yellow" paddingX={1}>
+      <Text>
+        <Text bold>{prompt.technician}</Text> wants to {prompt.summary}.
+      </Text>
+      {prompt.detail && (
+        <Box paddingLeft={2}>
+          <Text bold>{prompt.detail}</Text>
+        </Box>
+      )}
+      <Text>
+        {PROMPT_KEYS}
+        <Text color="yellow">(denies in {seconds} s)</Text>
+      </Text>
+      {waiting > 0 && <Text dimColor>({waiting} more waiting)</Text>}
+    </Box>
+  )
+}
+
+function StatusScreen({ state, now }: { state: HostViewState; now: number }) {
+  const connected = state.phase === 'connected'
+  return (
+    <Box flexDirection="column">
+      {state.phase === 'connecting' && <Text color="yellow">● connecting to the gateway…</Text>}
+      {state.phase === 'waiting' && (
+        <Text color="yellow">
+          ● waiting for your technician
+          {state.expiresAt && <Text dimColor> · PIN expires in {formatCountdown(state.expiresAt, now)}</Text>}
+        </Text>
+      )}
+      {(connected || (state.phase === 'ended' && state.sas)) && (
+        <Box flexDirection="column">
+          {connected && <Text color="green">● connected</Text>}
+          {state.technician && (
+            <Text>
+              technician <Text bold>{state.technician.name}</Text> &lt;{state.technician.email}&gt; of{' '}
+              {state.technician.organisation}
+            </Text>
+          )}
+          <Text>
+            security words: <Text bold>{state.sas}</Text>
+          </Text>
+          {connected && (
+            <Text dimColor>
+              Compare them by phone: your technician must read you the same words. If they differ, press
+              Ctrl-C.
+            </Text>
+          )}
+        </Box>
+      )}
+      {connected && <Permissions state={state} />}
+      {state.feed.length > 0 && <Feed entries={state.feed.slice(-FEED_LINES)} />}
+      {state.phase === 'ended' && state.ended && (
+        <Text color={state.ended.abnormal ? 'red' : undefined}>● session ended: {state.ended.reason}</Text>
+      )}
+      {state.phase !== 'ended' &&
+        (state.confirmingEnd ? (
+          <Text color="yellow">{CONFIRM_END}</Text>
+        ) : (
+          <Text dimColor>{connected ? LEGEND : '[q] end the session'}</Text>
+        ))}
+    </Box>
+  )
+}
+
+function Permissions({ state }: { state: HostViewState }) {
+  return (
+    <Box flexDirection="column" marginTop={1}>
+      <Text>granted now: {state.grants.length > 0 ? state.grants.join(', ') : 'nothing'}</Text>
+      {state.autoApprove.length > 0 && (
+        <Text color="yellow" bold>
+          pre-approved for this session: {state.autoApprove.join(', ')}
+        </Text>
+      )}
+      {state.openChannels.length > 0 && (
+        <Text>open now: {state.openChannels.map(describeChannel).join(', ')}</Text>
+      )}
+    </Box>
+  )
+}
+
+function describeChannel(open: OpenChannel): string {
+  return open.kind === 'shell'
+    ? `shell #${open.channel}`
+    : `command #${open.channel} (${open.command ?? '?'})`
+}
+
+function Feed({ entries }: { entries: FeedEntry[] }) {
+  return (
+    <Box flexDirection="column" marginY={1}>
+      {entries.map((entry, index) => (
+        <Text key={index}>
+          <Text dimColor>{clockTime(entry.time)}</Text> {entry.text}
+        </Text>
+      ))}
+    </Box>
+  )
+}
+
+/** Local HH:MM:SS of an ISO time; an unreadable one shows as dashes rather than NaN. */
+export function clockTime(iso: string): string {
+  const date = new Date(iso)
+  if (Number.isNaN(date.getTime())) return '--:--:--'
+  return [date.getHours(), date.getMinutes(), date.getSeconds()]
+    .map((n) => String(n).padStart(2, '0'))
+    .join(':')
+}
