@@ -5,13 +5,14 @@
  */
 import { Command } from '@oclif/core'
 import { BugError, toErrorBody, UserError } from '../core/errors.js'
+import { toJsonLine } from '../core/text/json-line.js'
 
 export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true
 
   /** One line per JSON value, so scripts can read output line by line. */
   override logJson(json: unknown): void {
-    process.stdout.write(`${JSON.stringify(json)}\n`)
+    process.stdout.write(`${toJsonLine(json)}\n`)
   }
 
   protected override async catch(error: Error & { exitCode?: number }): Promise<unknown> {

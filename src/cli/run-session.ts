@@ -1,21 +1,29 @@
 /**
- * What `rescue host` and `rescue connect` share: start the session, show its events (a live view
- * on a terminal, lines or JSON lines otherwise), end it on Ctrl-C or SIGTERM, and exit with the
- * status its end deserves.
+ * What `rescue host` and `rescue connect` share: show a session's events (a live view on a
+ * terminal, lines or JSON lines otherwise), end it on Ctrl-C or SIGTERM, and exit with the status
+ * its end deserves.
  */
+import type { Role } from '../core/gateway/control-messages.js'
 import { ExitCode } from '../core/errors.js'
-import { startSession, type SessionEvent, type SessionOptions } from '../core/session/index.js'
+import type { SessionEnded, SessionEvent } from '../core/session/index.js'
 import { initialSessionView, reduceSessionView } from '../core/session/view-state.js'
 import { lineWriter } from './session-lines.js'
 import { onSignal } from './signals.js'
+import { toJsonLine } from '../core/text/json-line.js'
 
-interface Display {
-  show(event: SessionEvent): void
+export interface Display<E> {
+  show(event: E): void
   close(): Promise<void>
 }
 
+/** Something that runs until either side ends it. */
+export interface Running {
+  end(): void
+  done: Promise<SessionEnded>
+}
+
 // Ink and React load only when there is a terminal to draw on: pipes and scripts start faster.
-async function liveView(role: SessionOptions['role']): Promise<Display> {
+async function liveView(role: Role): Promise<Display<SessionEvent>> {
   const [{ createElement }, { SessionView }, { mountView }] = await Promise.all([
     import('react'),
     import('../ui/SessionView.js'),
@@ -32,20 +40,37 @@ async function liveView(role: SessionOptions['role']): Promise<Display> {
   }
 }
 
-function lines(json: boolean): Display {
-  return { show: lineWriter(json, (line) => process.stdout.write(`${line}\n`)), close: async () => {} }
+/** Events as lines on `stream`: JSON lines under `--json`, sentences otherwise. */
+export function lineDisplay<E extends { event: string }>(
+  json: boolean,
+  describe: (event: E) => string[],
+  stream: NodeJS.WriteStream = process.stdout,
+): Display<E> {
+  const write = (line: string) => stream.write(`${line}\n`)
+  return {
+    show: json ? (event) => write(toJsonLine(event)) : (event) => describe(event).forEach(write),
+    close: async () => {},
+  }
 }
 
-export async function runSession(
-  options: Omit<SessionOptions, 'onEvent'> & { json: boolean },
-): Promise<void> {
-  const display = !options.json && process.stdout.isTTY ? await liveView(options.role) : lines(options.json)
+export async function sessionDisplay(role: Role, json: boolean): Promise<Display<SessionEvent>> {
+  if (!json && process.stdout.isTTY) return liveView(role)
+  const write = lineWriter(json, (line) => process.stdout.write(`${line}\n`))
+  return { show: write, close: async () => {} }
+}
+
+/** Runs until the session ends (Ctrl-C and SIGTERM end it) and sets the exit code from how it ended. */
+export async function holdSession<E>(
+  display: Display<E>,
+  start: (onEvent: (event: E) => void) => Promise<Running>,
+): Promise<SessionEnded> {
   try {
-    const session = await startSession({ ...options, onEvent: (event) => display.show(event) })
-    const stopListening = onSignal(() => session.end())
-    const ended = await session.done
+    const running = await start((event) => display.show(event))
+    const stopListening = onSignal(() => running.end())
+    const ended = await running.done
     stopListening()
     process.exitCode = ended.code ? ExitCode[ended.code] : ExitCode.ok
+    return ended
   } finally {
     await display.close()
   }

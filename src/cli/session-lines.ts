@@ -2,7 +2,10 @@
  * Plain-text and JSON-lines renderings of session events, for pipes, logs and scripts. The
  * terminal view (Ink) says the same things; this is its non-TTY twin.
  */
+import { describeHostActivity } from '../core/host/describe.js'
+import type { HostEvent } from '../core/host/index.js'
 import type { SessionEvent } from '../core/session/index.js'
+import { toJsonLine } from '../core/text/json-line.js'
 
 export function formatCountdown(untilIso: string, now = Date.now()): string {
   // An unreadable time counts as already past rather than showing NaN:NaN.
@@ -35,5 +38,19 @@ export function describeEvent(event: SessionEvent): string[] {
 
 /** Writes each event as one JSON line (`--json`) or as its human sentences. */
 export function lineWriter(json: boolean, write: (line: string) => void): (event: SessionEvent) => void {
-  return json ? (event) => write(JSON.stringify(event)) : (event) => describeEvent(event).forEach(write)
+  return json ? (event) => write(toJsonLine(event)) : (event) => describeEvent(event).forEach(write)
+}
+
+/** The end user's lines: session events, and what the technician asked and did. */
+export function describeHostEvent(event: HostEvent): string[] {
+  switch (event.event) {
+    case 'waiting':
+    case 'paired':
+    case 'ended':
+      return describeEvent(event)
+    case 'consent-request':
+      return [`${describeHostActivity(event)} (no terminal to answer on: denied unless pre-approved)`]
+    default:
+      return [describeHostActivity(event)]
+  }
 }

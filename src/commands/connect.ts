@@ -1,16 +1,20 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
-import { runSession } from '../cli/run-session.js'
+import { runConnect, type ConnectMode } from '../cli/run-connect.js'
 import { requireLogin } from '../core/credentials/index.js'
 
 export default class Connect extends BaseCommand {
   static override summary = 'Connect to the end user who joined with your PIN'
-  static override description =
-    'Waits for the end user if they have not joined yet (until the PIN expires), then pairs end to end. Read the security words to the end user by phone: if theirs differ, end the session. Ctrl-C ends it for both sides.'
+  static override description = `Waits for the end user if they have not joined yet (until the PIN expires), then pairs end to end. Read the security words to the end user by phone: if theirs differ, end the session.
+
+On a terminal it then asks the end user for a shell and behaves like ssh: the remote shell's exit status is rescue's, "~." after Enter leaves and "~?" lists the escapes. --exec runs one command instead, with its stdout and stderr kept apart. Either way the end user must allow it first; a refusal exits with status 13. Without a terminal, and with --no-shell, it only holds the session open until Ctrl-C.
+
+With --exec or a shell, stdout and stderr carry the remote side's output and rescue's own messages (and --json events) go to stderr.`
 
   static override examples = [
     '<%= config.bin %> connect --pin 123456',
-    '<%= config.bin %> connect --pin 123456 --json',
+    `<%= config.bin %> connect --pin 123456 --exec 'uname -a'`,
+    '<%= config.bin %> connect --pin 123456 --no-shell --json',
   ]
 
   static override flags = {
@@ -19,11 +23,26 @@ export default class Connect extends BaseCommand {
       description: 'the gateway [default: the one you logged in to]',
       env: 'RESCUE_SERVER',
     }),
+    exec: Flags.string({
+      description: 'run this command on the end user’s computer (no PTY), then end the session',
+      exclusive: ['shell'],
+    }),
+    shell: Flags.boolean({
+      description: 'ask for a shell [default: when stdin is a terminal]',
+      allowNo: true,
+    }),
   }
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Connect)
     const { server, token } = requireLogin(flags.server)
-    await runSession({ role: 'technician', server, token, pin: flags.pin.trim(), json: this.jsonEnabled() })
+    const wantsShell = flags.shell ?? (process.stdin.isTTY === true && !this.jsonEnabled())
+    const mode: ConnectMode =
+      flags.exec !== undefined
+        ? { kind: 'exec', command: flags.exec }
+        : wantsShell
+          ? { kind: 'shell' }
+          : { kind: 'hold' }
+    await runConnect({ server, token, pin: flags.pin.trim(), json: this.jsonEnabled(), mode })
   }
 }

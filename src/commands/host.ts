@@ -1,16 +1,20 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
-import { runSession } from '../cli/run-session.js'
+import { runHost } from '../cli/run-host.js'
+import { parsePermissionList, permissions } from '../core/consent/index.js'
 import { loadLogin } from '../core/credentials/index.js'
 
 export default class Host extends BaseCommand {
   static override summary = 'Ask for help: let the technician who gave you a PIN connect to this computer'
-  static override description =
-    'Connects to the gateway and waits for your technician. When connected, both screens show the same security words: compare them by phone before going on. Nothing is allowed without your consent; Ctrl-C ends the session at any time.'
+  static override description = `Connects to the gateway and waits for your technician. When connected, both screens show the same security words: compare them by phone before going on.
+
+Nothing runs without your consent: each request (a shell, a command) is shown with [a] allow once, [s] allow for this session, [d] deny; no answer in 60 seconds is a denial. [r] closes everything the technician has open and forgets what you allowed; [q] ends the session. Everything is written to your audit log (rescue log).
+
+Without a terminal, events are printed as lines (or JSON lines with --json) and every request is denied unless --auto-approve names it.`
 
   static override examples = [
     '<%= config.bin %> host --server https://rescue.acme.example --pin 123456',
-    '<%= config.bin %> host --pin 123456 --json',
+    '<%= config.bin %> host --pin 123456 --json --auto-approve exec',
   ]
 
   static override flags = {
@@ -23,11 +27,16 @@ export default class Host extends BaseCommand {
       description: 'the gateway URL [default: http://127.0.0.1:8080]',
       env: 'RESCUE_SERVER',
     }),
+    'auto-approve': Flags.string({
+      description: `allow these without asking, for unattended use (comma-separated: ${permissions.slice(0, 6).join(', ')})`,
+      env: 'RESCUE_AUTO_APPROVE',
+    }),
   }
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Host)
     const server = flags.server ?? loadLogin()?.server ?? 'http://127.0.0.1:8080'
-    await runSession({ role: 'host', server, pin: flags.pin.trim(), json: this.jsonEnabled() })
+    const autoApprove = flags['auto-approve'] ? parsePermissionList(flags['auto-approve']) : []
+    await runHost({ server, pin: flags.pin.trim(), autoApprove, json: this.jsonEnabled() })
   }
 }

@@ -258,9 +258,9 @@ describe('describeAuditEntry', () => {
       technician: 'ada@example.com',
       deadline: '2025-03-04T05:07:07.000Z',
     } as const
-    expect(describe_(request)).toBe('asked to run a command as bob on this computer')
+    expect(describe_(request)).toBe('ada@example.com asked to run a command as bob on this computer')
     expect(describe_({ ...request, detail: 'uname -a' })).toBe(
-      'asked to run a command as bob on this computer: uname -a',
+      'ada@example.com asked to run a command as bob on this computer: uname -a',
     )
   })
 

@@ -8,11 +8,12 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 import type { TechnicianIdentity } from '../accounts/index.js'
-import { permissions, type DecidedBy, type Decision } from '../consent/types.js'
+import { permissions } from '../consent/types.js'
 import { ExitCode, UserError, type ErrorCode } from '../errors.js'
 import { roleName, type EndedBy } from '../gateway/control-messages.js'
 import type { HostActivity } from '../host/events.js'
 import { stateDir } from '../paths.js'
+import { decidedByText, decisionText, describeHostActivity } from '../host/describe.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 
 /** What the host records, before the writer stamps the time. */
@@ -85,22 +86,6 @@ export class AuditLog {
 }
 
 /** How each DecidedBy reads after the decision: "allowed once by the end user", "denied: nobody answered in time". */
-const decidedBy = {
-  'end-user': ' by the end user',
-  'session-grant': ` by the end user's earlier "for this session" answer`,
-  'auto-approve': ' by rescue host --auto-approve',
-  timeout: ': nobody answered in time',
-  'no-terminal': ': there was no terminal to ask on',
-  'unknown-request': ': the host does not know how to ask about this request',
-  ended: ': the session ended, or the grants were revoked, while it waited',
-} as const satisfies Record<DecidedBy, string>
-
-const decisions = {
-  once: 'allowed once',
-  session: 'allowed for the rest of the session',
-  deny: 'denied',
-} as const satisfies Record<Decision, string>
-
 const keysOf = <K extends string>(record: Record<K, unknown>) => Object.keys(record) as [K, ...K[]]
 
 const common = { time: z.iso.datetime({ offset: true }), session: z.string().min(1) }
@@ -137,8 +122,8 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     event: z.literal('consent-decision'),
     id: z.string(),
     permission: z.enum(permissions),
-    decision: z.enum(keysOf(decisions)),
-    by: z.enum(keysOf(decidedBy)),
+    decision: z.enum(keysOf(decisionText)),
+    by: z.enum(keysOf(decidedByText)),
   }),
   z.object({
     ...common,
@@ -232,8 +217,6 @@ export function readAuditLog(
   return { entries: entries.filter((entry) => entry.session === session), skipped }
 }
 
-const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`
-
 /** One human sentence for an entry; every string that came from the other side is sanitized again. */
 export function describeAuditEntry(entry: AuditEntry): string {
   const safe = (text: string) => sanitizeForTerminal(text)
@@ -249,23 +232,8 @@ export function describeAuditEntry(entry: AuditEntry): string {
       const by = entry.by === 'gateway' ? 'the gateway' : `the ${roleName[entry.by]}`
       return `session ended by ${by}: ${safe(entry.reason)}${entry.code ? ` (${entry.code})` : ''}`
     }
-    case 'consent-request':
-      return `asked to ${safe(entry.summary)}${entry.detail ? `: ${safe(entry.detail)}` : ''}`
-    case 'consent-decision':
-      return `${entry.permission} ${decisions[entry.decision]}${decidedBy[entry.by]}`
-    case 'channel-open':
-      return `${entry.kind} channel ${entry.channel} opened${entry.command ? `: ${safe(entry.command)}` : ''}`
-    case 'channel-close': {
-      const status = entry.exitCode === undefined ? '' : `, exit status ${entry.exitCode}`
-      const signal = entry.signal ? `, killed by ${safe(entry.signal)}` : ''
-      return `${entry.kind} channel ${entry.channel} closed${status}${signal}`
-    }
-    case 'grants-revoked':
-      return `all grants revoked, ${plural(entry.closedChannels, 'channel')} closed`
-    case 'refused':
-      return `refused without asking (the host has no prompt for it): ${safe(entry.request)}`
-    case 'auto-approve':
-      return `auto-approved: ${entry.permissions.length > 0 ? entry.permissions.join(', ') : 'nothing'}`
+    default:
+      return describeHostActivity(entry)
   }
 }
 

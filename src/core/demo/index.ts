@@ -1,31 +1,53 @@
 /**
  * The whole flow on one machine, for a newcomer and the README's quick start: a gateway on a free
  * loopback port over a throwaway data directory, an admin who logs in and makes a PIN, an end
- * user's host and a technician who pair with it, and the technician ending the session. Narrates
- * each step and reports both sides' session events. Imports core only.
+ * user's host and a technician who pair with it; the technician runs a command and opens a shell,
+ * each behind the end user's consent, then ends the session; the host's audit log is shown.
+ * Narrates each step and reports both sides' events. Who answers the prompts and drives the
+ * shell is the caller's choice (the person at the keyboard, or a script). Imports core only.
  */
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { PassThrough } from 'node:stream'
 import { createPin, initOrganisation, login, PIN_TTL } from '../accounts/index.js'
+import { readAuditLog } from '../audit/index.js'
+import type { ConsentRequest, Decision } from '../consent/index.js'
 import { BugError } from '../errors.js'
 import { startGateway } from '../gateway/index.js'
 import type { Role } from '../gateway/control-messages.js'
-import { startSession, type SessionEnded, type SessionEvent } from '../session/index.js'
+import { startHost, type HostEvent } from '../host/index.js'
+import type { SessionEnded, SessionEvent } from '../session/index.js'
+import {
+  openRemoteShell,
+  runRemoteCommand,
+  settleOnClose,
+  type RemoteExit,
+} from '../ssh/technician-client.js'
+import { startTechnician, type TechnicianSession } from '../technician/index.js'
 import { openStore } from '../store/index.js'
 
 export interface DemoOptions {
   narrate: (line: string) => void
-  onEvent: (role: Role, event: SessionEvent) => void
-  /** How long the paired session stays up before the technician ends it. */
-  holdMs?: number
+  onEvent: (role: Role, event: HostEvent) => void
+  /** Answers the host's consent prompts, as the end user at the keyboard would. */
+  answer: (request: ConsentRequest) => Promise<Decision>
+  /** Uses the technician's connection for a shell: interactive on a terminal, scripted otherwise. */
+  shell: (technician: TechnicianSession) => Promise<RemoteExit>
 }
 
 export interface DemoResult {
   sas: Record<Role, string>
+  /** What the remote command printed and how it exited. */
+  command: { line: string; output: string; exitCode?: number }
+  shell: RemoteExit
+  auditEntries: number
   ended: Record<Role, SessionEnded>
 }
+
+/** The command the demo's technician runs on the end user's computer. */
+export const DEMO_COMMAND = 'echo "hello from $(whoami) on $(uname -n)"'
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { narrate } = options
@@ -54,26 +76,74 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       narrate(`3. the technician made PIN ${pin}; the end user runs: rescue host --pin ${pin}`)
 
       const paired: Partial<Record<Role, string>> = {}
-      const onEvent = (role: Role) => (event: SessionEvent) => {
+      const onEvent = (role: Role) => (event: HostEvent) => {
         if (event.event === 'paired') paired[role] = event.sas
         options.onEvent(role, event)
       }
-      const host = await startSession({ server: gateway.url, pin, role: 'host', onEvent: onEvent('host') })
-      narrate('4. the end user is waiting; the technician runs: rescue connect --pin ' + pin)
-      const technician = await startSession({
+      const auditFile = path.join(dataDir, 'audit.jsonl')
+      const host = await startHost({
         server: gateway.url,
         pin,
-        role: 'technician',
-        token,
-        onEvent: onEvent('technician'),
+        interactive: true,
+        autoApprove: [],
+        auditFile,
+        onEvent(event) {
+          onEvent('host')(event)
+          if (event.event === 'consent-request') {
+            void options.answer(event).then((decision) => host.answer(event.id, decision))
+          }
+        },
       })
-      await waitUntil(() => paired.host !== undefined && paired.technician !== undefined, host, technician)
+      narrate('4. the end user is waiting; the technician runs: rescue connect --pin ' + pin)
+      const technician = await startTechnician({
+        server: gateway.url,
+        pin,
+        token,
+        onEvent: onEvent('technician') as (event: SessionEvent) => void,
+      })
+      const client = await technician.ssh
+      await waitUntil(
+        () => paired.host !== undefined && paired.technician !== undefined,
+        host,
+        technician.session,
+      )
       narrate(`5. paired end to end: both sides show "${paired.host}"; the gateway relayed only ciphertext`)
-      await new Promise((resolve) => setTimeout(resolve, options.holdMs ?? 500))
-      technician.end()
-      const ended = { host: await host.done, technician: await technician.done }
-      narrate(`6. the technician ended the session; the end user was told: "${ended.host.reason}"`)
-      return { sas: { host: paired.host!, technician: paired.technician! }, ended }
+
+      narrate(`6. the technician runs a command, which waits for the end user's consent: ${DEMO_COMMAND}`)
+      const output = new PassThrough()
+      const chunks: Buffer[] = []
+      output.on('data', (chunk: Buffer) => chunks.push(chunk))
+      const commandExit = await runRemoteCommand(client, DEMO_COMMAND, {
+        stdout: output,
+        stderr: output,
+      }).catch((error: Error) => {
+        narrate(`   the command was not run: ${error.message}`)
+        return {} as RemoteExit
+      })
+      const commandOutput = Buffer.concat(chunks).toString('utf8')
+      for (const line of commandOutput.trimEnd().split('\n')) if (line) narrate(`   | ${line}`)
+
+      narrate("7. the technician asks for a shell, again behind the end user's consent")
+      const shell = await options.shell(technician).catch((error: Error) => {
+        narrate(`   no shell: ${error.message}`)
+        return {} as RemoteExit
+      })
+      technician.session.end()
+      const ended = { host: await host.done, technician: await technician.session.done }
+      narrate(`8. the technician ended the session; the end user was told: "${ended.host.reason}"`)
+      const { entries } = readAuditLog(auditFile)
+      narrate(`9. the end user's audit log (rescue log) holds ${entries.length} entries for this session`)
+      return {
+        sas: { host: paired.host!, technician: paired.technician! },
+        command: {
+          line: DEMO_COMMAND,
+          output: commandOutput,
+          ...(commandExit.exitCode !== undefined ? { exitCode: commandExit.exitCode } : {}),
+        },
+        shell,
+        auditEntries: entries.length,
+        ended,
+      }
     } finally {
       await gateway.close()
     }
@@ -100,4 +170,26 @@ async function waitUntil(
   } finally {
     stopped = true
   }
+}
+
+/** A shell without a terminal, fed a short script: what the demo does when nobody is at the keyboard. */
+export async function scriptedShell(
+  technician: TechnicianSession,
+  script: string,
+  onLine: (line: string) => void,
+): Promise<RemoteExit> {
+  const client = await technician.ssh
+  const channel = await openRemoteShell(client, undefined)
+  let pending = ''
+  const onData = (chunk: Buffer) => {
+    const lines = (pending + chunk.toString('utf8')).split('\n')
+    pending = lines.pop() ?? ''
+    lines.forEach(onLine)
+  }
+  channel.on('data', onData)
+  channel.stderr.on('data', onData)
+  channel.end(script)
+  const exit = await settleOnClose(channel)
+  if (pending) onLine(pending)
+  return exit
 }

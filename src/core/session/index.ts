@@ -237,7 +237,8 @@ class SessionRun {
   }
 
   private report(event: SessionReport): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify({ type: 'report', ...event }))
+    if (this.socket.readyState === this.socket.OPEN)
+      this.socket.send(JSON.stringify({ type: 'report', ...event }))
   }
 
   private sendFrame(frame: Uint8Array): void {

@@ -124,19 +124,23 @@ export class HostSshServer {
     // Nothing from the technician's environment reaches the end user's processes (TERM comes with pty-req).
     session.on('env', (_accept, reject) => reject?.())
     session.on('shell', (accept, reject) => {
-      void this.consent('shell', `open a shell as ${os.userInfo().username} on this computer`).then((allowed) => {
-        if (!allowed) return reject?.()
-        const channel = accept()
-        void this.startShell(channel, pty ?? { term: 'dumb', cols: 80, rows: 24 }).then((control) => {
-          resize = control
-        })
-      })
+      void this.consent('shell', `open a shell as ${os.userInfo().username} on this computer`).then(
+        (allowed) => {
+          if (!allowed) return reject?.()
+          const channel = accept()
+          // Without pty-req, as with ssh -T: a shell reading commands from the channel, no terminal.
+          if (!pty) return this.startCommand(channel, 'shell')
+          void this.startShell(channel, pty).then((control) => {
+            resize = control
+          })
+        },
+      )
     })
     session.on('exec', (accept, reject, info) => {
       const user = os.userInfo().username
       void this.consent('exec', `run a command as ${user} on this computer`, info.command).then((allowed) => {
         if (!allowed) return reject?.()
-        this.startCommand(accept(), info.command)
+        this.startCommand(accept(), 'exec', info.command)
       })
     })
     session.on('subsystem', (_accept, reject, info) => {
@@ -200,13 +204,15 @@ export class HostSshServer {
     }
   }
 
-  private startCommand(channel: ServerChannel, command: string): void {
-    const child: ChildProcess = spawn(loginShell(), ['-c', command], {
+  /** A command (exec), or a shell without a terminal, with stdout and stderr kept apart. */
+  private startCommand(channel: ServerChannel, kind: ChannelKind, command?: string): void {
+    const args = command === undefined ? ['-l'] : ['-c', command]
+    const child: ChildProcess = spawn(loginShell(), args, {
       cwd: os.homedir(),
       env: childEnvironment(process.env.TERM),
       stdio: 'pipe',
     })
-    const id = this.track('exec', command, {
+    const id = this.track(kind, command, {
       stop: () => {
         channel.exit('HUP', false, 'the end user revoked access')
         child.kill('SIGHUP')

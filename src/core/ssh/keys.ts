@@ -20,7 +20,8 @@ const ATTEMPTS = 10
 export function generateSshKeyPair(): SshKeyPair {
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const pair = utils.generateKeyPairSync('ed25519')
-    if (isUsable(pair.private, pair.public)) return { privateKey: pair.private, publicKey: pair.public.trim() }
+    if (isUsable(pair.private, pair.public))
+      return { privateKey: pair.private, publicKey: pair.public.trim() }
   }
   throw new BugError(`could not generate a usable ed25519 SSH key in ${ATTEMPTS} attempts`)
 }
@@ -32,7 +33,9 @@ function isUsable(privateText: string, publicText: string): boolean {
   const data = Buffer.from('rescue key check')
   const signature = privateKey.sign(data)
   if (signature instanceof Error) return false
-  return publicKey.verify(data, signature) === true && publicKey.getPublicSSH().equals(privateKey.getPublicSSH())
+  return (
+    publicKey.verify(data, signature) === true && publicKey.getPublicSSH().equals(privateKey.getPublicSSH())
+  )
 }
 
 /** Parses a peer's `ssh-ed25519 ...` public key; undefined when it is not exactly one ed25519 key. */

@@ -53,7 +53,9 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
         (connected) => {
           client = connected
           // The SSH transport dying on its own (not through the session) ends the session.
-          connected.on('error', (error) => session.end({ reason: `SSH failed: ${error.message}`, code: 'connectionLost' }))
+          connected.on('error', (error) =>
+            session.end({ reason: `SSH failed: ${error.message}`, code: 'connectionLost' }),
+          )
           resolveSsh(connected)
         },
         (error: UserError) => {

@@ -1,0 +1,106 @@
+/**
+ * `rescue connect`'s three modes: hold the session (for scripts and, later, other commands), run
+ * one command (`--exec`), or open a shell that behaves like ssh (raw terminal, window size, `~.`).
+ * In the last two, stdout and stderr belong to the remote side: rescue's own messages go to stderr.
+ */
+import os from 'node:os'
+import { ExitCode, UserError, type ErrorCode } from '../core/errors.js'
+import type { SessionEnded, SessionEvent } from '../core/session/index.js'
+import { runRemoteCommand, type RemoteExit } from '../core/ssh/technician-client.js'
+import { startTechnician, type TechnicianSession } from '../core/technician/index.js'
+import { holdSession, lineDisplay, sessionDisplay } from './run-session.js'
+import { runShell } from './remote-shell.js'
+import { describeEvent } from './session-lines.js'
+import { onSignal } from './signals.js'
+
+export type ConnectMode = { kind: 'hold' } | { kind: 'shell' } | { kind: 'exec'; command: string }
+
+export interface ConnectOptions {
+  server: string
+  token: string
+  pin: string
+  json: boolean
+  mode: ConnectMode
+}
+
+export async function runConnect(options: ConnectOptions): Promise<void> {
+  const { mode } = options
+  const start = (onEvent: (event: SessionEvent) => void) =>
+    startTechnician({ server: options.server, token: options.token, pin: options.pin, onEvent })
+  if (mode.kind === 'hold') {
+    await holdSession(await sessionDisplay('technician', options.json), async (onEvent) => {
+      const { session } = await start(onEvent)
+      return session
+    })
+    return
+  }
+
+  const display = lineDisplay<SessionEvent>(options.json, describeEvent, process.stderr)
+  let ended: SessionEnded | undefined
+  let finished = false
+  const technician = await start((event) => {
+    if (event.event === 'ended') ended = event
+    // Once the remote side has finished, how the session closes is no news to the technician.
+    if (!(finished && event.event === 'ended')) display.show(event)
+  })
+  const stopListening = onSignal(() => technician.session.end())
+  try {
+    const exit = await runRemote(technician, mode, options.json)
+    finished = true
+    process.exitCode = exitStatus(exit, () => ended)
+  } catch (error) {
+    finished = true
+    if (error instanceof UserError && error.code === 'denied') report(technician, mode, false)
+    throw error
+  } finally {
+    stopListening()
+    technician.session.end()
+    await technician.session.done
+  }
+}
+
+async function runRemote(
+  technician: TechnicianSession,
+  mode: ConnectMode,
+  json: boolean,
+): Promise<RemoteExit> {
+  const client = await technician.ssh
+  const note = (text: string) => {
+    if (!json) process.stderr.write(`${text}\n`)
+  }
+  if (mode.kind === 'exec') {
+    note('waiting for the end user to allow the command…')
+    const stdin = process.stdin.isTTY ? undefined : process.stdin
+    const exit = await runRemoteCommand(client, mode.command, {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      ...(stdin ? { stdin } : {}),
+      onOpen: () => report(technician, mode, true),
+    })
+    stdin?.destroy()
+    return exit
+  }
+  note('asking the end user for a shell…')
+  return runShell(technician.session, client, () => report(technician, mode, true))
+}
+
+function report(technician: TechnicianSession, mode: ConnectMode, allowed: boolean): void {
+  if (mode.kind === 'hold') return
+  technician.session.report({ event: 'consent-decision', kind: mode.kind, allowed })
+  if (allowed) technician.session.report({ event: 'channel-open', kind: mode.kind })
+}
+
+/** ssh's rule: the remote command's status; 128 + n for a signal; ours when it never finished. */
+function exitStatus(exit: RemoteExit, ended: () => SessionEnded | undefined): number {
+  if (exit.exitCode !== undefined) return exit.exitCode
+  if (exit.signal) {
+    const why = exit.message ? `: ${exit.message}` : ''
+    process.stderr.write(`the remote side was ended by SIG${exit.signal}${why}\n`)
+    const number = os.constants.signals[`SIG${exit.signal}` as NodeJS.Signals]
+    return number ? 128 + number : ExitCode.failure
+  }
+  const session = ended()
+  const code: ErrorCode = session?.code ?? 'sessionEnded'
+  if (session) process.stderr.write(`session ended: ${session.reason}\n`)
+  return ExitCode[code]
+}

@@ -1,0 +1,61 @@
+/**
+ * `rescue host`: the end user's side. On a terminal, the live Ink view asks for consent and takes
+ * the `r` (revoke) and `q` (end) keys; without one, events go out as lines or JSON lines and every
+ * request that `--auto-approve` does not cover is denied, since nobody can answer it.
+ */
+import type { Permission } from '../core/consent/index.js'
+import { startHost, type HostEvent, type HostSession } from '../core/host/index.js'
+import { holdSession, lineDisplay, type Display } from './run-session.js'
+import { describeHostEvent } from './session-lines.js'
+
+export interface HostRunOptions {
+  server: string
+  pin: string
+  autoApprove: Permission[]
+  json: boolean
+}
+
+export async function runHost(options: HostRunOptions): Promise<void> {
+  const interactive = !options.json && process.stdin.isTTY === true && process.stdout.isTTY === true
+  let host: HostSession | undefined
+  const display: Display<HostEvent> = interactive
+    ? await liveHostView({
+        onDecision: (id, decision) => host?.answer(id, decision),
+        onRevoke: () => host?.revoke(),
+        onEndSession: () => host?.end(),
+      })
+    : lineDisplay(options.json, describeHostEvent)
+  await holdSession(display, async (onEvent) => {
+    host = await startHost({ ...options, interactive, onEvent })
+    return host
+  })
+}
+
+// Ink and React load only when there is a terminal to draw on.
+async function liveHostView(actions: {
+  onDecision(id: string, decision: 'once' | 'session' | 'deny'): void
+  onRevoke(): void
+  onEndSession(): void
+}): Promise<Display<HostEvent>> {
+  const [{ createElement }, { HostView }, { mountView }, { initialHostView, reduceHostView }] =
+    await Promise.all([
+      import('react'),
+      import('../ui/HostView.js'),
+      import('../ui/render.js'),
+      import('../core/host/view-state.js'),
+    ])
+  let state = initialHostView()
+  const render = () =>
+    createElement(HostView, {
+      state,
+      ...actions,
+      onConfirmEnd: () => dispatch({ event: 'confirm-end' }),
+      onCancelEnd: () => dispatch({ event: 'cancel-end' }),
+    })
+  const dispatch = (action: Parameters<typeof reduceHostView>[1]) => {
+    state = reduceHostView(state, action)
+    view.update(render())
+  }
+  const view = mountView(render())
+  return { show: dispatch, close: () => view.close() }
+}

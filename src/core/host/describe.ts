@@ -1,0 +1,46 @@
+/** One plain sentence per host activity, shared by `rescue host`'s line output and `rescue log`. */
+import type { DecidedBy, Decision } from '../consent/types.js'
+import { sanitizeForTerminal } from '../text/sanitize.js'
+import type { HostActivity } from './events.js'
+
+export const decidedByText = {
+  'end-user': ' by the end user',
+  'session-grant': ` by the end user's earlier "for this session" answer`,
+  'auto-approve': ' by rescue host --auto-approve',
+  timeout: ': nobody answered in time',
+  'no-terminal': ': there was no terminal to ask on',
+  'unknown-request': ': the host does not know how to ask about this request',
+  ended: ': the session ended, or the grants were revoked, while it waited',
+} as const satisfies Record<DecidedBy, string>
+
+export const decisionText = {
+  once: 'allowed once',
+  session: 'allowed for the rest of the session',
+  deny: 'denied',
+} as const satisfies Record<Decision, string>
+
+const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`
+
+/** Every string that came from the other side is sanitized again: a log file may have been edited. */
+export function describeHostActivity(activity: HostActivity): string {
+  const safe = (text: string) => sanitizeForTerminal(text, 500)
+  switch (activity.event) {
+    case 'consent-request':
+      return `${safe(activity.technician)} asked to ${safe(activity.summary)}${activity.detail ? `: ${safe(activity.detail)}` : ''}`
+    case 'consent-decision':
+      return `${activity.permission} ${decisionText[activity.decision]}${decidedByText[activity.by]}`
+    case 'channel-open':
+      return `${activity.kind} channel ${activity.channel} opened${activity.command ? `: ${safe(activity.command)}` : ''}`
+    case 'channel-close': {
+      const status = activity.exitCode === undefined ? '' : `, exit status ${activity.exitCode}`
+      const signal = activity.signal ? `, killed by ${safe(activity.signal)}` : ''
+      return `${activity.kind} channel ${activity.channel} closed${status}${signal}`
+    }
+    case 'grants-revoked':
+      return `all grants revoked, ${plural(activity.closedChannels, 'channel')} closed`
+    case 'refused':
+      return `refused without asking (the host has no prompt for it): ${safe(activity.request)}`
+    case 'auto-approve':
+      return `auto-approved: ${activity.permissions.length > 0 ? activity.permissions.join(', ') : 'nothing'}`
+  }
+}
