@@ -12,6 +12,7 @@ export interface HostRunOptions {
   server: string
   pin: string
   autoApprove: Permission[]
+  consentTimeoutMs: number
   json: boolean
 }
 

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
+import { parseDuration } from '../cli/duration.js'
 import { runHost } from '../cli/run-host.js'
 import { parsePermissionList, permissions } from '../core/consent/index.js'
 import { loadLogin } from '../core/credentials/index.js'
@@ -8,7 +9,7 @@ export default class Host extends BaseCommand {
   static override summary = 'Ask for help: let the technician who gave you a PIN connect to this computer'
   static override description = `Connects to the gateway and waits for your technician. When connected, both screens show the same security words: compare them by phone before going on.
 
-Nothing runs without your consent: each request (a shell, a command) is shown with [a] allow once, [s] allow for this session, [d] deny; no answer in 60 seconds is a denial. [r] closes everything the technician has open and forgets what you allowed; [q] ends the session. Everything is written to your audit log (rescue log).
+Nothing runs without your consent: each request (a shell, a command) is shown with [a] allow once, [s] allow for this session, [d] deny; no answer in 60 seconds (--consent-timeout) is a denial. [r] closes everything the technician has open and forgets what you allowed; [q] ends the session. Everything is written to your audit log (rescue log).
 
 Without a terminal, events are printed as lines (or JSON lines with --json) and every request is denied unless --auto-approve names it.`
 
@@ -31,12 +32,23 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
       description: `allow these without asking, for unattended use (comma-separated: ${permissions.slice(0, 6).join(', ')})`,
       env: 'RESCUE_AUTO_APPROVE',
     }),
+    'consent-timeout': Flags.string({
+      description: 'how long a consent prompt waits before it counts as a denial',
+      default: '60s',
+      env: 'RESCUE_CONSENT_TIMEOUT',
+    }),
   }
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Host)
     const server = flags.server ?? loadLogin()?.server ?? 'http://127.0.0.1:8080'
     const autoApprove = flags['auto-approve'] ? parsePermissionList(flags['auto-approve']) : []
-    await runHost({ server, pin: flags.pin.trim(), autoApprove, json: this.jsonEnabled() })
+    await runHost({
+      server,
+      pin: flags.pin.trim(),
+      autoApprove,
+      consentTimeoutMs: parseDuration(flags['consent-timeout']),
+      json: this.jsonEnabled(),
+    })
   }
 }
