@@ -72,10 +72,12 @@ describe('remote commands over the sealed session', () => {
   it('denies a command when nobody can answer, and the audit log says so', async () => {
     const { host, hostEvents, technician, client } = await pairBoth()
     const out = collect()
-    await expect(runRemoteCommand(client, 'touch /tmp/should-not', { stdout: out.stream, stderr: out.stream })).rejects.toThrow(
-      'denied by the end user',
+    await expect(
+      runRemoteCommand(client, 'touch /tmp/should-not', { stdout: out.stream, stderr: out.stream }),
+    ).rejects.toThrow('denied by the end user')
+    expect(hostEvents).toContainEqual(
+      expect.objectContaining({ event: 'consent-decision', decision: 'deny', by: 'no-terminal' }),
     )
-    expect(hostEvents).toContainEqual(expect.objectContaining({ event: 'consent-decision', decision: 'deny', by: 'no-terminal' }))
     technician.session.end()
     await host.done
     const log = fs.readFileSync(path.join(dir, 'audit.jsonl'), 'utf8')
@@ -100,6 +102,27 @@ describe('remote commands over the sealed session', () => {
     const request = hostEvents.filter((e) => e.event === 'consent-request')[1] as { id: string }
     host.answer(request.id, 'deny')
     await expect(second).rejects.toThrow('denied')
+    technician.session.end()
+    await host.done
+  })
+
+  it("keeps channel opens, closes and consent outcomes in the gateway's session log, never the command", async () => {
+    const { host, hostEvents, technician } = await pairBoth({ autoApprove: ['exec'] })
+    const out = collect()
+    await technician.exec('echo secret-output-1234', { stdout: out.stream, stderr: out.stream })
+    await technician.exec('touch /nonexistent/dir/x || true', { stdout: out.stream, stderr: out.stream })
+    const sessionId = (hostEvents.find((e) => e.event === 'paired') as { sessionId: string }).sessionId
+    await waitFor(async () => (await gw.store.listSessionEvents(sessionId)).length >= 6)
+    const events = await gw.store.listSessionEvents(sessionId)
+    expect(events.map((e) => [e.event, e.kind, e.allowed])).toEqual([
+      ['consent-decision', 'exec', 1],
+      ['channel-open', 'exec', null],
+      ['channel-close', 'exec', null],
+      ['consent-decision', 'exec', 1],
+      ['channel-open', 'exec', null],
+      ['channel-close', 'exec', null],
+    ])
+    expect(JSON.stringify(events)).not.toContain('secret-output')
     technician.session.end()
     await host.done
   })

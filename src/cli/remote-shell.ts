@@ -3,25 +3,18 @@
  * the window and resized with it, and ssh's escapes (`~.` leaves, `~?` lists them); without one, a
  * shell without PTY fed from stdin.
  */
-import type ssh2 from 'ssh2'
-import type { Session } from '../core/session/index.js'
 import { EscapeFilter, ESCAPE_HELP } from '../core/ssh/escapes.js'
-import { openRemoteShell, settleOnClose, type RemoteExit } from '../core/ssh/technician-client.js'
+import type { RemoteExit } from '../core/ssh/technician-client.js'
+import type { TechnicianSession } from '../core/technician/index.js'
 
-export async function runShell(
-  session: Session,
-  client: ssh2.Client,
-  onOpen = () => {},
-): Promise<RemoteExit> {
+export async function runShell({ session, shell }: TechnicianSession): Promise<RemoteExit> {
   const { stdin, stdout, stderr } = process
   const terminal = stdin.isTTY && stdout.isTTY
-  const channel = await openRemoteShell(
-    client,
+  const { channel, closed } = await shell(
     terminal
       ? { term: process.env.TERM || 'xterm-256color', cols: stdout.columns || 80, rows: stdout.rows || 24 }
       : undefined,
   )
-  onOpen()
   const escapes = terminal ? new EscapeFilter() : undefined
   const onResize = () => channel.setWindow(stdout.rows || 24, stdout.columns || 80, 0, 0)
   const onInput = (chunk: Buffer) => {
@@ -44,7 +37,7 @@ export async function runShell(
   channel.pipe(stdout, { end: false })
   channel.stderr.pipe(stderr, { end: false })
   try {
-    return await settleOnClose(channel)
+    return await closed
   } finally {
     stdout.off('resize', onResize)
     stdin.off('data', onInput)

@@ -4,9 +4,9 @@
  * In the last two, stdout and stderr belong to the remote side: rescue's own messages go to stderr.
  */
 import os from 'node:os'
-import { ExitCode, UserError, type ErrorCode } from '../core/errors.js'
+import { ExitCode, type ErrorCode } from '../core/errors.js'
 import type { SessionEnded, SessionEvent } from '../core/session/index.js'
-import { runRemoteCommand, type RemoteExit } from '../core/ssh/technician-client.js'
+import type { RemoteExit } from '../core/ssh/technician-client.js'
 import { startTechnician, type TechnicianSession } from '../core/technician/index.js'
 import { holdSession, lineDisplay, sessionDisplay } from './run-session.js'
 import { runShell } from './remote-shell.js'
@@ -50,7 +50,6 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
     process.exitCode = exitStatus(exit, () => ended)
   } catch (error) {
     finished = true
-    if (error instanceof UserError && error.code === 'denied') report(technician, mode, false)
     throw error
   } finally {
     stopListening()
@@ -64,30 +63,24 @@ async function runRemote(
   mode: ConnectMode,
   json: boolean,
 ): Promise<RemoteExit> {
-  const client = await technician.ssh
   const note = (text: string) => {
     if (!json) process.stderr.write(`${text}\n`)
   }
   if (mode.kind === 'exec') {
+    await technician.ssh
     note('waiting for the end user to allow the command…')
     const stdin = process.stdin.isTTY ? undefined : process.stdin
-    const exit = await runRemoteCommand(client, mode.command, {
+    const exit = await technician.exec(mode.command, {
       stdout: process.stdout,
       stderr: process.stderr,
       ...(stdin ? { stdin } : {}),
-      onOpen: () => report(technician, mode, true),
     })
     stdin?.destroy()
     return exit
   }
+  await technician.ssh
   note('asking the end user for a shell…')
-  return runShell(technician.session, client, () => report(technician, mode, true))
-}
-
-function report(technician: TechnicianSession, mode: ConnectMode, allowed: boolean): void {
-  if (mode.kind === 'hold') return
-  technician.session.report({ event: 'consent-decision', kind: mode.kind, allowed })
-  if (allowed) technician.session.report({ event: 'channel-open', kind: mode.kind })
+  return runShell(technician)
 }
 
 /** ssh's rule: the remote command's status; 128 + n for a signal; ours when it never finished. */

@@ -33,7 +33,7 @@ export default class Demo extends BaseCommand {
       shell: atKeyboard
         ? (technician) => {
             this.log('   [technician] the shell is yours: type exit, or ~. after Enter, to leave')
-            return technician.ssh.then((client) => runShell(technician.session, client))
+            return runShell(technician)
           }
         : (technician) => scriptedShell(technician, SCRIPT, (line) => this.log(`   | ${line}`)),
     })

@@ -19,12 +19,7 @@ import { startGateway } from '../gateway/index.js'
 import type { Role } from '../gateway/control-messages.js'
 import { startHost, type HostEvent } from '../host/index.js'
 import type { SessionEnded, SessionEvent } from '../session/index.js'
-import {
-  openRemoteShell,
-  runRemoteCommand,
-  settleOnClose,
-  type RemoteExit,
-} from '../ssh/technician-client.js'
+import { type RemoteExit } from '../ssh/technician-client.js'
 import { startTechnician, type TechnicianSession } from '../technician/index.js'
 import { openStore } from '../store/index.js'
 
@@ -101,7 +96,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         token,
         onEvent: onEvent('technician') as (event: SessionEvent) => void,
       })
-      const client = await technician.ssh
+      await technician.ssh
       await waitUntil(
         () => paired.host !== undefined && paired.technician !== undefined,
         host,
@@ -113,13 +108,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const output = new PassThrough()
       const chunks: Buffer[] = []
       output.on('data', (chunk: Buffer) => chunks.push(chunk))
-      const commandExit = await runRemoteCommand(client, DEMO_COMMAND, {
-        stdout: output,
-        stderr: output,
-      }).catch((error: Error) => {
-        narrate(`   the command was not run: ${error.message}`)
-        return {} as RemoteExit
-      })
+      const commandExit = await technician
+        .exec(DEMO_COMMAND, {
+          stdout: output,
+          stderr: output,
+        })
+        .catch((error: Error) => {
+          narrate(`   the command was not run: ${error.message}`)
+          return {} as RemoteExit
+        })
       const commandOutput = Buffer.concat(chunks).toString('utf8')
       for (const line of commandOutput.trimEnd().split('\n')) if (line) narrate(`   | ${line}`)
 
@@ -178,8 +175,7 @@ export async function scriptedShell(
   script: string,
   onLine: (line: string) => void,
 ): Promise<RemoteExit> {
-  const client = await technician.ssh
-  const channel = await openRemoteShell(client, undefined)
+  const { channel, closed } = await technician.shell()
   let pending = ''
   const onData = (chunk: Buffer) => {
     const lines = (pending + chunk.toString('utf8')).split('\n')
@@ -189,7 +185,7 @@ export async function scriptedShell(
   channel.on('data', onData)
   channel.stderr.on('data', onData)
   channel.end(script)
-  const exit = await settleOnClose(channel)
+  const exit = await closed
   if (pending) onLine(pending)
   return exit
 }

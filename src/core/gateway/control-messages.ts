@@ -1,6 +1,7 @@
 /**
- * Control messages the gateway sends to a peer as WebSocket text frames. Binary frames are the
- * peers' own bytes, relayed untouched; the gateway never sends binary and never reads it.
+ * Control messages the gateway sends to a peer as WebSocket text frames, and the reports a
+ * technician sends it the same way. Binary frames are the peers' own bytes, relayed untouched;
+ * the gateway never sends binary and never reads it.
  */
 import { z } from 'zod'
 
@@ -62,3 +63,25 @@ export const WS_PATH: Record<Role, string> = { host: '/v1/ws/host', technician: 
 
 /** The largest WebSocket message a peer may send; larger ones close the connection (1009). */
 export const MAX_FRAME_BYTES = 2 * 1024 * 1024
+
+/**
+ * What the technician's side reports to the gateway's session log, as a text frame after pairing:
+ * channel opens and closes and consent outcomes, never payload, output or command lines.
+ */
+export const sessionReport = z.object({
+  type: z.literal('report'),
+  event: z.enum(['channel-open', 'channel-close', 'consent-decision']),
+  kind: z.enum(['shell', 'exec']),
+  allowed: z.boolean().optional(),
+})
+export type SessionReportMessage = z.infer<typeof sessionReport>
+
+/** Decodes a peer's report; undefined for anything else, which the gateway drops. */
+export function decodeSessionReport(data: Uint8Array): SessionReportMessage | undefined {
+  try {
+    const parsed = sessionReport.safeParse(JSON.parse(Buffer.from(data).toString('utf8')))
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
+}

@@ -5,12 +5,22 @@
  * Every room is one row of the session log.
  */
 import type { WebSocket } from 'ws'
-import { CloseCode, roleName, type ControlMessage, type EndedMessage, type Role } from './control-messages.js'
+import {
+  CloseCode,
+  decodeSessionReport,
+  roleName,
+  type ControlMessage,
+  type EndedMessage,
+  type Role,
+} from './control-messages.js'
 import { relayOneWay, type RelayEnd, type RelayStats } from './relay.js'
 import { identityOf } from '../accounts/index.js'
 import { UserError } from '../errors.js'
 import { newId } from '../ids.js'
 import type { Pin, Store, UserWithOrganisation } from '../store/index.js'
+
+/** A technician flooding reports cannot fill the gateway's disk: past this, they are dropped. */
+const MAX_REPORTS_PER_SESSION = 10_000
 
 export interface Admission {
   role: Role
@@ -211,7 +221,29 @@ export class Rendezvous {
       technician: identityOf(room.admission.technician),
     })
     send(technician.socket, { type: 'paired', sessionId: room.sessionId })
+    this.recordReports(room, technician)
     this.options.onLog?.(`session ${room.sessionId}: paired (${technician.address} with ${host.address})`)
+  }
+
+  /** Keeps what the technician's side reports in the session log; anything else it sends is dropped. */
+  private recordReports(room: Room, technician: Peer): void {
+    let reports = 0
+    technician.socket.on('message', (data: Buffer, isBinary) => {
+      if (isBinary || room.ended || ++reports > MAX_REPORTS_PER_SESSION) return
+      const report = decodeSessionReport(data)
+      if (!report) return
+      this.options.store
+        .insertSessionEvent({
+          id: newId(),
+          session_id: room.sessionId,
+          seq: reports,
+          at: new Date().toISOString(),
+          event: report.event,
+          kind: report.kind,
+          allowed: report.allowed === undefined ? null : report.allowed ? 1 : 0,
+        })
+        .catch(this.logError)
+    })
   }
 
   private checkAlive(peer: Peer): void {

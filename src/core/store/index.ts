@@ -5,7 +5,14 @@
  */
 import { Kysely, Migrator, type Selectable, type Updateable } from 'kysely'
 import { migrationProvider } from './migrations.js'
-import type { Database, OrganisationsTable, PinsTable, SessionsTable, UsersTable } from './schema.js'
+import type {
+  Database,
+  OrganisationsTable,
+  PinsTable,
+  SessionEventsTable,
+  SessionsTable,
+  UsersTable,
+} from './schema.js'
 import { sqliteDialect } from './sqlite.js'
 import { BugError } from '../errors.js'
 
@@ -13,6 +20,7 @@ export type { Database } from './schema.js'
 export type User = Selectable<UsersTable>
 export type Pin = Selectable<PinsTable>
 export type SessionRow = Selectable<SessionsTable>
+export type SessionEventRow = Selectable<SessionEventsTable>
 export type UserWithOrganisation = User & { organisation_name: string }
 
 export interface StoreOptions {
@@ -143,6 +151,19 @@ export class Store {
 
   async listSessions(): Promise<SessionRow[]> {
     return this.db.selectFrom('sessions').selectAll().orderBy('created_at', 'desc').execute()
+  }
+
+  async insertSessionEvent(event: SessionEventsTable): Promise<void> {
+    await this.db.insertInto('session_events').values(event).execute()
+  }
+
+  async listSessionEvents(sessionId: string): Promise<SessionEventRow[]> {
+    return this.db
+      .selectFrom('session_events')
+      .selectAll()
+      .where('session_id', '=', sessionId)
+      .orderBy('seq')
+      .execute()
   }
 }
 

@@ -57,6 +57,25 @@ const migrations: Record<string, Migration> = {
         .execute()
     },
   },
+  '0002-session-events': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('session_events')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('session_id', 'text', (c) => c.notNull().references('sessions.id').onDelete('cascade'))
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('allowed', 'integer')
+        .execute()
+      await db.schema
+        .createIndex('session_events_session')
+        .on('session_events')
+        .column('session_id')
+        .execute()
+    },
+  },
 }
 
 export const migrationProvider: MigrationProvider = {

@@ -49,10 +49,24 @@ export interface SessionsTable {
   technician_address: string | null
 }
 
+/** What the technician's side reported during a session: never payload, output or command lines. */
+export interface SessionEventsTable {
+  id: string
+  session_id: string
+  /** Order of arrival within the session (times can tie). */
+  seq: number
+  at: string
+  event: string
+  kind: string
+  /** For consent decisions: 1 allowed, 0 denied. */
+  allowed: number | null
+}
+
 export interface Database {
   organisations: OrganisationsTable
   users: UsersTable
   tokens: TokensTable
   pins: PinsTable
   sessions: SessionsTable
+  session_events: SessionEventsTable
 }

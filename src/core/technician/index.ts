@@ -3,11 +3,19 @@
  * stream, trusting only the host key that came inside the sealed channel. What to do with the SSH
  * connection (a shell, a command, nothing) is the caller's. Imports core only.
  */
+import type { Readable, Writable } from 'node:stream'
 import type ssh2 from 'ssh2'
+import type { ClientChannel } from 'ssh2'
 import { UserError } from '../errors.js'
-import { startSession, type Session, type SessionEvent } from '../session/index.js'
+import { startSession, type Session, type SessionEvent, type SessionReport } from '../session/index.js'
 import { generateSshKeyPair } from '../ssh/keys.js'
-import { connectSsh } from '../ssh/technician-client.js'
+import {
+  connectSsh,
+  openRemoteShell,
+  runRemoteCommand,
+  settleOnClose,
+  type RemoteExit,
+} from '../ssh/technician-client.js'
 
 export interface TechnicianOptions {
   server: string
@@ -20,6 +28,14 @@ export interface TechnicianSession {
   session: Session
   /** Resolves once SSH is up; rejects with a UserError when the session ends first. */
   ssh: Promise<ssh2.Client>
+  /** Runs one command once the end user allows it; rejects with `denied` when refused. */
+  exec(command: string, io: { stdout: Writable; stderr: Writable; stdin?: Readable }): Promise<RemoteExit>
+  /** Opens a shell once the end user allows it; `closed` settles when it ends. */
+  shell(pty?: {
+    term: string
+    cols: number
+    rows: number
+  }): Promise<{ channel: ClientChannel; closed: Promise<RemoteExit> }>
 }
 
 /** Starts the technician side; rejects with a UserError when the gateway refuses. */
@@ -65,5 +81,36 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
       )
     },
   })
-  return { session, ssh }
+  // The gateway's session log hears what was asked, allowed and closed: never commands or output.
+  const report = (event: SessionReport['event'], kind: SessionReport['kind'], allowed?: boolean) =>
+    session.report({ event, kind, ...(allowed !== undefined ? { allowed } : {}) })
+  const reportRefusal = (kind: SessionReport['kind']) => (error: unknown) => {
+    if (error instanceof UserError && error.code === 'denied') report('consent-decision', kind, false)
+    throw error
+  }
+
+  return {
+    session,
+    ssh,
+    async exec(command, io) {
+      const client = await ssh
+      const exit = await runRemoteCommand(client, command, {
+        ...io,
+        onOpen() {
+          report('consent-decision', 'exec', true)
+          report('channel-open', 'exec')
+        },
+      }).catch(reportRefusal('exec'))
+      report('channel-close', 'exec')
+      return exit
+    },
+    async shell(pty) {
+      const client = await ssh
+      const channel = await openRemoteShell(client, pty).catch(reportRefusal('shell'))
+      report('consent-decision', 'shell', true)
+      report('channel-open', 'shell')
+      const closed = settleOnClose(channel).finally(() => report('channel-close', 'shell'))
+      return { channel, closed }
+    },
+  }
 }
