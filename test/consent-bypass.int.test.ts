@@ -1,0 +1,440 @@
+/**
+ * A hostile technician: the test drives the raw ssh2 Client that `startTechnician` connected, as
+ * a technician whose own rescue code was altered would, against a real gateway and the real host
+ * (consent broker, SSH server, audit log). Whatever it asks, nothing runs without the end user's
+ * answer, and the host's audit log says what was asked and how it was decided.
+ */
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import type { ClientChannel, ExecOptions } from 'ssh2'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { readAuditLog, type AuditEntry } from '../src/core/audit/index.js'
+import type { DecidedBy, Permission } from '../src/core/consent/index.js'
+import { startHost, type HostEvent } from '../src/core/host/index.js'
+import { startTechnician } from '../src/core/technician/index.js'
+import { startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js'
+
+type RequestEvent = Extract<HostEvent, { event: 'consent-request' }>
+type DecisionEvent = Extract<HostEvent, { event: 'consent-decision' }>
+
+// Any raw C0 or C1 control, DEL, or bidi override: what must never reach the end user's terminal.
+// eslint-disable-next-line no-control-regex
+const RAW_CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/u
+
+let gw: TestGateway
+let dir: string
+const teardowns: (() => Promise<void>)[] = []
+
+beforeEach(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-bypass-'))
+  gw = await startTestGateway()
+})
+afterEach(async () => {
+  for (const teardown of teardowns.splice(0)) await teardown().catch(() => {})
+  await gw.close()
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
+/** Rejects when `promise` has not settled within `ms`. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
+  })
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Makes one ssh2 request and resolves with what its callback got: the error, or the channel when
+ * the host let it through. A request ssh2 refuses to send (not connected) resolves with that error.
+ */
+function request<T>(
+  send: (callback: (error: Error | undefined, value: T) => void) => unknown,
+): Promise<Error | T> {
+  return new Promise<Error | T>((resolve) => {
+    try {
+      send((error, value) => resolve(error ?? value))
+    } catch (error) {
+      if (!(error instanceof Error && error.message === 'Not connected')) throw error
+      resolve(error)
+    }
+  })
+}
+
+/** `request`, failing the test when the callback has not been called within `timeoutMs`. */
+function attempt<T>(
+  send: (callback: (error: Error | undefined, value: T) => void) => unknown,
+  what: string,
+  timeoutMs = 5000,
+): Promise<Error | T> {
+  return within(request(send), timeoutMs, what)
+}
+
+/** Resolves with the channel's stdout once it closes. */
+function drain(channel: ClientChannel): Promise<string> {
+  const chunks: Buffer[] = []
+  channel.on('data', (chunk: Buffer) => chunks.push(chunk))
+  channel.stderr.resume()
+  return within(
+    new Promise((resolve) => channel.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')))),
+    5000,
+    'the channel to close',
+  )
+}
+
+const touch = (file: string) => `touch '${file}'`
+
+async function pair(options: { interactive: boolean; consentTimeoutMs?: number }) {
+  const pin = await gw.newPin()
+  const events: HostEvent[] = []
+  const auditFile = path.join(dir, 'audit', 'audit.jsonl')
+  const host = await startHost({
+    server: gw.url,
+    pin,
+    interactive: options.interactive,
+    autoApprove: [],
+    auditFile,
+    ...(options.consentTimeoutMs !== undefined ? { consentTimeoutMs: options.consentTimeoutMs } : {}),
+    onEvent: (event) => events.push(event),
+  })
+  teardowns.push(async () => {
+    host.end()
+    await within(host.done, 5000, 'the host to end')
+  })
+  const technician = await startTechnician({ server: gw.url, pin, token: gw.token, onEvent: () => {} })
+  const end = async () => {
+    technician.session.end()
+    host.end()
+    await within(Promise.all([host.done, technician.session.done]), 5000, 'both sides to end')
+  }
+  teardowns.push(end)
+  const client = await within(technician.ssh, 10_000, 'SSH to come up')
+
+  const requests = () => events.filter((event): event is RequestEvent => event.event === 'consent-request')
+  const decision = (id: string) =>
+    events.find((event): event is DecisionEvent => event.event === 'consent-decision' && event.id === id)
+  /** The n-th consent request (from 1), once the host has made it. */
+  const nthRequest = async (n: number) => {
+    await waitFor(() => requests().length >= n, 5000, `consent request #${n}`)
+    return requests()[n - 1]!
+  }
+  const audit = () => {
+    const { entries, skipped } = readAuditLog(auditFile)
+    expect(skipped).toBe(0)
+    return entries
+  }
+  return { host, technician, client, events, requests, decision, nthRequest, audit, end }
+}
+
+function auditRequests(entries: AuditEntry[], permission: Permission) {
+  return entries.filter(
+    (entry): entry is Extract<AuditEntry, { event: 'consent-request' }> =>
+      entry.event === 'consent-request' && entry.permission === permission,
+  )
+}
+
+function auditDecision(entries: AuditEntry[], id: string) {
+  return entries.find(
+    (entry): entry is Extract<AuditEntry, { event: 'consent-decision' }> =>
+      entry.event === 'consent-decision' && entry.id === id,
+  )
+}
+
+/** The audit log holds the request with this detail (or this summary), denied by `by`. */
+function expectDeniedInAudit(
+  entries: AuditEntry[],
+  permission: Permission,
+  by: DecidedBy,
+  match: { detail?: string; count?: number } = {},
+) {
+  const asked = auditRequests(entries, permission).filter(
+    (entry) => match.detail === undefined || entry.detail === match.detail,
+  )
+  expect(asked).toHaveLength(match.count ?? 1)
+  for (const request of asked) {
+    expect(auditDecision(entries, request.id)).toMatchObject({ permission, decision: 'deny', by })
+  }
+}
+
+const refusals = (entries: AuditEntry[]) =>
+  entries.flatMap((entry) => (entry.event === 'refused' ? [entry.request] : []))
+/** The string fields of an event or entry that hold a raw control character. */
+const rawStrings = (record: object) =>
+  Object.values(record).filter(
+    (value): value is string => typeof value === 'string' && RAW_CONTROL.test(value),
+  )
+const channelOpens = (entries: AuditEntry[]) => entries.filter((entry) => entry.event === 'channel-open')
+
+describe('a technician client altered by the test', () => {
+  it('gets no shell, no command and no sftp when nobody can answer', async () => {
+    const { client, events, end, audit } = await pair({ interactive: false })
+    const marker = path.join(dir, 'exec-ran')
+
+    expect(await attempt<ClientChannel>((cb) => client.shell(cb), 'shell with a pty')).toBeInstanceOf(Error)
+    expect(await attempt<ClientChannel>((cb) => client.shell(false, cb), 'shell')).toBeInstanceOf(Error)
+    expect(await attempt<ClientChannel>((cb) => client.exec(touch(marker), cb), 'exec')).toBeInstanceOf(Error)
+    expect(await attempt((cb) => client.sftp(cb), 'sftp')).toBeInstanceOf(Error)
+    expect(
+      await attempt<ClientChannel>((cb) => client.subsys('sftp', cb), 'the sftp subsystem'),
+    ).toBeInstanceOf(Error)
+    expect(events.filter((event) => event.event === 'consent-request')).toHaveLength(3)
+    await end()
+
+    expect(fs.existsSync(marker)).toBe(false)
+    const entries = audit()
+    expectDeniedInAudit(entries, 'shell', 'no-terminal', { count: 2 })
+    expectDeniedInAudit(entries, 'exec', 'no-terminal', { detail: touch(marker) })
+    // The subsystem has no prompt: refused without asking, both times.
+    expect(refusals(entries)).toEqual(['the SSH subsystem "sftp"', 'the SSH subsystem "sftp"'])
+    expect(channelOpens(entries)).toEqual([])
+  })
+
+  it('asks again after a denial, and runs nothing when denied twice', async () => {
+    const { client, host, decision, nthRequest, requests, end, audit } = await pair({
+      interactive: true,
+      consentTimeoutMs: 10_000,
+    })
+    const marker = path.join(dir, 'exec-ran')
+
+    const first = attempt<ClientChannel>((cb) => client.exec(touch(marker), cb), 'the first exec', 8000)
+    const asked = await nthRequest(1)
+    expect(asked).toMatchObject({ permission: 'exec', detail: touch(marker) })
+    host.answer(asked.id, 'deny')
+    expect(await first).toBeInstanceOf(Error)
+    expect(decision(asked.id)).toMatchObject({ decision: 'deny', by: 'end-user' })
+
+    const second = attempt<ClientChannel>((cb) => client.exec(touch(marker), cb), 'the second exec', 8000)
+    const askedAgain = await nthRequest(2)
+    expect(askedAgain.id).not.toBe(asked.id)
+    // Pending: neither remembered as a denial nor as a grant; the end user is asked again.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(decision(askedAgain.id)).toBeUndefined()
+    host.answer(askedAgain.id, 'deny')
+    expect(await second).toBeInstanceOf(Error)
+    expect(decision(askedAgain.id)).toMatchObject({ decision: 'deny', by: 'end-user' })
+    expect(requests()).toHaveLength(2)
+    await end()
+
+    expect(fs.existsSync(marker)).toBe(false)
+    const entries = audit()
+    expectDeniedInAudit(entries, 'exec', 'end-user', { detail: touch(marker), count: 2 })
+    expect(channelOpens(entries)).toEqual([])
+  })
+
+  it('asks again once the end user revoked a session grant, and denies on timeout', async () => {
+    const { client, host, decision, nthRequest, end, audit } = await pair({
+      interactive: true,
+      consentTimeoutMs: 500,
+    })
+    const granted = path.join(dir, 'granted')
+    const grantedAgain = path.join(dir, 'granted-again')
+    const marker = path.join(dir, 'after-revoke')
+
+    const first = attempt<ClientChannel>((cb) => client.exec(touch(granted), cb), 'the granted exec')
+    const asked = await nthRequest(1)
+    host.answer(asked.id, 'session')
+    const channel = await first
+    if (channel instanceof Error) throw channel
+    await drain(channel)
+    // The marker works: a command that is allowed does leave it.
+    expect(fs.existsSync(granted)).toBe(true)
+
+    // The grant holds for the session: the next one runs without a prompt.
+    const second = await attempt<ClientChannel>((cb) => client.exec(touch(grantedAgain), cb), 'exec on grant')
+    if (second instanceof Error) throw second
+    await drain(second)
+    expect(decision((await nthRequest(2)).id)).toMatchObject({ decision: 'once', by: 'session-grant' })
+    expect(fs.existsSync(grantedAgain)).toBe(true)
+
+    host.revoke()
+    const third = attempt<ClientChannel>((cb) => client.exec(touch(marker), cb), 'exec after revoke')
+    const askedAgain = await nthRequest(3)
+    expect(decision(askedAgain.id)).toBeUndefined()
+    expect(await third).toBeInstanceOf(Error)
+    expect(decision(askedAgain.id)).toMatchObject({ decision: 'deny', by: 'timeout' })
+    await end()
+
+    expect(fs.existsSync(marker)).toBe(false)
+    const entries = audit()
+    expect(entries.filter((entry) => entry.event === 'grants-revoked')).toHaveLength(1)
+    expectDeniedInAudit(entries, 'exec', 'timeout', { detail: touch(marker) })
+    expect(channelOpens(entries).map((entry) => entry.command)).toEqual([touch(granted), touch(grantedAgain)])
+  })
+
+  for (const endedBy of ['host', 'technician'] as const) {
+    it(`denies a pending request when the ${endedBy} ends the session, and the old client runs nothing`, async () => {
+      const { client, host, technician, decision, nthRequest, audit } = await pair({
+        interactive: true,
+        consentTimeoutMs: 20_000,
+      })
+      const marker = path.join(dir, 'pending-ran')
+      const later = path.join(dir, 'later-ran')
+
+      const pending = request<ClientChannel>((cb) => client.exec(touch(marker), cb))
+      const asked = await nthRequest(1)
+      if (endedBy === 'host') host.end()
+      else technician.session.end()
+      await within(Promise.all([host.done, technician.session.done]), 5000, 'both sides to end')
+      await waitFor(() => decision(asked.id) !== undefined, 5000, 'the pending request to be decided')
+      expect(decision(asked.id)).toMatchObject({ decision: 'deny', by: 'ended' })
+      // ssh2 may never call back once the session is gone; what matters is that no channel comes.
+      const late = new Promise<string>((resolve) => setTimeout(() => resolve('no answer'), 500))
+      const outcome = await Promise.race([pending, late])
+      expect(outcome === 'no answer' || outcome instanceof Error).toBe(true)
+
+      expect(
+        await attempt<ClientChannel>((cb) => client.exec(touch(later), cb), 'exec after the end'),
+      ).toBeInstanceOf(Error)
+      // Whatever the old client sends, the ended host never runs it.
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(fs.existsSync(marker)).toBe(false)
+      expect(fs.existsSync(later)).toBe(false)
+      const entries = audit()
+      expectDeniedInAudit(entries, 'exec', 'ended', { detail: touch(marker) })
+      expect(auditRequests(entries, 'exec')).toHaveLength(1)
+      expect(channelOpens(entries)).toEqual([])
+      expect(entries.at(-1)).toMatchObject({ event: 'session-end', by: endedBy })
+    })
+  }
+
+  it('refuses port, X11 and agent forwarding without asking, and logs each', async () => {
+    const { client, requests, end, audit } = await pair({ interactive: true, consentTimeoutMs: 10_000 })
+    let connections = 0
+    const target = net.createServer((socket) => {
+      connections++
+      socket.destroy()
+    })
+    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve))
+    teardowns.push(() => new Promise((resolve) => target.close(() => resolve())))
+    const port = (target.address() as net.AddressInfo).port
+    const x11Marker = path.join(dir, 'x11-ran')
+    const agentMarker = path.join(dir, 'agent-ran')
+
+    expect(
+      await attempt<ClientChannel>(
+        (cb) => client.forwardOut('127.0.0.1', 40000, '127.0.0.1', port, cb),
+        'a direct-tcpip channel',
+      ),
+    ).toBeInstanceOf(Error)
+    expect(
+      await attempt<number>((cb) => client.forwardIn('127.0.0.1', 0, cb), 'a tcpip-forward request'),
+    ).toBeInstanceOf(Error)
+    expect(
+      await attempt<ClientChannel>((cb) => client.exec(touch(x11Marker), { x11: true }, cb), 'exec with X11'),
+    ).toBeInstanceOf(Error)
+    // ssh2 only asks for agent forwarding when it has an agent: give the client a fake one.
+    ;(client as unknown as { _agent: object })._agent = {}
+    const withAgent = { agentForward: true } as ExecOptions
+    expect(
+      await attempt<ClientChannel>((cb) => client.exec(touch(agentMarker), withAgent, cb), 'exec with agent'),
+    ).toBeInstanceOf(Error)
+    await end()
+
+    expect(connections).toBe(0)
+    expect(fs.existsSync(x11Marker)).toBe(false)
+    expect(fs.existsSync(agentMarker)).toBe(false)
+    // Refused before the command was even sent: nothing to ask the end user about.
+    expect(requests()).toEqual([])
+    const entries = audit()
+    expect(refusals(entries)).toEqual([
+      `a connection to 127.0.0.1:${port} through this computer`,
+      'the SSH request "tcpip-forward"',
+      'X11 forwarding',
+      'SSH agent forwarding',
+    ])
+    expect(auditRequests(entries, 'exec')).toEqual([])
+    expect(channelOpens(entries)).toEqual([])
+  })
+
+  it('cannot settle a pending prompt from its side of the connection', async () => {
+    const { client, host, decision, nthRequest, requests, end, audit } = await pair({
+      interactive: true,
+      consentTimeoutMs: 3000,
+    })
+    const marker = path.join(dir, 'pending-ran')
+
+    // A channel the end user did allow, to type into while the next prompt waits.
+    const catOpen = attempt<ClientChannel>((cb) => client.exec('cat', cb), 'the allowed cat')
+    host.answer((await nthRequest(1)).id, 'once')
+    const cat = await catOpen
+    if (cat instanceof Error) throw cat
+    const echoed: Buffer[] = []
+    cat.on('data', (chunk: Buffer) => echoed.push(chunk))
+
+    const pending = attempt<ClientChannel>((cb) => client.exec(touch(marker), cb), 'the pending exec')
+    const asked = await nthRequest(2)
+    const typed = `a\n${asked.id}\ny\nonce\nsession\n\r\n`
+    cat.write(typed)
+    // The keys reached a process on the host: they were delivered, and answered nothing.
+    await waitFor(() => Buffer.concat(echoed).toString('utf8') === typed, 1500, 'cat to echo the keys')
+    const asA = attempt<ClientChannel>((cb) => client.exec('a', cb), 'exec "a"')
+    const asId = attempt<ClientChannel>(
+      (cb) => client.exec(asked.id, { env: { ANSWER: asked.id } }, cb),
+      'id',
+    )
+    await nthRequest(4)
+    expect(requests().map((request) => request.detail)).toEqual(['cat', touch(marker), 'a', asked.id])
+
+    expect(decision(asked.id)).toBeUndefined()
+    expect(await pending).toBeInstanceOf(Error)
+    expect(decision(asked.id)).toMatchObject({ decision: 'deny', by: 'timeout' })
+    expect(await asA).toBeInstanceOf(Error)
+    expect(await asId).toBeInstanceOf(Error)
+    cat.end()
+    await drain(cat)
+    await end()
+
+    expect(fs.existsSync(marker)).toBe(false)
+    const entries = audit()
+    expectDeniedInAudit(entries, 'exec', 'timeout', { detail: touch(marker) })
+    expectDeniedInAudit(entries, 'exec', 'timeout', { detail: 'a' })
+    expectDeniedInAudit(entries, 'exec', 'timeout', { detail: asked.id })
+    expect(channelOpens(entries).map((entry) => entry.command)).toEqual(['cat'])
+  })
+
+  it("passes none of the technician's environment to a command the end user allowed", async () => {
+    const { client, host, nthRequest, end } = await pair({ interactive: true, consentTimeoutMs: 10_000 })
+    const marker = path.join(dir, 'bash-env-ran')
+    const script = path.join(dir, 'bash-env.sh')
+    fs.writeFileSync(script, `${touch(marker)}\n`)
+    const env = { SMUGGLED: 'yes', BASH_ENV: script, ENV: script }
+
+    const allowed = attempt<ClientChannel>(
+      (cb) => client.exec('printf "[%s]" "$SMUGGLED"', { env }, cb),
+      'exec with an environment',
+    )
+    host.answer((await nthRequest(1)).id, 'once')
+    const channel = await allowed
+    if (channel instanceof Error) throw channel
+    expect(await drain(channel)).toBe('[]')
+    await end()
+
+    expect(fs.existsSync(marker)).toBe(false)
+  })
+
+  it('shows a command line full of escape sequences sanitized, in the event and the audit log', async () => {
+    const { client, requests, end, audit } = await pair({ interactive: false })
+    const command = 'echo \u001b[2J\u001b]0;pwned\u0007 \u009b31m\r\u202eevil'
+    const subsystem = 'sftp\u001b[2J\u0007'
+
+    expect(await attempt<ClientChannel>((cb) => client.exec(command, cb), 'exec')).toBeInstanceOf(Error)
+    expect(
+      await attempt<ClientChannel>((cb) => client.subsys(subsystem, cb), 'a hostile subsystem'),
+    ).toBeInstanceOf(Error)
+    const [asked] = requests()
+    expect(asked?.detail).toBe('echo \\x1b[2J\\x1b]0;pwned\\x07 \\x9b31m\\x0d\\u202eevil')
+    expect(requests().flatMap(rawStrings)).toEqual([])
+    await end()
+
+    const entries = audit()
+    const [logged] = auditRequests(entries, 'exec')
+    expect(logged?.detail).toBe(asked?.detail)
+    expect(logged?.summary).not.toMatch(RAW_CONTROL)
+    expect(auditDecision(entries, logged!.id)).toMatchObject({ decision: 'deny', by: 'no-terminal' })
+    expect(refusals(entries)).toEqual(['the SSH subsystem "sftp\\x1b[2J\\x07"'])
+    // Decoded from JSON: an escaped \u001b in the file would come back as a raw ESC here.
+    expect(entries.flatMap(rawStrings)).toEqual([])
+  })
+})
