@@ -8,6 +8,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import type ssh2 from 'ssh2'
 import type { ClientChannel, ExecOptions } from 'ssh2'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { readAuditLog, type AuditEntry } from '../src/core/audit/index.js'
@@ -436,5 +437,104 @@ describe('a technician client altered by the test', () => {
     expect(refusals(entries)).toEqual(['the SSH subsystem "sftp\\x1b[2J\\x07"'])
     // Decoded from JSON: an escaped \u001b in the file would come back as a raw ESC here.
     expect(entries.flatMap(rawStrings)).toEqual([])
+  })
+})
+
+/** Internals of ssh2's Client that a hostile technician can reach: raw channel ids and messages. */
+interface ClientInternals {
+  config: { strictVendor: boolean }
+  _chanMgr: { _channels: Record<string, { outgoing: { id: number } }> }
+  _protocol: {
+    channelClose(id: number): void
+    exec(id: number, command: string, wantReply: boolean): void
+  }
+}
+
+/** A request the host refuses, answered: once it is, the host has read everything sent before it. */
+async function roundTrip(client: ssh2.Client): Promise<void> {
+  expect(await attempt<number>((cb) => client.forwardIn('127.0.0.1', 0, cb), 'a round trip')).toBeInstanceOf(
+    Error,
+  )
+}
+
+// These fail against the current src: see the report that came with them.
+describe('a technician client altered by the test, beyond what ssh2 offers', () => {
+  it('refuses a connection to a Unix socket on the host, and logs it', async () => {
+    const { client, requests, end, audit } = await pair({ interactive: false })
+    const socketPath = path.join(dir, 'target.sock')
+    let connections = 0
+    const target = net.createServer((socket) => {
+      connections++
+      socket.destroy()
+    })
+    await new Promise<void>((resolve) => target.listen(socketPath, resolve))
+    teardowns.push(() => new Promise((resolve) => target.close(() => resolve())))
+    // ssh2 sends OpenSSH extensions only to OpenSSH servers, unless told otherwise.
+    ;(client as unknown as ClientInternals).config.strictVendor = false
+
+    expect(
+      await attempt<ClientChannel>(
+        (cb) => client.openssh_forwardOutStreamLocal(socketPath, cb),
+        'a direct-streamlocal channel',
+      ),
+    ).toBeInstanceOf(Error)
+    await end()
+
+    expect(connections).toBe(0)
+    expect(requests()).toEqual([])
+    expect(refusals(audit())).toEqual([expect.stringContaining(socketPath)])
+  })
+
+  it('runs nothing when the technician closed the channel before the end user allowed it', async () => {
+    const { client, host, events, decision, nthRequest, end } = await pair({
+      interactive: true,
+      consentTimeoutMs: 10_000,
+    })
+    const marker = path.join(dir, 'orphan-ran')
+
+    void request<ClientChannel>((cb) => client.exec(touch(marker), cb))
+    const asked = await nthRequest(1)
+    const internals = client as unknown as ClientInternals
+    const [channel] = Object.values(internals._chanMgr._channels)
+    internals._protocol.channelClose(channel!.outgoing.id)
+    await roundTrip(client)
+    host.answer(asked.id, 'once')
+    await waitFor(() => decision(asked.id) !== undefined, 5000, 'the decision')
+    await roundTrip(client)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+
+    expect(fs.existsSync(marker)).toBe(false)
+    expect(events.filter((event) => event.event === 'channel-open')).toEqual([])
+    await end()
+  })
+
+  it('runs one command per channel, whatever the end user allows after it', async () => {
+    const { client, host, events, nthRequest, end } = await pair({
+      interactive: true,
+      consentTimeoutMs: 10_000,
+    })
+    const first = path.join(dir, 'first')
+    const second = path.join(dir, 'second')
+
+    const opened = request<ClientChannel>((cb) => client.exec(touch(first), cb))
+    const askedFirst = await nthRequest(1)
+    const internals = client as unknown as ClientInternals
+    const [channel] = Object.values(internals._chanMgr._channels)
+    // A second exec on the same session channel, which ssh2's API would never send.
+    internals._protocol.exec(channel!.outgoing.id, touch(second), false)
+    // The second is refused without a prompt, so the end user cannot be led to allow it.
+    await waitFor(() => events.some((e) => e.event === 'refused' && e.request.includes('second exec')))
+    host.answer(askedFirst.id, 'once')
+    const running = await within(opened, 5000, 'the first exec')
+    if (running instanceof Error) throw running
+    await drain(running)
+    await roundTrip(client)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+
+    expect(fs.existsSync(first)).toBe(true)
+    expect(fs.existsSync(second)).toBe(false)
+    expect(events.filter((event) => event.event === 'channel-open')).toHaveLength(1)
+    expect(events.filter((event) => event.event === 'consent-request')).toHaveLength(1)
+    await end()
   })
 })

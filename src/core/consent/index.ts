@@ -12,8 +12,12 @@ import type { ConsentRequest, ConsentResult, DecidedBy, Decision, Permission } f
 export * from './types.js'
 
 export const DEFAULT_CONSENT_TIMEOUT_MS = 60_000
-/** Longest command line or path shown in a prompt; the rest is cut with an ellipsis. */
-const MAX_DETAIL = 500
+/**
+ * Longest command line or path a prompt shows. The host refuses longer ones unasked (see
+ * MAX_DETAIL_LENGTH users): the end user must see all of what they allow, not a cut version.
+ */
+export const MAX_DETAIL_LENGTH = 2000
+const MAX_SUMMARY = 500
 
 export interface ConsentBrokerOptions {
   /** Who asks, as the gateway vouched for it. */
@@ -47,18 +51,25 @@ export class ConsentBroker {
    * Asks for `permission`; resolves true only when it is allowed. `summary` and `detail` may hold
    * anything the technician sent: they are sanitized here, before anyone sees them.
    */
-  request(permission: Permission, summary: string, detail?: string): Promise<boolean> {
+  request(
+    permission: Permission,
+    summary: string,
+    detail?: string,
+    withdrawn?: AbortSignal,
+  ): Promise<boolean> {
     const timeoutMs = this.options.timeoutMs ?? DEFAULT_CONSENT_TIMEOUT_MS
     const request: ConsentRequest = {
       id: newId(),
       permission,
-      summary: sanitizeForTerminal(summary, MAX_DETAIL),
-      ...(detail !== undefined ? { detail: sanitizeForTerminal(detail, MAX_DETAIL) } : {}),
+      summary: sanitizeForTerminal(summary, MAX_SUMMARY),
+      ...(detail !== undefined ? { detail: sanitizeForTerminal(detail, MAX_DETAIL_LENGTH) } : {}),
       technician: sanitizeForTerminal(this.options.technician, 200),
       deadline: new Date(Date.now() + timeoutMs).toISOString(),
     }
     this.options.onActivity({ event: 'consent-request', ...request })
-    const immediate = this.decideWithoutAsking(permission)
+    const immediate = withdrawn?.aborted
+      ? { decision: 'deny' as const, by: 'withdrawn' as const }
+      : this.decideWithoutAsking(permission)
     if (immediate) return Promise.resolve(this.record(request, immediate.decision, immediate.by))
 
     return new Promise((resolve) => {
@@ -70,6 +81,7 @@ export class ConsentBroker {
       }
       const timer = setTimeout(() => settle('deny', 'timeout'), timeoutMs)
       this.pending.set(request.id, { request, timer, settle })
+      withdrawn?.addEventListener('abort', () => settle('deny', 'withdrawn'), { once: true })
     })
   }
 
@@ -80,7 +92,7 @@ export class ConsentBroker {
 
   /** Refuses, without asking, a request that has no prompt (the default for anything unknown). */
   refuse(what: string): void {
-    this.options.onActivity({ event: 'refused', request: sanitizeForTerminal(what, MAX_DETAIL) })
+    this.options.onActivity({ event: 'refused', request: sanitizeForTerminal(what, MAX_SUMMARY) })
   }
 
   /** Forgets every grant made for the session and denies whatever is waiting. */

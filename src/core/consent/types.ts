@@ -40,6 +40,8 @@ export type DecidedBy =
   | 'unknown-request'
   /** The session ended, or the grants were revoked, while it waited. */
   | 'ended'
+  /** The technician closed the channel that asked before anyone answered. */
+  | 'withdrawn'
 
 /** One request shown to the end user. Every string in it is already sanitized for the terminal. */
 export interface ConsentRequest {

@@ -11,6 +11,7 @@ export const decidedByText = {
   'no-terminal': ': there was no terminal to ask on',
   'unknown-request': ': the host does not know how to ask about this request',
   ended: ': the session ended, or the grants were revoked, while it waited',
+  withdrawn: ': the technician withdrew the request before an answer',
 } as const satisfies Record<DecidedBy, string>
 
 export const decisionText = {

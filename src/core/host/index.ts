@@ -73,10 +73,14 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           })
         }
         if (event.event === 'ended') {
-          broker?.end()
-          ssh?.close()
-          if (sessionId) audit.record({ ...event, event: 'session-end', session: sessionId })
-          audit.close()
+          try {
+            broker?.end()
+            ssh?.close()
+          } finally {
+            // The end of a session is always on record, whatever went wrong closing it.
+            if (sessionId) audit.record({ ...event, event: 'session-end', session: sessionId })
+            audit.close()
+          }
         }
         options.onEvent(event)
       },

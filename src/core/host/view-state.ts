@@ -189,6 +189,8 @@ function why(
       return 'no terminal to ask on'
     case 'unknown-request':
       return 'not a request this computer knows how to ask about'
+    case 'withdrawn':
+      return 'the technician withdrew the request'
     case 'ended':
       // The broker says 'ended' both when the session ends and when the end user revokes grants.
       return state.phase === 'ended' ? 'the session ended' : 'the session ended or you revoked every grant'

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import os from 'node:os'
 import type { Duplex } from 'node:stream'
 import ssh2, { type AuthContext, type Connection, type ParsedKey, type ServerChannel } from 'ssh2'
-import type { ConsentBroker } from '../consent/index.js'
+import { MAX_DETAIL_LENGTH, type ConsentBroker } from '../consent/index.js'
 import type { ChannelKind, HostActivity } from '../host/events.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 
@@ -86,6 +86,12 @@ export class HostSshServer {
         this.options.broker.refuse(`a connection to ${info.destIP}:${info.destPort} through this computer`)
         reject()
       })
+      connection.on('openssh.streamlocal', (_accept, reject, info) => {
+        this.options.broker.refuse(
+          `a connection to the local socket ${info.socketPath} through this computer`,
+        )
+        reject()
+      })
       connection.on('request', (_accept, reject, name) => {
         this.options.broker.refuse(`the SSH request "${name}"`)
         reject?.()
@@ -123,24 +129,40 @@ export class HostSshServer {
     })
     // Nothing from the technician's environment reaches the end user's processes (TERM comes with pty-req).
     session.on('env', (_accept, reject) => reject?.())
+    // One shell or command per channel, as in OpenSSH: a second request on the same channel is refused.
+    let claimed = false
+    const withdrawn = new AbortController()
+    session.once('close', () => withdrawn.abort())
+    const ask = (permission: 'shell' | 'exec', summary: string, detail?: string): Promise<boolean> => {
+      if (claimed) {
+        this.options.broker.refuse(`a second ${permission} request on a channel already in use`)
+        return Promise.resolve(false)
+      }
+      claimed = true
+      return this.consent(permission, summary, detail, withdrawn.signal)
+    }
+    const user = os.userInfo().username
     session.on('shell', (accept, reject) => {
-      void this.consent('shell', `open a shell as ${os.userInfo().username} on this computer`).then(
-        (allowed) => {
-          if (!allowed) return reject?.()
-          const channel = accept()
-          // Without pty-req, as with ssh -T: a shell reading commands from the channel, no terminal.
-          if (!pty) return this.startCommand(channel, 'shell')
-          void this.startShell(channel, pty).then((control) => {
-            resize = control
-          })
-        },
-      )
+      void ask('shell', `open a shell as ${user} on this computer`).then((allowed) => {
+        // accept() gives nothing when the channel closed while the end user was deciding.
+        const channel = allowed ? accept() : undefined
+        if (!channel) return reject?.()
+        // Without pty-req, as with ssh -T: a shell reading commands from the channel, no terminal.
+        if (!pty) return this.startCommand(channel, 'shell')
+        void this.startShell(channel, pty).then((control) => {
+          resize = control
+        })
+      })
     })
     session.on('exec', (accept, reject, info) => {
-      const user = os.userInfo().username
-      void this.consent('exec', `run a command as ${user} on this computer`, info.command).then((allowed) => {
-        if (!allowed) return reject?.()
-        this.startCommand(accept(), 'exec', info.command)
+      if (!fitsInPrompt(info.command)) {
+        this.options.broker.refuse(`a command too long to show in full (${info.command.length} characters)`)
+        return reject?.()
+      }
+      void ask('exec', `run a command as ${user} on this computer`, info.command).then((allowed) => {
+        const channel = allowed ? accept() : undefined
+        if (!channel) return reject?.()
+        this.startCommand(channel, 'exec', info.command)
       })
     })
     session.on('subsystem', (_accept, reject, info) => {
@@ -157,9 +179,16 @@ export class HostSshServer {
     })
   }
 
-  private consent(permission: 'shell' | 'exec', summary: string, detail?: string): Promise<boolean> {
+  private consent(
+    permission: 'shell' | 'exec',
+    summary: string,
+    detail: string | undefined,
+    withdrawn: AbortSignal,
+  ): Promise<boolean> {
     if (this.closed) return Promise.resolve(false)
-    return this.options.broker.request(permission, summary, detail).then((allowed) => allowed && !this.closed)
+    return this.options.broker
+      .request(permission, summary, detail, withdrawn)
+      .then((allowed) => allowed && !this.closed)
   }
 
   private async startShell(
@@ -262,6 +291,11 @@ export class HostSshServer {
       ...(signal ? { signal } : {}),
     })
   }
+}
+
+/** A prompt shows the whole command line or the command is refused: nobody allows what they cannot see. */
+function fitsInPrompt(command: string): boolean {
+  return [...sanitizeForTerminal(command, Number.MAX_SAFE_INTEGER)].length <= MAX_DETAIL_LENGTH
 }
 
 function loginShell(): string {

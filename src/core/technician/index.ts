@@ -59,7 +59,8 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     sshPublicKey: keys.publicKey,
     onEvent(event) {
       if (event.event === 'ended') {
-        client?.end()
+        // destroy, not end: ssh2 fails its outstanding requests only when the connection closes.
+        client?.destroy()
         rejectSsh(new UserError(event.code ?? 'sessionEnded', `the session ended: ${event.reason}`))
       }
       options.onEvent(event)
