@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { HostActivity } from '../host/events.js'
-import { ConsentBroker, parsePermissionList, type ConsentBrokerOptions } from './index.js'
+import { ConsentBroker, MAX_DETAIL_LENGTH, parsePermissionList, type ConsentBrokerOptions } from './index.js'
 
 function broker(options: Partial<ConsentBrokerOptions> = {}) {
   const activity: HostActivity[] = []
@@ -99,7 +99,7 @@ describe('consent broker', () => {
     void instance.request('exec', 'run a command', `echo \u001b[2J\u001b]0;pwned\u0007 ${'x'.repeat(5000)}`)
     const { detail } = requests()[0]!
     expect([...detail!].some((char) => char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f)).toBe(false)
-    expect(detail!.length).toBeLessThanOrEqual(500)
+    expect([...detail!].length).toBeLessThanOrEqual(MAX_DETAIL_LENGTH)
     instance.end()
   })
 })
