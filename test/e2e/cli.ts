@@ -8,6 +8,8 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { stripVTControlCharacters } from 'node:util'
+import type { IPty } from '@lydell/node-pty'
 import { execa, type ResultPromise } from 'execa'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -45,6 +47,13 @@ export interface PinResult {
   pin: string
   expiresAt: string
   server: string
+}
+
+export interface PtyOptions {
+  cols?: number
+  rows?: number
+  /** Replaces (or, with undefined, removes) variables of the world's environment. */
+  env?: Record<string, string | undefined>
 }
 
 export interface RunOptions {
@@ -186,6 +195,123 @@ export class CliProcess {
   }
 }
 
+/**
+ * A command on a real terminal (node-pty), for what only happens on one: Ink views, raw mode, the
+ * window size. Waits read the output with ANSI sequences and carriage returns stripped.
+ */
+export class PtyProcess {
+  exit?: Exit
+  private raw = ''
+  private readonly watchers = new Set<() => void>()
+  private readonly settled: Promise<void>
+
+  constructor(
+    readonly name: string,
+    private readonly pty: IPty,
+  ) {
+    pty.onData((data) => {
+      this.raw += data
+      this.notify()
+    })
+    this.settled = new Promise((resolve) => {
+      pty.onExit(({ exitCode, signal }) => {
+        this.exit = {
+          exitCode: signal ? undefined : exitCode,
+          signal: signal ? (signalName(signal) ?? String(signal)) : undefined,
+        }
+        this.notify()
+        resolve()
+      })
+    })
+  }
+
+  /** Everything shown so far, as text: no escape sequences, no carriage returns. */
+  get output(): string {
+    return stripVTControlCharacters(this.raw).replaceAll('\r', '')
+  }
+
+  /** Where the output ends now: pass it as `from` to wait only for what comes after. */
+  mark(): number {
+    return this.output.length
+  }
+
+  /**
+   * Resolves with the first match of `pattern` in the output after `from` (its text: the first
+   * capture group when the pattern has one) and where it ends; rejects on timeout or exit.
+   */
+  waitFor(pattern: string | RegExp, options: { from?: number; timeoutMs?: number } = {}) {
+    const { from = 0, timeoutMs = WAIT_MS } = options
+    const find = (): { text: string; end: number } | undefined => {
+      const rest = this.output.slice(from)
+      if (typeof pattern === 'string') {
+        const index = rest.indexOf(pattern)
+        return index < 0 ? undefined : { text: pattern, end: from + index + pattern.length }
+      }
+      const match = pattern.exec(rest)
+      return match ? { text: match[1] ?? match[0], end: from + match.index + match[0].length } : undefined
+    }
+    return this.until(`${String(pattern)}`, timeoutMs, find, true)
+  }
+
+  waitForExit(timeoutMs = WAIT_MS): Promise<Exit> {
+    return this.until('its exit', timeoutMs, () => this.exit, false)
+  }
+
+  /** Types on the terminal's keyboard. */
+  write(keys: string): void {
+    this.pty.write(keys)
+  }
+
+  resize(cols: number, rows: number): void {
+    this.pty.resize(cols, rows)
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (!this.exit) this.pty.kill(signal)
+  }
+
+  /** SIGHUP (the terminal went away), then SIGKILL after a grace period; resolves once it is gone. */
+  async stop(): Promise<void> {
+    if (this.exit) return
+    this.kill('SIGHUP')
+    const timer = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), KILL_GRACE_MS).unref())
+    if ((await Promise.race([this.settled, timer])) === 'late') {
+      this.kill('SIGKILL')
+      await this.settled
+    }
+  }
+
+  private notify(): void {
+    for (const watcher of [...this.watchers]) watcher()
+  }
+
+  private until<T>(what: string, timeoutMs: number, check: () => T | undefined, failOnExit: boolean) {
+    return new Promise<T>((resolve, reject) => {
+      const settle = (finish: () => void) => {
+        clearTimeout(timer)
+        this.watchers.delete(attempt)
+        finish()
+      }
+      const fail = (why: string) =>
+        settle(() =>
+          reject(new Error(`${this.name}: ${why} waiting for ${what}\n--- terminal ---\n${this.output}`)),
+        )
+      const attempt = () => {
+        const value = check()
+        if (value !== undefined) settle(() => resolve(value))
+        else if (failOnExit && this.exit) fail(`exited (${describeExit(this.exit)})`)
+      }
+      const timer = setTimeout(() => fail(`timed out after ${timeoutMs} ms`), timeoutMs)
+      this.watchers.add(attempt)
+      attempt()
+    })
+  }
+}
+
+function signalName(signal: number): string | undefined {
+  return Object.entries(os.constants.signals).find(([, value]) => value === signal)?.[0]
+}
+
 function inheritedButNotWanted(key: string): boolean {
   return (
     // RESCUE_TOKEN, RESCUE_SERVER, RESCUE_PIN and every other flag's env twin.
@@ -204,7 +330,7 @@ export class CliWorld {
   /** Where the technician's login lives: $XDG_CONFIG_HOME/rescue. */
   readonly configDir: string
   readonly env: Record<string, string>
-  private readonly children = new Set<CliProcess>()
+  private readonly children = new Set<CliProcess | PtyProcess>()
 
   constructor() {
     this.root = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-e2e-'))
@@ -266,6 +392,25 @@ export class CliWorld {
       forceKillAfterDelay: false,
     })
     const cli = new CliProcess(name, child)
+    this.children.add(cli)
+    return cli
+  }
+
+  /**
+   * Starts a command on a new terminal (node-pty, loaded only here: its native addon is not for
+   * every suite). `CI` is removed, since Ink draws only its last frame when it is set, and TERM is
+   * xterm-256color unless `env` says otherwise; `dispose()` stops it if the test does not.
+   */
+  async spawnPty(name: string, args: string[], options: PtyOptions = {}): Promise<PtyProcess> {
+    const nodePty = await import('@lydell/node-pty')
+    const pty = nodePty.spawn(process.execPath, [BIN, ...args], {
+      name: 'xterm-256color',
+      cols: options.cols ?? 100,
+      rows: options.rows ?? 30,
+      cwd: this.root,
+      env: this.envWith({ TERM: 'xterm-256color', CI: undefined, ...options.env }),
+    })
+    const cli = new PtyProcess(name, pty)
     this.children.add(cli)
     return cli
   }
