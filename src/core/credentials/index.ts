@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { Entry } from '@napi-rs/keyring'
+import { createRequire } from 'node:module'
+import type { Entry } from '@napi-rs/keyring'
 import { z } from 'zod'
 import { UserError } from '../errors.js'
 import { configDir } from '../paths.js'
@@ -44,11 +45,17 @@ function writePrivate(file: string, value: unknown): void {
 // Tests and headless machines can skip the keychain, so nothing touches a developer's real one.
 const keychainDisabled = () => process.env.RESCUE_CREDENTIAL_STORE === 'file'
 
+// Loaded on first use: a native addon costs start-up time that RESCUE_TOKEN or the file store never need.
+let keyring: typeof import('@napi-rs/keyring') | undefined
+function loadKeyring(): typeof import('@napi-rs/keyring') {
+  return (keyring ??= createRequire(import.meta.url)('@napi-rs/keyring') as typeof import('@napi-rs/keyring'))
+}
+
 /** Runs a keychain call; undefined when no keychain service answers (errors all carry GenericFailure). */
 function keychain<T>(call: (entry: Entry) => T, server: string): T | undefined {
   if (keychainDisabled()) return undefined
   try {
-    return call(new Entry(KEYCHAIN_SERVICE, server))
+    return call(new (loadKeyring().Entry)(KEYCHAIN_SERVICE, server))
   } catch {
     return undefined
   }
