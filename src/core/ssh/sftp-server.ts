@@ -1,0 +1,902 @@
+/**
+ * The host's SFTP server: what a technician's `send`, `get` and file browsing reach through the
+ * `sftp` subsystem of the session's SSH connection. It serves the file system with the end user's
+ * own rights, and nothing on a path happens before the end user said yes:
+ *
+ * - reading a file (OPEN for reading) asks `files.receive`, with the real path (links followed)
+ *   and the size;
+ * - writing a file (OPEN for writing) asks `files.send`, with the path, and the size when the
+ *   client announced it as `attrs.size` in OPEN ("a file" otherwise);
+ * - anything else on a path (OPENDIR, STAT, LSTAT, REALPATH, READLINK, MKDIR, RENAME, REMOVE, RMDIR,
+ *   SETSTAT) asks `files.browse`. REALPATH of "", "." or the home folder is answered unasked, so a
+ *   client can start. Symbolic links cannot be created.
+ *
+ * What is done on an open handle (READ, WRITE, FSTAT, READDIR, CLOSE, FSETSTAT of an upload) rides
+ * on the answer given when it was opened. Each distinct prompt (permission, summary, detail) is
+ * asked once per SFTP channel and its answer, yes or no, holds for the rest of that channel; grants
+ * "for this session" are the consent broker's business. Paths and names in prompts, activity and
+ * status messages are sanitized for the terminal; a path too long to show in full is refused unasked.
+ *
+ * Uploads never write to their target. Data goes to `.<name>.rescue-partial` in the same folder
+ * (created 0600, exclusively, without following links). At CLOSE the partial is verified (every
+ * write succeeded, no gap, the announced size if any), synced, hashed (SHA-256 as the data streams
+ * in when writes come in order, by re-reading the file otherwise), given its mode (set by the
+ * client, else the replaced file's, else 0644) and renamed onto the target. A failed check, or a
+ * channel that ends without CLOSE, leaves the partial in place for a resume and reports
+ * `complete: false` (an empty partial is removed: there is nothing to resume).
+ *
+ * Opening the target's own name starts over: with TRUNC (what `fastPut` and `put` do) from nothing,
+ * without it from a copy of the current file; either way an old partial is discarded. To resume an
+ * interrupted upload of `<dir>/<name>`, a client:
+ * 1. opens `<dir>/.<name>.rescue-partial` for writing without TRUNC: flags `a`
+ *    (WRITE|CREAT|APPEND), or WRITE|CREAT; optionally with `attrs.size` = the whole file's size,
+ *    which CLOSE then checks (the prompt asks `files.send` for `<dir>/<name>`);
+ * 2. FSTATs that handle to learn how many bytes arrived, N (STAT of the partial's path works too
+ *    but asks `files.browse`);
+ * 3. writes its local bytes from offset N to the end (with APPEND, offsets are ignored and every
+ *    write lands at the end of the partial);
+ * 4. CLOSEs the handle: the partial is verified, hashed from its first byte and renamed to
+ *    `<dir>/<name>`.
+ * Reading and writing through one handle (READ|WRITE) is not supported.
+ *
+ * Use it from `session.on('sftp', (accept) => serveSftp(accept(), ...))`: ssh2 gives an SFTP
+ * server only there, not through the generic 'subsystem' event. Imports core only.
+ */
+import { createHash, type Hash } from 'node:crypto'
+import fs from 'node:fs'
+import fsp, { type FileHandle } from 'node:fs/promises'
+import path from 'node:path'
+import ssh2, { type Attributes, type SFTPWrapper } from 'ssh2'
+import { MAX_DETAIL_LENGTH } from '../consent/index.js'
+import { sanitizeForTerminal } from '../text/sanitize.js'
+
+const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp
+
+export type FilePermission = 'files.send' | 'files.receive' | 'files.browse'
+
+export interface SftpConsent {
+  /**
+   * Asks the end user; resolves true when allowed. `summary` is the end of a sentence, e.g. "put a
+   * file on this computer: fix.sh (1.2 KiB) into /tmp"; `detail` is the full path. Both are
+   * sanitized already. `withdrawn` aborts when the SFTP channel closes while the prompt waits.
+   */
+  ask(permission: FilePermission, summary: string, detail: string, withdrawn?: AbortSignal): Promise<boolean>
+}
+
+/**
+ * One file that went through SFTP, reported when its handle closes or the channel ends. `bytes`
+ * and `sha256` describe the file's first `bytes` bytes: to the host, the file (or the partial) as it
+ * is on disk; from the host, what was sent in order from the start (all of it when `complete`).
+ */
+export interface SftpActivity {
+  event: 'file-transfer'
+  direction: 'to-host' | 'from-host'
+  /** The target's absolute path, sanitized. */
+  path: string
+  bytes: number
+  sha256: string
+  /** To the host: renamed into place. From the host: every byte of the file was read. */
+  complete: boolean
+}
+
+export interface SftpServeOptions {
+  consent: SftpConsent
+  onActivity(activity: SftpActivity): void
+  /** Where relative paths start: the end user's home folder. */
+  home: string
+}
+
+/** Serves one SFTP channel until it closes; every request is answered, none throws. */
+export function serveSftp(sftp: SFTPWrapper, options: SftpServeOptions): void {
+  new SftpSession(sftp, options).start()
+}
+
+/** What ends the name of an upload that is not verified yet. */
+export const PARTIAL_SUFFIX = '.rescue-partial'
+/** The name under which an upload of `name` grows until it is verified. */
+export function partialName(name: string): string {
+  return `.${name}${PARTIAL_SUFFIX}`
+}
+const PARTIAL = /^\.(.+)\.rescue-partial$/su
+
+/** The status message a client gets when the end user says no. */
+export const DENIED_MESSAGE = 'denied by the end user'
+// One READ answers at most this much; clients ask again for the rest (SFTP allows short reads).
+const MAX_READ = 64 * 1024
+const MAX_HANDLES = 64
+const DIRECTORY_BATCH = 64
+const DEFAULT_FILE_MODE = 0o644
+const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC } = fs.constants
+// Not defined on Windows, where they have no equivalent.
+const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0
+const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0
+
+class SftpError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** Byte ranges [start, end) seen so far, merged and in order. */
+class Ranges {
+  private list: [number, number][] = []
+
+  add(start: number, end: number): void {
+    if (end <= start) return
+    const last = this.list[this.list.length - 1]
+    if (!last || start > last[1]) {
+      this.list.push([start, end])
+    } else if (start >= last[0]) {
+      // Sequential data (the usual case) only ever extends the last range.
+      last[1] = Math.max(last[1], end)
+    } else {
+      let merged: [number, number] = [start, end]
+      const kept: [number, number][] = []
+      for (const range of this.list) {
+        if (range[1] < merged[0] || range[0] > merged[1]) kept.push(range)
+        else merged = [Math.min(range[0], merged[0]), Math.max(range[1], merged[1])]
+      }
+      kept.push(merged)
+      this.list = kept.sort((a, b) => a[0] - b[0])
+    }
+  }
+
+  truncate(size: number): void {
+    this.list = this.list
+      .filter(([start]) => start < size)
+      .map(([start, end]): [number, number] => [start, Math.min(end, size)])
+  }
+
+  /** The first offset below `size` that was never seen; undefined when all of [0, size) was. */
+  firstGap(size: number): number | undefined {
+    if (size === 0) return undefined
+    const first = this.list[0]
+    if (!first || first[0] > 0) return 0
+    return first[1] >= size ? undefined : first[1]
+  }
+}
+
+interface Upload {
+  kind: 'upload'
+  file: FileHandle
+  target: string
+  partial: string
+  /** The target, sanitized: for activity and messages. */
+  shown: string
+  /** SHA-256 of bytes [0, hashed), valid while `inOrder`. */
+  hash: Hash
+  hashed: number
+  inOrder: boolean
+  append: boolean
+  /** The partial's size as the writes so far make it. */
+  end: number
+  written: Ranges
+  /** The whole file's size, when the client announced it at OPEN. */
+  announced?: number
+  mode?: number
+  times?: { atime: number; mtime: number }
+  /** Why this upload cannot be trusted: a write failed. */
+  failure?: string
+  queue: Promise<void>
+}
+
+interface Download {
+  kind: 'download'
+  file: FileHandle
+  path: string
+  shown: string
+  /** The size when opened: reading [0, size) makes the transfer complete. */
+  size: number
+  hash: Hash
+  hashed: number
+  inOrder: boolean
+  read: Ranges
+  queue: Promise<void>
+}
+
+interface Listing {
+  kind: 'listing'
+  dir: fs.Dir
+  path: string
+  queue: Promise<void>
+}
+
+type OpenHandle = Upload | Download | Listing
+
+class SftpSession {
+  private readonly handles = new Map<string, OpenHandle>()
+  private readonly answers = new Map<string, Promise<boolean>>()
+  /** Partial files an open upload handle writes to. */
+  private readonly uploading = new Set<string>()
+  private readonly withdrawn = new AbortController()
+  private handleCount = 0
+  private closed = false
+
+  constructor(
+    private readonly sftp: SFTPWrapper,
+    private readonly options: SftpServeOptions,
+  ) {}
+
+  start(): void {
+    const sftp = this.sftp
+    // A malformed packet: ssh2 closes the channel itself, and 'close' follows.
+    sftp.on('error', () => {})
+    sftp.once('close', () => this.end())
+    sftp.on('OPEN', (id, filename, flags, attrs) => this.run(id, () => this.open(id, filename, flags, attrs)))
+    sftp.on('OPENDIR', (id, where) => this.run(id, () => this.openDirectory(id, where)))
+    sftp.on('READ', (id, handle, offset, length) =>
+      this.onHandle(id, handle, (open) => this.read(id, open, offset, length)),
+    )
+    sftp.on('WRITE', (id, handle, offset, data) => this.write(id, handle, offset, data))
+    sftp.on('READDIR', (id, handle) => this.onHandle(id, handle, (open) => this.readDirectory(id, open)))
+    sftp.on('FSTAT', (id, handle) => this.onHandle(id, handle, (open) => this.fstat(id, open)))
+    sftp.on('FSETSTAT', (id, handle, attrs) =>
+      this.onHandle(id, handle, (open) => this.fsetstat(id, open, attrs)),
+    )
+    sftp.on('CLOSE', (id, handle) => this.close(id, handle))
+    sftp.on('REALPATH', (id, where) => this.run(id, () => this.realpath(id, where)))
+    sftp.on('STAT', (id, where) => this.run(id, () => this.stat(id, where, true)))
+    sftp.on('LSTAT', (id, where) => this.run(id, () => this.stat(id, where, false)))
+    sftp.on('SETSTAT', (id, where, attrs) => this.run(id, () => this.setstat(id, where, attrs)))
+    sftp.on('MKDIR', (id, where, attrs) => this.run(id, () => this.mkdir(id, where, attrs)))
+    sftp.on('RMDIR', (id, where) => this.run(id, () => this.rmdir(id, where)))
+    sftp.on('REMOVE', (id, where) => this.run(id, () => this.remove(id, where)))
+    sftp.on('RENAME', (id, from, to) => this.run(id, () => this.rename(id, from, to)))
+    sftp.on('READLINK', (id, where) => this.run(id, () => this.readlink(id, where)))
+    sftp.on('SYMLINK', (id) =>
+      this.status(id, STATUS_CODE.OP_UNSUPPORTED, 'symbolic links cannot be created here'),
+    )
+  }
+
+  // --- Requests on a path ------------------------------------------------------------------
+
+  private async open(id: number, filename: string, flags: number, attrs: Partial<Attributes>): Promise<void> {
+    if (this.handles.size >= MAX_HANDLES) throw new SftpError(STATUS_CODE.FAILURE, 'too many open files')
+    const reading = (flags & OPEN_MODE.READ) !== 0
+    const writing = (flags & OPEN_MODE.WRITE) !== 0
+    if (reading && writing) {
+      throw new SftpError(STATUS_CODE.OP_UNSUPPORTED, 'open a file for reading or for writing, not both')
+    }
+    if (writing) return this.openUpload(id, this.resolve(filename), flags, attrs)
+    if (reading) return this.openDownload(id, this.resolve(filename))
+    throw new SftpError(STATUS_CODE.FAILURE, 'open a file for reading or for writing')
+  }
+
+  private async openUpload(
+    id: number,
+    requested: string,
+    flags: number,
+    attrs: Partial<Attributes>,
+  ): Promise<void> {
+    const where = await parentFollowed(requested)
+    const dir = path.dirname(where)
+    const base = path.basename(where)
+    if (!base || base === '.' || base === '..') throw new SftpError(STATUS_CODE.FAILURE, 'not a file name')
+    const resumed = PARTIAL.exec(base)?.[1]
+    const name = resumed ?? base
+    const target = path.join(dir, name)
+    const partial = path.join(dir, partialName(name))
+    const announced = typeof attrs.size === 'number' ? attrs.size : undefined
+    const size = announced === undefined ? '' : ` (${formatSize(announced)})`
+    const verb = resumed === undefined ? 'put' : 'finish putting'
+    await this.need(
+      'files.send',
+      `${verb} a file on this computer: ${show(name, 100)}${size} into ${show(dir)}`,
+      target,
+    )
+
+    const existing = await fsp.stat(target).catch(() => undefined)
+    if (existing?.isDirectory()) throw new SftpError(STATUS_CODE.FAILURE, `${show(target)} is a folder`)
+    if (existing && flags & OPEN_MODE.EXCL) {
+      throw new SftpError(STATUS_CODE.FAILURE, `${show(target)} already exists`)
+    }
+    // Two handles on one partial would each put the other's data in place.
+    if (this.uploading.has(partial)) {
+      throw new SftpError(STATUS_CODE.FAILURE, `${show(target)} is already being uploaded`)
+    }
+    this.uploading.add(partial)
+    let opened: { file: FileHandle; start: number }
+    try {
+      if (resumed !== undefined) {
+        const mode =
+          O_RDWR |
+          O_NOFOLLOW |
+          (flags & OPEN_MODE.CREAT ? O_CREAT : 0) |
+          (flags & OPEN_MODE.TRUNC ? O_TRUNC : 0)
+        opened = await openPartial(partial, mode)
+      } else {
+        if (!existing && !(flags & OPEN_MODE.CREAT)) {
+          throw new SftpError(STATUS_CODE.NO_SUCH_FILE, `no such file: ${show(target)}`)
+        }
+        await fsp.rm(partial, { force: true })
+        if (existing && !(flags & OPEN_MODE.TRUNC)) {
+          // Without TRUNC the client edits the file as it is: it does so on a copy, renamed at CLOSE.
+          await fsp.copyFile(target, partial, fs.constants.COPYFILE_EXCL)
+          opened = await openPartial(partial, O_RDWR | O_NOFOLLOW)
+        } else {
+          opened = await openPartial(partial, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW)
+        }
+      }
+    } catch (error) {
+      this.uploading.delete(partial)
+      throw error
+    }
+    const written = new Ranges()
+    written.add(0, opened.start)
+    this.addHandle(id, {
+      kind: 'upload',
+      file: opened.file,
+      target,
+      partial,
+      shown: show(target, MAX_DETAIL_LENGTH),
+      hash: createHash('sha256'),
+      hashed: 0,
+      // Bytes already there were never seen streaming in: CLOSE hashes by re-reading the file.
+      inOrder: opened.start === 0,
+      append: (flags & OPEN_MODE.APPEND) !== 0,
+      end: opened.start,
+      written,
+      ...(announced !== undefined ? { announced } : {}),
+      ...(typeof attrs.mode === 'number' ? { mode: attrs.mode & 0o777 } : {}),
+      queue: Promise.resolve(),
+    })
+  }
+
+  private async openDownload(id: number, requested: string): Promise<void> {
+    const real = await followed(requested)
+    const stats = await fsp.stat(real).catch(() => undefined)
+    const size = stats?.isFile() ? ` (${formatSize(stats.size)})` : ''
+    const name = show(path.basename(real), 100)
+    await this.need(
+      'files.receive',
+      `copy a file from this computer: ${name}${size} from ${show(path.dirname(real))}`,
+      real,
+    )
+    // The path is already real: a link swapped in since is not followed, a FIFO does not block.
+    const file = await fsp.open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+    let fileSize: number
+    try {
+      const opened = await file.stat()
+      if (!opened.isFile()) throw new SftpError(STATUS_CODE.FAILURE, `${show(real)} is not a regular file`)
+      fileSize = opened.size
+    } catch (error) {
+      await file.close().catch(() => {})
+      throw error
+    }
+    this.addHandle(id, {
+      kind: 'download',
+      file,
+      path: real,
+      shown: show(real, MAX_DETAIL_LENGTH),
+      size: fileSize,
+      hash: createHash('sha256'),
+      hashed: 0,
+      inOrder: true,
+      read: new Ranges(),
+      queue: Promise.resolve(),
+    })
+  }
+
+  private async openDirectory(id: number, where: string): Promise<void> {
+    if (this.handles.size >= MAX_HANDLES) throw new SftpError(STATUS_CODE.FAILURE, 'too many open files')
+    const real = await followed(this.resolve(where))
+    await this.need('files.browse', `list a folder on this computer: ${show(real)}`, real)
+    const dir = await fsp.opendir(real)
+    this.addHandle(id, { kind: 'listing', dir, path: real, queue: Promise.resolve() })
+  }
+
+  private async realpath(id: number, where: string): Promise<void> {
+    const requested = this.resolve(where)
+    const start = where === '' || where === '.' || requested === path.resolve(this.options.home)
+    if (!start)
+      await this.need('files.browse', `look up a path on this computer: ${show(requested)}`, requested)
+    const real = await fsp.realpath(requested).catch((error: unknown) => {
+      // Like OpenSSH: a path that does not exist (yet) is returned as it would be.
+      if (errorCode(error) === 'ENOENT') return requested
+      throw error
+    })
+    this.reply(() => this.sftp.name(id, [{ filename: real, longname: real, attrs: {} as Attributes }]))
+  }
+
+  private async stat(id: number, where: string, follow: boolean): Promise<void> {
+    const requested = this.resolve(where)
+    const real = follow ? await followed(requested) : await parentFollowed(requested)
+    await this.need('files.browse', `look at a file on this computer: ${show(real)}`, real)
+    const stats = follow ? await fsp.stat(real) : await fsp.lstat(real)
+    this.reply(() => this.sftp.attrs(id, toAttributes(stats)))
+  }
+
+  private async setstat(id: number, where: string, attrs: Partial<Attributes>): Promise<void> {
+    const real = await followed(this.resolve(where))
+    await this.need(
+      'files.browse',
+      `change a file on this computer: ${show(real)} (${describeChanges(attrs)})`,
+      real,
+    )
+    await applyAttributes(real, attrs)
+    this.ok(id)
+  }
+
+  private async mkdir(id: number, where: string, attrs: Partial<Attributes>): Promise<void> {
+    const real = await parentFollowed(this.resolve(where))
+    await this.need('files.browse', `create a folder on this computer: ${show(real)}`, real)
+    await fsp.mkdir(real, { mode: typeof attrs.mode === 'number' ? attrs.mode & 0o777 : 0o755 })
+    this.ok(id)
+  }
+
+  private async rmdir(id: number, where: string): Promise<void> {
+    const real = await parentFollowed(this.resolve(where))
+    await this.need('files.browse', `delete a folder on this computer: ${show(real)}`, real)
+    await fsp.rmdir(real)
+    this.ok(id)
+  }
+
+  private async remove(id: number, where: string): Promise<void> {
+    const real = await parentFollowed(this.resolve(where))
+    await this.need('files.browse', `delete a file on this computer: ${show(real)}`, real)
+    await fsp.unlink(real)
+    this.ok(id)
+  }
+
+  private async rename(id: number, from: string, to: string): Promise<void> {
+    const source = await parentFollowed(this.resolve(from))
+    const destination = await parentFollowed(this.resolve(to))
+    await this.need(
+      'files.browse',
+      `rename a file on this computer: ${show(source)} to ${show(destination)}`,
+      `${source} -> ${destination}`,
+    )
+    // SFTP's RENAME does not replace: nothing the end user has is lost to a rename.
+    if (
+      await fsp.lstat(destination).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      throw new SftpError(STATUS_CODE.FAILURE, `${show(destination)} already exists`)
+    }
+    await fsp.rename(source, destination)
+    this.ok(id)
+  }
+
+  private async readlink(id: number, where: string): Promise<void> {
+    const real = await parentFollowed(this.resolve(where))
+    await this.need('files.browse', `read a link on this computer: ${show(real)}`, real)
+    const target = await fsp.readlink(real)
+    this.reply(() => this.sftp.name(id, [{ filename: target, longname: target, attrs: {} as Attributes }]))
+  }
+
+  // --- Requests on a handle ----------------------------------------------------------------
+
+  private async read(id: number, open: OpenHandle, offset: number, length: number): Promise<void> {
+    if (open.kind !== 'download') throw new SftpError(STATUS_CODE.FAILURE, 'not open for reading')
+    if (!Number.isSafeInteger(offset)) throw new SftpError(STATUS_CODE.FAILURE, 'offset out of range')
+    const buffer = Buffer.allocUnsafe(Math.min(length, MAX_READ))
+    const { bytesRead } = await open.file.read(buffer, 0, buffer.length, offset)
+    if (bytesRead === 0) return this.status(id, STATUS_CODE.EOF, 'end of file')
+    const chunk = buffer.subarray(0, bytesRead)
+    const end = offset + bytesRead
+    if (open.inOrder && offset <= open.hashed && end > open.hashed) {
+      open.hash.update(chunk.subarray(open.hashed - offset))
+      open.hashed = end
+    } else if (offset > open.hashed) {
+      open.inOrder = false
+    }
+    open.read.add(offset, end)
+    this.reply(() => this.sftp.data(id, chunk))
+  }
+
+  // Hashing happens as each WRITE arrives, so in the client's order, before the write is queued.
+  private write(id: number, raw: Buffer, offset: number, data: Buffer): void {
+    const open = this.handles.get(raw.toString('hex'))
+    if (!open) return this.status(id, STATUS_CODE.FAILURE, 'no such handle')
+    if (open.kind !== 'upload') return this.status(id, STATUS_CODE.FAILURE, 'not open for writing')
+    if (!Number.isSafeInteger(offset)) return this.status(id, STATUS_CODE.FAILURE, 'offset out of range')
+    const at = open.append ? open.end : offset
+    open.end = Math.max(open.end, at + data.length)
+    if (open.inOrder && at === open.hashed) {
+      open.hash.update(data)
+      open.hashed += data.length
+    } else {
+      open.inOrder = false
+    }
+    open.written.add(at, at + data.length)
+    this.enqueue(id, open, async () => {
+      try {
+        let done = 0
+        while (done < data.length) {
+          const { bytesWritten } = await open.file.write(data, done, data.length - done, at + done)
+          done += bytesWritten
+        }
+      } catch (error) {
+        open.failure ??= `a write failed: ${statusOf(error).message}`
+        throw error
+      }
+      this.ok(id)
+    })
+  }
+
+  private async readDirectory(id: number, open: OpenHandle): Promise<void> {
+    if (open.kind !== 'listing') throw new SftpError(STATUS_CODE.FAILURE, 'not a folder handle')
+    const names: { filename: string; longname: string; attrs: Attributes }[] = []
+    for (let entry = await open.dir.read(); entry; entry = await open.dir.read()) {
+      const stats = await fsp.lstat(path.join(open.path, entry.name)).catch(() => undefined)
+      // Gone since it was listed: leave it out.
+      if (!stats) continue
+      names.push({ filename: entry.name, longname: longname(entry.name, stats), attrs: toAttributes(stats) })
+      if (names.length >= DIRECTORY_BATCH) break
+    }
+    if (names.length === 0) return this.status(id, STATUS_CODE.EOF, 'no more files')
+    this.reply(() => this.sftp.name(id, names))
+  }
+
+  private async fstat(id: number, open: OpenHandle): Promise<void> {
+    const stats = open.kind === 'listing' ? await fsp.stat(open.path) : await open.file.stat()
+    this.reply(() => this.sftp.attrs(id, toAttributes(stats)))
+  }
+
+  private async fsetstat(id: number, open: OpenHandle, attrs: Partial<Attributes>): Promise<void> {
+    if (open.kind !== 'upload') {
+      // Changing the file behind a read or listing handle is a change on a path like SETSTAT.
+      const real = open.path
+      await this.need(
+        'files.browse',
+        `change a file on this computer: ${show(real)} (${describeChanges(attrs)})`,
+        real,
+      )
+      await applyAttributes(real, attrs)
+      return this.ok(id)
+    }
+    // The partial stays 0600 until it is verified: mode and times apply at CLOSE.
+    if (typeof attrs.mode === 'number') open.mode = attrs.mode & 0o777
+    if (typeof attrs.atime === 'number' && typeof attrs.mtime === 'number') {
+      open.times = { atime: attrs.atime, mtime: attrs.mtime }
+    }
+    if (typeof attrs.uid === 'number' && typeof attrs.gid === 'number') {
+      await open.file.chown(attrs.uid, attrs.gid)
+    }
+    if (typeof attrs.size === 'number') {
+      await open.file.truncate(attrs.size)
+      if (attrs.size < open.end) open.written.truncate(attrs.size)
+      else open.written.add(open.end, attrs.size)
+      open.end = attrs.size
+      open.inOrder = false
+    }
+    this.ok(id)
+  }
+
+  private close(id: number, raw: Buffer): void {
+    const key = raw.toString('hex')
+    const open = this.handles.get(key)
+    if (!open) return this.status(id, STATUS_CODE.FAILURE, 'no such handle')
+    // Gone at once: what arrives for this handle from now on is refused.
+    this.handles.delete(key)
+    this.enqueue(id, open, async () => {
+      if (open.kind === 'listing') {
+        await open.dir.close().catch(() => {})
+        return this.ok(id)
+      }
+      if (open.kind === 'download') {
+        await this.finishDownload(open)
+        return this.ok(id)
+      }
+      const problem = await this.finishUpload(open)
+      if (problem === undefined) return this.ok(id)
+      const kept = show(path.basename(open.partial), 200)
+      this.status(id, STATUS_CODE.FAILURE, `${problem}: the file stays as ${kept}`)
+    })
+  }
+
+  // --- Uploads and downloads ---------------------------------------------------------------
+
+  /** Verifies the partial and renames it onto the target; returns why not when it cannot. */
+  private async finishUpload(up: Upload): Promise<string | undefined> {
+    let problem = up.failure
+    let size = up.end
+    try {
+      size = (await up.file.stat()).size
+      problem ??= verify(up, size)
+      await up.file.sync()
+    } catch (error) {
+      problem ??= `the file could not be checked: ${statusOf(error).message}`
+    } finally {
+      await up.file.close().catch(() => {})
+    }
+    const sha256 = await this.uploadHash(up, size)
+    if (problem === undefined) {
+      try {
+        const replaced = await fsp.stat(up.target).catch(() => undefined)
+        await fsp.chmod(up.partial, up.mode ?? (replaced ? replaced.mode & 0o777 : DEFAULT_FILE_MODE))
+        await fsp.rename(up.partial, up.target)
+      } catch (error) {
+        problem = `the file could not be put in place: ${statusOf(error).message}`
+      }
+    }
+    if (problem === undefined && up.times) {
+      // The file is in place and whole: times that cannot be set do not undo that.
+      await fsp.utimes(up.target, up.times.atime, up.times.mtime).catch(() => {})
+    }
+    this.uploading.delete(up.partial)
+    this.report({
+      direction: 'to-host',
+      path: up.shown,
+      bytes: size,
+      sha256,
+      complete: problem === undefined,
+    })
+    return problem
+  }
+
+  private async uploadHash(up: Upload, size: number): Promise<string> {
+    if (up.inOrder && up.hashed === size) return up.hash.digest('hex')
+    return hashFile(up.partial).catch(() => '')
+  }
+
+  private async finishDownload(down: Download): Promise<void> {
+    await down.file.close().catch(() => {})
+    const complete = down.read.firstGap(down.size) === undefined
+    let bytes = down.hashed
+    let sha256 = down.hash.digest('hex')
+    if (complete && !down.inOrder) {
+      // Every byte went out, not in order: the file itself says what they were.
+      bytes = down.size
+      sha256 = await hashFile(down.path).catch(() => '')
+    }
+    this.report({ direction: 'from-host', path: down.shown, bytes, sha256, complete })
+  }
+
+  /** The channel ended with this handle open: uploads keep their partial for a resume. */
+  private async abandon(open: OpenHandle): Promise<void> {
+    if (open.kind === 'listing') return open.dir.close().catch(() => {})
+    if (open.kind === 'download') return this.finishDownload(open)
+    let size = open.end
+    try {
+      size = (await open.file.stat()).size
+      await open.file.sync()
+    } catch {
+      // Whatever is on disk is what a resume starts from.
+    } finally {
+      await open.file.close().catch(() => {})
+    }
+    const sha256 = await this.uploadHash(open, size)
+    if (size === 0) await fsp.rm(open.partial, { force: true }).catch(() => {})
+    this.uploading.delete(open.partial)
+    this.report({ direction: 'to-host', path: open.shown, bytes: size, sha256, complete: false })
+  }
+
+  // --- Plumbing ----------------------------------------------------------------------------
+
+  private end(): void {
+    if (this.closed) return
+    this.closed = true
+    this.withdrawn.abort()
+    const open = [...this.handles.values()]
+    this.handles.clear()
+    for (const handle of open) {
+      handle.queue = handle.queue.then(() => this.abandon(handle)).catch(() => {})
+    }
+  }
+
+  private addHandle(id: number, open: OpenHandle): void {
+    if (this.closed) {
+      void this.abandon(open).catch(() => {})
+      return
+    }
+    const handle = Buffer.alloc(4)
+    handle.writeUInt32BE(++this.handleCount % 2 ** 32)
+    this.handles.set(handle.toString('hex'), open)
+    this.reply(() => this.sftp.handle(id, handle))
+  }
+
+  /** Asks once per distinct prompt and channel; throws PERMISSION_DENIED unless allowed. */
+  private async need(permission: FilePermission, summary: string, detail: string): Promise<void> {
+    if ([...sanitizeForTerminal(detail, Number.MAX_SAFE_INTEGER)].length > MAX_DETAIL_LENGTH) {
+      throw new SftpError(STATUS_CODE.FAILURE, 'the path is too long to show the end user')
+    }
+    const shownDetail = show(detail, MAX_DETAIL_LENGTH)
+    const key = JSON.stringify([permission, summary, shownDetail])
+    let answer = this.answers.get(key)
+    if (!answer) {
+      answer = this.closed
+        ? Promise.resolve(false)
+        : Promise.resolve()
+            .then(() => this.options.consent.ask(permission, summary, shownDetail, this.withdrawn.signal))
+            .then((allowed) => allowed === true)
+            .catch(() => false)
+      this.answers.set(key, answer)
+    }
+    if (!(await answer) || this.closed) throw new SftpError(STATUS_CODE.PERMISSION_DENIED, DENIED_MESSAGE)
+  }
+
+  /** Relative paths start at home; a NUL cannot be in a path (nor shown honestly). */
+  private resolve(where: string): string {
+    if (where.includes('\0')) throw new SftpError(STATUS_CODE.FAILURE, 'a path cannot contain NUL')
+    return path.resolve(this.options.home, where)
+  }
+
+  private run(id: number, operation: () => Promise<void>): void {
+    void operation()
+      .catch((error: unknown) => this.fail(id, error))
+      .catch(() => {})
+  }
+
+  private onHandle(id: number, raw: Buffer, operation: (open: OpenHandle) => Promise<void>): void {
+    const open = this.handles.get(raw.toString('hex'))
+    if (!open) return this.status(id, STATUS_CODE.FAILURE, 'no such handle')
+    this.enqueue(id, open, () => operation(open))
+  }
+
+  // One request at a time per handle, in the order they came: CLOSE waits for every write before it.
+  private enqueue(id: number, open: OpenHandle, operation: () => Promise<void>): void {
+    open.queue = open.queue.then(operation).catch((error: unknown) => this.fail(id, error))
+  }
+
+  private fail(id: number, error: unknown): void {
+    const { code, message } = statusOf(error)
+    this.status(id, code, message)
+  }
+
+  private ok(id: number): void {
+    this.status(id, STATUS_CODE.OK)
+  }
+
+  private status(id: number, code: number, message?: string): void {
+    this.reply(() => this.sftp.status(id, code, message))
+  }
+
+  private reply(send: () => void): void {
+    if (this.closed) return
+    try {
+      send()
+    } catch {
+      // The channel went away between the request and its answer.
+    }
+  }
+
+  private report(transfer: Omit<SftpActivity, 'event'>): void {
+    try {
+      this.options.onActivity({ event: 'file-transfer', ...transfer })
+    } catch {
+      // A failing listener must not take the SFTP server down with it.
+    }
+  }
+}
+
+function verify(up: Upload, size: number): string | undefined {
+  const gap = up.written.firstGap(size)
+  if (gap !== undefined) return `nothing was written at offset ${gap}`
+  if (up.announced !== undefined && size !== up.announced) {
+    return `${size} bytes arrived where ${up.announced} were announced`
+  }
+  return undefined
+}
+
+async function openPartial(partial: string, flags: number): Promise<{ file: FileHandle; start: number }> {
+  const file = await fsp.open(partial, flags, 0o600)
+  try {
+    const stats = await file.stat()
+    if (!stats.isFile()) throw new SftpError(STATUS_CODE.FAILURE, 'the partial file is not a regular file')
+    await file.chmod(0o600)
+    return { file, start: stats.size }
+  } catch (error) {
+    await file.close().catch(() => {})
+    throw error
+  }
+}
+
+async function hashFile(file: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+/** The path with every link resolved, as given when it does not exist. */
+async function followed(where: string): Promise<string> {
+  return fsp.realpath(where).catch(() => where)
+}
+
+/** The folder's links resolved, not the last component's: lstat, remove and rename act on a link itself. */
+async function parentFollowed(where: string): Promise<string> {
+  const parent = path.dirname(where)
+  if (parent === where) return where
+  return path.join(await followed(parent), path.basename(where))
+}
+
+async function applyAttributes(where: string, attrs: Partial<Attributes>): Promise<void> {
+  if (typeof attrs.size === 'number') await fsp.truncate(where, attrs.size)
+  if (typeof attrs.uid === 'number' && typeof attrs.gid === 'number')
+    await fsp.chown(where, attrs.uid, attrs.gid)
+  if (typeof attrs.mode === 'number') await fsp.chmod(where, attrs.mode & 0o7777)
+  if (typeof attrs.atime === 'number' && typeof attrs.mtime === 'number') {
+    await fsp.utimes(where, attrs.atime, attrs.mtime)
+  }
+}
+
+function describeChanges(attrs: Partial<Attributes>): string {
+  const changes: string[] = []
+  if (typeof attrs.mode === 'number')
+    changes.push(`mode ${(attrs.mode & 0o7777).toString(8).padStart(4, '0')}`)
+  if (typeof attrs.uid === 'number' && typeof attrs.gid === 'number') {
+    changes.push(`owner ${attrs.uid}:${attrs.gid}`)
+  }
+  if (typeof attrs.size === 'number') changes.push(`size ${formatSize(attrs.size)}`)
+  if (typeof attrs.atime === 'number' && typeof attrs.mtime === 'number') changes.push('times')
+  return changes.length > 0 ? changes.join(', ') : 'nothing'
+}
+
+function toAttributes(stats: fs.Stats): Attributes {
+  return {
+    mode: stats.mode,
+    uid: stats.uid,
+    gid: stats.gid,
+    size: stats.size,
+    atime: Math.floor(stats.atimeMs / 1000),
+    mtime: Math.floor(stats.mtimeMs / 1000),
+  }
+}
+
+/** An `ls -l` line, which clients such as OpenSSH's `sftp` show as is. */
+function longname(name: string, stats: fs.Stats): string {
+  const type = stats.isDirectory() ? 'd' : stats.isSymbolicLink() ? 'l' : '-'
+  const bits = [...'rwxrwxrwx']
+    .map((letter, index) => (stats.mode & (0o400 >> index) ? letter : '-'))
+    .join('')
+  const date = stats.mtime.toISOString().slice(0, 16).replace('T', ' ')
+  return `${type}${bits} ${stats.nlink} ${stats.uid} ${stats.gid} ${stats.size} ${date} ${name}`
+}
+
+/** "512 B", "1.2 KiB", "5.0 MiB". */
+export function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`
+  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB']
+  let value = bytes / 1024
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return `${value.toFixed(1)} ${units[unit]}`
+}
+
+function show(text: string, maxLength = 200): string {
+  return sanitizeForTerminal(text, maxLength)
+}
+
+function errorCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
+    ? error.code
+    : undefined
+}
+
+/** An SFTP status for an error: file system errors by errno, our own as they were thrown. */
+function statusOf(error: unknown): { code: number; message: string } {
+  if (error instanceof SftpError) return { code: error.code, message: error.message }
+  switch (errorCode(error)) {
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return { code: STATUS_CODE.NO_SUCH_FILE, message: 'no such file or folder' }
+    case 'EACCES':
+    case 'EPERM':
+      return { code: STATUS_CODE.PERMISSION_DENIED, message: "the end user's account may not do that" }
+    case 'EEXIST':
+      return { code: STATUS_CODE.FAILURE, message: 'it already exists' }
+    case 'EISDIR':
+      return { code: STATUS_CODE.FAILURE, message: 'it is a folder' }
+    case 'ENOTEMPTY':
+      return { code: STATUS_CODE.FAILURE, message: 'the folder is not empty' }
+    case 'ENOSPC':
+      return { code: STATUS_CODE.FAILURE, message: 'the disk is full' }
+    case 'ELOOP':
+      return { code: STATUS_CODE.FAILURE, message: 'it is a symbolic link' }
+    case 'ENAMETOOLONG':
+      return { code: STATUS_CODE.FAILURE, message: 'the name is too long' }
+    default:
+      return {
+        code: STATUS_CODE.FAILURE,
+        message: show(error instanceof Error ? error.message : String(error)),
+      }
+  }
+}
