@@ -1,3 +1,5 @@
+import { hkdfSync } from 'node:crypto'
+
 import nacl from 'tweetnacl'
 import { describe, expect, it } from 'vitest'
 
@@ -13,7 +15,8 @@ import {
   type PairingErrorCode,
   type PairingResult,
 } from './index.js'
-import { loadSasWords } from './sas.js'
+import { encodeTranscript } from './kdf.js'
+import { loadSasWords, sasWordsFrom } from './sas.js'
 
 const sessionId = () => nacl.randomBytes(16)
 
@@ -50,6 +53,31 @@ function frame(type: number, body: Uint8Array): Uint8Array {
 const GOLDEN_SAS = 'maid ribbon elephant'
 const GOLDEN_TECHNICIAN_TO_HOST_KEY = '8762e6a7c40e0a9ef9ccb4c8039d52be442d98713e3b9abc4b11575c3d0dab3f'
 const GOLDEN_SEALED = '01100000000000000000922e815f0ea8cd52e747f7d4f9c53cf929cdda039ffe'
+
+const hexOf = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex')
+
+// The pairing as it was computed with tweetnacl's X25519 (scalarMult) and SHA-512 (hash).
+function tweetnaclReference(id: Uint8Array, technician: nacl.BoxKeyPair, host: nacl.BoxKeyPair) {
+  const commitment = nacl.hash(Uint8Array.of(...technician.publicKey, ...id))
+  const shared = nacl.scalarMult(technician.secretKey, host.publicKey)
+  expect(hexOf(nacl.scalarMult(host.secretKey, technician.publicKey))).toBe(hexOf(shared))
+  const salt = nacl.hash(
+    encodeTranscript({
+      sessionId: id,
+      commitment,
+      hostPublicKey: host.publicKey,
+      technicianPublicKey: technician.publicKey,
+    }),
+  )
+  const hkdf = (info: string, length: number) =>
+    new Uint8Array(hkdfSync('sha512', shared, salt, info, length))
+  return {
+    commitment,
+    technicianToHost: hkdf('rescue-pairing-v1 key technician->host', 32),
+    hostToTechnician: hkdf('rescue-pairing-v1 key host->technician', 32),
+    sasWords: sasWordsFrom(hkdf('rescue-pairing-v1 sas', 5)),
+  }
+}
 
 describe('pairing handshake', () => {
   it('gives both sides the same three-word SAS and a working channel both ways', () => {
@@ -107,6 +135,56 @@ describe('pairing handshake', () => {
     const opened = nacl.secretbox.open(sealed.subarray(10), new Uint8Array(24), key)
     expect(opened && new TextDecoder().decode(opened)).toBe('rescue')
   })
+
+  // X25519 and SHA-512 once came from tweetnacl and now come from node:crypto: the same key pairs
+  // must still give the same commitment, SAS and sealed bytes, or old and new peers cannot pair.
+  it.each([
+    [
+      'the golden vector keys',
+      new Uint8Array(16).fill(0x5e),
+      new Uint8Array(32).fill(1),
+      new Uint8Array(32).fill(2),
+    ],
+    [
+      'the RFC 7748 keys',
+      Uint8Array.from(Buffer.from('a4a1d4bb7e3d0b6c6b4f3f2a9c1e0d57', 'hex')),
+      Uint8Array.from(Buffer.from('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a', 'hex')),
+      Uint8Array.from(Buffer.from('5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb', 'hex')),
+    ],
+    ['random keys', nacl.randomBytes(32), nacl.randomBytes(32), nacl.randomBytes(32)],
+  ])(
+    'derives byte for byte what the tweetnacl implementation did (%s)',
+    (_, id, technicianSecret, hostSecret) => {
+      const technicianKeys = nacl.box.keyPair.fromSecretKey(technicianSecret.slice())
+      const hostKeys = nacl.box.keyPair.fromSecretKey(hostSecret.slice())
+      const expected = tweetnaclReference(id, technicianKeys, hostKeys)
+
+      // The handshake zeroes the secret keys it is given, so it gets copies.
+      const copy = (keys: nacl.BoxKeyPair) => ({
+        publicKey: keys.publicKey.slice(),
+        secretKey: keys.secretKey.slice(),
+      })
+      const technician = technicianHandshakeWith(id, copy(technicianKeys))
+      const host = hostHandshakeWith(id, copy(hostKeys))
+      const commit = technician.commit()
+      expect(hexOf(commit.subarray(2))).toBe(hexOf(expected.commitment))
+      const { reveal, result } = technician.onHostKey(host.onCommit(commit))
+      const hostResult = host.onReveal(reveal)
+      expect(result.sasWords).toEqual(expected.sasWords)
+      expect(hostResult.sasWords).toEqual(expected.sasWords)
+
+      const message = new TextEncoder().encode('rescue')
+      const sealedUnder = (key: Uint8Array) =>
+        Uint8Array.of(
+          1,
+          FrameType.sealed,
+          ...new Uint8Array(8),
+          ...nacl.secretbox(message, new Uint8Array(24), key),
+        )
+      expect(hexOf(result.channel.seal(message))).toBe(hexOf(sealedUnder(expected.technicianToHost)))
+      expect(hexOf(hostResult.channel.seal(message))).toBe(hexOf(sealedUnder(expected.hostToTechnician)))
+    },
+  )
 })
 
 describe('man in the middle', () => {
@@ -217,6 +295,17 @@ describe('handshake misuse and bad frames', () => {
     expect(thrownCode(() => host().onCommit(frame(0x7f, commitBody)))).toBe('MALFORMED')
     expect(thrownCode(() => host().onCommit(frame(FrameType.reveal, new Uint8Array(32))))).toBe('UNEXPECTED')
     expect(thrownCode(() => host().onCommit(undefined as unknown as Uint8Array))).toBe('MALFORMED')
+  })
+
+  it('rejects a given key pair whose keys are not 32 bytes as BAD_KEY', () => {
+    const id = sessionId()
+    const good = () => nacl.box.keyPair()
+    expect(thrownCode(() => technicianHandshakeWith(id, { ...good(), secretKey: new Uint8Array(31) }))).toBe(
+      'BAD_KEY',
+    )
+    expect(thrownCode(() => hostHandshakeWith(id, { ...good(), publicKey: new Uint8Array(33) }))).toBe(
+      'BAD_KEY',
+    )
   })
 
   it('rejects an empty or oversized session id', () => {

@@ -1,10 +1,11 @@
-import nacl from 'tweetnacl'
+import { timingSafeEqual } from 'node:crypto'
 
 import { COMMITMENT_LENGTH, FrameType, PUBLIC_KEY_LENGTH, decodeFixed, encodeFrame } from './frames.js'
 import { deriveSessionKeys, type SessionKeys, type Transcript } from './kdf.js'
 import { PairingError } from './pairing-error.js'
 import { loadSasWords, sasWordsFrom } from './sas.js'
 import { SealedChannel } from './sealed-channel.js'
+import { X25519_KEY_LENGTH, generateX25519KeyPair, sha512, x25519, type X25519KeyPair } from './x25519.js'
 
 /** What a completed pairing gives each side: words to compare by phone and the sealed channel. */
 export interface PairingResult {
@@ -43,20 +44,23 @@ function commitmentFor(publicKey: Uint8Array, sessionId: Uint8Array): Uint8Array
   const input = new Uint8Array(publicKey.length + sessionId.length)
   input.set(publicKey)
   input.set(sessionId, publicKey.length)
-  return nacl.hash(input)
+  return sha512(input)
 }
 
-function isAllZero(bytes: Uint8Array): boolean {
-  let acc = 0
-  for (const byte of bytes) acc |= byte
-  return acc === 0
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+function checkKeyPair(keyPair: X25519KeyPair): void {
+  if (keyPair.publicKey.length !== X25519_KEY_LENGTH || keyPair.secretKey.length !== X25519_KEY_LENGTH) {
+    throw new PairingError('BAD_KEY', `key pair must hold two ${X25519_KEY_LENGTH}-byte keys`)
+  }
 }
 
 function agree(secretKey: Uint8Array, peerPublicKey: Uint8Array, transcript: Transcript): SessionKeys {
-  const shared = nacl.scalarMult(secretKey, peerPublicKey)
+  // Throws BAD_KEY for a low-order peer key, whose all-zero secret an attacker would know too.
+  const shared = x25519(secretKey, peerPublicKey)
   try {
-    // A low-order peer key forces the all-zero secret, which an attacker would know too.
-    if (isAllZero(shared)) throw new PairingError('BAD_KEY', 'the peer key is a low-order point')
     return deriveSessionKeys(shared, transcript)
   } finally {
     shared.fill(0)
@@ -76,11 +80,9 @@ function toResult(keys: SessionKeys, role: 'technician' | 'host'): PairingResult
 }
 
 /** Technician handshake with a given key pair; tests use it for fixed vectors. Zeroes the secret key. */
-export function technicianHandshakeWith(
-  sessionId: Uint8Array,
-  keyPair: nacl.BoxKeyPair,
-): TechnicianHandshake {
+export function technicianHandshakeWith(sessionId: Uint8Array, keyPair: X25519KeyPair): TechnicianHandshake {
   const sid = checkSessionId(sessionId)
+  checkKeyPair(keyPair)
   loadSasWords()
   const publicKey = keyPair.publicKey.slice()
   const secretKey = keyPair.secretKey
@@ -114,8 +116,9 @@ export function technicianHandshakeWith(
 }
 
 /** Host handshake with a given key pair; tests use it for fixed vectors. Zeroes the secret key. */
-export function hostHandshakeWith(sessionId: Uint8Array, keyPair: nacl.BoxKeyPair): HostHandshake {
+export function hostHandshakeWith(sessionId: Uint8Array, keyPair: X25519KeyPair): HostHandshake {
   const sid = checkSessionId(sessionId)
+  checkKeyPair(keyPair)
   loadSasWords()
   const publicKey = keyPair.publicKey.slice()
   const secretKey = keyPair.secretKey
@@ -141,7 +144,7 @@ export function hostHandshakeWith(sessionId: Uint8Array, keyPair: nacl.BoxKeyPai
       step = 'over'
       try {
         const technicianPublicKey = decodeFixed(frame, FrameType.reveal, PUBLIC_KEY_LENGTH)
-        if (!nacl.verify(commitmentFor(technicianPublicKey, sid), commitment)) {
+        if (!sameBytes(commitmentFor(technicianPublicKey, sid), commitment)) {
           throw new PairingError('COMMITMENT_MISMATCH')
         }
         const keys = agree(secretKey, technicianPublicKey, {
@@ -160,10 +163,10 @@ export function hostHandshakeWith(sessionId: Uint8Array, keyPair: nacl.BoxKeyPai
 
 /** Starts the technician's side of a pairing for one session, with a fresh ephemeral key. */
 export function createTechnicianHandshake(sessionId: Uint8Array): TechnicianHandshake {
-  return technicianHandshakeWith(sessionId, nacl.box.keyPair())
+  return technicianHandshakeWith(sessionId, generateX25519KeyPair())
 }
 
 /** Starts the host's side of a pairing for one session, with a fresh ephemeral key. */
 export function createHostHandshake(sessionId: Uint8Array): HostHandshake {
-  return hostHandshakeWith(sessionId, nacl.box.keyPair())
+  return hostHandshakeWith(sessionId, generateX25519KeyPair())
 }

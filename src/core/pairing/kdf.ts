@@ -3,6 +3,7 @@ import { hkdfSync } from 'node:crypto'
 import nacl from 'tweetnacl'
 
 import { SAS_BYTE_LENGTH } from './sas.js'
+import { sha512 } from './x25519.js'
 
 /** Names this protocol inside the transcript, so keys from any other use of X25519 never collide. */
 export const PROTOCOL_LABEL = 'rescue-pairing-v1'
@@ -60,7 +61,7 @@ export function encodeTranscript(transcript: Transcript): Uint8Array {
 
 /** HKDF-SHA-512 with the shared secret as input key material and the transcript hash as salt. */
 export function deriveSessionKeys(sharedSecret: Uint8Array, transcript: Transcript): SessionKeys {
-  const salt = nacl.hash(encodeTranscript(transcript))
+  const salt = sha512(encodeTranscript(transcript))
   const expand = (label: string, length: number): Uint8Array =>
     new Uint8Array(hkdfSync('sha512', sharedSecret, salt, label, length))
   return {

@@ -1,3 +1,5 @@
+import { timingSafeEqual } from 'node:crypto'
+
 import nacl from 'tweetnacl'
 
 import { COUNTER_LENGTH, MAX_SEALED_PLAINTEXT, decodeSealed, encodeSealed } from './frames.js'
@@ -28,7 +30,7 @@ export class SealedChannel {
       throw new PairingError('BAD_KEY', `sealed channel keys must be ${KEY_LENGTH} bytes`)
     }
     // The same key both ways would let anyone reflect our own frames back to us.
-    if (nacl.verify(sendKey, receiveKey)) {
+    if (timingSafeEqual(sendKey, receiveKey)) {
       throw new PairingError('BAD_KEY', 'sealed channel needs a different key for each direction')
     }
     this.#sendKey = sendKey.slice()
