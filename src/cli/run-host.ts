@@ -53,10 +53,29 @@ async function liveHostView(actions: {
       onConfirmEnd: () => dispatch({ event: 'confirm-end' }),
       onCancelEnd: () => dispatch({ event: 'cancel-end' }),
     })
+  // Events that arrive together render once: a request decided at once (pre-approved, granted for
+  // the session) must not flash a prompt for one frame.
+  let scheduled = false
+  let closed = false
   const dispatch = (action: Parameters<typeof reduceHostView>[1]) => {
     state = reduceHostView(state, action)
-    view.update(render())
+    if (scheduled || closed) return
+    scheduled = true
+    setImmediate(() => {
+      if (!scheduled || closed) return
+      scheduled = false
+      view.update(render())
+    })
   }
   const view = mountView(render())
-  return { show: dispatch, close: () => view.close() }
+  return {
+    show: dispatch,
+    close() {
+      // The last events (the session's end) are drawn before the view lets go of the terminal,
+      // and nothing is drawn after: a render after unmounting would take the terminal back.
+      if (scheduled) view.update(render())
+      closed = true
+      return view.close()
+    },
+  }
 }

@@ -18,10 +18,10 @@ export const ExitCode = {
   pairingFailed: 10,
   connectionLost: 11,
   conflict: 12,
-  /** The end user refused (or did not answer) a consent prompt. */
-  denied: 13,
   /** The session ended before the remote shell or command did. */
   sessionEnded: 14,
+  /** The end user refused (or did not answer) a consent prompt. Not 13: Node exits 13 on a hung top-level await. */
+  denied: 15,
   bug: 70,
 } as const
 

@@ -134,7 +134,7 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
     ])
   })
 
-  it('[d] denies: the technician’s connect exits 13 saying the end user denied it, and nothing runs', async () => {
+  it('[d] denies: the technician’s connect exits denied (15) saying the end user denied it, and nothing runs', async () => {
     const { pin, host, stateDir } = await hostOnTerminal()
     const technician = connectExec(pin, 'echo should not run')
     const promptEnd = await waitForExecPrompt(host, 'echo should not run')
@@ -250,18 +250,16 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
       'consent-request',
       'consent-decision',
       'channel-open',
-      'grants-revoked',
+      // Revoking closes each channel (logged as it closes), then records the revocation.
       'channel-close',
+      'grants-revoked',
       'session-end',
     ])
-    expect(entries[4]).toMatchObject({ closedChannels: 1 })
-    expect(entries[5]).toMatchObject({ kind: 'exec', signal: 'SIGHUP' })
+    expect(entries[4]).toMatchObject({ kind: 'exec', signal: 'SIGHUP' })
+    expect(entries[5]).toMatchObject({ closedChannels: 1 })
   })
 
-  // KNOWN BUG (reported): revoking sends SIGHUP to the shell that runs the command (`$SHELL -c`)
-  // only; the command's own processes live on. Here `sleep 30` keeps running for 30 s after [r],
-  // and so does the host, after the session ended, waiting for its output pipes to close.
-  it.fails('[r] stops the whole command, not only the shell that runs it', async () => {
+  it('[r] stops the whole command, not only the shell that runs it', async () => {
     const { pin, host } = await hostOnTerminal()
     const technician = connectExec(pin, 'sleep 30; echo still running')
     const promptEnd = await waitForExecPrompt(host, 'sleep 30; echo still running')
@@ -275,27 +273,20 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
     expect(await host.waitForExit(PROMPTLY_MS)).toEqual({ exitCode: 0, signal: undefined })
   })
 
-  // KNOWN BUG (reported): ssh2 reports the signal as "SIGHUP" and connect prefixes "SIG" again:
-  // it prints "ended by SIGSIGHUP" and exits 1. Remove `.fails` once fixed.
-  it.fails(
-    '[r] while the technician has a shell open: connect exits 129 saying SIGHUP, revoked',
-    async () => {
-      const { pin, host } = await hostOnTerminal()
-      const technician = track(await world.spawnPty('connect', ['connect', '--pin', pin]))
-      const asks = await host.waitFor(`${ADMIN.email} wants to open a shell as ${USER} on this computer.`)
-      await host.waitFor('[a] allow once', { from: asks.end })
-      await press(host, 'a')
-      await host.waitFor('open now: shell #1', { from: asks.end })
-      host.write('r')
+  it('[r] while the technician has a shell open: connect exits 129 saying SIGHUP, revoked', async () => {
+    const { pin, host } = await hostOnTerminal()
+    const technician = track(await world.spawnPty('connect', ['connect', '--pin', pin]))
+    const asks = await host.waitFor(`${ADMIN.email} wants to open a shell as ${USER} on this computer.`)
+    await host.waitFor('[a] allow once', { from: asks.end })
+    await press(host, 'a')
+    await host.waitFor('open now: shell #1', { from: asks.end })
+    host.write('r')
 
-      expect(await technician.waitForExit(PROMPTLY_MS)).toEqual({ exitCode: 128 + 1, signal: undefined })
-      expect(technician.output).toContain('the remote side was ended by SIGHUP: the end user revoked access')
-    },
-  )
+    expect(await technician.waitForExit(PROMPTLY_MS)).toEqual({ exitCode: 128 + 1, signal: undefined })
+    expect(technician.output).toContain('the remote side was ended by SIGHUP: the end user revoked access')
+  })
 
-  // KNOWN BUG (reported): the view draws the prompt box for a request that is decided at once
-  // (consent-request then consent-decision, each re-rendering): it flashes up for one frame.
-  it.fails('a request allowed without asking (--auto-approve exec) never draws a prompt', async () => {
+  it('a request allowed without asking (--auto-approve exec) never draws a prompt', async () => {
     const { pin, host } = await hostOnTerminal('--auto-approve', 'exec')
     const technician = connectExec(pin, 'echo pre-approved')
     expect(await technician.waitForExit()).toEqual({ exitCode: 0, signal: undefined })
@@ -331,10 +322,7 @@ describe('rescue host on a terminal: the end user ends the session', () => {
     expect(entries[1]).toMatchObject({ by: 'host', reason: 'the end user ended the session' })
   })
 
-  // KNOWN BUG (reported): when the session ends while a command runs, connect's wait for the SSH
-  // channel never settles; Node then exits 13 for the unsettled top-level await, which reads as
-  // "denied". Remove `.fails` once connect exits sessionEnded here.
-  it.fails('[q] [y] while the technician runs a command: connect exits sessionEnded, saying so', async () => {
+  it('[q] [y] while the technician runs a command: connect exits sessionEnded, saying so', async () => {
     const { pin, host } = await hostOnTerminal()
     const technician = connectExec(pin, 'echo started; exec sleep 30')
     await waitForExecPrompt(host, 'exec sleep 30')

@@ -127,7 +127,7 @@ describe('rescue connect --exec: one command on the end user’s computer', () =
     expect(stderrLines).not.toContain('out')
   })
 
-  it('without a terminal and without --auto-approve, nobody can allow it: exit 13, "denied by the end user"', async () => {
+  it('without a terminal and without --auto-approve, nobody can allow it: exit 15 (denied), "denied by the end user"', async () => {
     const { technician, exit, host, hostExit } = await execThroughHost('echo should not run')
 
     expect(exit).toEqual({ exitCode: ExitCode.denied, signal: undefined })
@@ -192,25 +192,19 @@ describe('rescue connect on a terminal: a remote shell that behaves like ssh', (
     expect(technician.exit).toBeUndefined()
   })
 
-  // KNOWN BUG (reported): after "~.", connect prints that you left, but its wait for the shell's
-  // channel never settles: it never exits and leaves the terminal in raw mode. Remove `.fails`
-  // once connect exits sessionEnded here.
-  it.fails(
-    '"~." after Enter leaves: the end user sees the technician end it, and connect exits',
-    async () => {
-      const { host, technician } = await shellSession()
+  it('"~." after Enter leaves: the end user sees the technician end it, and connect exits', async () => {
+    const { host, technician } = await shellSession()
 
-      const from = technician.mark()
-      technician.write('\r~.')
-      await technician.waitFor('you left the session', { from })
-      expect(await host.waitForExit()).toEqual({ exitCode: ExitCode.ok, signal: undefined })
-      expect(eventsNamed(host, 'ended')).toMatchObject([{ by: 'technician' }])
-      expect(await technician.waitForExit(PROMPTLY_MS)).toEqual({
-        exitCode: ExitCode.sessionEnded,
-        signal: undefined,
-      })
-    },
-  )
+    const from = technician.mark()
+    technician.write('\r~.')
+    await technician.waitFor('you left the session', { from })
+    expect(await host.waitForExit()).toEqual({ exitCode: ExitCode.ok, signal: undefined })
+    expect(eventsNamed(host, 'ended')).toMatchObject([{ by: 'technician' }])
+    expect(await technician.waitForExit(PROMPTLY_MS)).toEqual({
+      exitCode: ExitCode.sessionEnded,
+      signal: undefined,
+    })
+  })
 })
 
 describe('the end user’s audit log after headless sessions', () => {

@@ -301,8 +301,12 @@ class SessionRun {
       reason: 'lost the connection to the gateway',
       code: 'connectionLost',
     }
-    this.emit(ended)
-    this.resolveDone(ended)
+    try {
+      this.emit(ended)
+    } finally {
+      // Whatever a listener does with the news, the session is over for whoever awaits it.
+      this.resolveDone(ended)
+    }
   }
 
   private emit(event: SessionEvent): void {

@@ -34,8 +34,6 @@ interface PtyRequest {
 interface OpenChannel {
   kind: ChannelKind
   stop(): void
-  /** Set when the end user closed it: the technician was already told why. */
-  revoked?: boolean
 }
 
 // Secrets of this process that the technician's shell must not inherit.
@@ -57,10 +55,16 @@ export class HostSshServer {
 
   /** Closes every running shell and command at once; returns how many there were. */
   closeAllChannels(): number {
-    const channels = [...this.open.values()]
-    for (const channel of channels) {
-      channel.revoked = true
-      channel.stop()
+    const channels = [...this.open.entries()]
+    for (const [id, channel] of channels) {
+      try {
+        channel.stop()
+      } catch {
+        // The SSH stream is already gone (the session ended): its processes were still signalled first.
+      }
+      // Reported closed now, not when the process is reaped: the session (and its log) may end first.
+      this.open.delete(id)
+      this.options.onActivity({ event: 'channel-close', channel: id, kind: channel.kind, signal: 'SIGHUP' })
     }
     return channels.length
   }
@@ -207,8 +211,10 @@ export class HostSshServer {
     })
     const id = this.track('shell', undefined, {
       stop: () => {
-        channel.exit('HUP', false, 'the end user revoked access')
+        // The shell leads its own session: hang up its whole process group, not just the shell.
+        hangUpGroup(terminal.pid)
         terminal.kill('SIGHUP')
+        channel.exit('HUP', false, 'the end user revoked access')
         channel.close()
       },
     })
@@ -226,7 +232,7 @@ export class HostSshServer {
       }, 50)
     })
     channel.on('close', () => {
-      if (this.open.has(id)) terminal.kill('SIGHUP')
+      if (this.open.has(id)) hangUpGroup(terminal.pid)
     })
     return (cols, rows) => {
       if (this.open.has(id)) terminal.resize(Math.max(cols, 1), Math.max(rows, 1))
@@ -240,11 +246,13 @@ export class HostSshServer {
       cwd: os.homedir(),
       env: childEnvironment(process.env.TERM),
       stdio: 'pipe',
+      // Its own process group, so revoking stops everything the command started, not only the shell.
+      detached: true,
     })
     const id = this.track(kind, command, {
       stop: () => {
+        hangUpGroup(child.pid)
         channel.exit('HUP', false, 'the end user revoked access')
-        child.kill('SIGHUP')
         channel.close()
       },
     })
@@ -258,7 +266,7 @@ export class HostSshServer {
     })
     child.on('close', (code, signal) => this.finish(id, channel, code ?? undefined, signal ?? undefined))
     channel.on('close', () => {
-      if (this.open.has(id)) child.kill('SIGHUP')
+      if (this.open.has(id)) hangUpGroup(child.pid)
     })
   }
 
@@ -278,7 +286,7 @@ export class HostSshServer {
     const open = this.open.get(id)
     if (!open) return
     this.open.delete(id)
-    if (!channel.destroyed && !open.revoked) {
+    if (!channel.destroyed) {
       if (signal) channel.exit(signal.replace(/^SIG/, ''), false, '')
       else channel.exit(exitCode ?? 0)
       channel.end()
@@ -291,6 +299,20 @@ export class HostSshServer {
       ...(signal ? { signal } : {}),
     })
   }
+}
+
+/** SIGHUP to a process group, then SIGKILL to whatever ignored it. */
+function hangUpGroup(pid: number | undefined): void {
+  if (!pid) return
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, signal)
+    } catch {
+      // Already gone.
+    }
+  }
+  signalGroup('SIGHUP')
+  setTimeout(() => signalGroup('SIGKILL'), 2000).unref()
 }
 
 /** A prompt shows the whole command line or the command is refused: nobody allows what they cannot see. */

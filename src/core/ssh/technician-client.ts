@@ -85,7 +85,7 @@ export function settleOnClose(channel: ClientChannel, cleanup: () => void = () =
       exit =
         code !== null && code !== undefined
           ? { exitCode: code }
-          : { ...(signal ? { signal } : {}), ...(message ? { message } : {}) }
+          : { ...(signal ? { signal: signal.replace(/^SIG/, '') } : {}), ...(message ? { message } : {}) }
     })
     channel.on('close', () => {
       cleanup()

@@ -85,6 +85,8 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
   // The gateway's session log hears what was asked, allowed and closed: never commands or output.
   const report = (event: SessionReport['event'], kind: SessionReport['kind'], allowed?: boolean) =>
     session.report({ event, kind, ...(allowed !== undefined ? { allowed } : {}) })
+  // A channel whose session ends under it never sees its close from SSH: it ends with no status.
+  const sessionOver: Promise<RemoteExit> = session.done.then(() => ({}))
   const reportRefusal = (kind: SessionReport['kind']) => (error: unknown) => {
     if (error instanceof UserError && error.code === 'denied') report('consent-decision', kind, false)
     throw error
@@ -95,13 +97,14 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     ssh,
     async exec(command, io) {
       const client = await ssh
-      const exit = await runRemoteCommand(client, command, {
+      const running = runRemoteCommand(client, command, {
         ...io,
         onOpen() {
           report('consent-decision', 'exec', true)
           report('channel-open', 'exec')
         },
       }).catch(reportRefusal('exec'))
+      const exit = await Promise.race([running, sessionOver])
       report('channel-close', 'exec')
       return exit
     },
@@ -110,7 +113,9 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
       const channel = await openRemoteShell(client, pty).catch(reportRefusal('shell'))
       report('consent-decision', 'shell', true)
       report('channel-open', 'shell')
-      const closed = settleOnClose(channel).finally(() => report('channel-close', 'shell'))
+      const closed = Promise.race([settleOnClose(channel), sessionOver]).finally(() =>
+        report('channel-close', 'shell'),
+      )
       return { channel, closed }
     },
   }
