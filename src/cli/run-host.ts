@@ -38,13 +38,9 @@ async function liveHostView(actions: {
   onRevoke(): void
   onEndSession(): void
 }): Promise<Display<HostEvent>> {
-  const [{ createElement }, { HostView }, { mountView }, { initialHostView, reduceHostView }] =
-    await Promise.all([
-      import('react'),
-      import('../ui/HostView.js'),
-      import('../ui/render.js'),
-      import('../core/host/view-state.js'),
-    ])
+  const [{ HostView }, { createElement, mountView }, { initialHostView, reduceHostView }] = await Promise.all(
+    [import('../ui/HostView.js'), import('../ui/render.js'), import('../core/host/view-state.js')],
+  )
   let state = initialHostView()
   const render = () =>
     createElement(HostView, {

@@ -24,8 +24,7 @@ export interface Running {
 
 // Ink and React load only when there is a terminal to draw on: pipes and scripts start faster.
 async function liveView(role: Role): Promise<Display<SessionEvent>> {
-  const [{ createElement }, { SessionView }, { mountView }] = await Promise.all([
-    import('react'),
+  const [{ SessionView }, { createElement, mountView }] = await Promise.all([
     import('../ui/SessionView.js'),
     import('../ui/render.js'),
   ])

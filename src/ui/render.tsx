@@ -2,6 +2,10 @@
 import { render } from 'ink'
 import type { ReactElement } from 'react'
 
+// Re-exported so lazy callers get React through this module: a bundled dynamic import of a
+// CommonJS package has no named exports.
+export { createElement } from 'react'
+
 export interface MountedView {
   update(element: ReactElement): void
   /** Renders the last frame and releases the terminal. */

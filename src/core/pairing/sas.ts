@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 
 import { BugError } from '../errors.js'
 
@@ -11,9 +11,12 @@ const WORD_LIST_SIZE = 2 ** BITS_PER_WORD
 /** Bytes of key material the SAS needs (33 bits round up to 5 bytes). */
 export const SAS_BYTE_LENGTH = Math.ceil((SAS_WORD_COUNT * BITS_PER_WORD) / 8)
 
-// Source and compiled files both sit three levels below the repo root (src/core/pairing,
-// dist/core/pairing), so one relative URL finds the list from either.
-const wordListUrl = new URL('../../../assets/sas-words.txt', import.meta.url)
+// Sources sit three levels below the package root (src/core/pairing); the bundled build two
+// (dist/commands, dist/chunks). The list is looked for at each, nearest first.
+const wordListUrls = ['../../assets/sas-words.txt', '../../../assets/sas-words.txt'].map(
+  (relative) => new URL(relative, import.meta.url),
+)
+const wordListUrl = wordListUrls.find((url) => existsSync(url)) ?? wordListUrls[1]!
 
 let words: readonly string[] | undefined
 

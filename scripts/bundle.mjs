@@ -1,0 +1,66 @@
+/**
+ * Bundles each command (compiled by tsc into build/) into dist/, with shared code in dist/chunks.
+ * Why: `rescue connect` spent most of its start-up resolving and reading ~350 modules (zod, ws,
+ * ssh2, our own); one file per command and a few chunks load in a fraction of that. Native addons
+ * and the gateway's server stack (which starts once and is loaded by `rescue server` only) stay
+ * in node_modules.
+ */
+import { readdirSync, statSync } from 'node:fs'
+import path from 'node:path'
+import { build } from 'esbuild'
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
+const compiled = path.join(root, 'build')
+
+function commandFiles(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const file = path.join(dir, name)
+    if (statSync(file).isDirectory()) return commandFiles(file)
+    return name.endsWith('.js') ? [file] : []
+  })
+}
+
+const entryPoints = Object.fromEntries(
+  commandFiles(path.join(compiled, 'commands')).map((file) => [
+    path.relative(compiled, file).replace(/\.js$/, ''),
+    file,
+  ]),
+)
+
+await build({
+  entryPoints,
+  outdir: path.join(root, 'dist'),
+  chunkNames: 'chunks/[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  logLevel: 'warning',
+  external: [
+    '@oclif/core',
+    // Native addons, loaded from node_modules by their own loaders.
+    'better-sqlite3',
+    '@lydell/node-pty',
+    '@napi-rs/keyring',
+    'cpu-features',
+    // Loaded by Ink only under DEV=true.
+    'react-devtools-core',
+    '*.node',
+    // The gateway's server stack: its plugins and logger resolve files at run time.
+    'fastify',
+    '@fastify/*',
+    'pino',
+    'pg',
+  ],
+  // CommonJS dependencies (ws, ssh2) expect require and __dirname, which ESM output lacks.
+  banner: {
+    js: [
+      "import { createRequire as __rescueRequire } from 'node:module'",
+      "import { fileURLToPath as __rescuePath } from 'node:url'",
+      'const require = __rescueRequire(import.meta.url)',
+      'const __filename = __rescuePath(import.meta.url)',
+      "const __dirname = __rescuePath(new URL('.', import.meta.url))",
+    ].join('\n'),
+  },
+})
