@@ -9,7 +9,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import type ssh2 from 'ssh2'
-import type { ClientChannel, ExecOptions } from 'ssh2'
+import type { ClientChannel, ExecOptions, SFTPWrapper } from 'ssh2'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { readAuditLog, type AuditEntry } from '../src/core/audit/index.js'
 import type { DecidedBy, Permission } from '../src/core/consent/index.js'
@@ -169,27 +169,40 @@ const rawStrings = (record: object) =>
 const channelOpens = (entries: AuditEntry[]) => entries.filter((entry) => entry.event === 'channel-open')
 
 describe('a technician client altered by the test', () => {
-  it('gets no shell, no command and no sftp when nobody can answer', async () => {
-    const { client, events, end, audit } = await pair({ interactive: false })
+  it('gets no shell, no command and no file when nobody can answer', async () => {
+    const { client, end, audit } = await pair({ interactive: false })
     const marker = path.join(dir, 'exec-ran')
 
     expect(await attempt<ClientChannel>((cb) => client.shell(cb), 'shell with a pty')).toBeInstanceOf(Error)
     expect(await attempt<ClientChannel>((cb) => client.shell(false, cb), 'shell')).toBeInstanceOf(Error)
     expect(await attempt<ClientChannel>((cb) => client.exec(touch(marker), cb), 'exec')).toBeInstanceOf(Error)
-    expect(await attempt((cb) => client.sftp(cb), 'sftp')).toBeInstanceOf(Error)
+    // SFTP opens, but every file operation in it asks, and nobody can answer.
+    const sftp = await attempt<SFTPWrapper>((cb) => client.sftp(cb), 'sftp')
+    if (sftp instanceof Error) throw sftp
+    const planted = path.join(dir, 'sftp-put')
+    const listing = await new Promise<unknown>((resolve) =>
+      sftp.readdir(dir, (error, list) => resolve(error ?? list)),
+    )
+    expect(listing).toBeInstanceOf(Error)
+    const put = await new Promise<unknown>((resolve) =>
+      sftp.writeFile(planted, 'x', (error) => resolve(error)),
+    )
+    expect(put).toBeInstanceOf(Error)
     expect(
-      await attempt<ClientChannel>((cb) => client.subsys('sftp', cb), 'the sftp subsystem'),
+      await attempt<ClientChannel>((cb) => client.subsys('rescue-unknown', cb), 'an unknown subsystem'),
     ).toBeInstanceOf(Error)
-    expect(events.filter((event) => event.event === 'consent-request')).toHaveLength(3)
     await end()
 
     expect(fs.existsSync(marker)).toBe(false)
+    expect(fs.existsSync(planted)).toBe(false)
     const entries = audit()
     expectDeniedInAudit(entries, 'shell', 'no-terminal', { count: 2 })
     expectDeniedInAudit(entries, 'exec', 'no-terminal', { detail: touch(marker) })
-    // The subsystem has no prompt: refused without asking, both times.
-    expect(refusals(entries)).toEqual(['the SSH subsystem "sftp"', 'the SSH subsystem "sftp"'])
-    expect(channelOpens(entries)).toEqual([])
+    expectDeniedInAudit(entries, 'files.browse', 'no-terminal', { detail: dir })
+    expectDeniedInAudit(entries, 'files.send', 'no-terminal', { detail: planted })
+    // An unknown subsystem has no prompt: refused without asking.
+    expect(refusals(entries)).toEqual(['the SSH subsystem "rescue-unknown"'])
+    expect(channelOpens(entries).map((entry) => entry.kind)).toEqual(['sftp'])
   })
 
   it('asks again after a denial, and runs nothing when denied twice', async () => {

@@ -2,10 +2,12 @@
  * The remote shell and commands end to end in one process: a real gateway on 127.0.0.1:0, the
  * host's SSH server and consent broker, the technician's SSH client, real child processes.
  */
+import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { PassThrough } from 'node:stream'
+import type { SFTPWrapper } from 'ssh2'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { Permission } from '../src/core/consent/index.js'
 import { startHost, type HostEvent, type HostSession } from '../src/core/host/index.js'
@@ -125,5 +127,49 @@ describe('remote commands over the sealed session', () => {
     expect(JSON.stringify(events)).not.toContain('secret-output')
     technician.session.end()
     await host.done
+  })
+
+  it('puts a file on the host over SFTP once the end user allows it, with its SHA-256 in the audit log', async () => {
+    const { host, hostEvents, technician, client } = await pairBoth({ interactive: true })
+    hostEvents.length = 0
+    const answering = setInterval(() => {
+      for (const event of hostEvents.splice(0)) {
+        if (event.event === 'consent-request') host.answer(event.id, 'once')
+      }
+    }, 10)
+    const content = crypto.randomBytes(256 * 1024)
+    const target = path.join(dir, 'fix.bin')
+    try {
+      const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
+        client.sftp((error, wrapper) => (error ? reject(error) : resolve(wrapper))),
+      )
+      await new Promise<void>((resolve, reject) =>
+        sftp.writeFile(target, content, (error) => (error ? reject(error) : resolve())),
+      )
+      sftp.end()
+    } finally {
+      clearInterval(answering)
+    }
+    expect(fs.readFileSync(target).equals(content)).toBe(true)
+    technician.session.end()
+    await host.done
+    const log = fs
+      .readFileSync(path.join(dir, 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+    expect(log).toContainEqual(
+      expect.objectContaining({
+        event: 'file-transfer',
+        direction: 'to-host',
+        path: target,
+        bytes: content.length,
+        sha256: crypto.createHash('sha256').update(content).digest('hex'),
+        complete: true,
+      }),
+    )
+    expect(log).toContainEqual(
+      expect.objectContaining({ event: 'consent-decision', permission: 'files.send' }),
+    )
   })
 })

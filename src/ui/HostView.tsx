@@ -165,9 +165,9 @@ function Permissions({ state }: { state: HostViewState }) {
 }
 
 function describeChannel(open: OpenChannel): string {
-  return open.kind === 'shell'
-    ? `shell #${open.channel}`
-    : `command #${open.channel} (${open.command ?? '?'})`
+  if (open.kind === 'shell') return `shell #${open.channel}`
+  if (open.kind === 'sftp') return `file access #${open.channel}`
+  return `command #${open.channel} (${open.command ?? '?'})`
 }
 
 function Feed({ entries }: { entries: FeedEntry[] }) {

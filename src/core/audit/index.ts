@@ -89,7 +89,7 @@ export class AuditLog {
 const keysOf = <K extends string>(record: Record<K, unknown>) => Object.keys(record) as [K, ...K[]]
 
 const common = { time: z.iso.datetime({ offset: true }), session: z.string().min(1) }
-const channelKind = z.enum(['shell', 'exec'])
+const channelKind = z.enum(['shell', 'exec', 'sftp'])
 const channelNumber = z.number().int().nonnegative()
 
 const auditEntrySchema = z.discriminatedUnion('event', [
@@ -141,6 +141,15 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     signal: z.string().optional(),
   }),
   z.object({ ...common, event: z.literal('grants-revoked'), closedChannels: channelNumber }),
+  z.object({
+    ...common,
+    event: z.literal('file-transfer'),
+    direction: z.enum(['to-host', 'from-host']),
+    path: z.string(),
+    bytes: z.number().int().nonnegative(),
+    sha256: z.string(),
+    complete: z.boolean(),
+  }),
   z.object({ ...common, event: z.literal('refused'), request: z.string() }),
   z.object({ ...common, event: z.literal('auto-approve'), permissions: z.array(z.enum(permissions)) }),
 ])

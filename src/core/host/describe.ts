@@ -41,6 +41,11 @@ export function describeHostActivity(activity: HostActivity): string {
       return `all grants revoked, ${plural(activity.closedChannels, 'channel')} closed`
     case 'refused':
       return `refused without asking (the host has no prompt for it): ${safe(activity.request)}`
+    case 'file-transfer': {
+      const what = activity.direction === 'to-host' ? 'received' : 'sent'
+      const state = activity.complete ? '' : ' (incomplete)'
+      return `file ${what}${state}: ${safe(activity.path)}, ${activity.bytes} bytes, SHA-256 ${safe(activity.sha256)}`
+    }
     case 'auto-approve':
       return `auto-approved: ${activity.permissions.length > 0 ? activity.permissions.join(', ') : 'nothing'}`
   }

@@ -2,7 +2,7 @@
 import type { ConsentRequest, ConsentResult, Permission } from '../consent/types.js'
 
 /** The kinds of SSH channel the host serves. */
-export type ChannelKind = 'shell' | 'exec'
+export type ChannelKind = 'shell' | 'exec' | 'sftp'
 
 export type HostActivity =
   | ({ event: 'consent-request' } & ConsentRequest)
@@ -26,5 +26,16 @@ export type HostActivity =
   | { event: 'grants-revoked'; closedChannels: number }
   /** A request the host has no consent prompt for (port forwarding, an unknown subsystem...): refused unasked. */
   | { event: 'refused'; request: string }
+  /** A file that crossed through SFTP, with what arrived or left and its SHA-256. */
+  | {
+      event: 'file-transfer'
+      direction: 'to-host' | 'from-host'
+      /** The full path on this computer, sanitized. */
+      path: string
+      bytes: number
+      sha256: string
+      /** False when the transfer broke off (an upload's partial file stays for a resume). */
+      complete: boolean
+    }
   /** Which permissions `--auto-approve` pre-approved, once, when the session starts. */
   | { event: 'auto-approve'; permissions: Permission[] }

@@ -125,7 +125,13 @@ export function reduceHostView(
         openChannels: [...state.openChannels.filter((open) => open.channel !== action.channel), channel],
       }
       const text =
-        action.kind === 'shell' ? 'shell opened' : action.command ? `ran: ${action.command}` : 'ran a command'
+        action.kind === 'shell'
+          ? 'shell opened'
+          : action.kind === 'sftp'
+            ? 'file access opened'
+            : action.command
+              ? `ran: ${action.command}`
+              : 'ran a command'
       return log(next, text)
     }
     case 'channel-close': {
@@ -134,6 +140,7 @@ export function reduceHostView(
         openChannels: state.openChannels.filter((open) => open.channel !== action.channel),
       }
       if (action.kind === 'shell') return log(next, 'shell closed')
+      if (action.kind === 'sftp') return log(next, 'file access closed')
       if (action.exitCode !== undefined) return log(next, `command finished, exit status ${action.exitCode}`)
       if (action.signal !== undefined) return log(next, `command ended by signal ${action.signal}`)
       return log(next, 'command finished')
@@ -153,6 +160,12 @@ export function reduceHostView(
 
     case 'refused':
       return log(state, `refused without asking: ${action.request}`)
+
+    case 'file-transfer': {
+      const verb = action.direction === 'to-host' ? 'received' : 'sent'
+      const size = `${action.bytes} bytes`
+      return log(state, `${verb} ${action.path} (${size})${action.complete ? '' : ', incomplete'}`)
+    }
 
     default: {
       // A new HostActivity must get its feed line here: the end user sees everything the host does.

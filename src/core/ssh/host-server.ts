@@ -11,6 +11,7 @@ import ssh2, { type AuthContext, type Connection, type ParsedKey, type ServerCha
 import { MAX_DETAIL_LENGTH, type ConsentBroker } from '../consent/index.js'
 import type { ChannelKind, HostActivity } from '../host/events.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { serveSftp, type FilePermission } from './sftp-server.js'
 
 export interface HostSshOptions {
   transport: Duplex
@@ -169,6 +170,21 @@ export class HostSshServer {
         this.startCommand(channel, 'exec', info.command)
       })
     })
+    // ssh2 hands the sftp subsystem here; each file operation inside it asks for its own consent.
+    session.on('sftp', (accept, reject) => {
+      if (this.closed) return reject?.()
+      const sftp = accept()
+      const id = this.track('sftp', undefined, { stop: () => sftp.end() })
+      sftp.on('close', () => this.finishSftp(id))
+      serveSftp(sftp, {
+        home: os.homedir(),
+        consent: {
+          ask: (permission, summary, detail, withdrawn) =>
+            this.askFiles(permission, summary, detail, withdrawn),
+        },
+        onActivity: (activity) => this.options.onActivity(activity),
+      })
+    })
     session.on('subsystem', (_accept, reject, info) => {
       this.options.broker.refuse(`the SSH subsystem "${info.name}"`)
       reject?.()
@@ -181,6 +197,23 @@ export class HostSshServer {
       this.options.broker.refuse('SSH agent forwarding')
       reject?.()
     })
+  }
+
+  private askFiles(
+    permission: FilePermission,
+    summary: string,
+    detail: string,
+    withdrawn: AbortSignal | undefined,
+  ): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false)
+    return this.options.broker
+      .request(permission, summary, detail, withdrawn)
+      .then((allowed) => allowed && !this.closed)
+  }
+
+  private finishSftp(id: number): void {
+    if (!this.open.delete(id)) return
+    this.options.onActivity({ event: 'channel-close', channel: id, kind: 'sftp' })
   }
 
   private consent(
