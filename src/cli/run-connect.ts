@@ -4,8 +4,12 @@
  * In the last two, stdout and stderr belong to the remote side: rescue's own messages go to stderr.
  */
 import os from 'node:os'
+import path from 'node:path'
+import { startBridge, type Bridge } from '../core/bridge/index.js'
 import { ExitCode, type ErrorCode } from '../core/errors.js'
+import { runtimeDir } from '../core/paths.js'
 import type { SessionEnded, SessionEvent } from '../core/session/index.js'
+import { toJsonLine } from '../core/text/json-line.js'
 import type { RemoteExit } from '../core/ssh/technician-client.js'
 import { startTechnician, type TechnicianSession } from '../core/technician/index.js'
 import { holdSession, lineDisplay, sessionDisplay } from './run-session.js'
@@ -13,7 +17,12 @@ import { runShell } from './remote-shell.js'
 import { describeEvent } from './session-lines.js'
 import { onSignal } from './signals.js'
 
-export type ConnectMode = { kind: 'hold' } | { kind: 'shell' } | { kind: 'exec'; command: string }
+export type ConnectMode =
+  | { kind: 'hold' }
+  | { kind: 'shell' }
+  | { kind: 'exec'; command: string }
+  /** Hold the session and serve it to OpenSSH tools on 127.0.0.1:port. */
+  | { kind: 'listen'; port: number }
 
 export interface ConnectOptions {
   server: string
@@ -31,6 +40,14 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
     await holdSession(await sessionDisplay('technician', options.json), async (onEvent) => {
       const { session } = await start(onEvent)
       return session
+    })
+    return
+  }
+  if (mode.kind === 'listen') {
+    await holdSession(lineDisplay<SessionEvent>(options.json, describeEvent), async (onEvent) => {
+      const technician = await start(onEvent)
+      void serveOpenSsh(technician, mode.port, options.json)
+      return technician.session
     })
     return
   }
@@ -96,4 +113,35 @@ function exitStatus(exit: RemoteExit, ended: () => SessionEnded | undefined): nu
   const code: ErrorCode = session?.code ?? 'sessionEnded'
   if (session) process.stderr.write(`session ended: ${session.reason}\n`)
   return ExitCode[code]
+}
+
+/** Once SSH is up, serves the session to OpenSSH tools and prints how to use them. */
+async function serveOpenSsh(technician: TechnicianSession, port: number, json: boolean): Promise<void> {
+  const upstream = await technician.ssh.catch(() => undefined)
+  if (!upstream) return
+  const dir = path.join(runtimeDir(), `listen-${process.pid}`)
+  let bridge: Bridge
+  try {
+    bridge = await startBridge({ upstream, port, dir })
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    technician.session.end({ reason: `could not serve OpenSSH tools: ${message}`, code: 'usage' })
+    return
+  }
+  void technician.session.done.then(() => bridge.close())
+  const { commands } = bridge
+  if (json) {
+    process.stdout.write(`${toJsonLine({ event: 'listening', port: bridge.port, ...commands })}\n`)
+    return
+  }
+  process.stdout.write(
+    [
+      `serving this session to OpenSSH tools on 127.0.0.1:${bridge.port}; each request still needs the end user's consent:`,
+      `  ${commands.ssh}`,
+      `  ${commands.scp}`,
+      `  ${commands.sftp}`,
+      `  ${commands.rsync}`,
+      '',
+    ].join('\n'),
+  )
 }

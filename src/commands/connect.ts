@@ -15,6 +15,7 @@ With --exec or a shell, stdout and stderr carry the remote side's output and res
     '<%= config.bin %> connect --pin 123456',
     `<%= config.bin %> connect --pin 123456 --exec 'uname -a'`,
     '<%= config.bin %> connect --pin 123456 --no-shell --json',
+    '<%= config.bin %> connect --pin 123456 --listen 2222',
   ]
 
   static override flags = {
@@ -27,6 +28,13 @@ With --exec or a shell, stdout and stderr carry the remote side's output and res
       description: 'run this command on the end user’s computer (no PTY), then end the session',
       exclusive: ['shell'],
     }),
+    listen: Flags.integer({
+      description:
+        'serve the session to ssh, scp, sftp and rsync on 127.0.0.1:PORT (0 picks one) and print their command lines',
+      min: 0,
+      max: 65535,
+      exclusive: ['exec', 'shell'],
+    }),
     shell: Flags.boolean({
       description: 'ask for a shell [default: when stdin is a terminal]',
       allowNo: true,
@@ -38,11 +46,13 @@ With --exec or a shell, stdout and stderr carry the remote side's output and res
     const { server, token } = requireLogin(flags.server)
     const wantsShell = flags.shell ?? (process.stdin.isTTY === true && !this.jsonEnabled())
     const mode: ConnectMode =
-      flags.exec !== undefined
-        ? { kind: 'exec', command: flags.exec }
-        : wantsShell
-          ? { kind: 'shell' }
-          : { kind: 'hold' }
+      flags.listen !== undefined
+        ? { kind: 'listen', port: flags.listen }
+        : flags.exec !== undefined
+          ? { kind: 'exec', command: flags.exec }
+          : wantsShell
+            ? { kind: 'shell' }
+            : { kind: 'hold' }
     await runConnect({ server, token, pin: flags.pin.trim(), json: this.jsonEnabled(), mode })
   }
 }

@@ -1,6 +1,8 @@
 /** XDG base directories for rescue's data, config and state (STYLE.md rule 9). */
+import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { UserError } from './errors.js'
 
 function xdg(variable: string, fallback: string): string {
   const value = process.env[variable]
@@ -21,4 +23,27 @@ export function configDir(): string {
 /** Where the host's audit log lives. */
 export function stateDir(): string {
   return path.join(xdg('XDG_STATE_HOME', '.local/state'), 'rescue')
+}
+
+/**
+ * Where per-session files live (one-time keys, sockets): $XDG_RUNTIME_DIR/rescue, else a folder
+ * of ours in the temp dir. Created 0700 and checked to be ours and private, since files in shared
+ * temp folders get hijacked (tmate CVE-2021-44512).
+ */
+export function runtimeDir(): string {
+  const base = process.env.XDG_RUNTIME_DIR
+  const dir =
+    base && path.isAbsolute(base)
+      ? path.join(base, 'rescue')
+      : path.join(os.tmpdir(), `rescue-${os.userInfo().uid}`)
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const stat = fs.lstatSync(dir)
+  if (!stat.isDirectory() || stat.uid !== os.userInfo().uid || (stat.mode & 0o077) !== 0) {
+    throw new UserError(
+      'failure',
+      `${dir} is not a private folder of yours (it must be a directory you own, mode 0700)`,
+      `remove it, or set XDG_RUNTIME_DIR to a private folder`,
+    )
+  }
+  return dir
 }

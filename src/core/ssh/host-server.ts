@@ -176,6 +176,8 @@ export class HostSshServer {
       const sftp = accept()
       const id = this.track('sftp', undefined, { stop: () => sftp.end() })
       sftp.on('close', () => this.finishSftp(id))
+      // The client's EOF means it is done (OpenSSH's sftp and scp then wait for us to close).
+      sftp.on('end', () => sftp.end())
       serveSftp(sftp, {
         home: os.homedir(),
         consent: {

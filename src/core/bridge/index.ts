@@ -1,0 +1,174 @@
+/**
+ * A local SSH server in front of a live session, so ordinary tools can use it: `ssh`, `scp`,
+ * `sftp` and `rsync -e ssh` at `rescue connect --listen PORT`. Each channel they open (shell,
+ * exec, a subsystem such as sftp) is bridged to the same request on the session's SSH connection
+ * to the end user's computer, where it meets the same consent as any other: the bridge decides
+ * nothing. It listens on loopback only and accepts only a one-time key made for this session.
+ * Imports core only.
+ */
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import ssh2, { type AuthContext, type ClientChannel, type Connection, type ServerChannel } from 'ssh2'
+import { ExitCode, UserError } from '../errors.js'
+import { generateSshKeyPair, parsePeerPublicKey } from '../ssh/keys.js'
+
+export interface BridgeOptions {
+  /** The session's SSH connection to the end user's computer. */
+  upstream: ssh2.Client
+  /** TCP port on 127.0.0.1; 0 picks a free one. */
+  port: number
+  /** Where the one-time key and known_hosts file are written (created 0700). */
+  dir: string
+}
+
+export interface Bridge {
+  port: number
+  /** The one-time private key for `ssh -i` (0600). */
+  keyFile: string
+  /** A known_hosts file naming this bridge's host key, so ssh checks it. */
+  knownHostsFile: string
+  /** Ready-to-paste command lines. */
+  commands: { ssh: string; scp: string; sftp: string; rsync: string }
+  close(): Promise<void>
+}
+
+export async function startBridge(options: BridgeOptions): Promise<Bridge> {
+  fs.mkdirSync(options.dir, { recursive: true, mode: 0o700 })
+  const hostKey = generateSshKeyPair()
+  const clientKey = generateSshKeyPair()
+  const allowed = parsePeerPublicKey(clientKey.publicKey)!
+  const connections = new Set<Connection>()
+
+  const server = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: 'rescue-bridge' }, (connection) => {
+    connections.add(connection)
+    connection.on('close', () => connections.delete(connection))
+    connection.on('error', () => connection.end())
+    connection.on('authentication', (context) => authenticate(context, allowed))
+    connection.on('ready', () =>
+      connection.on('session', (accept) => bridgeSession(accept(), options.upstream)),
+    )
+  })
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new UserError(
+          'usage',
+          `cannot listen on 127.0.0.1:${options.port}: ${error.code ?? error.message}`,
+          'choose another --listen port, or 0 for a free one',
+        ),
+      ),
+    )
+    server.listen(options.port, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port))
+  })
+
+  const keyFile = path.join(options.dir, 'id_ed25519')
+  const knownHostsFile = path.join(options.dir, 'known_hosts')
+  fs.writeFileSync(keyFile, hostKeyText(clientKey.privateKey), { mode: 0o600 })
+  fs.writeFileSync(knownHostsFile, `[127.0.0.1]:${port} ${hostKey.publicKey}\n`, { mode: 0o600 })
+  const sshOptions = `-i ${keyFile} -o UserKnownHostsFile=${knownHostsFile} -o IdentitiesOnly=yes`
+  return {
+    port,
+    keyFile,
+    knownHostsFile,
+    commands: {
+      ssh: `ssh -p ${port} ${sshOptions} rescue@127.0.0.1`,
+      scp: `scp -P ${port} ${sshOptions} LOCAL rescue@127.0.0.1:REMOTE`,
+      sftp: `sftp -P ${port} ${sshOptions} rescue@127.0.0.1`,
+      rsync: `rsync -a -e 'ssh -p ${port} ${sshOptions}' LOCAL/ rescue@127.0.0.1:REMOTE/`,
+    },
+    async close() {
+      for (const connection of connections) connection.end()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      fs.rmSync(options.dir, { recursive: true, force: true })
+    },
+  }
+}
+
+// OpenSSH wants the key file to end with a newline.
+const hostKeyText = (text: string) => (text.endsWith('\n') ? text : `${text}\n`)
+
+function authenticate(context: AuthContext, allowed: ssh2.ParsedKey): void {
+  if (
+    context.method !== 'publickey' ||
+    context.key.algo !== allowed.type ||
+    !context.key.data.equals(allowed.getPublicSSH())
+  ) {
+    return context.reject(['publickey'])
+  }
+  if (!context.signature) return context.accept()
+  if (allowed.verify(context.blob!, context.signature, context.hashAlgo) === true) context.accept()
+  else context.reject(['publickey'])
+}
+
+interface PtyInfo {
+  term: string
+  cols: number
+  rows: number
+}
+
+/** Forwards one local session channel's request to the same request upstream. */
+function bridgeSession(session: ssh2.Session, upstream: ssh2.Client): void {
+  let pty: PtyInfo | undefined
+  let remote: ClientChannel | undefined
+  session.on('pty', (accept, _reject, info) => {
+    pty = { term: info.term, cols: info.cols, rows: info.rows }
+    accept?.()
+  })
+  session.on('window-change', (accept, _reject, info) => {
+    remote?.setWindow(info.rows, info.cols, info.height, info.width)
+    accept?.()
+  })
+  session.on('env', (_accept, reject) => reject?.())
+  session.on('signal', (accept, _reject, info) => {
+    remote?.signal(info.name)
+    accept?.()
+  })
+  const connect = (local: ServerChannel) => (error: Error | undefined, channel: ClientChannel) => {
+    if (error) {
+      local.stderr.write('rescue: denied by the end user\r\n')
+      local.exit(ExitCode.denied)
+      return local.end()
+    }
+    remote = channel
+    join(local, channel)
+  }
+  // Each local request is accepted at once and joined to its upstream twin once the end user allows
+  // it (a refusal becomes "denied" and exit status 15): OpenSSH sends EOF right after `exec` when
+  // stdin is empty, and ssh2 cannot accept a request after its session has seen EOF. Until the join,
+  // local input waits in the stream.
+  session.on('shell', (accept) => {
+    const local = accept()
+    if (local) upstream.shell(pty ?? false, connect(local))
+  })
+  session.on('exec', (accept, _reject, info) => {
+    const local = accept()
+    if (local) upstream.exec(info.command, pty ? { pty } : {}, connect(local))
+  })
+  session.on('subsystem', (accept, _reject, info) => {
+    const local = accept()
+    if (local) upstream.subsys(info.name, connect(local))
+  })
+}
+
+/** Pipes a local channel and its upstream twin together, carrying the exit status back. */
+function join(local: ServerChannel, remote: ClientChannel): void {
+  local.pipe(remote)
+  remote.pipe(local, { end: false })
+  remote.stderr.pipe(local.stderr, { end: false })
+  let exited = false
+  remote.on('exit', (code: number | null, signal?: string, dumped?: boolean, message?: string) => {
+    exited = true
+    if (local.destroyed) return
+    if (code !== null && code !== undefined) local.exit(code)
+    else if (signal) local.exit(signal.replace(/^SIG/, ''), dumped ?? false, message ?? '')
+  })
+  remote.on('close', () => {
+    if (local.destroyed) return
+    // A subsystem (sftp) that ended cleanly sends no status; OpenSSH's scp counts that as failure.
+    if (!exited) local.exit(0)
+    local.end()
+    local.close()
+  })
+  local.on('close', () => remote.close())
+}
