@@ -52,6 +52,8 @@ await build({
     '@fastify/*',
     'pino',
     'pg',
+    // Loads platform modules at run time.
+    'systeminformation',
   ],
   // CommonJS dependencies (ws, ssh2) expect require and __dirname, which ESM output lacks.
   banner: {

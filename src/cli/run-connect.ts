@@ -35,7 +35,13 @@ export interface ConnectOptions {
 export async function runConnect(options: ConnectOptions): Promise<void> {
   const { mode } = options
   const start = (onEvent: (event: SessionEvent) => void) =>
-    startTechnician({ server: options.server, token: options.token, pin: options.pin, onEvent })
+    startTechnician({
+      server: options.server,
+      token: options.token,
+      pin: options.pin,
+      onEvent,
+      controlDir: runtimeDir(),
+    })
   if (mode.kind === 'hold') {
     await holdSession(await sessionDisplay('technician', options.json), async (onEvent) => {
       const { session } = await start(onEvent)

@@ -151,6 +151,13 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     complete: z.boolean(),
   }),
   z.object({ ...common, event: z.literal('refused'), request: z.string() }),
+  z.object({
+    ...common,
+    event: z.literal('chat'),
+    from: z.enum(['host', 'technician']),
+    time: z.string(),
+    text: z.string(),
+  }),
   z.object({ ...common, event: z.literal('auto-approve'), permissions: z.array(z.enum(permissions)) }),
 ])
 

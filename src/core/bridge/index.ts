@@ -40,15 +40,9 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const allowed = parsePeerPublicKey(clientKey.publicKey)!
   const connections = new Set<Connection>()
 
-  const server = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: 'rescue-bridge' }, (connection) => {
-    connections.add(connection)
-    connection.on('close', () => connections.delete(connection))
-    connection.on('error', () => connection.end())
-    connection.on('authentication', (context) => authenticate(context, allowed))
-    connection.on('ready', () =>
-      connection.on('session', (accept) => bridgeSession(accept(), options.upstream)),
-    )
-  })
+  const server = bridgeServer(options.upstream, hostKey.privateKey, connections, (context) =>
+    authenticate(context, allowed),
+  )
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
       reject(
@@ -81,6 +75,58 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       for (const connection of connections) connection.end()
       await new Promise<void>((resolve) => server.close(() => resolve()))
       fs.rmSync(options.dir, { recursive: true, force: true })
+    },
+  }
+}
+
+function bridgeServer(
+  upstream: ssh2.Client,
+  hostKey: string,
+  connections: Set<Connection>,
+  authenticate: (context: AuthContext) => void,
+): ssh2.Server {
+  return new ssh2.Server({ hostKeys: [hostKey], ident: 'rescue-bridge' }, (connection) => {
+    connections.add(connection)
+    connection.on('close', () => connections.delete(connection))
+    connection.on('error', () => connection.end())
+    connection.on('authentication', authenticate)
+    connection.on('ready', () => connection.on('session', (accept) => bridgeSession(accept(), upstream)))
+  })
+}
+
+export interface ControlSocket {
+  path: string
+  close(): Promise<void>
+}
+
+/**
+ * The session's control socket, through which `rescue sysinfo` and `chat` (and later `send` and
+ * `get`) act on a live `rescue connect`: the same bridge on a Unix socket (0600, in a 0700 folder
+ * of ours), where the file's permissions are the authentication.
+ */
+export async function startControlSocket(upstream: ssh2.Client, socketPath: string): Promise<ControlSocket> {
+  const connections = new Set<Connection>()
+  const server = bridgeServer(upstream, generateSshKeyPair().privateKey, connections, (context) =>
+    context.accept(),
+  )
+  fs.rmSync(socketPath, { force: true })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    // umask 0177 while binding, so the socket is never reachable by others even for an instant.
+    const previous = process.umask(0o177)
+    try {
+      server.listen(socketPath, () => resolve())
+    } finally {
+      process.umask(previous)
+    }
+  })
+  fs.chmodSync(socketPath, 0o600)
+  return {
+    path: socketPath,
+    async close() {
+      for (const connection of connections) connection.end()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      fs.rmSync(socketPath, { force: true })
     },
   }
 }

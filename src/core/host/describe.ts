@@ -46,6 +46,8 @@ export function describeHostActivity(activity: HostActivity): string {
       const state = activity.complete ? '' : ' (incomplete)'
       return `file ${what}${state}: ${safe(activity.path)}, ${activity.bytes} bytes, SHA-256 ${safe(activity.sha256)}`
     }
+    case 'chat':
+      return `chat from the ${activity.from === 'host' ? 'end user' : 'technician'}: ${safe(activity.text)}`
     case 'auto-approve':
       return `auto-approved: ${activity.permissions.length > 0 ? activity.permissions.join(', ') : 'nothing'}`
   }

@@ -37,5 +37,7 @@ export type HostActivity =
       /** False when the transfer broke off (an upload's partial file stays for a resume). */
       complete: boolean
     }
+  /** A chat line, from either side (text already sanitized). */
+  | { event: 'chat'; from: 'host' | 'technician'; time: string; text: string }
   /** Which permissions `--auto-approve` pre-approved, once, when the session starts. */
   | { event: 'auto-approve'; permissions: Permission[] }

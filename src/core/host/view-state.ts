@@ -161,6 +161,9 @@ export function reduceHostView(
     case 'refused':
       return log(state, `refused without asking: ${action.request}`)
 
+    case 'chat':
+      return log(state, `${action.from === 'host' ? 'you' : 'technician'}: ${action.text}`)
+
     case 'file-transfer': {
       const verb = action.direction === 'to-host' ? 'received' : 'sent'
       const size = `${action.bytes} bytes`

@@ -12,6 +12,9 @@ import { MAX_DETAIL_LENGTH, type ConsentBroker } from '../consent/index.js'
 import type { ChannelKind, HostActivity } from '../host/events.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { serveSftp, type FilePermission } from './sftp-server.js'
+import { CHAT_SUBSYSTEM, serveChat } from '../chat/index.js'
+import { SYSINFO_SUBSYSTEM } from '../sysinfo/index.js'
+import { serveSysinfo } from '../sysinfo/subsystem.js'
 
 export interface HostSshOptions {
   transport: Duplex
@@ -138,7 +141,11 @@ export class HostSshServer {
     let claimed = false
     const withdrawn = new AbortController()
     session.once('close', () => withdrawn.abort())
-    const ask = (permission: 'shell' | 'exec', summary: string, detail?: string): Promise<boolean> => {
+    const ask = (
+      permission: 'shell' | 'exec' | 'sysinfo',
+      summary: string,
+      detail?: string,
+    ): Promise<boolean> => {
       if (claimed) {
         this.options.broker.refuse(`a second ${permission} request on a channel already in use`)
         return Promise.resolve(false)
@@ -187,7 +194,22 @@ export class HostSshServer {
         onActivity: (activity) => this.options.onActivity(activity),
       })
     })
-    session.on('subsystem', (_accept, reject, info) => {
+    session.on('subsystem', (accept, reject, info) => {
+      if (info.name === CHAT_SUBSYSTEM && !claimed) {
+        // Chat needs no consent (DESIGN.md); every line is shown and logged on this side.
+        claimed = true
+        const channel = accept()
+        if (channel) this.chat(channel)
+        return
+      }
+      if (info.name === SYSINFO_SUBSYSTEM) {
+        void ask('sysinfo', "read this computer's system information").then((allowed) => {
+          const channel = allowed ? accept() : undefined
+          if (!channel) return reject?.()
+          void serveSysinfo(channel)
+        })
+        return
+      }
       this.options.broker.refuse(`the SSH subsystem "${info.name}"`)
       reject?.()
     })
@@ -218,8 +240,15 @@ export class HostSshServer {
     this.options.onActivity({ event: 'channel-close', channel: id, kind: 'sftp' })
   }
 
+  private chat(channel: ServerChannel): void {
+    serveChat(channel, {
+      self: 'host',
+      onMessage: (message) => this.options.onActivity({ event: 'chat', ...message }),
+    })
+  }
+
   private consent(
-    permission: 'shell' | 'exec',
+    permission: 'shell' | 'exec' | 'sysinfo',
     summary: string,
     detail: string | undefined,
     withdrawn: AbortSignal,

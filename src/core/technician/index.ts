@@ -3,9 +3,11 @@
  * stream, trusting only the host key that came inside the sealed channel. What to do with the SSH
  * connection (a shell, a command, nothing) is the caller's. Imports core only.
  */
+import path from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import type ssh2 from 'ssh2'
 import type { ClientChannel } from 'ssh2'
+import { startControlSocket, type ControlSocket } from '../bridge/index.js'
 import { UserError } from '../errors.js'
 import { startSession, type Session, type SessionEvent, type SessionReport } from '../session/index.js'
 import { generateSshKeyPair } from '../ssh/keys.js'
@@ -22,6 +24,8 @@ export interface TechnicianOptions {
   pin: string
   token: string
   onEvent(event: SessionEvent): void
+  /** Where to open the session's control socket (`<session id>.sock`) once SSH is up; none without. */
+  controlDir?: string
 }
 
 export interface TechnicianSession {
@@ -50,6 +54,8 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
   // Callers that never ask for SSH must not see an unhandled rejection.
   ssh.catch(() => {})
   let client: ssh2.Client | undefined
+  let sessionId = ''
+  let control: ControlSocket | undefined
 
   const session: Session = await startSession({
     server: options.server,
@@ -58,7 +64,9 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     token: options.token,
     sshPublicKey: keys.publicKey,
     onEvent(event) {
+      if (event.event === 'paired') sessionId = event.sessionId
       if (event.event === 'ended') {
+        void control?.close()
         // destroy, not end: ssh2 fails its outstanding requests only when the connection closes.
         client?.destroy()
         rejectSsh(new UserError(event.code ?? 'sessionEnded', `the session ended: ${event.reason}`))
@@ -74,6 +82,12 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
             session.end({ reason: `SSH failed: ${error.message}`, code: 'connectionLost' }),
           )
           resolveSsh(connected)
+          if (options.controlDir && sessionId) {
+            startControlSocket(connected, path.join(options.controlDir, `${sessionId}.sock`)).then(
+              (opened) => (control = opened),
+              () => {}, // Other commands will say there is no live session; this one goes on.
+            )
+          }
         },
         (error: UserError) => {
           rejectSsh(error)
