@@ -6,7 +6,7 @@
  */
 import type ssh2 from 'ssh2'
 import type { ClientChannel, ServerChannel } from 'ssh2'
-import { UserError } from '../errors.js'
+import { ExitCode, UserError } from '../errors.js'
 import { collectSystemInfo, decodeSystemInfo, SYSINFO_SUBSYSTEM, type SystemInfo } from './index.js'
 
 /** The most the technician reads from the host; a real report is a few KiB. */
@@ -87,6 +87,11 @@ export function requestSysinfo(
       })
       opened.on('close', () => {
         if (settled) return
+        // Through a control socket or --listen, a refusal arrives as the bridge's exit status.
+        if (exitCode === ExitCode.denied) {
+          finish(new UserError('denied', 'denied by the end user'))
+          return
+        }
         if (exitCode !== undefined && exitCode !== 0) {
           finish(new UserError('failure', 'the host could not collect its system information'))
           return
