@@ -24,6 +24,7 @@ export async function runHost(options: HostRunOptions): Promise<void> {
         onDecision: (id, decision) => host?.answer(id, decision),
         onRevoke: () => host?.revoke(),
         onEndSession: () => host?.end(),
+        onChat: (text) => host?.chat(text) ?? false,
       })
     : lineDisplay(options.json, describeHostEvent)
   await holdSession(display, async (onEvent) => {
@@ -37,6 +38,7 @@ async function liveHostView(actions: {
   onDecision(id: string, decision: 'once' | 'session' | 'deny'): void
   onRevoke(): void
   onEndSession(): void
+  onChat(text: string): boolean
 }): Promise<Display<HostEvent>> {
   const [{ HostView }, { createElement, mountView }, { initialHostView, reduceHostView }] = await Promise.all(
     [import('../ui/HostView.js'), import('../ui/render.js'), import('../core/host/view-state.js')],
@@ -46,6 +48,9 @@ async function liveHostView(actions: {
     createElement(HostView, {
       state,
       ...actions,
+      onChat: (text: string) => {
+        if (!actions.onChat(text)) dispatch({ event: 'chat-unsent' })
+      },
       onConfirmEnd: () => dispatch({ event: 'confirm-end' }),
       onCancelEnd: () => dispatch({ event: 'cancel-end' }),
     })

@@ -41,6 +41,7 @@ export default class Chat extends BaseCommand {
         show(chat.send(flags.message))
         return
       }
+      if (!json) process.stderr.write('chatting with the end user: type a line and Enter; Ctrl-D leaves\n')
       const lines = readline.createInterface({ input: process.stdin, terminal: false })
       lines.on('line', (line) => {
         if (line.trim() && !chat.isClosed) show(chat.send(line))

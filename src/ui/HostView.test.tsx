@@ -59,6 +59,7 @@ function callbacks() {
     onEndSession: vi.fn<HostViewProps['onEndSession']>(),
     onConfirmEnd: vi.fn<HostViewProps['onConfirmEnd']>(),
     onCancelEnd: vi.fn<HostViewProps['onCancelEnd']>(),
+    onChat: vi.fn<NonNullable<HostViewProps['onChat']>>(),
   }
 }
 
@@ -358,5 +359,28 @@ describe('HostView without raw mode', () => {
     expect(stdin.setRawMode).not.toHaveBeenCalled()
     expect(props.onConfirmEnd).not.toHaveBeenCalled()
     instance.unmount()
+  })
+})
+
+describe('HostView chat line', () => {
+  it('c opens it, typing shows, Enter sends without control characters, Esc cancels, r is just a letter there', async () => {
+    const view = mount(stateAfter(connected))
+    await view.press('c')
+    expect(view.lastFrame()).toContain('chat>')
+    for (const key of ['h', 'i', ' ', 'r', '\u0007', 'q']) await view.press(key)
+    expect(view.lastFrame()).toContain('chat> hi rq')
+    await view.press('\r')
+    expect(view.props.onChat).toHaveBeenCalledWith('hi rq')
+    expect(view.props.onRevoke).not.toHaveBeenCalled()
+    expect(view.props.onConfirmEnd).not.toHaveBeenCalled()
+    expect(view.lastFrame()).not.toContain('chat>')
+
+    await view.press('c')
+    await view.press('x')
+    await view.press('\u001b')
+    await new Promise((resolve) => setTimeout(resolve, 100)) // Ink waits a moment to tell a lone Esc apart
+    expect(view.lastFrame()).not.toContain('chat>')
+    expect(view.props.onChat).toHaveBeenCalledTimes(1)
+    view.unmount()
   })
 })

@@ -1,5 +1,5 @@
 import { Box, Text, useInput, useStdin } from 'ink'
-import { useEffect, useRef } from 'react'
+import { useEffect, useRef, useState } from 'react'
 import { formatCountdown } from '../cli/session-lines.js'
 import type { ConsentRequest, Decision } from '../core/consent/types.js'
 import type { FeedEntry, HostViewState, OpenChannel } from '../core/host/view-state.js'
@@ -18,11 +18,17 @@ export interface HostViewProps {
   /** `q` pressed: the parent dispatches `{ event: 'confirm-end' }`. */
   onConfirmEnd(): void
   onCancelEnd(): void
+  /** The end user wrote a chat line (`c`, then Enter). */
+  onChat?(text: string): void
 }
 
 const decisionKeys: Record<string, Decision> = { a: 'once', s: 'session', d: 'deny' }
 const PROMPT_KEYS = '[a] allow once   [s] allow for this session   [d] deny          '
-const LEGEND = '[r] revoke every grant  [q] end the session'
+const LEGEND = '[c] chat  [r] revoke every grant  [q] end the session'
+const CHAT_LEGEND = '[Enter] send  [Esc] cancel'
+// Control characters never enter the chat line, whatever the terminal sends.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
 const CONFIRM_END = 'End the session now? [y] yes  [n] no'
 
 /** The end user's live view of `rescue host`: who is connected, what they may do, and consent prompts. */
@@ -33,7 +39,15 @@ export function HostView({
   onEndSession,
   onConfirmEnd,
   onCancelEnd,
+  onChat,
 }: HostViewProps) {
+  const [draft, setDraftState] = useState<string | undefined>(undefined)
+  // Keys can arrive faster than React re-renders the input handler: the ref is always current.
+  const draftRef = useRef<string | undefined>(undefined)
+  const setDraft = (next: string | undefined) => {
+    draftRef.current = next
+    setDraftState(next)
+  }
   const { isRawModeSupported } = useStdin()
   // Ticks until the end, not only while a countdown shows: a clock that started ticking only when
   // a prompt appeared would show a stale deadline for its first second.
@@ -57,12 +71,30 @@ export function HostView({
         if (decision && settled) onDecision(prompt.id, decision)
         return
       }
+      const draft = draftRef.current
+      if (draft !== undefined) {
+        if (key.escape) setDraft(undefined)
+        else if (key.return) {
+          if (draft.trim()) onChat?.(draft)
+          setDraft(undefined)
+        } else if (key.backspace || key.delete) setDraft(draft.slice(0, -1))
+        else if (!key.ctrl && !key.meta) {
+          // Typed fast or pasted, a line and its Enter can arrive as one chunk.
+          const [typed = '', ...rest] = input.split(/[\r\n]/)
+          const line = (draft + typed.replace(CONTROL, '')).slice(0, 2000)
+          if (rest.length === 0) return setDraft(line)
+          if (line.trim()) onChat?.(line)
+          setDraft(undefined)
+        }
+        return
+      }
       if (state.confirmingEnd) {
         if (input === 'y') onEndSession()
         else if (input === 'n' || key.escape) onCancelEnd()
         return
       }
-      if (input === 'r') onRevoke()
+      if (input === 'c' && onChat && state.phase === 'connected') setDraft('')
+      else if (input === 'r') onRevoke()
       else if (input === 'q') onConfirmEnd()
     },
     // Without raw mode there are no key presses to read; the command falls back to its flags.
@@ -75,7 +107,7 @@ export function HostView({
       {prompt ? (
         <PromptBox prompt={prompt} waiting={state.prompts.length - 1} now={now} />
       ) : (
-        <StatusScreen state={state} now={now} />
+        <StatusScreen state={state} now={now} draft={draft} />
       )}
     </Box>
   )
@@ -102,7 +134,7 @@ function PromptBox({ prompt, waiting, now }: { prompt: ConsentRequest; waiting: 
   )
 }
 
-function StatusScreen({ state, now }: { state: HostViewState; now: number }) {
+function StatusScreen({ state, now, draft }: { state: HostViewState; now: number; draft?: string }) {
   const connected = state.phase === 'connected'
   return (
     <Box flexDirection="column">
@@ -141,6 +173,14 @@ function StatusScreen({ state, now }: { state: HostViewState; now: number }) {
       {state.phase !== 'ended' &&
         (state.confirmingEnd ? (
           <Text color="yellow">{CONFIRM_END}</Text>
+        ) : draft !== undefined ? (
+          <Box flexDirection="column">
+            <Text>
+              chat&gt; {draft}
+              <Text inverse> </Text>
+            </Text>
+            <Text dimColor>{CHAT_LEGEND}</Text>
+          </Box>
         ) : (
           <Text dimColor>{connected ? LEGEND : '[q] end the session'}</Text>
         ))}

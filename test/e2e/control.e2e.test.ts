@@ -122,3 +122,40 @@ describe('acting on a live session from another terminal', () => {
     expect(result.stderr).toContain('rescue connect --pin')
   })
 })
+
+describe('chat both ways with the end user at their terminal', () => {
+  it('the end user types c, a line and Enter; the technician’s rescue chat shows it, and its reply shows in the view', async () => {
+    const { pin } = await world.newPin()
+    const host = await world.spawnPty('host', ['host', '--server', url, '--pin', pin], {
+      cols: 120,
+      rows: 40,
+      env: { HOME: world.dir('home'), SHELL: '/bin/sh', XDG_STATE_HOME: world.dir('chat-state') },
+    })
+    const technician = world.spawn('connect', ['connect', '--pin', pin, '--no-shell', '--json'], {
+      env: runtime,
+    })
+    running.push(technician)
+    try {
+      await host.waitFor('security words')
+      const paired = await technician.waitForEvent('paired')
+      await waitUntil(() =>
+        fs.existsSync(path.join(runtime.XDG_RUNTIME_DIR!, 'rescue', `${paired.sessionId as string}.sock`)),
+      )
+      const chat = await world.spawnPty('chat', ['chat'], { env: runtime })
+      try {
+        await chat.waitFor('chatting with the end user')
+        host.write('c')
+        await host.waitFor('chat>')
+        host.write('hello from the end user')
+        host.write('\r')
+        await chat.waitFor('end user: hello from the end user')
+        chat.write('on my way\r')
+        await host.waitFor('technician: on my way')
+      } finally {
+        await chat.stop()
+      }
+    } finally {
+      await host.stop()
+    }
+  })
+})

@@ -191,9 +191,22 @@ function bridgeSession(session: ssh2.Session, upstream: ssh2.Client): void {
     const local = accept()
     if (local) upstream.exec(info.command, pty ? { pty } : {}, connect(local))
   })
-  session.on('subsystem', (accept, _reject, info) => {
-    const local = accept()
-    if (local) upstream.subsys(info.name, connect(local))
+  // rescue's own subsystems (chat, sysinfo) are answered only once the end user's side has: a chat
+  // is then open at both ends when the technician is told so. sftp is accepted at once like exec,
+  // since OpenSSH's sftp and scp send their first packet without waiting for the answer.
+  session.on('subsystem', (accept, reject, info) => {
+    if (info.name === 'sftp') {
+      const local = accept()
+      if (local) upstream.subsys(info.name, connect(local))
+      return
+    }
+    upstream.subsys(info.name, (error, channel) => {
+      if (error) return reject?.()
+      const local = accept()
+      if (!local) return channel.close()
+      remote = channel
+      join(local, channel)
+    })
   })
 }
 

@@ -9,6 +9,8 @@ import { ConsentBroker, type Decision, type Permission } from '../consent/index.
 import { startSession, type Session, type SessionEnded, type SessionEvent } from '../session/index.js'
 import { generateSshKeyPair } from '../ssh/keys.js'
 import { HostSshServer } from '../ssh/host-server.js'
+import { MAX_CHAT_TEXT } from '../chat/index.js'
+import { sanitizeForTerminal } from '../text/sanitize.js'
 import type { HostActivity } from './events.js'
 
 export type { HostActivity } from './events.js'
@@ -32,6 +34,8 @@ export interface HostSession {
   answer(id: string, decision: Decision): void
   /** Closes every open channel at once and forgets every grant made for the session. */
   revoke(): void
+  /** Sends a chat line to the technician; false when no chat is open on their side. */
+  chat(text: string): boolean
   /** Ends the session for both sides. */
   end(): void
   done: Promise<SessionEnded>
@@ -116,6 +120,11 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
       broker?.revoke()
       const closedChannels = ssh?.closeAllChannels() ?? 0
       onActivity({ event: 'grants-revoked', closedChannels })
+    },
+    chat(text) {
+      const sent = ssh?.sendChat(text)
+      if (sent) onActivity({ event: 'chat', ...sent, text: sanitizeForTerminal(sent.text, MAX_CHAT_TEXT) })
+      return sent !== undefined
     },
     end: () => session.end(),
     done: session.done,

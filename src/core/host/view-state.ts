@@ -39,7 +39,13 @@ export interface HostViewState extends SessionViewState {
   confirmingEnd: boolean
 }
 
-export type HostViewAction = SessionEvent | HostActivity | { event: 'confirm-end' } | { event: 'cancel-end' }
+export type HostViewAction =
+  | SessionEvent
+  | HostActivity
+  | { event: 'confirm-end' }
+  | { event: 'cancel-end' }
+  /** The end user wrote a chat line while the technician had no chat open. */
+  | { event: 'chat-unsent' }
 
 /** The host's view before anything has happened. */
 export function initialHostView(): HostViewState {
@@ -161,6 +167,8 @@ export function reduceHostView(
     case 'refused':
       return log(state, `refused without asking: ${action.request}`)
 
+    case 'chat-unsent':
+      return log(state, 'not sent: the technician has no chat open (they can run rescue chat)')
     case 'chat':
       return log(state, `${action.from === 'host' ? 'you' : 'technician'}: ${action.text}`)
 

@@ -12,7 +12,7 @@ import { MAX_DETAIL_LENGTH, type ConsentBroker } from '../consent/index.js'
 import type { ChannelKind, HostActivity } from '../host/events.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { serveSftp, type FilePermission } from './sftp-server.js'
-import { CHAT_SUBSYSTEM, serveChat } from '../chat/index.js'
+import { CHAT_SUBSYSTEM, serveChat, type ChatLink, type ChatMessage } from '../chat/index.js'
 import { SYSINFO_SUBSYSTEM } from '../sysinfo/index.js'
 import { serveSysinfo } from '../sysinfo/subsystem.js'
 
@@ -48,6 +48,7 @@ export class HostSshServer {
   private connection?: Connection
   private readonly open = new Map<number, OpenChannel>()
   private channelCount = 0
+  private readonly chats = new Set<ChatLink>()
   private closed = false
 
   constructor(private readonly options: HostSshOptions) {
@@ -241,10 +242,19 @@ export class HostSshServer {
   }
 
   private chat(channel: ServerChannel): void {
-    serveChat(channel, {
+    const link = serveChat(channel, {
       self: 'host',
       onMessage: (message) => this.options.onActivity({ event: 'chat', ...message }),
+      onClose: () => this.chats.delete(link),
     })
+    this.chats.add(link)
+  }
+
+  /** Sends the end user's chat line to every chat the technician has open; returns what was sent. */
+  sendChat(text: string): ChatMessage | undefined {
+    let sent: ChatMessage | undefined
+    for (const link of this.chats) if (!link.isClosed) sent = link.send(text)
+    return sent
   }
 
   private consent(
