@@ -8,10 +8,10 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import os from 'node:os'
 import type { Duplex } from 'node:stream'
 import ssh2, { type AuthContext, type Connection, type ParsedKey, type ServerChannel } from 'ssh2'
-import { MAX_DETAIL_LENGTH, type ConsentBroker } from '../consent/index.js'
+import { MAX_DETAIL_LENGTH, type ConsentBroker, type Permission } from '../consent/index.js'
 import type { ChannelKind, HostActivity } from '../host/events.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
-import { serveSftp, type FilePermission } from './sftp-server.js'
+import { serveSftp } from './sftp-server.js'
 import { CHAT_SUBSYSTEM, serveChat, type ChatLink, type ChatMessage } from '../chat/index.js'
 import { SYSINFO_SUBSYSTEM } from '../sysinfo/index.js'
 import { serveSysinfo } from '../sysinfo/subsystem.js'
@@ -180,8 +180,8 @@ export class HostSshServer {
     })
     // ssh2 hands the sftp subsystem here; each file operation inside it asks for its own consent.
     session.on('sftp', (accept, reject) => {
-      if (this.closed) return reject?.()
-      const sftp = accept()
+      const sftp = this.closed ? undefined : accept()
+      if (!sftp) return reject?.()
       const id = this.track('sftp', undefined, { stop: () => sftp.end() })
       sftp.on('close', () => this.finishSftp(id))
       // The client's EOF means it is done (OpenSSH's sftp and scp then wait for us to close).
@@ -190,7 +190,7 @@ export class HostSshServer {
         home: os.homedir(),
         consent: {
           ask: (permission, summary, detail, withdrawn) =>
-            this.askFiles(permission, summary, detail, withdrawn),
+            this.consent(permission, summary, detail, withdrawn),
         },
         onActivity: (activity) => this.options.onActivity(activity),
       })
@@ -224,18 +224,6 @@ export class HostSshServer {
     })
   }
 
-  private askFiles(
-    permission: FilePermission,
-    summary: string,
-    detail: string,
-    withdrawn: AbortSignal | undefined,
-  ): Promise<boolean> {
-    if (this.closed) return Promise.resolve(false)
-    return this.options.broker
-      .request(permission, summary, detail, withdrawn)
-      .then((allowed) => allowed && !this.closed)
-  }
-
   private finishSftp(id: number): void {
     if (!this.open.delete(id)) return
     this.options.onActivity({ event: 'channel-close', channel: id, kind: 'sftp' })
@@ -258,10 +246,10 @@ export class HostSshServer {
   }
 
   private consent(
-    permission: 'shell' | 'exec' | 'sysinfo',
+    permission: Permission,
     summary: string,
     detail: string | undefined,
-    withdrawn: AbortSignal,
+    withdrawn?: AbortSignal,
   ): Promise<boolean> {
     if (this.closed) return Promise.resolve(false)
     return this.options.broker
