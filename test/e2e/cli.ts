@@ -331,6 +331,7 @@ export class CliWorld {
   readonly configDir: string
   readonly env: Record<string, string>
   private readonly children = new Set<CliProcess | PtyProcess>()
+  private readonly tracked: (CliProcess | PtyProcess)[] = []
 
   constructor() {
     this.root = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-e2e-'))
@@ -481,6 +482,25 @@ export class CliWorld {
   /** `rescue connect`, the technician's side, using the saved login. */
   connect(pin: string, options: { json?: boolean } = {}): CliProcess {
     return this.spawn('connect', ['connect', '--pin', pin, ...this.jsonFlag(options)])
+  }
+
+  /** A gateway with `admin` initialised (on its live data directory, as an operator would) and logged in; its URL. */
+  async startLoggedIn(admin: Admin): Promise<string> {
+    const gateway = await this.startServer()
+    await this.initAdmin(gateway.dataDir, admin)
+    await this.login(gateway.url, admin)
+    return gateway.url
+  }
+
+  /** Marks a process of the running test, for `stopTracked` after it whatever happened. */
+  track<T extends CliProcess | PtyProcess>(child: T): T {
+    this.tracked.push(child)
+    return child
+  }
+
+  /** Stops the running test's processes (an afterEach hook). */
+  async stopTracked(): Promise<void> {
+    await Promise.all(this.tracked.splice(0).map((child) => child.stop()))
   }
 
   /** Stops every process this world started, then removes its temp directory. */

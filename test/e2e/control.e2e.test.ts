@@ -7,7 +7,7 @@ import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ExitCode } from '../../src/core/errors.js'
 import type { SystemInfo } from '../../src/core/sysinfo/index.js'
-import { CliWorld, jsonLines, type CliProcess } from './cli.js'
+import { CliWorld, jsonLines } from './cli.js'
 
 const ADMIN = {
   email: 'fay@acme.example',
@@ -18,24 +18,17 @@ const ADMIN = {
 
 let world: CliWorld
 let url: string
-let running: CliProcess[] = []
 /** The runtime folder shared by connect and the commands that reach it. */
 let runtime: Record<string, string>
 
 beforeAll(async () => {
   world = new CliWorld()
-  const gateway = await world.startServer()
-  url = gateway.url
-  await world.initAdmin(gateway.dataDir, ADMIN)
-  await world.login(url, ADMIN)
+  url = await world.startLoggedIn(ADMIN)
   const dir = world.dir('runtime')
   fs.chmodSync(dir, 0o700)
   runtime = { XDG_RUNTIME_DIR: dir }
 })
-afterEach(async () => {
-  await Promise.all(running.map((child) => child.stop()))
-  running = []
-})
+afterEach(() => world.stopTracked())
 afterAll(() => world?.dispose())
 
 /** A host with `flags`, and a technician holding the session with its control socket open. */
@@ -44,12 +37,12 @@ async function liveSession(...flags: string[]) {
   const host = world.spawn('host', ['host', '--server', url, '--pin', pin, '--json', ...flags], {
     env: { HOME: world.dir('home'), SHELL: '/bin/sh' },
   })
-  running.push(host)
+  world.track(host)
   await host.waitForEvent('waiting')
   const technician = world.spawn('connect', ['connect', '--pin', pin, '--no-shell', '--json'], {
     env: runtime,
   })
-  running.push(technician)
+  world.track(technician)
   const paired = await technician.waitForEvent('paired')
   const socket = path.join(runtime.XDG_RUNTIME_DIR!, 'rescue', `${paired.sessionId as string}.sock`)
   await waitUntil(() => fs.existsSync(socket))
@@ -134,7 +127,7 @@ describe('chat both ways with the end user at their terminal', () => {
     const technician = world.spawn('connect', ['connect', '--pin', pin, '--no-shell', '--json'], {
       env: runtime,
     })
-    running.push(technician)
+    world.track(technician)
     try {
       await host.waitFor('security words')
       const paired = await technician.waitForEvent('paired')

@@ -28,33 +28,21 @@ const PROMPTLY_MS = 3000
 
 let world: CliWorld
 let url: string
-let running: (CliProcess | PtyProcess)[] = []
 
 beforeAll(async () => {
   world = new CliWorld()
-  const gateway = await world.startServer()
-  url = gateway.url
-  await world.initAdmin(gateway.dataDir, ADMIN)
-  await world.login(url, ADMIN)
+  url = await world.startLoggedIn(ADMIN)
 })
 
-afterEach(async () => {
-  await Promise.all(running.map((child) => child.stop()))
-  running = []
-})
+afterEach(() => world.stopTracked())
 
 afterAll(() => world?.dispose())
-
-function track<T extends CliProcess | PtyProcess>(child: T): T {
-  running.push(child)
-  return child
-}
 
 /** `rescue host` on a 120x40 terminal, on a fresh PIN and its own state directory, once it waits. */
 async function hostOnTerminal(...flags: string[]) {
   const { pin } = await world.newPin()
   const stateDir = world.dir('state')
-  const host = track(
+  const host = world.track(
     await world.spawnPty('host', ['host', '--server', url, '--pin', pin, ...flags], {
       cols: 120,
       rows: 40,
@@ -68,7 +56,7 @@ async function hostOnTerminal(...flags: string[]) {
 }
 
 function connectExec(pin: string, command: string): CliProcess {
-  return track(world.spawn('connect', ['connect', '--pin', pin, '--exec', command]))
+  return world.track(world.spawn('connect', ['connect', '--pin', pin, '--exec', command]))
 }
 
 /** Waits for the consent prompt for `command`, checks what it says, and returns where it ends. */
@@ -275,7 +263,7 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
 
   it('[r] while the technician has a shell open: connect exits 129 saying SIGHUP, revoked', async () => {
     const { pin, host } = await hostOnTerminal()
-    const technician = track(await world.spawnPty('connect', ['connect', '--pin', pin]))
+    const technician = world.track(await world.spawnPty('connect', ['connect', '--pin', pin]))
     const asks = await host.waitFor(`${ADMIN.email} wants to open a shell as ${USER} on this computer.`)
     await host.waitFor('[a] allow once', { from: asks.end })
     await press(host, 'a')
@@ -300,7 +288,7 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
 describe('rescue host on a terminal: the end user ends the session', () => {
   it('[q] asks first ([n] keeps the session); [q] [y] ends it for the technician, and host exits 0', async () => {
     const { pin, host, stateDir } = await hostOnTerminal()
-    const technician = track(world.spawn('connect', ['connect', '--pin', pin]))
+    const technician = world.track(world.spawn('connect', ['connect', '--pin', pin]))
     const connected = await host.waitFor('[r] revoke every grant  [q] end the session')
 
     host.write('q')

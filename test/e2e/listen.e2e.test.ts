@@ -18,19 +18,12 @@ const ADMIN = {
 
 let world: CliWorld
 let url: string
-let running: CliProcess[] = []
 
 beforeAll(async () => {
   world = new CliWorld()
-  const gateway = await world.startServer()
-  url = gateway.url
-  await world.initAdmin(gateway.dataDir, ADMIN)
-  await world.login(url, ADMIN)
+  url = await world.startLoggedIn(ADMIN)
 })
-afterEach(async () => {
-  await Promise.all(running.map((child) => child.stop()))
-  running = []
-})
+afterEach(() => world.stopTracked())
 afterAll(() => world?.dispose())
 
 /** A host that pre-approves `permissions`, and a technician serving the session on a free port. */
@@ -44,10 +37,10 @@ async function listening(permissions: string) {
       env,
     },
   )
-  running.push(host)
+  world.track(host)
   await host.waitForEvent('waiting')
   const technician = world.spawn('connect', ['connect', '--pin', pin, '--listen', '0', '--json'])
-  running.push(technician)
+  world.track(technician)
   const ready = await technician.waitForEvent('listening')
   const ssh = (ready.ssh as string).split(' ')
   // `ssh -p PORT -i KEY -o ... rescue@127.0.0.1`: the options, without the program and destination.

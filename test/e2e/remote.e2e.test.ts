@@ -15,28 +15,15 @@ const PROMPTLY_MS = 3000
 
 let world: CliWorld
 let url: string
-/** The processes of the running test, stopped after it whatever happened. */
-let running: (CliProcess | PtyProcess)[] = []
 
 beforeAll(async () => {
   world = new CliWorld()
-  const gateway = await world.startServer()
-  url = gateway.url
-  await world.initAdmin(gateway.dataDir, ADMIN)
-  await world.login(url, ADMIN)
+  url = await world.startLoggedIn(ADMIN)
 })
 
-afterEach(async () => {
-  await Promise.all(running.map((child) => child.stop()))
-  running = []
-})
+afterEach(() => world.stopTracked())
 
 afterAll(() => world?.dispose())
-
-function track<T extends CliProcess | PtyProcess>(child: T): T {
-  running.push(child)
-  return child
-}
 
 /**
  * The end user's shell (`$SHELL -l`) starts in an empty home with /bin/sh: whether a test passes
@@ -49,7 +36,7 @@ function endUserEnv() {
 /** `rescue host --json` without a terminal (stdin is /dev/null), on a fresh PIN, waiting for the technician. */
 async function headlessHost(...flags: string[]) {
   const { pin } = await world.newPin()
-  const host = track(
+  const host = world.track(
     world.spawn('host', ['host', '--server', url, '--pin', pin, '--json', ...flags], { env: endUserEnv() }),
   )
   await host.waitForEvent('waiting')
@@ -59,7 +46,7 @@ async function headlessHost(...flags: string[]) {
 /** `rescue connect --exec COMMAND` against a host that pre-approves exec; both run to their end. */
 async function execThroughHost(command: string, ...hostFlags: string[]) {
   const { pin, host } = await headlessHost(...hostFlags)
-  const technician = track(world.spawn('connect', ['connect', '--pin', pin, '--exec', command]))
+  const technician = world.track(world.spawn('connect', ['connect', '--pin', pin, '--exec', command]))
   const [exit, hostExit] = await Promise.all([technician.waitForExit(), host.waitForExit()])
   return { technician, exit, host, hostExit }
 }
@@ -145,7 +132,7 @@ describe('rescue connect on a terminal: a remote shell that behaves like ssh', (
   /** The technician's `rescue connect` on a 100x30 terminal, once the host has opened the shell. */
   async function shellSession() {
     const { pin, host } = await headlessHost('--auto-approve', 'shell')
-    const technician = track(
+    const technician = world.track(
       await world.spawnPty('connect', ['connect', '--pin', pin], { cols: 100, rows: 30 }),
     )
     await host.waitForEvent('channel-open', undefined, (line) => line.kind === 'shell')

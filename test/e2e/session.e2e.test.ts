@@ -11,29 +11,15 @@ const ADMIN = {
 
 let world: CliWorld
 let url: string
-/** The session processes of the running test, stopped after it whatever happened. */
-let running: CliProcess[] = []
 
 beforeAll(async () => {
   world = new CliWorld()
-  const gateway = await world.startServer()
-  url = gateway.url
-  // On the gateway's own data directory while it runs, as an operator would.
-  await world.initAdmin(gateway.dataDir, ADMIN)
-  await world.login(url, ADMIN)
+  url = await world.startLoggedIn(ADMIN)
 })
 
-afterEach(async () => {
-  await Promise.all(running.map((child) => child.stop()))
-  running = []
-})
+afterEach(() => world.stopTracked())
 
 afterAll(() => world?.dispose())
-
-function track(child: CliProcess): CliProcess {
-  running.push(child)
-  return child
-}
 
 /**
  * A fresh PIN and both sides on it; resolves once both have paired. With `hostFirst`, the
@@ -41,9 +27,9 @@ function track(child: CliProcess): CliProcess {
  */
 async function pairedSession({ hostFirst = false } = {}) {
   const { pin } = await world.newPin()
-  const host = track(world.host(url, pin))
+  const host = world.track(world.host(url, pin))
   if (hostFirst) await host.waitForEvent('waiting')
-  const technician = track(world.connect(pin))
+  const technician = world.track(world.connect(pin))
   const [hostPaired, technicianPaired] = await Promise.all([
     host.waitForEvent('paired'),
     technician.waitForEvent('paired'),
@@ -120,13 +106,13 @@ describe('a support session between two rescue processes', () => {
 
   it('technician first: connect waits until the PIN expires, then pairs when the end user arrives', async () => {
     const { pin, expiresAt } = await world.newPin()
-    const technician = track(world.connect(pin))
+    const technician = world.track(world.connect(pin))
     const waiting = await technician.waitForEvent('waiting')
     expect(waiting).toMatchObject({ event: 'waiting', role: 'technician' })
     expect(Date.parse(String(waiting.expiresAt))).toBe(Date.parse(expiresAt))
     expect(technician.events.some((line) => line.event === 'paired')).toBe(false)
 
-    const host = track(world.host(url, pin))
+    const host = world.track(world.host(url, pin))
     const [technicianPaired, hostPaired] = await Promise.all([
       technician.waitForEvent('paired'),
       host.waitForEvent('paired'),
@@ -138,8 +124,8 @@ describe('a support session between two rescue processes', () => {
 
   it('without --json, both sides print the security words and the other side in plain sentences', async () => {
     const { pin } = await world.newPin()
-    const host = track(world.host(url, pin, { json: false }))
-    const technician = track(world.connect(pin, { json: false }))
+    const host = world.track(world.host(url, pin, { json: false }))
+    const technician = world.track(world.connect(pin, { json: false }))
     const securityWords = /security words: ([a-z]+ [a-z]+ [a-z]+)/
     const [hostLine, technicianLine] = await Promise.all([
       host.waitForLine('the security words', (line) => securityWords.test(line)),
