@@ -15,6 +15,18 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import { MAX_FRAME_BYTES, PIN_HEADER, WS_PATH } from '../src/core/gateway/control-messages.js'
+import {
+  benchLog,
+  freePort,
+  makeTempDir,
+  onCleanup,
+  postJson,
+  runBench,
+  stopChild,
+  track,
+  UsageError,
+  withTimeout,
+} from './lib.js'
 import { HIGH_WATER_BYTES, LOW_WATER_BYTES } from '../src/core/gateway/relay.js'
 
 const MiB = 1024 * 1024
@@ -30,20 +42,9 @@ const ADMIN = { email: 'bench@example.com', password: 'bench-password-not-secret
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const runJs = path.join(repoRoot, 'bin', 'run.js')
 
-const log = (message: string) => process.stderr.write(`[bench:relay] ${message}\n`)
+const log = benchLog('bench:relay')
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 const round = (value: number, digits = 1) => Number(value.toFixed(digits))
-
-class UsageError extends Error {}
-
-/** Rejects with a clear message if `promise` has not settled within `ms`. */
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
 
 /** Resolves when `predicate` holds, polling every `everyMs`; fails after `timeoutMs`. */
 async function waitUntil(predicate: () => boolean, timeoutMs: number, what: string, everyMs = 5) {
@@ -56,46 +57,6 @@ async function waitUntil(predicate: () => boolean, timeoutMs: number, what: stri
 
 // ---------------------------------------------------------------------------------------------
 // Resources to release whatever happens
-
-const children = new Set<ChildProcess>()
-const tempDirs = new Set<string>()
-const sockets = new Set<{ destroy(): void }>()
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    children.delete(child)
-    return
-  }
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  child.kill('SIGTERM')
-  try {
-    await withTimeout(exited, 3000, `${child.spawnfile} to exit`)
-  } catch {
-    child.kill('SIGKILL')
-    await withTimeout(exited, 2000, `${child.spawnfile} to die`).catch(() => undefined)
-  }
-  children.delete(child)
-}
-
-async function cleanup(): Promise<void> {
-  for (const socket of sockets) socket.destroy()
-  sockets.clear()
-  await Promise.all([...children].map(stopChild))
-  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true })
-  tempDirs.clear()
-}
-
-function makeTempDir(prefix: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
-  tempDirs.add(dir)
-  return dir
-}
-
-function track(child: ChildProcess): ChildProcess {
-  children.add(child)
-  child.once('exit', () => children.delete(child))
-  return child
-}
 
 // ---------------------------------------------------------------------------------------------
 // Memory of another process, from /proc
@@ -304,18 +265,6 @@ async function startGateway(dataDir: string, env: NodeJS.ProcessEnv): Promise<Ru
   return { child, pid: child.pid!, url }
 }
 
-async function postJson<T>(url: string, body: unknown, token?: string): Promise<T> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  })
-  const text = await response.text()
-  if (!response.ok) throw new Error(`POST ${url} -> ${response.status}: ${text}`)
-  return JSON.parse(text) as T
-}
-
 /** Opens a raw peer socket and resolves once the gateway has said "paired". */
 function openPeer(gatewayUrl: string, role: 'host' | 'technician', pin: string, token?: string) {
   const url = new URL(WS_PATH[role], gatewayUrl)
@@ -326,7 +275,7 @@ function openPeer(gatewayUrl: string, role: 'host' | 'technician', pin: string, 
     handshakeTimeout: 10_000,
     perMessageDeflate: false,
   })
-  sockets.add({ destroy: () => socket.terminate() })
+  onCleanup(() => socket.terminate())
   const paired = new Promise<void>((resolve, reject) => {
     socket.on('message', (data: Buffer, isBinary) => {
       if (isBinary) return
@@ -429,28 +378,17 @@ function socatVersion(): string | undefined {
   return /socat version (\S+)/.exec(result.stdout)?.[1] ?? 'unknown'
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
-  })
-  const { port } = server.address() as net.AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
-
 async function socatScenario(totalBytes: number, slowReader: boolean): Promise<TransferReport> {
   // The sink: a Node TCP server that counts what arrives.
   let receivedBytes = 0
   let sinkSocket: net.Socket | undefined
   const sink = net.createServer((socket) => {
     sinkSocket = socket
-    sockets.add(socket)
+    onCleanup(() => void socket.destroy())
     socket.on('data', (data: Buffer) => (receivedBytes += data.length))
     socket.on('error', () => undefined)
   })
-  sockets.add({ destroy: () => sink.close() })
+  onCleanup(() => void sink.close())
   await new Promise<void>((resolve, reject) => {
     sink.once('error', reject)
     sink.listen(0, '127.0.0.1', resolve)
@@ -480,7 +418,7 @@ async function socatScenario(totalBytes: number, slowReader: boolean): Promise<T
     )
 
     const client = net.connect({ host: '127.0.0.1', port })
-    sockets.add(client)
+    onCleanup(() => void client.destroy())
     await withTimeout(
       new Promise<void>((resolve, reject) => {
         client.once('connect', resolve)
@@ -617,21 +555,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
 }
 
-let exiting = false
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    if (exiting) return
-    exiting = true
-    log(`stopping on ${signal}`)
-    void cleanup().finally(() => process.exit(130))
-  })
-}
-
-try {
-  await main()
-} catch (error) {
-  process.exitCode = error instanceof UsageError ? 2 : 1
-  log(`error: ${error instanceof Error ? error.message : String(error)}`)
-} finally {
-  await cleanup()
-}
+await runBench(log, main)

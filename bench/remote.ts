@@ -29,6 +29,18 @@ import { startGateway } from '../src/core/gateway/index.js'
 import { startHost } from '../src/core/host/index.js'
 import { openRemoteShell } from '../src/core/ssh/technician-client.js'
 import { openStore } from '../src/core/store/index.js'
+import {
+  benchLog,
+  freePort,
+  makeTempDir,
+  onCleanup,
+  postJson,
+  runBench,
+  stopChild,
+  track,
+  UsageError,
+  withTimeout,
+} from './lib.js'
 import { startTechnician } from '../src/core/technician/index.js'
 
 const ADMIN = {
@@ -49,77 +61,18 @@ const SETUP_WARMUP = 2
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const runJs = path.join(repoRoot, 'bin', 'run.js')
 
-const log = (message: string) => process.stderr.write(`[bench:remote] ${message}\n`)
+const log = benchLog('bench:remote')
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 const round = (value: number, digits: number) => Number(value.toFixed(digits))
 const msSince = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6
 
-class UsageError extends Error {}
-
-/** Rejects with a clear message if `promise` has not settled within `ms`. */
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Resources to release whatever happens
-
-const children = new Set<ChildProcess>()
-const tempDirs = new Set<string>()
-/** Other things to undo (in-process gateway and sessions, /run/sshd), last registered first. */
-const undo: Array<() => Promise<void> | void> = []
-
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    children.delete(child)
-    return
-  }
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  child.kill(signal)
-  try {
-    await withTimeout(exited, 3000, `${child.spawnfile} to exit`)
-  } catch {
-    child.kill('SIGKILL')
-    await withTimeout(exited, 2000, `${child.spawnfile} to die`).catch(() => undefined)
-  }
-  children.delete(child)
-}
-
-async function cleanup(): Promise<void> {
-  while (undo.length > 0) {
-    try {
-      await withTimeout(Promise.resolve(undo.pop()!()), 5000, 'cleanup')
-    } catch (error) {
-      log(`cleanup: ${error instanceof Error ? error.message : String(error)}`)
-    }
-  }
-  await Promise.all([...children].map((child) => stopChild(child)))
-  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true })
-  tempDirs.clear()
-}
-
-function makeTempDir(prefix: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
-  tempDirs.add(dir)
-  return dir
-}
 
 function subdir(parent: string, name: string): string {
   const dir = path.join(parent, name)
   fs.mkdirSync(dir, { recursive: true })
   return dir
-}
-
-function track(child: ChildProcess): ChildProcess {
-  children.add(child)
-  child.once('exit', () => children.delete(child))
-  // A child that cannot be spawned emits 'error'; the waits below report it.
-  child.on('error', () => undefined)
-  return child
 }
 
 function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
@@ -155,17 +108,6 @@ function parseJsonLine(line: string): Record<string, unknown> | undefined {
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
-  })
-  const { port } = server.address() as net.AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
-
 /** Resolves once something accepts TCP connections on 127.0.0.1:port. */
 async function waitForPort(port: number, child: ChildProcess, what: string, timeoutMs = 10_000) {
   const deadline = Date.now() + timeoutMs
@@ -185,18 +127,6 @@ async function waitForPort(port: number, child: ChildProcess, what: string, time
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} to listen`)
     await sleep(20)
   }
-}
-
-async function postJson<T>(url: string, body: unknown, token?: string): Promise<T> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  })
-  const text = await response.text()
-  if (!response.ok) throw new Error(`POST ${url} -> ${response.status}: ${text}`)
-  return JSON.parse(text) as T
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -410,7 +340,7 @@ async function startSshd(dir: string, home: string): Promise<Sshd> {
   // sshd refuses to start as root without its privilege separation directory; make it if missing.
   if (isRoot && !fs.existsSync('/run/sshd')) {
     fs.mkdirSync('/run/sshd', { mode: 0o755 })
-    undo.push(() => fs.rmdirSync('/run/sshd'))
+    onCleanup(() => fs.rmdirSync('/run/sshd'))
   }
   const config = path.join(dir, 'sshd_config')
   fs.writeFileSync(
@@ -627,7 +557,7 @@ async function rescueEchoLink(url: string, token: string, dir: string): Promise<
     technician.session.end()
     await withTimeout(Promise.all([technician.session.done, host.done]), 5000, 'the rescue session to end')
   }
-  undo.push(close)
+  onCleanup(close)
   const client = await withTimeout(technician.ssh, 20_000, 'rescue SSH to come up')
   const channel = await withTimeout(openRemoteShell(client, PTY), 20_000, 'the remote shell')
   opened.channel = channel
@@ -644,10 +574,10 @@ async function rescueEchoLink(url: string, token: string, dir: string): Promise<
 /** A gateway in this process over a temp store, with an admin logged in (as test/helpers/gateway.ts). */
 async function startInProcessGateway(dataDir: string): Promise<{ url: string; token: string }> {
   const store = await openStore({ dataDir })
-  undo.push(() => store.close())
+  onCleanup(() => store.close())
   await initOrganisation(store, ADMIN)
   const gateway = await startGateway({ store, host: '127.0.0.1', port: 0 })
-  undo.push(() => gateway.close())
+  onCleanup(() => gateway.close())
   const { token } = await login(store, ADMIN.email, ADMIN.password)
   return { url: gateway.url, token }
 }
@@ -839,7 +769,7 @@ async function main(): Promise<void> {
   // The in-process hosts' shells inherit this process's environment: the same empty HOME as sshd's.
   const realHome = process.env.HOME
   process.env.HOME = home
-  undo.push(() => {
+  onCleanup(() => {
     if (realHome === undefined) delete process.env.HOME
     else process.env.HOME = realHome
   })
@@ -902,21 +832,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
 }
 
-let exiting = false
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    if (exiting) return
-    exiting = true
-    log(`stopping on ${signal}`)
-    void cleanup().finally(() => process.exit(130))
-  })
-}
-
-try {
-  await main()
-} catch (error) {
-  process.exitCode = error instanceof UsageError ? 2 : 1
-  log(`error: ${error instanceof Error ? error.message : String(error)}`)
-} finally {
-  await cleanup()
-}
+await runBench(log, main)
