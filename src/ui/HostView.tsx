@@ -2,6 +2,7 @@ import { Box, Text, useInput, useStdin } from 'ink'
 import { useEffect, useRef, useState } from 'react'
 import { formatCountdown } from '../cli/session-lines.js'
 import type { ConsentRequest, Decision } from '../core/consent/types.js'
+import { progressLine } from '../core/text/progress.js'
 import type { FeedEntry, HostViewState, OpenChannel } from '../core/host/view-state.js'
 import { useNow } from './use-now.js'
 
@@ -22,8 +23,9 @@ export interface HostViewProps {
   onChat?(text: string): void
 }
 
-const decisionKeys: Record<string, Decision> = { a: 'once', s: 'session', d: 'deny' }
+const decisionKeys: Record<string, Decision> = { a: 'once', s: 'session', f: 'folder', d: 'deny' }
 const PROMPT_KEYS = '[a] allow once   [s] allow for this session   [d] deny          '
+const FOLDER_KEY = '[f] allow for this session, only in '
 const LEGEND = '[c] chat  [r] revoke every grant  [q] end the session'
 const CHAT_LEGEND = '[Enter] send  [Esc] cancel'
 // Control characters never enter the chat line, whatever the terminal sends.
@@ -66,6 +68,8 @@ export function HostView({
       if (state.phase === 'ended') return
       if (prompt) {
         const decision = decisionKeys[input.toLowerCase()]
+        // Only a file request has a folder to limit a grant to.
+        if (decision === 'folder' && prompt.folder === undefined) return
         const since = shown.current
         const settled = since?.id === prompt.id && Date.now() - since.at >= PROMPT_GUARD_MS
         if (decision && settled) onDecision(prompt.id, decision)
@@ -129,6 +133,12 @@ function PromptBox({ prompt, waiting, now }: { prompt: ConsentRequest; waiting: 
         {PROMPT_KEYS}
         <Text color="yellow">(denies in {seconds} s)</Text>
       </Text>
+      {prompt.folder !== undefined && (
+        <Text>
+          {FOLDER_KEY}
+          <Text bold>{prompt.folder}</Text>
+        </Text>
+      )}
       {waiting > 0 && <Text dimColor>({waiting} more waiting)</Text>}
     </Box>
   )
@@ -200,6 +210,16 @@ function Permissions({ state }: { state: HostViewState }) {
       {state.openChannels.length > 0 && (
         <Text>open now: {state.openChannels.map(describeChannel).join(', ')}</Text>
       )}
+      {state.transfers.map((transfer) => (
+        <Text key={`${transfer.direction} ${transfer.path}`}>
+          {progressLine({
+            label:
+              transfer.direction === 'to-host' ? `receiving ${transfer.path}` : `sending ${transfer.path}`,
+            bytes: transfer.bytes,
+            ...(transfer.total !== undefined ? { total: transfer.total } : {}),
+          })}
+        </Text>
+      ))}
     </Box>
   )
 }

@@ -20,7 +20,8 @@ import { sanitizeForTerminal } from '../text/sanitize.js'
 export type AuditRecord = (
   | { event: 'session-start'; server: string; technician: TechnicianIdentity; sas: string }
   | { event: 'session-end'; by: EndedBy; reason: string; code?: ErrorCode }
-  | HostActivity
+  /** Progress is for the view only: the log keeps each transfer's outcome. */
+  | Exclude<HostActivity, { event: 'file-progress' }>
 ) & { session: string }
 
 /** One line of the audit log: a record and when it was written (ISO-8601). */
@@ -116,6 +117,7 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     detail: z.string().optional(),
     technician: z.string(),
     deadline: z.string(),
+    folder: z.string().optional(),
   }),
   z.object({
     ...common,
@@ -124,6 +126,7 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     permission: z.enum(permissions),
     decision: z.enum(keysOf(decisionText)),
     by: z.enum(keysOf(decidedByText)),
+    folder: z.string().optional(),
   }),
   z.object({
     ...common,

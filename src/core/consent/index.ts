@@ -4,10 +4,11 @@
  * user's own terminal can give (through `answer`). It fails closed: no answer before the deadline,
  * no terminal to ask on, or a session that has ended means deny. Imports core only.
  */
+import path from 'node:path'
 import { newId } from '../ids.js'
 import type { HostActivity } from '../host/events.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
-import type { ConsentRequest, ConsentResult, DecidedBy, Decision, Permission } from './types.js'
+import type { ConsentRequest, ConsentResult, DecidedBy, Decision, FileScope, Permission } from './types.js'
 
 export * from './types.js'
 
@@ -31,6 +32,13 @@ export interface ConsentBrokerOptions {
   onActivity(activity: HostActivity): void
 }
 
+/** Permissions allowed without asking for paths inside one folder. */
+interface FolderGrant {
+  permissions: ReadonlySet<Permission>
+  folder: string
+  by: 'folder-grant' | 'transfer-grant'
+}
+
 interface Pending {
   request: ConsentRequest
   timer: NodeJS.Timeout
@@ -39,6 +47,7 @@ interface Pending {
 
 export class ConsentBroker {
   private readonly grants = new Set<Permission>()
+  private folderGrants: FolderGrant[] = []
   private readonly autoApprove: ReadonlySet<Permission>
   private readonly pending = new Map<string, Pending>()
   private ended = false
@@ -49,13 +58,15 @@ export class ConsentBroker {
 
   /**
    * Asks for `permission`; resolves true only when it is allowed. `summary` and `detail` may hold
-   * anything the technician sent: they are sanitized here, before anyone sees them.
+   * anything the technician sent: they are sanitized here, before anyone sees them. A file request
+   * gives its `scope`: the end user may then allow it for the session inside `scope.folder`.
    */
   request(
     permission: Permission,
     summary: string,
     detail?: string,
     withdrawn?: AbortSignal,
+    scope?: FileScope,
   ): Promise<boolean> {
     const timeoutMs = this.options.timeoutMs ?? DEFAULT_CONSENT_TIMEOUT_MS
     const request: ConsentRequest = {
@@ -65,18 +76,28 @@ export class ConsentBroker {
       ...(detail !== undefined ? { detail: sanitizeForTerminal(detail, MAX_DETAIL_LENGTH) } : {}),
       technician: sanitizeForTerminal(this.options.technician, 200),
       deadline: new Date(Date.now() + timeoutMs).toISOString(),
+      ...(scope ? { folder: sanitizeForTerminal(scope.folder, MAX_DETAIL_LENGTH) } : {}),
     }
     this.options.onActivity({ event: 'consent-request', ...request })
     const immediate = withdrawn?.aborted
       ? { decision: 'deny' as const, by: 'withdrawn' as const }
-      : this.decideWithoutAsking(permission)
+      : this.decideWithoutAsking(permission, scope)
     if (immediate) return Promise.resolve(this.record(request, immediate.decision, immediate.by))
 
     return new Promise((resolve) => {
-      const settle = (decision: Decision, by: DecidedBy) => {
+      const settle = (answer: Decision, by: DecidedBy) => {
         if (!this.pending.delete(request.id)) return
         clearTimeout(timer)
+        // "In this folder" means nothing for a request that names no folder: it counts as once.
+        const decision = answer === 'folder' && !scope ? 'once' : answer
         if (decision === 'session') this.grants.add(permission)
+        if (decision === 'folder' && scope) {
+          this.folderGrants.push({
+            permissions: new Set([permission]),
+            folder: scope.folder,
+            by: 'folder-grant',
+          })
+        }
         resolve(this.record(request, decision, by))
       }
       const timer = setTimeout(() => settle('deny', 'timeout'), timeoutMs)
@@ -90,6 +111,19 @@ export class ConsentBroker {
     this.pending.get(id)?.settle(decision, 'end-user')
   }
 
+  /**
+   * The end user allowed one folder transfer as a whole: its requests for `permissions` inside
+   * `folder` go through unasked until `until` aborts (the transfer is over) or grants are revoked.
+   */
+  grantTransfer(permissions: readonly Permission[], folder: string, until: AbortSignal): void {
+    if (this.ended || until.aborted) return
+    const grant: FolderGrant = { permissions: new Set(permissions), folder, by: 'transfer-grant' }
+    this.folderGrants.push(grant)
+    until.addEventListener('abort', () => {
+      this.folderGrants = this.folderGrants.filter((candidate) => candidate !== grant)
+    })
+  }
+
   /** Refuses, without asking, a request that has no prompt (the default for anything unknown). */
   refuse(what: string): void {
     this.options.onActivity({ event: 'refused', request: sanitizeForTerminal(what, MAX_SUMMARY) })
@@ -98,6 +132,7 @@ export class ConsentBroker {
   /** Forgets every grant made for the session and denies whatever is waiting. */
   revoke(): void {
     this.grants.clear()
+    this.folderGrants = []
     for (const pending of [...this.pending.values()]) pending.settle('deny', 'ended')
   }
 
@@ -112,17 +147,39 @@ export class ConsentBroker {
     return [...new Set([...this.autoApprove, ...this.grants])].sort()
   }
 
-  private decideWithoutAsking(permission: Permission): { decision: Decision; by: DecidedBy } | undefined {
+  private decideWithoutAsking(
+    permission: Permission,
+    scope: FileScope | undefined,
+  ): { decision: Decision; by: DecidedBy } | undefined {
     if (this.ended) return { decision: 'deny', by: 'ended' }
     if (this.autoApprove.has(permission)) return { decision: 'once', by: 'auto-approve' }
     if (this.grants.has(permission)) return { decision: 'once', by: 'session-grant' }
+    const folderGrant =
+      scope &&
+      this.folderGrants.find(
+        (grant) => grant.permissions.has(permission) && isInside(scope.path, grant.folder),
+      )
+    if (folderGrant) return { decision: 'once', by: folderGrant.by }
     if (!this.options.interactive) return { decision: 'deny', by: 'no-terminal' }
     return undefined
   }
 
   private record(request: ConsentRequest, decision: Decision, by: DecidedBy): boolean {
-    const result: ConsentResult = { id: request.id, permission: request.permission, decision, by }
+    const result: ConsentResult = {
+      id: request.id,
+      permission: request.permission,
+      decision,
+      by,
+      ...(decision === 'folder' && request.folder !== undefined ? { folder: request.folder } : {}),
+    }
     this.options.onActivity({ event: 'consent-decision', ...result })
     return decision !== 'deny'
   }
+}
+
+/** True when `candidate` is `folder` or lies under it (both absolute, links already resolved). */
+export function isInside(candidate: string, folder: string): boolean {
+  const relative = path.relative(folder, candidate)
+  const outside = relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)
+  return !outside
 }

@@ -22,14 +22,21 @@ export const permissions = [
 ] as const
 export type Permission = (typeof permissions)[number]
 
-/** The end user's answer: allow this one request, allow this kind for the rest of the session, or deny. */
-export type Decision = 'once' | 'session' | 'deny'
+/**
+ * The end user's answer: allow this one request, allow this kind for the rest of the session,
+ * allow this kind for the rest of the session inside one folder (file requests only), or deny.
+ */
+export type Decision = 'once' | 'session' | 'folder' | 'deny'
 
 /** Who or what made a decision, for the view and the audit log. */
 export type DecidedBy =
   | 'end-user'
   /** A grant the end user made earlier "for this session". */
   | 'session-grant'
+  /** A grant the end user made earlier "for this session, in this folder". */
+  | 'folder-grant'
+  /** The end user allowed a whole folder transfer, and this request is part of it. */
+  | 'transfer-grant'
   /** `rescue host --auto-approve`. */
   | 'auto-approve'
   /** Nobody answered before the deadline. */
@@ -53,6 +60,8 @@ export interface ConsentRequest {
   detail?: string
   /** Who asks: the technician's email, as the gateway vouched for it. */
   technician: string
+  /** For a file request: the folder an "in this folder" grant would cover. */
+  folder?: string
   /** When silence becomes a denial (ISO-8601). */
   deadline: string
 }
@@ -62,6 +71,14 @@ export interface ConsentResult {
   permission: Permission
   decision: Decision
   by: DecidedBy
+  /** The folder a `folder` decision covers, sanitized. */
+  folder?: string
+}
+
+/** Where a file request acts: the real path, and the folder an "in this folder" grant would cover. */
+export interface FileScope {
+  path: string
+  folder: string
 }
 
 /** Parses `shell,exec`; an unknown name is an error, never ignored. */

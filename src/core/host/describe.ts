@@ -6,6 +6,8 @@ import type { HostActivity } from './events.js'
 export const decidedByText = {
   'end-user': ' by the end user',
   'session-grant': ` by the end user's earlier "for this session" answer`,
+  'folder-grant': ` by the end user's earlier "for this session in this folder" answer`,
+  'transfer-grant': ' as part of a folder transfer the end user allowed',
   'auto-approve': ' by rescue host --auto-approve',
   timeout: ': nobody answered in time',
   'no-terminal': ': there was no terminal to ask on',
@@ -17,6 +19,7 @@ export const decidedByText = {
 export const decisionText = {
   once: 'allowed once',
   session: 'allowed for the rest of the session',
+  folder: 'allowed for the rest of the session in one folder',
   deny: 'denied',
 } as const satisfies Record<Decision, string>
 
@@ -29,7 +32,7 @@ export function describeHostActivity(activity: HostActivity): string {
     case 'consent-request':
       return `${safe(activity.technician)} asked to ${safe(activity.summary)}${activity.detail ? `: ${safe(activity.detail)}` : ''}`
     case 'consent-decision':
-      return `${activity.permission} ${decisionText[activity.decision]}${decidedByText[activity.by]}`
+      return `${activity.permission} ${decisionText[activity.decision]}${activity.folder ? ` (${safe(activity.folder)})` : ''}${decidedByText[activity.by]}`
     case 'channel-open':
       return `${activity.kind} channel ${activity.channel} opened${activity.command ? `: ${safe(activity.command)}` : ''}`
     case 'channel-close': {
@@ -45,6 +48,11 @@ export function describeHostActivity(activity: HostActivity): string {
       const what = activity.direction === 'to-host' ? 'received' : 'sent'
       const state = activity.complete ? '' : ' (incomplete)'
       return `file ${what}${state}: ${safe(activity.path)}, ${activity.bytes} bytes, SHA-256 ${safe(activity.sha256)}`
+    }
+    case 'file-progress': {
+      const what = activity.direction === 'to-host' ? 'receiving' : 'sending'
+      const of = activity.total !== undefined ? ` of ${activity.total}` : ''
+      return `${what} ${safe(activity.path)}: ${activity.bytes}${of} bytes`
     }
     case 'chat':
       return `chat from the ${activity.from === 'host' ? 'end user' : 'technician'}: ${safe(activity.text)}`

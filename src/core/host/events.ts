@@ -37,6 +37,14 @@ export type HostActivity =
       /** False when the transfer broke off (an upload's partial file stays for a resume). */
       complete: boolean
     }
+  /** A file on its way through SFTP, at most twice a second per file. */
+  | {
+      event: 'file-progress'
+      direction: 'to-host' | 'from-host'
+      path: string
+      bytes: number
+      total?: number
+    }
   /** A chat line, from either side (text already sanitized). */
   | { event: 'chat'; from: 'host' | 'technician'; time: string; text: string }
   /** Which permissions `--auto-approve` pre-approved, once, when the session starts. */

@@ -52,7 +52,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
   let technician = ''
 
   const onActivity = (activity: HostActivity) => {
-    audit.record({ ...activity, session: sessionId })
+    if (activity.event !== 'file-progress') audit.record({ ...activity, session: sessionId })
     options.onEvent(activity)
   }
 

@@ -45,6 +45,7 @@ describe('reduceHostView', () => {
       grants: [],
       autoApprove: [],
       openChannels: [],
+      transfers: [],
       feed: [],
       confirmingEnd: false,
     })

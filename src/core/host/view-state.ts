@@ -3,9 +3,10 @@
  * session's events, the host's activity and the view's own key presses. Renders nothing; imports
  * core only.
  */
-import type { ConsentRequest, DecidedBy, Permission } from '../consent/types.js'
+import type { ConsentRequest, ConsentResult, DecidedBy, Permission } from '../consent/types.js'
 import type { SessionEvent } from '../session/index.js'
 import { initialSessionView, reduceSessionView, type SessionViewState } from '../session/view-state.js'
+import { formatSize } from '../text/size.js'
 import type { ChannelKind, HostActivity } from './events.js'
 
 /** The most feed entries kept; the view shows only the last few. */
@@ -29,14 +30,24 @@ export interface HostViewState extends SessionViewState {
   /** When each waiting request arrived (epoch ms, by id), to say how long a timed-out one waited. */
   askedAt: Record<string, number>
   /** Permissions the end user granted "for this session", sorted, without duplicates. */
-  grants: Permission[]
+  /** Permissions granted for the session, some limited to a folder ("files.send in /tmp"). */
+  grants: string[]
   /** Permissions `--auto-approve` granted up front. */
   autoApprove: Permission[]
   openChannels: OpenChannel[]
+  /** Files on their way, in the order they started. */
+  transfers: TransferInProgress[]
   /** What happened, newest last, at most FEED_LIMIT entries. */
   feed: FeedEntry[]
   /** The end user pressed `q` and is asked to confirm. */
   confirmingEnd: boolean
+}
+
+export interface TransferInProgress {
+  direction: 'to-host' | 'from-host'
+  path: string
+  bytes: number
+  total?: number
 }
 
 export type HostViewAction =
@@ -56,6 +67,7 @@ export function initialHostView(): HostViewState {
     grants: [],
     autoApprove: [],
     openChannels: [],
+    transfers: [],
     feed: [],
     confirmingEnd: false,
   }
@@ -114,12 +126,16 @@ export function reduceHostView(
         ...state,
         prompts: state.prompts.filter((candidate) => candidate.id !== action.id),
         askedAt: stillAsked,
-        grants:
-          action.decision === 'session' ? sortedUnique([...state.grants, action.permission]) : state.grants,
+        grants: grantsAfter(state.grants, action),
       }
       const verdict =
         action.by === 'end-user'
-          ? { once: 'allowed once', session: 'allowed for this session', deny: 'denied' }[action.decision]
+          ? {
+              once: 'allowed once',
+              session: 'allowed for this session',
+              folder: `allowed for this session in ${action.folder ?? 'that folder'}`,
+              deny: 'denied',
+            }[action.decision]
           : `${action.decision === 'deny' ? 'denied' : 'allowed'}: ${why(action.by, waitedSeconds, state)}`
       return log(next, `${action.permission} ${verdict}`)
     }
@@ -172,10 +188,23 @@ export function reduceHostView(
     case 'chat':
       return log(state, `${action.from === 'host' ? 'you' : 'technician'}: ${action.text}`)
 
+    case 'file-progress': {
+      const { event: _event, ...progress } = action
+      const same = (transfer: TransferInProgress) =>
+        transfer.path === progress.path && transfer.direction === progress.direction
+      const transfers = state.transfers.some(same)
+        ? state.transfers.map((transfer) => (same(transfer) ? progress : transfer))
+        : [...state.transfers, progress]
+      return { ...state, transfers }
+    }
     case 'file-transfer': {
       const verb = action.direction === 'to-host' ? 'received' : 'sent'
-      const size = `${action.bytes} bytes`
-      return log(state, `${verb} ${action.path} (${size})${action.complete ? '' : ', incomplete'}`)
+      const size = formatSize(action.bytes)
+      const transfers = state.transfers.filter(
+        (transfer) => transfer.path !== action.path || transfer.direction !== action.direction,
+      )
+      const outcome = action.complete ? `SHA-256 ${action.sha256.slice(0, 16)}…` : 'incomplete'
+      return log({ ...state, transfers }, `${verb} ${action.path} (${size}, ${outcome})`)
     }
 
     default: {
@@ -190,8 +219,17 @@ function detailSuffix(detail: string | undefined): string {
   return detail ? `: ${detail}` : ''
 }
 
-function sortedUnique(list: Permission[]): Permission[] {
+function sortedUnique<T extends string>(list: T[]): T[] {
   return [...new Set(list)].sort()
+}
+
+/** What is granted for the rest of the session, as the view lists it: "shell", "files.send in /tmp". */
+function grantsAfter(grants: string[], decision: ConsentResult): string[] {
+  if (decision.decision === 'session') return sortedUnique([...grants, decision.permission])
+  if (decision.decision === 'folder' && decision.folder !== undefined) {
+    return sortedUnique([...grants, `${decision.permission} in ${decision.folder}`])
+  }
+  return grants
 }
 
 /** Why a decision was made without the end user pressing a key. */
@@ -209,6 +247,10 @@ function why(
       return 'pre-approved'
     case 'session-grant':
       return 'granted for this session'
+    case 'folder-grant':
+      return 'granted for this session in that folder'
+    case 'transfer-grant':
+      return 'part of a folder transfer you allowed'
     case 'no-terminal':
       return 'no terminal to ask on'
     case 'unknown-request':

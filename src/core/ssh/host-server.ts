@@ -8,13 +8,16 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import os from 'node:os'
 import type { Duplex } from 'node:stream'
 import ssh2, { type AuthContext, type Connection, type ParsedKey, type ServerChannel } from 'ssh2'
-import { MAX_DETAIL_LENGTH, type ConsentBroker, type Permission } from '../consent/index.js'
+import { MAX_DETAIL_LENGTH, type ConsentBroker, type FileScope, type Permission } from '../consent/index.js'
 import type { ChannelKind, HostActivity } from '../host/events.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { serveSftp } from './sftp-server.js'
 import { CHAT_SUBSYSTEM, serveChat, type ChatLink, type ChatMessage } from '../chat/index.js'
 import { SYSINFO_SUBSYSTEM } from '../sysinfo/index.js'
 import { serveSysinfo } from '../sysinfo/subsystem.js'
+import { serveTransfer } from '../transfer/host-service.js'
+import { TransferLedger } from '../transfer/ledger.js'
+import { TRANSFER_SUBSYSTEM } from '../transfer/protocol.js'
 
 export interface HostSshOptions {
   transport: Duplex
@@ -49,6 +52,8 @@ export class HostSshServer {
   private readonly open = new Map<number, OpenChannel>()
   private channelCount = 0
   private readonly chats = new Set<ChatLink>()
+  /** This session's file transfers, shared by its SFTP channels and `transfer@rescue`. */
+  private readonly ledger = new TransferLedger()
   private closed = false
 
   constructor(private readonly options: HostSshOptions) {
@@ -188,9 +193,10 @@ export class HostSshServer {
       sftp.on('end', () => sftp.end())
       serveSftp(sftp, {
         home: os.homedir(),
+        ledger: this.ledger,
         consent: {
-          ask: (permission, summary, detail, withdrawn) =>
-            this.consent(permission, summary, detail, withdrawn),
+          ask: (permission, summary, detail, withdrawn, scope) =>
+            this.consent(permission, summary, detail, withdrawn, scope),
         },
         onActivity: (activity) => this.options.onActivity(activity),
       })
@@ -201,6 +207,21 @@ export class HostSshServer {
         claimed = true
         const channel = accept()
         if (channel) this.chat(channel)
+        return
+      }
+      if (info.name === TRANSFER_SUBSYSTEM && !claimed) {
+        // Opening it asks nothing: a folder transfer asks inside it, and hashes are of files already allowed.
+        claimed = true
+        const channel = this.closed ? undefined : accept()
+        if (!channel) return reject?.()
+        serveTransfer(channel, {
+          ledger: this.ledger,
+          home: os.homedir(),
+          ask: (permission, summary, detail, withdrawn, scope) =>
+            this.consent(permission, summary, detail, withdrawn, scope),
+          grantTransfer: (permissions, folder, until) =>
+            this.options.broker.grantTransfer(permissions, folder, until),
+        })
         return
       }
       if (info.name === SYSINFO_SUBSYSTEM) {
@@ -250,10 +271,11 @@ export class HostSshServer {
     summary: string,
     detail: string | undefined,
     withdrawn?: AbortSignal,
+    scope?: FileScope,
   ): Promise<boolean> {
     if (this.closed) return Promise.resolve(false)
     return this.options.broker
-      .request(permission, summary, detail, withdrawn)
+      .request(permission, summary, detail, withdrawn, scope)
       .then((allowed) => allowed && !this.closed)
   }
 

@@ -16,7 +16,8 @@ import {
   partialName,
   serveSftp,
   type FilePermission,
-  type SftpActivity,
+  type SftpProgress,
+  type SftpTransfer,
 } from './sftp-server.js'
 
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp
@@ -37,7 +38,8 @@ let local: string
 let server: ssh2.Server
 let port: number
 let asks: Ask[]
-let activity: SftpActivity[]
+let activity: SftpTransfer[]
+let progress: SftpProgress[]
 let answer: (ask: Ask) => boolean
 const clients: ssh2.Client[] = []
 
@@ -47,6 +49,7 @@ beforeEach(async () => {
   local = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-sftp-local-')))
   asks = []
   activity = []
+  progress = []
   answer = () => true
   server = new ssh2.Server({ hostKeys: [hostKey] }, (connection) => {
     connection.on('error', () => {})
@@ -56,7 +59,8 @@ beforeEach(async () => {
         accept().on('sftp', (acceptSftp) => {
           serveSftp(acceptSftp(), {
             home,
-            onActivity: (entry) => activity.push(entry),
+            onActivity: (entry) =>
+              entry.event === 'file-progress' ? progress.push(entry) : activity.push(entry),
             consent: {
               ask: (permission, summary, detail) => {
                 const ask = { permission, summary, detail }
@@ -170,6 +174,9 @@ describe('uploads (files.send)', () => {
         complete: true,
       },
     ])
+    // The end user sees it on its way: the first write is reported at once.
+    expect(progress[0]).toMatchObject({ event: 'file-progress', direction: 'to-host', path: target })
+    expect(progress[0]!.bytes).toBeGreaterThan(0)
   })
 
   it('is refused when the end user says no: the client gets an error and nothing is written', async () => {

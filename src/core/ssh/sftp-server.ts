@@ -47,8 +47,11 @@ import fs from 'node:fs'
 import fsp, { type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import ssh2, { type Attributes, type SFTPWrapper } from 'ssh2'
-import { MAX_DETAIL_LENGTH } from '../consent/index.js'
+import { MAX_DETAIL_LENGTH, type FileScope } from '../consent/index.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { formatSize } from '../text/size.js'
+import { followed, parentFollowed, partialName, unpartialName } from '../transfer/host-paths.js'
+import type { TransferLedger } from '../transfer/ledger.js'
 
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp
 
@@ -59,8 +62,15 @@ export interface SftpConsent {
    * Asks the end user; resolves true when allowed. `summary` is the end of a sentence, e.g. "put a
    * file on this computer: fix.sh (1.2 KiB) into /tmp"; `detail` is the full path. Both are
    * sanitized already. `withdrawn` aborts when the SFTP channel closes while the prompt waits.
+   * `scope` is the real path acted on and the folder a "for this session in this folder" grant covers.
    */
-  ask(permission: FilePermission, summary: string, detail: string, withdrawn?: AbortSignal): Promise<boolean>
+  ask(
+    permission: FilePermission,
+    summary: string,
+    detail: string,
+    withdrawn: AbortSignal | undefined,
+    scope: FileScope | undefined,
+  ): Promise<boolean>
 }
 
 /**
@@ -68,7 +78,9 @@ export interface SftpConsent {
  * and `sha256` describe the file's first `bytes` bytes: to the host, the file (or the partial) as it
  * is on disk; from the host, what was sent in order from the start (all of it when `complete`).
  */
-export interface SftpActivity {
+export type SftpActivity = SftpTransfer | SftpProgress
+
+export interface SftpTransfer {
   event: 'file-transfer'
   direction: 'to-host' | 'from-host'
   /** The target's absolute path, sanitized. */
@@ -79,25 +91,34 @@ export interface SftpActivity {
   complete: boolean
 }
 
+/** A file on its way, at most twice a second per file. */
+export interface SftpProgress {
+  event: 'file-progress'
+  direction: 'to-host' | 'from-host'
+  path: string
+  bytes: number
+  /** The whole file's size, when known (announced for uploads). */
+  total?: number
+}
+
 export interface SftpServeOptions {
   consent: SftpConsent
   onActivity(activity: SftpActivity): void
   /** Where relative paths start: the end user's home folder. */
   home: string
+  /** This session's record of opened files, expected hashes and outcomes, shared with `transfer@rescue`. */
+  ledger?: TransferLedger
 }
+
+const PROGRESS_INTERVAL_MS = 500
 
 /** Serves one SFTP channel until it closes; every request is answered, none throws. */
 export function serveSftp(sftp: SFTPWrapper, options: SftpServeOptions): void {
   new SftpSession(sftp, options).start()
 }
 
-/** What ends the name of an upload that is not verified yet. */
-export const PARTIAL_SUFFIX = '.rescue-partial'
-/** The name under which an upload of `name` grows until it is verified. */
-export function partialName(name: string): string {
-  return `.${name}${PARTIAL_SUFFIX}`
-}
-const PARTIAL = /^\.(.+)\.rescue-partial$/su
+export { PARTIAL_SUFFIX, partialName } from '../transfer/host-paths.js'
+export { formatSize } from '../text/size.js'
 
 /** The status message a client gets when the end user says no. */
 export const DENIED_MESSAGE = 'denied by the end user'
@@ -180,6 +201,7 @@ interface Upload {
   times?: { atime: number; mtime: number }
   /** Why this upload cannot be trusted: a write failed. */
   failure?: string
+  progressAt: number
   queue: Promise<void>
 }
 
@@ -194,6 +216,7 @@ interface Download {
   hashed: number
   inOrder: boolean
   read: Ranges
+  progressAt: number
   queue: Promise<void>
 }
 
@@ -275,7 +298,7 @@ class SftpSession {
     const dir = path.dirname(where)
     const base = path.basename(where)
     if (!base || base === '.' || base === '..') throw new SftpError(STATUS_CODE.FAILURE, 'not a file name')
-    const resumed = PARTIAL.exec(base)?.[1]
+    const resumed = unpartialName(base)
     const name = resumed ?? base
     const target = path.join(dir, name)
     const partial = path.join(dir, partialName(name))
@@ -286,6 +309,7 @@ class SftpSession {
       'files.send',
       `${verb} a file on this computer: ${show(name, 100)}${size} into ${show(dir)}`,
       target,
+      { path: target, folder: dir },
     )
 
     const existing = await fsp.stat(target).catch(() => undefined)
@@ -298,6 +322,7 @@ class SftpSession {
       throw new SftpError(STATUS_CODE.FAILURE, `${show(target)} is already being uploaded`)
     }
     this.uploading.add(partial)
+    this.options.ledger?.noteOpened(target, partial)
     let opened: { file: FileHandle; start: number }
     try {
       if (resumed !== undefined) {
@@ -341,6 +366,7 @@ class SftpSession {
       written,
       ...(announced !== undefined ? { announced } : {}),
       ...(typeof attrs.mode === 'number' ? { mode: attrs.mode & 0o777 } : {}),
+      progressAt: 0,
       queue: Promise.resolve(),
     })
   }
@@ -354,7 +380,9 @@ class SftpSession {
       'files.receive',
       `copy a file from this computer: ${name}${size} from ${show(path.dirname(real))}`,
       real,
+      { path: real, folder: path.dirname(real) },
     )
+    this.options.ledger?.noteOpened(real)
     // The path is already real: a link swapped in since is not followed, a FIFO does not block.
     const file = await fsp.open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
     let fileSize: number
@@ -376,6 +404,7 @@ class SftpSession {
       hashed: 0,
       inOrder: true,
       read: new Ranges(),
+      progressAt: 0,
       queue: Promise.resolve(),
     })
   }
@@ -383,7 +412,10 @@ class SftpSession {
   private async openDirectory(id: number, where: string): Promise<void> {
     if (this.handles.size >= MAX_HANDLES) throw new SftpError(STATUS_CODE.FAILURE, 'too many open files')
     const real = await followed(this.resolve(where))
-    await this.need('files.browse', `list a folder on this computer: ${show(real)}`, real)
+    await this.need('files.browse', `list a folder on this computer: ${show(real)}`, real, {
+      path: real,
+      folder: real,
+    })
     const dir = await fsp.opendir(real)
     this.addHandle(id, { kind: 'listing', dir, path: real, queue: Promise.resolve() })
   }
@@ -391,8 +423,12 @@ class SftpSession {
   private async realpath(id: number, where: string): Promise<void> {
     const requested = this.resolve(where)
     const start = where === '' || where === '.' || requested === path.resolve(this.options.home)
-    if (!start)
-      await this.need('files.browse', `look up a path on this computer: ${show(requested)}`, requested)
+    if (!start) {
+      await this.need('files.browse', `look up a path on this computer: ${show(requested)}`, requested, {
+        path: requested,
+        folder: path.dirname(requested),
+      })
+    }
     const real = await fsp.realpath(requested).catch((error: unknown) => {
       // Like OpenSSH: a path that does not exist (yet) is returned as it would be.
       if (errorCode(error) === 'ENOENT') return requested
@@ -404,7 +440,7 @@ class SftpSession {
   private async stat(id: number, where: string, follow: boolean): Promise<void> {
     const requested = this.resolve(where)
     const real = follow ? await followed(requested) : await parentFollowed(requested)
-    await this.need('files.browse', `look at a file on this computer: ${show(real)}`, real)
+    await this.need('files.browse', `look at a file on this computer: ${show(real)}`, real, inFolder(real))
     const stats = follow ? await fsp.stat(real) : await fsp.lstat(real)
     this.reply(() => this.sftp.attrs(id, toAttributes(stats)))
   }
@@ -415,6 +451,7 @@ class SftpSession {
       'files.browse',
       `change a file on this computer: ${show(real)} (${describeChanges(attrs)})`,
       real,
+      inFolder(real),
     )
     await applyAttributes(real, attrs)
     this.ok(id)
@@ -422,21 +459,21 @@ class SftpSession {
 
   private async mkdir(id: number, where: string, attrs: Partial<Attributes>): Promise<void> {
     const real = await parentFollowed(this.resolve(where))
-    await this.need('files.browse', `create a folder on this computer: ${show(real)}`, real)
+    await this.need('files.browse', `create a folder on this computer: ${show(real)}`, real, inFolder(real))
     await fsp.mkdir(real, { mode: typeof attrs.mode === 'number' ? attrs.mode & 0o777 : 0o755 })
     this.ok(id)
   }
 
   private async rmdir(id: number, where: string): Promise<void> {
     const real = await parentFollowed(this.resolve(where))
-    await this.need('files.browse', `delete a folder on this computer: ${show(real)}`, real)
+    await this.need('files.browse', `delete a folder on this computer: ${show(real)}`, real, inFolder(real))
     await fsp.rmdir(real)
     this.ok(id)
   }
 
   private async remove(id: number, where: string): Promise<void> {
     const real = await parentFollowed(this.resolve(where))
-    await this.need('files.browse', `delete a file on this computer: ${show(real)}`, real)
+    await this.need('files.browse', `delete a file on this computer: ${show(real)}`, real, inFolder(real))
     await fsp.unlink(real)
     this.ok(id)
   }
@@ -448,6 +485,8 @@ class SftpSession {
       'files.browse',
       `rename a file on this computer: ${show(source)} to ${show(destination)}`,
       `${source} -> ${destination}`,
+      // A folder grant covers a rename inside that folder only: across folders, the end user is asked.
+      path.dirname(source) === path.dirname(destination) ? inFolder(source) : undefined,
     )
     // SFTP's RENAME does not replace: nothing the end user has is lost to a rename.
     if (
@@ -464,7 +503,7 @@ class SftpSession {
 
   private async readlink(id: number, where: string): Promise<void> {
     const real = await parentFollowed(this.resolve(where))
-    await this.need('files.browse', `read a link on this computer: ${show(real)}`, real)
+    await this.need('files.browse', `read a link on this computer: ${show(real)}`, real, inFolder(real))
     const target = await fsp.readlink(real)
     this.reply(() => this.sftp.name(id, [{ filename: target, longname: target, attrs: {} as Attributes }]))
   }
@@ -486,6 +525,7 @@ class SftpSession {
       open.inOrder = false
     }
     open.read.add(offset, end)
+    this.progress(open, end)
     this.reply(() => this.sftp.data(id, chunk))
   }
 
@@ -504,6 +544,7 @@ class SftpSession {
       open.inOrder = false
     }
     open.written.add(at, at + data.length)
+    this.progress(open, open.end)
     this.enqueue(id, open, async () => {
       try {
         let done = 0
@@ -546,6 +587,7 @@ class SftpSession {
         'files.browse',
         `change a file on this computer: ${show(real)} (${describeChanges(attrs)})`,
         real,
+        inFolder(real),
       )
       await applyAttributes(real, attrs)
       return this.ok(id)
@@ -606,6 +648,13 @@ class SftpSession {
       await up.file.close().catch(() => {})
     }
     const sha256 = await this.uploadHash(up, size)
+    const expected = this.options.ledger?.takeExpectation(up.target)
+    if (problem === undefined && expected && (expected.sha256 !== sha256 || expected.size !== size)) {
+      problem =
+        expected.size !== size
+          ? `${size} bytes arrived where the technician sent ${expected.size}`
+          : `SHA-256 mismatch: the technician sent ${expected.sha256}, this computer got ${sha256}`
+    }
     if (problem === undefined) {
       try {
         const replaced = await fsp.stat(up.target).catch(() => undefined)
@@ -620,7 +669,7 @@ class SftpSession {
       await fsp.utimes(up.target, up.times.atime, up.times.mtime).catch(() => {})
     }
     this.uploading.delete(up.partial)
-    this.report({
+    this.report(up.target, {
       direction: 'to-host',
       path: up.shown,
       bytes: size,
@@ -645,7 +694,7 @@ class SftpSession {
       bytes = down.size
       sha256 = await hashFile(down.path).catch(() => '')
     }
-    this.report({ direction: 'from-host', path: down.shown, bytes, sha256, complete })
+    this.report(down.path, { direction: 'from-host', path: down.shown, bytes, sha256, complete })
   }
 
   /** The channel ended with this handle open: uploads keep their partial for a resume. */
@@ -655,6 +704,13 @@ class SftpSession {
     let size = open.end
     try {
       size = (await open.file.stat()).size
+      // Writes can land out of order (a client may split one): keep only the part with no hole in
+      // it, so a resume never starts after bytes that never came.
+      const gap = open.failure === undefined ? open.written.firstGap(size) : 0
+      if (gap !== undefined) {
+        await open.file.truncate(gap)
+        size = gap
+      }
       await open.file.sync()
     } catch {
       // Whatever is on disk is what a resume starts from.
@@ -664,7 +720,7 @@ class SftpSession {
     const sha256 = await this.uploadHash(open, size)
     if (size === 0) await fsp.rm(open.partial, { force: true }).catch(() => {})
     this.uploading.delete(open.partial)
-    this.report({ direction: 'to-host', path: open.shown, bytes: size, sha256, complete: false })
+    this.report(open.target, { direction: 'to-host', path: open.shown, bytes: size, sha256, complete: false })
   }
 
   // --- Plumbing ----------------------------------------------------------------------------
@@ -692,7 +748,12 @@ class SftpSession {
   }
 
   /** Asks once per distinct prompt and channel; throws PERMISSION_DENIED unless allowed. */
-  private async need(permission: FilePermission, summary: string, detail: string): Promise<void> {
+  private async need(
+    permission: FilePermission,
+    summary: string,
+    detail: string,
+    scope?: FileScope,
+  ): Promise<void> {
     if ([...sanitizeForTerminal(detail, Number.MAX_SAFE_INTEGER)].length > MAX_DETAIL_LENGTH) {
       throw new SftpError(STATUS_CODE.FAILURE, 'the path is too long to show the end user')
     }
@@ -703,7 +764,9 @@ class SftpSession {
       answer = this.closed
         ? Promise.resolve(false)
         : Promise.resolve()
-            .then(() => this.options.consent.ask(permission, summary, shownDetail, this.withdrawn.signal))
+            .then(() =>
+              this.options.consent.ask(permission, summary, shownDetail, this.withdrawn.signal, scope),
+            )
             .then((allowed) => allowed === true)
             .catch(() => false)
       this.answers.set(key, answer)
@@ -756,13 +819,40 @@ class SftpSession {
     }
   }
 
-  private report(transfer: Omit<SftpActivity, 'event'>): void {
+  /** A transfer ended: for the end user's view and log, and for the ledger under its real path. */
+  private report(real: string, transfer: Omit<SftpTransfer, 'event'>): void {
+    const { bytes, sha256, complete } = transfer
+    this.options.ledger?.record(real, { bytes, sha256, complete })
+    this.emit({ event: 'file-transfer', ...transfer })
+  }
+
+  /** A file on its way, at most every PROGRESS_INTERVAL_MS. */
+  private progress(open: Upload | Download, bytes: number): void {
+    const now = Date.now()
+    if (now - open.progressAt < PROGRESS_INTERVAL_MS) return
+    open.progressAt = now
+    const total = open.kind === 'upload' ? open.announced : open.size
+    this.emit({
+      event: 'file-progress',
+      direction: open.kind === 'upload' ? 'to-host' : 'from-host',
+      path: open.shown,
+      bytes,
+      ...(total !== undefined ? { total } : {}),
+    })
+  }
+
+  private emit(activity: SftpActivity): void {
     try {
-      this.options.onActivity({ event: 'file-transfer', ...transfer })
+      this.options.onActivity(activity)
     } catch {
       // A failing listener must not take the SFTP server down with it.
     }
   }
+}
+
+/** The scope of a request on one file or folder: the folder that holds it. */
+function inFolder(real: string): FileScope {
+  return { path: real, folder: path.dirname(real) }
 }
 
 function verify(up: Upload, size: number): string | undefined {
@@ -791,18 +881,6 @@ async function hashFile(file: string): Promise<string> {
   const hash = createHash('sha256')
   for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer)
   return hash.digest('hex')
-}
-
-/** The path with every link resolved, as given when it does not exist. */
-async function followed(where: string): Promise<string> {
-  return fsp.realpath(where).catch(() => where)
-}
-
-/** The folder's links resolved, not the last component's: lstat, remove and rename act on a link itself. */
-async function parentFollowed(where: string): Promise<string> {
-  const parent = path.dirname(where)
-  if (parent === where) return where
-  return path.join(await followed(parent), path.basename(where))
 }
 
 async function applyAttributes(where: string, attrs: Partial<Attributes>): Promise<void> {
@@ -846,19 +924,6 @@ function longname(name: string, stats: fs.Stats): string {
     .join('')
   const date = stats.mtime.toISOString().slice(0, 16).replace('T', ' ')
   return `${type}${bits} ${stats.nlink} ${stats.uid} ${stats.gid} ${stats.size} ${date} ${name}`
-}
-
-/** "512 B", "1.2 KiB", "5.0 MiB". */
-export function formatSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`
-  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB']
-  let value = bytes / 1024
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return `${value.toFixed(1)} ${units[unit]}`
 }
 
 function show(text: string, maxLength = 200): string {

@@ -1,0 +1,522 @@
+/**
+ * `rescue send` and `rescue get` over a live session: files and folder trees through the host's
+ * SFTP server, with SHA-256 computed on both ends and compared (see protocol.ts for the host's
+ * half). Uploads grow under a partial name on the host and downloads under one here; each is
+ * renamed into place only once the hashes agree, and `resume` continues from the part already
+ * there after checking that part's hash on both ends. Imports core only.
+ */
+import { createHash, type Hash } from 'node:crypto'
+import fs from 'node:fs'
+import fsp, { type FileHandle } from 'node:fs/promises'
+import path from 'node:path'
+import ssh2, { type Attributes, type SFTPWrapper } from 'ssh2'
+import { UserError } from '../errors.js'
+import { sanitizeForTerminal } from '../text/sanitize.js'
+import { TransferChannel } from './client.js'
+import { partialName } from './host-paths.js'
+
+const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp
+
+/**
+ * One SFTP request's worth of data. ssh2 caps a read or write at 34000 bytes less 2 KiB of
+ * overhead with a peer that is not OpenSSH, and splits a larger one in two sent one after the
+ * other: halving the requests in flight and landing writes out of order.
+ */
+const CHUNK = 31 * 1024
+/** Requests in flight at once: enough to keep a fast link busy without a large queue. */
+const IN_FLIGHT = 64
+/** Local reads for an upload are this large, then cut into CHUNKs. */
+const READ_BLOCK = 1024 * 1024
+
+export interface FileCopied {
+  local: string
+  remote: string
+  bytes: number
+  sha256: string
+  /** How many bytes were already there and checked when a resume started (0 without one). */
+  resumedFrom: number
+  /** True when a resumed tree transfer found the file already there, whole and matching. */
+  skipped?: boolean
+  seconds: number
+}
+
+export interface CopyEvents {
+  /** A file starts: its name as given (local or remote) and its size. */
+  onFile?(name: string, size: number): void
+  /** Bytes of the current file acknowledged so far (resumed bytes included). */
+  onProgress?(bytes: number): void
+  /** Something the technician should know that is not an error. */
+  onNotice?(text: string): void
+}
+
+export interface CopyOptions extends CopyEvents {
+  resume?: boolean
+}
+
+/** SFTP and the transfer channel of one live session, for one command's worth of copies. */
+export class Transfers {
+  private constructor(
+    private readonly sftp: SFTPWrapper,
+    private readonly channel: TransferChannel,
+  ) {}
+
+  static async open(client: ssh2.Client): Promise<Transfers> {
+    const channel = await TransferChannel.open(client)
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
+      client.sftp((error, opened) =>
+        error
+          ? reject(new UserError('connectionLost', 'the host would not open file access', error.message))
+          : resolve(opened),
+      ),
+    )
+    return new Transfers(sftp, channel)
+  }
+
+  close(): void {
+    this.channel.close()
+    this.sftp.end()
+  }
+
+  /** Sends a local file; a `remote` ending in "/" is the folder it goes into, under its own name. */
+  async sendFile(local: string, remote: string, options: CopyOptions = {}): Promise<FileCopied> {
+    const stats = await localStat(local)
+    if (stats.isDirectory()) throw new UserError('usage', `${show(local)} is a folder`, 'send it with -r')
+    const target = isFolderPath(remote) ? path.posix.join(remote, path.basename(local)) : remote
+    return this.upload(local, target, stats, options)
+  }
+
+  /** Receives a remote file; a `local` that is a folder (or ends in "/") gets it under its own name. */
+  async getFile(remote: string, local: string, options: CopyOptions = {}): Promise<FileCopied> {
+    const target = (await isLocalFolder(local)) ? path.join(local, path.posix.basename(remote)) : local
+    return this.download(remote, target, options)
+  }
+
+  /**
+   * Sends a local folder and everything in it, after one prompt for the whole of it. With a
+   * `remote` ending in "/" the folder goes into it under its own name; otherwise `remote` is the
+   * copy. Symbolic links and special files are left out, and said so.
+   */
+  async sendTree(local: string, remote: string, options: CopyOptions = {}): Promise<FileCopied[]> {
+    const stats = await localStat(local)
+    if (!stats.isDirectory()) return [await this.sendFile(local, remote, options)]
+    const root = isFolderPath(remote) ? path.posix.join(remote, path.basename(path.resolve(local))) : remote
+    const tree = await walkLocal(local, options)
+    const bytes = tree.files.reduce((sum, file) => sum + file.size, 0)
+    await this.channel.plan('to-host', root, { files: tree.files.length, bytes })
+    for (const folder of ['', ...tree.folders]) await this.makeRemoteFolder(path.posix.join(root, folder))
+    const copied: FileCopied[] = []
+    for (const file of tree.files) {
+      const from = path.join(local, ...file.relative.split('/'))
+      const to = path.posix.join(root, file.relative)
+      const kept = options.resume ? await this.keptOnHost(from, to, file.size) : undefined
+      copied.push(kept ?? (await this.upload(from, to, await localStat(from), options)))
+    }
+    return copied
+  }
+
+  /** Receives a remote folder and everything in it, after one prompt for the whole of it. */
+  async getTree(remote: string, local: string, options: CopyOptions = {}): Promise<FileCopied[]> {
+    await this.channel.plan('from-host', remote)
+    const root = (await isLocalFolder(local)) ? path.join(local, path.posix.basename(remote)) : local
+    const tree = await this.walkRemote(remote, options)
+    await fsp.mkdir(root, { recursive: true })
+    for (const folder of tree.folders)
+      await fsp.mkdir(path.join(root, ...folder.split('/')), { recursive: true })
+    const copied: FileCopied[] = []
+    for (const file of tree.files) {
+      const from = path.posix.join(remote, file.relative)
+      const to = path.join(root, ...file.relative.split('/'))
+      const kept = options.resume ? await this.keptHere(from, to, file.size) : undefined
+      copied.push(kept ?? (await this.download(from, to, options)))
+    }
+    return copied
+  }
+
+  // --- One file each way -------------------------------------------------------------------
+
+  private async upload(local: string, target: string, stats: fs.Stats, options: CopyOptions) {
+    const started = performance.now()
+    const size = stats.size
+    options.onFile?.(local, size)
+    const partial = path.posix.join(path.posix.dirname(target), partialName(path.posix.basename(target)))
+    const attrs = { size, mode: stats.mode & 0o777 }
+    let hash = createHash('sha256')
+    let start = 0
+    let handle: Buffer
+    if (options.resume) {
+      handle = await this.open(partial, OPEN_MODE.WRITE | OPEN_MODE.CREAT, attrs)
+      const there = (await this.call<Attributes>((done) => this.sftp.fstat(handle, done))).size
+      ;({ start, hash } = await this.checkPrefix(
+        there,
+        size,
+        local,
+        () => this.channel.hash(partial, there),
+        options,
+      ))
+      if (start === 0 && there > 0) await this.call((done) => this.sftp.fsetstat(handle, { size: 0 }, done))
+    } else {
+      handle = await this.open(target, OPEN_MODE.WRITE | OPEN_MODE.CREAT | OPEN_MODE.TRUNC, attrs)
+    }
+    options.onProgress?.(start)
+
+    const file = await fsp.open(local, 'r')
+    try {
+      await pump(start, size, options, async (offset, write) => {
+        const block = Buffer.allocUnsafe(Math.min(READ_BLOCK, size - offset))
+        const { bytesRead } = await file.read(block, 0, block.length, offset)
+        if (bytesRead === 0)
+          throw new UserError('failure', `${show(local)} got shorter while it was being sent`)
+        hash.update(block.subarray(0, bytesRead))
+        for (let at = 0; at < bytesRead; at += CHUNK) {
+          const chunk = block.subarray(at, Math.min(at + CHUNK, bytesRead))
+          await write(chunk.length, () =>
+            this.call((done) => this.sftp.write(handle, chunk, 0, chunk.length, offset + at, done)),
+          )
+        }
+        return bytesRead
+      })
+    } finally {
+      await file.close()
+    }
+
+    const sha256 = hash.digest('hex')
+    // The host checks this before it renames the upload into place, and refuses the file if it differs.
+    await this.channel.expect(target, size, sha256)
+    await this.call((done) => this.sftp.close(handle, done)).catch((error: unknown) => {
+      throw new UserError('failure', `the host did not keep ${show(target)}: ${statusText(error)}`)
+    })
+    const host = await this.channel.result(target)
+    if (!host.complete || host.sha256 !== sha256 || host.bytes !== size) {
+      throw mismatch(target, { bytes: size, sha256 }, host)
+    }
+    return { local, remote: target, bytes: size, sha256, resumedFrom: start, seconds: since(started) }
+  }
+
+  private async download(remote: string, target: string, options: CopyOptions): Promise<FileCopied> {
+    const started = performance.now()
+    const handle = await this.open(remote, OPEN_MODE.READ)
+    let attrs: Attributes
+    try {
+      attrs = await this.call<Attributes>((done) => this.sftp.fstat(handle, done))
+    } catch (error) {
+      await this.call((done) => this.sftp.close(handle, done)).catch(() => {})
+      throw error
+    }
+    const size = attrs.size
+    options.onFile?.(remote, size)
+    const partial = path.join(path.dirname(target), partialName(path.basename(target)))
+    let hash = createHash('sha256')
+    let start = 0
+    if (options.resume) {
+      const there = (await fsp.stat(partial).catch(() => undefined))?.size ?? 0
+      ;({ start, hash } = await this.checkPrefix(
+        there,
+        size,
+        partial,
+        () => this.channel.hash(remote, there),
+        options,
+      ))
+    }
+    options.onProgress?.(start)
+
+    const out = await fsp.open(partial, start > 0 ? 'r+' : 'w', 0o600)
+    try {
+      if (start === 0) await out.truncate(0)
+      await this.receive(handle, out, start, size, hash, remote, options)
+      await out.sync()
+    } finally {
+      await out.close()
+      await this.call((done) => this.sftp.close(handle, done)).catch(() => {})
+    }
+
+    const sha256 = hash.digest('hex')
+    let host = await this.channel.result(remote)
+    // After a resume the host sent only the rest: it hashes the whole file to compare.
+    if (!host.complete) host = { ...(await this.channel.hash(remote, size)), complete: true }
+    if (host.sha256 !== sha256 || host.bytes !== size) {
+      await fsp.rm(partial, { force: true })
+      throw mismatch(remote, { bytes: size, sha256 }, host)
+    }
+    await fsp.chmod(partial, (attrs.mode ?? 0o644) & 0o777)
+    await fsp.rename(partial, target)
+    return { local: target, remote, bytes: size, sha256, resumedFrom: start, seconds: since(started) }
+  }
+
+  /** Reads [start, size) of a remote file into `out`, many reads in flight, written and hashed in order. */
+  private async receive(
+    handle: Buffer,
+    out: FileHandle,
+    start: number,
+    size: number,
+    hash: Hash,
+    remote: string,
+    options: CopyOptions,
+  ): Promise<void> {
+    const arrived = new Map<number, Buffer>()
+    let written = start
+    let flushing = Promise.resolve()
+    const flush = () => {
+      flushing = flushing.then(async () => {
+        for (let piece = arrived.get(written); piece; piece = arrived.get(written)) {
+          arrived.delete(written)
+          await out.write(piece, 0, piece.length, written)
+          hash.update(piece)
+          written += piece.length
+          options.onProgress?.(written)
+        }
+      })
+      return flushing
+    }
+    const readAt = async (offset: number, length: number): Promise<void> => {
+      const buffer = Buffer.allocUnsafe(length)
+      const bytes = await this.call<number>((done) => this.sftp.read(handle, buffer, 0, length, offset, done))
+      if (bytes === 0)
+        throw new UserError('failure', `${show(remote)} got shorter on the host while it was copied`)
+      arrived.set(offset, buffer.subarray(0, bytes))
+      // SFTP allows short reads: ask again for the rest of this piece.
+      if (bytes < length) await readAt(offset + bytes, length - bytes)
+    }
+    await pump(start, size, {}, async (offset, request) => {
+      const length = Math.min(CHUNK, size - offset)
+      await request(length, () => readAt(offset, length).then(flush))
+      return length
+    })
+    await flush()
+    if (written !== size)
+      throw new UserError('failure', `only ${written} of ${size} bytes of ${show(remote)} arrived`)
+  }
+
+  // --- Resumes -----------------------------------------------------------------------------
+
+  /**
+   * How much of a partial file (`there` bytes) to keep: all of it when its hash here and on the
+   * host agree, else nothing; and the running hash of what is kept.
+   */
+  private async checkPrefix(
+    there: number,
+    size: number,
+    localFile: string,
+    hostHash: () => Promise<{ bytes: number; sha256: string }>,
+    options: CopyOptions,
+  ): Promise<{ start: number; hash: Hash }> {
+    const fresh = { start: 0, hash: createHash('sha256') }
+    if (there === 0) return fresh
+    if (there > size) {
+      options.onNotice?.(`the partial copy is larger than the file (${there} > ${size} bytes): starting over`)
+      return fresh
+    }
+    const prefix = createHash('sha256')
+    await hashLocal(localFile, there, prefix)
+    const host = await hostHash()
+    if (host.bytes !== there || host.sha256 !== prefix.copy().digest('hex')) {
+      options.onNotice?.(`the ${there} bytes already there do not match: starting over`)
+      return fresh
+    }
+    options.onNotice?.(`resuming after ${there} bytes already there (SHA-256 checked on both ends)`)
+    return { start: there, hash: prefix }
+  }
+
+  /** In a resumed tree upload: the file is on the host already, whole and matching. */
+  private async keptOnHost(local: string, remote: string, size: number): Promise<FileCopied | undefined> {
+    const there = await this.call<Attributes>((done) => this.sftp.stat(remote, done)).catch(() => undefined)
+    if (!there || there.size !== size) return undefined
+    const mine = createHash('sha256')
+    await hashLocal(local, size, mine)
+    const sha256 = mine.digest('hex')
+    const host = await this.channel.hash(remote, size).catch(() => undefined)
+    if (host?.sha256 !== sha256) return undefined
+    return { local, remote, bytes: size, sha256, resumedFrom: size, skipped: true, seconds: 0 }
+  }
+
+  /** In a resumed tree download: the file is here already, whole and matching. */
+  private async keptHere(remote: string, local: string, size: number): Promise<FileCopied | undefined> {
+    const there = await fsp.stat(local).catch(() => undefined)
+    if (!there?.isFile() || there.size !== size) return undefined
+    const mine = createHash('sha256')
+    await hashLocal(local, size, mine)
+    const sha256 = mine.digest('hex')
+    const host = await this.channel.hash(remote, size).catch(() => undefined)
+    if (host?.sha256 !== sha256) return undefined
+    return { local, remote, bytes: size, sha256, resumedFrom: size, skipped: true, seconds: 0 }
+  }
+
+  // --- Folders -----------------------------------------------------------------------------
+
+  private async makeRemoteFolder(folder: string): Promise<void> {
+    try {
+      await this.call((done) => this.sftp.mkdir(folder, {}, done))
+    } catch (error) {
+      const there = await this.call<ssh2.Stats>((done) => this.sftp.stat(folder, done)).catch(() => undefined)
+      if (!there?.isDirectory()) throw sftpError(error, folder)
+    }
+  }
+
+  private async walkRemote(root: string, events: CopyEvents): Promise<Tree> {
+    const tree: Tree = { folders: [], files: [] }
+    const pending = ['']
+    while (pending.length > 0) {
+      const relative = pending.shift()!
+      const listed = await this.call<{ filename: string; attrs: Attributes }[]>((done) =>
+        this.sftp.readdir(path.posix.join(root, relative), done),
+      )
+      for (const entry of listed.sort((a, b) => a.filename.localeCompare(b.filename))) {
+        if (entry.filename === '.' || entry.filename === '..' || entry.filename.includes('/')) continue
+        const child = relative ? `${relative}/${entry.filename}` : entry.filename
+        const type = entry.attrs.mode & fs.constants.S_IFMT
+        if (type === fs.constants.S_IFDIR) {
+          tree.folders.push(child)
+          pending.push(child)
+        } else if (type === fs.constants.S_IFREG) tree.files.push({ relative: child, size: entry.attrs.size })
+        else events.onNotice?.(`left out ${show(child)}: not a regular file or folder`)
+      }
+    }
+    return tree
+  }
+
+  // --- Plumbing ----------------------------------------------------------------------------
+
+  private open(where: string, flags: number, attrs?: Partial<Attributes>): Promise<Buffer> {
+    return this.call<Buffer>((done) => this.sftp.open(where, flags, attrs ?? {}, done)).catch(
+      (error: unknown) => {
+        throw sftpError(error, where)
+      },
+    )
+  }
+
+  private call<T = void>(start: (done: (error?: Error | null, value?: T) => void) => void): Promise<T> {
+    return new Promise((resolve, reject) => {
+      try {
+        start((error, value) => (error ? reject(error) : resolve(value as T)))
+      } catch (error) {
+        // ssh2 throws when the channel is already gone.
+        reject(new UserError('connectionLost', `the session closed: ${statusText(error)}`))
+      }
+    })
+  }
+}
+
+interface Tree {
+  /** Relative paths with "/" between names, parents before children. */
+  folders: string[]
+  files: { relative: string; size: number }[]
+}
+
+/**
+ * Moves [start, size) in steps, at most IN_FLIGHT requests waiting at once. `step(offset, request)`
+ * covers some bytes from `offset` and returns how many, calling `request(bytes, send)` for each
+ * request it makes; the first failure stops everything.
+ */
+async function pump(
+  start: number,
+  size: number,
+  events: CopyEvents,
+  step: (
+    offset: number,
+    request: (bytes: number, send: () => Promise<unknown>) => Promise<void>,
+  ) => Promise<number>,
+): Promise<void> {
+  const waiting = new Set<Promise<void>>()
+  let failure: unknown
+  let acknowledged = start
+  const request = async (bytes: number, send: () => Promise<unknown>) => {
+    if (failure !== undefined) throw failure
+    const sent: Promise<void> = send().then(
+      () => {
+        acknowledged += bytes
+        events.onProgress?.(acknowledged)
+      },
+      (error: unknown) => {
+        failure ??= error
+      },
+    )
+    waiting.add(sent)
+    void sent.finally(() => waiting.delete(sent))
+    if (waiting.size >= IN_FLIGHT) await Promise.race(waiting)
+  }
+  for (let offset = start; offset < size && failure === undefined;) {
+    offset += await step(offset, request)
+  }
+  await Promise.all(waiting)
+  if (failure !== undefined) throw failure
+}
+
+async function walkLocal(root: string, events: CopyEvents): Promise<Tree> {
+  const tree: Tree = { folders: [], files: [] }
+  const pending = ['']
+  while (pending.length > 0) {
+    const relative = pending.shift()!
+    const entries = await fsp.readdir(path.join(root, ...relative.split('/').filter(Boolean)), {
+      withFileTypes: true,
+    })
+    for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      const child = relative ? `${relative}/${entry.name}` : entry.name
+      if (entry.isDirectory()) {
+        tree.folders.push(child)
+        pending.push(child)
+      } else if (entry.isFile()) {
+        const size = (await fsp.stat(path.join(root, ...child.split('/')))).size
+        tree.files.push({ relative: child, size })
+      } else events.onNotice?.(`left out ${show(child)}: not a regular file or folder`)
+    }
+  }
+  return tree
+}
+
+async function hashLocal(file: string, length: number, into: Hash): Promise<void> {
+  if (length === 0) return
+  for await (const chunk of fs.createReadStream(file, { start: 0, end: length - 1 }))
+    into.update(chunk as Buffer)
+}
+
+async function localStat(local: string): Promise<fs.Stats> {
+  try {
+    return await fsp.stat(local)
+  } catch {
+    throw new UserError('usage', `no such file or folder here: ${show(local)}`)
+  }
+}
+
+async function isLocalFolder(local: string): Promise<boolean> {
+  if (local.endsWith('/') || local.endsWith(path.sep)) return true
+  return (await fsp.stat(local).catch(() => undefined))?.isDirectory() === true
+}
+
+/** A remote path that names a folder to put things into rather than the copy itself. */
+function isFolderPath(remote: string): boolean {
+  return remote.endsWith('/') || remote === '.' || remote === '~' || remote === ''
+}
+
+function mismatch(
+  what: string,
+  mine: { bytes: number; sha256: string },
+  host: { bytes: number; sha256: string; complete?: boolean },
+): UserError {
+  return new UserError(
+    'failure',
+    `SHA-256 mismatch for ${show(what)}: ${mine.sha256} (${mine.bytes} bytes) here, ${host.sha256 || 'nothing'} (${host.bytes} bytes) on the host`,
+    'the file was not kept; send it again',
+  )
+}
+
+/** An SFTP refusal as the technician should read it; the end user's "no" is exit status 15. */
+function sftpError(error: unknown, where: string): UserError {
+  const code = (error as { code?: unknown }).code
+  if (code === STATUS_CODE.PERMISSION_DENIED && statusText(error).includes('denied by the end user')) {
+    return new UserError('denied', `denied by the end user: ${show(where)}`)
+  }
+  if (code === STATUS_CODE.NO_SUCH_FILE)
+    return new UserError('failure', `no such file on the host: ${show(where)}`)
+  return new UserError('failure', `${show(where)}: ${statusText(error)}`)
+}
+
+function statusText(error: unknown): string {
+  return show(error instanceof Error ? error.message : String(error), 500)
+}
+
+function show(text: string, maxLength = 300): string {
+  return sanitizeForTerminal(text, maxLength)
+}
+
+function since(started: number): number {
+  return Math.round(performance.now() - started) / 1000
+}
