@@ -114,9 +114,13 @@ describe('remote commands over the sealed session', () => {
     await technician.exec('echo secret-output-1234', { stdout: out.stream, stderr: out.stream })
     await technician.exec('touch /nonexistent/dir/x || true', { stdout: out.stream, stderr: out.stream })
     const sessionId = (hostEvents.find((e) => e.event === 'paired') as { sessionId: string }).sessionId
-    await waitFor(async () => (await gw.store.listSessionEvents(sessionId)).length >= 6)
+    await waitFor(async () => (await gw.store.listSessionEvents(sessionId)).length >= 12)
     const events = await gw.store.listSessionEvents(sessionId)
-    expect(events.map((e) => [e.event, e.kind, e.allowed])).toEqual([
+    const from = (source: string) =>
+      events.filter((e) => e.source === source).map((e) => [e.event, e.kind, e.allowed])
+    // Each side says what it saw: the technician what it asked and opened, the host what it allowed and ran.
+    expect(from('host')).toEqual(from('technician'))
+    expect(from('technician')).toEqual([
       ['consent-decision', 'exec', 1],
       ['channel-open', 'exec', null],
       ['channel-close', 'exec', null],
@@ -171,5 +175,59 @@ describe('remote commands over the sealed session', () => {
     expect(log).toContainEqual(
       expect.objectContaining({ event: 'consent-decision', permission: 'files.send' }),
     )
+  })
+})
+
+describe("the gateway's session log of chat and files", () => {
+  it('keeps chat lines both ways and files with name, size and SHA-256, sealed at rest', async () => {
+    const { host, hostEvents, technician, client } = await pairBoth({ autoApprove: ['files.send'] })
+    const { openChat } = await import('../src/core/chat/index.js')
+    const chat = await openChat(client, { self: 'technician', onMessage: () => {}, onClose: () => {} })
+    chat.send('rebooting the print spooler now')
+    await waitFor(() => hostEvents.some((e) => e.event === 'chat'))
+    host.chat('thanks, go ahead')
+    const content = crypto.randomBytes(4096)
+    const target = path.join(dir, 'spooler.conf')
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
+      client.sftp((error, wrapper) => (error ? reject(error) : resolve(wrapper))),
+    )
+    await new Promise<void>((resolve, reject) =>
+      sftp.writeFile(target, content, (error) => (error ? reject(error) : resolve())),
+    )
+    sftp.end()
+    const sessionId = (hostEvents.find((e) => e.event === 'paired') as { sessionId: string }).sessionId
+    const logged = async () => (await gw.store.listSessionEvents(sessionId)).filter((e) => e.detail !== null)
+    await waitFor(async () => (await logged()).length >= 3)
+    const details = (await logged()).map((e) => ({
+      event: e.event,
+      kind: e.kind,
+      source: e.source,
+      ...(JSON.parse(gw.logCipher.open(e.detail!, sessionId)) as object),
+    }))
+    expect(details).toEqual([
+      { event: 'chat', kind: 'technician', source: 'host', text: 'rebooting the print spooler now' },
+      { event: 'chat', kind: 'host', source: 'host', text: 'thanks, go ahead' },
+      {
+        event: 'file-transfer',
+        kind: 'to-host',
+        source: 'host',
+        path: target,
+        bytes: 4096,
+        sha256: crypto.createHash('sha256').update(content).digest('hex'),
+        complete: true,
+      },
+    ])
+    // At rest, the database holds none of it in the clear.
+    const database = fs
+      .readdirSync(gw.dataDir)
+      .filter((name) => name.includes('.db') || name.includes('sqlite'))
+      .map((name) => fs.readFileSync(path.join(gw.dataDir, name)).toString('latin1'))
+      .join('')
+    expect(database.length).toBeGreaterThan(0)
+    expect(database).not.toContain('print spooler')
+    expect(database).not.toContain('spooler.conf')
+    chat.close()
+    technician.session.end()
+    await host.done
   })
 })

@@ -5,6 +5,7 @@ import path from 'node:path'
 import { initOrganisation, login } from '../../src/core/accounts/index.js'
 import { api } from '../../src/core/client/index.js'
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/core/gateway/index.js'
+import { LogCipher } from '../../src/core/gateway/log-cipher.js'
 import { openStore, type Store } from '../../src/core/store/index.js'
 
 export const ADMIN = {
@@ -20,6 +21,8 @@ export interface TestGateway {
   url: string
   token: string
   dataDir: string
+  /** What seals the session log's details, to read them back. */
+  logCipher: LogCipher
   newPin(): Promise<string>
   close(): Promise<void>
 }
@@ -30,7 +33,8 @@ export async function startTestGateway(
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-gw-'))
   const store = await openStore({ dataDir })
   await initOrganisation(store, ADMIN)
-  const gateway = await startGateway({ store, host: '127.0.0.1', port: 0, ...options })
+  const logCipher = LogCipher.forDataDir(dataDir, {})
+  const gateway = await startGateway({ store, host: '127.0.0.1', port: 0, logCipher, ...options })
   const { token } = await login(store, ADMIN.email, ADMIN.password)
   return {
     gateway,
@@ -38,6 +42,7 @@ export async function startTestGateway(
     url: gateway.url,
     token,
     dataDir,
+    logCipher,
     newPin: async () => (await api.createPin(gateway.url, token)).pin,
     async close() {
       await gateway.close()

@@ -1,6 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { HostActivity } from '../host/events.js'
-import { ConsentBroker, MAX_DETAIL_LENGTH, parsePermissionList, type ConsentBrokerOptions } from './index.js'
+import {
+  ConsentBroker,
+  isInside,
+  MAX_DETAIL_LENGTH,
+  parsePermissionList,
+  type ConsentBrokerOptions,
+} from './index.js'
 
 function broker(options: Partial<ConsentBrokerOptions> = {}) {
   const activity: HostActivity[] = []
@@ -108,5 +114,73 @@ describe('permission lists', () => {
   it('parses names and refuses an unknown one, naming it', () => {
     expect(parsePermissionList('shell, exec,shell')).toEqual(['shell', 'exec'])
     expect(() => parsePermissionList('shell,sudo')).toThrow(/unknown permission "sudo"/)
+  })
+})
+
+describe('grants limited to a folder', () => {
+  const inTmp = (file: string) => ({ path: `/tmp/drop/${file}`, folder: '/tmp/drop' })
+
+  it('"f" allows that kind of file request inside the folder for the session, and nowhere else', async () => {
+    const { instance, requests, decisions } = broker()
+    const first = instance.request('files.send', 'put a file', '/tmp/drop/a', undefined, inTmp('a'))
+    expect(requests()[0]!.folder).toBe('/tmp/drop')
+    instance.answer(requests()[0]!.id, 'folder')
+    expect(await first).toBe(true)
+    expect(
+      await instance.request('files.send', 'put a file', '/tmp/drop/sub/b', undefined, inTmp('sub/b')),
+    ).toBe(true)
+    // Next to the folder, in a folder whose name starts the same, or another kind: asked again.
+    const beside = instance.request('files.send', 'put a file', '/tmp/dropped', undefined, {
+      path: '/tmp/drop-other/c',
+      folder: '/tmp/drop-other',
+    })
+    const other = instance.request('files.receive', 'copy a file', '/tmp/drop/a', undefined, inTmp('a'))
+    expect(requests()).toHaveLength(4)
+    instance.answer(requests()[2]!.id, 'deny')
+    instance.answer(requests()[3]!.id, 'deny')
+    expect([await beside, await other]).toEqual([false, false])
+    expect(decisions().map((d) => [d.decision, d.by, d.folder])).toEqual([
+      ['folder', 'end-user', '/tmp/drop'],
+      ['once', 'folder-grant', undefined],
+      ['deny', 'end-user', undefined],
+      ['deny', 'end-user', undefined],
+    ])
+  })
+
+  it('"f" on a request that names no folder counts as once', async () => {
+    const { instance, requests, decisions } = broker()
+    const asked = instance.request('shell', 'open a shell')
+    instance.answer(requests()[0]!.id, 'folder')
+    expect(await asked).toBe(true)
+    expect(decisions()[0]).toMatchObject({ decision: 'once', by: 'end-user' })
+    void instance.request('shell', 'open a shell')
+    expect(requests()).toHaveLength(2)
+  })
+
+  it('a folder transfer grant lasts until its transfer ends, and a revoke ends it sooner', async () => {
+    const { instance, requests } = broker()
+    const transfer = new AbortController()
+    instance.grantTransfer(['files.send', 'files.browse'], '/tmp/drop', transfer.signal)
+    expect(await instance.request('files.browse', 'make a folder', '', undefined, inTmp('x'))).toBe(true)
+    transfer.abort()
+    void instance.request('files.send', 'put a file', '', undefined, inTmp('y'))
+    expect(requests()).toHaveLength(2)
+
+    const again = new AbortController()
+    instance.grantTransfer(['files.send'], '/tmp/drop', again.signal)
+    instance.revoke()
+    void instance.request('files.send', 'put a file', '', undefined, inTmp('z'))
+    expect(requests()).toHaveLength(3)
+  })
+})
+
+describe('isInside', () => {
+  it('holds for the folder and what lies under it, not for siblings sharing a prefix or parents', () => {
+    expect(isInside('/tmp/drop', '/tmp/drop')).toBe(true)
+    expect(isInside('/tmp/drop/a/b', '/tmp/drop')).toBe(true)
+    expect(isInside('/tmp/drop/..hidden', '/tmp/drop')).toBe(true)
+    expect(isInside('/tmp/dropped', '/tmp/drop')).toBe(false)
+    expect(isInside('/tmp', '/tmp/drop')).toBe(false)
+    expect(isInside('/tmp/drop/../etc', '/tmp/drop')).toBe(false)
   })
 })

@@ -4,6 +4,7 @@
  * the gateway never sends binary and never reads it.
  */
 import { z } from 'zod'
+import { permissions } from '../consent/types.js'
 
 export const roles = ['host', 'technician'] as const
 export type Role = (typeof roles)[number]
@@ -64,16 +65,37 @@ export const WS_PATH: Record<Role, string> = { host: '/v1/ws/host', technician: 
 /** The largest WebSocket message a peer may send; larger ones close the connection (1009). */
 export const MAX_FRAME_BYTES = 2 * 1024 * 1024
 
+/** Longest text a report may carry (a path, a chat line); longer ones are refused whole. */
+export const MAX_REPORT_TEXT = 4000
+
 /**
- * What the technician's side reports to the gateway's session log, as a text frame after pairing:
- * channel opens and closes and consent outcomes, never payload, output or command lines.
+ * What either side reports to the gateway's session log, as a text frame after pairing: channel
+ * opens and closes, consent outcomes, files that crossed (name, size, SHA-256) and chat lines;
+ * never file contents, output or command lines. The gateway keeps which side said it.
  */
-export const sessionReport = z.object({
-  type: z.literal('report'),
-  event: z.enum(['channel-open', 'channel-close', 'consent-decision']),
-  kind: z.enum(['shell', 'exec']),
-  allowed: z.boolean().optional(),
-})
+export const sessionReport = z.discriminatedUnion('event', [
+  z.object({
+    type: z.literal('report'),
+    event: z.enum(['channel-open', 'channel-close', 'consent-decision']),
+    kind: z.enum(['shell', 'exec', 'sftp', ...permissions]),
+    allowed: z.boolean().optional(),
+  }),
+  z.object({
+    type: z.literal('report'),
+    event: z.literal('file-transfer'),
+    direction: z.enum(['to-host', 'from-host']),
+    path: z.string().max(MAX_REPORT_TEXT),
+    bytes: z.number().int().nonnegative(),
+    sha256: z.string().regex(/^([0-9a-f]{64})?$/),
+    complete: z.boolean(),
+  }),
+  z.object({
+    type: z.literal('report'),
+    event: z.literal('chat'),
+    from: z.enum(['host', 'technician']),
+    text: z.string().max(MAX_REPORT_TEXT),
+  }),
+])
 export type SessionReportMessage = z.infer<typeof sessionReport>
 
 /** Decodes a peer's report; undefined for anything else, which the gateway drops. */

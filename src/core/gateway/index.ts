@@ -3,6 +3,7 @@
  * end users and technicians meet by PIN and are relayed. Owns the listening socket and its
  * lifetime; accounts, rooms and the relay live in their own files. Imports core only.
  */
+import { LogCipher } from './log-cipher.js'
 import fs from 'node:fs'
 import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
@@ -24,6 +25,8 @@ export interface GatewayOptions {
   heartbeatMs?: number
   onLog?: (line: string) => void
   tap?: RendezvousOptions['tap']
+  /** Seals session log details at rest; a fresh key for this process when absent (tests). */
+  logCipher?: LogCipher
 }
 
 export interface Gateway {
@@ -80,6 +83,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     heartbeatMs: options.heartbeatMs ?? 5000,
     onLog: options.onLog,
     tap: options.tap,
+    logCipher: options.logCipher ?? LogCipher.random(),
   })
   const admissions = new WeakMap<FastifyRequest, Admission>()
 
@@ -204,7 +208,7 @@ export async function serve(options: Omit<GatewayOptions, 'store'> & { dataDir: 
   const store = await openStore({ dataDir: options.dataDir })
   let gateway: Gateway
   try {
-    gateway = await startGateway({ ...options, store })
+    gateway = await startGateway({ ...options, store, logCipher: LogCipher.forDataDir(options.dataDir) })
   } catch (error) {
     await store.close()
     const code = (error as { code?: string }).code

@@ -12,12 +12,15 @@ import {
   type ControlMessage,
   type EndedMessage,
   type Role,
+  type SessionReportMessage,
 } from './control-messages.js'
+import type { LogCipher } from './log-cipher.js'
 import { relayOneWay, type RelayEnd, type RelayStats } from './relay.js'
 import { identityOf } from '../accounts/index.js'
 import { UserError } from '../errors.js'
 import { newId } from '../ids.js'
 import type { Pin, Store, UserWithOrganisation } from '../store/index.js'
+import type { SessionEventsTable } from '../store/schema.js'
 
 /** A technician flooding reports cannot fill the gateway's disk: past this, they are dropped. */
 const MAX_REPORTS_PER_SESSION = 10_000
@@ -48,6 +51,8 @@ interface Room {
   expiry: NodeJS.Timeout
   /** The session row's insert; later updates wait for it. */
   logged: Promise<void>
+  /** Reports kept in the session log so far, from both sides. */
+  reports: number
 }
 
 export interface RendezvousOptions {
@@ -57,6 +62,8 @@ export interface RendezvousOptions {
   onLog?: (line: string) => void
   /** Sees every relayed frame (ciphertext only, by design); for tests and diagnostics. */
   tap?: (from: Role, frame: Buffer) => void
+  /** Seals the details of session log entries (chat lines, file names) at rest. */
+  logCipher: LogCipher
 }
 
 /** Why a paired session ended, from the close code of the side that left. */
@@ -163,6 +170,7 @@ export class Rendezvous {
       admission: { pin: admission.pin, technician: admission.technician },
       peers: {},
       paired: false,
+      reports: 0,
       ended: false,
       expiry: setTimeout(
         () =>
@@ -221,29 +229,52 @@ export class Rendezvous {
       technician: identityOf(room.admission.technician),
     })
     send(technician.socket, { type: 'paired', sessionId: room.sessionId })
-    this.recordReports(room, technician)
+    this.recordReports(room, technician, 'technician')
+    this.recordReports(room, host, 'host')
     this.options.onLog?.(`session ${room.sessionId}: paired (${technician.address} with ${host.address})`)
   }
 
-  /** Keeps what the technician's side reports in the session log; anything else it sends is dropped. */
-  private recordReports(room: Room, technician: Peer): void {
-    let reports = 0
-    technician.socket.on('message', (data: Buffer, isBinary) => {
-      if (isBinary || room.ended || ++reports > MAX_REPORTS_PER_SESSION) return
+  /** Keeps what a side reports in the session log; anything else it sends as text is dropped. */
+  private recordReports(room: Room, peer: Peer, source: Role): void {
+    peer.socket.on('message', (data: Buffer, isBinary) => {
+      if (isBinary || room.ended || room.reports >= MAX_REPORTS_PER_SESSION) return
       const report = decodeSessionReport(data)
       if (!report) return
+      const seq = ++room.reports
       this.options.store
         .insertSessionEvent({
           id: newId(),
           session_id: room.sessionId,
-          seq: reports,
+          seq,
           at: new Date().toISOString(),
-          event: report.event,
-          kind: report.kind,
-          allowed: report.allowed === undefined ? null : report.allowed ? 1 : 0,
+          source,
+          ...this.logEntry(room.sessionId, report),
         })
         .catch(this.logError)
     })
+  }
+
+  /** A report as a log row: what anyone may query in the clear, and the rest sealed. */
+  private logEntry(
+    sessionId: string,
+    report: SessionReportMessage,
+  ): Pick<SessionEventsTable, 'event' | 'kind' | 'allowed' | 'detail'> {
+    const seal = (detail: object) => this.options.logCipher.seal(JSON.stringify(detail), sessionId)
+    switch (report.event) {
+      case 'file-transfer': {
+        const { type: _type, event, direction, ...detail } = report
+        return { event, kind: direction, allowed: null, detail: seal(detail) }
+      }
+      case 'chat':
+        return { event: 'chat', kind: report.from, allowed: null, detail: seal({ text: report.text }) }
+      default:
+        return {
+          event: report.event,
+          kind: report.kind,
+          allowed: report.allowed === undefined ? null : report.allowed ? 1 : 0,
+          detail: null,
+        }
+    }
   }
 
   private checkAlive(peer: Peer): void {

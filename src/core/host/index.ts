@@ -6,7 +6,13 @@
  */
 import { AuditLog } from '../audit/index.js'
 import { ConsentBroker, type Decision, type Permission } from '../consent/index.js'
-import { startSession, type Session, type SessionEnded, type SessionEvent } from '../session/index.js'
+import {
+  startSession,
+  type Session,
+  type SessionEnded,
+  type SessionEvent,
+  type SessionReport,
+} from '../session/index.js'
 import { generateSshKeyPair } from '../ssh/keys.js'
 import { HostSshServer } from '../ssh/host-server.js'
 import { MAX_CHAT_TEXT } from '../chat/index.js'
@@ -51,12 +57,14 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
   let ssh: HostSshServer | undefined
   let technician = ''
 
+  let session: Session | undefined
   const onActivity = (activity: HostActivity) => {
     if (activity.event !== 'file-progress') audit.record({ ...activity, session: sessionId })
+    const report = reportFor(activity)
+    if (report) session?.report(report)
     options.onEvent(activity)
   }
 
-  let session: Session
   try {
     session = await startSession({
       server: options.server,
@@ -105,7 +113,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           technicianKey: peerSshKey,
           broker,
           onActivity,
-          onFailure: (reason) => session.end({ reason, code: 'pairingFailed' }),
+          onFailure: (reason) => session?.end({ reason, code: 'pairingFailed' }),
         })
       },
     })
@@ -113,6 +121,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
     audit.close()
     throw error
   }
+  const started = session
 
   return {
     answer: (id, decision) => broker?.answer(id, decision),
@@ -126,7 +135,26 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
       if (sent) onActivity({ event: 'chat', ...sent, text: sanitizeForTerminal(sent.text, MAX_CHAT_TEXT) })
       return sent !== undefined
     },
-    end: () => session.end(),
-    done: session.done,
+    end: () => started.end(),
+    done: started.done,
+  }
+}
+
+/** What the gateway's session log gets of an activity: kinds, outcomes, files and chat; never commands. */
+function reportFor(activity: HostActivity): SessionReport | undefined {
+  switch (activity.event) {
+    case 'consent-decision':
+      return { event: 'consent-decision', kind: activity.permission, allowed: activity.decision !== 'deny' }
+    case 'channel-open':
+    case 'channel-close':
+      return { event: activity.event, kind: activity.kind }
+    case 'file-transfer': {
+      const { event, direction, path, bytes, sha256, complete } = activity
+      return { event, direction, path, bytes, sha256, complete }
+    }
+    case 'chat':
+      return { event: 'chat', from: activity.from, text: activity.text }
+    default:
+      return undefined
   }
 }

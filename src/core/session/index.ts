@@ -17,6 +17,7 @@ import {
   roleName,
   roles,
   type EndedBy,
+  type SessionReportMessage,
   type Role,
 } from '../gateway/control-messages.js'
 import {
@@ -80,13 +81,12 @@ export interface Session {
   done: Promise<SessionEnded>
 }
 
-/** What the technician's side tells the gateway's session log: channel opens and consent outcomes. */
-export interface SessionReport {
-  event: 'channel-open' | 'channel-close' | 'consent-decision'
-  kind: 'shell' | 'exec'
-  /** For consent-decision: whether the host allowed it. */
-  allowed?: boolean
-}
+/** What a side tells the gateway's session log (see control-messages.ts): never payload or output. */
+export type SessionReport = SessionReportMessage extends infer M
+  ? M extends SessionReportMessage
+    ? Omit<M, 'type'>
+    : never
+  : never
 
 /** Version of what runs over the sealed channel; a peer speaking another one is refused. */
 export const SESSION_PROTOCOL = 1

@@ -76,6 +76,15 @@ const migrations: Record<string, Migration> = {
         .execute()
     },
   },
+  '0003-session-event-source-detail': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('session_events')
+        .addColumn('source', 'text', (c) => c.notNull().defaultTo('technician'))
+        .execute()
+      await db.schema.alterTable('session_events').addColumn('detail', 'text').execute()
+    },
+  },
 }
 
 export const migrationProvider: MigrationProvider = {

@@ -60,6 +60,10 @@ export interface SessionEventsTable {
   kind: string
   /** For consent decisions: 1 allowed, 0 denied. */
   allowed: number | null
+  /** Which side reported it: 'host' or 'technician'. */
+  source: string
+  /** The rest of the event (a file's name and hash, a chat line) as JSON, sealed by the gateway's LogCipher. */
+  detail: string | null
 }
 
 export interface Database {

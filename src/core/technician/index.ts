@@ -97,11 +97,12 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     },
   })
   // The gateway's session log hears what was asked, allowed and closed: never commands or output.
-  const report = (event: SessionReport['event'], kind: SessionReport['kind'], allowed?: boolean) =>
+  type ChannelReport = Extract<SessionReport, { kind: string }>
+  const report = (event: ChannelReport['event'], kind: ChannelReport['kind'], allowed?: boolean) =>
     session.report({ event, kind, ...(allowed !== undefined ? { allowed } : {}) })
   // A channel whose session ends under it never sees its close from SSH: it ends with no status.
   const sessionOver: Promise<RemoteExit> = session.done.then(() => ({}))
-  const reportRefusal = (kind: SessionReport['kind']) => (error: unknown) => {
+  const reportRefusal = (kind: ChannelReport['kind']) => (error: unknown) => {
     if (error instanceof UserError && error.code === 'denied') report('consent-decision', kind, false)
     throw error
   }
