@@ -289,3 +289,52 @@ describe('reduceHostView', () => {
     expect(before).toEqual(snapshot)
   })
 })
+
+describe('files on their way', () => {
+  const progress = (bytes: number): HostViewAction => ({
+    event: 'file-progress',
+    direction: 'to-host',
+    path: '/tmp/fix.sh',
+    bytes,
+    total: 4096,
+  })
+
+  it('shows each transfer once with its latest figures, and logs its outcome when it ends', () => {
+    const moving = run([...paired, progress(1024), progress(3072)])
+    expect(moving.transfers).toEqual([
+      { direction: 'to-host', path: '/tmp/fix.sh', bytes: 3072, total: 4096 },
+    ])
+    const done = run(
+      [
+        {
+          event: 'file-transfer',
+          direction: 'to-host',
+          path: '/tmp/fix.sh',
+          bytes: 4096,
+          sha256: 'ab'.repeat(32),
+          complete: true,
+        },
+      ],
+      moving,
+    )
+    expect(done.transfers).toEqual([])
+    expect(lastFeed(done)).toBe('received /tmp/fix.sh (4.0 KiB, SHA-256 abababababababab…)')
+  })
+
+  it('lists a grant limited to a folder with its folder', () => {
+    const state = run([
+      ...paired,
+      request('f1', { permission: 'files.send', folder: '/tmp/drop' }),
+      {
+        event: 'consent-decision',
+        id: 'f1',
+        permission: 'files.send',
+        decision: 'folder',
+        by: 'end-user',
+        folder: '/tmp/drop',
+      },
+    ])
+    expect(state.grants).toEqual(['files.send in /tmp/drop'])
+    expect(lastFeed(state)).toBe('files.send allowed for this session in /tmp/drop')
+  })
+})
