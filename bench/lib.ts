@@ -3,7 +3,7 @@
  * temp dirs that are released whatever happens (normal end, error, Ctrl-C), a free port, a JSON
  * POST, and the run-main-then-clean-up frame with its exit codes.
  */
-import type { ChildProcess } from 'node:child_process'
+import { spawnSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -14,6 +14,8 @@ export class UsageError extends Error {}
 
 /** A logger to stderr with the bench's name, so stdout stays one JSON object. */
 export const benchLog = (name: string) => (message: string) => process.stderr.write(`[${name}] ${message}\n`)
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** Rejects with a clear message if `promise` has not settled within `ms`. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -64,6 +66,13 @@ async function cleanup(log: (message: string) => void): Promise<void> {
   tempDirs.clear()
 }
 
+/** Makes (if need be) and returns `parent/name`. */
+export function subdir(parent: string, name: string, mode?: number): string {
+  const dir = path.join(parent, name)
+  fs.mkdirSync(dir, { recursive: true, ...(mode === undefined ? {} : { mode }) })
+  return dir
+}
+
 export function makeTempDir(prefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
   tempDirs.add(dir)
@@ -77,6 +86,24 @@ export function track(child: ChildProcess): ChildProcess {
   // A child that cannot be spawned emits 'error'; the bench's waits report it.
   child.on('error', () => undefined)
   return child
+}
+
+/** Resolves when `child` exits (at once if it already has); rejects if it cannot be spawned. */
+export function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode })
+  }
+  return new Promise((resolve, reject) => {
+    child.once('error', reject)
+    child.once('exit', (code, signal) => resolve({ code, signal }))
+  })
+}
+
+/** The version `pattern` finds in what `file ARGS` prints; undefined when the tool is missing. */
+export function commandVersion(file: string, args: string[], pattern: RegExp): string | undefined {
+  const result = spawnSync(file, args, { encoding: 'utf8', timeout: 5000 })
+  if (result.error) return undefined
+  return pattern.exec(`${result.stdout}${result.stderr}`)?.[1] ?? 'unknown'
 }
 
 export async function freePort(): Promise<number> {

@@ -7,16 +7,18 @@
  *   npm run build              # once: the gateway under test is dist/, not src/
  *   npx tsx bench/relay.ts [--mib 256]
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
+import { ADMIN, repoRoot, runCli, startCliGateway } from './cli.js'
+import { sampleRss, type RssReport } from './proc.js'
 import { MAX_FRAME_BYTES, PIN_HEADER, WS_PATH } from '../src/core/gateway/control-messages.js'
 import {
   benchLog,
+  commandVersion,
   freePort,
   makeTempDir,
   onCleanup,
@@ -25,6 +27,7 @@ import {
   stopChild,
   track,
   UsageError,
+  sleep,
   withTimeout,
 } from './lib.js'
 import { HIGH_WATER_BYTES, LOW_WATER_BYTES } from '../src/core/gateway/relay.js'
@@ -37,13 +40,8 @@ const RSS_SAMPLE_MS = 20
 /** The slow reader stops reading for STALL_MS out of every STALL_PERIOD_MS. */
 const STALL_MS = 20
 const STALL_PERIOD_MS = 40
-const ADMIN = { email: 'bench@example.com', password: 'bench-password-not-secret' }
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const runJs = path.join(repoRoot, 'bin', 'run.js')
 
 const log = benchLog('bench:relay')
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 const round = (value: number, digits = 1) => Number(value.toFixed(digits))
 
 /** Resolves when `predicate` holds, polling every `everyMs`; fails after `timeoutMs`. */
@@ -52,74 +50,6 @@ async function waitUntil(predicate: () => boolean, timeoutMs: number, what: stri
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await sleep(everyMs)
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Resources to release whatever happens
-
-// ---------------------------------------------------------------------------------------------
-// Memory of another process, from /proc
-
-function readStatusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)
-    return match ? Number(match[1]) : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** Resets the kernel's peak-RSS mark (VmHWM) to the current RSS; false where not allowed. */
-function resetKernelPeak(pid: number): boolean {
-  try {
-    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5')
-    return true
-  } catch {
-    return false
-  }
-}
-
-interface RssReport {
-  rssBeforeMiB: number
-  rssPeakMiB: number
-  rssGrowthMiB: number
-  /** The kernel's own peak (VmHWM) over the transfer, which 20 ms sampling cannot miss; null if unavailable. */
-  kernelPeakMiB: number | null
-  rssSamples: number
-}
-
-/** Samples a process's VmRSS every RSS_SAMPLE_MS until `stop()` is called. */
-function sampleRss(pid: number): { stop(): RssReport } {
-  const before = readStatusKiB(pid, 'VmRSS')
-  if (before === undefined) throw new Error(`cannot read /proc/${pid}/status (this benchmark needs Linux)`)
-  const kernelPeakReset = resetKernelPeak(pid)
-  let peak = before
-  let samples = 1
-  const timer = setInterval(() => {
-    const rss = readStatusKiB(pid, 'VmRSS')
-    if (rss === undefined) return
-    samples++
-    if (rss > peak) peak = rss
-  }, RSS_SAMPLE_MS)
-  let report: RssReport | undefined
-  return {
-    stop() {
-      if (report) return report
-      clearInterval(timer)
-      const last = readStatusKiB(pid, 'VmRSS')
-      if (last !== undefined && last > peak) peak = last
-      const hwm = kernelPeakReset ? readStatusKiB(pid, 'VmHWM') : undefined
-      report = {
-        rssBeforeMiB: round(before / 1024),
-        rssPeakMiB: round(peak / 1024),
-        rssGrowthMiB: round((peak - before) / 1024),
-        kernelPeakMiB: hwm === undefined ? null : round(hwm / 1024),
-        rssSamples: samples,
-      }
-      return report
-    },
   }
 }
 
@@ -208,63 +138,6 @@ const transferTimeoutMs = (totalBytes: number) => 60_000 + (totalBytes / MiB) * 
 // ---------------------------------------------------------------------------------------------
 // The rescue gateway
 
-function runCli(args: string[], env: NodeJS.ProcessEnv, stdin?: string, timeoutMs = 30_000): Promise<string> {
-  const child = track(
-    spawn(process.execPath, [runJs, ...args], { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] }),
-  )
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.on('data', (data: Buffer) => (stdout += data.toString('utf8')))
-  child.stderr!.on('data', (data: Buffer) => (stderr += data.toString('utf8')))
-  child.stdin!.end(stdin ?? '')
-  const done = new Promise<string>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('exit', (code) => {
-      if (code === 0) resolve(stdout)
-      else reject(new Error(`rescue ${args[0]} exited ${code}: ${(stderr || stdout).trim()}`))
-    })
-  })
-  return withTimeout(done, timeoutMs, `rescue ${args.join(' ')}`)
-}
-
-interface RunningGateway {
-  child: ChildProcess
-  pid: number
-  url: string
-}
-
-async function startGateway(dataDir: string, env: NodeJS.ProcessEnv): Promise<RunningGateway> {
-  const args = ['server', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--json']
-  const child = track(spawn(process.execPath, [runJs, ...args], { cwd: repoRoot, env, stdio: 'pipe' }))
-  child.stdin!.end()
-  let stderr = ''
-  child.stderr!.on('data', (data: Buffer) => (stderr += data.toString('utf8')))
-  const url = await withTimeout(
-    new Promise<string>((resolve, reject) => {
-      let buffered = ''
-      child.stdout!.on('data', (data: Buffer) => {
-        buffered += data.toString('utf8')
-        let newline: number
-        while ((newline = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, newline)
-          buffered = buffered.slice(newline + 1)
-          try {
-            const parsed = JSON.parse(line) as { url?: unknown }
-            if (typeof parsed.url === 'string') resolve(parsed.url)
-          } catch {
-            // not the line we want
-          }
-        }
-      })
-      child.once('error', reject)
-      child.once('exit', (code) => reject(new Error(`rescue server exited ${code}: ${stderr.trim()}`)))
-    }),
-    20_000,
-    'rescue server to print its URL',
-  )
-  return { child, pid: child.pid!, url }
-}
-
 /** Opens a raw peer socket and resolves once the gateway has said "paired". */
 function openPeer(gatewayUrl: string, role: 'host' | 'technician', pin: string, token?: string) {
   const url = new URL(WS_PATH[role], gatewayUrl)
@@ -304,7 +177,7 @@ async function rescueScenario(
   totalBytes: number,
   slowReader: boolean,
 ): Promise<RescueReport> {
-  const gateway = await startGateway(dataDir, env)
+  const gateway = await startCliGateway(dataDir, env)
   try {
     const { token } = await postJson<{ token: string }>(`${gateway.url}/v1/login`, ADMIN)
     const { pin } = await postJson<{ pin: string }>(`${gateway.url}/v1/pins`, {}, token)
@@ -331,7 +204,7 @@ async function rescueScenario(
     }
 
     await sleep(200) // let the gateway settle after pairing before taking the baseline
-    const rss = sampleRss(gateway.pid)
+    const rss = sampleRss(gateway.pid, RSS_SAMPLE_MS)
     const stopStalling = slowReader
       ? stallReader(
           () => host.socket.pause(),
@@ -371,12 +244,6 @@ async function rescueScenario(
 
 // ---------------------------------------------------------------------------------------------
 // The socat reference
-
-function socatVersion(): string | undefined {
-  const result = spawnSync('socat', ['-V'], { encoding: 'utf8', timeout: 5000 })
-  if (result.error || result.status !== 0) return undefined
-  return /socat version (\S+)/.exec(result.stdout)?.[1] ?? 'unknown'
-}
 
 async function socatScenario(totalBytes: number, slowReader: boolean): Promise<TransferReport> {
   // The sink: a Node TCP server that counts what arrives.
@@ -432,7 +299,7 @@ async function socatScenario(totalBytes: number, slowReader: boolean): Promise<T
     await waitUntil(() => sinkSocket !== undefined, 5000, 'socat to connect to the sink')
 
     await sleep(200)
-    const rss = sampleRss(socat.pid!)
+    const rss = sampleRss(socat.pid!, RSS_SAMPLE_MS)
     const stopStalling = slowReader
       ? stallReader(
           () => sinkSocket!.pause(),
@@ -534,7 +401,7 @@ async function main(): Promise<void> {
   ]
 
   let reference: Record<string, unknown>
-  const version = socatVersion()
+  const version = commandVersion('socat', ['-V'], /socat version (\S+)/)
   if (version === undefined) {
     const hint =
       'socat not found: install it (Debian/Ubuntu: sudo apt-get install -y socat) to get the reference'

@@ -16,12 +16,9 @@
  *
  * Needs Linux, openssh-server (/usr/sbin/sshd), openssh-client and socat.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import fs from 'node:fs'
-import net from 'node:net'
+import { spawn, spawnSync } from 'node:child_process'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { ClientChannel } from 'ssh2'
 import { initOrganisation, login } from '../src/core/accounts/index.js'
 import { api } from '../src/core/client/index.js'
@@ -30,26 +27,35 @@ import { startHost } from '../src/core/host/index.js'
 import { openRemoteShell } from '../src/core/ssh/technician-client.js'
 import { openStore } from '../src/core/store/index.js'
 import {
+  ADMIN,
+  cliEnv,
+  distLooksStale,
+  readLines,
+  parseJsonLine,
+  repoRoot,
+  requireBuiltCli,
+  runJs,
+  startLoggedInGateway,
+} from './cli.js'
+import {
   benchLog,
+  commandVersion,
+  exitOf,
   freePort,
   makeTempDir,
   onCleanup,
   postJson,
   runBench,
+  sleep,
   stopChild,
+  subdir,
   track,
   UsageError,
   withTimeout,
 } from './lib.js'
+import { requireOpenSsh, sshArgs, startSshd, type Sshd } from './openssh.js'
 import { startTechnician } from '../src/core/technician/index.js'
 
-const ADMIN = {
-  email: 'bench@example.com',
-  password: 'bench-password-not-secret',
-  name: 'Bench Technician',
-  organisation: 'Bench',
-}
-const SSHD = '/usr/sbin/sshd'
 const PTY = { term: 'xterm-256color', cols: 80, rows: 24 }
 /** Typed at the remote shell's prompt: one byte in, the same byte out, nothing else. */
 const RAW_CAT = 'stty raw -echo; echo RE""ADY; exec cat\r'
@@ -58,76 +64,9 @@ const ECHO_BYTES = 'abcdefghijklmnopqrstuvwxy'
 const ECHO_WARMUP = 100
 const SETUP_WARMUP = 2
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const runJs = path.join(repoRoot, 'bin', 'run.js')
-
 const log = benchLog('bench:remote')
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 const round = (value: number, digits: number) => Number(value.toFixed(digits))
 const msSince = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6
-
-// ---------------------------------------------------------------------------------------------
-// Resources to release whatever happens
-
-function subdir(parent: string, name: string): string {
-  const dir = path.join(parent, name)
-  fs.mkdirSync(dir, { recursive: true })
-  return dir
-}
-
-function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return Promise.resolve({ code: child.exitCode, signal: child.signalCode })
-  }
-  return new Promise((resolve, reject) => {
-    child.once('error', reject)
-    child.once('exit', (code, signal) => resolve({ code, signal }))
-  })
-}
-
-/** Calls `onLine` with every complete line of `stream` and the time it arrived. */
-function readLines(stream: NodeJS.ReadableStream, onLine: (line: string, at: bigint) => void): void {
-  let buffered = ''
-  stream.on('data', (data: Buffer) => {
-    const at = process.hrtime.bigint()
-    buffered += data.toString('utf8')
-    let newline: number
-    while ((newline = buffered.indexOf('\n')) >= 0) {
-      onLine(buffered.slice(0, newline), at)
-      buffered = buffered.slice(newline + 1)
-    }
-  })
-}
-
-function parseJsonLine(line: string): Record<string, unknown> | undefined {
-  if (!line.trimStart().startsWith('{')) return undefined
-  try {
-    return JSON.parse(line) as Record<string, unknown>
-  } catch {
-    return undefined
-  }
-}
-
-/** Resolves once something accepts TCP connections on 127.0.0.1:port. */
-async function waitForPort(port: number, child: ChildProcess, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`${what} exited before listening`)
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port })
-      socket.once('connect', () => {
-        socket.destroy()
-        resolve(true)
-      })
-      socket.once('error', () => resolve(false))
-    })
-    if (open) return
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} to listen`)
-    await sleep(20)
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Statistics
@@ -152,64 +91,6 @@ const echoSummary = (values: number[]) => summarize(values, [50, 90, 99], 3)
 
 // ---------------------------------------------------------------------------------------------
 // The rescue CLI and its gateway (the built one, in dist/)
-
-/**
- * The environment of every rescue process here: temp XDG directories, the file credential store, and
- * HOME as `home` (empty), like the sshd sessions, so no user rc file runs in either tool's remote shell.
- */
-function cliEnv(work: string, home: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env }
-  for (const key of Object.keys(env)) {
-    // RESCUE_* would override flags; NODE_ENV=test makes oclif load src/ through tsx instead of dist/.
-    if (key.startsWith('RESCUE_') || key === 'NODE_ENV' || key.startsWith('VITEST')) delete env[key]
-  }
-  for (const name of ['config', 'data', 'state', 'cache'])
-    fs.mkdirSync(path.join(work, name), { recursive: true })
-  return {
-    ...env,
-    XDG_CONFIG_HOME: path.join(work, 'config'),
-    XDG_DATA_HOME: path.join(work, 'data'),
-    XDG_STATE_HOME: path.join(work, 'state'),
-    XDG_CACHE_HOME: path.join(work, 'cache'),
-    HOME: home,
-    RESCUE_CREDENTIAL_STORE: 'file',
-    NO_COLOR: '1',
-  }
-}
-
-function runCli(args: string[], env: NodeJS.ProcessEnv, stdin = '', timeoutMs = 30_000): Promise<string> {
-  const child = track(spawn(process.execPath, [runJs, ...args], { cwd: repoRoot, env, stdio: 'pipe' }))
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.on('data', (data: Buffer) => (stdout += data.toString('utf8')))
-  child.stderr!.on('data', (data: Buffer) => (stderr += data.toString('utf8')))
-  child.stdin!.end(stdin)
-  const done = exitOf(child).then(({ code }) => {
-    if (code !== 0) throw new Error(`rescue ${args[0]} exited ${code}: ${(stderr || stdout).trim()}`)
-    return stdout
-  })
-  return withTimeout(done, timeoutMs, `rescue ${args.join(' ')}`)
-}
-
-async function startCliGateway(dataDir: string, env: NodeJS.ProcessEnv): Promise<string> {
-  const args = ['server', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--json']
-  const child = track(spawn(process.execPath, [runJs, ...args], { cwd: repoRoot, env, stdio: 'pipe' }))
-  child.stdin!.end()
-  let stderr = ''
-  child.stderr!.on('data', (data: Buffer) => (stderr += data.toString('utf8')))
-  return withTimeout(
-    new Promise<string>((resolve, reject) => {
-      readLines(child.stdout!, (line) => {
-        const url = parseJsonLine(line)?.url
-        if (typeof url === 'string') resolve(url)
-      })
-      child.once('error', reject)
-      child.once('exit', (code) => reject(new Error(`rescue server exited ${code}: ${stderr.trim()}`)))
-    }),
-    20_000,
-    'rescue server to print its URL',
-  )
-}
 
 /** Times a command from spawn to exit; it must exit 0. */
 async function timeCommand(file: string, args: string[], env?: NodeJS.ProcessEnv): Promise<number> {
@@ -306,101 +187,7 @@ async function rescueSetupRun(url: string, token: string, env: NodeJS.ProcessEnv
 }
 
 // ---------------------------------------------------------------------------------------------
-// OpenSSH: a private sshd, and a socat hop in front of it
-
-interface Sshd {
-  port: number
-  clientKey: string
-  version: string
-}
-
-function commandVersion(file: string, args: string[], pattern: RegExp): string | undefined {
-  const result = spawnSync(file, args, { encoding: 'utf8', timeout: 5000 })
-  if (result.error) return undefined
-  return pattern.exec(`${result.stdout}${result.stderr}`)?.[1] ?? 'unknown'
-}
-
-async function startSshd(dir: string, home: string): Promise<Sshd> {
-  const hostKey = path.join(dir, 'host_ed25519')
-  const clientKey = path.join(dir, 'client_ed25519')
-  for (const key of [hostKey, clientKey]) {
-    const keygen = spawnSync(
-      'ssh-keygen',
-      ['-q', '-t', 'ed25519', '-N', '', '-C', 'rescue-bench', '-f', key],
-      {
-        encoding: 'utf8',
-        timeout: 10_000,
-      },
-    )
-    if (keygen.status !== 0) throw new Error(`ssh-keygen failed: ${keygen.stderr || keygen.error?.message}`)
-  }
-  const authorizedKeys = path.join(dir, 'authorized_keys')
-  fs.copyFileSync(`${clientKey}.pub`, authorizedKeys)
-  const isRoot = process.getuid?.() === 0
-  // sshd refuses to start as root without its privilege separation directory; make it if missing.
-  if (isRoot && !fs.existsSync('/run/sshd')) {
-    fs.mkdirSync('/run/sshd', { mode: 0o755 })
-    onCleanup(() => fs.rmdirSync('/run/sshd'))
-  }
-  const config = path.join(dir, 'sshd_config')
-  fs.writeFileSync(
-    config,
-    [
-      'ListenAddress 127.0.0.1',
-      `HostKey ${hostKey}`,
-      `AuthorizedKeysFile ${authorizedKeys}`,
-      'PidFile none',
-      'UsePAM no',
-      'StrictModes no',
-      ...(isRoot ? ['PermitRootLogin prohibit-password'] : []),
-      'PubkeyAuthentication yes',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'PrintMotd no',
-      'PrintLastLog no',
-      'UseDNS no',
-      // bash sources ~/.bashrc even for `ssh host true`; rescue's `bash -c` does not. An empty HOME
-      // keeps the user's rc files (pyenv, nvm, ...) out of both tools' remote shells.
-      `SetEnv HOME=${home}`,
-      'LogLevel ERROR',
-      '',
-    ].join('\n'),
-  )
-  const port = await freePort()
-  const sshd = track(
-    spawn(SSHD, ['-D', '-e', '-f', config, '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] }),
-  )
-  let stderr = ''
-  sshd.stderr!.on('data', (data: Buffer) => (stderr += data.toString('utf8')))
-  try {
-    await waitForPort(port, sshd, 'sshd')
-  } catch (error) {
-    throw new Error(`${error instanceof Error ? error.message : String(error)}: ${stderr.trim()}`)
-  }
-  return { port, clientKey, version: commandVersion(SSHD, ['-V'], /(OpenSSH_[^,\s]+)/) ?? 'unknown' }
-}
-
-/** ssh options for the benchmark: no user or system config (no ControlMaster), only the temp key. */
-function sshArgs(sshd: Sshd, port: number): string[] {
-  return [
-    '-F',
-    '/dev/null',
-    '-p',
-    String(port),
-    '-i',
-    sshd.clientKey,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'LogLevel=ERROR',
-  ]
-}
+// A socat hop in front of the private sshd
 
 /** socat relaying 127.0.0.1:<new port> to the sshd, one forked relay per connection. */
 async function startSocatHop(targetPort: number): Promise<number> {
@@ -632,39 +419,13 @@ function parseArgs(argv: string[]): Options {
   return options
 }
 
-/** The newest .ts under src/ (tests aside) is newer than the built CLI: the setup numbers would be of old code. */
-function distLooksStale(): boolean {
-  const built = fs.statSync(path.join(repoRoot, 'dist', 'commands', 'connect.js')).mtimeMs
-  const newer = (dir: string): boolean =>
-    fs.readdirSync(dir, { withFileTypes: true }).some((entry) => {
-      const file = path.join(dir, entry.name)
-      if (entry.isDirectory()) return newer(file)
-      return (
-        /\.tsx?$/.test(entry.name) && !/\.test\.tsx?$/.test(entry.name) && fs.statSync(file).mtimeMs > built
-      )
-    })
-  return newer(path.join(repoRoot, 'src'))
-}
-
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2))
   if (process.platform !== 'linux') throw new Error('this benchmark needs Linux')
-  if (!fs.existsSync(path.join(repoRoot, 'dist', 'commands', 'connect.js'))) {
-    throw new UsageError('dist/ is missing: build the CLI first with `npm run build`')
-  }
-  if (!fs.existsSync(SSHD)) {
-    throw new UsageError(
-      `${SSHD} not found: install openssh-server (Debian/Ubuntu: sudo apt-get install -y openssh-server)`,
-    )
-  }
-  for (const [tool, pkg] of [
-    ['ssh', 'openssh-client'],
-    ['ssh-keygen', 'openssh-client'],
-    ['socat', 'socat'],
-  ] as const) {
-    if (spawnSync(tool, ['-V'], { timeout: 5000 }).error)
-      throw new UsageError(`${tool} not found: install ${pkg}`)
-  }
+  requireBuiltCli()
+  requireOpenSsh(['ssh', 'ssh-keygen'])
+  if (spawnSync('socat', ['-V'], { timeout: 5000 }).error)
+    throw new UsageError('socat not found: install socat')
   const loadBefore = os.loadavg().map((value) => round(value, 2))
   const stale = distLooksStale()
   if (stale) log('warning: src/ has changes newer than dist/: run `npm run build` to measure them')
@@ -678,31 +439,7 @@ async function main(): Promise<void> {
   const relayPort = await startSocatHop(sshd.port)
 
   log('starting the built gateway (rescue server) with an admin logged in')
-  const gatewayData = path.join(work, 'gateway')
-  await runCli(
-    [
-      'admin',
-      'init',
-      '--data',
-      gatewayData,
-      '--email',
-      ADMIN.email,
-      '--name',
-      ADMIN.name,
-      '--organisation',
-      ADMIN.organisation,
-      '--password-stdin',
-    ],
-    env,
-    ADMIN.password,
-  )
-  const cliGatewayUrl = await startCliGateway(gatewayData, env)
-  await runCli(
-    ['login', '--server', cliGatewayUrl, '--email', ADMIN.email, '--password-stdin', '--json'],
-    env,
-    ADMIN.password,
-  )
-  const { token: cliToken } = await postJson<{ token: string }>(`${cliGatewayUrl}/v1/login`, ADMIN)
+  const { url: cliGatewayUrl, token: cliToken } = await startLoggedInGateway(path.join(work, 'gateway'), env)
 
   // -- 1. Setup time ------------------------------------------------------------------------
   const sshTrue = [...sshArgs(sshd, sshd.port), '127.0.0.1', 'true']
