@@ -184,3 +184,35 @@ describe('isInside', () => {
     expect(isInside('/tmp/drop/../etc', '/tmp/drop')).toBe(false)
   })
 })
+
+describe('the policy the gateway sent', () => {
+  it('refuses unasked what the technician’s groups do not allow, even when auto-approved', async () => {
+    const { instance, requests, decisions } = broker({ policy: ['shell'], autoApprove: ['exec'] })
+    expect(await instance.request('exec', 'run a command', 'id')).toBe(false)
+    expect(decisions()[0]).toMatchObject({ permission: 'exec', decision: 'deny', by: 'policy' })
+    const shell = instance.request('shell', 'open a shell')
+    expect(requests()).toHaveLength(2)
+    instance.answer(requests()[1]!.id, 'once')
+    expect(await shell).toBe(true)
+  })
+
+  it('the single prompt asks once for everything allowed, then grants each for the session', async () => {
+    const { instance, requests } = broker({ policy: ['single-prompt', 'shell', 'sysinfo', 'private'] })
+    expect(instance.everythingAllowed).toEqual(['shell', 'sysinfo'])
+    const asked = instance.requestEverything()
+    expect(requests()[0]).toMatchObject({ permission: 'single-prompt' })
+    expect(requests()[0]!.summary).toContain('shell, sysinfo')
+    instance.answer(requests()[0]!.id, 'once')
+    expect(await asked).toBe(true)
+    expect(await instance.request('sysinfo', 'read system information')).toBe(true)
+    expect(await instance.request('shell', 'open a shell')).toBe(true)
+    expect(await instance.request('exec', 'run a command', 'id')).toBe(false)
+    expect(requests()).toHaveLength(4)
+  })
+
+  it('without single-prompt in the policy, the single prompt is refused unasked', async () => {
+    const { instance, decisions } = broker({ policy: ['shell'] })
+    expect(await instance.requestEverything()).toBe(false)
+    expect(decisions()[0]).toMatchObject({ permission: 'single-prompt', by: 'policy' })
+  })
+})

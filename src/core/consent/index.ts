@@ -13,6 +13,8 @@ import type { ConsentRequest, ConsentResult, DecidedBy, Decision, FileScope, Per
 export * from './types.js'
 
 export const DEFAULT_CONSENT_TIMEOUT_MS = 60_000
+/** The SSH subsystem a technician opens to ask the single prompt (`rescue ask-all`). */
+export const SINGLE_PROMPT_SUBSYSTEM = 'single-prompt@rescue'
 /**
  * Longest command line or path a prompt shows. The host refuses longer ones unasked (see
  * MAX_DETAIL_LENGTH users): the end user must see all of what they allow, not a cut version.
@@ -27,6 +29,11 @@ export interface ConsentBrokerOptions {
   interactive: boolean
   /** Permissions granted up front by `rescue host --auto-approve`. */
   autoApprove?: readonly Permission[]
+  /**
+   * What the technician's groups allow, as the gateway sent it over the host's own connection:
+   * anything else is refused unasked. Absent only where no gateway is involved (tests).
+   */
+  policy?: readonly Permission[]
   timeoutMs?: number
   /** Receives consent-request and consent-decision, for the view, the JSON stream and the audit log. */
   onActivity(activity: HostActivity): void
@@ -49,11 +56,36 @@ export class ConsentBroker {
   private readonly grants = new Set<Permission>()
   private folderGrants: FolderGrant[] = []
   private readonly autoApprove: ReadonlySet<Permission>
+  private readonly policy?: ReadonlySet<Permission>
   private readonly pending = new Map<string, Pending>()
   private ended = false
 
   constructor(private readonly options: ConsentBrokerOptions) {
     this.autoApprove = new Set(options.autoApprove ?? [])
+    if (options.policy) this.policy = new Set(options.policy)
+  }
+
+  /** What a single prompt would grant: everything the policy allows that a session can use. */
+  get everythingAllowed(): Permission[] {
+    const all = this.policy ? [...this.policy] : []
+    return all.filter((permission) => !PERMISSIONS_OUTSIDE_A_SESSION.has(permission)).sort()
+  }
+
+  /**
+   * The single prompt: one question for every permission the technician's groups allow. Needs
+   * the policy to allow `single-prompt`; when the end user says yes, each of them is granted for
+   * the rest of the session.
+   */
+  async requestEverything(withdrawn?: AbortSignal): Promise<boolean> {
+    const everything = this.everythingAllowed
+    const allowed = await this.request(
+      'single-prompt',
+      `have, for the rest of this session, everything their group allows: ${everything.join(', ') || 'nothing'}`,
+      undefined,
+      withdrawn,
+    )
+    if (allowed && !this.ended) for (const permission of everything) this.grants.add(permission)
+    return allowed
   }
 
   /**
@@ -152,6 +184,7 @@ export class ConsentBroker {
     scope: FileScope | undefined,
   ): { decision: Decision; by: DecidedBy } | undefined {
     if (this.ended) return { decision: 'deny', by: 'ended' }
+    if (this.policy && !this.policy.has(permission)) return { decision: 'deny', by: 'policy' }
     if (this.autoApprove.has(permission)) return { decision: 'once', by: 'auto-approve' }
     if (this.grants.has(permission)) return { decision: 'once', by: 'session-grant' }
     const folderGrant =
@@ -176,6 +209,13 @@ export class ConsentBroker {
     return decision !== 'deny'
   }
 }
+
+/** Permissions about the session itself, not something done on this computer: a single prompt does not grant them. */
+const PERMISSIONS_OUTSIDE_A_SESSION: ReadonlySet<Permission> = new Set([
+  'single-prompt',
+  'private',
+  'transfer',
+])
 
 /** True when `candidate` is `folder` or lies under it (both absolute, links already resolved). */
 export function isInside(candidate: string, folder: string): boolean {

@@ -49,6 +49,8 @@ export type DecidedBy =
   | 'ended'
   /** The technician closed the channel that asked before anyone answered. */
   | 'withdrawn'
+  /** The technician's groups do not allow it: refused whatever the end user would answer. */
+  | 'policy'
 
 /** One request shown to the end user. Every string in it is already sanitized for the terminal. */
 export interface ConsentRequest {

@@ -22,7 +22,16 @@ export const controlMessage = z.discriminatedUnion('type', [
     expiresAt: z.iso.datetime(),
     heartbeatMs: z.number().int().positive(),
   }),
-  z.object({ type: z.literal('paired'), sessionId: z.string(), technician: identity.optional() }),
+  z.object({
+    type: z.literal('paired'),
+    sessionId: z.string(),
+    technician: identity.optional(),
+    /**
+     * To the host only, over its own connection: what the technician's groups let them ask for.
+     * The host refuses anything else, whatever the end user would answer.
+     */
+    policy: z.object({ permissions: z.array(z.enum(permissions)) }).optional(),
+  }),
   z.object({
     type: z.literal('ended'),
     by: z.enum(['host', 'technician', 'gateway']),

@@ -15,6 +15,7 @@ import {
   type SessionReportMessage,
 } from './control-messages.js'
 import type { LogCipher } from './log-cipher.js'
+import type { SessionPolicy } from '../session/index.js'
 import { relayOneWay, type RelayEnd, type RelayStats } from './relay.js'
 import { identityOf } from '../accounts/index.js'
 import { UserError } from '../errors.js'
@@ -64,6 +65,8 @@ export interface RendezvousOptions {
   tap?: (from: Role, frame: Buffer) => void
   /** Seals the details of session log entries (chat lines, file names) at rest. */
   logCipher: LogCipher
+  /** What a technician's groups let them ask for: sent to the host, which enforces it. */
+  policyFor(technician: UserWithOrganisation): Promise<SessionPolicy>
 }
 
 /** Why a paired session ended, from the close code of the side that left. */
@@ -220,6 +223,7 @@ export class Rendezvous {
       host_address: host.address,
       technician_address: technician.address,
     })
+    const policy = await this.options.policyFor(room.admission.technician)
     const { tap } = this.options
     relayOneWay(host, technician, this.stats, tap && ((frame) => tap('host', frame)))
     relayOneWay(technician, host, this.stats, tap && ((frame) => tap('technician', frame)))
@@ -227,6 +231,7 @@ export class Rendezvous {
       type: 'paired',
       sessionId: room.sessionId,
       technician: identityOf(room.admission.technician),
+      policy,
     })
     send(technician.socket, { type: 'paired', sessionId: room.sessionId })
     this.recordReports(room, technician, 'technician')

@@ -14,6 +14,7 @@ export const decidedByText = {
   'unknown-request': ': the host does not know how to ask about this request',
   ended: ': the session ended, or the grants were revoked, while it waited',
   withdrawn: ': the technician withdrew the request before an answer',
+  policy: ": the technician's groups do not allow it",
 } as const satisfies Record<DecidedBy, string>
 
 export const decisionText = {

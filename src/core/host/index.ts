@@ -56,6 +56,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
   let broker: ConsentBroker | undefined
   let ssh: HostSshServer | undefined
   let technician = ''
+  let policy: Permission[] = []
 
   let session: Session | undefined
   const onActivity = (activity: HostActivity) => {
@@ -76,6 +77,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
         if (event.event === 'paired') {
           sessionId = event.sessionId
           technician = event.technician?.email ?? 'the technician'
+          policy = event.policy?.permissions ?? []
           audit.record({
             event: 'session-start',
             session: sessionId,
@@ -101,6 +103,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           technician,
           interactive: options.interactive,
           autoApprove: options.autoApprove,
+          policy,
           ...(options.consentTimeoutMs !== undefined ? { timeoutMs: options.consentTimeoutMs } : {}),
           onActivity,
         })

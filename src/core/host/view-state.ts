@@ -257,6 +257,8 @@ function why(
       return 'not a request this computer knows how to ask about'
     case 'withdrawn':
       return 'the technician withdrew the request'
+    case 'policy':
+      return 'their group does not allow it'
     case 'ended':
       // The broker says 'ended' both when the session ends and when the end user revokes grants.
       return state.phase === 'ended' ? 'the session ended' : 'the session ended or you revoked every grant'

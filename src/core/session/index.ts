@@ -10,6 +10,7 @@ import { z } from 'zod'
 import { FrameQueue } from './frame-queue.js'
 import type { TechnicianIdentity } from '../accounts/index.js'
 import { openGatewaySocket } from '../client/index.js'
+import type { Permission } from '../consent/types.js'
 import type { ErrorCode } from '../errors.js'
 import {
   CloseCode,
@@ -49,8 +50,14 @@ export type SessionEvent =
       sessionId: string
       sas: string
       technician?: TechnicianIdentity
+      /** The host's: the permissions the gateway says the technician's groups allow. */
+      policy?: SessionPolicy
     }
   | SessionEnded
+
+export interface SessionPolicy {
+  permissions: Permission[]
+}
 
 export interface SessionOptions {
   server: string
@@ -114,6 +121,7 @@ class SessionRun {
   private transport?: WebSocketDuplex
   private pairing = false
   private technician?: TechnicianIdentity
+  private policy?: SessionPolicy
   /** Why it ended, as first learnt: from the gateway, or from this side. */
   private outcome?: SessionEnded
   private finished = false
@@ -159,6 +167,11 @@ class SessionRun {
           email: clean(message.technician.email),
           organisation: clean(message.technician.organisation),
         }
+        // Without a policy the host could not enforce one: it does not go on.
+        if (this.options.role === 'host' && !message.policy) {
+          return this.fail('the gateway sent no permission policy for this technician', 'failure')
+        }
+        this.policy = message.policy
         void this.pair(message.sessionId)
         break
       case 'ended':
@@ -210,6 +223,7 @@ class SessionRun {
         sessionId,
         sas: result.sas,
         ...(this.technician ? { technician: this.technician } : {}),
+        ...(this.policy ? { policy: this.policy } : {}),
       })
       const transport = (this.transport = new WebSocketDuplex(this.socket))
       for (const frame of this.frames.drain()) transport.pushFrame(frame)

@@ -8,7 +8,13 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import os from 'node:os'
 import type { Duplex } from 'node:stream'
 import ssh2, { type AuthContext, type Connection, type ParsedKey, type ServerChannel } from 'ssh2'
-import { MAX_DETAIL_LENGTH, type ConsentBroker, type FileScope, type Permission } from '../consent/index.js'
+import {
+  MAX_DETAIL_LENGTH,
+  SINGLE_PROMPT_SUBSYSTEM,
+  type ConsentBroker,
+  type FileScope,
+  type Permission,
+} from '../consent/index.js'
 import type { ChannelKind, HostActivity } from '../host/events.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { serveSftp } from './sftp-server.js'
@@ -221,6 +227,17 @@ export class HostSshServer {
             this.consent(permission, summary, detail, withdrawn, scope),
           grantTransfer: (permissions, folder, until) =>
             this.options.broker.grantTransfer(permissions, folder, until),
+        })
+        return
+      }
+      if (info.name === SINGLE_PROMPT_SUBSYSTEM && !claimed) {
+        // One question for everything the technician's groups allow, answered by accepting or not.
+        claimed = true
+        void this.options.broker.requestEverything(withdrawn.signal).then((allowed) => {
+          const channel = allowed && !this.closed ? accept() : undefined
+          if (!channel) return reject?.()
+          channel.exit(0)
+          channel.end()
         })
         return
       }
