@@ -75,7 +75,7 @@ describe('the embedded store', () => {
     })
     const { token } = await login(store, ' A@example.com ', 'correct horse')
     expect(Buffer.from(token, 'base64url')).toHaveLength(32)
-    expect((await authenticate(store, token)).email).toBe('a@example.com')
+    expect((await authenticate(store, token, { address: '127.0.0.1' })).email).toBe('a@example.com')
     const rows = await store.db.selectFrom('tokens').select('token_hash').execute()
     expect(rows.map((row) => row.token_hash)).not.toContain(token)
   })
