@@ -19,7 +19,9 @@ let checker: Promise<Checker> | undefined
 /** zxcvbn and its dictionaries load on first use only: most commands never check a password. */
 function loadChecker(): Promise<Checker> {
   return (checker ??= Promise.all([import('@zxcvbn-ts/core'), import('@zxcvbn-ts/language-common')]).then(
-    ([core, common]) => {
+    ([coreModule, commonModule]) => {
+      const core = namedExports(coreModule)
+      const common = namedExports(commonModule)
       const factory = new core.ZxcvbnFactory({
         graphs: common.adjacencyGraphs,
         dictionary: { ...common.dictionary },
@@ -30,6 +32,17 @@ function loadChecker(): Promise<Checker> {
       }
     },
   ))
+}
+
+/**
+ * The bundle resolves these packages to their CommonJS builds (they declare no "exports"), whose
+ * dynamic import puts everything under `default`; tsx and Node load the ES builds. Either works.
+ */
+function namedExports<T extends object>(module: T): T {
+  const fallback = (module as { default?: T }).default
+  return fallback && !Object.keys(module).some((key) => key !== 'default' && key !== '__esModule')
+    ? fallback
+    : module
 }
 
 // zxcvbn-ts gives keys without a language pack; these are the ones people meet most.

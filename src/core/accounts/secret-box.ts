@@ -15,7 +15,7 @@ export function seal(key: Buffer, plaintext: string, context: string): string {
     .join('.')
 }
 
-/** Opens what `seal` made with the same key and context; a BugError when it was altered or moved. */
+/** Opens what `seal` made with the same key and context; an error when it was altered or moved. */
 export function open(key: Buffer, sealed: string, context: string): string {
   const [version, iv, tag, ciphertext] = sealed.split('.')
   if (version !== VERSION || !iv || !tag || ciphertext === undefined)
@@ -28,6 +28,11 @@ export function open(key: Buffer, sealed: string, context: string): string {
       'utf8',
     )
   } catch {
-    throw new BugError("a sealed secret does not open with this gateway's secret key")
+    // A replaced secret.key, or a row copied between users: the user must enrol again.
+    throw new UserError(
+      'failure',
+      "a sealed secret does not open with this gateway's secret key",
+      'an admin can make the user enrol again: rescue admin users reset-password EMAIL --reset-2fa',
+    )
   }
 }
