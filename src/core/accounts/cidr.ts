@@ -15,8 +15,15 @@ export function parseCidrList(list: string): string[] {
   return [...new Set(blocks.map(normaliseCidr))]
 }
 
+/** Only the standard forms: 1.2.3.4 (not 1.2.3, 0x7f.1 or 010.0.0.1) and IPv6. */
+function isStandardAddress(address: string): boolean {
+  return ipaddr.IPv4.isValidFourPartDecimal(address) || ipaddr.IPv6.isValid(address)
+}
+
 export function normaliseCidr(block: string): string {
   try {
+    const [addressPart = ''] = block.split('/')
+    if (!isStandardAddress(addressPart)) throw new Error('not a standard address')
     if (block.includes('/')) {
       const [address, bits] = ipaddr.parseCIDR(block)
       // The network address, so 10.1.2.3/8 is stored as what it means: 10.0.0.0/8.
@@ -26,7 +33,6 @@ export function normaliseCidr(block: string): string {
           : ipaddr.IPv6.networkAddressFromCIDR(block)
       return `${network.toString()}/${bits}`
     }
-    if (!ipaddr.isValid(block)) throw new Error('not an address')
     const address = ipaddr.parse(block)
     return `${address.toString()}/${address.kind() === 'ipv4' ? 32 : 128}`
   } catch {
@@ -40,7 +46,7 @@ export function normaliseCidr(block: string): string {
 
 /** Whether `address` (as a socket reports it) lies in one of `blocks`; an unparsable address never does. */
 export function addressInBlocks(address: string | undefined, blocks: readonly string[]): boolean {
-  if (!address || !ipaddr.isValid(address)) return false
+  if (!address || !isStandardAddress(address)) return false
   // ::ffff:10.1.2.3 is the IPv4 address 10.1.2.3 arriving on an IPv6 socket.
   const parsed = ipaddr.process(address)
   return blocks.some((block) => {
