@@ -177,7 +177,8 @@ export async function loginStep(
     await audit('login.password-changed', { reason: passwordReason })
   }
   await store.updateUser(user.id, UNLOCKED)
-  const result = await issueToken(store, user, now)
+  // Issued as of now, not as of the attempt's start: its idle clock starts when the caller gets it.
+  const result = await issueToken(store, user, Date.now())
   await audit('login.success', { totp: totpRequired })
   return result
 }

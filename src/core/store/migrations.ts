@@ -149,12 +149,14 @@ const migrations: Record<string, Migration> = {
       // Data made before groups existed: its admins become masters in an "admins" group that
       // allows everything, so they keep acting as technicians with every permission.
       await sql`UPDATE users SET role = 'master' WHERE is_admin = 1`.execute(db)
-      await sql`UPDATE users SET password_changed_at = created_at`.execute(db)
+      // The maximum password age counts from the upgrade, not from account creation: nobody is
+      // forced to change a password at the first login after it.
+      const now = new Date().toISOString()
+      await sql`UPDATE users SET password_changed_at = ${now}`.execute(db)
       const organisation = await sql<{ id: string }>`SELECT id FROM organisations LIMIT 1`.execute(db)
       const organisationId = organisation.rows[0]?.id
       if (organisationId) {
         const groupId = newId()
-        const now = new Date().toISOString()
         await sql`INSERT INTO groups (id, organisation_id, name, allow, deny, require_2fa, ip_allow, created_at, updated_at)
           VALUES (${groupId}, ${organisationId}, 'admins', ${PERMISSIONS_0003}, '', 0, '', ${now}, ${now})`.execute(
           db,
