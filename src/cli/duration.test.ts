@@ -12,6 +12,7 @@ describe('parseDuration', () => {
     ['24h', 86_400_000],
     [' 20m ', 1_200_000],
     ['20 m', 1_200_000],
+    ['30d', 2_592_000_000],
   ])('reads %j as %i ms', (text, ms) => {
     expect(parseDuration(text)).toBe(ms)
   })

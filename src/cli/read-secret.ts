@@ -1,4 +1,5 @@
 /** Reads a password without it ever touching argv: from stdin, or a prompt that echoes nothing. */
+import readline from 'node:readline'
 import { UserError } from '../core/errors.js'
 
 async function readAllStdin(): Promise<string> {
@@ -7,7 +8,7 @@ async function readAllStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8')
 }
 
-function promptHidden(question: string): Promise<string> {
+export function promptHidden(question: string): Promise<string> {
   const { stdin, stderr } = process
   return new Promise((resolve, reject) => {
     let answer = ''
@@ -51,4 +52,48 @@ export async function readPassword(options: { fromStdin: boolean; prompt: string
     )
   }
   return promptHidden(options.prompt)
+}
+
+/**
+ * Stdin read one line at a time, on demand: `rescue login --password-stdin` takes the password from
+ * the first line and, only when the gateway asks, a TOTP code and a new password from the next.
+ */
+export class StdinLines {
+  private readonly lines: string[] = []
+  private ended = false
+  private waiting?: () => void
+  private readonly reader: readline.Interface
+
+  constructor(input: NodeJS.ReadableStream = process.stdin) {
+    this.reader = readline.createInterface({ input, terminal: false, crlfDelay: Infinity })
+    this.reader.on('line', (line) => {
+      this.lines.push(line)
+      this.waiting?.()
+    })
+    this.reader.on('close', () => {
+      this.ended = true
+      this.waiting?.()
+    })
+  }
+
+  /** The next line; a usage error naming `what` when stdin ends first. */
+  async next(what: string): Promise<string> {
+    while (this.lines.length === 0 && !this.ended) {
+      await new Promise<void>((resolve) => (this.waiting = resolve))
+    }
+    this.waiting = undefined
+    const line = this.lines.shift()
+    if (line === undefined || line === '') {
+      throw new UserError(
+        'usage',
+        `stdin ended before the ${what}`,
+        `write the ${what} on the next line of stdin`,
+      )
+    }
+    return line
+  }
+
+  close(): void {
+    this.reader.close()
+  }
 }

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
+import { parseDuration } from '../cli/duration.js'
 import { waitForSignal } from '../cli/signals.js'
 import { serve } from '../core/gateway/index.js'
 import { defaultDataDir } from '../core/paths.js'
@@ -12,6 +13,7 @@ export default class Server extends BaseCommand {
   static override examples = [
     '<%= config.bin %> server --data ./data',
     '<%= config.bin %> server --port 0 --json',
+    '<%= config.bin %> server --data ./data --lockout 30m --password-max-age 60d',
     '<%= config.bin %> server --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem',
   ]
 
@@ -33,6 +35,17 @@ export default class Server extends BaseCommand {
     insecure: Flags.boolean({
       description: 'allow plain HTTP on a non-loopback address (behind a TLS proxy)',
     }),
+    lockout: Flags.string({
+      description:
+        'how long an account stays locked after 5 failed logins (or until rescue admin users unlock)',
+      default: '15m',
+      env: 'RESCUE_LOCKOUT',
+    }),
+    'password-max-age': Flags.string({
+      description: 'after this, login makes a technician choose a new password',
+      default: '90d',
+      env: 'RESCUE_PASSWORD_MAX_AGE',
+    }),
     'heartbeat-ms': Flags.integer({
       description: 'ping interval for peers',
       default: 5000,
@@ -50,6 +63,10 @@ export default class Server extends BaseCommand {
       port: flags.port,
       insecure: flags.insecure,
       heartbeatMs: flags['heartbeat-ms'],
+      login: {
+        lockout: { maxFailures: 5, lockoutMs: parseDuration(flags.lockout) },
+        passwordMaxAgeMs: parseDuration(flags['password-max-age']),
+      },
       ...(flags['tls-cert'] && flags['tls-key']
         ? { tls: { certFile: flags['tls-cert'], keyFile: flags['tls-key'] } }
         : {}),

@@ -22,6 +22,10 @@ export const ExitCode = {
   sessionEnded: 14,
   /** The end user refused (or did not answer) a consent prompt. Not 13: Node exits 13 on a hung top-level await. */
   denied: 15,
+  /** Too many failed logins: the account is locked for a while or until an admin unlocks it. */
+  locked: 16,
+  /** The group policy or the caller's role forbids it (an address outside the allow-list, an admin action). */
+  forbidden: 17,
   bug: 70,
 } as const
 

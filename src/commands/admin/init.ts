@@ -6,9 +6,9 @@ import { defaultDataDir } from '../../core/paths.js'
 import { withStore } from '../../core/store/index.js'
 
 export default class AdminInit extends BaseCommand {
-  static override summary = "Create a gateway's organisation and its first admin (also a technician)"
+  static override summary = "Create a gateway's organisation and its master admin (also a technician)"
   static override description =
-    'Run once on the gateway machine, on the same --data directory as rescue server (running or not). The password is read from stdin with --password-stdin, or asked without echo; it never goes in argv.'
+    'Run once on the gateway machine, on the same --data directory as rescue server (running or not). The admin is the master admin, in a group "admins" that allows every permission. The password (at least 12 characters, hard to guess) is read from stdin with --password-stdin, or asked without echo; it never goes in argv.'
 
   static override examples = [
     'printf \'%s\' "$ADMIN_PASSWORD" | <%= config.bin %> admin init --data ./data --email admin@example.com --password-stdin',
@@ -39,7 +39,7 @@ export default class AdminInit extends BaseCommand {
       }),
     )
     this.log(
-      `created organisation "${admin.organisation}" with admin ${admin.name} <${admin.email}> in ${data}`,
+      `created organisation "${admin.organisation}" with master admin ${admin.name} <${admin.email}> (group admins) in ${data}`,
     )
     return { admin, data }
   }

@@ -1,36 +1,35 @@
 /**
- * Technician accounts: the organisation and its first admin, password login that issues bearer
- * tokens, token checks, and PINs for a technician's private queue. Uses the store; knows nothing
- * of HTTP (the gateway maps these results and errors onto routes).
+ * Technician accounts: the organisation and its master admin, groups with a permission policy,
+ * users and roles, hardened password login (lockout, TOTP, allow-lists, forced changes), token
+ * checks with an idle timeout, script tokens, the admin audit trail, and PINs for a technician's
+ * private queue. Uses the store; knows nothing of HTTP (the gateway maps these results and errors
+ * onto routes). Each concern has its own file; this one re-exports them.
  */
-import { hashPassword, verifyPassword } from './password.js'
-import { hashToken, newToken } from './token.js'
+import { recordAudit } from './audit-trail.js'
+import { normaliseEmail, type TechnicianIdentity } from './identity.js'
+import { hashPassword } from './password.js'
+import { checkNewPassword } from './password-policy.js'
+import { hashToken } from './token.js'
+import { permissions } from '../consent/types.js'
 import { UserError } from '../errors.js'
 import { newId, newPin } from '../ids.js'
-import type { Store, UserWithOrganisation } from '../store/index.js'
+import type { Store } from '../store/index.js'
 
-export const TOKEN_TTL_MS = 7 * 24 * 60 * 60 * 1000
-export const MIN_PASSWORD_LENGTH = 8
+export * from './audit-trail.js'
+export * from './authenticate.js'
+export * from './groups.js'
+export * from './identity.js'
+export * from './lockout.js'
+export * from './login.js'
+export * from './password-policy.js'
+export * from './policy.js'
+export * from './roles.js'
+export * from './script-tokens.js'
+export * from './users.js'
+
 export const PIN_TTL = { defaultMs: 20 * 60 * 1000, minMs: 60 * 1000, maxMs: 24 * 60 * 60 * 1000 }
-
-/** What a peer may learn about a technician: shown to the end user when paired. */
-export interface TechnicianIdentity {
-  name: string
-  email: string
-  organisation: string
-}
-
-export function identityOf(user: UserWithOrganisation): TechnicianIdentity {
-  return { name: user.name, email: user.email, organisation: user.organisation_name }
-}
-
-const EMAIL = /^[^\s@]+@[^\s@]+$/
-
-export function normaliseEmail(email: string): string {
-  const trimmed = email.trim().toLowerCase()
-  if (!EMAIL.test(trimmed)) throw new UserError('usage', `"${email}" is not an email address`)
-  return trimmed
-}
+/** The group admin init makes, allowing every permission, with the master admin in it. */
+export const ADMINS_GROUP = 'admins'
 
 export interface InitOptions {
   email: string
@@ -39,12 +38,16 @@ export interface InitOptions {
   organisation?: string
 }
 
-/** Creates the organisation and its first admin (also a technician). Runs once per data directory. */
+/**
+ * Creates the organisation, its master admin (also a technician) and the `admins` group allowing
+ * every permission, with the admin in it. Runs once per data directory.
+ */
 export async function initOrganisation(store: Store, options: InitOptions): Promise<TechnicianIdentity> {
   const email = normaliseEmail(options.email)
-  if (options.password.length < MIN_PASSWORD_LENGTH) {
-    throw new UserError('usage', `the password must have at least ${MIN_PASSWORD_LENGTH} characters`)
-  }
+  const domain = email.split('@')[1] ?? 'example'
+  const organisation = options.organisation?.trim() || domain
+  const name = options.name?.trim() || (email.split('@')[0] ?? email)
+  await checkNewPassword(options.password, { email, name })
   if (await store.hasOrganisation()) {
     throw new UserError(
       'conflict',
@@ -52,64 +55,62 @@ export async function initOrganisation(store: Store, options: InitOptions): Prom
       'log in with its admin account instead (rescue login)',
     )
   }
-  const domain = email.split('@')[1] ?? 'example'
-  const organisation = options.organisation?.trim() || domain
-  const name = options.name?.trim() || (email.split('@')[0] ?? email)
   const { hash, salt } = await hashPassword(options.password)
   const now = new Date().toISOString()
   const organisationId = newId()
+  const adminId = newId()
   await store.createOrganisationWithAdmin(
     { id: organisationId, name: organisation, created_at: now },
     {
-      id: newId(),
+      id: adminId,
       organisation_id: organisationId,
       email,
       name,
       password_hash: hash,
       password_salt: salt,
       is_admin: 1,
+      role: 'master',
       created_at: now,
+      password_changed_at: now,
+      locked_until: null,
+      totp_secret: null,
+      totp_last_step: null,
+    },
+    {
+      id: newId(),
+      organisation_id: organisationId,
+      name: ADMINS_GROUP,
+      allow: permissions.join(','),
+      deny: '',
+      require_2fa: 0,
+      ip_allow: '',
+      idle_timeout_ms: null,
+      created_at: now,
+      updated_at: now,
     },
   )
+  await recordAudit(store, {
+    actor: email,
+    action: 'organisation.init',
+    target: organisation,
+    after: { organisation, master: email, group: ADMINS_GROUP },
+  })
   return { name, email, organisation }
 }
 
-export interface LoginResult {
-  token: string
-  expiresAt: string
-  user: TechnicianIdentity
-}
-
-export async function login(store: Store, email: string, password: string): Promise<LoginResult> {
-  const user = await store.findUserByEmail(email.trim().toLowerCase())
-  // Same error and same work whether the account exists or not, so the answer reveals nothing.
-  const valid = user
-    ? await verifyPassword(password, user.password_salt, user.password_hash)
-    : await verifyPassword(password, 'no-such-user-salt-000000', 'AAAA').then(() => false)
-  if (!user || !valid) throw new UserError('authFailed', 'wrong email or password')
-  const token = newToken()
-  const now = Date.now()
-  const expiresAt = new Date(now + TOKEN_TTL_MS).toISOString()
-  await store.insertToken({
-    id: newId(),
-    user_id: user.id,
-    token_hash: hashToken(token),
-    created_at: new Date(now).toISOString(),
-    expires_at: expiresAt,
-  })
-  return { token, expiresAt, user: identityOf(user) }
-}
-
-/** The technician a bearer token belongs to, or a UserError saying to log in. */
-export async function authenticate(store: Store, token: string | undefined): Promise<UserWithOrganisation> {
-  if (!token) throw new UserError('notLoggedIn', 'no token was given', 'run rescue login first')
-  const user = await store.findUserByTokenHash(hashToken(token), new Date().toISOString())
-  if (!user) throw new UserError('notLoggedIn', 'the token is unknown or expired', 'run rescue login again')
-  return user
-}
-
-export async function logout(store: Store, token: string): Promise<void> {
+/** Revokes a login token (logging out); audited when it was live. */
+export async function logout(store: Store, token: string, address?: string): Promise<void> {
+  const row = await store.findLiveToken(hashToken(token), new Date().toISOString())
   await store.deleteToken(hashToken(token))
+  const user = row && (await store.findUserById(row.user_id))
+  if (user) {
+    await recordAudit(store, {
+      actor: user.email,
+      action: 'logout',
+      target: user.email,
+      ...(address ? { address } : {}),
+    })
+  }
 }
 
 export interface PinResult {

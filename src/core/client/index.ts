@@ -2,11 +2,37 @@
  * The technician's and end user's side of the gateway's HTTP API and WebSocket upgrade. Turns
  * every refusal into a UserError carrying the gateway's message and exit code. Imports core only.
  */
+import http from 'node:http'
+import https from 'node:https'
 import WebSocket from 'ws'
 import { z } from 'zod'
 import { ExitCode, UserError, type ErrorCode } from '../errors.js'
 import { MAX_FRAME_BYTES, PIN_HEADER, WS_PATH, type Role } from '../gateway/control-messages.js'
-import type { LoginResult, PinResult, TechnicianIdentity } from '../accounts/index.js'
+import type {
+  AuditRecord,
+  GroupSummary,
+  LoginReply,
+  NewPassword,
+  NewScriptToken,
+  PinResult,
+  Role as AccountRole,
+  ScriptTokenSummary,
+  TechnicianIdentity,
+  UserSummary,
+} from '../accounts/index.js'
+
+/**
+ * Undocumented, for tests: the local address to connect from. Linux routes all of 127/8 to the
+ * loopback interface, so binding 127.0.0.2 shows the gateway a second client address on one machine
+ * (the IP allow-list tests).
+ */
+function bindAddress(): { localAddress?: string } {
+  const address = process.env.RESCUE_BIND_ADDRESS
+  return address ? { localAddress: address } : {}
+}
+
+const REQUEST_TIMEOUT_MS = 15_000
+const MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 
 const errorBody = z.object({
   error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional() }),
@@ -65,6 +91,49 @@ export function errorFromResponse(status: number, body: unknown, retryAfter?: st
   return new UserError('failure', `the gateway answered HTTP ${status}`)
 }
 
+interface RawResponse {
+  status: number
+  body: string
+  retryAfter: string | null
+}
+
+/** One HTTP exchange with node:http(s) (which, unlike fetch, can bind the local address). */
+function exchange(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<RawResponse> {
+  const transport = url.protocol === 'https:' ? https : http
+  return new Promise((resolve, reject) => {
+    const req = transport.request(
+      url,
+      { method, headers, timeout: REQUEST_TIMEOUT_MS, ...bindAddress() },
+      (response) => {
+        const chunks: Buffer[] = []
+        let size = 0
+        response.on('data', (chunk: Buffer) => {
+          size += chunk.length
+          if (size > MAX_RESPONSE_BYTES) req.destroy(new Error('the answer is too large'))
+          else chunks.push(chunk)
+        })
+        response.on('end', () => {
+          const retryAfter = response.headers['retry-after']
+          resolve({
+            status: response.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString('utf8'),
+            retryAfter: typeof retryAfter === 'string' ? retryAfter : null,
+          })
+        })
+        response.on('error', reject)
+      },
+    )
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })))
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
 async function request<T>(
   server: string,
   method: string,
@@ -73,33 +142,111 @@ async function request<T>(
   token?: string,
 ): Promise<T> {
   const base = parseServerUrl(server)
-  let response: Response
+  const json = body === undefined ? undefined : JSON.stringify(body)
+  let response: RawResponse
   try {
-    response = await fetch(new URL(path, base), {
+    response = await exchange(
+      new URL(path, base),
       method,
-      headers: {
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      {
+        accept: 'application/json',
+        ...(json === undefined
+          ? {}
+          : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(json)) }),
         ...(token ? { authorization: `Bearer ${token}` } : {}),
       },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(15_000),
-    })
+      json,
+    )
   } catch (error) {
     throw unreachable(server, error)
   }
-  const payload: unknown = await response.json().catch(() => undefined)
-  if (!response.ok) throw errorFromResponse(response.status, payload, response.headers.get('retry-after'))
+  let payload: unknown
+  try {
+    payload = JSON.parse(response.body)
+  } catch {
+    payload = undefined
+  }
+  if (response.status < 200 || response.status > 299) {
+    throw errorFromResponse(response.status, payload, response.retryAfter)
+  }
   return payload as T
 }
 
+/** What GET /v1/me says about the caller. */
+export interface Me extends TechnicianIdentity {
+  role: AccountRole
+  groups: string[]
+  permissions: string[]
+}
+
+export interface LoginRequest {
+  email: string
+  password: string
+  totp?: string
+  newPassword?: string
+}
+
+export interface GroupSettings {
+  allow?: string[]
+  deny?: string[]
+  singlePrompt?: boolean
+  require2fa?: boolean
+  ipAllow?: string[]
+  idleTimeoutMs?: number | null
+}
+
+const segment = encodeURIComponent
+
 export const api = {
-  login: (server: string, email: string, password: string) =>
-    request<LoginResult>(server, 'POST', '/v1/login', { email, password }),
+  login: (server: string, attempt: LoginRequest) => request<LoginReply>(server, 'POST', '/v1/login', attempt),
   logout: (server: string, token: string) => request<{ ok: true }>(server, 'POST', '/v1/logout', {}, token),
-  me: (server: string, token: string) =>
-    request<TechnicianIdentity>(server, 'GET', '/v1/me', undefined, token),
+  me: (server: string, token: string) => request<Me>(server, 'GET', '/v1/me', undefined, token),
   createPin: (server: string, token: string, ttlSeconds?: number) =>
     request<PinResult>(server, 'POST', '/v1/pins', ttlSeconds === undefined ? {} : { ttlSeconds }, token),
+  admin: {
+    addUser: (
+      server: string,
+      token: string,
+      user: { email: string; name?: string; groups: string[]; role?: AccountRole; adminOf?: string[] },
+    ) => request<NewPassword>(server, 'POST', '/v1/admin/users', user, token),
+    listUsers: (server: string, token: string) =>
+      request<{ users: UserSummary[] }>(server, 'GET', '/v1/admin/users', undefined, token),
+    removeUser: (server: string, token: string, email: string) =>
+      request<{ user: UserSummary }>(server, 'DELETE', `/v1/admin/users/${segment(email)}`, undefined, token),
+    unlockUser: (server: string, token: string, email: string) =>
+      request<{ user: UserSummary }>(server, 'POST', `/v1/admin/users/${segment(email)}/unlock`, {}, token),
+    resetPassword: (server: string, token: string, email: string, reset2fa: boolean) =>
+      request<NewPassword>(
+        server,
+        'POST',
+        `/v1/admin/users/${segment(email)}/reset-password`,
+        { reset2fa },
+        token,
+      ),
+    addGroup: (server: string, token: string, name: string) =>
+      request<{ group: GroupSummary }>(server, 'POST', '/v1/admin/groups', { name }, token),
+    listGroups: (server: string, token: string) =>
+      request<{ groups: GroupSummary[] }>(server, 'GET', '/v1/admin/groups', undefined, token),
+    setGroup: (server: string, token: string, name: string, settings: GroupSettings) =>
+      request<{ group: GroupSummary }>(server, 'PATCH', `/v1/admin/groups/${segment(name)}`, settings, token),
+    createToken: (
+      server: string,
+      token: string,
+      options: { name: string; group: string; ttlSeconds: number },
+    ) => request<NewScriptToken>(server, 'POST', '/v1/admin/tokens', options, token),
+    listTokens: (server: string, token: string) =>
+      request<{ tokens: ScriptTokenSummary[] }>(server, 'GET', '/v1/admin/tokens', undefined, token),
+    revokeToken: (server: string, token: string, name: string) =>
+      request<{ token: ScriptTokenSummary }>(
+        server,
+        'DELETE',
+        `/v1/admin/tokens/${segment(name)}`,
+        undefined,
+        token,
+      ),
+    audit: (server: string, token: string, limit: number) =>
+      request<{ entries: AuditRecord[] }>(server, 'GET', `/v1/admin/audit?limit=${limit}`, undefined, token),
+  },
 }
 
 export interface OpenSocketOptions {
@@ -128,6 +275,7 @@ export function openGatewaySocket<T>(
     },
     maxPayload: MAX_FRAME_BYTES,
     handshakeTimeout: 15_000,
+    ...bindAddress(),
   })
   return new Promise((resolve, reject) => {
     socket.once('open', () => {

@@ -4,11 +4,11 @@
  * lifetime; accounts, rooms and the relay live in their own files. Imports core only.
  */
 import { LogCipher } from './log-cipher.js'
-import { permissions } from '../consent/types.js'
 import fs from 'node:fs'
 import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { z } from 'zod'
+import { registerAdminRoutes } from './admin-routes.js'
 import { MAX_FRAME_BYTES, PIN_HEADER, WS_PATH, type Role } from './control-messages.js'
 import { Rendezvous, type Admission, type RendezvousOptions } from './rendezvous.js'
 import { WrongPinLimiter } from './wrong-pin-limiter.js'
@@ -28,6 +28,8 @@ export interface GatewayOptions {
   tap?: RendezvousOptions['tap']
   /** Seals session log details at rest; a fresh key for this process when absent (tests). */
   logCipher?: LogCipher
+  /** Lockout and password age; the defaults are 5 failures, 15 minutes, 90 days. */
+  login?: Partial<accounts.LoginSettings>
 }
 
 export interface Gateway {
@@ -45,6 +47,8 @@ const httpStatus: Partial<Record<ErrorCode, number>> = {
   conflict: 409,
   pinExpired: 410,
   rateLimited: 429,
+  forbidden: 403,
+  locked: 423,
 }
 
 class RateLimitedError extends UserError {
@@ -70,7 +74,12 @@ function bearer(request: FastifyRequest): string | undefined {
   return header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined
 }
 
-const loginBody = z.object({ email: z.string().max(320), password: z.string().max(1024) })
+const loginBody = z.object({
+  email: z.string().max(320),
+  password: z.string().max(1024),
+  totp: z.string().max(16).optional(),
+  newPassword: z.string().max(1024).optional(),
+})
 const pinBody = z.object({ ttlSeconds: z.number().int().positive().optional() })
 const PIN_FORMAT = /^\d{6}$/
 
@@ -78,6 +87,7 @@ const PIN_FORMAT = /^\d{6}$/
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   assertSafeListenAddress(options)
   const { store } = options
+  const loginSettings: accounts.LoginSettings = { ...accounts.DEFAULT_LOGIN_SETTINGS, ...options.login }
   const limiter = new WrongPinLimiter()
   const rendezvous = new Rendezvous({
     store,
@@ -85,8 +95,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     onLog: options.onLog,
     tap: options.tap,
     logCipher: options.logCipher ?? LogCipher.random(),
-    // Until groups exist every technician may ask for everything; the end user still decides.
-    policyFor: () => Promise.resolve({ permissions: [...permissions] }),
+    policyFor: async (technician) => ({
+      permissions: (await accounts.effectivePolicy(store, technician.id)).permissions,
+    }),
   })
   const admissions = new WeakMap<FastifyRequest, Admission>()
 
@@ -121,24 +132,46 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   app.get('/healthz', () => ({ ok: true }))
 
   app.post('/v1/login', async (request) => {
-    const { email, password } = parse(loginBody, request.body)
-    return accounts.login(store, email, password)
+    const attempt = parse(loginBody, request.body)
+    return accounts.loginStep(store, { ...attempt, address: request.ip }, loginSettings)
   })
 
   app.post('/v1/logout', async (request) => {
     const token = bearer(request)
-    if (token) await accounts.logout(store, token)
+    if (token) await accounts.logout(store, token, request.ip)
     return { ok: true }
   })
 
-  app.get('/v1/me', async (request) =>
-    accounts.identityOf(await accounts.authenticate(store, bearer(request))),
-  )
+  app.get('/v1/me', async (request) => {
+    const { user, policy } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
+    return {
+      ...accounts.identityOf(user),
+      role: accounts.roleOf(user),
+      groups: policy.groups,
+      permissions: policy.permissions,
+    }
+  })
 
   app.post('/v1/pins', async (request) => {
-    const user = await accounts.authenticate(store, bearer(request))
+    const { user, policy } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
+    if (!accounts.allows(policy, 'private')) {
+      throw new UserError(
+        'forbidden',
+        'your groups do not allow private sessions (PINs)',
+        'ask an admin to allow the permission "private" for one of your groups',
+      )
+    }
     const { ttlSeconds } = parse(pinBody, request.body ?? {})
     return accounts.createPin(store, user.id, ttlSeconds ? ttlSeconds * 1000 : accounts.PIN_TTL.defaultMs)
+  })
+
+  registerAdminRoutes(app, {
+    store,
+    parse,
+    async actor(request) {
+      const { user, name } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
+      return { ...(await accounts.actorOf(store, user, request.ip)), name }
+    },
   })
 
   /** Decides, before the upgrade, whether this PIN lets this peer in; failures are HTTP errors. */
@@ -146,7 +179,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const address = request.ip
     const retryAfter = limiter.retryAfterSeconds(address)
     if (retryAfter !== undefined) throw new RateLimitedError(retryAfter)
-    const technician = role === 'technician' ? await accounts.authenticate(store, bearer(request)) : undefined
+    const technician =
+      role === 'technician' ? await accounts.authenticate(store, bearer(request), { address }) : undefined
     const digits = request.headers[PIN_HEADER]
     const pin =
       typeof digits === 'string' && PIN_FORMAT.test(digits) ? await store.findNewestPin(digits) : undefined

@@ -3,21 +3,30 @@
  * plain Kysely and so dialect-agnostic. A dialect is one file (sqlite.ts today; PostgreSQL next)
  * and is chosen here. Imports nothing of ours but errors.
  */
-import { Kysely, Migrator, type Selectable, type Updateable } from 'kysely'
+import { Kysely, Migrator, type Insertable, type Selectable, type Updateable } from 'kysely'
 import { migrationProvider } from './migrations.js'
 import type {
+  AdminAuditTable,
   Database,
+  GroupsTable,
   OrganisationsTable,
   PinsTable,
   SessionEventsTable,
   SessionsTable,
+  TokensTable,
   UsersTable,
 } from './schema.js'
+import { loadSecretKey } from './secret-key.js'
 import { sqliteDialect } from './sqlite.js'
 import { BugError } from '../errors.js'
 
 export type { Database } from './schema.js'
 export type User = Selectable<UsersTable>
+export type Group = Selectable<GroupsTable>
+export type TokenRow = Selectable<TokensTable>
+export type AdminAuditRow = Selectable<AdminAuditTable>
+/** A user with the names of their groups (members) and of the groups they administer. */
+export type UserWithGroups = UserWithOrganisation & { groups: string[]; adminOf: string[] }
 export type Pin = Selectable<PinsTable>
 export type SessionRow = Selectable<SessionsTable>
 export type SessionEventRow = Selectable<SessionEventsTable>
@@ -36,11 +45,15 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     await db.destroy()
     throw new BugError(`database migration failed: ${String(error)}`)
   }
-  return new Store(db)
+  return new Store(db, loadSecretKey(options.dataDir))
 }
 
 export class Store {
-  constructor(readonly db: Kysely<Database>) {}
+  constructor(
+    readonly db: Kysely<Database>,
+    /** 32 bytes kept beside the database, not in it: seals TOTP secrets at rest. */
+    readonly secretKey: Buffer,
+  ) {}
 
   async close(): Promise<void> {
     await this.db.destroy()
@@ -51,11 +64,109 @@ export class Store {
     return row !== undefined
   }
 
-  async createOrganisationWithAdmin(organisation: OrganisationsTable, admin: UsersTable): Promise<void> {
+  /** The organisation, its master admin, and a group the admin is a member of. */
+  async createOrganisationWithAdmin(
+    organisation: OrganisationsTable,
+    admin: Insertable<UsersTable>,
+    group: Insertable<GroupsTable>,
+  ): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
       await tx.insertInto('organisations').values(organisation).execute()
       await tx.insertInto('users').values(admin).execute()
+      await tx.insertInto('groups').values(group).execute()
+      await tx.insertInto('group_members').values({ group_id: group.id, user_id: admin.id }).execute()
     })
+  }
+
+  async findOrganisation(): Promise<OrganisationsTable | undefined> {
+    return this.db.selectFrom('organisations').selectAll().limit(1).executeTakeFirst()
+  }
+
+  /** A new user, member of `memberOf` and admin of `adminOf` (group ids), in one transaction. */
+  async insertUser(user: Insertable<UsersTable>, memberOf: string[], adminOf: string[] = []): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.insertInto('users').values(user).execute()
+      for (const groupId of new Set(memberOf)) {
+        await tx.insertInto('group_members').values({ group_id: groupId, user_id: user.id }).execute()
+      }
+      for (const groupId of new Set(adminOf)) {
+        await tx.insertInto('group_admins').values({ group_id: groupId, user_id: user.id }).execute()
+      }
+    })
+  }
+
+  async updateUser(id: string, patch: Updateable<UsersTable>): Promise<void> {
+    await this.db.updateTable('users').set(patch).where('id', '=', id).execute()
+  }
+
+  /** Removes a user with their tokens, memberships and PINs (the store cascades). */
+  async deleteUser(id: string): Promise<void> {
+    await this.db.deleteFrom('users').where('id', '=', id).execute()
+  }
+
+  /** Every user of `kind` with their group names, by email. */
+  async listUsers(kind: 'person' | 'script' = 'person'): Promise<UserWithGroups[]> {
+    const users = await this.usersWithOrganisation()
+      .where('users.kind', '=', kind)
+      .orderBy('users.email')
+      .execute()
+    return Promise.all(users.map((user) => this.withGroups(user)))
+  }
+
+  async withGroups(user: UserWithOrganisation): Promise<UserWithGroups> {
+    const [groups, adminOf] = await Promise.all([
+      this.groupsOfUser(user.id),
+      this.groupsAdministeredBy(user.id),
+    ])
+    return { ...user, groups: groups.map((g) => g.name), adminOf: adminOf.map((g) => g.name) }
+  }
+
+  async insertGroup(group: Insertable<GroupsTable>): Promise<void> {
+    await this.db.insertInto('groups').values(group).execute()
+  }
+
+  async updateGroup(id: string, patch: Updateable<GroupsTable>): Promise<void> {
+    await this.db.updateTable('groups').set(patch).where('id', '=', id).execute()
+  }
+
+  async findGroupByName(name: string): Promise<Group | undefined> {
+    return this.db.selectFrom('groups').selectAll().where('name', '=', name).executeTakeFirst()
+  }
+
+  async listGroups(): Promise<Group[]> {
+    return this.db.selectFrom('groups').selectAll().orderBy('name').execute()
+  }
+
+  /** The groups a user is a member of: their policy is the combination of these. */
+  async groupsOfUser(userId: string): Promise<Group[]> {
+    return this.db
+      .selectFrom('groups')
+      .innerJoin('group_members', 'group_members.group_id', 'groups.id')
+      .selectAll('groups')
+      .where('group_members.user_id', '=', userId)
+      .orderBy('groups.name')
+      .execute()
+  }
+
+  /** The groups an admin (role admin) manages. */
+  async groupsAdministeredBy(userId: string): Promise<Group[]> {
+    return this.db
+      .selectFrom('groups')
+      .innerJoin('group_admins', 'group_admins.group_id', 'groups.id')
+      .selectAll('groups')
+      .where('group_admins.user_id', '=', userId)
+      .orderBy('groups.name')
+      .execute()
+  }
+
+  /** The members of the group called `name` (none when there is no such group). */
+  async membersOfGroup(name: string): Promise<UserWithOrganisation[]> {
+    return this.usersWithOrganisation()
+      .innerJoin('group_members', 'group_members.user_id', 'users.id')
+      .innerJoin('groups', 'groups.id', 'group_members.group_id')
+      .where('groups.name', '=', name)
+      .orderBy('users.email')
+      .execute()
   }
 
   private usersWithOrganisation() {
@@ -74,29 +185,101 @@ export class Store {
     return this.usersWithOrganisation().where('users.id', '=', id).executeTakeFirst()
   }
 
-  async insertToken(token: {
-    id: string
-    user_id: string
-    token_hash: string
-    created_at: string
-    expires_at: string
-  }) {
+  async insertToken(token: Insertable<TokensTable>) {
     await this.db.insertInto('tokens').values(token).execute()
   }
 
   /** The user a live token belongs to, if any. */
   async findUserByTokenHash(tokenHash: string, now: string): Promise<UserWithOrganisation | undefined> {
-    const token = await this.db
+    const token = await this.findLiveToken(tokenHash, now)
+    return token ? this.findUserById(token.user_id) : undefined
+  }
+
+  /** A token that has not expired, by its hash. */
+  async findLiveToken(tokenHash: string, now: string): Promise<TokenRow | undefined> {
+    return this.db
       .selectFrom('tokens')
-      .select('user_id')
+      .selectAll()
       .where('token_hash', '=', tokenHash)
       .where('expires_at', '>', now)
       .executeTakeFirst()
-    return token ? this.findUserById(token.user_id) : undefined
+  }
+
+  async touchToken(id: string, at: string): Promise<void> {
+    await this.db.updateTable('tokens').set({ last_used_at: at }).where('id', '=', id).execute()
   }
 
   async deleteToken(tokenHash: string): Promise<void> {
     await this.db.deleteFrom('tokens').where('token_hash', '=', tokenHash).execute()
+  }
+
+  async deleteTokenById(id: string): Promise<void> {
+    await this.db.deleteFrom('tokens').where('id', '=', id).execute()
+  }
+
+  /** Script tokens (never their hashes) with the group their account belongs to. */
+  async listScriptTokens(): Promise<
+    {
+      id: string
+      name: string
+      user_id: string
+      created_at: string
+      expires_at: string
+      last_used_at: string | null
+      group: string | null
+    }[]
+  > {
+    const rows = await this.db
+      .selectFrom('tokens')
+      .leftJoin('group_members', 'group_members.user_id', 'tokens.user_id')
+      .leftJoin('groups', 'groups.id', 'group_members.group_id')
+      .select([
+        'tokens.id',
+        'tokens.name',
+        'tokens.user_id',
+        'tokens.created_at',
+        'tokens.expires_at',
+        'tokens.last_used_at',
+        'groups.name as group',
+      ])
+      .where('tokens.kind', '=', 'script')
+      .orderBy('tokens.name')
+      .execute()
+    return rows.map((row) => ({ ...row, name: row.name ?? '' }))
+  }
+
+  /** Appends to the admin audit trail; `seq` orders entries whose times tie. */
+  async appendAudit(entry: Omit<AdminAuditTable, 'seq'>): Promise<void> {
+    // The unique seq makes two writers that raced (two gateways on one PostgreSQL) retry.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.db.transaction().execute(async (tx) => {
+          const last = await tx
+            .selectFrom('admin_audit')
+            .select((eb) => eb.fn.max('seq').as('seq'))
+            .executeTakeFirst()
+          await tx
+            .insertInto('admin_audit')
+            .values({ ...entry, seq: Number(last?.seq ?? 0) + 1 })
+            .execute()
+        })
+        return
+      } catch (error) {
+        if (attempt >= 5) throw error
+      }
+    }
+  }
+
+  /** The newest `limit` audit entries, oldest first; `about` keeps those whose actor or target is in it. */
+  async listAudit(options: { limit: number; about?: string[] }): Promise<AdminAuditRow[]> {
+    let query = this.db.selectFrom('admin_audit').selectAll()
+    const about = options.about
+    if (about) {
+      if (about.length === 0) return []
+      query = query.where((eb) => eb.or([eb('actor', 'in', about), eb('target', 'in', about)]))
+    }
+    const rows = await query.orderBy('seq', 'desc').limit(options.limit).execute()
+    return rows.reverse()
   }
 
   /** Inserts the PIN unless the same digits are live already; says whether it did. */

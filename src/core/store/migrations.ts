@@ -2,7 +2,20 @@
  * Schema migrations, written with Kysely's schema builder in types both dialects share, so a new
  * dialect needs no migration of its own. Append only: a shipped migration never changes.
  */
-import { type Kysely, type Migration, type MigrationProvider } from 'kysely'
+import {
+  sql,
+  type ColumnDefinitionBuilder,
+  type Kysely,
+  type Migration,
+  type MigrationProvider,
+} from 'kysely'
+import { newId } from '../ids.js'
+
+type ColumnBuild = (column: ColumnDefinitionBuilder) => ColumnDefinitionBuilder
+
+/** Every permission as of migration 0003 (consent/types.ts): a shipped migration never follows later changes. */
+const PERMISSIONS_0003 =
+  'shell,exec,files.send,files.receive,files.browse,sysinfo,record,transfer,private,single-prompt,reboot,url,clipboard'
 
 const migrations: Record<string, Migration> = {
   '0001-accounts-pins-sessions': {
@@ -76,7 +89,85 @@ const migrations: Record<string, Migration> = {
         .execute()
     },
   },
-  '0003-session-event-source-detail': {
+  '0003-groups-policy-login-hardening-audit': {
+    async up(db: Kysely<unknown>) {
+      // One column per statement: SQLite's ALTER TABLE adds only one at a time.
+      const add = (table: string, name: string, type: 'text' | 'integer', build?: ColumnBuild) =>
+        db.schema.alterTable(table).addColumn(name, type, build).execute()
+      const notNullDefault =
+        (value: string | number): ColumnBuild =>
+        (c) =>
+          c.notNull().defaultTo(value)
+      await add('users', 'role', 'text', notNullDefault('technician'))
+      await add('users', 'kind', 'text', notNullDefault('person'))
+      await add('users', 'must_change_password', 'integer', notNullDefault(0))
+      await add('users', 'password_changed_at', 'text')
+      await add('users', 'failed_logins', 'integer', notNullDefault(0))
+      await add('users', 'locked_until', 'text')
+      await add('users', 'totp_secret', 'text')
+      await add('users', 'totp_confirmed', 'integer', notNullDefault(0))
+      await add('users', 'totp_last_step', 'integer')
+      await add('tokens', 'kind', 'text', notNullDefault('login'))
+      await add('tokens', 'name', 'text')
+      await add('tokens', 'last_used_at', 'text')
+
+      await db.schema
+        .createTable('groups')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('organisation_id', 'text', (c) => c.notNull().references('organisations.id'))
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('allow', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('deny', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('require_2fa', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('ip_allow', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('idle_timeout_ms', 'integer')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute()
+      for (const table of ['group_members', 'group_admins']) {
+        await db.schema
+          .createTable(table)
+          .addColumn('group_id', 'text', (c) => c.notNull().references('groups.id').onDelete('cascade'))
+          .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addPrimaryKeyConstraint(`${table}_pk`, ['group_id', 'user_id'])
+          .execute()
+        await db.schema.createIndex(`${table}_user`).on(table).column('user_id').execute()
+      }
+      await db.schema
+        .createTable('admin_audit')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('seq', 'integer', (c) => c.notNull().unique())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target', 'text')
+        .addColumn('before', 'text')
+        .addColumn('after', 'text')
+        .addColumn('address', 'text')
+        .execute()
+
+      // Data made before groups existed: its admins become masters in an "admins" group that
+      // allows everything, so they keep acting as technicians with every permission.
+      await sql`UPDATE users SET role = 'master' WHERE is_admin = 1`.execute(db)
+      // The maximum password age counts from the upgrade, not from account creation: nobody is
+      // forced to change a password at the first login after it.
+      const now = new Date().toISOString()
+      await sql`UPDATE users SET password_changed_at = ${now}`.execute(db)
+      const organisation = await sql<{ id: string }>`SELECT id FROM organisations LIMIT 1`.execute(db)
+      const organisationId = organisation.rows[0]?.id
+      if (organisationId) {
+        const groupId = newId()
+        await sql`INSERT INTO groups (id, organisation_id, name, allow, deny, require_2fa, ip_allow, created_at, updated_at)
+          VALUES (${groupId}, ${organisationId}, 'admins', ${PERMISSIONS_0003}, '', 0, '', ${now}, ${now})`.execute(
+          db,
+        )
+        await sql`INSERT INTO group_members (group_id, user_id) SELECT ${groupId}, id FROM users WHERE is_admin = 1`.execute(
+          db,
+        )
+      }
+    },
+  },
+  '0004-session-event-source-detail': {
     async up(db: Kysely<unknown>) {
       await db.schema
         .alterTable('session_events')

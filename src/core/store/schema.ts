@@ -1,7 +1,10 @@
 /**
  * Table types of the gateway's store. Times are ISO-8601 UTC strings and flags are 0/1 integers,
- * so the same queries run unchanged on SQLite and PostgreSQL.
+ * so the same queries run unchanged on SQLite and PostgreSQL. `Generated` marks a column with a
+ * default that an insert may leave out.
  */
+import type { Generated } from 'kysely'
+
 export interface OrganisationsTable {
   id: string
   name: string
@@ -15,8 +18,25 @@ export interface UsersTable {
   name: string
   password_hash: string
   password_salt: string
+  /** 1 for the master admin (kept in step with role for older readers). */
   is_admin: number
   created_at: string
+  /** master (from admin init: everything), admin (of the groups in group_admins), technician. */
+  role: Generated<string>
+  /** person (logs in with a password), script (the account behind a script token: no password). */
+  kind: Generated<string>
+  /** 1 after admin users add or reset-password: the next login must set a new password. */
+  must_change_password: Generated<number>
+  password_changed_at: string | null
+  /** Consecutive failed logins since the last success or unlock. */
+  failed_logins: Generated<number>
+  locked_until: string | null
+  /** The TOTP secret, sealed with the gateway's secret key (secret-box.ts); never in clear. */
+  totp_secret: string | null
+  /** 1 once the user confirmed the secret with a code; until then it is a pending enrolment. */
+  totp_confirmed: Generated<number>
+  /** The last TOTP time step accepted, so a code cannot be used twice. */
+  totp_last_step: number | null
 }
 
 export interface TokensTable {
@@ -25,6 +45,53 @@ export interface TokensTable {
   token_hash: string
   created_at: string
   expires_at: string
+  /** login (rescue login; idle timeout applies) or script (admin tokens create). */
+  kind: Generated<string>
+  /** The script token's name (unique among script tokens); null for login tokens. */
+  name: string | null
+  last_used_at: string | null
+}
+
+/** A technician group and its policy; permission lists are comma-separated names from consent/types.ts. */
+export interface GroupsTable {
+  id: string
+  organisation_id: string
+  name: string
+  allow: string
+  deny: string
+  require_2fa: number
+  /** Comma-separated CIDR blocks; empty for no restriction. */
+  ip_allow: string
+  idle_timeout_ms: number | null
+  created_at: string
+  updated_at: string
+}
+
+export interface GroupMembersTable {
+  group_id: string
+  user_id: string
+}
+
+/** Which admins manage which groups. */
+export interface GroupAdminsTable {
+  group_id: string
+  user_id: string
+}
+
+/** Append-only trail of every login and admin action; never a password, hash, secret or token. */
+export interface AdminAuditTable {
+  id: string
+  /** Order of writing (times can tie). */
+  seq: number
+  at: string
+  /** Who: an email, a script token's name, or "-" when unknown (a failed login names the email tried in target). */
+  actor: string
+  action: string
+  target: string | null
+  /** JSON of the state before and after, for changes. */
+  before: string | null
+  after: string | null
+  address: string | null
 }
 
 export interface PinsTable {
@@ -73,4 +140,8 @@ export interface Database {
   pins: PinsTable
   sessions: SessionsTable
   session_events: SessionEventsTable
+  groups: GroupsTable
+  group_members: GroupMembersTable
+  group_admins: GroupAdminsTable
+  admin_audit: AdminAuditTable
 }

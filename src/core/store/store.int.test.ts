@@ -1,11 +1,16 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { Kysely, Migrator } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createPin, initOrganisation, login, authenticate } from '../accounts/index.js'
+import { createPin, effectivePolicy, initOrganisation, login, authenticate } from '../accounts/index.js'
+import { hashPassword } from '../accounts/password.js'
+import { permissions } from '../consent/types.js'
 import { UserError } from '../errors.js'
-import { DATABASE_FILE } from './sqlite.js'
-import { openStore, type Store } from './index.js'
+import { migrationProvider } from './migrations.js'
+import { SECRET_KEY_FILE } from './secret-key.js'
+import { DATABASE_FILE, sqliteDialect } from './sqlite.js'
+import { openStore, type Database, type Store } from './index.js'
 
 const dirs: string[] = []
 const stores: Store[] = []
@@ -38,12 +43,64 @@ describe('the embedded store', () => {
     expect(admin?.password_hash).not.toContain('correct horse')
   })
 
-  it('is private to its owner: a 0700 directory and a 0600 database file', async () => {
+  it('is private to its owner: a 0700 directory, a 0600 database file and a 0600 secret key', async () => {
     const dataDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-store-')), 'nested', 'data')
     dirs.push(path.dirname(path.dirname(dataDir)))
-    stores.push(await openStore({ dataDir }))
+    const store = await openStore({ dataDir })
+    stores.push(store)
     expect(fs.statSync(dataDir).mode & 0o777).toBe(0o700)
     expect(fs.statSync(path.join(dataDir, DATABASE_FILE)).mode & 0o777).toBe(0o600)
+    expect(fs.statSync(path.join(dataDir, SECRET_KEY_FILE)).mode & 0o777).toBe(0o600)
+    // The same key on every opening: what it sealed stays readable.
+    const again = await openStore({ dataDir })
+    stores.push(again)
+    expect(again.secretKey.equals(store.secretKey)).toBe(true)
+    expect(store.secretKey).toHaveLength(32)
+  })
+
+  it('puts the admins of a data directory made before groups into an "admins" group allowing everything', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-store-'))
+    dirs.push(dataDir)
+    const old = new Kysely<Database>({ dialect: sqliteDialect(dataDir) })
+    const migrated = await new Migrator({ db: old, provider: migrationProvider }).migrateTo(
+      '0002-session-events',
+    )
+    expect(migrated.error).toBeUndefined()
+    const { hash, salt } = await hashPassword('correct horse')
+    const user = (id: string, email: string, isAdmin: number) =>
+      old
+        .insertInto('users')
+        .values({
+          id,
+          organisation_id: 'org',
+          email,
+          name: email,
+          password_hash: hash,
+          password_salt: salt,
+          is_admin: isAdmin,
+          created_at: '2025-01-01T00:00:00.000Z',
+        } as never)
+        .execute()
+    await old
+      .insertInto('organisations')
+      .values({ id: 'org', name: 'Acme', created_at: '2025-01-01T00:00:00.000Z' })
+      .execute()
+    await user('admin', 'admin@acme.example', 1)
+    await user('tech', 'tech@acme.example', 0)
+    await old.destroy()
+
+    const { store } = await freshStore(dataDir)
+    const admin = (await store.findUserByEmail('admin@acme.example'))!
+    expect(admin.role).toBe('master')
+    // The password's age counts from the upgrade: no forced change at the next login.
+    expect(Date.now() - Date.parse(admin.password_changed_at!)).toBeLessThan(60_000)
+    expect(await login(store, 'admin@acme.example', 'correct horse')).toHaveProperty('token')
+    expect(await effectivePolicy(store, 'admin')).toMatchObject({
+      groups: ['admins'],
+      permissions: [...permissions],
+    })
+    expect(await effectivePolicy(store, 'tech')).toMatchObject({ groups: [], permissions: [] })
+    expect((await store.findUserByEmail('tech@acme.example'))!.role).toBe('technician')
   })
 
   it('refuses a second organisation on the same data directory', async () => {
@@ -75,7 +132,7 @@ describe('the embedded store', () => {
     })
     const { token } = await login(store, ' A@example.com ', 'correct horse')
     expect(Buffer.from(token, 'base64url')).toHaveLength(32)
-    expect((await authenticate(store, token)).email).toBe('a@example.com')
+    expect((await authenticate(store, token, { address: '127.0.0.1' })).email).toBe('a@example.com')
     const rows = await store.db.selectFrom('tokens').select('token_hash').execute()
     expect(rows.map((row) => row.token_hash)).not.toContain(token)
   })
