@@ -66,9 +66,17 @@ export function cliEnv(work: string, home: string): NodeJS.ProcessEnv {
   }
 }
 
+/**
+ * Options for node itself in every rescue process spawned from now on, such as `--cpu-prof`
+ * (which node does not take from NODE_OPTIONS).
+ */
+export const cliNodeOptions: string[] = []
+
 /** Spawns `node bin/run.js ARGS` with pipes, stopped at the end if it still runs. */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return track(spawn(process.execPath, [runJs, ...args], { cwd: repoRoot, env, stdio: 'pipe' }))
+  return track(
+    spawn(process.execPath, [...cliNodeOptions, runJs, ...args], { cwd: repoRoot, env, stdio: 'pipe' }),
+  )
 }
 
 /** Runs one rescue command to its end; resolves with its stdout, rejects unless it exits 0. */

@@ -17,6 +17,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {
   cliEnv,
+  cliNodeOptions,
   distLooksStale,
   parseJsonLine,
   readLines,
@@ -40,7 +41,7 @@ import {
   withTimeout,
 } from './lib.js'
 import { requireOpenSsh, sshOptions, startSshd, type Sshd } from './openssh.js'
-import { cpuTimes, sampleRss, watchProcess, type ProcessCost } from './proc.js'
+import { cpuTimes, sampleRss, watchMachine, watchProcess, type ProcessCost } from './proc.js'
 
 const MiB = 1024 * 1024
 const RSS_SAMPLE_MS = 50
@@ -194,6 +195,8 @@ interface RescueTransfer {
   command: { cpuSeconds: number; cpuPercent: number; peakRssMiB: number }
   /** CPU seconds of all four processes together. */
   cpuSecondsTotal: number
+  /** How busy all the machine's CPUs were meanwhile, whoever used them (100 = every CPU, all the time). */
+  machineBusyPercent: number
 }
 
 /** Runs `rescue ARGS --json` to its end while watching the session's processes; it must exit 0. */
@@ -208,6 +211,7 @@ async function timeRescueCommand(
     host: watchProcess(watched.host, RSS_SAMPLE_MS),
     connect: watchProcess(watched.connect, RSS_SAMPLE_MS),
   }
+  const machine = watchMachine()
   const reapedBefore = cpuTimes('self')!.children
   const startedAt = process.hrtime.bigint()
   const child = spawnCli(args, env)
@@ -231,6 +235,7 @@ async function timeRescueCommand(
     for (const watch of Object.values(watches)) watch.stop()
   }
   const seconds = secondsSince(startedAt)
+  const machineBusyPercent = machine.stop()
   const costs = {
     gateway: watches.gateway.stop(),
     host: watches.host.stop(),
@@ -264,6 +269,7 @@ async function timeRescueCommand(
       costs.gateway.cpuSeconds + costs.host.cpuSeconds + costs.connect.cpuSeconds + command.cpuSeconds,
       2,
     ),
+    machineBusyPercent,
     sha256: report.sha256,
   }
 }
@@ -295,7 +301,7 @@ async function rescueTransfers(
       if (sha256 !== source.sha256) throw new Error(`rescue ${direction} reported SHA-256 ${String(sha256)}`)
       await verifyCopy(copy, source.sha256, `rescue ${direction}`)
       log(
-        `  ${result.seconds} s, ${result.MBps} MB/s (reported ${result.reportedSeconds} s); gateway CPU ${result.gateway.cpuPercent}%, host ${result.host.cpuPercent}%, connect ${result.connect.cpuPercent}%, ${direction} ${result.command.cpuPercent}%`,
+        `  ${result.seconds} s, ${result.MBps} MB/s (reported ${result.reportedSeconds} s); gateway CPU ${result.gateway.cpuPercent}%, host ${result.host.cpuPercent}%, connect ${result.connect.cpuPercent}%, ${direction} ${result.command.cpuPercent}%; machine ${result.machineBusyPercent}% busy`,
       )
       return result
     }
@@ -323,6 +329,8 @@ interface ScpTransfer {
   /** sshd's session processes for the connection (reaped children of the listening sshd). */
   serverCpuSeconds: number
   cpuSecondsTotal: number
+  /** How busy all the machine's CPUs were meanwhile, whoever used them (100 = every CPU, all the time). */
+  machineBusyPercent: number
 }
 
 /** The sshd's waited-for children's CPU time, once it has no child left (the session ended and was reaped). */
@@ -339,6 +347,7 @@ async function sshdReapedCpu(sshd: Sshd): Promise<number> {
 
 async function timeScp(sshd: Sshd, from: string, to: string, bytes: number): Promise<ScpTransfer> {
   const serverBefore = await sshdReapedCpu(sshd)
+  const machine = watchMachine()
   const clientBefore = cpuTimes('self')!.children
   const startedAt = process.hrtime.bigint()
   const child = track(
@@ -351,6 +360,7 @@ async function timeScp(sshd: Sshd, from: string, to: string, bytes: number): Pro
     stream.on('data', (data: Buffer) => (output += data.toString('utf8')))
   const { code, signal } = await withTimeout(exitOf(child), transferTimeoutMs(bytes), 'scp to finish')
   const seconds = secondsSince(startedAt)
+  const machineBusyPercent = machine.stop()
   const client = cpuTimes('self')!.children - clientBefore
   if (code !== 0) throw new Error(`scp ${from} ${to} -> ${code ?? signal}: ${output.trim()}`)
   const server = (await sshdReapedCpu(sshd)) - serverBefore
@@ -360,6 +370,7 @@ async function timeScp(sshd: Sshd, from: string, to: string, bytes: number): Pro
     clientCpuSeconds: round(client, 2),
     serverCpuSeconds: round(server, 2),
     cpuSecondsTotal: round(client + server, 2),
+    machineBusyPercent,
   }
 }
 
@@ -374,11 +385,11 @@ async function scpTransfers(
   log(`scp upload: ${source.bytes / MiB} MiB`)
   const send = await timeScp(sshd, source.file, `127.0.0.1:${remoteCopy}`, source.bytes)
   await verifyCopy(remoteCopy, source.sha256, 'scp upload')
-  log(`  ${send.seconds} s, ${send.MBps} MB/s`)
+  log(`  ${send.seconds} s, ${send.MBps} MB/s; machine ${send.machineBusyPercent}% busy`)
   log(`scp download: ${source.bytes / MiB} MiB`)
   const get = await timeScp(sshd, `127.0.0.1:${remoteCopy}`, localCopy, source.bytes)
   await verifyCopy(localCopy, source.sha256, 'scp download')
-  log(`  ${get.seconds} s, ${get.MBps} MB/s`)
+  log(`  ${get.seconds} s, ${get.MBps} MB/s; machine ${get.machineBusyPercent}% busy`)
   fs.rmSync(remoteCopy)
   fs.rmSync(localCopy)
   return { send, get }
@@ -386,36 +397,49 @@ async function scpTransfers(
 
 // ---------------------------------------------------------------------------------------------
 
-function parseArgs(argv: string[]): { sizeMiB: number } {
-  let sizeMiB = 1024
+interface Options {
+  sizeMiB: number
+  /** A folder for a CPU profile of every rescue process (node --cpu-prof), or none. */
+  cpuProf?: string
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = { sizeMiB: 1024 }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === '--help' || arg === '-h') {
       process.stderr.write(
-        'usage: npx tsx bench/files.ts [--size-mib N]   (the file sent and fetched by each tool, default 1024 MiB)\n',
+        'usage: npx tsx bench/files.ts [--size-mib N (the file each tool sends and fetches, 1024)] [--cpu-prof DIR (profile every rescue process into DIR)]\n',
       )
       process.exit(0)
     }
-    const value =
-      arg === '--size-mib'
-        ? argv[++i]
-        : arg.startsWith('--size-mib=')
-          ? arg.slice('--size-mib='.length)
-          : null
-    if (value === null) throw new UsageError(`unknown argument ${arg}`)
-    sizeMiB = Number(value)
-    if (!Number.isInteger(sizeMiB) || sizeMiB <= 0)
-      throw new UsageError(`--size-mib wants a positive integer, got ${value}`)
+    const [flag, inline] = arg.split('=', 2) as [string, string | undefined]
+    const value = inline ?? argv[++i]
+    if (flag === '--size-mib') {
+      options.sizeMiB = Number(value)
+      if (!Number.isInteger(options.sizeMiB) || options.sizeMiB <= 0)
+        throw new UsageError(`--size-mib wants a positive integer, got ${value}`)
+    } else if (flag === '--cpu-prof') {
+      if (!value) throw new UsageError('--cpu-prof wants a folder')
+      options.cpuProf = path.resolve(value)
+    } else {
+      throw new UsageError(`unknown argument ${arg}`)
+    }
   }
-  return { sizeMiB }
+  return options
 }
 
 async function main(): Promise<void> {
-  const { sizeMiB } = parseArgs(process.argv.slice(2))
+  const { sizeMiB, cpuProf } = parseArgs(process.argv.slice(2))
   if (process.platform !== 'linux') throw new Error('this benchmark reads /proc and needs Linux')
   requireBuiltCli()
   requireOpenSsh(['ssh', 'scp', 'ssh-keygen'])
   const loadBefore = os.loadavg().map((value) => round(value, 2))
+  if (cpuProf) {
+    fs.mkdirSync(cpuProf, { recursive: true })
+    cliNodeOptions.push('--cpu-prof', `--cpu-prof-dir=${cpuProf}`)
+    log(`profiling every rescue process into ${cpuProf}: the figures pay for it`)
+  }
   const stale = distLooksStale()
   if (stale) log('warning: src/ has changes newer than dist/: run `npm run build` to measure them')
 
@@ -465,12 +489,13 @@ async function main(): Promise<void> {
       get: round(rescue.get.MBps / scp.get.MBps, 3),
     },
     goal: 'rescue send / get match scp (ratio 1), about 350 MB/s on this machine',
-    options: { sizeMiB, distStale: stale },
+    options: { sizeMiB, distStale: stale, cpuProf: cpuProf ?? null },
     notes: [
       'MBps is 10^6 bytes per second over `seconds`, the wall time from spawning the command until it exited (node and oclif start-up, the session or SSH set-up, the copy and, for rescue, the SHA-256 compared on both ends); ratio = rescue MBps / scp MBps.',
       "rescue: the built CLI (dist/). `rescue server` on 127.0.0.1 (plain ws://), `rescue host --json --auto-approve files.send,files.receive` with HOME in a temp folder (files land there), `rescue connect --no-shell --json` holding the session, then `rescue send --json FILE NAME` and `rescue get --json NAME COPY` on connect's control socket. reportedSeconds is the command's own `seconds` (from its start, after node's start-up, until the hashes agreed).",
       `per-process figures are watched from the command's spawn to its exit: cpuSeconds = utime + stime from /proc/<pid>/stat; cpuPercent = cpuSeconds / seconds, in % of one CPU; rssBeforeMiB is VmRSS at the spawn, peakRssMiB the highest VmRSS sampled every ${RSS_SAMPLE_MS} ms, kernelPeakMiB the kernel's VmHWM after resetting it then. command is the send / get process itself (its CPU from this process's reaped-children times, so exact; its peak RSS sampled).`,
       `scp: \`scp -q\` (${sshd.version}; since 9.0 scp speaks SFTP) to a private sshd on 127.0.0.1 running as this user with fresh ed25519 keys and internal-sftp, no ssh config (-F /dev/null); upload then download. clientCpuSeconds is scp and its ssh, serverCpuSeconds sshd's session processes (reaped children of the listening sshd).`,
+      'machineBusyPercent: how busy all CPUs were during the transfer, from /proc/stat (all but idle and iowait), whoever used them; near 100 the transfer was short of CPU, and where its own processes add up to much less, other work on the machine took the rest.',
       'the source file is random bytes, written just before, so both tools read it from the page cache; every copy is checked against its SHA-256 (node:crypto) and removed after use. The rescue transfers run first, then scp.',
       ...(stale ? ['dist/ looked older than src/: the rescue numbers are of the last build'] : []),
     ],

@@ -139,3 +139,26 @@ export function watchProcess(pid: number, everyMs: number): { stop(): ProcessCos
     },
   }
 }
+
+/** All CPUs' time so far from /proc/stat, in ticks: busy (all but idle and iowait) and in total. */
+function systemTicks(): { busy: number; total: number } {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number)
+  const total = ticks.reduce((sum, value) => sum + value, 0)
+  // user nice system idle iowait irq softirq steal: idle and iowait are the CPUs waiting.
+  return { busy: total - ticks[3]! - ticks[4]!, total }
+}
+
+/**
+ * How busy the whole machine was from now until `stop()`: % of all its CPUs' time, whoever used
+ * it. Near 100, everything running then (the bench's processes and any other work) was short of CPU.
+ */
+export function watchMachine(): { stop(): number } {
+  const before = systemTicks()
+  return {
+    stop() {
+      const after = systemTicks()
+      return round(((after.busy - before.busy) / Math.max(1, after.total - before.total)) * 100)
+    },
+  }
+}
