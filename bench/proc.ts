@@ -84,6 +84,8 @@ export function clockTicks(): number {
 export interface CpuTimes {
   /** utime + stime of the process itself, in seconds. */
   own: number
+  /** stime alone: the part spent in the kernel on the process's behalf (system calls, page faults). */
+  kernel: number
   /** cutime + cstime: its children that it has waited for (and their waited-for children), in seconds. */
   children: number
 }
@@ -101,11 +103,13 @@ export function cpuTimes(pid: number | 'self'): CpuTimes | undefined {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   const ticks = (index: number) => Number(fields[index])
   const hz = clockTicks()
-  return { own: (ticks(11) + ticks(12)) / hz, children: (ticks(13) + ticks(14)) / hz }
+  return { own: (ticks(11) + ticks(12)) / hz, kernel: ticks(12) / hz, children: (ticks(13) + ticks(14)) / hz }
 }
 
 export interface ProcessCost {
   cpuSeconds: number
+  /** The part of cpuSeconds spent in the kernel (stime): socket and file system calls, mostly. */
+  cpuKernelSeconds: number
   /** cpuSeconds over the wall time watched, in % of one CPU (200 = two CPUs busy throughout). */
   cpuPercent: number
   rssBeforeMiB: number
@@ -126,10 +130,12 @@ export function watchProcess(pid: number, everyMs: number): { stop(): ProcessCos
     stop() {
       if (report) return report
       const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9
-      const cpu = (cpuTimes(pid)?.own ?? Number.NaN) - cpuBefore.own
+      const after = cpuTimes(pid)
+      const cpu = (after?.own ?? Number.NaN) - cpuBefore.own
       const memory = rss.stop()
       report = {
         cpuSeconds: round(cpu, 2),
+        cpuKernelSeconds: round((after?.kernel ?? Number.NaN) - cpuBefore.kernel, 2),
         cpuPercent: round((cpu / seconds) * 100),
         rssBeforeMiB: memory.rssBeforeMiB,
         peakRssMiB: memory.rssPeakMiB,
