@@ -229,7 +229,10 @@ describe('the IP allow-list', () => {
     await from('127.0.0.2', () => refusal(api.createPin(url, bobToken), 'forbidden'))
     const pin = (await api.createPin(url, bobToken)).pin
     const upgrade = from('127.0.0.2', () =>
-      openGatewaySocket({ server: url, role: 'technician', pin, token: bobToken }, (socket) => socket),
+      openGatewaySocket(
+        { server: url, role: 'technician', entry: { pin }, token: bobToken },
+        (socket) => socket,
+      ),
     )
     await refusal(upgrade, 'forbidden')
 
@@ -281,7 +284,7 @@ describe('the idle timeout', () => {
     const pin = (await api.createPin(url, second)).pin
     await new Promise((resolve) => setTimeout(resolve, 2300))
     const upgrade = openGatewaySocket(
-      { server: url, role: 'technician', pin, token: second },
+      { server: url, role: 'technician', entry: { pin }, token: second },
       (socket) => socket,
     )
     expect((await refusal(upgrade, 'notLoggedIn')).message).toMatch(/idle/)

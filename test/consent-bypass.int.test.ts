@@ -93,7 +93,7 @@ async function pair(options: { interactive: boolean; consentTimeoutMs?: number }
   const auditFile = path.join(dir, 'audit', 'audit.jsonl')
   const host = await startHost({
     server: gw.url,
-    pin,
+    entry: { pin },
     interactive: options.interactive,
     autoApprove: [],
     auditFile,
@@ -104,7 +104,12 @@ async function pair(options: { interactive: boolean; consentTimeoutMs?: number }
     host.end()
     await within(host.done, 5000, 'the host to end')
   })
-  const technician = await startTechnician({ server: gw.url, pin, token: gw.token, onEvent: () => {} })
+  const technician = await startTechnician({
+    server: gw.url,
+    entry: { pin },
+    token: gw.token,
+    onEvent: () => {},
+  })
   const end = async () => {
     technician.session.end()
     host.end()

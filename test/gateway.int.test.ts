@@ -32,7 +32,7 @@ async function refusal(promise: Promise<unknown>): Promise<UserError> {
 async function rawPeer(role: 'host' | 'technician', pin: string, token?: string) {
   const texts: Record<string, unknown>[] = []
   const binaries: Buffer[] = []
-  const socket = await openGatewaySocket({ server: gw!.url, role, pin, token }, (ws) => {
+  const socket = await openGatewaySocket({ server: gw!.url, role, entry: { pin }, token }, (ws) => {
     ws.on('message', (data: Buffer, isBinary) => {
       if (isBinary) binaries.push(data)
       else texts.push(JSON.parse(data.toString('utf8')) as Record<string, unknown>)

@@ -32,7 +32,7 @@ async function pairBoth(options: { autoApprove?: Permission[]; interactive?: boo
   const hostEvents: HostEvent[] = []
   const host: HostSession = await startHost({
     server: gw.url,
-    pin,
+    entry: { pin },
     interactive: options.interactive ?? false,
     autoApprove: options.autoApprove ?? [],
     auditFile: path.join(dir, 'audit.jsonl'),
@@ -40,7 +40,7 @@ async function pairBoth(options: { autoApprove?: Permission[]; interactive?: boo
   })
   const technician: TechnicianSession = await startTechnician({
     server: gw.url,
-    pin,
+    entry: { pin },
     token: gw.token,
     onEvent: () => {},
   })

@@ -27,7 +27,7 @@ export type ConnectMode =
 export interface ConnectOptions {
   server: string
   token: string
-  pin: string
+  entry: { pin: string } | { sessionId: string }
   json: boolean
   mode: ConnectMode
 }
@@ -38,7 +38,7 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
     startTechnician({
       server: options.server,
       token: options.token,
-      pin: options.pin,
+      entry: options.entry,
       onEvent,
       controlDir: runtimeDir(),
     })

@@ -10,7 +10,7 @@ import { describeHostEvent } from './session-lines.js'
 
 export interface HostRunOptions {
   server: string
-  pin: string
+  entry: { pin: string } | { channel: string }
   autoApprove: Permission[]
   consentTimeoutMs: number
   json: boolean

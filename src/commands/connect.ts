@@ -1,13 +1,15 @@
-import { Flags } from '@oclif/core'
+import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
 import { runConnect, type ConnectMode } from '../cli/run-connect.js'
 import { requireLogin } from '../core/credentials/index.js'
+import { UserError } from '../core/errors.js'
 
 export default class Connect extends BaseCommand {
-  static override summary = 'Connect to the end user who joined with your PIN'
-  static override description = `Waits for the end user if they have not joined yet (until the PIN expires), then pairs end to end. Read the security words to the end user by phone: if theirs differ, end the session.
+  static override summary =
+    'Connect to the end user who joined with your PIN, or take a session from your queue'
+  static override description = `With --pin, waits for the end user if they have not joined yet (until the PIN expires); with a SESSION id from rescue queue, takes that waiting session (if another technician takes it first, you are told so). Then pairs end to end. Read the security words to the end user by phone: if theirs differ, end the session.
 
-On a terminal it then asks the end user for a shell and behaves like ssh: the remote shell's exit status is rescue's, "~." after Enter leaves and "~?" lists the escapes. --exec runs one command instead, with its stdout and stderr kept apart. Either way the end user must allow it first; a refusal exits with status 13. Without a terminal, and with --no-shell, it only holds the session open until Ctrl-C.
+On a terminal it then asks the end user for a shell and behaves like ssh: the remote shell's exit status is rescue's, "~." after Enter leaves and "~?" lists the escapes. --exec runs one command instead, with its stdout and stderr kept apart. Either way the end user must allow it first; a refusal exits with status 15. Without a terminal, and with --no-shell, it only holds the session open until Ctrl-C.
 
 With --exec or a shell, stdout and stderr carry the remote side's output and rescue's own messages (and --json events) go to stderr.`
 
@@ -16,10 +18,15 @@ With --exec or a shell, stdout and stderr carry the remote side's output and res
     `<%= config.bin %> connect --pin 123456 --exec 'uname -a'`,
     '<%= config.bin %> connect --pin 123456 --no-shell --json',
     '<%= config.bin %> connect --pin 123456 --listen 2222',
+    '<%= config.bin %> connect k5nvmh3wq2x7tb4c9d0e1f2g3h',
   ]
 
+  static override args = {
+    session: Args.string({ description: 'a waiting session from rescue queue, to take' }),
+  }
+
   static override flags = {
-    pin: Flags.string({ description: 'the PIN from rescue pin', required: true, env: 'RESCUE_PIN' }),
+    pin: Flags.string({ description: 'the PIN from rescue pin', env: 'RESCUE_PIN' }),
     server: Flags.string({
       description: 'the gateway [default: the one you logged in to]',
       env: 'RESCUE_SERVER',
@@ -42,7 +49,14 @@ With --exec or a shell, stdout and stderr carry the remote side's output and res
   }
 
   async run(): Promise<void> {
-    const { flags } = await this.parse(Connect)
+    const { args, flags } = await this.parse(Connect)
+    if ((args.session === undefined) === (flags.pin === undefined)) {
+      throw new UserError(
+        'usage',
+        'give either --pin PIN or a SESSION id from rescue queue',
+        'rescue connect --pin 123456',
+      )
+    }
     const { server, token } = requireLogin(flags.server)
     const wantsShell = flags.shell ?? (process.stdin.isTTY === true && !this.jsonEnabled())
     const mode: ConnectMode =
@@ -53,6 +67,8 @@ With --exec or a shell, stdout and stderr carry the remote side's output and res
           : wantsShell
             ? { kind: 'shell' }
             : { kind: 'hold' }
-    await runConnect({ server, token, pin: flags.pin.trim(), json: this.jsonEnabled(), mode })
+    const entry =
+      flags.pin !== undefined ? { pin: flags.pin.trim() } : { sessionId: args.session!.trim().toLowerCase() }
+    await runConnect({ server, token, entry, json: this.jsonEnabled(), mode })
   }
 }

@@ -6,8 +6,10 @@ import { parsePermissionList, permissions } from '../core/consent/index.js'
 import { loadLogin } from '../core/credentials/index.js'
 
 export default class Host extends BaseCommand {
-  static override summary = 'Ask for help: let the technician who gave you a PIN connect to this computer'
-  static override description = `Connects to the gateway and waits for your technician. When connected, both screens show the same security words: compare them by phone before going on.
+  static override summary =
+    'Ask for help: let the technician who gave you a PIN (or your helpdesk) connect to this computer'
+  static override description = `Connects to the gateway and waits for your technician: the one whose PIN you give (--pin), or the first of a helpdesk group's technicians to take your session from its shared queue (--channel).
+ When connected, both screens show the same security words: compare them by phone before going on.
 
 Nothing runs without your consent: each request (a shell, a command) is shown with [a] allow once, [s] allow for this session, [d] deny; no answer in 60 seconds (--consent-timeout) is a denial. [r] closes everything the technician has open and forgets what you allowed; [q] ends the session. Everything is written to your audit log (rescue log).
 
@@ -16,13 +18,19 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
   static override examples = [
     '<%= config.bin %> host --server https://rescue.acme.example --pin 123456',
     '<%= config.bin %> host --pin 123456 --json --auto-approve exec',
+    '<%= config.bin %> host --server https://rescue.acme.example --channel helpdesk',
   ]
 
   static override flags = {
     pin: Flags.string({
       description: 'the 6-digit PIN your technician gave you',
-      required: true,
       env: 'RESCUE_PIN',
+      exactlyOne: ['pin', 'channel'],
+    }),
+    channel: Flags.string({
+      description: "wait in this group's shared queue for whichever of its technicians takes you",
+      env: 'RESCUE_CHANNEL',
+      exactlyOne: ['pin', 'channel'],
     }),
     server: Flags.string({
       description: 'the gateway URL [default: http://127.0.0.1:8080]',
@@ -45,7 +53,7 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
     const autoApprove = flags['auto-approve'] ? parsePermissionList(flags['auto-approve']) : []
     await runHost({
       server,
-      pin: flags.pin.trim(),
+      entry: flags.pin !== undefined ? { pin: flags.pin.trim() } : { channel: flags.channel!.trim() },
       autoApprove,
       consentTimeoutMs: parseDuration(flags['consent-timeout']),
       json: this.jsonEnabled(),

@@ -176,7 +176,12 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
       string,
       string
     >
-    const technician = await startTechnician({ server: url, pin, token: tokens[url]!, onEvent: () => {} })
+    const technician = await startTechnician({
+      server: url,
+      entry: { pin },
+      token: tokens[url]!,
+      onEvent: () => {},
+    })
     try {
       const client = await technician.ssh
       const first = collect()

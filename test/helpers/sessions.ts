@@ -20,7 +20,7 @@ export async function joinAs(
   const paired = new Promise<Extract<SessionEvent, { event: 'paired' }>>((resolve) => (onPaired = resolve))
   const session = await startSession({
     server: gw.url,
-    pin,
+    entry: { pin },
     role,
     sshPublicKey: generateSshKeyPair().publicKey,
     ...(role === 'technician' ? { token } : {}),

@@ -7,7 +7,16 @@ import https from 'node:https'
 import WebSocket from 'ws'
 import { z } from 'zod'
 import { ExitCode, UserError, type ErrorCode } from '../errors.js'
-import { MAX_FRAME_BYTES, PIN_HEADER, WS_PATH, type Role } from '../gateway/control-messages.js'
+import {
+  CHANNEL_HEADER,
+  MAX_FRAME_BYTES,
+  PIN_HEADER,
+  SESSION_HEADER,
+  WS_PATH,
+  type Entry,
+  type Role,
+} from '../gateway/control-messages.js'
+import type { QueuedSession } from '../gateway/rendezvous.js'
 import type {
   AuditRecord,
   GroupSummary,
@@ -201,6 +210,8 @@ export const api = {
   login: (server: string, attempt: LoginRequest) => request<LoginReply>(server, 'POST', '/v1/login', attempt),
   logout: (server: string, token: string) => request<{ ok: true }>(server, 'POST', '/v1/logout', {}, token),
   me: (server: string, token: string) => request<Me>(server, 'GET', '/v1/me', undefined, token),
+  queue: (server: string, token: string) =>
+    request<{ sessions: QueuedSession[] }>(server, 'GET', '/v1/queue', undefined, token),
   createPin: (server: string, token: string, ttlSeconds?: number) =>
     request<PinResult>(server, 'POST', '/v1/pins', ttlSeconds === undefined ? {} : { ttlSeconds }, token),
   admin: {
@@ -252,8 +263,15 @@ export const api = {
 export interface OpenSocketOptions {
   server: string
   role: Role
-  pin: string
+  /** How this peer comes in: with a PIN, into a group's shared queue, or taking a queued session. */
+  entry: Entry
   token?: string
+}
+
+function entryHeaders(entry: Entry): Record<string, string> {
+  if ('pin' in entry) return { [PIN_HEADER]: entry.pin }
+  if ('channel' in entry) return { [CHANNEL_HEADER]: entry.channel }
+  return { [SESSION_HEADER]: entry.sessionId }
 }
 
 /**
@@ -270,7 +288,7 @@ export function openGatewaySocket<T>(
   url.pathname = WS_PATH[options.role]
   const socket = new WebSocket(url, {
     headers: {
-      [PIN_HEADER]: options.pin,
+      ...entryHeaders(options.entry),
       ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
     },
     maxPayload: MAX_FRAME_BYTES,

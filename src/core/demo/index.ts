@@ -78,7 +78,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const auditFile = path.join(dataDir, 'audit.jsonl')
       const host = await startHost({
         server: gateway.url,
-        pin,
+        entry: { pin },
         interactive: true,
         autoApprove: [],
         auditFile,
@@ -92,7 +92,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       narrate('4. the end user is waiting; the technician runs: rescue connect --pin ' + pin)
       const technician = await startTechnician({
         server: gateway.url,
-        pin,
+        entry: { pin },
         token,
         onEvent: onEvent('technician') as (event: SessionEvent) => void,
       })

@@ -68,6 +68,13 @@ export const CloseCode = {
 
 /** Headers a peer sends on the upgrade request. The PIN is in a header, not the URL, so it stays out of access logs. */
 export const PIN_HEADER = 'rescue-pin'
+/** An end user joining a group's shared queue names the group here. */
+export const CHANNEL_HEADER = 'rescue-channel'
+/** A technician taking a waiting session from a queue names it here. */
+export const SESSION_HEADER = 'rescue-session'
+
+/** How a peer asks to come in: with a PIN, into a group's shared queue, or taking a queued session. */
+export type Entry = { pin: string } | { channel: string } | { sessionId: string }
 
 export const WS_PATH: Record<Role, string> = { host: '/v1/ws/host', technician: '/v1/ws/technician' }
 

@@ -3,18 +3,26 @@
  * end users and technicians meet by PIN and are relayed. Owns the listening socket and its
  * lifetime; accounts, rooms and the relay live in their own files. Imports core only.
  */
-import { LogCipher } from './log-cipher.js'
 import fs from 'node:fs'
 import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { registerAdminRoutes } from './admin-routes.js'
-import { MAX_FRAME_BYTES, PIN_HEADER, WS_PATH, type Role } from './control-messages.js'
+import { LogCipher } from './log-cipher.js'
+import {
+  CHANNEL_HEADER,
+  MAX_FRAME_BYTES,
+  PIN_HEADER,
+  SESSION_HEADER,
+  WS_PATH,
+  type Role,
+} from './control-messages.js'
 import { Rendezvous, type Admission, type RendezvousOptions } from './rendezvous.js'
 import { WrongPinLimiter } from './wrong-pin-limiter.js'
 import * as accounts from '../accounts/index.js'
 import { BugError, toErrorBody, UserError, type ErrorCode } from '../errors.js'
-import { openStore, type Store } from '../store/index.js'
+import { openStore, type Store, type UserWithOrganisation } from '../store/index.js'
+import { sanitizeForTerminal } from '../text/sanitize.js'
 
 export interface GatewayOptions {
   store: Store
@@ -174,13 +182,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
   })
 
-  /** Decides, before the upgrade, whether this PIN lets this peer in; failures are HTTP errors. */
+  /** Decides, before the upgrade, whether this peer may come in, and where; failures are HTTP errors. */
   const admit = async (request: FastifyRequest, role: Role): Promise<Admission> => {
     const address = request.ip
     const retryAfter = limiter.retryAfterSeconds(address)
     if (retryAfter !== undefined) throw new RateLimitedError(retryAfter)
     const technician =
       role === 'technician' ? await accounts.authenticate(store, bearer(request), { address }) : undefined
+    const channel = request.headers[CHANNEL_HEADER]
+    if (role === 'host' && typeof channel === 'string') return admitToChannel(channel, address)
+    const sessionId = request.headers[SESSION_HEADER]
+    if (technician && typeof sessionId === 'string') return takeFromQueue(sessionId, technician, address)
     const digits = request.headers[PIN_HEADER]
     const pin =
       typeof digits === 'string' && PIN_FORMAT.test(digits) ? await store.findNewestPin(digits) : undefined
@@ -197,8 +209,60 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     rendezvous.assertVacant(pin.id, role)
     const owner = technician ?? (await store.findUserById(pin.technician_id))
     if (!owner) return refuse('pinInvalid', 'no such PIN')
-    return { role, pin, technician: owner, address }
+    return { role, via: 'pin', pin, technician: owner, address }
   }
+
+  /** An end user joins a group's shared queue: the group must exist, nothing else is asked of them. */
+  const admitToChannel = async (name: string, address: string): Promise<Admission> => {
+    const group = name.length <= 64 ? await store.findGroupByName(name.trim().toLowerCase()) : undefined
+    if (!group) {
+      limiter.recordFailure(address)
+      throw new UserError(
+        'pinInvalid',
+        `no such channel "${sanitizeForTerminal(name, 64)}"`,
+        'ask your technician which channel to join',
+      )
+    }
+    return { role: 'host', via: 'channel', channel: group, address }
+  }
+
+  /** A technician takes a waiting session: theirs (PIN) or their group's (channel); exactly one wins a race. */
+  const takeFromQueue = async (
+    sessionId: string,
+    technician: UserWithOrganisation,
+    address: string,
+  ): Promise<Admission> => {
+    const waiting = rendezvous.waitingSession(sessionId)
+    if (!waiting) {
+      const row = /^[a-z0-9]{1,64}$/.test(sessionId) ? await store.findSession(sessionId) : undefined
+      if (row?.taken_by || row?.paired_at) {
+        throw new UserError(
+          'conflict',
+          'another technician already took this session',
+          'run rescue queue to see what is waiting',
+        )
+      }
+      throw new UserError('failure', 'no such session is waiting', 'run rescue queue to see what is waiting')
+    }
+    const mine = waiting.channel
+      ? (await store.groupsOfUser(technician.id)).some((group) => group.id === waiting.channel!.id)
+      : waiting.owner?.id === technician.id
+    if (!mine) throw new UserError('forbidden', "this session is not in your queue or your groups' queues")
+    if (!(await store.takeSession(sessionId, technician.id))) {
+      throw new UserError(
+        'conflict',
+        'another technician already took this session',
+        'run rescue queue to see what is waiting',
+      )
+    }
+    return { role: 'technician', via: 'queue', sessionId, technician, address }
+  }
+
+  app.get('/v1/queue', async (request) => {
+    const { user } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
+    const groups = new Set((await store.groupsOfUser(user.id)).map((group) => group.id))
+    return { sessions: rendezvous.queueFor(user.id, groups) }
+  })
 
   for (const role of ['host', 'technician'] as const) {
     app.get(

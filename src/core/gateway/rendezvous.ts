@@ -20,18 +20,30 @@ import { relayOneWay, type RelayEnd, type RelayStats } from './relay.js'
 import { identityOf } from '../accounts/index.js'
 import { UserError } from '../errors.js'
 import { newId } from '../ids.js'
-import type { Pin, Store, UserWithOrganisation } from '../store/index.js'
+import type { Group, Pin, Store, UserWithOrganisation } from '../store/index.js'
 import type { SessionEventsTable } from '../store/schema.js'
 
 /** A technician flooding reports cannot fill the gateway's disk: past this, they are dropped. */
 const MAX_REPORTS_PER_SESSION = 10_000
+/** How long an end user waits in a group's shared queue before the gateway gives up. */
+export const CHANNEL_WAIT_MS = 60 * 60 * 1000
 
-export interface Admission {
-  role: Role
-  pin: Pin
-  /** The technician who owns the PIN (for a host) or who connected (for a technician). */
-  technician: UserWithOrganisation
-  address: string
+/** Who may come in, as the gateway decided before the upgrade. */
+export type Admission =
+  /** Through a PIN: the end user, or its owner. `technician` is the PIN's owner either way. */
+  | { role: Role; address: string; via: 'pin'; pin: Pin; technician: UserWithOrganisation }
+  /** An end user joining a group's shared queue. */
+  | { role: 'host'; address: string; via: 'channel'; channel: Group }
+  /** A technician who took a waiting session from a queue (the store's take already succeeded). */
+  | { role: 'technician'; address: string; via: 'queue'; sessionId: string; technician: UserWithOrganisation }
+
+/** A session waiting in a queue, as `rescue queue` lists it. */
+export interface QueuedSession {
+  sessionId: string
+  /** The group's name for a shared queue; absent for a PIN session (the technician's own queue). */
+  channel?: string
+  waitingSince: string
+  hostAddress: string
 }
 
 interface Peer extends RelayEnd {
@@ -45,7 +57,15 @@ interface Peer extends RelayEnd {
 
 interface Room {
   sessionId: string
-  admission: Omit<Admission, 'role' | 'address'>
+  /** What the room is found by: `pin:<pin id>`, or `session:<id>` for a shared-queue session. */
+  key: string
+  pin?: Pin
+  channel?: Group
+  /** The technician the session is for: the PIN's owner, or whoever took it from the queue. */
+  technician?: UserWithOrganisation
+  expiresAt: string
+  /** When the end user arrived, for the queue's wait times. */
+  hostSince?: string
   peers: Partial<Record<Role, Peer>>
   paired: boolean
   ended: boolean
@@ -108,9 +128,36 @@ export class Rendezvous {
 
   /** Throws when this role's place in the PIN's room is taken, so the upgrade can be refused with a status. */
   assertVacant(pinId: string, role: Role): void {
-    if (this.rooms.get(pinId)?.peers[role]) {
+    if (this.rooms.get(`pin:${pinId}`)?.peers[role]) {
       throw new UserError('conflict', `another ${roleName[role]} is already connected with this PIN`)
     }
+  }
+
+  /** A session whose end user waits and no technician has joined: what a queue offers. */
+  waitingSession(
+    sessionId: string,
+  ): { pin?: Pin; channel?: Group; owner?: UserWithOrganisation } | undefined {
+    const room = [...this.rooms.values()].find((candidate) => candidate.sessionId === sessionId)
+    if (!room || !isWaiting(room)) return undefined
+    return {
+      ...(room.pin ? { pin: room.pin } : {}),
+      ...(room.channel ? { channel: room.channel } : {}),
+      ...(room.pin && room.technician ? { owner: room.technician } : {}),
+    }
+  }
+
+  /** The sessions `user` may take: their own PIN sessions and their groups' shared queues, oldest first. */
+  queueFor(userId: string, groupIds: ReadonlySet<string>): QueuedSession[] {
+    return [...this.rooms.values()]
+      .filter(isWaiting)
+      .filter((room) => (room.channel ? groupIds.has(room.channel.id) : room.technician?.id === userId))
+      .map((room) => ({
+        sessionId: room.sessionId,
+        ...(room.channel ? { channel: room.channel.name } : {}),
+        waitingSince: room.hostSince ?? '',
+        hostAddress: room.peers.host?.address ?? '',
+      }))
+      .sort((a, b) => a.waitingSince.localeCompare(b.waitingSince))
   }
 
   get openSessions(): number {
@@ -121,13 +168,17 @@ export class Rendezvous {
   async join(socket: WebSocket, admission: Admission): Promise<void> {
     // Synchronous up to the pairing, so no close or pong can slip by before its listener exists.
     const room = this.roomFor(admission)
-    if (room.peers[admission.role] || room.ended) {
+    if (!room || room.peers[admission.role] || room.ended) {
       socket.close(
         CloseCode.conflict,
-        `another ${roleName[admission.role]} is already connected with this PIN`,
+        room
+          ? `another ${roleName[admission.role]} is already in this session`
+          : 'that session is no longer waiting',
       )
       return
     }
+    if (admission.role === 'host') room.hostSince = new Date().toISOString()
+    if (admission.via === 'queue') room.technician = admission.technician
     const peer: Peer = {
       role: admission.role,
       socket,
@@ -146,7 +197,7 @@ export class Rendezvous {
     send(socket, {
       type: 'waiting',
       sessionId: room.sessionId,
-      expiresAt: room.admission.pin.expires_at,
+      expiresAt: room.expiresAt,
       heartbeatMs: this.options.heartbeatMs,
     })
     if (room.peers.host && room.peers.technician)
@@ -164,13 +215,25 @@ export class Rendezvous {
     )
   }
 
-  private roomFor(admission: Admission): Room {
-    const existing = this.rooms.get(admission.pin.id)
+  /** The room this admission goes to: found, or made for the first of a PIN's peers or a queue's end user. */
+  private roomFor(admission: Admission): Room | undefined {
+    if (admission.via === 'queue') {
+      return [...this.rooms.values()].find((room) => room.sessionId === admission.sessionId)
+    }
+    const key = admission.via === 'pin' ? `pin:${admission.pin.id}` : ''
+    const existing = key ? this.rooms.get(key) : undefined
     if (existing) return existing
     const sessionId = newId()
+    const expiresAt =
+      admission.via === 'pin'
+        ? admission.pin.expires_at
+        : new Date(Date.now() + CHANNEL_WAIT_MS).toISOString()
     const room: Room = {
       sessionId,
-      admission: { pin: admission.pin, technician: admission.technician },
+      key: key || `session:${sessionId}`,
+      ...(admission.via === 'pin' ? { pin: admission.pin, technician: admission.technician } : {}),
+      ...(admission.via === 'channel' ? { channel: admission.channel } : {}),
+      expiresAt,
       peers: {},
       paired: false,
       reports: 0,
@@ -180,15 +243,19 @@ export class Rendezvous {
           void this.end(room, {
             type: 'ended',
             by: 'gateway',
-            reason: 'the PIN expired before both sides joined',
+            reason: room.pin
+              ? 'the PIN expired before both sides joined'
+              : 'no technician took the session in time',
             code: 'pinExpired',
           }).catch(this.logError),
-        Math.max(0, Date.parse(admission.pin.expires_at) - Date.now()),
+        Math.max(0, Date.parse(expiresAt) - Date.now()),
       ),
       logged: this.options.store.insertSession({
         id: sessionId,
-        pin_id: admission.pin.id,
-        technician_id: admission.technician.id,
+        pin_id: admission.via === 'pin' ? admission.pin.id : null,
+        technician_id: admission.via === 'pin' ? admission.technician.id : null,
+        channel_id: admission.via === 'channel' ? admission.channel.id : null,
+        taken_by: null,
         created_at: new Date().toISOString(),
         paired_at: null,
         ended_at: null,
@@ -198,15 +265,20 @@ export class Rendezvous {
         technician_address: null,
       }),
     }
-    this.rooms.set(admission.pin.id, room)
+    this.rooms.set(room.key, room)
     room.logged.catch(this.logError)
-    this.options.onLog?.(`session ${room.sessionId}: waiting (PIN of ${admission.technician.email})`)
+    const queue =
+      admission.via === 'pin' ? `PIN of ${admission.technician.email}` : `channel ${admission.channel.name}`
+    this.options.onLog?.(`session ${room.sessionId}: waiting (${queue})`)
     return room
   }
 
   private async pair(room: Room, host: Peer, technician: Peer): Promise<void> {
     const now = new Date().toISOString()
-    if (!(await this.options.store.consumePin(room.admission.pin.id, now))) {
+    const taker = room.technician
+    if (!taker)
+      return this.end(room, { type: 'ended', by: 'gateway', reason: 'no technician', code: 'failure' })
+    if (room.pin && !(await this.options.store.consumePin(room.pin.id, now))) {
       await this.end(room, {
         type: 'ended',
         by: 'gateway',
@@ -223,14 +295,14 @@ export class Rendezvous {
       host_address: host.address,
       technician_address: technician.address,
     })
-    const policy = await this.options.policyFor(room.admission.technician)
+    const policy = await this.options.policyFor(taker)
     const { tap } = this.options
     relayOneWay(host, technician, this.stats, tap && ((frame) => tap('host', frame)))
     relayOneWay(technician, host, this.stats, tap && ((frame) => tap('technician', frame)))
     send(host.socket, {
       type: 'paired',
       sessionId: room.sessionId,
-      technician: identityOf(room.admission.technician),
+      technician: identityOf(taker),
       policy,
     })
     send(technician.socket, { type: 'paired', sessionId: room.sessionId })
@@ -311,7 +383,7 @@ export class Rendezvous {
     if (room.ended) return
     room.ended = true
     clearTimeout(room.expiry)
-    this.rooms.delete(room.admission.pin.id)
+    this.rooms.delete(room.key)
     for (const peer of Object.values(room.peers)) {
       clearInterval(peer.heartbeat)
       send(peer.socket, message)
@@ -327,4 +399,9 @@ export class Rendezvous {
     })
     this.options.onLog?.(`session ${room.sessionId}: ended by ${message.by}: ${message.reason}`)
   }
+}
+
+/** The end user is there and no technician has joined yet. */
+function isWaiting(room: Room): boolean {
+  return !room.ended && !room.paired && room.peers.host !== undefined && room.peers.technician === undefined
 }

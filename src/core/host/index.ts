@@ -24,7 +24,8 @@ export type HostEvent = SessionEvent | HostActivity
 
 export interface HostOptions {
   server: string
-  pin: string
+  /** How the end user comes in: with the technician's PIN, or into a group's shared queue. */
+  entry: { pin: string } | { channel: string }
   /** True when the end user sits at a terminal that can answer consent prompts. */
   interactive: boolean
   /** Permissions granted up front, for unattended use (`--auto-approve`). */
@@ -69,7 +70,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
   try {
     session = await startSession({
       server: options.server,
-      pin: options.pin,
+      entry: options.entry,
       role: 'host',
       sshPublicKey: keys.publicKey,
       onEvent(event) {

@@ -19,6 +19,7 @@ import {
   roles,
   type EndedBy,
   type SessionReportMessage,
+  type Entry,
   type Role,
 } from '../gateway/control-messages.js'
 import {
@@ -61,7 +62,8 @@ export interface SessionPolicy {
 
 export interface SessionOptions {
   server: string
-  pin: string
+  /** How this side comes in: with a PIN, into a group's shared queue, or taking a queued session. */
+  entry: Entry
   role: Role
   /** The technician's bearer token; the end user has none. */
   token?: string

@@ -324,6 +324,21 @@ export class Store {
     await this.db.insertInto('sessions').values(session).execute()
   }
 
+  /**
+   * Takes a waiting session for `technicianId`: true for exactly one caller however many race,
+   * false when someone took it first or it ended.
+   */
+  async takeSession(id: string, technicianId: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('sessions')
+      .set({ taken_by: technicianId, technician_id: technicianId })
+      .where('id', '=', id)
+      .where('taken_by', 'is', null)
+      .where('ended_at', 'is', null)
+      .executeTakeFirst()
+    return result.numUpdatedRows === 1n
+  }
+
   async updateSession(id: string, patch: Updateable<SessionsTable>): Promise<void> {
     await this.db.updateTable('sessions').set(patch).where('id', '=', id).execute()
   }

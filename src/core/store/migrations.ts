@@ -176,6 +176,12 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('session_events').addColumn('detail', 'text').execute()
     },
   },
+  '0005-session-queues': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('sessions').addColumn('channel_id', 'text').execute()
+      await db.schema.alterTable('sessions').addColumn('taken_by', 'text').execute()
+    },
+  },
 }
 
 export const migrationProvider: MigrationProvider = {

@@ -114,6 +114,10 @@ export interface SessionsTable {
   end_reason: string | null
   host_address: string | null
   technician_address: string | null
+  /** The group whose shared queue a `--channel` session waits in; null for a PIN session. */
+  channel_id: string | null
+  /** The technician who took the session from a queue; set once, atomically. */
+  taken_by: string | null
 }
 
 /** What the technician's side reported during a session: never payload, output or command lines. */

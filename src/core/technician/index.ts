@@ -21,7 +21,8 @@ import {
 
 export interface TechnicianOptions {
   server: string
-  pin: string
+  /** How the technician comes in: with their PIN, or taking a session from a queue. */
+  entry: { pin: string } | { sessionId: string }
   token: string
   onEvent(event: SessionEvent): void
   /** Where to open the session's control socket (`<session id>.sock`) once SSH is up; none without. */
@@ -59,7 +60,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
 
   const session: Session = await startSession({
     server: options.server,
-    pin: options.pin,
+    entry: options.entry,
     role: 'technician',
     token: options.token,
     sshPublicKey: keys.publicKey,

@@ -1,0 +1,189 @@
+/**
+ * Queues and the permission policy against a real gateway: an end user in a group's shared queue,
+ * two technicians racing to take the session, PIN sessions in their owner's private queue, and a
+ * host that refuses what the technician's groups deny even when the technician's client skips
+ * every check of its own.
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { api } from '../src/core/client/index.js'
+import { UserError } from '../src/core/errors.js'
+import { startHost, type HostEvent } from '../src/core/host/index.js'
+import { runRemoteCommand } from '../src/core/ssh/technician-client.js'
+import { startTechnician } from '../src/core/technician/index.js'
+import { startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js'
+
+let gw: TestGateway | undefined
+const cleanups: (() => Promise<unknown> | void)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  await gw?.close()
+  gw = undefined
+})
+
+const PASSWORD = 'seven green bottles on the wall'
+
+/** A technician in `groups`, logged in with a password of their own. */
+async function technician(email: string, groups: string[]): Promise<string> {
+  const { oneTimePassword } = await api.admin.addUser(gw!.url, gw!.token, { email, groups })
+  const reply = await api.login(gw!.url, { email, password: oneTimePassword, newPassword: PASSWORD })
+  if (!('token' in reply)) throw new Error(`no token for ${email}`)
+  return reply.token
+}
+
+async function helpdesk(allow: string[]) {
+  gw = await startTestGateway()
+  await api.admin.addGroup(gw.url, gw.token, 'helpdesk')
+  await api.admin.setGroup(gw.url, gw.token, 'helpdesk', { allow })
+}
+
+/** An end user in the helpdesk's shared queue, answering nothing (no terminal). */
+async function hostInChannel(autoApprove: HostEvent[] | string[] = []) {
+  const events: HostEvent[] = []
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-queue-'))
+  const host = await startHost({
+    server: gw!.url,
+    entry: { channel: 'helpdesk' },
+    interactive: false,
+    autoApprove: autoApprove as never,
+    auditFile: path.join(dir, 'audit.jsonl'),
+    onEvent: (event) => events.push(event),
+  })
+  cleanups.push(async () => {
+    host.end()
+    await host.done
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  await waitFor(() => events.some((event) => event.event === 'waiting'))
+  const waiting = events.find((event) => event.event === 'waiting') as { sessionId: string }
+  return { host, events, sessionId: waiting.sessionId }
+}
+
+describe('queues', () => {
+  it('a channel session waits in the group’s queue; two technicians race and exactly one takes it', async () => {
+    await helpdesk(['shell', 'exec'])
+    const bob = await technician('bob@acme.example', ['helpdesk'])
+    const carol = await technician('carol@acme.example', ['helpdesk'])
+    const { sessionId, events } = await hostInChannel()
+
+    for (const token of [bob, carol]) {
+      expect((await api.queue(gw!.url, token)).sessions).toEqual([
+        expect.objectContaining({ sessionId, channel: 'helpdesk', waitingSince: expect.any(String) }),
+      ])
+    }
+    const race = await Promise.allSettled(
+      [bob, carol].map((token) =>
+        startTechnician({ server: gw!.url, entry: { sessionId }, token, onEvent: () => {} }),
+      ),
+    )
+    const won = race.filter((result) => result.status === 'fulfilled')
+    const lost = race.filter((result) => result.status === 'rejected')
+    expect(won).toHaveLength(1)
+    expect(lost).toHaveLength(1)
+    const reason = (lost[0] as PromiseRejectedResult).reason as UserError
+    expect(reason).toBeInstanceOf(UserError)
+    expect(reason.code).toBe('conflict')
+    expect(reason.message).toBe('another technician already took this session')
+    const winner = (won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof startTechnician>>>).value
+    cleanups.push(async () => {
+      winner.session.end()
+      await winner.session.done
+    })
+    await winner.ssh
+    await waitFor(() => events.some((event) => event.event === 'paired'))
+    // Taken: no longer in anyone's queue, and the row says who took it.
+    expect((await api.queue(gw!.url, bob)).sessions).toEqual([])
+    const row = await gw!.store.findSession(sessionId)
+    expect(row?.taken_by).toBeTruthy()
+    expect(row?.channel_id).toBeTruthy()
+  })
+
+  it('a technician outside the group neither sees nor takes the session; a PIN session is its owner’s alone', async () => {
+    await helpdesk(['shell'])
+    await api.admin.addGroup(gw!.url, gw!.token, 'field')
+    await api.admin.setGroup(gw!.url, gw!.token, 'field', { allow: ['shell', 'private'] })
+    const dave = await technician('dave@acme.example', ['field'])
+    const { sessionId } = await hostInChannel()
+    expect((await api.queue(gw!.url, dave)).sessions).toEqual([])
+    await expect(
+      startTechnician({ server: gw!.url, entry: { sessionId }, token: dave, onEvent: () => {} }),
+    ).rejects.toMatchObject({ code: 'forbidden' })
+
+    // The admin's PIN session: in the admin's queue, not in dave's.
+    const pin = await gw!.newPin()
+    const events: HostEvent[] = []
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-queue-'))
+    const host = await startHost({
+      server: gw!.url,
+      entry: { pin },
+      interactive: false,
+      autoApprove: [],
+      auditFile: path.join(dir, 'audit.jsonl'),
+      onEvent: (event) => events.push(event),
+    })
+    cleanups.push(async () => {
+      host.end()
+      await host.done
+      fs.rmSync(dir, { recursive: true, force: true })
+    })
+    await waitFor(() => events.some((event) => event.event === 'waiting'))
+    const pinSession = (events.find((event) => event.event === 'waiting') as { sessionId: string }).sessionId
+    expect((await api.queue(gw!.url, gw!.token)).sessions.map((s) => s.sessionId)).toContain(pinSession)
+    expect((await api.queue(gw!.url, dave)).sessions).toEqual([])
+    await expect(
+      startTechnician({ server: gw!.url, entry: { sessionId: pinSession }, token: dave, onEvent: () => {} }),
+    ).rejects.toMatchObject({ code: 'forbidden' })
+  })
+
+  it('an end user naming a channel that does not exist is told so', async () => {
+    await helpdesk(['shell'])
+    await expect(
+      startHost({
+        server: gw!.url,
+        entry: { channel: 'nope' },
+        interactive: false,
+        autoApprove: [],
+        auditFile: path.join(os.tmpdir(), `rescue-nope-${process.pid}.jsonl`),
+        onEvent: () => {},
+      }),
+    ).rejects.toMatchObject({ code: 'pinInvalid', message: 'no such channel "nope"' })
+  })
+})
+
+describe('the host enforces the policy the gateway sent', () => {
+  it('refuses a command the group denies even when auto-approved and asked by a client that skips every check', async () => {
+    await helpdesk(['shell'])
+    const bob = await technician('bob@acme.example', ['helpdesk'])
+    const marker = path.join(os.tmpdir(), `rescue-policy-marker-${process.pid}`)
+    fs.rmSync(marker, { force: true })
+    const { sessionId, events } = await hostInChannel(['exec'])
+    const tech = await startTechnician({
+      server: gw!.url,
+      entry: { sessionId },
+      token: bob,
+      onEvent: () => {},
+    })
+    cleanups.push(async () => {
+      tech.session.end()
+      await tech.session.done
+    })
+    // runRemoteCommand is the raw SSH request: nothing on the technician's side checks the policy.
+    const client = await tech.ssh
+    await expect(
+      runRemoteCommand(client, `touch ${marker}`, { stdout: process.stdout, stderr: process.stderr }),
+    ).rejects.toThrow('denied')
+    expect(fs.existsSync(marker)).toBe(false)
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        event: 'consent-decision',
+        permission: 'exec',
+        decision: 'deny',
+        by: 'policy',
+      }),
+    )
+    const paired = events.find((event) => event.event === 'paired') as { policy?: { permissions: string[] } }
+    expect(paired.policy?.permissions).toEqual(['shell'])
+  })
+})
