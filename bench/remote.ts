@@ -319,7 +319,7 @@ async function rescueEchoLink(url: string, token: string, dir: string): Promise<
   let ended: string | undefined
   const host = await startHost({
     server: url,
-    pin,
+    entry: { pin },
     interactive: false,
     autoApprove: ['shell'],
     auditFile: path.join(dir, 'audit.jsonl'),
@@ -329,7 +329,7 @@ async function rescueEchoLink(url: string, token: string, dir: string): Promise<
   })
   const technician = await startTechnician({
     server: url,
-    pin,
+    entry: { pin },
     token,
     onEvent: (event) => {
       if (event.event === 'ended') ended ??= `technician: ${event.reason}`
