@@ -152,6 +152,38 @@ describe('queues', () => {
   })
 })
 
+describe('the gateway refuses what the technician’s groups deny', () => {
+  it('before the end user is asked: exec denied with its reason, logged as the gateway’s refusal', async () => {
+    await helpdesk(['shell'])
+    const bob = await technician('bob@acme.example', ['helpdesk'])
+    const { sessionId, events } = await hostInChannel(['exec'])
+    const tech = await startTechnician({
+      server: gw!.url,
+      entry: { sessionId },
+      token: bob,
+      onEvent: () => {},
+    })
+    cleanups.push(async () => {
+      tech.session.end()
+      await tech.session.done
+    })
+    await tech.ssh
+    await expect(tech.exec('id', { stdout: process.stdout, stderr: process.stderr })).rejects.toMatchObject({
+      code: 'denied',
+      message: 'your groups do not allow exec',
+    })
+    // The host never even saw the request.
+    expect(events.some((event) => event.event === 'consent-request')).toBe(false)
+    const logged = await gw!.store.listSessionEvents(sessionId)
+    expect(logged).toContainEqual(
+      expect.objectContaining({ source: 'gateway', event: 'consent-decision', kind: 'exec', allowed: 0 }),
+    )
+    // What the groups allow goes on to the end user (who, with no terminal, denies it).
+    await expect(tech.shell({ term: 'xterm', cols: 80, rows: 24 })).rejects.toThrow('denied by the end user')
+    expect(events).toContainEqual(expect.objectContaining({ event: 'consent-request', permission: 'shell' }))
+  })
+})
+
 describe('the host enforces the policy the gateway sent', () => {
   it('refuses a command the group denies even when auto-approved and asked by a client that skips every check', async () => {
     await helpdesk(['shell'])

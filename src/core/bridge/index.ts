@@ -10,8 +10,11 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import ssh2, { type AuthContext, type ClientChannel, type Connection, type ServerChannel } from 'ssh2'
+import type { Permission } from '../consent/index.js'
 import { ExitCode, UserError } from '../errors.js'
 import { generateSshKeyPair, parsePeerPublicKey } from '../ssh/keys.js'
+import { SINGLE_PROMPT_SUBSYSTEM, SYSINFO_SUBSYSTEM, TRANSFER_SUBSYSTEM } from '../ssh/subsystems.js'
+import { sanitizeForTerminal } from '../text/sanitize.js'
 
 export interface BridgeOptions {
   /** The session's SSH connection to the end user's computer. */
@@ -20,6 +23,21 @@ export interface BridgeOptions {
   port: number
   /** Where the one-time key and known_hosts file are written (created 0700). */
   dir: string
+  /** Asks the gateway whether the technician's groups allow a request; rejects when they do not. */
+  check?: PolicyCheck
+}
+
+/** Resolves when the gateway allows any of `permissions` (an empty list needs none); rejects otherwise. */
+export type PolicyCheck = (permissions: Permission[]) => Promise<void>
+const noCheck: PolicyCheck = () => Promise.resolve()
+
+const FILE_PERMISSIONS: Permission[] = ['files.send', 'files.receive', 'files.browse']
+/** What the gateway must allow before a subsystem is asked for; chat needs nothing. */
+const subsystemPermissions: Record<string, Permission[]> = {
+  sftp: FILE_PERMISSIONS,
+  [TRANSFER_SUBSYSTEM]: FILE_PERMISSIONS,
+  [SYSINFO_SUBSYSTEM]: ['sysinfo'],
+  [SINGLE_PROMPT_SUBSYSTEM]: ['single-prompt'],
 }
 
 export interface Bridge {
@@ -40,8 +58,12 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const allowed = parsePeerPublicKey(clientKey.publicKey)!
   const connections = new Set<Connection>()
 
-  const server = bridgeServer(options.upstream, hostKey.privateKey, connections, (context) =>
-    authenticate(context, allowed),
+  const server = bridgeServer(
+    options.upstream,
+    options.check ?? noCheck,
+    hostKey.privateKey,
+    connections,
+    (context) => authenticate(context, allowed),
   )
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
@@ -81,6 +103,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
 
 function bridgeServer(
   upstream: ssh2.Client,
+  check: PolicyCheck,
   hostKey: string,
   connections: Set<Connection>,
   authenticate: (context: AuthContext) => void,
@@ -90,7 +113,9 @@ function bridgeServer(
     connection.on('close', () => connections.delete(connection))
     connection.on('error', () => connection.end())
     connection.on('authentication', authenticate)
-    connection.on('ready', () => connection.on('session', (accept) => bridgeSession(accept(), upstream)))
+    connection.on('ready', () =>
+      connection.on('session', (accept) => bridgeSession(accept(), upstream, check)),
+    )
   })
 }
 
@@ -104,9 +129,13 @@ export interface ControlSocket {
  * `get`) act on a live `rescue connect`: the same bridge on a Unix socket (0600, in a 0700 folder
  * of ours), where the file's permissions are the authentication.
  */
-export async function startControlSocket(upstream: ssh2.Client, socketPath: string): Promise<ControlSocket> {
+export async function startControlSocket(
+  upstream: ssh2.Client,
+  socketPath: string,
+  check: PolicyCheck = noCheck,
+): Promise<ControlSocket> {
   const connections = new Set<Connection>()
-  const server = bridgeServer(upstream, generateSshKeyPair().privateKey, connections, (context) =>
+  const server = bridgeServer(upstream, check, generateSshKeyPair().privateKey, connections, (context) =>
     context.accept(),
   )
   fs.rmSync(socketPath, { force: true })
@@ -154,7 +183,7 @@ interface PtyInfo {
 }
 
 /** Forwards one local session channel's request to the same request upstream. */
-function bridgeSession(session: ssh2.Session, upstream: ssh2.Client): void {
+function bridgeSession(session: ssh2.Session, upstream: ssh2.Client, check: PolicyCheck): void {
   let pty: PtyInfo | undefined
   let remote: ClientChannel | undefined
   session.on('pty', (accept, _reject, info) => {
@@ -170,43 +199,58 @@ function bridgeSession(session: ssh2.Session, upstream: ssh2.Client): void {
     remote?.signal(info.name)
     accept?.()
   })
+  const refuse = (local: ServerChannel, why: string) => {
+    local.stderr.write(`rescue: ${why}\r\n`)
+    local.exit(ExitCode.denied)
+    local.end()
+  }
   const connect = (local: ServerChannel) => (error: Error | undefined, channel: ClientChannel) => {
-    if (error) {
-      local.stderr.write('rescue: denied by the end user\r\n')
-      local.exit(ExitCode.denied)
-      return local.end()
-    }
+    if (error) return refuse(local, 'denied by the end user')
     remote = channel
     join(local, channel)
   }
+  // The gateway first: what the technician's groups deny is never even asked of the end user.
+  const gated = (local: ServerChannel, permissions: Permission[], ask: () => void) =>
+    check(permissions).then(ask, (error: unknown) =>
+      refuse(
+        local,
+        error instanceof Error ? sanitizeForTerminal(error.message, 300) : 'refused by the gateway',
+      ),
+    )
   // Each local request is accepted at once and joined to its upstream twin once the end user allows
   // it (a refusal becomes "denied" and exit status 15): OpenSSH sends EOF right after `exec` when
   // stdin is empty, and ssh2 cannot accept a request after its session has seen EOF. Until the join,
   // local input waits in the stream.
   session.on('shell', (accept) => {
     const local = accept()
-    if (local) upstream.shell(pty ?? false, connect(local))
+    if (local) void gated(local, ['shell'], () => upstream.shell(pty ?? false, connect(local)))
   })
   session.on('exec', (accept, _reject, info) => {
     const local = accept()
-    if (local) upstream.exec(info.command, pty ? { pty } : {}, connect(local))
+    if (local)
+      void gated(local, ['exec'], () => upstream.exec(info.command, pty ? { pty } : {}, connect(local)))
   })
   // rescue's own subsystems (chat, sysinfo) are answered only once the end user's side has: a chat
   // is then open at both ends when the technician is told so. sftp is accepted at once like exec,
   // since OpenSSH's sftp and scp send their first packet without waiting for the answer.
   session.on('subsystem', (accept, reject, info) => {
+    const permissions = subsystemPermissions[info.name] ?? []
     if (info.name === 'sftp') {
       const local = accept()
-      if (local) upstream.subsys(info.name, connect(local))
+      if (local) void gated(local, permissions, () => upstream.subsys(info.name, connect(local)))
       return
     }
-    upstream.subsys(info.name, (error, channel) => {
-      if (error) return reject?.()
-      const local = accept()
-      if (!local) return channel.close()
-      remote = channel
-      join(local, channel)
-    })
+    check(permissions).then(
+      () =>
+        upstream.subsys(info.name, (error, channel) => {
+          if (error) return reject?.()
+          const local = accept()
+          if (!local) return channel.close()
+          remote = channel
+          join(local, channel)
+        }),
+      () => reject?.(),
+    )
   })
 }
 

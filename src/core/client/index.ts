@@ -16,6 +16,7 @@ import {
   type Entry,
   type Role,
 } from '../gateway/control-messages.js'
+import type { Permission } from '../consent/types.js'
 import type { QueuedSession } from '../gateway/rendezvous.js'
 import type {
   AuditRecord,
@@ -210,6 +211,15 @@ export const api = {
   login: (server: string, attempt: LoginRequest) => request<LoginReply>(server, 'POST', '/v1/login', attempt),
   logout: (server: string, token: string) => request<{ ok: true }>(server, 'POST', '/v1/logout', {}, token),
   me: (server: string, token: string) => request<Me>(server, 'GET', '/v1/me', undefined, token),
+  /** Whether the technician's groups allow any of `permissions` on their live session; 403 `denied` when not. */
+  checkPermissions: (server: string, token: string, sessionId: string, permissions: Permission[]) =>
+    request<{ allowed: Permission[] }>(
+      server,
+      'POST',
+      `/v1/sessions/${encodeURIComponent(sessionId)}/check`,
+      { permissions },
+      token,
+    ),
   queue: (server: string, token: string) =>
     request<{ sessions: QueuedSession[] }>(server, 'GET', '/v1/queue', undefined, token),
   createPin: (server: string, token: string, ttlSeconds?: number) =>

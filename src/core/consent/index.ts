@@ -13,8 +13,7 @@ import type { ConsentRequest, ConsentResult, DecidedBy, Decision, FileScope, Per
 export * from './types.js'
 
 export const DEFAULT_CONSENT_TIMEOUT_MS = 60_000
-/** The SSH subsystem a technician opens to ask the single prompt (`rescue ask-all`). */
-export const SINGLE_PROMPT_SUBSYSTEM = 'single-prompt@rescue'
+export { SINGLE_PROMPT_SUBSYSTEM } from '../ssh/subsystems.js'
 /**
  * Longest command line or path a prompt shows. The host refuses longer ones unasked (see
  * MAX_DETAIL_LENGTH users): the end user must see all of what they allow, not a cut version.

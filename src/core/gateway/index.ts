@@ -23,6 +23,7 @@ import * as accounts from '../accounts/index.js'
 import { BugError, toErrorBody, UserError, type ErrorCode } from '../errors.js'
 import { openStore, type Store, type UserWithOrganisation } from '../store/index.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { permissions } from '../consent/types.js'
 
 export interface GatewayOptions {
   store: Store
@@ -57,6 +58,7 @@ const httpStatus: Partial<Record<ErrorCode, number>> = {
   rateLimited: 429,
   forbidden: 403,
   locked: 423,
+  denied: 403,
 }
 
 class RateLimitedError extends UserError {
@@ -89,6 +91,7 @@ const loginBody = z.object({
   newPassword: z.string().max(1024).optional(),
 })
 const pinBody = z.object({ ttlSeconds: z.number().int().positive().optional() })
+const checkBody = z.object({ permissions: z.array(z.enum(permissions)).min(1).max(permissions.length) })
 const PIN_FORMAT = /^\d{6}$/
 
 /** Starts a gateway and resolves once it listens. */
@@ -257,6 +260,27 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     return { role: 'technician', via: 'queue', sessionId, technician, address }
   }
+
+  // Before each request on a live session, the technician's side asks here: what the technician's
+  // groups deny stops at the gateway (and, should a client skip this, at the host).
+  app.post('/v1/sessions/:sessionId/check', async (request) => {
+    const { user, policy } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
+    const { sessionId } = request.params as { sessionId: string }
+    const { permissions: asked } = parse(checkBody, request.body)
+    if (!rendezvous.isPairedWith(sessionId, user.id)) {
+      throw new UserError('failure', 'that is not a live session of yours')
+    }
+    const allowed = asked.filter((permission) => policy.permissions.includes(permission))
+    if (allowed.length === 0) {
+      await rendezvous.recordRefusal(sessionId, asked[0]!)
+      throw new UserError(
+        'denied',
+        `your groups do not allow ${asked.join(' or ')}`,
+        'ask an admin of your group to allow it (rescue admin groups set)',
+      )
+    }
+    return { allowed }
+  })
 
   app.get('/v1/queue', async (request) => {
     const { user } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })

@@ -15,6 +15,7 @@ import {
   type SessionReportMessage,
 } from './control-messages.js'
 import type { LogCipher } from './log-cipher.js'
+import type { Permission } from '../consent/types.js'
 import type { SessionPolicy } from '../session/index.js'
 import { relayOneWay, type RelayEnd, type RelayStats } from './relay.js'
 import { identityOf } from '../accounts/index.js'
@@ -144,6 +145,29 @@ export class Rendezvous {
       ...(room.channel ? { channel: room.channel } : {}),
       ...(room.pin && room.technician ? { owner: room.technician } : {}),
     }
+  }
+
+  /** True when `userId` is the technician of this live, paired session. */
+  isPairedWith(sessionId: string, userId: string): boolean {
+    const room = [...this.rooms.values()].find((candidate) => candidate.sessionId === sessionId)
+    return room !== undefined && room.paired && !room.ended && room.technician?.id === userId
+  }
+
+  /** Puts the gateway's own refusal of a request in the session log. */
+  async recordRefusal(sessionId: string, permission: Permission): Promise<void> {
+    const room = [...this.rooms.values()].find((candidate) => candidate.sessionId === sessionId)
+    if (!room || room.reports >= MAX_REPORTS_PER_SESSION) return
+    await this.options.store.insertSessionEvent({
+      id: newId(),
+      session_id: sessionId,
+      seq: ++room.reports,
+      at: new Date().toISOString(),
+      source: 'gateway',
+      event: 'consent-decision',
+      kind: permission,
+      allowed: 0,
+      detail: null,
+    })
   }
 
   /** The sessions `user` may take: their own PIN sessions and their groups' shared queues, oldest first. */

@@ -12,7 +12,7 @@ import { UserError } from '../errors.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 
 /** The SSH subsystem name the host serves system information under. */
-export const SYSINFO_SUBSYSTEM = 'sysinfo@rescue'
+export { SYSINFO_SUBSYSTEM } from '../ssh/subsystems.js'
 
 /** How long the host spends collecting before it sends what it has. */
 export const COLLECT_TIMEOUT_MS = 10_000

@@ -7,7 +7,8 @@ import path from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import type ssh2 from 'ssh2'
 import type { ClientChannel } from 'ssh2'
-import { startControlSocket, type ControlSocket } from '../bridge/index.js'
+import { startControlSocket, type ControlSocket, type PolicyCheck } from '../bridge/index.js'
+import { api } from '../client/index.js'
 import { UserError } from '../errors.js'
 import { startSession, type Session, type SessionEvent, type SessionReport } from '../session/index.js'
 import { generateSshKeyPair } from '../ssh/keys.js'
@@ -35,6 +36,8 @@ export interface TechnicianSession {
   ssh: Promise<ssh2.Client>
   /** Runs one command once the end user allows it; rejects with `denied` when refused. */
   exec(command: string, io: { stdout: Writable; stderr: Writable; stdin?: Readable }): Promise<RemoteExit>
+  /** Asks the gateway whether the technician's groups allow any of these; rejects `denied` when not. */
+  check: PolicyCheck
   /** Opens a shell once the end user allows it; `closed` settles when it ends. */
   shell(pty?: {
     term: string
@@ -57,6 +60,11 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
   let client: ssh2.Client | undefined
   let sessionId = ''
   let control: ControlSocket | undefined
+  // The gateway refuses what the technician's groups deny before the end user is ever asked.
+  const check: PolicyCheck = async (permissions) => {
+    if (permissions.length === 0) return
+    await api.checkPermissions(options.server, options.token, sessionId, permissions)
+  }
 
   const session: Session = await startSession({
     server: options.server,
@@ -84,7 +92,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
           )
           resolveSsh(connected)
           if (options.controlDir && sessionId) {
-            startControlSocket(connected, path.join(options.controlDir, `${sessionId}.sock`)).then(
+            startControlSocket(connected, path.join(options.controlDir, `${sessionId}.sock`), check).then(
               (opened) => (control = opened),
               () => {}, // Other commands will say there is no live session; this one goes on.
             )
@@ -111,8 +119,10 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
   return {
     session,
     ssh,
+    check,
     async exec(command, io) {
       const client = await ssh
+      await check(['exec']).catch(reportRefusal('exec'))
       const running = runRemoteCommand(client, command, {
         ...io,
         onOpen() {
@@ -126,6 +136,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     },
     async shell(pty) {
       const client = await ssh
+      await check(['shell']).catch(reportRefusal('shell'))
       const channel = await openRemoteShell(client, pty).catch(reportRefusal('shell'))
       report('consent-decision', 'shell', true)
       report('channel-open', 'shell')

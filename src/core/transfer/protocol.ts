@@ -13,7 +13,7 @@
 import { StringDecoder } from 'node:string_decoder'
 import { z } from 'zod'
 
-export const TRANSFER_SUBSYSTEM = 'transfer@rescue'
+export { TRANSFER_SUBSYSTEM } from '../ssh/subsystems.js'
 
 /** Longest line either side accepts: requests and answers are small. */
 export const MAX_LINE_BYTES = 64 * 1024

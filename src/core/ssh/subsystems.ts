@@ -1,0 +1,5 @@
+/** The names of rescue's own SSH subsystems, in one place light enough for any side to import. */
+export const SYSINFO_SUBSYSTEM = 'sysinfo@rescue'
+export const TRANSFER_SUBSYSTEM = 'transfer@rescue'
+/** The single prompt (`rescue ask-all`). */
+export const SINGLE_PROMPT_SUBSYSTEM = 'single-prompt@rescue'
