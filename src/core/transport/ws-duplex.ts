@@ -9,9 +9,14 @@ import type WebSocket from 'ws'
 
 /** Above this much unsent data, writes wait for the socket to drain. */
 const SEND_HIGH_WATER = 1024 * 1024
+/** The most one frame carries: well under the gateway's 2 MiB frame limit. */
+const MAX_BATCH_BYTES = 256 * 1024
 
 export class WebSocketDuplex extends Duplex {
   private paused = false
+  /** SSH's writes waiting to go out together as one frame. */
+  private batch: Buffer[] = []
+  private batchBytes = 0
 
   constructor(private readonly socket: WebSocket) {
     super({ highWaterMark: 256 * 1024 })
@@ -40,10 +45,14 @@ export class WebSocketDuplex extends Duplex {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     if (this.socket.readyState !== this.socket.OPEN) return callback(new Error('the session has ended'))
-    this.socket.send(chunk, { binary: true }, (error) => {
-      if (error) this.destroy(error)
-    })
-    if (this.socket.bufferedAmount < SEND_HIGH_WATER) return callback()
+    // SSH writes one packet per call: packets written in the same turn of the event loop go out as
+    // one frame, so bulk data pays framing, masking and the gateway's relaying once per batch, while
+    // a lone keystroke still leaves at once (a microtask later).
+    this.batch.push(chunk)
+    this.batchBytes += chunk.length
+    if (this.batchBytes >= MAX_BATCH_BYTES) this.flush()
+    else if (this.batch.length === 1) queueMicrotask(() => this.flush())
+    if (this.socket.bufferedAmount + this.batchBytes < SEND_HIGH_WATER) return callback()
     // The peer (or the gateway) reads slower than SSH writes: hold SSH back until the socket drains.
     const wait = setInterval(() => {
       if (this.socket.bufferedAmount < SEND_HIGH_WATER || this.socket.readyState !== this.socket.OPEN) {
@@ -53,7 +62,19 @@ export class WebSocketDuplex extends Duplex {
     }, 5)
   }
 
+  private flush(): void {
+    if (this.batch.length === 0) return
+    const frame = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes)
+    this.batch = []
+    this.batchBytes = 0
+    if (this.socket.readyState !== this.socket.OPEN) return
+    this.socket.send(frame, { binary: true }, (error) => {
+      if (error) this.destroy(error)
+    })
+  }
+
   override _final(callback: (error?: Error | null) => void): void {
+    this.flush()
     callback()
   }
 
