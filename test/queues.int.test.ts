@@ -219,3 +219,118 @@ describe('the host enforces the policy the gateway sent', () => {
     expect(paired.policy?.permissions).toEqual(['shell'])
   })
 })
+
+describe('transfer', () => {
+  it('moves a live session to another technician: fresh pairing, new words, every grant revoked', async () => {
+    await helpdesk(['exec', 'transfer'])
+    const bob = await technician('bob@acme.example', ['helpdesk'])
+    const carol = await technician('carol@acme.example', ['helpdesk'])
+    const events: HostEvent[] = []
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-transfer-'))
+    const host = await startHost({
+      server: gw!.url,
+      entry: { channel: 'helpdesk' },
+      interactive: true,
+      autoApprove: [],
+      auditFile: path.join(dir, 'audit.jsonl'),
+      onEvent: (event) => events.push(event),
+    })
+    cleanups.push(async () => {
+      host.end()
+      await host.done
+      fs.rmSync(dir, { recursive: true, force: true })
+    })
+    // The end user answers each prompt as it comes: "for this session" the first time.
+    const answers: ('session' | 'once')[] = ['session', 'once']
+    const answering = setInterval(() => {
+      for (const event of events) {
+        if (event.event === 'consent-request' && !(event as { answered?: boolean }).answered) {
+          ;(event as { answered?: boolean }).answered = true
+          host.answer(event.id, answers.shift() ?? 'once')
+        }
+      }
+    }, 10)
+    cleanups.push(() => clearInterval(answering))
+    await waitFor(() => events.some((event) => event.event === 'waiting'))
+    const sessionId = (events.find((event) => event.event === 'waiting') as { sessionId: string }).sessionId
+
+    const first = await startTechnician({
+      server: gw!.url,
+      entry: { sessionId },
+      token: bob,
+      onEvent: () => {},
+    })
+    await first.ssh
+    const out = { stdout: process.stdout, stderr: process.stderr }
+    expect((await first.exec('true', out)).exitCode).toBe(0)
+    expect((await first.exec('true', out)).exitCode).toBe(0)
+    const firstPairing = events.find((event) => event.event === 'paired') as {
+      sas: string
+      technician: { email: string }
+    }
+    expect(firstPairing.technician.email).toBe('bob@acme.example')
+    const asked = () => events.filter((event) => event.event === 'consent-request').length
+    expect(asked()).toBe(2) // the second exec went through on the session grant
+
+    const moved = await api.transfer(gw!.url, bob, sessionId, 'carol@acme.example')
+    expect(moved.to.email).toBe('carol@acme.example')
+    expect(await first.session.done).toMatchObject({ event: 'ended' })
+    await waitFor(() => events.some((event) => event.event === 'transferred'))
+    expect(events.find((event) => event.event === 'transferred')).toMatchObject({
+      to: { email: 'carol@acme.example' },
+    })
+    expect((await api.queue(gw!.url, carol)).sessions.map((session) => session.sessionId)).toEqual([
+      sessionId,
+    ])
+    expect((await api.queue(gw!.url, bob)).sessions).toEqual([])
+
+    const second = await startTechnician({
+      server: gw!.url,
+      entry: { sessionId },
+      token: carol,
+      onEvent: () => {},
+    })
+    cleanups.push(async () => {
+      second.session.end()
+      await second.session.done
+    })
+    await second.ssh
+    const pairings = events.filter((event) => event.event === 'paired') as {
+      sas: string
+      technician: { email: string }
+    }[]
+    expect(pairings).toHaveLength(2)
+    expect(pairings[1]!.technician.email).toBe('carol@acme.example')
+    expect(pairings[1]!.sas).not.toBe(pairings[0]!.sas)
+    // The grant made for bob's session does not carry over: carol's command is asked again.
+    expect((await second.exec('true', out)).exitCode).toBe(0)
+    expect(asked()).toBe(3)
+    const audit = fs.readFileSync(path.join(dir, 'audit.jsonl'), 'utf8')
+    expect(audit).toContain('"session-transferred"')
+    expect((await gw!.store.findSession(sessionId))?.technician_id).toBeTruthy()
+    const trail = await api.admin.audit(gw!.url, gw!.token, 100)
+    expect(trail.entries.map((entry) => entry.action)).toContain('sessions.transfer')
+  })
+
+  it('is refused when the groups do not allow it', async () => {
+    await helpdesk(['exec'])
+    const bob = await technician('bob@acme.example', ['helpdesk'])
+    await technician('carol@acme.example', ['helpdesk'])
+    const { sessionId } = await hostInChannel()
+    const tech = await startTechnician({
+      server: gw!.url,
+      entry: { sessionId },
+      token: bob,
+      onEvent: () => {},
+    })
+    cleanups.push(async () => {
+      tech.session.end()
+      await tech.session.done
+    })
+    await tech.ssh
+    await expect(api.transfer(gw!.url, bob, sessionId, 'carol@acme.example')).rejects.toMatchObject({
+      code: 'denied',
+      message: 'your groups do not allow transferring sessions',
+    })
+  })
+})

@@ -31,6 +31,13 @@ export function describeEvent(event: SessionEvent): string[] {
       }
       return ['connected to the end user', `${words} (read them to the end user: theirs must be the same)`]
     }
+    case 'transferred': {
+      const { name, email, organisation } = event.to
+      return [
+        `your technician handed the session to ${name} <${email}> of ${organisation}; everything you allowed is revoked`,
+        'waiting for them to connect: you will compare new security words',
+      ]
+    }
     case 'ended':
       return [`session ended: ${event.reason}`]
   }
@@ -46,6 +53,7 @@ export function describeHostEvent(event: HostEvent): string[] {
   switch (event.event) {
     case 'waiting':
     case 'paired':
+    case 'transferred':
     case 'ended':
       return describeEvent(event)
     case 'consent-request':

@@ -27,6 +27,7 @@ export type AuditAction =
   | 'groups.set'
   | 'tokens.create'
   | 'tokens.revoke'
+  | 'sessions.transfer'
 
 export interface AuditInput {
   /** An email, `token:NAME` for a script token, or `-` when nobody is known. */

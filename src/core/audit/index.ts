@@ -20,6 +20,8 @@ import { sanitizeForTerminal } from '../text/sanitize.js'
 export type AuditRecord = (
   | { event: 'session-start'; server: string; technician: TechnicianIdentity; sas: string }
   | { event: 'session-end'; by: EndedBy; reason: string; code?: ErrorCode }
+  /** The technician handed the session to another; every grant was revoked. */
+  | { event: 'session-transferred'; to: TechnicianIdentity }
   /** Progress is for the view only: the log keeps each transfer's outcome. */
   | Exclude<HostActivity, { event: 'file-progress' }>
 ) & { session: string }
@@ -100,6 +102,11 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     server: z.string(),
     technician: z.object({ name: z.string(), email: z.string(), organisation: z.string() }),
     sas: z.string(),
+  }),
+  z.object({
+    ...common,
+    event: z.literal('session-transferred'),
+    to: z.object({ name: z.string(), email: z.string(), organisation: z.string() }),
   }),
   z.object({
     ...common,
@@ -246,6 +253,10 @@ export function describeAuditEntry(entry: AuditEntry): string {
         `session started with ${safe(name)} <${safe(email)}> of ${safe(organisation)} ` +
         `through ${safe(entry.server)}; security words: ${safe(entry.sas)}`
       )
+    }
+    case 'session-transferred': {
+      const { name, email, organisation } = entry.to
+      return `session handed over to ${safe(name)} <${safe(email)}> of ${safe(organisation)}; every grant revoked`
     }
     case 'session-end': {
       const by = entry.by === 'gateway' ? 'the gateway' : `the ${roleName[entry.by]}`

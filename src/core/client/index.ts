@@ -220,6 +220,14 @@ export const api = {
       { permissions },
       token,
     ),
+  transfer: (server: string, token: string, sessionId: string, to: string) =>
+    request<{ sessionId: string; to: TechnicianIdentity }>(
+      server,
+      'POST',
+      `/v1/sessions/${encodeURIComponent(sessionId)}/transfer`,
+      { to },
+      token,
+    ),
   queue: (server: string, token: string) =>
     request<{ sessions: QueuedSession[] }>(server, 'GET', '/v1/queue', undefined, token),
   createPin: (server: string, token: string, ttlSeconds?: number) =>

@@ -32,6 +32,11 @@ export const controlMessage = z.discriminatedUnion('type', [
      */
     policy: z.object({ permissions: z.array(z.enum(permissions)) }).optional(),
   }),
+  /**
+   * To the host: its technician handed the session to another, who must pair afresh. Everything
+   * granted so far is void; `to` is who comes next, as the gateway vouches for them.
+   */
+  z.object({ type: z.literal('transferred'), sessionId: z.string(), to: identity }),
   z.object({
     type: z.literal('ended'),
     by: z.enum(['host', 'technician', 'gateway']),

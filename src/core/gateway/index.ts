@@ -91,6 +91,7 @@ const loginBody = z.object({
   newPassword: z.string().max(1024).optional(),
 })
 const pinBody = z.object({ ttlSeconds: z.number().int().positive().optional() })
+const transferBody = z.object({ to: z.string().min(3).max(320) })
 const checkBody = z.object({ permissions: z.array(z.enum(permissions)).min(1).max(permissions.length) })
 const PIN_FORMAT = /^\d{6}$/
 
@@ -280,6 +281,35 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       )
     }
     return { allowed }
+  })
+
+  app.post('/v1/sessions/:sessionId/transfer', async (request) => {
+    const principal = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
+    const { sessionId } = request.params as { sessionId: string }
+    const { to } = parse(transferBody, request.body)
+    if (!principal.policy.permissions.includes('transfer')) {
+      throw new UserError(
+        'denied',
+        'your groups do not allow transferring sessions',
+        'ask an admin of your group',
+      )
+    }
+    const target = await store.findUserByEmail(to.trim().toLowerCase())
+    if (!target || target.id === principal.user.id) {
+      throw new UserError('usage', `no other technician ${sanitizeForTerminal(to, 100)}`)
+    }
+    if (!(await accounts.effectivePolicy(store, target.id)).permissions.includes('transfer')) {
+      throw new UserError('denied', `${target.email}'s groups do not allow taking transferred sessions`)
+    }
+    await rendezvous.transfer(sessionId, principal.user, target)
+    await accounts.recordAudit(store, {
+      actor: principal.name,
+      action: 'sessions.transfer',
+      target: sessionId,
+      after: { to: target.email },
+      address: request.ip,
+    })
+    return { sessionId, to: accounts.identityOf(target) }
   })
 
   app.get('/v1/queue', async (request) => {

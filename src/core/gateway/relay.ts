@@ -21,20 +21,23 @@ export interface RelayEnd {
   paused: boolean
 }
 
-/** Forwards every binary frame from `from` to `to`, pausing `from` while `to` is backed up. */
+/**
+ * Forwards every binary frame from `from` to `to`, pausing `from` while `to` is backed up.
+ * Returns what stops it (a session transferred to another technician).
+ */
 export function relayOneWay(
   from: RelayEnd,
   to: RelayEnd,
   stats: RelayStats,
   tap?: (frame: Buffer) => void,
-): void {
+): () => void {
   const resumeWhenDrained = () => {
     if (from.paused && to.socket.bufferedAmount <= LOW_WATER_BYTES) {
       from.paused = false
       from.socket.resume()
     }
   }
-  from.socket.on('message', (data, isBinary) => {
+  const forward = (data: unknown, isBinary: boolean) => {
     // Text frames are control messages, which only the gateway sends; a peer's are dropped.
     if (!isBinary || to.socket.readyState !== to.socket.OPEN) return
     const frame = data as Buffer
@@ -47,5 +50,13 @@ export function relayOneWay(
       from.paused = true
       from.socket.pause()
     }
-  })
+  }
+  from.socket.on('message', forward)
+  return () => {
+    from.socket.off('message', forward)
+    if (from.paused) {
+      from.paused = false
+      from.socket.resume()
+    }
+  }
 }

@@ -75,7 +75,14 @@ interface Room {
   logged: Promise<void>
   /** Reports kept in the session log so far, from both sides. */
   reports: number
+  /** Stops relaying between the paired peers (when the session is transferred). */
+  unrelay?: () => void
+  /** The host's reports are recorded from its first pairing on, once. */
+  hostReporting?: boolean
 }
+
+/** How long a transferred session waits for its new technician. */
+export const TRANSFER_WAIT_MS = 10 * 60 * 1000
 
 export interface RendezvousOptions {
   store: Store
@@ -143,7 +150,8 @@ export class Rendezvous {
     return {
       ...(room.pin ? { pin: room.pin } : {}),
       ...(room.channel ? { channel: room.channel } : {}),
-      ...(room.pin && room.technician ? { owner: room.technician } : {}),
+      // A PIN session, or one transferred to someone: theirs alone.
+      ...(!room.channel && room.technician ? { owner: room.technician } : {}),
     }
   }
 
@@ -321,8 +329,11 @@ export class Rendezvous {
     })
     const policy = await this.options.policyFor(taker)
     const { tap } = this.options
-    relayOneWay(host, technician, this.stats, tap && ((frame) => tap('host', frame)))
-    relayOneWay(technician, host, this.stats, tap && ((frame) => tap('technician', frame)))
+    const stops = [
+      relayOneWay(host, technician, this.stats, tap && ((frame) => tap('host', frame))),
+      relayOneWay(technician, host, this.stats, tap && ((frame) => tap('technician', frame))),
+    ]
+    room.unrelay = () => stops.forEach((stop) => stop())
     send(host.socket, {
       type: 'paired',
       sessionId: room.sessionId,
@@ -331,7 +342,8 @@ export class Rendezvous {
     })
     send(technician.socket, { type: 'paired', sessionId: room.sessionId })
     this.recordReports(room, technician, 'technician')
-    this.recordReports(room, host, 'host')
+    if (!room.hostReporting) this.recordReports(room, host, 'host')
+    room.hostReporting = true
     this.options.onLog?.(`session ${room.sessionId}: paired (${technician.address} with ${host.address})`)
   }
 
@@ -389,9 +401,51 @@ export class Rendezvous {
     peer.socket.ping()
   }
 
+  /**
+   * Hands a paired session to `to`: the current technician is let go, the host is told who comes
+   * next, and the session waits in `to`'s own queue for a fresh sealed pairing.
+   */
+  async transfer(sessionId: string, from: UserWithOrganisation, to: UserWithOrganisation): Promise<void> {
+    const room = [...this.rooms.values()].find((candidate) => candidate.sessionId === sessionId)
+    if (!room || room.ended || !room.paired || room.technician?.id !== from.id) {
+      throw new UserError('failure', 'that is not a live session of yours')
+    }
+    const { host, technician } = room.peers
+    if (!host || !technician) throw new UserError('failure', 'that session is not paired')
+    room.unrelay?.()
+    room.paired = false
+    room.technician = to
+    delete room.pin
+    delete room.channel
+    delete room.peers.technician
+    room.expiresAt = new Date(Date.now() + TRANSFER_WAIT_MS).toISOString()
+    room.hostSince = new Date().toISOString()
+    room.expiry = setTimeout(
+      () =>
+        void this.end(room, {
+          type: 'ended',
+          by: 'gateway',
+          reason: `${to.email} did not take the transferred session in time`,
+          code: 'failure',
+        }).catch(this.logError),
+      TRANSFER_WAIT_MS,
+    )
+    await this.options.store.updateSession(sessionId, { technician_id: to.id, taken_by: null })
+    send(host.socket, { type: 'transferred', sessionId, to: identityOf(to) })
+    send(technician.socket, {
+      type: 'ended',
+      by: 'technician',
+      reason: `you transferred the session to ${to.email}`,
+    })
+    clearInterval(technician.heartbeat)
+    technician.socket.close(CloseCode.normal)
+    this.options.onLog?.(`session ${sessionId}: transferred from ${from.email} to ${to.email}`)
+  }
+
   private async onClose(room: Room, peer: Peer, code: number): Promise<void> {
     clearInterval(peer.heartbeat)
-    if (room.ended) return
+    // A technician let go by a transfer is no longer this room's.
+    if (room.ended || room.peers[peer.role] !== peer) return
     const leaver = roleName[peer.role]
     if (!room.paired) {
       delete room.peers[peer.role]

@@ -87,6 +87,16 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
             sas: event.sas,
           })
         }
+        if (event.event === 'transferred') {
+          // Nothing the last technician was allowed carries over to the next.
+          broker?.end()
+          ssh?.close()
+          broker = undefined
+          ssh = undefined
+          technician = ''
+          policy = []
+          audit.record({ event: 'session-transferred', session: sessionId, to: event.to })
+        }
         if (event.event === 'ended') {
           try {
             broker?.end()

@@ -88,6 +88,20 @@ export function reduceHostView(
     case 'waiting':
     case 'paired':
       return { ...state, ...reduceSessionView(state, action), role: 'host' }
+    case 'transferred':
+      return log(
+        {
+          ...state,
+          ...reduceSessionView(state, action),
+          role: 'host',
+          prompts: [],
+          askedAt: {},
+          grants: [],
+          openChannels: [],
+          transfers: [],
+        },
+        `handed over to ${action.to.name} <${action.to.email}>: everything you allowed is revoked`,
+      )
     case 'ended':
       return {
         ...state,

@@ -54,6 +54,8 @@ export type SessionEvent =
       /** The host's: the permissions the gateway says the technician's groups allow. */
       policy?: SessionPolicy
     }
+  /** The host's: the technician handed the session to `to`, who must pair afresh (a new SAS). */
+  | { event: 'transferred'; role: Role; sessionId: string; to: TechnicianIdentity }
   | SessionEnded
 
 export interface SessionPolicy {
@@ -118,7 +120,7 @@ export async function startSession(options: SessionOptions): Promise<Session> {
 
 class SessionRun {
   readonly session: Session
-  private readonly frames = new FrameQueue()
+  private frames = new FrameQueue()
   private channel?: SealedChannel
   private transport?: WebSocketDuplex
   private pairing = false
@@ -176,6 +178,25 @@ class SessionRun {
         this.policy = message.policy
         void this.pair(message.sessionId)
         break
+      case 'transferred': {
+        if (this.options.role !== 'host' || !this.pairing) {
+          return this.fail('the gateway transferred a session it had not paired', 'failure')
+        }
+        const to = {
+          name: clean(message.to.name),
+          email: clean(message.to.email),
+          organisation: clean(message.to.organisation),
+        }
+        // Told first, so the SSH server closes on purpose before its stream goes.
+        this.emit({ event: 'transferred', role: 'host', sessionId: message.sessionId, to })
+        // The old technician's SSH goes, with everything it held; the next one pairs from scratch.
+        this.transport?.destroy()
+        this.transport = undefined
+        this.frames = new FrameQueue()
+        this.pairing = false
+        this.policy = undefined
+        break
+      }
       case 'ended':
         this.outcome ??= {
           event: 'ended',

@@ -23,6 +23,9 @@ export function reduceSessionView(state: SessionViewState, event: SessionEvent):
       return { ...state, phase: 'waiting', expiresAt: event.expiresAt }
     case 'paired':
       return { ...state, phase: 'connected', sas: event.sas, technician: event.technician }
+    case 'transferred':
+      // The next technician pairs afresh: no words to compare until then.
+      return { ...state, phase: 'waiting', sas: undefined, technician: event.to }
     case 'ended':
       return {
         ...state,
