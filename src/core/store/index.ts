@@ -1,5 +1,6 @@
 /**
- * The gateway's store: accounts, PINs and the session log, behind one class whose queries are
+ * The gateway's store: accounts, groups, tokens, the admin audit trail, PINs and the session log,
+ * and the secret key beside the database (secret-key.ts), behind one class whose queries are
  * plain Kysely and so dialect-agnostic. A dialect is one file (sqlite.ts today; PostgreSQL next)
  * and is chosen here. Imports nothing of ours but errors.
  */
