@@ -145,7 +145,7 @@ describe('lockout', () => {
     )
   })
 
-  it('answers an unknown email exactly as a wrong password', async () => {
+  it('answers an unknown email exactly as a wrong password, locks included', async () => {
     gw = await startTestGateway()
     const unknown = await refusal(
       api.login(gw.url, { email: 'nobody@acme.example', password: 'whatever it is' }),
@@ -157,6 +157,22 @@ describe('lockout', () => {
     )
     expect(unknown.message).toBe(wrong.message)
     expect(unknown.hint).toBe(wrong.hint)
+    for (let attempt = 0; attempt < 4; attempt++) {
+      for (const email of ['nobody@acme.example', ADMIN.email]) {
+        await refusal(api.login(gw.url, { email, password: 'whatever it is' }), 'authFailed')
+      }
+    }
+    const lockedUnknown = await refusal(
+      api.login(gw.url, { email: 'nobody@acme.example', password: 'x' }),
+      'locked',
+    )
+    const lockedReal = await refusal(
+      api.login(gw.url, { email: ADMIN.email, password: ADMIN.password }),
+      'locked',
+    )
+    expect(lockedUnknown.message.replace('nobody', 'X').replace(/until \S+/, '')).toBe(
+      lockedReal.message.replace('alice', 'X').replace(/until \S+/, ''),
+    )
   })
 })
 

@@ -92,14 +92,16 @@ export async function loginStep(
       ...(attempt.address ? { address: attempt.address } : {}),
     })
 
-  const locked = user && lockedUntil(user, now)
-  if (user && locked) {
+  // An email without an account locks like one, so a lock says nothing about which emails exist.
+  const lockState = user ?? (await store.findLoginFailures(email))
+  const locked = lockedUntil(lockState, now)
+  if (locked) {
     await audit('login.locked', { reason: 'attempt while locked', lockedUntil: locked.toISOString() })
     throw lockedError(email, locked)
   }
   if (!user || !valid) {
     if (user) await recordFailure(store, user, now, settings, audit, 'wrong password')
-    else await audit('login.failure', { reason: 'wrong email or password' })
+    else await recordUnknownFailure(store, email, lockState, now, settings, audit)
     throw new UserError('authFailed', 'wrong email or password')
   }
 
@@ -230,6 +232,31 @@ async function recordFailure(
   await store.updateUser(user.id, state)
   await audit('login.failure', { reason, failedLogins: state.failed_logins })
   if (state.locked_until && state.locked_until !== user.locked_until) {
+    await audit('login.locked', {
+      reason: `${state.failed_logins} failed logins`,
+      lockedUntil: state.locked_until,
+    })
+  }
+}
+
+async function recordUnknownFailure(
+  store: Store,
+  email: string,
+  lockState: Parameters<typeof afterFailure>[0],
+  now: number,
+  settings: LoginSettings,
+  audit: (action: 'login.failure' | 'login.locked', after?: Record<string, unknown>) => Promise<void>,
+): Promise<void> {
+  const state = afterFailure(lockState, now, settings.lockout)
+  const day = 24 * 60 * 60 * 1000
+  await store.saveLoginFailures(
+    email,
+    state,
+    new Date(now).toISOString(),
+    new Date(now - Math.max(day, settings.lockout.lockoutMs)).toISOString(),
+  )
+  await audit('login.failure', { reason: 'no such account', failedLogins: state.failed_logins })
+  if (state.locked_until && state.locked_until !== lockState.locked_until) {
     await audit('login.locked', {
       reason: `${state.failed_logins} failed logins`,
       lockedUntil: state.locked_until,

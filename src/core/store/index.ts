@@ -2,7 +2,7 @@
  * The gateway's store: accounts, groups, tokens, the admin audit trail, PINs and the session log,
  * and the secret key beside the database (secret-key.ts), behind one class whose queries are
  * plain Kysely and so dialect-agnostic. A dialect is one file (sqlite.ts today; PostgreSQL next)
- * and is chosen here. Imports nothing of ours but errors.
+ * and is chosen here. Imports nothing of ours but errors and ids.
  */
 import { Kysely, Migrator, type Insertable, type Selectable, type Updateable } from 'kysely'
 import { migrationProvider } from './migrations.js'
@@ -247,6 +247,33 @@ export class Store {
       .orderBy('tokens.name')
       .execute()
     return rows.map((row) => ({ ...row, name: row.name ?? '' }))
+  }
+
+  /** The lock state of an email that has no account. */
+  async findLoginFailures(email: string): Promise<{ failed_logins: number; locked_until: string | null }> {
+    const row = await this.db
+      .selectFrom('login_failures')
+      .select(['failed_logins', 'locked_until'])
+      .where('email', '=', email)
+      .executeTakeFirst()
+    return row ?? { failed_logins: 0, locked_until: null }
+  }
+
+  /** Saves it, and forgets states older than `forgetBefore` so guessed emails cannot fill the disk. */
+  async saveLoginFailures(
+    email: string,
+    state: { failed_logins: number; locked_until: string | null },
+    now: string,
+    forgetBefore: string,
+  ): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom('login_failures').where('updated_at', '<', forgetBefore).execute()
+      await tx.deleteFrom('login_failures').where('email', '=', email).execute()
+      await tx
+        .insertInto('login_failures')
+        .values({ email, ...state, updated_at: now })
+        .execute()
+    })
   }
 
   /** Appends to the admin audit trail; `seq` orders entries whose times tie. */
