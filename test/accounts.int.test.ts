@@ -5,6 +5,7 @@
  * script tokens, the PIN permission, and the audit trail recording all of it.
  */
 import { afterEach, describe, expect, it } from 'vitest'
+import { effectivePolicy } from '../src/core/accounts/policy.js'
 import { totpCode } from '../src/core/accounts/totp.js'
 import { api, openGatewaySocket } from '../src/core/client/index.js'
 import { UserError, type ErrorCode } from '../src/core/errors.js'
@@ -317,6 +318,7 @@ describe('roles on the admin routes', () => {
       api.admin.addUser(url, token, { email: 'eve@acme.example', groups: ['helpdesk'] }),
       api.admin.listUsers(url, token),
       api.admin.removeUser(url, token, ADMIN.email),
+      api.admin.setUser(url, token, 'bob@acme.example', { groups: ['admins'] }),
       api.admin.unlockUser(url, token, ADMIN.email),
       api.admin.resetPassword(url, token, ADMIN.email, false),
       api.admin.addGroup(url, token, 'mine'),
@@ -362,6 +364,23 @@ describe('roles on the admin routes', () => {
       'dana@acme.example',
     ])
     await api.admin.unlockUser(url, dana, 'bob@acme.example')
+    await refusal(
+      api.admin.setUser(url, dana, 'bob@acme.example', { groups: ['helpdesk', 'sales'] }),
+      'forbidden',
+    )
+    await refusal(api.admin.setUser(url, dana, 'bob@acme.example', { role: 'master' }), 'forbidden')
+    await refusal(api.admin.setUser(url, dana, ADMIN.email, { name: 'Mallory' }), 'forbidden')
+    // The master moves bob; his policy follows at once, and dana no longer manages him.
+    const moved = await api.admin.setUser(url, token, 'bob@acme.example', { groups: ['sales'] })
+    expect(moved.user).toMatchObject({ groups: ['sales'], role: 'technician' })
+    expect(
+      await effectivePolicy(gw.store, (await gw.store.findUserByEmail('bob@acme.example'))!.id),
+    ).toMatchObject({
+      groups: ['sales'],
+    })
+    await refusal(api.admin.removeUser(url, dana, 'bob@acme.example'), 'forbidden')
+    await api.admin.setUser(url, token, 'bob@acme.example', { groups: ['helpdesk'] })
+    await refusal(api.admin.setUser(url, token, ADMIN.email, { role: 'technician' }), 'usage')
     await api.admin.removeUser(url, dana, 'bob@acme.example')
     await refusal(api.admin.removeUser(url, dana, 'dana@acme.example'), 'usage')
     // An admin reads what concerns their groups, not the master's own logins.

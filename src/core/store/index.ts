@@ -96,6 +96,21 @@ export class Store {
     })
   }
 
+  /** Replaces a user's memberships (and, when given, the groups they administer) in one transaction. */
+  async setUserGroups(userId: string, memberOf: string[], adminOf?: string[]): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom('group_members').where('user_id', '=', userId).execute()
+      for (const groupId of new Set(memberOf)) {
+        await tx.insertInto('group_members').values({ group_id: groupId, user_id: userId }).execute()
+      }
+      if (adminOf === undefined) return
+      await tx.deleteFrom('group_admins').where('user_id', '=', userId).execute()
+      for (const groupId of new Set(adminOf)) {
+        await tx.insertInto('group_admins').values({ group_id: groupId, user_id: userId }).execute()
+      }
+    })
+  }
+
   async updateUser(id: string, patch: Updateable<UsersTable>): Promise<void> {
     await this.db.updateTable('users').set(patch).where('id', '=', id).execute()
   }
