@@ -154,7 +154,11 @@ export async function loginStep(
   }
   if (totpRequired) {
     const secret = open(store.secretKey, user.totp_secret!, user.id)
-    const check = verifyTotp(secret, attempt.totp!, user.totp_last_step, now)
+    const verified = verifyTotp(secret, attempt.totp!, user.totp_last_step, now)
+    const check =
+      verified.ok && !(await store.claimTotpStep(user.id, verified.step))
+        ? ({ ok: false, reason: 'replayed' } as const)
+        : verified
     if (!check.ok) {
       await recordFailure(store, user, now, settings, audit, `TOTP code ${check.reason}`)
       throw new UserError(
@@ -165,7 +169,6 @@ export async function loginStep(
           : 'check the clock of the device with the authenticator app',
       )
     }
-    await store.updateUser(user.id, { totp_last_step: check.step, totp_confirmed: 1 })
     if (!enrolled) await audit('login.totp-enrolled')
   }
   if (passwordReason) {

@@ -115,6 +115,21 @@ export class Store {
     await this.db.updateTable('users').set(patch).where('id', '=', id).execute()
   }
 
+  /**
+   * Records a TOTP step as used, and confirms the enrolment, unless this step or a later one was
+   * used already: false then. One conditional update, so two logins racing with one code cannot
+   * both win.
+   */
+  async claimTotpStep(userId: string, step: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('users')
+      .set({ totp_last_step: step, totp_confirmed: 1 })
+      .where('id', '=', userId)
+      .where((eb) => eb.or([eb('totp_last_step', 'is', null), eb('totp_last_step', '<', step)]))
+      .executeTakeFirst()
+    return result.numUpdatedRows === 1n
+  }
+
   /** Removes a user with their tokens, memberships and PINs (the store cascades). */
   async deleteUser(id: string): Promise<void> {
     await this.db.deleteFrom('users').where('id', '=', id).execute()
