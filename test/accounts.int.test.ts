@@ -130,6 +130,25 @@ describe('lockout', () => {
     expect(actions).toEqual(expect.arrayContaining(['login.locked', 'users.unlock', 'login.success']))
   })
 
+  it('gives attempts sent in parallel no more than 5 answers before the lock', async () => {
+    const { url, oneTimePassword } = await withBob()
+    await api.login(url, { email: 'bob@acme.example', password: oneTimePassword, newPassword: NEW_PASSWORD })
+    const guesses = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, index) =>
+        api.login(url, {
+          email: 'bob@acme.example',
+          password: index === 11 ? NEW_PASSWORD : `guess number ${index}`,
+        }),
+      ),
+    )
+    const codes = guesses.map((result) =>
+      result.status === 'rejected' ? (result.reason as UserError).code : 'ok',
+    )
+    expect(codes.filter((code) => code === 'authFailed').length).toBeLessThanOrEqual(5)
+    expect(codes.filter((code) => code === 'locked').length).toBeGreaterThanOrEqual(6)
+    await refusal(api.login(url, { email: 'bob@acme.example', password: NEW_PASSWORD }), 'locked')
+  })
+
   it('ends a lock by itself after the configured time', async () => {
     const { url, oneTimePassword } = await withBob(
       {},

@@ -4,7 +4,7 @@
  * plain Kysely and so dialect-agnostic. A dialect is one file (sqlite.ts today; PostgreSQL next)
  * and is chosen here. Imports nothing of ours but errors and ids.
  */
-import { Kysely, Migrator, type Insertable, type Selectable, type Updateable } from 'kysely'
+import { Kysely, Migrator, sql, type Insertable, type Selectable, type Updateable } from 'kysely'
 import { migrationProvider } from './migrations.js'
 import type {
   AdminAuditTable,
@@ -113,6 +113,52 @@ export class Store {
 
   async updateUser(id: string, patch: Updateable<UsersTable>): Promise<void> {
     await this.db.updateTable('users').set(patch).where('id', '=', id).execute()
+  }
+
+  /**
+   * Counts a login attempt against the account before its outcome is told (a lock that ran out
+   * starts the count again), and returns the state after it. One statement, so attempts sent in
+   * parallel each get their own count.
+   */
+  async reserveLoginAttempt(
+    userId: string,
+    now: string,
+  ): Promise<{ failed_logins: number; locked_until: string | null }> {
+    const expired = sql<boolean>`locked_until IS NOT NULL AND locked_until <= ${now}`
+    return this.db
+      .updateTable('users')
+      .set({
+        failed_logins: sql<number>`CASE WHEN ${expired} THEN 1 ELSE failed_logins + 1 END`,
+        locked_until: sql<string | null>`CASE WHEN ${expired} THEN NULL ELSE locked_until END`,
+      })
+      .where('id', '=', userId)
+      .returning(['failed_logins', 'locked_until'])
+      .executeTakeFirstOrThrow()
+  }
+
+  /** Gives back a reserved attempt that turned out not to be a failure. */
+  async releaseLoginAttempt(userId: string): Promise<void> {
+    await this.db
+      .updateTable('users')
+      .set({ failed_logins: sql<number>`CASE WHEN failed_logins > 0 THEN failed_logins - 1 ELSE 0 END` })
+      .where('id', '=', userId)
+      .execute()
+  }
+
+  /** Locks an account until `until` unless a lock is running already; returns the lock in force. */
+  async lockUser(userId: string, until: string, now: string): Promise<string> {
+    await this.db
+      .updateTable('users')
+      .set({ locked_until: until })
+      .where('id', '=', userId)
+      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
+      .execute()
+    const row = await this.db
+      .selectFrom('users')
+      .select('locked_until')
+      .where('id', '=', userId)
+      .executeTakeFirstOrThrow()
+    return row.locked_until ?? until
   }
 
   /**
