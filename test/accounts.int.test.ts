@@ -5,6 +5,7 @@
  * script tokens, the PIN permission, and the audit trail recording all of it.
  */
 import { afterEach, describe, expect, it } from 'vitest'
+import { effectivePolicy } from '../src/core/accounts/policy.js'
 import { totpCode } from '../src/core/accounts/totp.js'
 import { api, openGatewaySocket } from '../src/core/client/index.js'
 import { UserError, type ErrorCode } from '../src/core/errors.js'
@@ -129,6 +130,25 @@ describe('lockout', () => {
     expect(actions).toEqual(expect.arrayContaining(['login.locked', 'users.unlock', 'login.success']))
   })
 
+  it('gives attempts sent in parallel no more than 5 answers before the lock', async () => {
+    const { url, oneTimePassword } = await withBob()
+    await api.login(url, { email: 'bob@acme.example', password: oneTimePassword, newPassword: NEW_PASSWORD })
+    const guesses = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, index) =>
+        api.login(url, {
+          email: 'bob@acme.example',
+          password: index === 11 ? NEW_PASSWORD : `guess number ${index}`,
+        }),
+      ),
+    )
+    const codes = guesses.map((result) =>
+      result.status === 'rejected' ? (result.reason as UserError).code : 'ok',
+    )
+    expect(codes.filter((code) => code === 'authFailed').length).toBeLessThanOrEqual(5)
+    expect(codes.filter((code) => code === 'locked').length).toBeGreaterThanOrEqual(6)
+    await refusal(api.login(url, { email: 'bob@acme.example', password: NEW_PASSWORD }), 'locked')
+  })
+
   it('ends a lock by itself after the configured time', async () => {
     const { url, oneTimePassword } = await withBob(
       {},
@@ -145,7 +165,7 @@ describe('lockout', () => {
     )
   })
 
-  it('answers an unknown email exactly as a wrong password', async () => {
+  it('answers an unknown email exactly as a wrong password, locks included', async () => {
     gw = await startTestGateway()
     const unknown = await refusal(
       api.login(gw.url, { email: 'nobody@acme.example', password: 'whatever it is' }),
@@ -157,6 +177,22 @@ describe('lockout', () => {
     )
     expect(unknown.message).toBe(wrong.message)
     expect(unknown.hint).toBe(wrong.hint)
+    for (let attempt = 0; attempt < 4; attempt++) {
+      for (const email of ['nobody@acme.example', ADMIN.email]) {
+        await refusal(api.login(gw.url, { email, password: 'whatever it is' }), 'authFailed')
+      }
+    }
+    const lockedUnknown = await refusal(
+      api.login(gw.url, { email: 'nobody@acme.example', password: 'x' }),
+      'locked',
+    )
+    const lockedReal = await refusal(
+      api.login(gw.url, { email: ADMIN.email, password: ADMIN.password }),
+      'locked',
+    )
+    expect(lockedUnknown.message.replace('nobody', 'X').replace(/until \S+/, '')).toBe(
+      lockedReal.message.replace('alice', 'X').replace(/until \S+/, ''),
+    )
   })
 })
 
@@ -194,10 +230,19 @@ describe('TOTP', () => {
       'authFailed',
     )
     expect(replayed.message).toMatch(/already used/)
-    await new Promise((resolve) => setTimeout(resolve, 30_000 - (Date.now() % 30_000) + 50))
-    expect(await api.login(url, { email, password: NEW_PASSWORD, totp: totpCode(secret) })).toHaveProperty(
-      'token',
+    // The next step's code (accepted a step early for clock drift) is fresh, and wins once even
+    // when three logins race with it.
+    const next = totpCode(secret, Date.now() + 30_000)
+    const racing = await Promise.allSettled(
+      [1, 2, 3].map(() => api.login(url, { email, password: NEW_PASSWORD, totp: next })),
     )
+    expect(racing.filter((result) => result.status === 'fulfilled')).toHaveLength(1)
+    for (const lost of racing.filter((result) => result.status === 'rejected')) {
+      expect((lost as PromiseRejectedResult).reason).toMatchObject({
+        code: 'authFailed',
+        message: /already used/,
+      })
+    }
 
     const actions = await auditActions(email)
     expect(actions).toEqual(
@@ -304,6 +349,7 @@ describe('roles on the admin routes', () => {
       api.admin.addUser(url, token, { email: 'eve@acme.example', groups: ['helpdesk'] }),
       api.admin.listUsers(url, token),
       api.admin.removeUser(url, token, ADMIN.email),
+      api.admin.setUser(url, token, 'bob@acme.example', { groups: ['admins'] }),
       api.admin.unlockUser(url, token, ADMIN.email),
       api.admin.resetPassword(url, token, ADMIN.email, false),
       api.admin.addGroup(url, token, 'mine'),
@@ -349,6 +395,23 @@ describe('roles on the admin routes', () => {
       'dana@acme.example',
     ])
     await api.admin.unlockUser(url, dana, 'bob@acme.example')
+    await refusal(
+      api.admin.setUser(url, dana, 'bob@acme.example', { groups: ['helpdesk', 'sales'] }),
+      'forbidden',
+    )
+    await refusal(api.admin.setUser(url, dana, 'bob@acme.example', { role: 'master' }), 'forbidden')
+    await refusal(api.admin.setUser(url, dana, ADMIN.email, { name: 'Mallory' }), 'forbidden')
+    // The master moves bob; his policy follows at once, and dana no longer manages him.
+    const moved = await api.admin.setUser(url, token, 'bob@acme.example', { groups: ['sales'] })
+    expect(moved.user).toMatchObject({ groups: ['sales'], role: 'technician' })
+    expect(
+      await effectivePolicy(gw.store, (await gw.store.findUserByEmail('bob@acme.example'))!.id),
+    ).toMatchObject({
+      groups: ['sales'],
+    })
+    await refusal(api.admin.removeUser(url, dana, 'bob@acme.example'), 'forbidden')
+    await api.admin.setUser(url, token, 'bob@acme.example', { groups: ['helpdesk'] })
+    await refusal(api.admin.setUser(url, token, ADMIN.email, { role: 'technician' }), 'usage')
     await api.admin.removeUser(url, dana, 'bob@acme.example')
     await refusal(api.admin.removeUser(url, dana, 'dana@acme.example'), 'usage')
     // An admin reads what concerns their groups, not the master's own logins.

@@ -64,7 +64,7 @@ export class StdinLines {
   private waiting?: () => void
   private readonly reader: readline.Interface
 
-  constructor(input: NodeJS.ReadableStream = process.stdin) {
+  constructor(private readonly input: NodeJS.ReadableStream & { destroy?(): void } = process.stdin) {
     this.reader = readline.createInterface({ input, terminal: false, crlfDelay: Infinity })
     this.reader.on('line', (line) => {
       this.lines.push(line)
@@ -93,7 +93,9 @@ export class StdinLines {
     return line
   }
 
+  /** Stops reading; a writer that keeps stdin open (an expect script) must not keep us running. */
   close(): void {
     this.reader.close()
+    this.input.destroy?.()
   }
 }

@@ -20,6 +20,7 @@ export type AuditAction =
   | 'logout.idle'
   | 'access.refused'
   | 'users.add'
+  | 'users.set'
   | 'users.remove'
   | 'users.unlock'
   | 'users.reset-password'

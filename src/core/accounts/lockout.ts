@@ -1,6 +1,8 @@
 /**
  * Lockout after repeated failed logins: after `maxFailures` in a row the account is locked until
- * `lockoutMs` passes or an admin unlocks it. Pure decisions on a user row; the caller stores them.
+ * `lockoutMs` passes or an admin unlocks it. Pure decisions on a lock state. An account's count is
+ * kept by the store in single statements (reserveLoginAttempt), so parallel attempts cannot race
+ * past it; `afterFailure` serves emails without an account, which lock the same way.
  */
 import type { User } from '../store/index.js'
 

@@ -5,7 +5,7 @@
  * with what it needs, and the client sends everything again with it; nothing is consumed (a TOTP
  * step, a password change) until the whole attempt succeeds. Every outcome goes to the audit trail.
  */
-import { recordAudit } from './audit-trail.js'
+import { recordAudit, type AuditAction } from './audit-trail.js'
 import { identityOf, type TechnicianIdentity } from './identity.js'
 import { afterFailure, DEFAULT_LOCKOUT, lockedUntil, UNLOCKED, type LockoutSettings } from './lockout.js'
 import { hashPassword, verifyPassword } from './password.js'
@@ -83,7 +83,7 @@ export async function loginStep(
     user?.password_salt ?? DUMMY.salt,
     user?.password_hash ?? DUMMY.hash,
   )
-  const audit = (action: Parameters<typeof recordAudit>[1]['action'], after?: Record<string, unknown>) =>
+  const audit = (action: AuditAction, after?: Record<string, unknown>) =>
     recordAudit(store, {
       actor: user ? email : '-',
       action,
@@ -92,17 +92,69 @@ export async function loginStep(
       ...(attempt.address ? { address: attempt.address } : {}),
     })
 
-  const locked = user && lockedUntil(user, now)
-  if (user && locked) {
-    await audit('login.locked', { reason: 'attempt while locked', lockedUntil: locked.toISOString() })
-    throw lockedError(email, locked)
-  }
-  if (!user || !valid) {
-    if (user) await recordFailure(store, user, now, settings, audit, 'wrong password')
-    else await audit('login.failure', { reason: 'wrong email or password' })
+  if (!user) {
+    // An email without an account locks like one, so a lock says nothing about which emails exist.
+    const lockState = await store.findLoginFailures(email)
+    const locked = lockedUntil(lockState, now)
+    if (locked) {
+      await audit('login.locked', { reason: 'attempt while locked', lockedUntil: locked.toISOString() })
+      throw lockedError(email, locked)
+    }
+    await recordUnknownFailure(store, email, lockState, now, settings, audit)
     throw new UserError('authFailed', 'wrong email or password')
   }
 
+  // Every attempt takes one of the account's tries before its outcome is told, so attempts sent
+  // in parallel get no more than `maxFailures` answers between them; one that was no failure
+  // (a success, a challenge, a refusal for another reason) gives its try back.
+  const nowIso = new Date(now).toISOString()
+  const reserved = await store.reserveLoginAttempt(user.id, nowIso)
+  const { maxFailures, lockoutMs } = settings.lockout
+  const lockUntil = new Date(now + lockoutMs).toISOString()
+  const locked =
+    lockedUntil(reserved, now) ??
+    (reserved.failed_logins > maxFailures
+      ? new Date(await store.lockUser(user.id, lockUntil, nowIso))
+      : undefined)
+  if (locked) {
+    // Refused unheard: not a failure of its own, so the count stays at the failures answered.
+    await store.releaseLoginAttempt(user.id)
+    await audit('login.locked', { reason: 'attempt while locked', lockedUntil: locked.toISOString() })
+    throw lockedError(email, locked)
+  }
+  let counted = false
+  const fail = async (reason: string) => {
+    counted = true
+    await audit('login.failure', { reason, failedLogins: reserved.failed_logins })
+    if (reserved.failed_logins >= maxFailures) {
+      const until = await store.lockUser(user.id, lockUntil, nowIso)
+      await audit('login.locked', { reason: `${reserved.failed_logins} failed logins`, lockedUntil: until })
+    }
+  }
+  try {
+    if (!valid) {
+      await fail('wrong password')
+      throw new UserError('authFailed', 'wrong email or password')
+    }
+    const reply = await afterPassword(store, user, attempt, settings, now, audit, fail)
+    if (!isChallenge(reply)) counted = true
+    return reply
+  } finally {
+    if (!counted) await store.releaseLoginAttempt(user.id)
+  }
+}
+
+/** What the password alone does not settle: allow-list, TOTP, a new password; then the token. */
+async function afterPassword(
+  store: Store,
+  user: UserWithOrganisation,
+  attempt: LoginAttempt,
+  settings: LoginSettings,
+  now: number,
+  audit: (action: AuditAction, after?: Record<string, unknown>) => Promise<void>,
+  fail: (reason: string) => Promise<void>,
+): Promise<LoginReply> {
+  const email = user.email
   const policy = await effectivePolicy(store, user.id)
   if (!addressAllowed(policy, attempt.address)) {
     await audit('login.refused', { reason: 'address not in the allow-list' })
@@ -152,9 +204,13 @@ export async function loginStep(
   }
   if (totpRequired) {
     const secret = open(store.secretKey, user.totp_secret!, user.id)
-    const check = verifyTotp(secret, attempt.totp!, user.totp_last_step, now)
+    const verified = verifyTotp(secret, attempt.totp!, user.totp_last_step, now)
+    const check =
+      verified.ok && !(await store.claimTotpStep(user.id, verified.step))
+        ? ({ ok: false, reason: 'replayed' } as const)
+        : verified
     if (!check.ok) {
-      await recordFailure(store, user, now, settings, audit, `TOTP code ${check.reason}`)
+      await fail(`TOTP code ${check.reason}`)
       throw new UserError(
         'authFailed',
         check.reason === 'replayed' ? 'this TOTP code was already used' : 'wrong TOTP code',
@@ -163,7 +219,6 @@ export async function loginStep(
           : 'check the clock of the device with the authenticator app',
       )
     }
-    await store.updateUser(user.id, { totp_last_step: check.step, totp_confirmed: 1 })
     if (!enrolled) await audit('login.totp-enrolled')
   }
   if (passwordReason) {
@@ -218,18 +273,24 @@ async function issueToken(store: Store, user: UserWithOrganisation, now: number)
   return { token, expiresAt, user: identityOf(user) }
 }
 
-async function recordFailure(
+async function recordUnknownFailure(
   store: Store,
-  user: UserWithOrganisation,
+  email: string,
+  lockState: Parameters<typeof afterFailure>[0],
   now: number,
   settings: LoginSettings,
-  audit: (action: 'login.failure' | 'login.locked', after?: Record<string, unknown>) => Promise<void>,
-  reason: string,
+  audit: (action: AuditAction, after?: Record<string, unknown>) => Promise<void>,
 ): Promise<void> {
-  const state = afterFailure(user, now, settings.lockout)
-  await store.updateUser(user.id, state)
-  await audit('login.failure', { reason, failedLogins: state.failed_logins })
-  if (state.locked_until && state.locked_until !== user.locked_until) {
+  const state = afterFailure(lockState, now, settings.lockout)
+  const day = 24 * 60 * 60 * 1000
+  await store.saveLoginFailures(
+    email,
+    state,
+    new Date(now).toISOString(),
+    new Date(now - Math.max(day, settings.lockout.lockoutMs)).toISOString(),
+  )
+  await audit('login.failure', { reason: 'no such account', failedLogins: state.failed_logins })
+  if (state.locked_until && state.locked_until !== lockState.locked_until) {
     await audit('login.locked', {
       reason: `${state.failed_logins} failed logins`,
       lockedUntil: state.locked_until,

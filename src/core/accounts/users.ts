@@ -147,6 +147,64 @@ export async function addUser(store: Store, actor: Actor, options: AddUserOption
   return { user, oneTimePassword: password }
 }
 
+/** What `users set` changes; absent fields stay as they are. */
+export interface UserChanges {
+  name?: string
+  /** Replaces the groups the user is a member of. */
+  groups?: string[]
+  role?: Role
+  /** Replaces the groups an admin administers (for role admin). */
+  adminOf?: string[]
+}
+
+/** Changes a user's name, groups or role; admins only within their groups, and never to master. */
+export async function setUser(
+  store: Store,
+  actor: Actor,
+  email: string,
+  changes: UserChanges,
+): Promise<UserSummary> {
+  const user = await findManagedUser(store, actor, email, 'change users')
+  const before = summariseUser(user)
+  const role = changes.role ?? before.role
+  const groups = changes.groups ?? before.groups
+  const adminOf = role === 'admin' ? (changes.adminOf ?? before.adminOf) : []
+  if (role === 'master' && before.role !== 'master') requireMaster(actor, 'make a master admin')
+  if (user.id === actor.user.id && role !== before.role) {
+    throw new UserError('usage', 'you cannot change your own role', 'ask another master admin')
+  }
+  if (role === 'admin' && adminOf.length === 0) {
+    throw new UserError('usage', 'an admin needs the groups they administer', 'name them with --admin-of')
+  }
+  if (role !== 'admin' && changes.adminOf?.length)
+    throw new UserError('usage', '--admin-of is only for --role admin')
+  if (actor.role !== 'master' && groups.length === 0) {
+    throw new UserError('usage', 'a user you manage must stay in at least one of your groups')
+  }
+  requireGroupAdmin(actor, [...groups, ...adminOf], 'put users in groups you do not administer')
+  const [memberOf, administers] = await Promise.all([findGroups(store, groups), findGroups(store, adminOf)])
+  await store.updateUser(user.id, {
+    role,
+    is_admin: role === 'master' ? 1 : 0,
+    ...(changes.name?.trim() ? { name: changes.name.trim() } : {}),
+  })
+  await store.setUserGroups(
+    user.id,
+    memberOf.map((group) => group.id),
+    administers.map((group) => group.id),
+  )
+  const after = summariseUser(await store.withGroups((await store.findUserById(user.id))!))
+  await recordAudit(store, {
+    actor: actor.name,
+    action: 'users.set',
+    target: user.email,
+    before: userRecord(before),
+    after: userRecord(after),
+    ...at(actor),
+  })
+  return after
+}
+
 /** Masters see every account; admins, the accounts in their groups. */
 export async function listUsers(store: Store, actor: Actor): Promise<UserSummary[]> {
   requireAdmin(actor, 'list users')

@@ -242,6 +242,12 @@ export const api = {
       request<{ users: UserSummary[] }>(server, 'GET', '/v1/admin/users', undefined, token),
     removeUser: (server: string, token: string, email: string) =>
       request<{ user: UserSummary }>(server, 'DELETE', `/v1/admin/users/${segment(email)}`, undefined, token),
+    setUser: (
+      server: string,
+      token: string,
+      email: string,
+      changes: { name?: string; groups?: string[]; role?: AccountRole; adminOf?: string[] },
+    ) => request<{ user: UserSummary }>(server, 'PATCH', `/v1/admin/users/${segment(email)}`, changes, token),
     unlockUser: (server: string, token: string, email: string) =>
       request<{ user: UserSummary }>(server, 'POST', `/v1/admin/users/${segment(email)}/unlock`, {}, token),
     resetPassword: (server: string, token: string, email: string, reset2fa: boolean) =>

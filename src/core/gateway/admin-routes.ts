@@ -28,6 +28,12 @@ const addUserBody = z.object({
   role: z.enum(accounts.roles).optional(),
   adminOf: names.optional(),
 })
+const setUserBody = z.object({
+  name: z.string().max(200).optional(),
+  groups: names.optional(),
+  role: z.enum(accounts.roles).optional(),
+  adminOf: names.optional(),
+})
 const emailParams = z.object({ email })
 const nameParams = z.object({ name })
 const resetBody = z.object({ reset2fa: z.boolean().optional() })
@@ -63,6 +69,11 @@ export function registerAdminRoutes(app: FastifyInstance, context: AdminRouteCon
   app.delete('/v1/admin/users/:email', async (request) => {
     const { email } = parse(emailParams, request.params)
     return { user: await accounts.removeUser(store, await actor(request), email) }
+  })
+  app.patch('/v1/admin/users/:email', async (request) => {
+    const { email } = parse(emailParams, request.params)
+    const body = parse(setUserBody, request.body)
+    return { user: await accounts.setUser(store, await actor(request), email, body) }
   })
   app.post('/v1/admin/users/:email/unlock', async (request) => {
     const { email } = parse(emailParams, request.params)

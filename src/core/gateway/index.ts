@@ -1,7 +1,9 @@
 /**
- * The gateway (`rescue server`): HTTP routes for login and PINs, and the two WebSocket routes where
- * end users and technicians meet by PIN and are relayed. Owns the listening socket and its
- * lifetime; accounts, rooms and the relay live in their own files. Imports core only.
+ * The gateway (`rescue server`): HTTP routes for login and PINs, the admin API (admin-routes.ts),
+ * and the two WebSocket routes where end users and technicians meet by PIN and are relayed. Every
+ * authenticated call passes the caller's address, so the groups' allow-lists and idle timeouts
+ * apply to HTTP and to the technician's upgrade alike. Owns the listening socket and its lifetime;
+ * accounts, rooms and the relay live in their own files. Imports core only.
  */
 import fs from 'node:fs'
 import websocket from '@fastify/websocket'

@@ -1,9 +1,10 @@
 /**
- * The gateway's store: accounts, PINs and the session log, behind one class whose queries are
+ * The gateway's store: accounts, groups, tokens, the admin audit trail, PINs and the session log,
+ * and the secret key beside the database (secret-key.ts), behind one class whose queries are
  * plain Kysely and so dialect-agnostic. A dialect is one file (sqlite.ts today; PostgreSQL next)
- * and is chosen here. Imports nothing of ours but errors.
+ * and is chosen here. Imports nothing of ours but errors and ids.
  */
-import { Kysely, Migrator, type Insertable, type Selectable, type Updateable } from 'kysely'
+import { Kysely, Migrator, sql, type Insertable, type Selectable, type Updateable } from 'kysely'
 import { migrationProvider } from './migrations.js'
 import type {
   AdminAuditTable,
@@ -95,8 +96,84 @@ export class Store {
     })
   }
 
+  /** Replaces a user's memberships (and, when given, the groups they administer) in one transaction. */
+  async setUserGroups(userId: string, memberOf: string[], adminOf?: string[]): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom('group_members').where('user_id', '=', userId).execute()
+      for (const groupId of new Set(memberOf)) {
+        await tx.insertInto('group_members').values({ group_id: groupId, user_id: userId }).execute()
+      }
+      if (adminOf === undefined) return
+      await tx.deleteFrom('group_admins').where('user_id', '=', userId).execute()
+      for (const groupId of new Set(adminOf)) {
+        await tx.insertInto('group_admins').values({ group_id: groupId, user_id: userId }).execute()
+      }
+    })
+  }
+
   async updateUser(id: string, patch: Updateable<UsersTable>): Promise<void> {
     await this.db.updateTable('users').set(patch).where('id', '=', id).execute()
+  }
+
+  /**
+   * Counts a login attempt against the account before its outcome is told (a lock that ran out
+   * starts the count again), and returns the state after it. One statement, so attempts sent in
+   * parallel each get their own count.
+   */
+  async reserveLoginAttempt(
+    userId: string,
+    now: string,
+  ): Promise<{ failed_logins: number; locked_until: string | null }> {
+    const expired = sql<boolean>`locked_until IS NOT NULL AND locked_until <= ${now}`
+    return this.db
+      .updateTable('users')
+      .set({
+        failed_logins: sql<number>`CASE WHEN ${expired} THEN 1 ELSE failed_logins + 1 END`,
+        locked_until: sql<string | null>`CASE WHEN ${expired} THEN NULL ELSE locked_until END`,
+      })
+      .where('id', '=', userId)
+      .returning(['failed_logins', 'locked_until'])
+      .executeTakeFirstOrThrow()
+  }
+
+  /** Gives back a reserved attempt that turned out not to be a failure. */
+  async releaseLoginAttempt(userId: string): Promise<void> {
+    await this.db
+      .updateTable('users')
+      .set({ failed_logins: sql<number>`CASE WHEN failed_logins > 0 THEN failed_logins - 1 ELSE 0 END` })
+      .where('id', '=', userId)
+      .execute()
+  }
+
+  /** Locks an account until `until` unless a lock is running already; returns the lock in force. */
+  async lockUser(userId: string, until: string, now: string): Promise<string> {
+    await this.db
+      .updateTable('users')
+      .set({ locked_until: until })
+      .where('id', '=', userId)
+      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
+      .execute()
+    const row = await this.db
+      .selectFrom('users')
+      .select('locked_until')
+      .where('id', '=', userId)
+      .executeTakeFirstOrThrow()
+    return row.locked_until ?? until
+  }
+
+  /**
+   * Records a TOTP step as used, and confirms the enrolment, unless this step or a later one was
+   * used already: false then. One conditional update, so two logins racing with one code cannot
+   * both win.
+   */
+  async claimTotpStep(userId: string, step: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('users')
+      .set({ totp_last_step: step, totp_confirmed: 1 })
+      .where('id', '=', userId)
+      .where((eb) => eb.or([eb('totp_last_step', 'is', null), eb('totp_last_step', '<', step)]))
+      .executeTakeFirst()
+    return result.numUpdatedRows === 1n
   }
 
   /** Removes a user with their tokens, memberships and PINs (the store cascades). */
@@ -246,6 +323,33 @@ export class Store {
       .orderBy('tokens.name')
       .execute()
     return rows.map((row) => ({ ...row, name: row.name ?? '' }))
+  }
+
+  /** The lock state of an email that has no account. */
+  async findLoginFailures(email: string): Promise<{ failed_logins: number; locked_until: string | null }> {
+    const row = await this.db
+      .selectFrom('login_failures')
+      .select(['failed_logins', 'locked_until'])
+      .where('email', '=', email)
+      .executeTakeFirst()
+    return row ?? { failed_logins: 0, locked_until: null }
+  }
+
+  /** Saves it, and forgets states older than `forgetBefore` so guessed emails cannot fill the disk. */
+  async saveLoginFailures(
+    email: string,
+    state: { failed_logins: number; locked_until: string | null },
+    now: string,
+    forgetBefore: string,
+  ): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom('login_failures').where('updated_at', '<', forgetBefore).execute()
+      await tx.deleteFrom('login_failures').where('email', '=', email).execute()
+      await tx
+        .insertInto('login_failures')
+        .values({ email, ...state, updated_at: now })
+        .execute()
+    })
   }
 
   /** Appends to the admin audit trail; `seq` orders entries whose times tie. */

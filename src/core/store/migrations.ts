@@ -133,6 +133,15 @@ const migrations: Record<string, Migration> = {
           .execute()
         await db.schema.createIndex(`${table}_user`).on(table).column('user_id').execute()
       }
+      // Failed logins for emails that have no account, so they lock like real ones and a lock
+      // does not tell an attacker which emails exist.
+      await db.schema
+        .createTable('login_failures')
+        .addColumn('email', 'text', (c) => c.primaryKey())
+        .addColumn('failed_logins', 'integer', (c) => c.notNull())
+        .addColumn('locked_until', 'text')
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute()
       await db.schema
         .createTable('admin_audit')
         .addColumn('id', 'text', (c) => c.primaryKey())

@@ -78,6 +78,14 @@ export interface GroupAdminsTable {
   user_id: string
 }
 
+/** Lock state of emails without an account, so that locks reveal nothing; pruned after a day. */
+export interface LoginFailuresTable {
+  email: string
+  failed_logins: number
+  locked_until: string | null
+  updated_at: string
+}
+
 /** Append-only trail of every login and admin action; never a password, hash, secret or token. */
 export interface AdminAuditTable {
   id: string
@@ -148,4 +156,5 @@ export interface Database {
   group_members: GroupMembersTable
   group_admins: GroupAdminsTable
   admin_audit: AdminAuditTable
+  login_failures: LoginFailuresTable
 }

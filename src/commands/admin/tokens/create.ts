@@ -5,6 +5,7 @@ import { parseDuration } from '../../../cli/duration.js'
 import type { NewScriptToken } from '../../../core/accounts/index.js'
 import { api } from '../../../core/client/index.js'
 import { requireLogin } from '../../../core/credentials/index.js'
+import { sanitizeForTerminal } from '../../../core/text/sanitize.js'
 
 export default class AdminTokensCreate extends BaseCommand {
   static override summary = "Create a token for scripts, with exactly one group's permissions; printed once"
@@ -33,9 +34,9 @@ export default class AdminTokensCreate extends BaseCommand {
       ttlSeconds,
     })
     this.logToStderr(
-      `token ${result.name} for group ${result.group ?? '-'}, valid until ${result.expiresAt}; shown once:`,
+      `token ${sanitizeForTerminal(result.name)} for group ${sanitizeForTerminal(result.group ?? '-')}, valid until ${sanitizeForTerminal(result.expiresAt)}; shown once:`,
     )
-    this.log(result.token)
+    this.log(sanitizeForTerminal(result.token))
     return result
   }
 }

@@ -47,7 +47,9 @@ export default class AdminUsersAdd extends BaseCommand {
     this.log(
       `added ${who} (${result.user.role}) to ${result.user.groups.map((g) => sanitizeForTerminal(g)).join(', ') || 'no group'}`,
     )
-    this.log(`one-time password (shown once; the first login must change it): ${result.oneTimePassword}`)
+    this.log(
+      `one-time password (shown once; the first login must change it): ${sanitizeForTerminal(result.oneTimePassword)}`,
+    )
     return result
   }
 }

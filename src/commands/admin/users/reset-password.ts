@@ -30,7 +30,9 @@ export default class AdminUsersResetPassword extends BaseCommand {
     this.log(
       `reset the password of ${sanitizeForTerminal(result.user.email)}${flags['reset-2fa'] ? ' and their 2FA' : ''}`,
     )
-    this.log(`one-time password (shown once; the next login must change it): ${result.oneTimePassword}`)
+    this.log(
+      `one-time password (shown once; the next login must change it): ${sanitizeForTerminal(result.oneTimePassword)}`,
+    )
     return result
   }
 }
