@@ -11,7 +11,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { api } from '../src/core/client/index.js'
 import { UserError } from '../src/core/errors.js'
 import { startHost, type HostEvent } from '../src/core/host/index.js'
-import { runRemoteCommand } from '../src/core/ssh/technician-client.js'
+import type { SFTPWrapper } from 'ssh2'
+import { openRemoteShell, runRemoteCommand } from '../src/core/ssh/technician-client.js'
+import { requestSysinfo } from '../src/core/sysinfo/subsystem.js'
 import { startTechnician } from '../src/core/technician/index.js'
 import { startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js'
 
@@ -332,5 +334,71 @@ describe('transfer', () => {
       code: 'denied',
       message: 'your groups do not allow transferring sessions',
     })
+  })
+})
+
+describe('every permission the group denies', () => {
+  it('is refused by the gateway, and by the host when a client skips the gateway', async () => {
+    // The group allows nothing but chat (always allowed) and taking sessions.
+    await helpdesk(['transfer'])
+    const bob = await technician('bob@acme.example', ['helpdesk'])
+    const { sessionId, events } = await hostInChannel([
+      'shell',
+      'exec',
+      'files.send',
+      'files.receive',
+      'sysinfo',
+    ])
+    const tech = await startTechnician({
+      server: gw!.url,
+      entry: { sessionId },
+      token: bob,
+      onEvent: () => {},
+    })
+    cleanups.push(async () => {
+      tech.session.end()
+      await tech.session.done
+    })
+    const client = await tech.ssh
+    for (const permission of [
+      'shell',
+      'exec',
+      'files.send',
+      'files.receive',
+      'files.browse',
+      'sysinfo',
+    ] as const) {
+      await expect(tech.check([permission]), permission).rejects.toMatchObject({
+        code: 'denied',
+        message: `your groups do not allow ${permission}`,
+      })
+    }
+    // Now straight at the host, each request its own way: all refused by policy, whatever --auto-approve says.
+    const out = { stdout: process.stdout, stderr: process.stderr }
+    await expect(runRemoteCommand(client, 'id', out)).rejects.toThrow('denied')
+    await expect(openRemoteShell(client, { term: 'xterm', cols: 80, rows: 24 })).rejects.toThrow('denied')
+    await expect(requestSysinfo(client, { timeoutMs: 5000 })).rejects.toMatchObject({ code: 'denied' })
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
+      client.sftp((error, opened) => (error ? reject(error) : resolve(opened))),
+    )
+    const open = (where: string, flags: 'r' | 'w') =>
+      new Promise<void>((resolve, reject) =>
+        sftp.open(where, flags, (error) => (error ? reject(error) : resolve())),
+      )
+    await expect(open('/etc/hostname', 'r')).rejects.toThrow('denied by the end user')
+    await expect(open(path.join(os.tmpdir(), `rescue-policy-${process.pid}`), 'w')).rejects.toThrow(
+      'denied by the end user',
+    )
+    sftp.end()
+    const refused = events
+      .filter((event) => event.event === 'consent-decision')
+      .map((event) => [(event as { permission: string }).permission, (event as { by: string }).by])
+    expect(refused).toEqual([
+      ['exec', 'policy'],
+      ['shell', 'policy'],
+      ['sysinfo', 'policy'],
+      ['files.receive', 'policy'],
+      ['files.send', 'policy'],
+    ])
   })
 })
