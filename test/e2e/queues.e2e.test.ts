@@ -110,7 +110,7 @@ describe('shared queues through the CLI', () => {
     world.track(bob)
     const exit = await bob.waitForExit(20_000)
     expect(exit.exitCode).toBe(ExitCode.denied)
-    expect(bob.stderr).toContain('your groups do not allow exec')
+    expect(bob.stdout + bob.stderr).toContain('your groups do not allow exec')
     expect(host.events.some((event) => event.event === 'consent-request')).toBe(false)
   })
 
@@ -140,7 +140,11 @@ describe('shared queues through the CLI', () => {
       env: envOf['carol@acme.example'],
     })
     world.track(carol)
-    const second = await host.waitForEvent('paired', 20_000, (event) => event !== first)
+    const second = await host.waitForEvent(
+      'paired',
+      20_000,
+      (event) => (event.technician as { email?: string } | undefined)?.email === 'carol@acme.example',
+    )
     expect(second.technician).toMatchObject({ email: 'carol@acme.example' })
     expect(second.sas).not.toBe(first.sas)
     expect((await carol.waitForEvent('paired')).sas).toBe(second.sas)
@@ -155,6 +159,6 @@ describe('the channel an end user names', () => {
       env: { HOME: world.dir('home-none'), SHELL: '/bin/sh' },
     })
     expect(result.exitCode).toBe(ExitCode.pinInvalid)
-    expect(result.stdout + result.stderr).toContain('no such channel "nobody-here"')
+    expect(onlyJson(result)).toMatchObject({ error: { message: 'no such channel "nobody-here"' } })
   })
 })
