@@ -338,3 +338,33 @@ describe('files on their way', () => {
     expect(lastFeed(state)).toBe('files.send allowed for this session in /tmp/drop')
   })
 })
+
+describe('a transferred session', () => {
+  it('forgets the words, grants, prompts and channels of the last technician and names the next', () => {
+    const before = run([
+      ...paired,
+      request('r1', { permission: 'exec' }),
+      { event: 'consent-decision', id: 'r1', permission: 'exec', decision: 'session', by: 'end-user' },
+      { event: 'channel-open', channel: 1, kind: 'exec', command: 'id' },
+      request('r2'),
+    ])
+    expect(before.grants).toEqual(['exec'])
+    const after = run(
+      [
+        {
+          event: 'transferred',
+          role: 'host',
+          sessionId: 's',
+          to: { name: 'Carol', email: 'carol@acme.example', organisation: 'Acme IT' },
+        },
+      ],
+      before,
+    )
+    expect(after).toMatchObject({ phase: 'waiting', grants: [], prompts: [], openChannels: [] })
+    expect(after.sas).toBeUndefined()
+    expect(after.technician?.email).toBe('carol@acme.example')
+    expect(lastFeed(after)).toBe(
+      'handed over to Carol <carol@acme.example>: everything you allowed is revoked',
+    )
+  })
+})

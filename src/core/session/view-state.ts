@@ -25,7 +25,7 @@ export function reduceSessionView(state: SessionViewState, event: SessionEvent):
       return { ...state, phase: 'connected', sas: event.sas, technician: event.technician }
     case 'transferred':
       // The next technician pairs afresh: no words to compare until then.
-      return { ...state, phase: 'waiting', sas: undefined, technician: event.to }
+      return { ...state, phase: 'waiting', sas: undefined, expiresAt: undefined, technician: event.to }
     case 'ended':
       return {
         ...state,
