@@ -44,6 +44,8 @@ await build({
     '@lydell/node-pty',
     '@napi-rs/keyring',
     'cpu-features',
+    // ws's optional native masking (prebuilt for common platforms, inside the package).
+    'bufferutil',
     // Loaded by Ink only under DEV=true.
     'react-devtools-core',
     '*.node',
