@@ -123,7 +123,8 @@ export { formatSize } from '../text/size.js'
 /** The status message a client gets when the end user says no. */
 export const DENIED_MESSAGE = 'denied by the end user'
 // One READ answers at most this much; clients ask again for the rest (SFTP allows short reads).
-const MAX_READ = 64 * 1024
+// rescue's own client asks for 192 KiB at a time; OpenSSH's and ssh2's clients take answers up to 256 KiB.
+const MAX_READ = 192 * 1024
 const MAX_HANDLES = 64
 const DIRECTORY_BATCH = 64
 const DEFAULT_FILE_MODE = 0o644

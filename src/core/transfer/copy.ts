@@ -18,13 +18,13 @@ import { partialName } from './host-paths.js'
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp
 
 /**
- * One SFTP request's worth of data. ssh2 caps a read or write at 34000 bytes less 2 KiB of
- * overhead with a peer that is not OpenSSH, and splits a larger one in two sent one after the
- * other: halving the requests in flight and landing writes out of order.
+ * One SFTP request's worth of data: a sixth as many requests (and their JavaScript on every hop)
+ * as ssh2's default of 32 KiB for a peer that is not OpenSSH. rescue's host takes packets of up to
+ * 256 KiB and answers reads of up to this much (see raiseRequestLimits).
  */
-const CHUNK = 31 * 1024
-/** Requests in flight at once: enough to keep a fast link busy without a large queue. */
-const IN_FLIGHT = 64
+const CHUNK = 192 * 1024
+/** Requests in flight at once: about 2 MiB, enough to keep the link busy without a large queue. */
+const IN_FLIGHT = 12
 /** Local reads for an upload are this large, then cut into CHUNKs. */
 const READ_BLOCK = 1024 * 1024
 
@@ -69,6 +69,7 @@ export class Transfers {
           : resolve(opened),
       ),
     )
+    raiseRequestLimits(sftp)
     return new Transfers(sftp, channel)
   }
 
@@ -393,6 +394,18 @@ export class Transfers {
       }
     })
   }
+}
+
+/**
+ * Tells ssh2 it may send CHUNK-sized reads and writes. ssh2 raises these same limits itself when an
+ * OpenSSH server advertises `limits@openssh.com`; its server side (rescue's host) cannot advertise,
+ * though it accepts packets of 256 KiB. Without this, ssh2 splits each larger request in two and
+ * sends the halves one after the other, so writes land out of order.
+ */
+function raiseRequestLimits(sftp: SFTPWrapper): void {
+  const limits = sftp as unknown as { _maxReadLen?: number; _maxWriteLen?: number }
+  if (typeof limits._maxWriteLen === 'number') limits._maxWriteLen = Math.max(limits._maxWriteLen, CHUNK)
+  if (typeof limits._maxReadLen === 'number') limits._maxReadLen = Math.max(limits._maxReadLen, CHUNK)
 }
 
 interface Tree {
