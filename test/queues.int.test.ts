@@ -63,6 +63,16 @@ async function hostInChannel(autoApprove: HostEvent[] | string[] = []) {
   return { host, events, sessionId: waiting.sessionId }
 }
 
+/** A technician taking `sessionId` from a queue, ended when the test is. */
+async function take(sessionId: string, token: string) {
+  const taken = await startTechnician({ server: gw!.url, entry: { sessionId }, token, onEvent: () => {} })
+  cleanups.push(async () => {
+    taken.session.end()
+    await taken.session.done
+  })
+  return taken
+}
+
 describe('queues', () => {
   it('a channel session waits in the group’s queue; two technicians race and exactly one takes it', async () => {
     await helpdesk(['shell', 'exec'])
@@ -159,16 +169,7 @@ describe('the gateway refuses what the technician’s groups deny', () => {
     await helpdesk(['shell'])
     const bob = await technician('bob@acme.example', ['helpdesk'])
     const { sessionId, events } = await hostInChannel(['exec'])
-    const tech = await startTechnician({
-      server: gw!.url,
-      entry: { sessionId },
-      token: bob,
-      onEvent: () => {},
-    })
-    cleanups.push(async () => {
-      tech.session.end()
-      await tech.session.done
-    })
+    const tech = await take(sessionId, bob)
     await tech.ssh
     await expect(tech.exec('id', { stdout: process.stdout, stderr: process.stderr })).rejects.toMatchObject({
       code: 'denied',
@@ -193,16 +194,7 @@ describe('the host enforces the policy the gateway sent', () => {
     const marker = path.join(os.tmpdir(), `rescue-policy-marker-${process.pid}`)
     fs.rmSync(marker, { force: true })
     const { sessionId, events } = await hostInChannel(['exec'])
-    const tech = await startTechnician({
-      server: gw!.url,
-      entry: { sessionId },
-      token: bob,
-      onEvent: () => {},
-    })
-    cleanups.push(async () => {
-      tech.session.end()
-      await tech.session.done
-    })
+    const tech = await take(sessionId, bob)
     // runRemoteCommand is the raw SSH request: nothing on the technician's side checks the policy.
     const client = await tech.ssh
     await expect(
@@ -286,16 +278,7 @@ describe('transfer', () => {
     ])
     expect((await api.queue(gw!.url, bob)).sessions).toEqual([])
 
-    const second = await startTechnician({
-      server: gw!.url,
-      entry: { sessionId },
-      token: carol,
-      onEvent: () => {},
-    })
-    cleanups.push(async () => {
-      second.session.end()
-      await second.session.done
-    })
+    const second = await take(sessionId, carol)
     await second.ssh
     const pairings = events.filter((event) => event.event === 'paired') as {
       sas: string
@@ -319,16 +302,7 @@ describe('transfer', () => {
     const bob = await technician('bob@acme.example', ['helpdesk'])
     await technician('carol@acme.example', ['helpdesk'])
     const { sessionId } = await hostInChannel()
-    const tech = await startTechnician({
-      server: gw!.url,
-      entry: { sessionId },
-      token: bob,
-      onEvent: () => {},
-    })
-    cleanups.push(async () => {
-      tech.session.end()
-      await tech.session.done
-    })
+    const tech = await take(sessionId, bob)
     await tech.ssh
     await expect(api.transfer(gw!.url, bob, sessionId, 'carol@acme.example')).rejects.toMatchObject({
       code: 'denied',
@@ -349,16 +323,7 @@ describe('every permission the group denies', () => {
       'files.receive',
       'sysinfo',
     ])
-    const tech = await startTechnician({
-      server: gw!.url,
-      entry: { sessionId },
-      token: bob,
-      onEvent: () => {},
-    })
-    cleanups.push(async () => {
-      tech.session.end()
-      await tech.session.done
-    })
+    const tech = await take(sessionId, bob)
     const client = await tech.ssh
     for (const permission of [
       'shell',

@@ -64,6 +64,15 @@ export interface RunOptions {
   timeoutMs?: number
 }
 
+/** Resolves once `condition` holds, checking every 50 ms; fails after `timeoutMs`. */
+export async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
 /** Parses the JSON value on each line that holds one; other lines (human text) are skipped. */
 export function jsonLines(text: string): JsonLine[] {
   return text
@@ -482,6 +491,31 @@ export class CliWorld {
   /** `rescue connect`, the technician's side, using the saved login. */
   connect(pin: string, options: { json?: boolean } = {}): CliProcess {
     return this.spawn('connect', ['connect', '--pin', pin, ...this.jsonFlag(options)])
+  }
+
+  /**
+   * A host (`flags` added; its own HOME and audit log, SHELL=/bin/sh) and a technician holding the
+   * session with its control socket open in `runtime` (an XDG_RUNTIME_DIR), both tracked.
+   */
+  async liveSession(url: string, runtime: string, ...flags: string[]) {
+    const { pin } = await this.newPin()
+    const home = this.dir(`home-${pin}`)
+    const auditLog = path.join(this.dir(`state-${pin}`), 'audit.jsonl')
+    const host = this.track(
+      this.spawn('host', ['host', '--server', url, '--pin', pin, '--json', ...flags], {
+        env: { HOME: home, SHELL: '/bin/sh', RESCUE_AUDIT_LOG: auditLog },
+      }),
+    )
+    await host.waitForEvent('waiting')
+    const technician = this.track(
+      this.spawn('connect', ['connect', '--pin', pin, '--no-shell', '--json'], {
+        env: { XDG_RUNTIME_DIR: runtime },
+      }),
+    )
+    const paired = await technician.waitForEvent('paired')
+    const socket = path.join(runtime, 'rescue', `${paired.sessionId as string}.sock`)
+    await waitUntil(() => fs.existsSync(socket))
+    return { host, technician, home, auditLog, socket }
   }
 
   /** A gateway with `admin` initialised (on its live data directory, as an operator would) and logged in; its URL. */

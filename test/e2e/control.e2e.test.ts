@@ -7,7 +7,7 @@ import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ExitCode } from '../../src/core/errors.js'
 import type { SystemInfo } from '../../src/core/sysinfo/index.js'
-import { CliWorld, jsonLines } from './cli.js'
+import { CliWorld, jsonLines, waitUntil } from './cli.js'
 
 const ADMIN = {
   email: 'fay@acme.example',
@@ -32,29 +32,8 @@ afterEach(() => world.stopTracked())
 afterAll(() => world?.dispose())
 
 /** A host with `flags`, and a technician holding the session with its control socket open. */
-async function liveSession(...flags: string[]) {
-  const { pin } = await world.newPin()
-  const host = world.spawn('host', ['host', '--server', url, '--pin', pin, '--json', ...flags], {
-    env: { HOME: world.dir('home'), SHELL: '/bin/sh' },
-  })
-  world.track(host)
-  await host.waitForEvent('waiting')
-  const technician = world.spawn('connect', ['connect', '--pin', pin, '--no-shell', '--json'], {
-    env: runtime,
-  })
-  world.track(technician)
-  const paired = await technician.waitForEvent('paired')
-  const socket = path.join(runtime.XDG_RUNTIME_DIR!, 'rescue', `${paired.sessionId as string}.sock`)
-  await waitUntil(() => fs.existsSync(socket))
-  return { host, technician, socket }
-}
-
-async function waitUntil(condition: () => boolean, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+function liveSession(...flags: string[]) {
+  return world.liveSession(url, runtime.XDG_RUNTIME_DIR!, ...flags)
 }
 
 describe('acting on a live session from another terminal', () => {

@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ExitCode } from '../../src/core/errors.js'
-import { CliWorld, jsonLines } from './cli.js'
+import { CliWorld, jsonLines, waitUntil } from './cli.js'
 
 const ADMIN = {
   email: 'gus@acme.example',
@@ -41,31 +41,8 @@ interface TransferJson {
 }
 
 /** A host (its home and audit log in fresh folders) and a technician holding the session. */
-async function liveSession(...flags: string[]) {
-  const { pin } = await world.newPin()
-  const home = world.dir(`home-${pin}`)
-  const auditLog = path.join(world.dir(`state-${pin}`), 'audit.jsonl')
-  const host = world.spawn('host', ['host', '--server', url, '--pin', pin, '--json', ...flags], {
-    env: { HOME: home, SHELL: '/bin/sh', RESCUE_AUDIT_LOG: auditLog },
-  })
-  world.track(host)
-  await host.waitForEvent('waiting')
-  const technician = world.spawn('connect', ['connect', '--pin', pin, '--no-shell', '--json'], {
-    env: runtime,
-  })
-  world.track(technician)
-  const paired = await technician.waitForEvent('paired')
-  const socket = path.join(runtime.XDG_RUNTIME_DIR!, 'rescue', `${paired.sessionId as string}.sock`)
-  await waitUntil(() => fs.existsSync(socket))
-  return { host, technician, home, auditLog }
-}
-
-async function waitUntil(condition: () => boolean, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+function liveSession(...flags: string[]) {
+  return world.liveSession(url, runtime.XDG_RUNTIME_DIR!, ...flags)
 }
 
 function sha256Of(file: string): string {
