@@ -195,6 +195,26 @@ describe('rescue send and rescue get', () => {
     }
   })
 
+  it('a tree sent again with --resume skips each file already there with the same hash, and sends the changed one', async () => {
+    const { home } = await liveSession('--auto-approve', 'files.send')
+    const tree = path.join(world.dir('resume-tree'), 'notes')
+    fs.mkdirSync(tree)
+    fs.writeFileSync(path.join(tree, 'same.txt'), 'unchanged\n')
+    fs.writeFileSync(path.join(tree, 'edited.txt'), 'version 1\n')
+    const first = await world.run(['send', '-r', '--json', tree, `${home}/`], { env: runtime })
+    expect(first.exitCode, first.stderr).toBe(0)
+    // Same size, other bytes: only a hash tells them apart.
+    fs.writeFileSync(path.join(tree, 'edited.txt'), 'version 2\n')
+    const again = await world.run(['send', '-r', '--resume', '--json', tree, `${home}/`], { env: runtime })
+    expect(again.exitCode, again.stderr).toBe(0)
+    const files = (JSON.parse(again.stdout) as { files: { local: string; skipped?: boolean }[] }).files
+    expect(files.map((file) => [path.basename(file.local), file.skipped === true])).toEqual([
+      ['edited.txt', false],
+      ['same.txt', true],
+    ])
+    expect(fs.readFileSync(path.join(home, 'notes', 'edited.txt'), 'utf8')).toBe('version 2\n')
+  })
+
   it('a refused transfer exits 15, and nothing lands on the host', async () => {
     const { home, host } = await liveSession()
     const local = randomFile('fix.sh', 1234)

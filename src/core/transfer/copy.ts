@@ -320,19 +320,17 @@ export class Transfers {
   /** In a resumed tree upload: the file is on the host already, whole and matching. */
   private async keptOnHost(local: string, remote: string, size: number): Promise<FileCopied | undefined> {
     const there = await this.call<Attributes>((done) => this.sftp.stat(remote, done)).catch(() => undefined)
-    if (!there || there.size !== size) return undefined
-    const mine = createHash('sha256')
-    await hashLocal(local, size, mine)
-    const sha256 = mine.digest('hex')
-    const host = await this.channel.hash(remote, size).catch(() => undefined)
-    if (host?.sha256 !== sha256) return undefined
-    return { local, remote, bytes: size, sha256, resumedFrom: size, skipped: true, seconds: 0 }
+    return there?.size === size ? this.sameOnBothEnds(local, remote, size) : undefined
   }
 
   /** In a resumed tree download: the file is here already, whole and matching. */
   private async keptHere(remote: string, local: string, size: number): Promise<FileCopied | undefined> {
     const there = await fsp.stat(local).catch(() => undefined)
-    if (!there?.isFile() || there.size !== size) return undefined
+    return there?.isFile() && there.size === size ? this.sameOnBothEnds(local, remote, size) : undefined
+  }
+
+  /** The file as skipped when its SHA-256 here and on the host agree. */
+  private async sameOnBothEnds(local: string, remote: string, size: number): Promise<FileCopied | undefined> {
     const mine = createHash('sha256')
     await hashLocal(local, size, mine)
     const sha256 = mine.digest('hex')
