@@ -9,6 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { api } from '../src/core/client/index.js'
+import type { Permission } from '../src/core/consent/index.js'
 import { UserError } from '../src/core/errors.js'
 import { startHost, type HostEvent } from '../src/core/host/index.js'
 import type { SFTPWrapper } from 'ssh2'
@@ -42,15 +43,23 @@ async function helpdesk(allow: string[]) {
 }
 
 /** An end user in the helpdesk's shared queue, answering nothing (no terminal). */
-async function hostInChannel(autoApprove: HostEvent[] | string[] = []) {
+/** An end user waiting (in the helpdesk's shared queue unless `entry` says otherwise), ended with the test. */
+async function hostWaiting(
+  options: {
+    entry?: { pin: string } | { channel: string }
+    autoApprove?: Permission[]
+    interactive?: boolean
+  } = {},
+) {
   const events: HostEvent[] = []
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-queue-'))
+  const auditFile = path.join(dir, 'audit.jsonl')
   const host = await startHost({
     server: gw!.url,
-    entry: { channel: 'helpdesk' },
-    interactive: false,
-    autoApprove: autoApprove as never,
-    auditFile: path.join(dir, 'audit.jsonl'),
+    entry: options.entry ?? { channel: 'helpdesk' },
+    interactive: options.interactive ?? false,
+    autoApprove: options.autoApprove ?? [],
+    auditFile,
     onEvent: (event) => events.push(event),
   })
   cleanups.push(async () => {
@@ -60,7 +69,12 @@ async function hostInChannel(autoApprove: HostEvent[] | string[] = []) {
   })
   await waitFor(() => events.some((event) => event.event === 'waiting'))
   const waiting = events.find((event) => event.event === 'waiting') as { sessionId: string }
-  return { host, events, sessionId: waiting.sessionId }
+  return { host, events, sessionId: waiting.sessionId, auditFile }
+}
+
+/** An end user with no terminal in the helpdesk's shared queue, `autoApprove` pre-approved. */
+function hostInChannel(autoApprove: Permission[] = []) {
+  return hostWaiting({ autoApprove })
 }
 
 /** A technician taking `sessionId` from a queue, ended when the test is. */
@@ -125,23 +139,7 @@ describe('queues', () => {
 
     // The admin's PIN session: in the admin's queue, not in dave's.
     const pin = await gw!.newPin()
-    const events: HostEvent[] = []
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-queue-'))
-    const host = await startHost({
-      server: gw!.url,
-      entry: { pin },
-      interactive: false,
-      autoApprove: [],
-      auditFile: path.join(dir, 'audit.jsonl'),
-      onEvent: (event) => events.push(event),
-    })
-    cleanups.push(async () => {
-      host.end()
-      await host.done
-      fs.rmSync(dir, { recursive: true, force: true })
-    })
-    await waitFor(() => events.some((event) => event.event === 'waiting'))
-    const pinSession = (events.find((event) => event.event === 'waiting') as { sessionId: string }).sessionId
+    const { sessionId: pinSession } = await hostWaiting({ entry: { pin } })
     expect((await api.queue(gw!.url, gw!.token)).sessions.map((s) => s.sessionId)).toContain(pinSession)
     expect((await api.queue(gw!.url, dave)).sessions).toEqual([])
     await expect(
@@ -219,21 +217,7 @@ describe('transfer', () => {
     await helpdesk(['exec', 'transfer'])
     const bob = await technician('bob@acme.example', ['helpdesk'])
     const carol = await technician('carol@acme.example', ['helpdesk'])
-    const events: HostEvent[] = []
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-transfer-'))
-    const host = await startHost({
-      server: gw!.url,
-      entry: { channel: 'helpdesk' },
-      interactive: true,
-      autoApprove: [],
-      auditFile: path.join(dir, 'audit.jsonl'),
-      onEvent: (event) => events.push(event),
-    })
-    cleanups.push(async () => {
-      host.end()
-      await host.done
-      fs.rmSync(dir, { recursive: true, force: true })
-    })
+    const { host, events, sessionId, auditFile } = await hostWaiting({ interactive: true })
     // The end user answers each prompt as it comes: "for this session" the first time.
     const answers: ('session' | 'once')[] = ['session', 'once']
     const answering = setInterval(() => {
@@ -245,8 +229,6 @@ describe('transfer', () => {
       }
     }, 10)
     cleanups.push(() => clearInterval(answering))
-    await waitFor(() => events.some((event) => event.event === 'waiting'))
-    const sessionId = (events.find((event) => event.event === 'waiting') as { sessionId: string }).sessionId
 
     const first = await startTechnician({
       server: gw!.url,
@@ -290,7 +272,7 @@ describe('transfer', () => {
     // The grant made for bob's session does not carry over: carol's command is asked again.
     expect((await second.exec('true', out)).exitCode).toBe(0)
     expect(asked()).toBe(3)
-    const audit = fs.readFileSync(path.join(dir, 'audit.jsonl'), 'utf8')
+    const audit = fs.readFileSync(auditFile, 'utf8')
     expect(audit).toContain('"session-transferred"')
     expect((await gw!.store.findSession(sessionId))?.technician_id).toBeTruthy()
     const trail = await api.admin.audit(gw!.url, gw!.token, 100)

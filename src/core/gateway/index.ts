@@ -93,6 +93,14 @@ const loginBody = z.object({
   newPassword: z.string().max(1024).optional(),
 })
 const pinBody = z.object({ ttlSeconds: z.number().int().positive().optional() })
+/** What the loser of a race for a queued session is told. */
+const alreadyTaken = () =>
+  new UserError(
+    'conflict',
+    'another technician already took this session',
+    'run rescue queue to see what is waiting',
+  )
+
 const transferBody = z.object({ to: z.string().min(3).max(320) })
 const checkBody = z.object({ permissions: z.array(z.enum(permissions)).min(1).max(permissions.length) })
 const PIN_FORMAT = /^\d{6}$/
@@ -242,11 +250,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (!waiting) {
       const row = /^[a-z0-9]{1,64}$/.test(sessionId) ? await store.findSession(sessionId) : undefined
       if (row?.taken_by || row?.paired_at) {
-        throw new UserError(
-          'conflict',
-          'another technician already took this session',
-          'run rescue queue to see what is waiting',
-        )
+        throw alreadyTaken()
       }
       throw new UserError('failure', 'no such session is waiting', 'run rescue queue to see what is waiting')
     }
@@ -255,11 +259,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       : waiting.owner?.id === technician.id
     if (!mine) throw new UserError('forbidden', "this session is not in your queue or your groups' queues")
     if (!(await store.takeSession(sessionId, technician.id))) {
-      throw new UserError(
-        'conflict',
-        'another technician already took this session',
-        'run rescue queue to see what is waiting',
-      )
+      throw alreadyTaken()
     }
     return { role: 'technician', via: 'queue', sessionId, technician, address }
   }
