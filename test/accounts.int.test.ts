@@ -345,22 +345,23 @@ describe('roles on the admin routes', () => {
       password: oneTimePassword,
       newPassword: NEW_PASSWORD,
     })) as { token: string }
+    // Called one at a time: a refusal that arrived before its await would be an unhandled rejection.
     const calls = [
-      api.admin.addUser(url, token, { email: 'eve@acme.example', groups: ['helpdesk'] }),
-      api.admin.listUsers(url, token),
-      api.admin.removeUser(url, token, ADMIN.email),
-      api.admin.setUser(url, token, 'bob@acme.example', { groups: ['admins'] }),
-      api.admin.unlockUser(url, token, ADMIN.email),
-      api.admin.resetPassword(url, token, ADMIN.email, false),
-      api.admin.addGroup(url, token, 'mine'),
-      api.admin.listGroups(url, token),
-      api.admin.setGroup(url, token, 'helpdesk', { allow: ['exec'] }),
-      api.admin.createToken(url, token, { name: 'mine', group: 'helpdesk', ttlSeconds: 86_400 }),
-      api.admin.listTokens(url, token),
-      api.admin.revokeToken(url, token, 'ci'),
-      api.admin.audit(url, token, 10),
+      () => api.admin.addUser(url, token, { email: 'eve@acme.example', groups: ['helpdesk'] }),
+      () => api.admin.listUsers(url, token),
+      () => api.admin.removeUser(url, token, ADMIN.email),
+      () => api.admin.setUser(url, token, 'bob@acme.example', { groups: ['admins'] }),
+      () => api.admin.unlockUser(url, token, ADMIN.email),
+      () => api.admin.resetPassword(url, token, ADMIN.email, false),
+      () => api.admin.addGroup(url, token, 'mine'),
+      () => api.admin.listGroups(url, token),
+      () => api.admin.setGroup(url, token, 'helpdesk', { allow: ['exec'] }),
+      () => api.admin.createToken(url, token, { name: 'mine', group: 'helpdesk', ttlSeconds: 86_400 }),
+      () => api.admin.listTokens(url, token),
+      () => api.admin.revokeToken(url, token, 'ci'),
+      () => api.admin.audit(url, token, 10),
     ]
-    for (const call of calls) expect((await refusal(call, 'forbidden')).exitCode).toBe(17)
+    for (const call of calls) expect((await refusal(call(), 'forbidden')).exitCode).toBe(17)
   })
 
   it('lets an admin manage their own groups only, and never make a master', async () => {

@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core'
+import { databaseFlag } from '../cli/admin-flags.js'
 import { BaseCommand } from '../cli/base-command.js'
 import { parseDuration } from '../cli/duration.js'
 import { waitForSignal } from '../cli/signals.js'
@@ -14,6 +15,7 @@ export default class Server extends BaseCommand {
     '<%= config.bin %> server --data ./data',
     '<%= config.bin %> server --port 0 --json',
     '<%= config.bin %> server --data ./data --lockout 30m --password-max-age 60d',
+    'RESCUE_DATABASE_URL=postgres://rescue@db.example/rescue <%= config.bin %> server --data ./keys',
     '<%= config.bin %> server --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem',
   ]
 
@@ -27,9 +29,11 @@ export default class Server extends BaseCommand {
       env: 'RESCUE_PORT',
     }),
     data: Flags.directory({
-      description: 'data directory for the embedded database [default: XDG data home]/rescue',
+      description:
+        'data directory for the embedded database and the secret keys [default: XDG data home]/rescue',
       env: 'RESCUE_DATA',
     }),
+    database: databaseFlag,
     'tls-cert': Flags.file({ description: 'TLS certificate (PEM)', exists: true, dependsOn: ['tls-key'] }),
     'tls-key': Flags.file({ description: 'TLS private key (PEM)', exists: true, dependsOn: ['tls-cert'] }),
     insecure: Flags.boolean({
@@ -59,6 +63,7 @@ export default class Server extends BaseCommand {
     const json = this.jsonEnabled()
     const gateway = await serve({
       dataDir: flags.data ?? defaultDataDir(),
+      databaseUrl: flags.database,
       host: flags.host,
       port: flags.port,
       insecure: flags.insecure,

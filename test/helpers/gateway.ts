@@ -1,4 +1,8 @@
-/** A real gateway on 127.0.0.1:0 over a real SQLite file in a temp dir, with an admin logged in. */
+/**
+ * A real gateway on 127.0.0.1:0 with an admin logged in, over a real SQLite file in a temp dir, or
+ * over a fresh schema of the PostgreSQL test server when RESCUE_TEST_STORE is `postgres` (the
+ * `int-pg` test project sets it, to run the same tests on the other dialect).
+ */
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -7,6 +11,7 @@ import { api } from '../../src/core/client/index.js'
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/core/gateway/index.js'
 import { LogCipher } from '../../src/core/gateway/log-cipher.js'
 import { openStore, type Store } from '../../src/core/store/index.js'
+import { freshPostgresSchema, type TestDatabase } from './postgres.js'
 
 export const ADMIN = {
   email: 'alice@acme.example',
@@ -31,7 +36,9 @@ export async function startTestGateway(
   options: Partial<Omit<GatewayOptions, 'store'>> = {},
 ): Promise<TestGateway> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-gw-'))
-  const store = await openStore({ dataDir })
+  const database: TestDatabase | undefined =
+    process.env.RESCUE_TEST_STORE === 'postgres' ? await freshPostgresSchema() : undefined
+  const store = await openStore({ dataDir, databaseUrl: database?.url })
   await initOrganisation(store, ADMIN)
   const logCipher = LogCipher.forDataDir(dataDir, {})
   const gateway = await startGateway({ store, host: '127.0.0.1', port: 0, logCipher, ...options })
@@ -47,6 +54,7 @@ export async function startTestGateway(
     async close() {
       await gateway.close()
       await store.close()
+      await database?.drop()
       fs.rmSync(dataDir, { recursive: true, force: true })
     },
   }

@@ -1,9 +1,11 @@
 import { Flags } from '@oclif/core'
+import { databaseFlag } from '../../cli/admin-flags.js'
 import { BaseCommand } from '../../cli/base-command.js'
 import { readPassword } from '../../cli/read-secret.js'
 import { initOrganisation, type TechnicianIdentity } from '../../core/accounts/index.js'
 import { defaultDataDir } from '../../core/paths.js'
 import { withStore } from '../../core/store/index.js'
+import { redactUrl } from '../../core/store/postgres.js'
 
 export default class AdminInit extends BaseCommand {
   static override summary = "Create a gateway's organisation and its master admin (also a technician)"
@@ -13,10 +15,12 @@ export default class AdminInit extends BaseCommand {
   static override examples = [
     'printf \'%s\' "$ADMIN_PASSWORD" | <%= config.bin %> admin init --data ./data --email admin@example.com --password-stdin',
     '<%= config.bin %> admin init --data ./data --email alice@acme.example --name "Alice Smith" --organisation "Acme IT"',
+    'RESCUE_DATABASE_URL=postgres://rescue@db.example/rescue <%= config.bin %> admin init --data ./keys --email admin@example.com',
   ]
 
   static override flags = {
     data: Flags.directory({ description: 'the gateway data directory', env: 'RESCUE_DATA' }),
+    database: databaseFlag,
     email: Flags.string({ description: "the admin's email (their login)", required: true }),
     name: Flags.string({ description: 'the name end users see [default: the part of the email before @]' }),
     organisation: Flags.string({ description: 'the organisation end users see [default: the email domain]' }),
@@ -30,7 +34,7 @@ export default class AdminInit extends BaseCommand {
       prompt: `Password for ${flags.email}: `,
     })
     const data = flags.data ?? defaultDataDir()
-    const admin = await withStore({ dataDir: data }, (store) =>
+    const admin = await withStore({ dataDir: data, databaseUrl: flags.database }, (store) =>
       initOrganisation(store, {
         email: flags.email,
         password,
@@ -39,7 +43,7 @@ export default class AdminInit extends BaseCommand {
       }),
     )
     this.log(
-      `created organisation "${admin.organisation}" with master admin ${admin.name} <${admin.email}> (group admins) in ${data}`,
+      `created organisation "${admin.organisation}" with master admin ${admin.name} <${admin.email}> (group admins) in ${flags.database ? redactUrl(flags.database) : data}`,
     )
     return { admin, data }
   }

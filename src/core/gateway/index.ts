@@ -359,10 +359,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 }
 
-/** Opens the store in `dataDir` and starts a gateway on it; closing the gateway closes the store. */
-export async function serve(options: Omit<GatewayOptions, 'store'> & { dataDir: string }): Promise<Gateway> {
+/**
+ * Opens the store (embedded in `dataDir`, or the PostgreSQL database at `databaseUrl`) and starts
+ * a gateway on it; closing the gateway closes the store.
+ */
+export async function serve(
+  options: Omit<GatewayOptions, 'store'> & { dataDir: string; databaseUrl?: string },
+): Promise<Gateway> {
   assertSafeListenAddress(options)
-  const store = await openStore({ dataDir: options.dataDir })
+  const store = await openStore({ dataDir: options.dataDir, databaseUrl: options.databaseUrl })
   let gateway: Gateway
   try {
     gateway = await startGateway({ ...options, store, logCipher: LogCipher.forDataDir(options.dataDir) })

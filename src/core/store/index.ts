@@ -1,8 +1,8 @@
 /**
  * The gateway's store: accounts, groups, tokens, the admin audit trail, PINs and the session log,
  * and the secret key beside the database (secret-key.ts), behind one class whose queries are
- * plain Kysely and so dialect-agnostic. A dialect is one file (sqlite.ts today; PostgreSQL next)
- * and is chosen here. Imports nothing of ours but errors and ids.
+ * plain Kysely and so dialect-agnostic. A dialect is one file (sqlite.ts, postgres.ts), chosen
+ * here from the options. Imports nothing of ours but errors and ids.
  */
 import { Kysely, Migrator, sql, type Insertable, type Selectable, type Updateable } from 'kysely'
 import { migrationProvider } from './migrations.js'
@@ -17,9 +17,10 @@ import type {
   TokensTable,
   UsersTable,
 } from './schema.js'
-import { loadSecretKey } from './secret-key.js'
+import { isPostgresUrl, postgresDialect } from './postgres.js'
+import { checkSecretKeyMatches, loadSecretKey } from './secret-key.js'
 import { sqliteDialect } from './sqlite.js'
-import { BugError } from '../errors.js'
+import { BugError, UserError } from '../errors.js'
 
 export type { Database } from './schema.js'
 export type User = Selectable<UsersTable>
@@ -34,19 +35,36 @@ export type SessionEventRow = Selectable<SessionEventsTable>
 export type UserWithOrganisation = User & { organisation_name: string }
 
 export interface StoreOptions {
-  /** Directory of the embedded SQLite database. */
+  /** The gateway's data directory: the embedded SQLite database, and the secret keys for either. */
   dataDir: string
+  /** A `postgres://` URL: keep the data there instead of in the embedded database. */
+  databaseUrl?: string
 }
 
 /** Opens the store and brings its schema up to date. */
 export async function openStore(options: StoreOptions): Promise<Store> {
-  const db = new Kysely<Database>({ dialect: sqliteDialect(options.dataDir) })
-  const { error } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest()
-  if (error) {
-    await db.destroy()
-    throw new BugError(`database migration failed: ${String(error)}`)
+  const { databaseUrl } = options
+  if (databaseUrl !== undefined && !isPostgresUrl(databaseUrl)) {
+    throw new UserError(
+      'usage',
+      'the database URL must start with postgres:// or postgresql://',
+      'leave --database out to use the embedded database in --data',
+    )
   }
-  return new Store(db, loadSecretKey(options.dataDir))
+  // The key first: a gateway without a usable key does not touch the database.
+  const secretKey = loadSecretKey(options.dataDir)
+  const dialect = databaseUrl ? await postgresDialect(databaseUrl) : sqliteDialect(options.dataDir)
+  const db = new Kysely<Database>({ dialect })
+  try {
+    // Kysely's migrator takes a lock in the database, so gateways starting at once migrate once.
+    const { error } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest()
+    if (error) throw new BugError(`database migration failed: ${String(error)}`)
+    await checkSecretKeyMatches(db, secretKey)
+  } catch (error) {
+    await db.destroy()
+    throw error
+  }
+  return new Store(db, secretKey)
 }
 
 export class Store {

@@ -191,6 +191,17 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('sessions').addColumn('taken_by', 'text').execute()
     },
   },
+  // Numbered apart from the migrations written alongside it, so that they keep their order.
+  '0009-store-keys': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('store_keys')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('fingerprint', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute()
+    },
+  },
 }
 
 export const migrationProvider: MigrationProvider = {

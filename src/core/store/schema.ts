@@ -147,6 +147,7 @@ export interface SessionEventsTable {
 
 export interface Database {
   organisations: OrganisationsTable
+  store_keys: StoreKeysTable
   users: UsersTable
   tokens: TokensTable
   pins: PinsTable
@@ -157,4 +158,15 @@ export interface Database {
   group_admins: GroupAdminsTable
   admin_audit: AdminAuditTable
   login_failures: LoginFailuresTable
+}
+
+/**
+ * Fingerprints of the keys kept outside the database (secret.key), so that a gateway started with
+ * another key than the one the data was sealed with stops at once instead of failing logins.
+ */
+export interface StoreKeysTable {
+  name: string
+  /** SHA-256 of the key, hex: names the key without revealing it. */
+  fingerprint: string
+  created_at: string
 }

@@ -1,0 +1,89 @@
+/**
+ * Two gateways over one PostgreSQL database, through the built CLI as an operator runs them: the
+ * database URL only in RESCUE_DATABASE_URL (never argv), the first gateway's secret.key copied to
+ * the second. An account and a PIN made through one serve on the other. Runs only where
+ * RESCUE_TEST_PG_URL names a server; without it, skipped with a message.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SECRET_KEY_FILE } from '../../src/core/store/secret-key.js'
+import { freshPostgresSchema, PG_SKIP_MESSAGE, TEST_PG_URL, type TestDatabase } from '../helpers/postgres.js'
+import { CliWorld, onlyJson } from './cli.js'
+
+if (!TEST_PG_URL) console.log(PG_SKIP_MESSAGE)
+
+const ADMIN = {
+  email: 'alice@acme.example',
+  password: 'correct horse battery staple',
+  name: 'Alice Smith',
+  organisation: 'Acme IT',
+}
+
+let world: CliWorld
+let database: TestDatabase | undefined
+
+beforeAll(async () => {
+  world = new CliWorld()
+  if (TEST_PG_URL) database = await freshPostgresSchema()
+})
+
+afterAll(async () => {
+  await world?.dispose()
+  await database?.drop()
+})
+
+describe.skipIf(!TEST_PG_URL)('rescue server on PostgreSQL', () => {
+  it('runs two gateways on one database: admin init, login and a PIN on one, a session on the other', async () => {
+    const env = { RESCUE_DATABASE_URL: database!.url }
+    const keysA = world.dir('keys-a')
+    const init = await world.run(
+      ['admin', 'init', '--data', keysA, '--email', ADMIN.email, '--name', ADMIN.name, '--password-stdin'],
+      { input: ADMIN.password, env },
+    )
+    expect(init.exitCode, init.stderr).toBe(0)
+    expect(init.stdout).toContain(`in postgres://`)
+    expect(init.command).not.toContain('postgres://')
+
+    // The second gateway gets the first one's key, as the docs tell the operator to do.
+    const keysB = world.dir('keys-b')
+    fs.copyFileSync(path.join(keysA, SECRET_KEY_FILE), path.join(keysB, SECRET_KEY_FILE))
+    const serve = (data: string) =>
+      world.spawn('server', ['server', '--data', data, '--port', '0', '--json'], { env })
+    const urlOf = async (server: ReturnType<typeof serve>) =>
+      (JSON.parse(await server.waitForLine('url', (line) => line.startsWith('{'))) as { url: string }).url
+    const [a, b] = [serve(keysA), serve(keysB)]
+    const [urlA, urlB] = [await urlOf(a), await urlOf(b)]
+    // Neither gateway wrote a database file: the data is in PostgreSQL.
+    expect(fs.readdirSync(keysA)).not.toContain('rescue.db')
+
+    // The account and the PIN come from gateway A; the session runs on gateway B.
+    await world.login(urlA, ADMIN)
+    const pinRun = await world.run(['pin', '--json'])
+    expect(pinRun.exitCode, pinRun.stderr).toBe(0)
+    const pin = onlyJson(pinRun).pin as string
+    await world.login(urlB, ADMIN)
+    const host = world.spawn('host', [
+      'host',
+      '--server',
+      urlB,
+      '--pin',
+      pin,
+      '--auto-approve',
+      'exec',
+      '--json',
+    ])
+    await host.waitForEvent('waiting')
+    const connect = await world.run(['connect', '--server', urlB, '--pin', pin, '--exec', 'echo on-b'], {
+      timeoutMs: 30_000,
+    })
+    expect(connect.stderr).not.toContain('Error')
+    expect(connect.stdout.trim()).toBe('on-b')
+    expect(connect.exitCode).toBe(0)
+
+    // A gateway with another key is refused at once, and says what to copy.
+    const stranger = await world.run(['server', '--data', world.dir('keys-c'), '--port', '0'], { env })
+    expect(stranger.exitCode).not.toBe(0)
+    expect(stranger.stderr).toContain("this gateway's secret key is not the one the database was set up with")
+  })
+})
