@@ -4,7 +4,8 @@
  */
 import { describeHostActivity } from '../core/host/describe.js'
 import type { HostEvent } from '../core/host/index.js'
-import type { SessionEvent } from '../core/session/index.js'
+import type { Role } from '../core/gateway/control-messages.js'
+import type { LinkSide, SessionEvent } from '../core/session/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
 
 export function formatCountdown(untilIso: string, now = Date.now()): string {
@@ -38,9 +39,21 @@ export function describeEvent(event: SessionEvent): string[] {
         'waiting for them to connect: you will compare new security words',
       ]
     }
+    case 'link-lost':
+      return [describeLinkLost(event.role, event.side, event.graceMs)]
+    case 'link-restored':
+      return [`reconnected after ${(event.downMs / 1000).toFixed(1)} s; the session goes on where it was`]
     case 'ended':
       return [`session ended: ${event.reason}`]
   }
+}
+
+/** "connection lost, reconnecting…" for this side's link; "… waiting for them" for the peer's. */
+export function describeLinkLost(role: Role, side: LinkSide, graceMs: number): string {
+  const seconds = Math.round(graceMs / 1000)
+  if (side === 'self') return `connection lost, reconnecting (the session is held for ${seconds} s)…`
+  const peer = role === 'host' ? "the technician's" : "the end user's"
+  return `${peer} connection dropped; waiting up to ${seconds} s for it to come back…`
 }
 
 /** Writes each event as one JSON line (`--json`) or as its human sentences. */
@@ -54,6 +67,8 @@ export function describeHostEvent(event: HostEvent): string[] {
     case 'waiting':
     case 'paired':
     case 'transferred':
+    case 'link-lost':
+    case 'link-restored':
     case 'ended':
       return describeEvent(event)
     case 'consent-request':

@@ -4,6 +4,7 @@ import { formatCountdown } from '../cli/session-lines.js'
 import type { ConsentRequest, Decision } from '../core/consent/types.js'
 import { progressLine } from '../core/text/progress.js'
 import type { FeedEntry, HostViewState, OpenChannel } from '../core/host/view-state.js'
+import { LinkStatus } from './LinkStatus.js'
 import { useNow } from './use-now.js'
 
 /** Keys pressed sooner than this after a prompt appears were meant for what was on screen before. */
@@ -175,6 +176,7 @@ function StatusScreen({ state, now, draft }: { state: HostViewState; now: number
           )}
         </Box>
       )}
+      {connected && state.link && <LinkStatus link={state.link} role="host" now={now} />}
       {connected && <Permissions state={state} />}
       {state.feed.length > 0 && <Feed entries={state.feed.slice(-FEED_LINES)} />}
       {state.phase === 'ended' && state.ended && (

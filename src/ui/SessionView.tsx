@@ -1,11 +1,12 @@
 import { Box, Text } from 'ink'
 import { formatCountdown } from '../cli/session-lines.js'
 import type { SessionViewState } from '../core/session/view-state.js'
+import { LinkStatus } from './LinkStatus.js'
 import { useNow } from './use-now.js'
 
 /** The live status of one side of a session: waiting (with the PIN's countdown), connected, ended. */
 export function SessionView({ state }: { state: SessionViewState }) {
-  const now = useNow(state.phase === 'waiting')
+  const now = useNow(state.phase === 'waiting' || state.link !== undefined)
   const isHost = state.role === 'host'
   return (
     <Box flexDirection="column" paddingX={1}>
@@ -38,6 +39,7 @@ export function SessionView({ state }: { state: SessionViewState }) {
           )}
         </Box>
       )}
+      {state.link && state.phase !== 'ended' && <LinkStatus link={state.link} role={state.role} now={now} />}
       {state.phase === 'ended' && state.ended && (
         <Text color={state.ended.abnormal ? 'red' : undefined}>● session ended: {state.ended.reason}</Text>
       )}

@@ -22,9 +22,16 @@ export type AuditRecord = (
   | { event: 'session-end'; by: EndedBy; reason: string; code?: ErrorCode }
   /** The technician handed the session to another; every grant was revoked. */
   | { event: 'session-transferred'; to: TechnicianIdentity }
+  /** A link under the session dropped (this side's or the technician's); it is held for `graceMs`. */
+  | { event: 'link-lost'; side: LinkSide; graceMs: number }
+  /** The link came back and the session went on where it was. */
+  | { event: 'link-restored'; side: LinkSide; downMs: number }
   /** Progress is for the view only: the log keeps each transfer's outcome. */
   | Exclude<HostActivity, { event: 'file-progress' }>
 ) & { session: string }
+
+/** Whose link dropped: this computer's own connection, or the other side's. */
+export type LinkSide = 'self' | 'peer'
 
 /** One line of the audit log: a record and when it was written (ISO-8601). */
 export type AuditEntry = AuditRecord & { time: string }
@@ -107,6 +114,18 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     ...common,
     event: z.literal('session-transferred'),
     to: z.object({ name: z.string(), email: z.string(), organisation: z.string() }),
+  }),
+  z.object({
+    ...common,
+    event: z.literal('link-lost'),
+    side: z.enum(['self', 'peer']),
+    graceMs: z.number().int().nonnegative(),
+  }),
+  z.object({
+    ...common,
+    event: z.literal('link-restored'),
+    side: z.enum(['self', 'peer']),
+    downMs: z.number().int().nonnegative(),
   }),
   z.object({
     ...common,
@@ -257,6 +276,14 @@ export function describeAuditEntry(entry: AuditEntry): string {
     case 'session-transferred': {
       const { name, email, organisation } = entry.to
       return `session handed over to ${safe(name)} <${safe(email)}> of ${safe(organisation)}; every grant revoked`
+    }
+    case 'link-lost': {
+      const whose = entry.side === 'self' ? "this computer's connection" : "the technician's connection"
+      return `${whose} dropped; the session is held for ${Math.round(entry.graceMs / 1000)} s`
+    }
+    case 'link-restored': {
+      const whose = entry.side === 'self' ? "this computer's connection" : "the technician's connection"
+      return `${whose} came back after ${(entry.downMs / 1000).toFixed(1)} s; the session went on`
     }
     case 'session-end': {
       const by = entry.by === 'gateway' ? 'the gateway' : `the ${roleName[entry.by]}`

@@ -11,6 +11,7 @@ import {
   CHANNEL_HEADER,
   MAX_FRAME_BYTES,
   PIN_HEADER,
+  RESUME_HEADER,
   SESSION_HEADER,
   WS_PATH,
   type Entry,
@@ -290,11 +291,14 @@ export interface OpenSocketOptions {
   /** How this peer comes in: with a PIN, into a group's shared queue, or taking a queued session. */
   entry: Entry
   token?: string
+  /** How long the upgrade may take (15 s when absent); a reconnect keeps it inside its grace period. */
+  handshakeTimeoutMs?: number
 }
 
 function entryHeaders(entry: Entry): Record<string, string> {
   if ('pin' in entry) return { [PIN_HEADER]: entry.pin }
   if ('channel' in entry) return { [CHANNEL_HEADER]: entry.channel }
+  if ('resume' in entry) return { [RESUME_HEADER]: entry.resume }
   return { [SESSION_HEADER]: entry.sessionId }
 }
 
@@ -316,7 +320,7 @@ export function openGatewaySocket<T>(
       ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
     },
     maxPayload: MAX_FRAME_BYTES,
-    handshakeTimeout: 15_000,
+    handshakeTimeout: options.handshakeTimeoutMs ?? 15_000,
     ...bindAddress(),
   })
   return new Promise((resolve, reject) => {

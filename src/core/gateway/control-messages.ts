@@ -37,6 +37,12 @@ export const controlMessage = z.discriminatedUnion('type', [
    * granted so far is void; `to` is who comes next, as the gateway vouches for them.
    */
   z.object({ type: z.literal('transferred'), sessionId: z.string(), to: identity }),
+  /** The other side's link dropped; the gateway holds the session for it for `graceMs`. */
+  z.object({ type: z.literal('peer-lost'), role: z.enum(roles), graceMs: z.number().int().nonnegative() }),
+  /** First on a resuming link: sign this to prove the session is yours (resume-proof.ts). */
+  z.object({ type: z.literal('resume-challenge'), nonce: z.string().regex(/^[A-Za-z0-9+/=]{44}$/) }),
+  /** Both sides' links are up again: each sends its RESUME frame and the stream goes on. */
+  z.object({ type: z.literal('resumed'), sessionId: z.string() }),
   z.object({
     type: z.literal('ended'),
     by: z.enum(['host', 'technician', 'gateway']),
@@ -69,6 +75,8 @@ export const CloseCode = {
   pairingFailed: 4400,
   /** The gateway refused a connection it had already upgraded (a slot taken in a race). */
   conflict: 4409,
+  /** A resume whose proof did not check out. */
+  resumeRefused: 4403,
 } as const
 
 /** Headers a peer sends on the upgrade request. The PIN is in a header, not the URL, so it stays out of access logs. */
@@ -77,9 +85,14 @@ export const PIN_HEADER = 'rescue-pin'
 export const CHANNEL_HEADER = 'rescue-channel'
 /** A technician taking a waiting session from a queue names it here. */
 export const SESSION_HEADER = 'rescue-session'
+/** A side whose link dropped comes back to its paired session named here. */
+export const RESUME_HEADER = 'rescue-resume'
 
-/** How a peer asks to come in: with a PIN, into a group's shared queue, or taking a queued session. */
-export type Entry = { pin: string } | { channel: string } | { sessionId: string }
+/**
+ * How a peer asks to come in: with a PIN, into a group's shared queue, taking a queued session,
+ * or back into its own paired session after a lost link.
+ */
+export type Entry = { pin: string } | { channel: string } | { sessionId: string } | { resume: string }
 
 export const WS_PATH: Record<Role, string> = { host: '/v1/ws/host', technician: '/v1/ws/technician' }
 
@@ -123,6 +136,35 @@ export type SessionReportMessage = z.infer<typeof sessionReport>
 export function decodeSessionReport(data: Uint8Array): SessionReportMessage | undefined {
   try {
     const parsed = sessionReport.safeParse(JSON.parse(Buffer.from(data).toString('utf8')))
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * What a paired side tells the gateway about resuming, as text frames: right after pairing, the
+ * public key its resume proofs will verify with (derived from the pairing, so only it can sign)
+ * and the grace period it asks for; on a resuming link, the signed challenge.
+ */
+export const resumeMessage = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('resume-key'),
+    key: z.string().regex(/^[A-Za-z0-9+/=]{44}$/),
+    graceMs: z
+      .number()
+      .int()
+      .nonnegative()
+      .max(24 * 60 * 60 * 1000),
+  }),
+  z.object({ type: z.literal('resume'), proof: z.string().regex(/^[A-Za-z0-9+/=]{88}$/) }),
+])
+export type ResumeMessage = z.infer<typeof resumeMessage>
+
+/** Decodes a peer's resume message; undefined for anything else. */
+export function decodeResumeMessage(data: Uint8Array): ResumeMessage | undefined {
+  try {
+    const parsed = resumeMessage.safeParse(JSON.parse(Buffer.from(data).toString('utf8')))
     return parsed.success ? parsed.data : undefined
   } catch {
     return undefined

@@ -13,6 +13,7 @@ import { registerAdminRoutes } from './admin-routes.js'
 import { LogCipher } from './log-cipher.js'
 import {
   CHANNEL_HEADER,
+  RESUME_HEADER,
   MAX_FRAME_BYTES,
   PIN_HEADER,
   SESSION_HEADER,
@@ -41,6 +42,8 @@ export interface GatewayOptions {
   logCipher?: LogCipher
   /** Lockout and password age; the defaults are 5 failures, 15 minutes, 90 days. */
   login?: Partial<accounts.LoginSettings>
+  /** The longest a paired side whose link dropped is held for its resume (default 60 s). */
+  maxResumeGraceMs?: number
 }
 
 export interface Gateway {
@@ -57,6 +60,7 @@ const httpStatus: Partial<Record<ErrorCode, number>> = {
   pinUsed: 409,
   conflict: 409,
   pinExpired: 410,
+  sessionEnded: 410,
   rateLimited: 429,
   forbidden: 403,
   locked: 423,
@@ -120,6 +124,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     policyFor: async (technician) => ({
       permissions: (await accounts.effectivePolicy(store, technician.id)).permissions,
     }),
+    ...(options.maxResumeGraceMs !== undefined ? { maxResumeGraceMs: options.maxResumeGraceMs } : {}),
+    onResumeRefused: (address) => limiter.recordFailure(address),
   })
   const admissions = new WeakMap<FastifyRequest, Admission>()
 
@@ -203,6 +209,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (retryAfter !== undefined) throw new RateLimitedError(retryAfter)
     const technician =
       role === 'technician' ? await accounts.authenticate(store, bearer(request), { address }) : undefined
+    const resume = request.headers[RESUME_HEADER]
+    if (typeof resume === 'string') {
+      if (!(await rendezvous.canResume(resume, role, technician?.id))) {
+        throw new UserError('sessionEnded', 'this session has ended and cannot be resumed')
+      }
+      return { role, via: 'resume', sessionId: resume, address }
+    }
     const channel = request.headers[CHANNEL_HEADER]
     if (role === 'host' && typeof channel === 'string') return admitToChannel(channel, address)
     const sessionId = request.headers[SESSION_HEADER]

@@ -2,11 +2,15 @@
  * Waiting rooms, one per live PIN: the end user (host) and the technician arrive in either order;
  * when both are there the PIN is consumed, each gets a `paired` message and their sockets are
  * relayed. It also owns liveness (ping/pong) and tells the survivor when one side leaves, and why.
- * Every room is one row of the session log.
+ * A paired side whose link drops is held for a grace period: it comes back with a proof only it
+ * can make (resume-proof.ts), the relay starts again, and both sides resend what the other lacks.
+ * Every room is one row of the session log, which also keeps the resume keys, so a gateway that
+ * restarted (or another one on the same database) can let both sides back in.
  */
 import type { WebSocket } from 'ws'
 import {
   CloseCode,
+  decodeResumeMessage,
   decodeSessionReport,
   roleName,
   type ControlMessage,
@@ -21,8 +25,9 @@ import { relayOneWay, type RelayEnd, type RelayStats } from './relay.js'
 import { identityOf } from '../accounts/index.js'
 import { UserError } from '../errors.js'
 import { newId } from '../ids.js'
-import type { Group, Pin, Store, UserWithOrganisation } from '../store/index.js'
+import type { Group, Pin, SessionRow, Store, UserWithOrganisation } from '../store/index.js'
 import type { SessionEventsTable } from '../store/schema.js'
+import { resumeNonce, verifyResume } from '../transport/resume-proof.js'
 
 /** A technician flooding reports cannot fill the gateway's disk: past this, they are dropped. */
 const MAX_REPORTS_PER_SESSION = 10_000
@@ -37,6 +42,8 @@ export type Admission =
   | { role: 'host'; address: string; via: 'channel'; channel: Group }
   /** A technician who took a waiting session from a queue (the store's take already succeeded). */
   | { role: 'technician'; address: string; via: 'queue'; sessionId: string; technician: UserWithOrganisation }
+  /** A paired side coming back after its link dropped; it must still prove it (a signed challenge). */
+  | { role: Role; address: string; via: 'resume'; sessionId: string }
 
 /** A session waiting in a queue, as `rescue queue` lists it. */
 export interface QueuedSession {
@@ -70,7 +77,8 @@ interface Room {
   peers: Partial<Record<Role, Peer>>
   paired: boolean
   ended: boolean
-  expiry: NodeJS.Timeout
+  /** Ends a room that nobody paired in time; none once paired. */
+  expiry?: NodeJS.Timeout
   /** The session row's insert; later updates wait for it. */
   logged: Promise<void>
   /** Reports kept in the session log so far, from both sides. */
@@ -79,6 +87,22 @@ interface Room {
   unrelay?: () => void
   /** The host's reports are recorded from its first pairing on, once. */
   hostReporting?: boolean
+  /** Each side's resume key (base64 ed25519 public key), as it sent it after pairing. */
+  resumeKeys: Partial<Record<Role, string>>
+  /** The grace period each side asked for. */
+  graceMs: Partial<Record<Role, number>>
+  /** Sides whose link dropped, and the timer that ends the session if they do not come back. */
+  lost: Partial<Record<Role, NodeJS.Timeout>>
+}
+
+/** How long a gateway holds a dropped side at most, whatever the sides ask for. */
+export const DEFAULT_MAX_RESUME_GRACE_MS = 60_000
+/** How long a resuming side has to answer the challenge. */
+const RESUME_PROOF_TIMEOUT_MS = 10_000
+
+/** A close that is a link dropping (no closing handshake, a server going away), not anyone's decision. */
+function isLinkDrop(code: number): boolean {
+  return code === 1006 || code === 1011 || code === 1012 || code === 1013 || code === 1005
 }
 
 /** How long a transferred session waits for its new technician. */
@@ -95,6 +119,10 @@ export interface RendezvousOptions {
   logCipher: LogCipher
   /** What a technician's groups let them ask for: sent to the host, which enforces it. */
   policyFor(technician: UserWithOrganisation): Promise<SessionPolicy>
+  /** The longest grace period a dropped side is held for; DEFAULT_MAX_RESUME_GRACE_MS when absent. */
+  maxResumeGraceMs?: number
+  /** A resume whose proof did not check out, from this address (counted like a wrong PIN). */
+  onResumeRefused?: (address: string) => void
 }
 
 /** Why a paired session ended, from the close code of the side that left. */
@@ -198,6 +226,7 @@ export class Rendezvous {
 
   /** Seats an upgraded socket in its room; pairs when both sides are present. */
   async join(socket: WebSocket, admission: Admission): Promise<void> {
+    if (admission.via === 'resume') return this.challenge(socket, admission)
     // Synchronous up to the pairing, so no close or pong can slip by before its listener exists.
     const room = this.roomFor(admission)
     if (!room || room.peers[admission.role] || room.ended) {
@@ -211,21 +240,9 @@ export class Rendezvous {
     }
     if (admission.role === 'host') room.hostSince = new Date().toISOString()
     if (admission.via === 'queue') room.technician = admission.technician
-    const peer: Peer = {
-      role: admission.role,
-      socket,
-      address: admission.address,
-      paused: false,
-      alive: true,
-      heartbeat: setInterval(() => this.checkAlive(peer), this.options.heartbeatMs),
-    }
+    const peer = this.newPeer(admission.role, socket, admission.address)
     room.peers[admission.role] = peer
-    socket.on('pong', () => (peer.alive = true))
-    socket.on('close', (code) => void this.onClose(room, peer, peer.violation ?? code).catch(this.logError))
-    // ws closes the socket itself after an error; only the reason is worth keeping.
-    socket.on('error', (error: Error & { code?: string }) => {
-      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') peer.violation = CloseCode.messageTooBig
-    })
+    this.watch(room, peer)
     send(socket, {
       type: 'waiting',
       sessionId: room.sessionId,
@@ -238,6 +255,194 @@ export class Rendezvous {
 
   private readonly logError = (error: unknown) => this.options.onLog?.(`internal error: ${String(error)}`)
 
+  private newPeer(role: Role, socket: WebSocket, address: string): Peer {
+    const peer: Peer = {
+      role,
+      socket,
+      address,
+      paused: false,
+      alive: true,
+      heartbeat: setInterval(() => this.checkAlive(peer), this.options.heartbeatMs),
+    }
+    return peer
+  }
+
+  private watch(room: Room, peer: Peer): void {
+    const { socket } = peer
+    socket.on('pong', () => (peer.alive = true))
+    socket.on('close', (code) => void this.onClose(room, peer, peer.violation ?? code).catch(this.logError))
+    // ws closes the socket itself after an error; only the reason is worth keeping.
+    socket.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') peer.violation = CloseCode.messageTooBig
+    })
+  }
+
+  /** True when `role` of this session may try to resume: a paired, live session that has its key. */
+  async canResume(sessionId: string, role: Role, technicianId?: string): Promise<boolean> {
+    const room = this.roomOf(sessionId) ?? (await this.restoreRoom(sessionId))
+    if (!room || room.ended || !room.paired || !room.resumeKeys[role]) return false
+    return role === 'host' || room.technician?.id === technicianId
+  }
+
+  private roomOf(sessionId: string): Room | undefined {
+    return [...this.rooms.values()].find((candidate) => candidate.sessionId === sessionId)
+  }
+
+  /**
+   * A paired session this gateway has no room for (it restarted, or the session began on another
+   * gateway of the same database): a room rebuilt from its row, both sides held as dropped.
+   */
+  private async restoreRoom(sessionId: string): Promise<Room | undefined> {
+    if (!/^[a-z0-9]{1,64}$/.test(sessionId)) return undefined
+    const row = await this.options.store.findSession(sessionId)
+    if (!row?.paired_at || row.ended_at || !row.host_resume_key || !row.technician_resume_key)
+      return undefined
+    const technicianId = row.taken_by ?? row.technician_id
+    const technician = technicianId ? await this.options.store.findUserById(technicianId) : undefined
+    if (!technician) return undefined
+    const again = this.roomOf(sessionId)
+    if (again) return again
+    const room = this.newRoom(row, technician)
+    for (const role of ['host', 'technician'] as const) this.holdLost(room, role)
+    this.options.onLog?.(`session ${sessionId}: restored from the store, waiting for both sides to resume`)
+    return room
+  }
+
+  private newRoom(row: SessionRow, technician: UserWithOrganisation): Room {
+    const room: Room = {
+      sessionId: row.id,
+      key: `session:${row.id}`,
+      technician,
+      expiresAt: new Date().toISOString(),
+      peers: {},
+      paired: true,
+      reports: 0,
+      ended: false,
+      logged: Promise.resolve(),
+      hostReporting: true,
+      resumeKeys: {
+        ...(row.host_resume_key ? { host: row.host_resume_key } : {}),
+        ...(row.technician_resume_key ? { technician: row.technician_resume_key } : {}),
+      },
+      graceMs: {},
+      lost: {},
+    }
+    this.rooms.set(room.key, room)
+    return room
+  }
+
+  private get maxGraceMs(): number {
+    return this.options.maxResumeGraceMs ?? DEFAULT_MAX_RESUME_GRACE_MS
+  }
+
+  /** The grace period of this room: the shortest any side asked for, within the gateway's bound. */
+  private graceOf(room: Room): number {
+    return Math.min(this.maxGraceMs, ...Object.values(room.graceMs))
+  }
+
+  /** Holds a dropped side's place; the session ends if it is not back within the grace period. */
+  private holdLost(room: Room, role: Role): void {
+    clearTimeout(room.lost[role])
+    const graceMs = this.graceOf(room)
+    room.lost[role] = setTimeout(() => {
+      void this.end(room, {
+        type: 'ended',
+        by: 'gateway',
+        reason: `the ${roleName[role]}'s connection did not come back within ${Math.round(graceMs / 1000)} s`,
+        code: 'connectionLost',
+      }).catch(this.logError)
+    }, graceMs)
+  }
+
+  /**
+   * A side coming back: it must sign a fresh challenge with the key it gave after pairing, so a
+   * proof seen once is good for nothing else. Then it takes its place again (replacing a link the
+   * gateway still thought alive) and, once both sides are there, the relay goes on.
+   */
+  private challenge(socket: WebSocket, admission: Extract<Admission, { via: 'resume' }>): void {
+    const nonce = resumeNonce()
+    const refuse = (reason: string) => {
+      socket.close(CloseCode.resumeRefused, reason)
+      setTimeout(() => socket.terminate(), 2000).unref()
+    }
+    const timer = setTimeout(() => refuse('no resume proof in time'), RESUME_PROOF_TIMEOUT_MS)
+    const onMessage = (data: Buffer, isBinary: boolean) => {
+      socket.off('message', onMessage)
+      clearTimeout(timer)
+      const message = isBinary ? undefined : decodeResumeMessage(data)
+      const room = this.roomOf(admission.sessionId)
+      const key = room?.resumeKeys[admission.role]
+      const proven =
+        message?.type === 'resume' &&
+        key !== undefined &&
+        verifyResume(key, admission.sessionId, admission.role, nonce, message.proof)
+      if (!room || room.ended || !proven) {
+        this.options.onResumeRefused?.(admission.address)
+        if (room && !room.ended) this.logEvent(room, 'resume-refused', admission.role)
+        this.options.onLog?.(
+          `session ${admission.sessionId}: refused a resume as ${admission.role} from ${admission.address}`,
+        )
+        return refuse('the resume proof did not check out')
+      }
+      this.rejoin(room, socket, admission)
+    }
+    socket.on('message', onMessage)
+    socket.on('close', () => clearTimeout(timer))
+    send(socket, { type: 'resume-challenge', nonce })
+  }
+
+  private rejoin(room: Room, socket: WebSocket, admission: Extract<Admission, { via: 'resume' }>): void {
+    const { role } = admission
+    const old = room.peers[role]
+    if (old) {
+      // The gateway had not noticed this link was gone: the new one replaces it.
+      delete room.peers[role]
+      clearInterval(old.heartbeat)
+      old.socket.terminate()
+    }
+    room.unrelay?.()
+    room.unrelay = undefined
+    clearTimeout(room.lost[role])
+    delete room.lost[role]
+    const peer = this.newPeer(role, socket, admission.address)
+    room.peers[role] = peer
+    this.watch(room, peer)
+    this.recordReports(room, peer, role)
+    this.logEvent(room, 'link-restored', role)
+    this.options.onLog?.(`session ${room.sessionId}: the ${roleName[role]} is back (${admission.address})`)
+    const { host, technician } = room.peers
+    if (!host || !technician) return
+    this.relay(room, host, technician)
+    for (const side of [host, technician]) send(side.socket, { type: 'resumed', sessionId: room.sessionId })
+  }
+
+  private relay(room: Room, host: Peer, technician: Peer): void {
+    const { tap } = this.options
+    const stops = [
+      relayOneWay(host, technician, this.stats, tap && ((frame) => tap('host', frame))),
+      relayOneWay(technician, host, this.stats, tap && ((frame) => tap('technician', frame))),
+    ]
+    room.unrelay = () => stops.forEach((stop) => stop())
+  }
+
+  /** Something the gateway itself saw happen to a session, for its log (never payload). */
+  private logEvent(room: Room, event: string, kind: Role): void {
+    if (room.reports >= MAX_REPORTS_PER_SESSION) return
+    this.options.store
+      .insertSessionEvent({
+        id: newId(),
+        session_id: room.sessionId,
+        seq: ++room.reports,
+        at: new Date().toISOString(),
+        source: 'gateway',
+        event,
+        kind,
+        allowed: null,
+        detail: null,
+      })
+      .catch(this.logError)
+  }
+
   /** Ends every room, telling both sides; used when the gateway shuts down. */
   async closeAll(reason: string): Promise<void> {
     await Promise.all(
@@ -248,7 +453,7 @@ export class Rendezvous {
   }
 
   /** The room this admission goes to: found, or made for the first of a PIN's peers or a queue's end user. */
-  private roomFor(admission: Admission): Room | undefined {
+  private roomFor(admission: Exclude<Admission, { via: 'resume' }>): Room | undefined {
     if (admission.via === 'queue') {
       return [...this.rooms.values()].find((room) => room.sessionId === admission.sessionId)
     }
@@ -270,6 +475,9 @@ export class Rendezvous {
       paired: false,
       reports: 0,
       ended: false,
+      resumeKeys: {},
+      graceMs: {},
+      lost: {},
       expiry: setTimeout(
         () =>
           void this.end(room, {
@@ -328,12 +536,7 @@ export class Rendezvous {
       technician_address: technician.address,
     })
     const policy = await this.options.policyFor(taker)
-    const { tap } = this.options
-    const stops = [
-      relayOneWay(host, technician, this.stats, tap && ((frame) => tap('host', frame))),
-      relayOneWay(technician, host, this.stats, tap && ((frame) => tap('technician', frame))),
-    ]
-    room.unrelay = () => stops.forEach((stop) => stop())
+    this.relay(room, host, technician)
     send(host.socket, {
       type: 'paired',
       sessionId: room.sessionId,
@@ -350,7 +553,10 @@ export class Rendezvous {
   /** Keeps what a side reports in the session log; anything else it sends as text is dropped. */
   private recordReports(room: Room, peer: Peer, source: Role): void {
     peer.socket.on('message', (data: Buffer, isBinary) => {
-      if (isBinary || room.ended || room.reports >= MAX_REPORTS_PER_SESSION) return
+      if (isBinary || room.ended) return
+      const resume = decodeResumeMessage(data)
+      if (resume?.type === 'resume-key') return this.keepResumeKey(room, source, resume.key, resume.graceMs)
+      if (room.reports >= MAX_REPORTS_PER_SESSION) return
       const report = decodeSessionReport(data)
       if (!report) return
       const seq = ++room.reports
@@ -365,6 +571,14 @@ export class Rendezvous {
         })
         .catch(this.logError)
     })
+  }
+
+  /** The first key a side sends stays: a later one (from anyone) cannot take the session over. */
+  private keepResumeKey(room: Room, role: Role, key: string, graceMs: number): void {
+    if (room.resumeKeys[role]) return
+    room.resumeKeys[role] = key
+    room.graceMs[role] = graceMs
+    room.logged.then(() => this.options.store.setResumeKey(room.sessionId, role, key)).catch(this.logError)
   }
 
   /** A report as a log row: what anyone may query in the clear, and the rest sealed. */
@@ -454,13 +668,27 @@ export class Rendezvous {
       }
       return
     }
+    if (isLinkDrop(code) && room.resumeKeys[peer.role]) return this.linkDropped(room, peer)
     await this.end(room, endedByClose(peer.role, code))
+  }
+
+  /** A paired side's link dropped: stop relaying, tell the other side, and hold the place. */
+  private linkDropped(room: Room, peer: Peer): void {
+    delete room.peers[peer.role]
+    room.unrelay?.()
+    room.unrelay = undefined
+    this.holdLost(room, peer.role)
+    const other = room.peers[peer.role === 'host' ? 'technician' : 'host']
+    if (other) send(other.socket, { type: 'peer-lost', role: peer.role, graceMs: this.graceOf(room) })
+    this.logEvent(room, 'link-lost', peer.role)
+    this.options.onLog?.(`session ${room.sessionId}: lost the ${roleName[peer.role]}, holding it for resume`)
   }
 
   private async end(room: Room, message: EndedMessage): Promise<void> {
     if (room.ended) return
     room.ended = true
     clearTimeout(room.expiry)
+    for (const timer of Object.values(room.lost)) clearTimeout(timer)
     this.rooms.delete(room.key)
     for (const peer of Object.values(room.peers)) {
       clearInterval(peer.heartbeat)

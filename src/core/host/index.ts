@@ -31,6 +31,8 @@ export interface HostOptions {
   /** Permissions granted up front, for unattended use (`--auto-approve`). */
   autoApprove: readonly Permission[]
   consentTimeoutMs?: number
+  /** How long a dropped link may take to come back before the session ends. */
+  resumeGraceMs?: number
   /** The audit log file; the default is under XDG_STATE_HOME. */
   auditFile?: string
   onEvent(event: HostEvent): void
@@ -73,6 +75,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
       entry: options.entry,
       role: 'host',
       sshPublicKey: keys.publicKey,
+      ...(options.resumeGraceMs !== undefined ? { resumeGraceMs: options.resumeGraceMs } : {}),
       onEvent(event) {
         if (event.event === 'waiting') sessionId = event.sessionId
         if (event.event === 'paired') {
@@ -96,6 +99,12 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           technician = ''
           policy = []
           audit.record({ event: 'session-transferred', session: sessionId, to: event.to })
+        }
+        if (event.event === 'link-lost') {
+          audit.record({ event: 'link-lost', session: sessionId, side: event.side, graceMs: event.graceMs })
+        }
+        if (event.event === 'link-restored') {
+          audit.record({ event: 'link-restored', session: sessionId, side: event.side, downMs: event.downMs })
         }
         if (event.event === 'ended') {
           try {

@@ -88,6 +88,18 @@ export function reduceHostView(
     case 'waiting':
     case 'paired':
       return { ...state, ...reduceSessionView(state, action), role: 'host' }
+    case 'link-lost':
+      return log(
+        { ...state, ...reduceSessionView(state, action), role: 'host' },
+        action.side === 'self'
+          ? 'your connection dropped; reconnecting…'
+          : "the technician's connection dropped; waiting for it to come back…",
+      )
+    case 'link-restored':
+      return log(
+        { ...state, ...reduceSessionView(state, action), role: 'host' },
+        `reconnected after ${(action.downMs / 1000).toFixed(1)} s; nothing was lost`,
+      )
     case 'transferred':
       return log(
         {

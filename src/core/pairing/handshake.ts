@@ -12,6 +12,8 @@ export interface PairingResult {
   sas: string
   sasWords: string[]
   channel: SealedChannel
+  /** 32 bytes only the two paired sides know: what a resume after a lost link is proved with. */
+  resumeKey: Uint8Array
 }
 
 /** The technician's side: commit first, then reveal its key once the host's key has arrived. */
@@ -76,7 +78,7 @@ function toResult(keys: SessionKeys, role: 'technician' | 'host'): PairingResult
   keys.technicianToHost.fill(0)
   keys.hostToTechnician.fill(0)
   keys.sas.fill(0)
-  return { sas: sasWords.join(' '), sasWords, channel }
+  return { sas: sasWords.join(' '), sasWords, channel, resumeKey: keys.resume }
 }
 
 /** Technician handshake with a given key pair; tests use it for fixed vectors. Zeroes the secret key. */

@@ -13,6 +13,7 @@ const info = {
   technicianToHost: `${PROTOCOL_LABEL} key technician->host`,
   hostToTechnician: `${PROTOCOL_LABEL} key host->technician`,
   sas: `${PROTOCOL_LABEL} sas`,
+  resume: `${PROTOCOL_LABEL} resume`,
 } as const
 
 const KEY_LENGTH = nacl.secretbox.keyLength
@@ -25,11 +26,15 @@ export interface Transcript {
   technicianPublicKey: Uint8Array
 }
 
-/** The pairing's outputs: one secretbox key per direction and the bytes behind the SAS words. */
+/**
+ * The pairing's outputs: one secretbox key per direction, the bytes behind the SAS words, and the
+ * key that proves a reconnecting side is the one that paired (resumable-stream.ts).
+ */
 export interface SessionKeys {
   technicianToHost: Uint8Array
   hostToTechnician: Uint8Array
   sas: Uint8Array
+  resume: Uint8Array
 }
 
 function u32(value: number): Uint8Array {
@@ -68,5 +73,6 @@ export function deriveSessionKeys(sharedSecret: Uint8Array, transcript: Transcri
     technicianToHost: expand(info.technicianToHost, KEY_LENGTH),
     hostToTechnician: expand(info.hostToTechnician, KEY_LENGTH),
     sas: expand(info.sas, SAS_BYTE_LENGTH),
+    resume: expand(info.resume, 32),
   }
 }

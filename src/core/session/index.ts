@@ -1,8 +1,10 @@
 /**
  * One side of a support session, from the gateway's upgrade to the end: waits to be paired, runs
  * the sealed pairing over the relayed stream, exchanges a sealed hello each way carrying each
- * side's SSH public key, then reports `paired` and hands the stream to SSH until either side or
- * the gateway ends it. Reports typed events; renders nothing. Imports core only.
+ * side's SSH public key, then reports `paired` and hands SSH a resumable stream until either side
+ * or the gateway ends it. When the link to the gateway drops, it reconnects on its own with a
+ * proof only the paired side can make, and SSH above never notices (resumable-stream.ts); a drop
+ * longer than the grace period ends the session. Reports typed events; renders nothing.
  */
 import type { ParsedKey } from 'ssh2'
 import type WebSocket from 'ws'
@@ -11,7 +13,7 @@ import { FrameQueue } from './frame-queue.js'
 import type { TechnicianIdentity } from '../accounts/index.js'
 import { openGatewaySocket } from '../client/index.js'
 import type { Permission } from '../consent/types.js'
-import type { ErrorCode } from '../errors.js'
+import { UserError, type ErrorCode } from '../errors.js'
 import {
   CloseCode,
   decodeControlMessage,
@@ -33,7 +35,8 @@ import {
 } from '../pairing/index.js'
 import { parsePeerPublicKey } from '../ssh/keys.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
-import { WebSocketDuplex } from '../transport/ws-duplex.js'
+import { ResumableStream } from '../transport/resumable-stream.js'
+import { resumeSigningKey, signResume } from '../transport/resume-proof.js'
 
 export interface SessionEnded {
   event: 'ended'
@@ -56,7 +59,19 @@ export type SessionEvent =
     }
   /** The host's: the technician handed the session to `to`, who must pair afresh (a new SAS). */
   | { event: 'transferred'; role: Role; sessionId: string; to: TechnicianIdentity }
+  /** A link dropped: this side's own (it is reconnecting) or the peer's (the gateway waits for it). */
+  | { event: 'link-lost'; role: Role; sessionId: string; side: LinkSide; graceMs: number }
+  /** Both links are up again; the stream went on where it was. */
+  | { event: 'link-restored'; role: Role; sessionId: string; side: LinkSide; downMs: number }
   | SessionEnded
+
+export type LinkSide = 'self' | 'peer'
+
+/** How long a dropped link may take to come back before the session ends. */
+export const DEFAULT_RESUME_GRACE_MS = 60_000
+/** Reconnect attempts start this soon and back off to at most RECONNECT_MAX_MS between tries. */
+const RECONNECT_FIRST_MS = 100
+const RECONNECT_MAX_MS = 2000
 
 export interface SessionPolicy {
   permissions: Permission[]
@@ -76,10 +91,12 @@ export interface SessionOptions {
   onSecured?: (link: SecuredLink) => void
   /** How long the peer may take over each pairing step. */
   pairingTimeoutMs?: number
+  /** How long a dropped link may take to come back (the gateway may hold it for less). */
+  resumeGraceMs?: number
 }
 
 export interface SecuredLink {
-  transport: WebSocketDuplex
+  transport: ResumableStream
   /** The key the peer sent inside the sealed channel: the only one SSH may accept from it. */
   peerSshKey: ParsedKey
 }
@@ -120,9 +137,16 @@ export async function startSession(options: SessionOptions): Promise<Session> {
 
 class SessionRun {
   readonly session: Session
+  private socket: WebSocket
   private frames = new FrameQueue()
   private channel?: SealedChannel
-  private transport?: WebSocketDuplex
+  private stream?: ResumableStream
+  private sessionId = ''
+  private resumeKey?: Uint8Array
+  private heartbeatMs?: number
+  /** When this side's or the peer's link dropped; unset while both are up. */
+  private lostAt?: number
+  private lostSide?: LinkSide
   private pairing = false
   private technician?: TechnicianIdentity
   private policy?: SessionPolicy
@@ -134,20 +158,43 @@ class SessionRun {
   private resolveDone!: (ended: SessionEnded) => void
 
   constructor(
-    private readonly socket: WebSocket,
+    socket: WebSocket,
     private readonly options: SessionOptions,
   ) {
     const done = new Promise<SessionEnded>((resolve) => (this.resolveDone = resolve))
     this.session = { end: (reason) => this.endLocally(reason), report: (event) => this.report(event), done }
+    this.socket = socket
+    this.bind(socket)
+  }
+
+  private get graceMs(): number {
+    return this.options.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS
+  }
+
+  /** Listens on a gateway socket; events of a socket this side has since replaced are ignored. */
+  private bind(socket: WebSocket): void {
+    const current = () => socket === this.socket
     socket.on('message', (data: Buffer, isBinary) => {
+      if (!current()) return
       this.lastHeard = Date.now()
       if (!isBinary) this.onControl(data)
-      else if (this.transport) this.transport.pushFrame(data)
+      else if (this.stream) this.stream.pushFrame(data)
       else this.frames.push(new Uint8Array(data))
     })
-    socket.on('ping', () => (this.lastHeard = Date.now()))
+    socket.on('ping', () => {
+      if (current()) this.lastHeard = Date.now()
+    })
     socket.on('error', () => socket.terminate())
-    socket.on('close', () => this.finish())
+    socket.on('close', () => {
+      if (current()) this.onSocketClosed()
+    })
+  }
+
+  private onSocketClosed(): void {
+    if (this.finished) return
+    // A paired session whose link dropped without anyone ending it: come back, SSH is still there.
+    if (this.stream && !this.outcome) return void this.reconnect()
+    this.finish()
   }
 
   private onControl(data: Buffer): void {
@@ -155,6 +202,7 @@ class SessionRun {
     if (!message) return this.fail('the gateway sent a malformed control message', 'failure')
     switch (message.type) {
       case 'waiting':
+        this.heartbeatMs = message.heartbeatMs
         this.startWatchdog(message.heartbeatMs)
         this.emit({
           event: 'waiting',
@@ -190,13 +238,41 @@ class SessionRun {
         // Told first, so the SSH server closes on purpose before its stream goes.
         this.emit({ event: 'transferred', role: 'host', sessionId: message.sessionId, to })
         // The old technician's SSH goes, with everything it held; the next one pairs from scratch.
-        this.transport?.destroy()
-        this.transport = undefined
+        this.stream?.destroy()
+        this.stream = undefined
         this.frames = new FrameQueue()
         this.pairing = false
         this.policy = undefined
         break
       }
+      case 'peer-lost':
+        if (!this.stream) return
+        this.stream.linkLost()
+        this.linkLost('peer', message.graceMs)
+        break
+      case 'resume-challenge': {
+        if (!this.resumeKey || this.lostSide !== 'self') return
+        const key = resumeSigningKey(this.resumeKey, this.options.role)
+        const proof = signResume(key, this.sessionId, this.options.role, message.nonce)
+        this.sendText({ type: 'resume', proof })
+        break
+      }
+      case 'resumed':
+        if (!this.stream || message.sessionId !== this.sessionId) return
+        this.stream.rejoin(this.socket)
+        if (this.heartbeatMs) this.startWatchdog(this.heartbeatMs)
+        if (this.lostAt !== undefined) {
+          this.emit({
+            event: 'link-restored',
+            role: this.options.role,
+            sessionId: this.sessionId,
+            side: this.lostSide ?? 'peer',
+            downMs: Date.now() - this.lostAt,
+          })
+        }
+        this.lostAt = undefined
+        this.lostSide = undefined
+        break
       case 'ended':
         this.outcome ??= {
           event: 'ended',
@@ -234,6 +310,8 @@ class SessionRun {
         result = handshake.onReveal(await this.frames.next(timeout))
       }
       const channel = (this.channel = result.channel)
+      this.sessionId = sessionId
+      this.resumeKey = result.resumeKey
       const sshKey = this.options.sshPublicKey
       this.sendFrame(sealJson(channel, { type: 'hello', role, protocol: SESSION_PROTOCOL, sshKey }))
       const peerSshKey = this.checkHello(openJson(channel, await this.frames.next(timeout)))
@@ -248,8 +326,16 @@ class SessionRun {
         ...(this.technician ? { technician: this.technician } : {}),
         ...(this.policy ? { policy: this.policy } : {}),
       })
-      const transport = (this.transport = new WebSocketDuplex(this.socket))
-      for (const frame of this.frames.drain()) transport.pushFrame(frame)
+      const transport = (this.stream = new ResumableStream({ role, resumeKey: result.resumeKey }))
+      transport.start(this.socket)
+      // The gateway learns only a public key: it can check a resume proof, never make one.
+      const { publicKey } = resumeSigningKey(result.resumeKey, role)
+      this.sendText({
+        type: 'resume-key',
+        key: Buffer.from(publicKey).toString('base64'),
+        graceMs: this.graceMs,
+      })
+      for (const frame of this.frames.drain()) transport.pushFrame(Buffer.from(frame))
       this.options.onSecured?.({ transport, peerSshKey })
     } catch (error) {
       if (this.finished) return
@@ -274,8 +360,83 @@ class SessionRun {
   }
 
   private report(event: SessionReport): void {
-    if (this.socket.readyState === this.socket.OPEN)
-      this.socket.send(JSON.stringify({ type: 'report', ...event }))
+    this.sendText({ type: 'report', ...event })
+  }
+
+  private sendText(message: object): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(message))
+  }
+
+  private linkLost(side: LinkSide, graceMs: number): void {
+    if (this.lostAt === undefined) {
+      this.lostAt = Date.now()
+      this.lostSide = side
+    }
+    this.emit({ event: 'link-lost', role: this.options.role, sessionId: this.sessionId, side, graceMs })
+  }
+
+  /**
+   * This side's link dropped: reconnects with backoff and a resume proof until the grace period
+   * runs out. A refusal that will not change (the gateway no longer knows the session, a revoked
+   * login) ends the session at once.
+   */
+  private async reconnect(): Promise<void> {
+    clearInterval(this.watchdog)
+    this.stream!.linkLost()
+    const firstDrop = this.lostAt === undefined || this.lostSide !== 'self'
+    if (firstDrop) {
+      this.lostAt = undefined
+      this.linkLost('self', this.graceMs)
+    }
+    const deadline = this.lostAt! + this.graceMs
+    let delay = RECONNECT_FIRST_MS
+    while (!this.finished && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))))
+      delay = Math.min(delay * 2, RECONNECT_MAX_MS)
+      if (this.finished || Date.now() >= deadline) break
+      try {
+        await openGatewaySocket(
+          {
+            server: this.options.server,
+            role: this.options.role,
+            ...(this.options.token ? { token: this.options.token } : {}),
+            entry: { resume: this.sessionId },
+            handshakeTimeoutMs: Math.max(100, Math.min(5000, deadline - Date.now())),
+          },
+          // Bound at once: the challenge may arrive in the same turn as the open.
+          (socket) => {
+            if (this.finished) return socket.close(CloseCode.normal)
+            this.socket = socket
+            this.bind(socket)
+          },
+        )
+        // The challenge and `resumed` come through onControl; a new drop starts this again.
+        this.startWatchdog(this.heartbeatMs ?? 5000)
+        return
+      } catch (error) {
+        if (
+          error instanceof UserError &&
+          error.code !== 'gatewayUnreachable' &&
+          error.code !== 'rateLimited'
+        ) {
+          this.outcome ??= {
+            event: 'ended',
+            by: 'gateway',
+            reason: clean(`the session could not be resumed: ${error.message}`),
+            code: 'connectionLost',
+          }
+          return this.finish()
+        }
+      }
+    }
+    const seconds = Math.round(this.graceMs / 1000)
+    this.outcome ??= {
+      event: 'ended',
+      by: 'gateway',
+      reason: `the connection did not come back within ${seconds} s`,
+      code: 'connectionLost',
+    }
+    this.finish()
   }
 
   private sendFrame(frame: Uint8Array): void {
@@ -287,12 +448,16 @@ class SessionRun {
     clearInterval(this.watchdog)
     this.watchdog = setInterval(() => {
       if (Date.now() - this.lastHeard > 3 * heartbeatMs) {
-        this.outcome ??= {
-          event: 'ended',
-          by: 'gateway',
-          reason: 'lost the connection to the gateway',
-          code: 'connectionLost',
+        // Paired, the stream outlives the socket: the close starts a reconnect, not the end.
+        if (!this.stream) {
+          this.outcome ??= {
+            event: 'ended',
+            by: 'gateway',
+            reason: 'lost the connection to the gateway',
+            code: 'connectionLost',
+          }
         }
+        this.lastHeard = Date.now()
         this.socket.terminate()
       }
     }, heartbeatMs)
@@ -330,7 +495,7 @@ class SessionRun {
     this.finished = true
     clearInterval(this.watchdog)
     this.channel?.destroy()
-    this.transport?.endOfStream()
+    this.stream?.endOfStream()
     this.frames.fail(new PairingError('UNEXPECTED', 'the connection closed'))
     const ended = this.outcome ?? {
       event: 'ended',

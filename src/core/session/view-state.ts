@@ -1,7 +1,7 @@
 /** What a session's terminal view shows, derived from its events by one reducer. */
 import type { TechnicianIdentity } from '../accounts/index.js'
 import type { EndedBy, Role } from '../gateway/control-messages.js'
-import type { SessionEvent } from './index.js'
+import type { LinkSide, SessionEvent } from './index.js'
 
 export interface SessionViewState {
   role: Role
@@ -11,6 +11,8 @@ export interface SessionViewState {
   sas?: string
   technician?: TechnicianIdentity
   ended?: { by: EndedBy; reason: string; abnormal: boolean }
+  /** Set while a link under the session is down: whose, since when (ms), and for how long it is held. */
+  link?: { side: LinkSide; since: number; graceMs: number }
 }
 
 export function initialSessionView(role: Role): SessionViewState {
@@ -26,9 +28,14 @@ export function reduceSessionView(state: SessionViewState, event: SessionEvent):
     case 'transferred':
       // The next technician pairs afresh: no words to compare until then.
       return { ...state, phase: 'waiting', sas: undefined, expiresAt: undefined, technician: event.to }
+    case 'link-lost':
+      return { ...state, link: state.link ?? { side: event.side, since: Date.now(), graceMs: event.graceMs } }
+    case 'link-restored':
+      return { ...state, link: undefined }
     case 'ended':
       return {
         ...state,
+        link: undefined,
         phase: 'ended',
         ended: { by: event.by, reason: event.reason, abnormal: !!event.code },
       }

@@ -442,8 +442,19 @@ export class Store {
     return result.numUpdatedRows === 1n
   }
 
-  async insertSession(session: SessionsTable): Promise<void> {
+  async insertSession(session: Insertable<SessionsTable>): Promise<void> {
     await this.db.insertInto('sessions').values(session).execute()
+  }
+
+  /** Records the key a side's resume proofs verify with; the first one set stays. */
+  async setResumeKey(id: string, role: 'host' | 'technician', key: string): Promise<void> {
+    const column = role === 'host' ? 'host_resume_key' : 'technician_resume_key'
+    await this.db
+      .updateTable('sessions')
+      .set({ [column]: key })
+      .where('id', '=', id)
+      .where(column, 'is', null)
+      .execute()
   }
 
   /**

@@ -192,6 +192,12 @@ const migrations: Record<string, Migration> = {
     },
   },
   // Numbered apart from the migrations written alongside it, so that they keep their order.
+  '0010-session-resume': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('sessions').addColumn('host_resume_key', 'text').execute()
+      await db.schema.alterTable('sessions').addColumn('technician_resume_key', 'text').execute()
+    },
+  },
   '0009-store-keys': {
     async up(db: Kysely<unknown>) {
       await db.schema

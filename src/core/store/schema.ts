@@ -126,6 +126,12 @@ export interface SessionsTable {
   channel_id: string | null
   /** The technician who took the session from a queue; set once, atomically. */
   taken_by: string | null
+  /**
+   * The public keys each side's resume proofs verify with (resume-proof.ts), set once after
+   * pairing: any gateway on this database can let a side whose link dropped back in.
+   */
+  host_resume_key: Generated<string | null>
+  technician_resume_key: Generated<string | null>
 }
 
 /** What the technician's side reported during a session: never payload, output or command lines. */

@@ -28,6 +28,8 @@ export interface TechnicianOptions {
   onEvent(event: SessionEvent): void
   /** Where to open the session's control socket (`<session id>.sock`) once SSH is up; none without. */
   controlDir?: string
+  /** How long a dropped link may take to come back before the session ends. */
+  resumeGraceMs?: number
 }
 
 export interface TechnicianSession {
@@ -72,6 +74,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     role: 'technician',
     token: options.token,
     sshPublicKey: keys.publicKey,
+    ...(options.resumeGraceMs !== undefined ? { resumeGraceMs: options.resumeGraceMs } : {}),
     onEvent(event) {
       if (event.event === 'paired') sessionId = event.sessionId
       if (event.event === 'ended') {

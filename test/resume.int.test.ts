@@ -1,0 +1,206 @@
+/**
+ * Sessions that survive a lost link: a real gateway, a real host and technician, and a TCP proxy
+ * of the test's own between one side and the gateway that the test cuts (every connection reset,
+ * new ones refused) and restores. SSH above the resumable stream must never notice.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { PassThrough, Writable } from 'node:stream'
+import nacl from 'tweetnacl'
+import WebSocket from 'ws'
+import { afterEach, describe, expect, it } from 'vitest'
+import { readAuditLog } from '../src/core/audit/index.js'
+import { openGatewaySocket } from '../src/core/client/index.js'
+import { RESUME_HEADER, WS_PATH } from '../src/core/gateway/control-messages.js'
+import { UserError } from '../src/core/errors.js'
+import { startHost, type HostEvent } from '../src/core/host/index.js'
+import type { Permission } from '../src/core/consent/index.js'
+import type { SessionEvent } from '../src/core/session/index.js'
+import { openRemoteShell } from '../src/core/ssh/technician-client.js'
+import { startTechnician } from '../src/core/technician/index.js'
+import { startCutProxy, type CutProxy } from './helpers/cut-proxy.js'
+import { startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js'
+
+let gw: TestGateway | undefined
+const cleanups: (() => Promise<unknown> | void)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  await gw?.close()
+  gw = undefined
+})
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A paired session; `cut` says whose link goes through the proxy. */
+async function session(options: { cut: 'host' | 'technician'; autoApprove: Permission[]; graceMs?: number }) {
+  gw = await startTestGateway()
+  const proxy: CutProxy = await startCutProxy(Number(new URL(gw.url).port))
+  cleanups.push(() => proxy.close())
+  const pin = await gw.newPin()
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-resume-'))
+  const auditFile = path.join(dir, 'audit.jsonl')
+  const hostEvents: HostEvent[] = []
+  const technicianEvents: SessionEvent[] = []
+  const grace = options.graceMs !== undefined ? { resumeGraceMs: options.graceMs } : {}
+  const host = await startHost({
+    server: options.cut === 'host' ? proxy.url : gw.url,
+    entry: { pin },
+    interactive: false,
+    autoApprove: options.autoApprove,
+    auditFile,
+    ...grace,
+    onEvent: (event) => hostEvents.push(event),
+  })
+  const technician = await startTechnician({
+    server: options.cut === 'technician' ? proxy.url : gw.url,
+    entry: { pin },
+    token: gw.token,
+    ...grace,
+    onEvent: (event) => technicianEvents.push(event),
+  })
+  cleanups.push(async () => {
+    technician.session.end()
+    host.end()
+    await Promise.all([technician.session.done, host.done])
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  const client = await technician.ssh
+  const paired = technicianEvents.find((event) => event.event === 'paired') as { sessionId: string }
+  return {
+    proxy,
+    host,
+    technician,
+    client,
+    hostEvents,
+    technicianEvents,
+    auditFile,
+    sessionId: paired.sessionId,
+  }
+}
+
+const has = (events: { event: string }[], name: string) => events.some((event) => event.event === name)
+
+describe('a session whose link drops', () => {
+  it('keeps the same shell when the technician’s link is cut, and bytes typed meanwhile arrive once', async () => {
+    const s = await session({ cut: 'technician', autoApprove: ['shell'] })
+    const shell = await openRemoteShell(s.client, undefined)
+    let output = ''
+    shell.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    shell.write('echo pid=$$\n')
+    await waitFor(() => /pid=\d+/.test(output), 10_000, 'the first pid')
+    const pid = /pid=(\d+)/.exec(output)![1]
+
+    s.proxy.cut()
+    await waitFor(
+      () => has(s.technicianEvents, 'link-lost') && has(s.hostEvents, 'link-lost'),
+      10_000,
+      'link-lost',
+    )
+    shell.write('echo typed-during-the-cut\n')
+    await sleep(1500)
+    s.proxy.restore()
+    await waitFor(
+      () => has(s.technicianEvents, 'link-restored') && has(s.hostEvents, 'link-restored'),
+      10_000,
+      'link-restored',
+    )
+    shell.write('echo pid=$$\n')
+    await waitFor(() => (output.match(/pid=\d+/g) ?? []).length === 2, 10_000, 'the second pid')
+
+    expect(output.match(/pid=(\d+)/g)).toEqual([`pid=${pid}`, `pid=${pid}`])
+    expect(output.match(/typed-during-the-cut/g)).toHaveLength(1)
+    expect(s.technicianEvents.find((event) => event.event === 'link-lost')).toMatchObject({ side: 'self' })
+    expect(s.hostEvents.find((event) => event.event === 'link-lost')).toMatchObject({ side: 'peer' })
+    // On record on both sides: the end user's audit log and the gateway's session log.
+    const audit = readAuditLog(s.auditFile).entries.map((entry) => entry.event)
+    expect(audit).toEqual(expect.arrayContaining(['link-lost', 'link-restored']))
+    const logged = (await gw!.store.listSessionEvents(s.sessionId)).filter((row) => row.source === 'gateway')
+    expect(logged.map((row) => `${row.event}:${row.kind}`)).toEqual(
+      expect.arrayContaining(['link-lost:technician', 'link-restored:technician']),
+    )
+    shell.end('exit\n')
+  })
+
+  it('carries 24 MiB of a running command whole through a cut of the host’s link', async () => {
+    const s = await session({ cut: 'host', autoApprove: ['exec'] })
+    const payload = randomBytes(24 * 1024 * 1024)
+    const stdin = new PassThrough()
+    let stdout = ''
+    const exit = s.technician.exec('sha256sum', {
+      stdin,
+      stdout: new Writable({ write: (chunk: Buffer, _e, done) => ((stdout += chunk.toString()), done()) }),
+      stderr: new Writable({ write: (_chunk, _e, done) => done() }),
+    })
+    // Written in pieces; the link is cut a third of the way and restored a second later.
+    const piece = 256 * 1024
+    for (let offset = 0; offset < payload.length; offset += piece) {
+      if (!stdin.write(payload.subarray(offset, offset + piece)))
+        await new Promise((r) => stdin.once('drain', r))
+      if (offset === 8 * 1024 * 1024) {
+        s.proxy.cut()
+        setTimeout(() => s.proxy.restore(), 1000)
+      }
+    }
+    stdin.end()
+    expect(await exit).toEqual({ exitCode: 0 })
+    expect(stdout.split(' ')[0]).toBe(createHash('sha256').update(payload).digest('hex'))
+    expect(has(s.hostEvents, 'link-restored')).toBe(true)
+  })
+
+  it('ends both sides with a clear reason when the link stays down past the grace period', async () => {
+    const s = await session({ cut: 'technician', autoApprove: [], graceMs: 1000 })
+    s.proxy.cut()
+    const [technicianEnded, hostEnded] = await Promise.all([s.technician.session.done, s.host.done])
+    expect(technicianEnded).toMatchObject({
+      code: 'connectionLost',
+      reason: 'the connection did not come back within 1 s',
+    })
+    expect(hostEnded).toMatchObject({
+      by: 'gateway',
+      code: 'connectionLost',
+      reason: "the technician's connection did not come back within 1 s",
+    })
+    const audit = readAuditLog(s.auditFile).entries.map((entry) => entry.event)
+    expect(audit.slice(-2)).toEqual(['link-lost', 'session-end'])
+  })
+})
+
+describe('a resume that is not the paired side’s', () => {
+  it('is refused and logged: a forged proof, and an unknown session', async () => {
+    const s = await session({ cut: 'technician', autoApprove: [] })
+    const url = new URL(gw!.url)
+    url.protocol = 'ws:'
+    url.pathname = WS_PATH.host
+    const forger = new WebSocket(url, { headers: { [RESUME_HEADER]: s.sessionId } })
+    const challenge = await new Promise<{ nonce: string }>((resolve) =>
+      forger.once('message', (data: Buffer) => resolve(JSON.parse(data.toString()) as { nonce: string })),
+    )
+    const wrongKey = nacl.sign.keyPair()
+    const proof = Buffer.from(
+      nacl.sign.detached(
+        new TextEncoder().encode(`rescue-resume-v1\n${s.sessionId}\nhost\n${challenge.nonce}`),
+        wrongKey.secretKey,
+      ),
+    ).toString('base64')
+    forger.send(JSON.stringify({ type: 'resume', proof }))
+    const closed = await new Promise<number>((resolve) => forger.once('close', (code) => resolve(code)))
+    expect(closed).toBe(4403)
+    await waitFor(
+      async () =>
+        (await gw!.store.listSessionEvents(s.sessionId)).some((row) => row.event === 'resume-refused'),
+      5000,
+      'resume-refused in the session log',
+    )
+    // The real sides never noticed.
+    expect(has(s.hostEvents, 'link-lost')).toBe(false)
+
+    const unknown = await openGatewaySocket(
+      { server: gw!.url, role: 'host', entry: { resume: 'nosuchsession0000' } },
+      (socket) => socket,
+    ).catch((error: unknown) => error)
+    expect(unknown).toBeInstanceOf(UserError)
+    expect((unknown as UserError).message).toBe('this session has ended and cannot be resumed')
+  })
+})
