@@ -153,6 +153,8 @@ export function sameFile(identity: FileIdentity, stats: Stats): boolean {
 }
 
 function identityOf(stats: Stats): FileIdentity {
+  // A folder's size and times change with what is put in it; a file's only when it is changed.
+  if (stats.isDirectory()) return { dev: stats.dev, ino: stats.ino }
   return { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs }
 }
 
