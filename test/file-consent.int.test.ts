@@ -232,6 +232,10 @@ describe('a hash is a read', () => {
     expect(sent).toMatchObject({ resumedFrom: half.length, sha256: sha256(content) })
     expect(fs.readFileSync(target).equals(content)).toBe(true)
 
+    // The end user was told that upload would replace their file.
+    expect(decisions(audit(), 'files.send').map((entry) => entry.summary)).toContain(
+      `put a file on this computer: secret.txt into ${docs}, replacing the file there`,
+    )
     // Every refused hash is in the end user's audit log, naming the file.
     await waitFor(() => refusals(audit()).length >= secretBytes.length + 1, 5000, 'the refusals in the log')
     const refused = refusals(audit())

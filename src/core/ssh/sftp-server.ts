@@ -328,14 +328,16 @@ class SftpSession {
     const announced = typeof attrs.size === 'number' ? attrs.size : undefined
     const size = announced === undefined ? '' : ` (${formatSize(announced)})`
     const verb = resumed === undefined ? 'put' : 'finish putting'
+    // Looked at before asking, for the end user only: the technician learns nothing before the answer.
+    const existing = await fsp.stat(target).catch(() => undefined)
+    const replacing = existing?.isFile() ? ', replacing the file there' : ''
     await this.need(
       'files.send',
-      `${verb} a file on this computer: ${show(name, 100)}${size} into ${show(dir)}`,
+      `${verb} a file on this computer: ${show(name, 100)}${size} into ${show(dir)}${replacing}`,
       target,
       { path: target, folder: dir },
     )
 
-    const existing = await fsp.stat(target).catch(() => undefined)
     if (existing?.isDirectory()) throw new SftpError(STATUS_CODE.FAILURE, `${show(target)} is a folder`)
     if (existing && flags & OPEN_MODE.EXCL) {
       throw new SftpError(STATUS_CODE.FAILURE, `${show(target)} already exists`)
