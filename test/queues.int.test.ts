@@ -313,6 +313,7 @@ describe('every permission the group denies', () => {
       'files.send',
       'files.receive',
       'files.browse',
+      'files.modify',
       'sysinfo',
     ] as const) {
       await expect(tech.check([permission]), permission).rejects.toMatchObject({

@@ -37,7 +37,7 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
       env: 'RESCUE_SERVER',
     }),
     'auto-approve': Flags.string({
-      description: `allow these without asking, for unattended use (comma-separated: ${permissions.slice(0, 6).join(', ')})`,
+      description: `allow these without asking, for unattended use (comma-separated: ${permissions.slice(0, 7).join(', ')})`,
       env: 'RESCUE_AUTO_APPROVE',
     }),
     'consent-timeout': Flags.string({

@@ -195,8 +195,8 @@ describe('rescue send and rescue get', () => {
     }
   })
 
-  it('a tree sent again with --resume skips each file already there with the same hash, and sends the changed one', async () => {
-    const { home } = await liveSession('--auto-approve', 'files.send')
+  it('a tree sent again with --resume skips each file it wrote with the same hash and sends the changed one; a file the end user had is sent again, its hash refused', async () => {
+    const { home, host, auditLog } = await liveSession('--auto-approve', 'files.send')
     const tree = path.join(world.dir('resume-tree'), 'notes')
     fs.mkdirSync(tree)
     fs.writeFileSync(path.join(tree, 'same.txt'), 'unchanged\n')
@@ -205,14 +205,32 @@ describe('rescue send and rescue get', () => {
     expect(first.exitCode, first.stderr).toBe(0)
     // Same size, other bytes: only a hash tells them apart.
     fs.writeFileSync(path.join(tree, 'edited.txt'), 'version 2\n')
+    // The end user's own file, byte for byte the one in the tree. The technician was not let read
+    // it, so it may not learn that it matches (a hash is a read): it is sent again, as the
+    // upload the end user allowed replaces it.
+    const theirs = path.join(home, 'notes', 'theirs.txt')
+    fs.writeFileSync(theirs, 'identical\n')
+    fs.writeFileSync(path.join(tree, 'theirs.txt'), 'identical\n')
+    const before = fs.statSync(theirs).ino
     const again = await world.run(['send', '-r', '--resume', '--json', tree, `${home}/`], { env: runtime })
     expect(again.exitCode, again.stderr).toBe(0)
     const files = (JSON.parse(again.stdout) as { files: { local: string; skipped?: boolean }[] }).files
     expect(files.map((file) => [path.basename(file.local), file.skipped === true])).toEqual([
       ['edited.txt', false],
       ['same.txt', true],
+      ['theirs.txt', false],
     ])
     expect(fs.readFileSync(path.join(home, 'notes', 'edited.txt'), 'utf8')).toBe('version 2\n')
+    expect(fs.readFileSync(theirs, 'utf8')).toBe('identical\n')
+    // Replaced by the upload, not left in place on the strength of a hash.
+    expect(fs.statSync(theirs).ino).not.toBe(before)
+    const refusal = `the SHA-256 of ${theirs}: the end user did not let the technician read it`
+    expect(host.events).toContainEqual(
+      expect.objectContaining({ event: 'refused', request: expect.stringContaining(refusal) }),
+    )
+    expect(auditEntries(auditLog)).toContainEqual(
+      expect.objectContaining({ event: 'refused', request: expect.stringContaining(refusal) }),
+    )
   })
 
   it('a refused transfer exits 15, and nothing lands on the host', async () => {

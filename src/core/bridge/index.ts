@@ -31,7 +31,7 @@ export interface BridgeOptions {
 export type PolicyCheck = (permissions: Permission[]) => Promise<void>
 const noCheck: PolicyCheck = () => Promise.resolve()
 
-const FILE_PERMISSIONS: Permission[] = ['files.send', 'files.receive', 'files.browse']
+const FILE_PERMISSIONS: Permission[] = ['files.send', 'files.receive', 'files.browse', 'files.modify']
 /** What the gateway must allow before a subsystem is asked for; chat needs nothing. */
 const subsystemPermissions: Record<string, Permission[]> = {
   sftp: FILE_PERMISSIONS,

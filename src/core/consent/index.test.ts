@@ -158,19 +158,25 @@ describe('grants limited to a folder', () => {
   })
 
   it('a folder transfer grant lasts until its transfer ends, and a revoke ends it sooner', async () => {
-    const { instance, requests } = broker()
+    const { instance, requests, decisions } = broker()
     const transfer = new AbortController()
     instance.grantTransfer(['files.send', 'files.browse'], '/tmp/drop', transfer.signal)
-    expect(await instance.request('files.browse', 'make a folder', '', undefined, inTmp('x'))).toBe(true)
+    expect(await instance.request('files.browse', 'look at a file', '', undefined, inTmp('x'))).toBe(true)
+    // Changing what is there is no part of a folder transfer: the end user is asked.
+    void instance.request('files.modify', 'delete a file', '', undefined, inTmp('x'))
+    expect(requests()).toHaveLength(2)
+    expect(decisions()).toEqual([
+      expect.objectContaining({ permission: 'files.browse', by: 'transfer-grant' }),
+    ])
     transfer.abort()
     void instance.request('files.send', 'put a file', '', undefined, inTmp('y'))
-    expect(requests()).toHaveLength(2)
+    expect(requests()).toHaveLength(3)
 
     const again = new AbortController()
     instance.grantTransfer(['files.send'], '/tmp/drop', again.signal)
     instance.revoke()
     void instance.request('files.send', 'put a file', '', undefined, inTmp('z'))
-    expect(requests()).toHaveLength(3)
+    expect(requests()).toHaveLength(4)
   })
 })
 

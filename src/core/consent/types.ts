@@ -11,6 +11,7 @@ export const permissions = [
   'files.send',
   'files.receive',
   'files.browse',
+  'files.modify',
   'sysinfo',
   'record',
   'transfer',

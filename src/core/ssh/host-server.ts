@@ -216,7 +216,8 @@ export class HostSshServer {
         return
       }
       if (info.name === TRANSFER_SUBSYSTEM && !claimed) {
-        // Opening it asks nothing: a folder transfer asks inside it, and hashes are of files already allowed.
+        // Opening it asks nothing: a folder transfer asks inside it, and hashes are only of files the
+        // technician was let read or wrote itself.
         claimed = true
         const channel = this.closed ? undefined : accept()
         if (!channel) return reject?.()
@@ -227,6 +228,7 @@ export class HostSshServer {
             this.consent(permission, summary, detail, withdrawn, scope),
           grantTransfer: (permissions, folder, until) =>
             this.options.broker.grantTransfer(permissions, folder, until),
+          refuse: (what) => this.options.broker.refuse(what),
         })
         return
       }
