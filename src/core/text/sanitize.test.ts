@@ -15,9 +15,27 @@ const UNSAFE = new RegExp(
     '\\u2066-\\u2069\\u2800\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0\\u{e0000}-\\u{e007f}\\u{e0100}-\\u{e01ef}]--[\\x20]]',
   'v',
 )
-/** Whole emoji, where a joiner, selector or tag is part of one visible picture. */
-const EMOJI = new RegExp('\\p{RGI_Emoji}', 'gv')
-const unsafeOutsideEmoji = (text: string) => UNSAFE.test(text.replace(EMOJI, ''))
+/**
+ * What is left once the parts of emoji are taken out, by rules written independently of the
+ * sanitizer: the three subdivision flags whole, U+FE0F after a pictograph or in a keycap, and
+ * U+200D between two pictographs. Any other invisible character must have been escaped.
+ */
+const SUBDIVISION_FLAGS = ['🏴󠁧󠁢󠁥󠁮󠁧󠁿', '🏴󠁧󠁢󠁳󠁣󠁴󠁿', '🏴󠁧󠁢󠁷󠁬󠁳󠁿']
+const PICTOGRAPH = '[\\p{Extended_Pictographic}\\p{Emoji_Modifier}\\p{Regional_Indicator}]'
+const SELECTOR_IN_EMOJI = new RegExp(
+  `(?<=[\\p{Extended_Pictographic}\\p{Emoji_Modifier}])\\uFE0F|(?<=[#*0-9])\\uFE0F(?=\\u20E3)`,
+  'gv',
+)
+const JOINER_IN_EMOJI = new RegExp(`(?<=${PICTOGRAPH})\\u200D(?=${PICTOGRAPH})`, 'gv')
+function unsafeOutsideEmoji(text: string): boolean {
+  let rest = text
+  for (const flag of SUBDIVISION_FLAGS) rest = rest.replaceAll(flag, '🏴')
+  rest = rest.replace(SELECTOR_IN_EMOJI, '').replace(JOINER_IN_EMOJI, '')
+  return UNSAFE.test(rest)
+}
+/** Stricter: only Unicode's recommended emoji count, for text that must come out unchanged. */
+const RGI_EMOJI = new RegExp('\\p{RGI_Emoji}', 'gv')
+const unsafeOutsideRgiEmoji = (text: string) => UNSAFE.test(text.replace(RGI_EMOJI, ''))
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
 const codePoints = (text: string) => [...text].length
@@ -132,6 +150,21 @@ describe('sanitizeForTerminal', () => {
     expect(sanitizeForTerminal('\u200d💻')).toBe('\\u200d💻')
   })
 
+  it('keeps recommended emoji of every kind whole', () => {
+    const emoji = ['🏳️‍🌈', '🏴‍☠️', '❤️‍🔥', '👨‍👩‍👧‍👦', '🧑🏻‍❤️‍💋‍🧑🏼', '#️⃣', '👍🏽', '🫱🏻‍🫲🏿', '🐻‍❄️', '😶‍🌫️', '🧔‍♂️', '©️', '👁️‍🗨️', '🏴󠁧󠁢󠁥󠁮󠁧󠁿', '🏴󠁧󠁢󠁷󠁬󠁳󠁿']
+    for (const text of emoji) expect(sanitizeForTerminal(text)).toBe(text)
+  })
+
+  it('escapes text hidden in tag characters after an emoji, and joiners between digits', () => {
+    // "rm" in tags after a smiley: invisible on screen, read by a program.
+    expect(sanitizeForTerminal('😀\u{e0072}\u{e006d}\u{e007f}')).toBe('😀\\u{e0072}\\u{e006d}\\u{e007f}')
+    expect(sanitizeForTerminal('🏴\u{e0067}\u{e0062}\u{e0078}\u{e0078}\u{e0078}\u{e007f}')).toBe(
+      '🏴\\u{e0067}\\u{e0062}\\u{e0078}\\u{e0078}\\u{e0078}\\u{e007f}',
+    )
+    expect(sanitizeForTerminal('kill 1\u200d234')).toBe('kill 1\\u200d234')
+    expect(sanitizeForTerminal('1\ufe0f')).toBe('1\\ufe0f')
+  })
+
   it('cuts before an emoji that does not fit, never between its parts', () => {
     expect(sanitizeForTerminal('ab👩‍💻cd', 5)).toBe('ab…')
     expect(sanitizeForTerminal('ab👩‍💻cd', 6)).toBe('ab👩‍💻…')
@@ -194,7 +227,7 @@ describe('sanitizeForTerminal', () => {
         (text, maxLength) => {
           const out = sanitizeForTerminal(text, maxLength)
           expect(out).not.toMatch(LONE_SURROGATE)
-          if (!unsafeOutsideEmoji(text) && codePoints(text) <= maxLength) expect(out).toBe(text)
+          if (!unsafeOutsideRgiEmoji(text) && codePoints(text) <= maxLength) expect(out).toBe(text)
           // Cut only when needed, and short of the bound by less than one emoji (10 code points at most).
           if (out.endsWith('…')) expect(codePoints(out)).toBeGreaterThan(maxLength - 10)
         },
