@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
 import { parseDuration } from '../cli/duration.js'
+import { readPin } from '../cli/read-secret.js'
 import { runHost } from '../cli/run-host.js'
 import { parsePermissionList, permissions } from '../core/consent/index.js'
 import { loadLogin } from '../core/credentials/index.js'
@@ -8,7 +9,8 @@ import { loadLogin } from '../core/credentials/index.js'
 export default class Host extends BaseCommand {
   static override summary =
     'Ask for help: let the technician who gave you a PIN (or your helpdesk) connect to this computer'
-  static override description = `Connects to the gateway and waits for your technician: the one whose PIN you give (--pin), or the first of a helpdesk group's technicians to take your session from its shared queue (--channel).
+  static override description = `Connects to the gateway and waits for your technician: the one whose PIN you give, or the first of a helpdesk group's technicians to take your session from its shared queue (--channel).
+ Without --channel, rescue host asks for the PIN on the terminal. Scripts give it on stdin (--pin-stdin) or in RESCUE_PIN; --pin works too, but while rescue runs any user of this computer can read it in ps.
  When connected, both screens show the same security words: compare them by phone before going on.
 
 Nothing runs without your consent: each request (a shell, a command) is shown with [a] allow once, [s] allow for this session, [d] deny; no answer in 60 seconds (--consent-timeout) is a denial. [r] closes everything the technician has open and forgets what you allowed; [q] ends the session. Everything is written to your audit log (rescue log).
@@ -16,21 +18,26 @@ Nothing runs without your consent: each request (a shell, a command) is shown wi
 Without a terminal, events are printed as lines (or JSON lines with --json) and every request is denied unless --auto-approve names it.`
 
   static override examples = [
-    '<%= config.bin %> host --server https://rescue.acme.example --pin 123456',
-    '<%= config.bin %> host --pin 123456 --json --auto-approve exec',
+    '<%= config.bin %> host --server https://rescue.acme.example',
+    'echo 123456 | <%= config.bin %> host --pin-stdin --json --auto-approve exec',
     '<%= config.bin %> host --server https://rescue.acme.example --channel helpdesk',
   ]
 
   static override flags = {
     pin: Flags.string({
-      description: 'the 6-digit PIN your technician gave you',
+      description:
+        'the 6-digit PIN your technician gave you; other users of this computer can see it in ps: rather leave it out to be asked, or use RESCUE_PIN or --pin-stdin',
       env: 'RESCUE_PIN',
-      exactlyOne: ['pin', 'channel'],
+      exclusive: ['channel', 'pin-stdin'],
+    }),
+    'pin-stdin': Flags.boolean({
+      description: 'read the PIN from the first line of stdin',
+      exclusive: ['pin', 'channel'],
     }),
     channel: Flags.string({
       description: "wait in this group's shared queue for whichever of its technicians takes you",
       env: 'RESCUE_CHANNEL',
-      exactlyOne: ['pin', 'channel'],
+      exclusive: ['pin', 'pin-stdin'],
     }),
     server: Flags.string({
       description: 'the gateway URL [default: http://127.0.0.1:8080]',
@@ -51,9 +58,13 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
     const { flags } = await this.parse(Host)
     const server = flags.server ?? loadLogin()?.server ?? 'http://127.0.0.1:8080'
     const autoApprove = flags['auto-approve'] ? parsePermissionList(flags['auto-approve']) : []
+    const entry =
+      flags.channel !== undefined
+        ? { channel: flags.channel.trim() }
+        : { pin: flags.pin?.trim() ?? (await readPin({ fromStdin: flags['pin-stdin'] })) }
     await runHost({
       server,
-      entry: flags.pin !== undefined ? { pin: flags.pin.trim() } : { channel: flags.channel!.trim() },
+      entry,
       autoApprove,
       consentTimeoutMs: parseDuration(flags['consent-timeout']),
       json: this.jsonEnabled(),

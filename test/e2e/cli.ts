@@ -151,6 +151,11 @@ export class CliProcess {
     return this.until('its exit', timeoutMs, () => this.exit)
   }
 
+  /** The process id, to look at the process from outside (its argv in /proc). */
+  get pid(): number | undefined {
+    return this.child.pid
+  }
+
   kill(signal: NodeJS.Signals): void {
     this.child.kill(signal)
   }
@@ -264,6 +269,11 @@ export class PtyProcess {
 
   waitForExit(timeoutMs = WAIT_MS): Promise<Exit> {
     return this.until('its exit', timeoutMs, () => this.exit, false)
+  }
+
+  /** The process id, to look at the process from outside (its command line in ps). */
+  get pid(): number {
+    return this.pty.pid
   }
 
   /** Types on the terminal's keyboard. */
@@ -390,15 +400,15 @@ export class CliWorld {
     }
   }
 
-  /** Starts a long-running command; `dispose()` stops it if the test does not. */
-  spawn(name: string, args: string[], options: Pick<RunOptions, 'env'> = {}): CliProcess {
+  /** Starts a long-running command (`input` written to its stdin, then closed); `dispose()` stops it if the test does not. */
+  spawn(name: string, args: string[], options: Pick<RunOptions, 'env' | 'input'> = {}): CliProcess {
     const child = execa(process.execPath, [BIN, ...args], {
       cwd: this.root,
       env: this.envWith(options.env),
       extendEnv: false,
       reject: false,
       buffer: false,
-      stdin: 'ignore',
+      ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
       forceKillAfterDelay: false,
     })
     const cli = new CliProcess(name, child)

@@ -17,6 +17,7 @@ import {
 } from '../consent/index.js'
 import type { ChannelKind, HostActivity } from '../host/events.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { technicianEnvironment } from './environment.js'
 import { serveSftp } from './sftp-server.js'
 import { CHAT_SUBSYSTEM, serveChat, type ChatLink, type ChatMessage } from '../chat/index.js'
 import { SYSINFO_SUBSYSTEM } from '../sysinfo/index.js'
@@ -48,9 +49,6 @@ interface OpenChannel {
   kind: ChannelKind
   stop(): void
 }
-
-// Secrets of this process that the technician's shell must not inherit.
-const PRIVATE_ENV = ['RESCUE_TOKEN', 'RESCUE_PIN']
 
 export class HostSshServer {
   private readonly server: ssh2.Server
@@ -309,7 +307,7 @@ export class HostSshServer {
       cols: request.cols,
       rows: request.rows,
       cwd: os.homedir(),
-      env: childEnvironment(request.term),
+      env: technicianEnvironment({ term: request.term }),
       encoding: null,
     })
     const id = this.track('shell', undefined, {
@@ -347,7 +345,8 @@ export class HostSshServer {
     const args = command === undefined ? ['-l'] : ['-c', command]
     const child: ChildProcess = spawn(loginShell(), args, {
       cwd: os.homedir(),
-      env: childEnvironment(process.env.TERM),
+      // No TERM: without a pty request there is no terminal, as with OpenSSH's exec and ssh -T.
+      env: technicianEnvironment(),
       stdio: 'pipe',
       // Its own process group, so revoking stops everything the command started, not only the shell.
       detached: true,
@@ -425,13 +424,6 @@ function fitsInPrompt(command: string): boolean {
 
 function loginShell(): string {
   return process.env.SHELL || os.userInfo().shell || '/bin/sh'
-}
-
-function childEnvironment(term: string | undefined): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env }
-  for (const name of PRIVATE_ENV) delete env[name]
-  if (term) env.TERM = term
-  return env
 }
 
 function signalName(signal: number): string {
