@@ -153,7 +153,8 @@ function progressDisplay(
         total: current.size,
         ...(elapsed > 0.2 && moved > 0 ? { bytesPerSecond: moved / elapsed } : {}),
       },
-      stream.columns || 80,
+      // Two columns spare: a terminal echoes "^C" after the bar, which must not wrap onto a new line.
+      (stream.columns || 80) - 2,
     )
     stream.write(`\r\u001b[K${line}`)
     drawn = true

@@ -12,6 +12,7 @@ import path from 'node:path'
 import ssh2, { type Attributes, type SFTPWrapper } from 'ssh2'
 import { UserError } from '../errors.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { formatSize } from '../text/size.js'
 import { TransferChannel } from './client.js'
 import { partialName } from './host-paths.js'
 
@@ -339,7 +340,7 @@ export class Transfers {
       options.onNotice?.(`the ${there} bytes already there do not match: starting over`)
       return fresh
     }
-    options.onNotice?.(`resuming after ${there} bytes already there (SHA-256 checked on both ends)`)
+    options.onNotice?.(`resuming after ${formatSize(there)} already there (SHA-256 checked on both ends)`)
     return { start: there, hash: prefix }
   }
 
