@@ -258,7 +258,16 @@ export async function openChat(client: ssh2.Client, options: ChatLinkOptions): P
   return link
 }
 
-/** The host's side: serves chat on an accepted `chat@rescue` subsystem channel. */
-export function serveChat(channel: ServerChannel, options: ChatLinkOptions): ChatLink {
-  return new ChatLink(channel, options)
+/**
+ * The host's side: serves chat on an accepted `chat@rescue` subsystem channel, first sending
+ * `history` (the session's chat so far) and the mark that it is all there.
+ */
+export function serveChat(
+  channel: ServerChannel,
+  options: ChatLinkOptions,
+  history: readonly ChatMessage[] = [],
+): ChatLink {
+  const link = new ChatLink(channel, options)
+  link.sendHistory(history)
+  return link
 }

@@ -280,15 +280,18 @@ export class HostSshServer {
   }
 
   private chat(channel: ServerChannel): void {
-    const link = serveChat(channel, {
-      self: 'host',
-      onMessage: (message) => {
-        this.remember(message)
-        this.options.onActivity({ event: 'chat', ...message })
+    const link = serveChat(
+      channel,
+      {
+        self: 'host',
+        onMessage: (message) => {
+          this.remember(message)
+          this.options.onActivity({ event: 'chat', ...message })
+        },
+        onClose: () => this.chats.delete(link),
       },
-      onClose: () => this.chats.delete(link),
-    })
-    link.sendHistory(this.chatHistory)
+      this.chatHistory,
+    )
     this.chats.add(link)
   }
 
