@@ -8,6 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { stripVTControlCharacters } from 'node:util'
@@ -251,5 +252,27 @@ describe('the progress bar in a 60-column terminal', () => {
       // Only the closing sentences are long enough to wrap; the bar never does.
       for (const row of screen.wrapped) expect(screen.lines[row - 1]).not.toMatch(/\[[#-]+\]/)
     }
+  })
+})
+
+describe('the end user’s computer, as the technician learns it', () => {
+  it('its name and the user’s name come with system information, which the prompt says, and not before', async () => {
+    const refused = await world.liveSession(url, runtime.XDG_RUNTIME_DIR!)
+    const denied = await world.run(['sysinfo', '--json'], { env: runtime })
+    expect(denied.exitCode).toBe(ExitCode.denied)
+    const request = refused.host.events.find((event) => event.event === 'consent-request')
+    expect(request?.summary).toContain('its name, your user name')
+    // Pairing told the technician nothing about the computer.
+    const paired = refused.technician.events.find((event) => event.event === 'paired')
+    expect(JSON.stringify(paired)).not.toContain(os.hostname())
+    await world.stopTracked()
+
+    await world.liveSession(url, runtime.XDG_RUNTIME_DIR!, '--auto-approve', 'sysinfo')
+    const allowed = await world.run(['sysinfo', '--json'], { env: runtime })
+    expect(allowed.exitCode, allowed.stderr).toBe(0)
+    const info = JSON.parse(allowed.stdout) as { os?: { hostname: string; user?: string } }
+    expect(info.os).toMatchObject({ hostname: os.hostname(), user: os.userInfo().username })
+    const table = await world.run(['sysinfo'], { env: runtime })
+    expect(table.stdout).toMatch(new RegExp(`User +${os.userInfo().username}`))
   })
 })
