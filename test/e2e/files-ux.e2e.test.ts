@@ -255,6 +255,35 @@ describe('the progress bar in a 60-column terminal', () => {
   })
 })
 
+describe('the end user’s chat during a shell', () => {
+  it('waits until the shell ends (the bell rings), so the remote screen is never written over', async () => {
+    const { pin } = await world.newPin()
+    const host = world.track(
+      await world.spawnPty('host', ['host', '--server', url, '--pin', pin, '--auto-approve', 'shell'], {
+        cols: 100,
+        rows: 30,
+        env: { HOME: world.dir(`home-${pin}`), SHELL: '/bin/sh', XDG_STATE_HOME: world.dir(`state-${pin}`) },
+      }),
+    )
+    await host.waitFor('waiting for your technician')
+    const technician = world.track(
+      await world.spawnPty('connect', ['connect', '--pin', pin], { cols: 100, rows: 30, env: runtime }),
+    )
+    await host.waitFor('shell #')
+    const mark = technician.rawOutput.length
+    host.write('c')
+    await host.waitFor('chat>')
+    host.write('did it work?\r')
+    await waitUntil(() => technician.rawOutput.slice(mark).includes('\u0007'))
+    await delay(300)
+    expect(technician.output).not.toContain('did it work?')
+
+    technician.write('exit\r')
+    await technician.waitFor('chat from the end user: did it work?')
+    await technician.waitForExit()
+  })
+})
+
 describe('the end user’s computer, as the technician learns it', () => {
   it('its name and the user’s name come with system information, which the prompt says, and not before', async () => {
     const refused = await world.liveSession(url, runtime.XDG_RUNTIME_DIR!)
