@@ -53,7 +53,9 @@ export async function runTransfer(request: TransferRequest): Promise<TransferRep
           'failure',
           'interrupted',
           // Before anything arrived there is nothing to continue from.
-          display.arrived() ? 'run the same command with --resume to continue from what arrived' : undefined,
+          display.arrived()
+            ? 'run the same command with --resume to continue from what arrived'
+            : 'nothing had arrived: run the same command to start again',
         ),
       )
     })
