@@ -151,8 +151,7 @@ function PromptBox({ prompt, waiting, now }: { prompt: ConsentRequest; waiting: 
  */
 function PromptKeys({ width, seconds }: { width: number; seconds: number }) {
   const countdown = <Text color="yellow">(denies in {seconds} s)</Text>
-  // "(denies in 60 s)": the widest the countdown gets.
-  const countdownWidth = 16
+  const countdownWidth = `(denies in ${seconds} s)`.length
   const wide = PROMPT_KEYS.join('   ')
   if (wide.length + 2 + countdownWidth <= width) {
     return (
