@@ -27,7 +27,7 @@ describe('progressLine', () => {
   it('at 80 and 60 columns keeps the bar, the percentage and the end of the name', () => {
     for (const columns of [80, 60]) {
       const line = progressLine(figures, columns)
-      expect(line).toMatch(/^….*\.iso \[#+-+\]  40% /)
+      expect(line).toMatch(/^….*\.iso \[#+-+\] {2}40% /)
     }
     expect(progressLine(figures, 80)).toContain('85.3 MiB/s')
   })
