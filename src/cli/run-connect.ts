@@ -6,13 +6,14 @@
 import os from 'node:os'
 import path from 'node:path'
 import { startBridge, type Bridge } from '../core/bridge/index.js'
+import type { ChatMessage } from '../core/chat/index.js'
 import { ExitCode, type ErrorCode } from '../core/errors.js'
 import { runtimeDir } from '../core/paths.js'
 import type { SessionEnded, SessionEvent } from '../core/session/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
 import type { RemoteExit } from '../core/ssh/technician-client.js'
 import { startTechnician, type TechnicianSession } from '../core/technician/index.js'
-import { holdSession, lineDisplay, sessionDisplay } from './run-session.js'
+import { holdSession, lineDisplay, sessionDisplay, type Display } from './run-session.js'
 import { runShell } from './remote-shell.js'
 import { describeEvent } from './session-lines.js'
 import { onSignal } from './signals.js'
@@ -34,24 +35,27 @@ export interface ConnectOptions {
 
 export async function runConnect(options: ConnectOptions): Promise<void> {
   const { mode } = options
-  const start = (onEvent: (event: SessionEvent) => void) =>
+  const start = (onEvent: (event: SessionEvent) => void, onChat: (message: ChatMessage) => void) =>
     startTechnician({
       server: options.server,
       token: options.token,
       entry: options.entry,
       onEvent,
+      onChat,
       controlDir: runtimeDir(),
     })
   if (mode.kind === 'hold') {
-    await holdSession(await sessionDisplay('technician', options.json), async (onEvent) => {
-      const { session } = await start(onEvent)
+    const display = await sessionDisplay('technician', options.json)
+    await holdSession(display, async (onEvent) => {
+      const { session } = await start(onEvent, chatShower(options.json, display))
       return session
     })
     return
   }
   if (mode.kind === 'listen') {
-    await holdSession(lineDisplay<SessionEvent>(options.json, describeEvent), async (onEvent) => {
-      const technician = await start(onEvent)
+    const display = lineDisplay<SessionEvent>(options.json, describeEvent)
+    await holdSession(display, async (onEvent) => {
+      const technician = await start(onEvent, chatShower(options.json, display))
       void serveOpenSsh(technician, mode.port, options.json)
       return technician.session
     })
@@ -61,15 +65,26 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
   const display = lineDisplay<SessionEvent>(options.json, describeEvent, process.stderr)
   let ended: SessionEnded | undefined
   let finished = false
-  const technician = await start((event) => {
-    if (event.event === 'ended') ended = event
-    // Once the remote side has finished, how the session closes is no news to the technician.
-    if (!(finished && event.event === 'ended')) display.show(event)
-  })
+  // A raw shell's screen is the remote program's: chat lines wait until it ends (the bell rings for each).
+  const held: ChatMessage[] = []
+  const showChat = chatShower(options.json, display, process.stderr)
+  const technician = await start(
+    (event) => {
+      if (event.event === 'ended') ended = event
+      // Once the remote side has finished, how the session closes is no news to the technician.
+      if (!(finished && event.event === 'ended')) display.show(event)
+    },
+    (message) => {
+      if (mode.kind !== 'shell' || finished || !process.stdout.isTTY) return showChat(message)
+      held.push(message)
+      process.stderr.write('\u0007')
+    },
+  )
   const stopListening = onSignal(() => technician.session.end())
   try {
     const exit = await runRemote(technician, mode, options.json)
     finished = true
+    held.splice(0).forEach(showChat)
     process.exitCode = exitStatus(exit, () => ended)
   } catch (error) {
     finished = true
@@ -104,6 +119,25 @@ async function runRemote(
   await technician.ssh
   note('asking the end user for a shell…')
   return runShell(technician)
+}
+
+/**
+ * Shows the end user's chat lines where `connect` shows its events: a `chat` JSON event under
+ * `--json`, else a line (or a line in the live view). The technician's own lines, and what came
+ * before, are for `rescue chat`, which opens with the session's chat so far.
+ */
+function chatShower(
+  json: boolean,
+  display: Display<SessionEvent>,
+  stream: NodeJS.WriteStream = process.stdout,
+): (message: ChatMessage) => void {
+  return (message) => {
+    if (message.from !== 'host' || message.history) return
+    if (json) return void stream.write(`${toJsonLine({ event: 'chat', ...message })}\n`)
+    const line = `chat from the end user: ${message.text} (answer with rescue chat)`
+    if (display.note) display.note(line)
+    else stream.write(`${line}\n`)
+  }
 }
 
 /** ssh's rule: the remote command's status; 128 + n for a signal; ours when it never finished. */

@@ -13,6 +13,8 @@ import { toJsonLine } from '../core/text/json-line.js'
 
 export interface Display<E> {
   show(event: E): void
+  /** A line of news that is not an event (the end user's chat), where the view has room for it. */
+  note?(line: string): void
   close(): Promise<void>
 }
 
@@ -22,6 +24,9 @@ export interface Running {
   done: Promise<SessionEnded>
 }
 
+// The live view keeps the last few chat lines; `rescue chat` has them all.
+const NOTE_LINES = 5
+
 // Ink and React load only when there is a terminal to draw on: pipes and scripts start faster.
 async function liveView(role: Role): Promise<Display<SessionEvent>> {
   const [{ SessionView }, { createElement, mountView }] = await Promise.all([
@@ -29,11 +34,16 @@ async function liveView(role: Role): Promise<Display<SessionEvent>> {
     import('../ui/render.js'),
   ])
   let state = initialSessionView(role)
-  const view = mountView(createElement(SessionView, { state }))
+  let notes: string[] = []
+  const view = mountView(createElement(SessionView, { state, notes }))
   return {
     show(event) {
       state = reduceSessionView(state, event)
-      view.update(createElement(SessionView, { state }))
+      view.update(createElement(SessionView, { state, notes }))
+    },
+    note(line) {
+      notes = [...notes, line].slice(-NOTE_LINES)
+      view.update(createElement(SessionView, { state, notes }))
     },
     close: () => view.close(),
   }

@@ -1,4 +1,4 @@
-import { Box, Text, useInput, useStdin } from 'ink'
+import { Box, Text, useInput, useStdin, useStdout } from 'ink'
 import { useEffect, useRef, useState } from 'react'
 import { formatCountdown } from '../cli/session-lines.js'
 import type { ConsentRequest, Decision } from '../core/consent/types.js'
@@ -24,7 +24,9 @@ export interface HostViewProps {
 }
 
 const decisionKeys: Record<string, Decision> = { a: 'once', s: 'session', f: 'folder', d: 'deny' }
-const PROMPT_KEYS = '[a] allow once   [s] allow for this session   [d] deny          '
+const PROMPT_KEYS = ['[a] allow once', '[s] allow for this session', '[d] deny']
+// The prompt box's text is this much narrower than the terminal: the view's padding, the box's border and its padding.
+const PROMPT_INSET = 6
 const FOLDER_KEY = '[f] allow for this session, only in '
 const LEGEND = '[c] chat  [r] revoke every grant  [q] end the session'
 const CHAT_LEGEND = '[Enter] send  [Esc] cancel'
@@ -119,6 +121,8 @@ export function HostView({
 
 function PromptBox({ prompt, waiting, now }: { prompt: ConsentRequest; waiting: number; now: number }) {
   const seconds = Math.max(0, Math.round((Date.parse(prompt.deadline) - now) / 1000)) || 0
+  const { stdout } = useStdout()
+  const width = Math.max(20, (stdout.columns || 80) - PROMPT_INSET)
   return (
     <Box flexDirection="column" borderStyle="round" borderColor="yellow" paddingX={1}>
       <Text>
@@ -129,10 +133,7 @@ function PromptBox({ prompt, waiting, now }: { prompt: ConsentRequest; waiting: 
           <Text bold>{prompt.detail}</Text>
         </Box>
       )}
-      <Text>
-        {PROMPT_KEYS}
-        <Text color="yellow">(denies in {seconds} s)</Text>
-      </Text>
+      <PromptKeys width={width} seconds={seconds} />
       {prompt.folder !== undefined && (
         <Text>
           {FOLDER_KEY}
@@ -140,6 +141,35 @@ function PromptBox({ prompt, waiting, now }: { prompt: ConsentRequest; waiting: 
         </Text>
       )}
       {waiting > 0 && <Text dimColor>({waiting} more waiting)</Text>}
+    </Box>
+  )
+}
+
+/**
+ * The keys and the countdown, laid out for the width there is, so that nothing wraps: on one line
+ * when they fit, else the keys on one line and the countdown under them, else one key a line.
+ */
+function PromptKeys({ width, seconds }: { width: number; seconds: number }) {
+  const countdown = <Text color="yellow">(denies in {seconds} s)</Text>
+  const countdownWidth = `(denies in ${seconds} s)`.length
+  const wide = PROMPT_KEYS.join('   ')
+  if (wide.length + 2 + countdownWidth <= width) {
+    return (
+      <Box width={width} justifyContent="space-between">
+        <Text>{wide}</Text>
+        {countdown}
+      </Box>
+    )
+  }
+  const narrow = PROMPT_KEYS.join('  ')
+  return (
+    <Box flexDirection="column">
+      {narrow.length <= width ? (
+        <Text>{narrow}</Text>
+      ) : (
+        PROMPT_KEYS.map((key) => <Text key={key}>{key}</Text>)
+      )}
+      {countdown}
     </Box>
   )
 }
@@ -199,6 +229,9 @@ function StatusScreen({ state, now, draft }: { state: HostViewState; now: number
 }
 
 function Permissions({ state }: { state: HostViewState }) {
+  const { stdout } = useStdout()
+  // The view's padding: one column each side.
+  const width = (stdout.columns || 80) - 2
   return (
     <Box flexDirection="column" marginTop={1}>
       <Text>granted now: {state.grants.length > 0 ? state.grants.join(', ') : 'nothing'}</Text>
@@ -212,12 +245,15 @@ function Permissions({ state }: { state: HostViewState }) {
       )}
       {state.transfers.map((transfer) => (
         <Text key={`${transfer.direction} ${transfer.path}`}>
-          {progressLine({
-            label:
-              transfer.direction === 'to-host' ? `receiving ${transfer.path}` : `sending ${transfer.path}`,
-            bytes: transfer.bytes,
-            ...(transfer.total !== undefined ? { total: transfer.total } : {}),
-          })}
+          {progressLine(
+            {
+              label:
+                transfer.direction === 'to-host' ? `receiving ${transfer.path}` : `sending ${transfer.path}`,
+              bytes: transfer.bytes,
+              ...(transfer.total !== undefined ? { total: transfer.total } : {}),
+            },
+            width,
+          )}
         </Text>
       ))}
     </Box>

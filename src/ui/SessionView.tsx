@@ -4,7 +4,7 @@ import type { SessionViewState } from '../core/session/view-state.js'
 import { useNow } from './use-now.js'
 
 /** The live status of one side of a session: waiting (with the PIN's countdown), connected, ended. */
-export function SessionView({ state }: { state: SessionViewState }) {
+export function SessionView({ state, notes = [] }: { state: SessionViewState; notes?: string[] }) {
   const now = useNow(state.phase === 'waiting')
   const isHost = state.role === 'host'
   return (
@@ -36,6 +36,13 @@ export function SessionView({ state }: { state: SessionViewState }) {
                 : 'Read them to the end user: theirs must be the same. If not, press Ctrl-C.'}
             </Text>
           )}
+        </Box>
+      )}
+      {notes.length > 0 && (
+        <Box flexDirection="column" marginY={1}>
+          {notes.map((note, index) => (
+            <Text key={index}>{note}</Text>
+          ))}
         </Box>
       )}
       {state.phase === 'ended' && state.ended && (

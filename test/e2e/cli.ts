@@ -244,6 +244,11 @@ export class PtyProcess {
     return stripVTControlCharacters(this.raw).replaceAll('\r', '')
   }
 
+  /** Everything shown so far as the terminal received it, escape sequences and all: for a screen emulator. */
+  get rawOutput(): string {
+    return this.raw
+  }
+
   /** Where the output ends now: pass it as `from` to wait only for what comes after. */
   mark(): number {
     return this.output.length

@@ -19,7 +19,13 @@ import type { ChannelKind, HostActivity } from '../host/events.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { technicianEnvironment } from './environment.js'
 import { serveSftp } from './sftp-server.js'
-import { CHAT_SUBSYSTEM, serveChat, type ChatLink, type ChatMessage } from '../chat/index.js'
+import {
+  CHAT_SUBSYSTEM,
+  MAX_CHAT_HISTORY,
+  serveChat,
+  type ChatLink,
+  type ChatMessage,
+} from '../chat/index.js'
 import { SYSINFO_SUBSYSTEM } from '../sysinfo/index.js'
 import { serveSysinfo } from '../sysinfo/subsystem.js'
 import { serveTransfer } from '../transfer/host-service.js'
@@ -56,6 +62,8 @@ export class HostSshServer {
   private readonly open = new Map<number, OpenChannel>()
   private channelCount = 0
   private readonly chats = new Set<ChatLink>()
+  /** This technician's chat so far, both sides, replayed to each chat they open. */
+  private readonly chatHistory: ChatMessage[] = []
   /** This session's file transfers, shared by its SFTP channels and `transfer@rescue`. */
   private readonly ledger = new TransferLedger()
   private closed = false
@@ -242,7 +250,11 @@ export class HostSshServer {
         return
       }
       if (info.name === SYSINFO_SUBSYSTEM) {
-        void ask('sysinfo', "read this computer's system information").then((allowed) => {
+        void ask(
+          'sysinfo',
+          // The computer's name and the user's account name go with it: said here, before they are.
+          "read this computer's system information (its name, your user name, hardware, disks, network, processes)",
+        ).then((allowed) => {
           const channel = allowed ? accept() : undefined
           if (!channel) return reject?.()
           void serveSysinfo(channel)
@@ -268,11 +280,18 @@ export class HostSshServer {
   }
 
   private chat(channel: ServerChannel): void {
-    const link = serveChat(channel, {
-      self: 'host',
-      onMessage: (message) => this.options.onActivity({ event: 'chat', ...message }),
-      onClose: () => this.chats.delete(link),
-    })
+    const link = serveChat(
+      channel,
+      {
+        self: 'host',
+        onMessage: (message) => {
+          this.remember(message)
+          this.options.onActivity({ event: 'chat', ...message })
+        },
+        onClose: () => this.chats.delete(link),
+      },
+      this.chatHistory,
+    )
     this.chats.add(link)
   }
 
@@ -280,7 +299,13 @@ export class HostSshServer {
   sendChat(text: string): ChatMessage | undefined {
     let sent: ChatMessage | undefined
     for (const link of this.chats) if (!link.isClosed) sent = link.send(text)
+    if (sent) this.remember(sent)
     return sent
+  }
+
+  private remember(message: ChatMessage): void {
+    this.chatHistory.push(message)
+    if (this.chatHistory.length > MAX_CHAT_HISTORY) this.chatHistory.shift()
   }
 
   private consent(

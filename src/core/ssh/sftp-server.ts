@@ -414,7 +414,13 @@ class SftpSession {
       { path: real, folder: path.dirname(real) },
     )
     // The path is already real: a link swapped in since is not followed, a FIFO does not block.
-    const file = await fsp.open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+    const file = await fsp.open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).catch(async (error: unknown) => {
+      // Said only now, once allowed: which of the two is missing is the end user's to reveal.
+      if (errorCode(error) === 'ENOENT' && !(await fsp.stat(path.dirname(real)).catch(() => undefined))) {
+        throw new SftpError(STATUS_CODE.NO_SUCH_FILE, `no such folder: ${show(path.dirname(real))}`)
+      }
+      throw error
+    })
     let fileSize: number
     try {
       const opened = await file.stat()

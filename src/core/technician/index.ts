@@ -8,6 +8,7 @@ import type { Readable, Writable } from 'node:stream'
 import type ssh2 from 'ssh2'
 import type { ClientChannel } from 'ssh2'
 import { startControlSocket, type ControlSocket, type PolicyCheck } from '../bridge/index.js'
+import { openChat, type ChatMessage } from '../chat/index.js'
 import { api } from '../client/index.js'
 import { UserError } from '../errors.js'
 import { startSession, type Session, type SessionEvent, type SessionReport } from '../session/index.js'
@@ -28,6 +29,11 @@ export interface TechnicianOptions {
   onEvent(event: SessionEvent): void
   /** Where to open the session's control socket (`<session id>.sock`) once SSH is up; none without. */
   controlDir?: string
+  /**
+   * The end user's chat lines, from the moment SSH is up: `connect` keeps a chat of its own open,
+   * so what the end user writes reaches the technician with or without a `rescue chat` running.
+   */
+  onChat?(message: ChatMessage): void
 }
 
 export interface TechnicianSession {
@@ -91,6 +97,11 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
             session.end({ reason: `SSH failed: ${error.message}`, code: 'connectionLost' }),
           )
           resolveSsh(connected)
+          const onChat = options.onChat
+          if (onChat) {
+            // Failing to open it costs only the chat; the session goes on.
+            openChat(connected, { self: 'technician', onMessage: onChat }).catch(() => {})
+          }
           if (options.controlDir && sessionId) {
             startControlSocket(connected, path.join(options.controlDir, `${sessionId}.sock`), check).then(
               (opened) => (control = opened),
