@@ -34,7 +34,7 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
     }),
     channel: Flags.string({
       description:
-        "the channel link your helpdesk gave you (https://…/join#…; - reads it from stdin): wait in its shared queue for whichever of its technicians takes you",
+        'the channel link your helpdesk gave you (https://…/join#…; - reads it from stdin): wait in its shared queue for whichever of its technicians takes you',
       env: 'RESCUE_CHANNEL_LINK',
       exactlyOne: ['pin', 'channel'],
     }),

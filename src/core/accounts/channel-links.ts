@@ -79,7 +79,11 @@ export async function listChannelLinks(store: Store, actor: Actor): Promise<Chan
 }
 
 /** Revokes a link at once: end users already waiting stay; nobody new gets in with it. */
-export async function revokeChannelLink(store: Store, actor: Actor, name: string): Promise<ChannelLinkSummary> {
+export async function revokeChannelLink(
+  store: Store,
+  actor: Actor,
+  name: string,
+): Promise<ChannelLinkSummary> {
   requireAdmin(actor, 'revoke channel links')
   const found = (await store.listChannelLinks()).find((row) => row.name === name)
   if (!found) {
@@ -107,8 +111,11 @@ export async function revokeChannelLink(store: Store, actor: Actor, name: string
   return summary
 }
 
-/** The group whose shared queue this secret opens, or undefined for an unknown or revoked one. */
-export async function groupOfChannelSecret(store: Store, secret: string): Promise<Group | undefined> {
+/** The group whose shared queue this secret opens (and the link's id), or undefined for an unknown or revoked one. */
+export async function findChannelLink(
+  store: Store,
+  secret: string,
+): Promise<{ group: Group; linkId: string } | undefined> {
   if (!/^[A-Za-z0-9_-]{20,100}$/.test(secret)) return undefined
-  return store.findGroupByChannelSecret(hashToken(secret), new Date().toISOString())
+  return store.findGroupByChannelSecret(hashToken(secret))
 }

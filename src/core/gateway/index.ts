@@ -266,7 +266,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     address: string,
   ): Promise<Admission> => {
     const retryAfter = wrongPins.retryAfterSeconds(address)
-    if (retryAfter !== undefined) throw new RateLimitedError('too many wrong PINs from this address', retryAfter)
+    if (retryAfter !== undefined)
+      throw new RateLimitedError('too many wrong PINs from this address', retryAfter)
     const hint = (code: ErrorCode) =>
       role === 'host'
         ? 'ask your technician for a new PIN'
@@ -282,7 +283,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       throw new UserError('pinInvalid', 'no such PIN', hint('pinInvalid'))
     }
     const pin = await store.findNewestPin(digits)
-    if (!pin || (technician && technician.id !== pin.technician_id)) return refuse('pinInvalid', 'no such PIN')
+    if (!pin || (technician && technician.id !== pin.technician_id))
+      return refuse('pinInvalid', 'no such PIN')
     if (pin.used_at) return refuse('pinUsed', 'this PIN was already used')
     if (Date.parse(pin.expires_at) <= Date.now()) return refuse('pinExpired', 'this PIN has expired')
     rendezvous.assertVacant(pin.id, role)
@@ -310,8 +312,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (retryAfter !== undefined) {
       throw new RateLimitedError('too many wrong channel links from this address', retryAfter)
     }
-    const group = await accounts.groupOfChannelSecret(store, secret)
-    if (!group) {
+    // Checked before the lookup too, so a flood with a stolen link costs the store nothing.
+    const busy = joins.retryAfterSeconds(address)
+    if (busy !== undefined) throw new RateLimitedError('too many sessions started from this address', busy)
+    const link = await accounts.findChannelLink(store, secret)
+    if (!link) {
       wrongLinks.record(address)
       throw new UserError(
         'pinInvalid',
@@ -319,8 +324,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         'ask your helpdesk for its current channel link',
       )
     }
-    admitEndUser(address, group)
-    return { role: 'host', via: 'channel', channel: group, address }
+    admitEndUser(address, link.group)
+    await store.touchChannelLink(link.linkId, new Date().toISOString())
+    return { role: 'host', via: 'channel', channel: link.group, address }
   }
 
   /** A technician takes a waiting session: theirs (PIN) or their group's (channel); exactly one wins a race. */

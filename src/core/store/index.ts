@@ -478,8 +478,8 @@ export class Store {
       .execute()
   }
 
-  /** The group a channel link's secret (by its hash) lets end users into, if it is live. */
-  async findGroupByChannelSecret(secretHash: string, now: string): Promise<Group | undefined> {
+  /** The group a channel link's secret (by its hash) lets end users into, and the link's id, if it is live. */
+  async findGroupByChannelSecret(secretHash: string): Promise<{ group: Group; linkId: string } | undefined> {
     const row = await this.db
       .selectFrom('channel_links')
       .innerJoin('groups', 'groups.id', 'channel_links.group_id')
@@ -489,8 +489,11 @@ export class Store {
       .executeTakeFirst()
     if (!row) return undefined
     const { link_id: linkId, ...group } = row
-    await this.db.updateTable('channel_links').set({ last_used_at: now }).where('id', '=', linkId).execute()
-    return group
+    return { group, linkId }
+  }
+
+  async touchChannelLink(id: string, at: string): Promise<void> {
+    await this.db.updateTable('channel_links').set({ last_used_at: at }).where('id', '=', id).execute()
   }
 
   async deleteChannelLink(id: string): Promise<void> {

@@ -8,7 +8,8 @@ import { requireLogin } from '../../../core/credentials/index.js'
 import { sanitizeForTerminal } from '../../../core/text/sanitize.js'
 
 export default class AdminChannelsCreate extends BaseCommand {
-  static override summary = "Make a channel link: the secret that lets end users into a group's shared queue; printed once"
+  static override summary =
+    "Make a channel link: the secret that lets end users into a group's shared queue; printed once"
   static override description =
     'End users join the queue with rescue host --channel LINK (or RESCUE_CHANNEL_LINK=LINK, or the link on stdin with --channel -). The link names this gateway and carries a 256-bit secret that the gateway keeps only hashed; a group name alone lets nobody in. Revoke it with rescue admin channels revoke NAME: nobody new gets in with it.'
 
@@ -18,7 +19,7 @@ export default class AdminChannelsCreate extends BaseCommand {
   ]
 
   static override args = {
-    group: Args.string({ description: "the group whose shared queue the link opens", required: true }),
+    group: Args.string({ description: 'the group whose shared queue the link opens', required: true }),
   }
 
   static override flags = {
