@@ -36,17 +36,20 @@ async function technician(email: string, groups: string[]): Promise<string> {
   return reply.token
 }
 
+/** The helpdesk's channel link secret, made by the admin: what lets end users into its queue. */
+let helpdeskSecret = ''
+
 async function helpdesk(allow: string[]) {
   gw = await startTestGateway()
   await api.admin.addGroup(gw.url, gw.token, 'helpdesk')
   await api.admin.setGroup(gw.url, gw.token, 'helpdesk', { allow })
+  helpdeskSecret = (await api.admin.createChannelLink(gw.url, gw.token, { group: 'helpdesk' })).secret
 }
 
-/** An end user in the helpdesk's shared queue, answering nothing (no terminal). */
 /** An end user waiting (in the helpdesk's shared queue unless `entry` says otherwise), ended with the test. */
 async function hostWaiting(
   options: {
-    entry?: { pin: string } | { channel: string }
+    entry?: { pin: string } | { channelSecret: string }
     autoApprove?: Permission[]
     interactive?: boolean
   } = {},
@@ -56,7 +59,7 @@ async function hostWaiting(
   const auditFile = path.join(dir, 'audit.jsonl')
   const host = await startHost({
     server: gw!.url,
-    entry: options.entry ?? { channel: 'helpdesk' },
+    entry: options.entry ?? { channelSecret: helpdeskSecret },
     interactive: options.interactive ?? false,
     autoApprove: options.autoApprove ?? [],
     auditFile,
@@ -147,18 +150,21 @@ describe('queues', () => {
     ).rejects.toMatchObject({ code: 'forbidden' })
   })
 
-  it('an end user naming a channel that does not exist is told so', async () => {
+  it('an end user with a wrong or revoked channel link is told so', async () => {
     await helpdesk(['shell'])
-    await expect(
+    const join = (channelSecret: string) =>
       startHost({
         server: gw!.url,
-        entry: { channel: 'nope' },
+        entry: { channelSecret },
         interactive: false,
         autoApprove: [],
         auditFile: path.join(os.tmpdir(), `rescue-nope-${process.pid}.jsonl`),
         onEvent: () => {},
-      }),
-    ).rejects.toMatchObject({ code: 'pinInvalid', message: 'no such channel "nope"' })
+      })
+    const refusal = { code: 'pinInvalid', message: 'no such channel link (it may have been revoked)' }
+    await expect(join('x'.repeat(43))).rejects.toMatchObject(refusal)
+    await api.admin.revokeChannelLink(gw!.url, gw!.token, 'helpdesk')
+    await expect(join(helpdeskSecret)).rejects.toMatchObject(refusal)
   })
 })
 
@@ -255,8 +261,9 @@ describe('transfer', () => {
     expect(events.find((event) => event.event === 'transferred')).toMatchObject({
       to: { email: 'carol@acme.example' },
     })
-    expect((await api.queue(gw!.url, carol)).sessions.map((session) => session.sessionId)).toEqual([
-      sessionId,
+    // Listed as handed over by bob, not as carol's own PIN.
+    expect((await api.queue(gw!.url, carol)).sessions).toEqual([
+      expect.objectContaining({ sessionId, transferredFrom: 'bob@acme.example' }),
     ])
     expect((await api.queue(gw!.url, bob)).sessions).toEqual([])
 

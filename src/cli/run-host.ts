@@ -10,7 +10,7 @@ import { describeHostEvent } from './session-lines.js'
 
 export interface HostRunOptions {
   server: string
-  entry: { pin: string } | { channel: string }
+  entry: { pin: string } | { channelSecret: string }
   autoApprove: Permission[]
   consentTimeoutMs: number
   json: boolean

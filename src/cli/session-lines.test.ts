@@ -70,10 +70,40 @@ describe('describeEvent', () => {
   it('tells the technician it is connected to the end user, with the words to read out', () => {
     const event: SessionEvent = { event: 'paired', role: 'technician', sessionId: 's1', sas: SAS }
     const lines = describeEvent(event)
-    expect(lines).toHaveLength(2)
+    expect(lines).toHaveLength(3)
     expect(lines[0]).toBe('connected to the end user')
     expect(lines[1]).toContain(SAS)
     expect(lines[1]).toMatch(/read them to the end user/)
+    // What rescue transfer and --session ask for.
+    expect(lines[2]).toMatch(/^session s1 \(for rescue transfer/)
+  })
+
+  it('tells an end user in a shared queue that they wait for a technician of that group, not for a PIN', () => {
+    vi.useFakeTimers({ now: NOW })
+    const event: SessionEvent = {
+      event: 'waiting',
+      role: 'host',
+      sessionId: 's1',
+      expiresAt: at(3600),
+      via: 'channel',
+      channel: 'helpdesk',
+    }
+    const [line] = describeEvent(event)
+    expect(line).toBe(
+      'waiting in the shared queue of helpdesk for a technician to take your session (for up to 60:00 more)',
+    )
+    expect(line).not.toMatch(/PIN/)
+  })
+
+  it('does not speak of a PIN to a technician taking a session from a queue', () => {
+    const event: SessionEvent = {
+      event: 'waiting',
+      role: 'technician',
+      sessionId: 's1',
+      expiresAt: at(600),
+      via: 'queue',
+    }
+    expect(describeEvent(event)).toEqual(['taking the session from the queue'])
   })
 
   it('says why the session ended', () => {

@@ -13,13 +13,38 @@ export function formatCountdown(untilIso: string, now = Date.now()): string {
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`
 }
 
+/** What the end user's view says after "waiting for": a PIN's countdown or a shared queue's wait. */
+export function waitingDetail(
+  state: { via?: 'pin' | 'channel' | 'queue'; channel?: string; expiresAt?: string },
+  now: number,
+): { what: string; until?: string } {
+  const left = state.expiresAt && formatCountdown(state.expiresAt, now)
+  if (state.via === 'channel') {
+    return {
+      what: `waiting in the shared queue of ${state.channel ?? 'your helpdesk'} for a technician`,
+      ...(left ? { until: `for up to ${left} more` } : {}),
+    }
+  }
+  return { what: 'waiting for your technician', ...(left ? { until: `PIN expires in ${left}` } : {}) }
+}
+
+/** What each side waits for, and until when: a PIN expires, a shared queue gives up. */
+export function waitingLine(event: Extract<SessionEvent, { event: 'waiting' }>, now = Date.now()): string {
+  const left = formatCountdown(event.expiresAt, now)
+  if (event.via === 'channel') {
+    return `waiting in the shared queue of ${event.channel ?? 'your helpdesk'} for a technician to take your session (for up to ${left} more)`
+  }
+  if (event.via === 'queue') return 'taking the session from the queue'
+  return event.role === 'host'
+    ? 'waiting for your technician'
+    : `waiting for the end user; the PIN expires in ${left}`
+}
+
 /** The human sentence(s) for an event, as the side that received it should read them. */
 export function describeEvent(event: SessionEvent): string[] {
   switch (event.event) {
     case 'waiting':
-      return event.role === 'host'
-        ? ['waiting for your technician']
-        : [`waiting for the end user; the PIN expires in ${formatCountdown(event.expiresAt)}`]
+      return [waitingLine(event)]
     case 'paired': {
       const words = `security words: ${event.sas}`
       if (event.technician) {
@@ -29,7 +54,11 @@ export function describeEvent(event: SessionEvent): string[] {
           `${words} (your technician must read you the same words)`,
         ]
       }
-      return ['connected to the end user', `${words} (read them to the end user: theirs must be the same)`]
+      return [
+        'connected to the end user',
+        `${words} (read them to the end user: theirs must be the same)`,
+        `session ${event.sessionId} (for rescue transfer, and --session with send, get, sysinfo, chat)`,
+      ]
     }
     case 'transferred': {
       const { name, email, organisation } = event.to

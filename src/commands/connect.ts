@@ -3,6 +3,7 @@ import { BaseCommand } from '../cli/base-command.js'
 import { runConnect, type ConnectMode } from '../cli/run-connect.js'
 import { requireLogin } from '../core/credentials/index.js'
 import { UserError } from '../core/errors.js'
+import { checkPinForm } from '../core/pin-form.js'
 
 export default class Connect extends BaseCommand {
   static override summary =
@@ -68,7 +69,9 @@ With --exec or a shell, stdout and stderr carry the remote side's output and res
             ? { kind: 'shell' }
             : { kind: 'hold' }
     const entry =
-      flags.pin !== undefined ? { pin: flags.pin.trim() } : { sessionId: args.session!.trim().toLowerCase() }
+      flags.pin !== undefined
+        ? { pin: checkPinForm(flags.pin, 'technician') }
+        : { sessionId: args.session!.trim().toLowerCase() }
     await runConnect({ server, token, entry, json: this.jsonEnabled(), mode })
   }
 }

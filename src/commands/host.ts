@@ -1,26 +1,31 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
 import { parseDuration } from '../cli/duration.js'
+import { readChannelLink } from '../cli/channel-link-input.js'
 import { readPin } from '../cli/read-secret.js'
 import { runHost } from '../cli/run-host.js'
 import { parsePermissionList, permissions } from '../core/consent/index.js'
 import { loadLogin } from '../core/credentials/index.js'
+import { checkPinForm } from '../core/pin-form.js'
 
 export default class Host extends BaseCommand {
   static override summary =
     'Ask for help: let the technician who gave you a PIN (or your helpdesk) connect to this computer'
-  static override description = `Connects to the gateway and waits for your technician: the one whose PIN you give, or the first of a helpdesk group's technicians to take your session from its shared queue (--channel).
+  static override description = `Connects to the gateway and waits for your technician: the one whose PIN you give, or the first of a helpdesk's technicians to take your session from its shared queue (--channel, with the channel link your helpdesk gave you; it names the gateway too).
  Without --channel, rescue host asks for the PIN on the terminal. Scripts give it on stdin (--pin-stdin) or in RESCUE_PIN; --pin works too, but while rescue runs any user of this computer can read it in ps.
  When connected, both screens show the same security words: compare them by phone before going on.
 
 Nothing runs without your consent: each request (a shell, a command) is shown with [a] allow once, [s] allow for this session, [d] deny; no answer in 60 seconds (--consent-timeout) is a denial. [r] closes everything the technician has open and forgets what you allowed; [q] ends the session. Everything is written to your audit log (rescue log).
+
+A channel link is a secret: rather than --channel LINK (visible to other users of this computer in ps), set RESCUE_CHANNEL_LINK, or pass --channel - and the link on stdin.
 
 Without a terminal, events are printed as lines (or JSON lines with --json) and every request is denied unless --auto-approve names it.`
 
   static override examples = [
     '<%= config.bin %> host --server https://rescue.acme.example',
     'echo 123456 | <%= config.bin %> host --pin-stdin --json --auto-approve exec',
-    '<%= config.bin %> host --server https://rescue.acme.example --channel helpdesk',
+    'RESCUE_CHANNEL_LINK=https://rescue.acme.example/join#… <%= config.bin %> host',
+    '<%= config.bin %> host --channel - < channel-link.txt',
   ]
 
   static override flags = {
@@ -35,8 +40,9 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
       exclusive: ['pin', 'channel'],
     }),
     channel: Flags.string({
-      description: "wait in this group's shared queue for whichever of its technicians takes you",
-      env: 'RESCUE_CHANNEL',
+      description:
+        'the channel link your helpdesk gave you (https://…/join#…; - reads it from stdin): wait in its shared queue for whichever of its technicians takes you',
+      env: 'RESCUE_CHANNEL_LINK',
       exclusive: ['pin', 'pin-stdin'],
     }),
     server: Flags.string({
@@ -56,12 +62,14 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Host)
-    const server = flags.server ?? loadLogin()?.server ?? 'http://127.0.0.1:8080'
+    // A channel link names its gateway.
+    const link = flags.channel !== undefined ? await readChannelLink(flags.channel) : undefined
+    // Checked here, before the gateway is asked: a typo is no wrong PIN.
+    const entry = link
+      ? { channelSecret: link.secret }
+      : { pin: checkPinForm(flags.pin ?? (await readPin({ fromStdin: flags['pin-stdin'] }))) }
+    const server = link?.server ?? flags.server ?? loadLogin()?.server ?? 'http://127.0.0.1:8080'
     const autoApprove = flags['auto-approve'] ? parsePermissionList(flags['auto-approve']) : []
-    const entry =
-      flags.channel !== undefined
-        ? { channel: flags.channel.trim() }
-        : { pin: flags.pin?.trim() ?? (await readPin({ fromStdin: flags['pin-stdin'] })) }
     await runHost({
       server,
       entry,

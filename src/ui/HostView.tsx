@@ -1,6 +1,6 @@
 import { Box, Text, useInput, useStdin, useStdout } from 'ink'
 import { useEffect, useRef, useState } from 'react'
-import { formatCountdown } from '../cli/session-lines.js'
+import { waitingDetail } from '../cli/session-lines.js'
 import type { ConsentRequest, Decision } from '../core/consent/types.js'
 import { progressLine } from '../core/text/progress.js'
 import type { FeedEntry, HostViewState, OpenChannel } from '../core/host/view-state.js'
@@ -179,12 +179,7 @@ function StatusScreen({ state, now, draft }: { state: HostViewState; now: number
   return (
     <Box flexDirection="column">
       {state.phase === 'connecting' && <Text color="yellow">● connecting to the gateway…</Text>}
-      {state.phase === 'waiting' && (
-        <Text color="yellow">
-          ● waiting for your technician
-          {state.expiresAt && <Text dimColor> · PIN expires in {formatCountdown(state.expiresAt, now)}</Text>}
-        </Text>
-      )}
+      {state.phase === 'waiting' && <WaitingLine state={state} now={now} />}
       {(connected || (state.phase === 'ended' && state.sas)) && (
         <Box flexDirection="column">
           {connected && <Text color="green">● connected</Text>}
@@ -285,4 +280,15 @@ export function clockTime(iso: string): string {
   return [date.getHours(), date.getMinutes(), date.getSeconds()]
     .map((n) => String(n).padStart(2, '0'))
     .join(':')
+}
+
+/** A PIN's countdown, or a shared queue's wait: never a PIN the end user did not use. */
+function WaitingLine({ state, now }: { state: HostViewState; now: number }) {
+  const { what, until } = waitingDetail(state, now)
+  return (
+    <Text color="yellow">
+      ● {what}
+      {until && <Text dimColor> · {until}</Text>}
+    </Text>
+  )
 }

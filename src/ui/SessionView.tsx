@@ -1,5 +1,5 @@
 import { Box, Text } from 'ink'
-import { formatCountdown } from '../cli/session-lines.js'
+import { formatCountdown, waitingDetail } from '../cli/session-lines.js'
 import type { SessionViewState } from '../core/session/view-state.js'
 import { useNow } from './use-now.js'
 
@@ -13,8 +13,15 @@ export function SessionView({ state, notes = [] }: { state: SessionViewState; no
       {state.phase === 'connecting' && <Text color="yellow">● connecting to the gateway…</Text>}
       {state.phase === 'waiting' && (
         <Text color="yellow">
-          ● {isHost ? 'waiting for your technician' : 'waiting for the end user'}
-          {state.expiresAt && <Text dimColor> · PIN expires in {formatCountdown(state.expiresAt, now)}</Text>}
+          ● {isHost ? waitingDetail(state, now).what : 'waiting for the end user'}
+          {state.expiresAt && state.via !== 'queue' && (
+            <Text dimColor>
+              {' · '}
+              {isHost
+                ? waitingDetail(state, now).until
+                : `PIN expires in ${formatCountdown(state.expiresAt, now)}`}
+            </Text>
+          )}
         </Text>
       )}
       {(state.phase === 'connected' || (state.phase === 'ended' && state.sas)) && (
@@ -29,6 +36,12 @@ export function SessionView({ state, notes = [] }: { state: SessionViewState; no
           <Text>
             security words: <Text bold>{state.sas}</Text>
           </Text>
+          {!isHost && state.sessionId && (
+            <Text>
+              session <Text bold>{state.sessionId}</Text>
+              <Text dimColor> (for rescue transfer, and --session with send, get, sysinfo, chat)</Text>
+            </Text>
+          )}
           {state.phase === 'connected' && (
             <Text dimColor>
               {isHost

@@ -19,8 +19,13 @@ export const controlMessage = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('waiting'),
     sessionId: z.string(),
+    /** When the wait ends: the PIN's expiry, or how long a shared queue keeps an end user. */
     expiresAt: z.iso.datetime(),
     heartbeatMs: z.number().int().positive(),
+    /** How this side came in (absent from older gateways: a PIN). */
+    via: z.enum(['pin', 'channel', 'queue']).optional(),
+    /** The group whose shared queue the end user waits in. */
+    channel: z.string().max(100).optional(),
   }),
   z.object({
     type: z.literal('paired'),
@@ -42,7 +47,7 @@ export const controlMessage = z.discriminatedUnion('type', [
     by: z.enum(['host', 'technician', 'gateway']),
     reason: z.string(),
     // Set when the gateway ended it for a reason with its own exit code (expired PIN, lost peer).
-    code: z.enum(['pinExpired', 'connectionLost', 'pairingFailed', 'failure']).optional(),
+    code: z.enum(['pinExpired', 'connectionLost', 'pairingFailed', 'rateLimited', 'failure']).optional(),
   }),
 ])
 
@@ -73,13 +78,15 @@ export const CloseCode = {
 
 /** Headers a peer sends on the upgrade request. The PIN is in a header, not the URL, so it stays out of access logs. */
 export const PIN_HEADER = 'rescue-pin'
-/** An end user joining a group's shared queue names the group here. */
+/** What older clients sent to join a group's shared queue by its bare name: refused now. */
 export const CHANNEL_HEADER = 'rescue-channel'
+/** An end user joining a group's shared queue sends its channel link's secret here. */
+export const CHANNEL_LINK_HEADER = 'rescue-channel-link'
 /** A technician taking a waiting session from a queue names it here. */
 export const SESSION_HEADER = 'rescue-session'
 
 /** How a peer asks to come in: with a PIN, into a group's shared queue, or taking a queued session. */
-export type Entry = { pin: string } | { channel: string } | { sessionId: string }
+export type Entry = { pin: string } | { channelSecret: string } | { sessionId: string }
 
 export const WS_PATH: Record<Role, string> = { host: '/v1/ws/host', technician: '/v1/ws/technician' }
 

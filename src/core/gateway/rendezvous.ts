@@ -17,6 +17,7 @@ import {
 import type { LogCipher } from './log-cipher.js'
 import type { Permission } from '../consent/types.js'
 import type { SessionPolicy } from '../session/index.js'
+import { addressKey, type AddressLimits } from './address-limits.js'
 import { relayOneWay, type RelayEnd, type RelayStats } from './relay.js'
 import { identityOf } from '../accounts/index.js'
 import { UserError } from '../errors.js'
@@ -45,6 +46,8 @@ export interface QueuedSession {
   channel?: string
   waitingSince: string
   hostAddress: string
+  /** Set when another technician handed the session over: who (their email). */
+  transferredFrom?: string
 }
 
 interface Peer extends RelayEnd {
@@ -79,6 +82,10 @@ interface Room {
   unrelay?: () => void
   /** The host's reports are recorded from its first pairing on, once. */
   hostReporting?: boolean
+  /** Ever paired (a transfer unpairs it): a session that never was leaves no row behind. */
+  wasPaired?: boolean
+  /** Who handed the session over, while it waits for the technician it was handed to. */
+  transferredFrom?: string
 }
 
 /** How long a transferred session waits for its new technician. */
@@ -95,6 +102,8 @@ export interface RendezvousOptions {
   logCipher: LogCipher
   /** What a technician's groups let them ask for: sent to the host, which enforces it. */
   policyFor(technician: UserWithOrganisation): Promise<SessionPolicy>
+  /** How many end users may wait in shared queues at once, per address and per group. */
+  limits: Pick<AddressLimits, 'waitingPerAddress' | 'waitingPerGroup'>
 }
 
 /** Why a paired session ended, from the close code of the side that left. */
@@ -188,8 +197,27 @@ export class Rendezvous {
         ...(room.channel ? { channel: room.channel.name } : {}),
         waitingSince: room.hostSince ?? '',
         hostAddress: room.peers.host?.address ?? '',
+        ...(room.transferredFrom ? { transferredFrom: room.transferredFrom } : {}),
       }))
       .sort((a, b) => a.waitingSince.localeCompare(b.waitingSince))
+  }
+
+  /**
+   * Why one more end user from `address` may not wait in `group`'s shared queue now, or undefined
+   * when they may: a queue flooded by one address, or by many, stays small enough to use.
+   */
+  queueRefusal(group: Group, address: string): string | undefined {
+    const waiting = [...this.rooms.values()].filter((room) => room.channel && isWaiting(room))
+    const key = addressKey(address)
+    const fromAddress = waiting.filter((room) => addressKey(room.peers.host?.address ?? '') === key).length
+    if (fromAddress >= this.options.limits.waitingPerAddress) {
+      return `${fromAddress} end users from this address are already waiting in shared queues`
+    }
+    const inGroup = waiting.filter((room) => room.channel?.id === group.id).length
+    if (inGroup >= this.options.limits.waitingPerGroup) {
+      return `the shared queue of ${group.name} is full (${inGroup} waiting)`
+    }
+    return undefined
   }
 
   get openSessions(): number {
@@ -199,6 +227,13 @@ export class Rendezvous {
   /** Seats an upgraded socket in its room; pairs when both sides are present. */
   async join(socket: WebSocket, admission: Admission): Promise<void> {
     // Synchronous up to the pairing, so no close or pong can slip by before its listener exists.
+    // The gateway checked the queue before the upgrade; joins that raced past it stop here.
+    const full = admission.via === 'channel' && this.queueRefusal(admission.channel, admission.address)
+    if (full) {
+      send(socket, { type: 'ended', by: 'gateway', reason: full, code: 'rateLimited' })
+      socket.close(CloseCode.normal)
+      return
+    }
     const room = this.roomFor(admission)
     if (!room || room.peers[admission.role] || room.ended) {
       socket.close(
@@ -231,6 +266,8 @@ export class Rendezvous {
       sessionId: room.sessionId,
       expiresAt: room.expiresAt,
       heartbeatMs: this.options.heartbeatMs,
+      via: admission.via,
+      ...(room.channel ? { channel: room.channel.name } : {}),
     })
     if (room.peers.host && room.peers.technician)
       await this.pair(room, room.peers.host, room.peers.technician)
@@ -321,6 +358,8 @@ export class Rendezvous {
     }
     clearTimeout(room.expiry)
     room.paired = true
+    room.wasPaired = true
+    delete room.transferredFrom
     await room.logged
     await this.options.store.updateSession(room.sessionId, {
       paired_at: now,
@@ -415,6 +454,7 @@ export class Rendezvous {
     room.unrelay?.()
     room.paired = false
     room.technician = to
+    room.transferredFrom = from.email
     delete room.pin
     delete room.channel
     delete room.peers.technician
@@ -470,6 +510,8 @@ export class Rendezvous {
       setTimeout(() => peer.socket.terminate(), 2000).unref()
     }
     await room.logged
+    // Nobody took or paired it (an end user who left the queue, a flood of joins): no row kept.
+    if (!room.wasPaired) await this.options.store.deleteUnpairedSession(room.sessionId)
     await this.options.store.updateSession(room.sessionId, {
       ended_at: new Date().toISOString(),
       ended_by: message.by,

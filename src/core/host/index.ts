@@ -25,7 +25,7 @@ export type HostEvent = SessionEvent | HostActivity
 export interface HostOptions {
   server: string
   /** How the end user comes in: with the technician's PIN, or into a group's shared queue. */
-  entry: { pin: string } | { channel: string }
+  entry: { pin: string } | { channelSecret: string }
   /** True when the end user sits at a terminal that can answer consent prompts. */
   interactive: boolean
   /** Permissions granted up front, for unattended use (`--auto-approve`). */

@@ -44,7 +44,16 @@ export interface SessionEnded {
 }
 
 export type SessionEvent =
-  | { event: 'waiting'; role: Role; sessionId: string; expiresAt: string }
+  | {
+      event: 'waiting'
+      role: Role
+      sessionId: string
+      /** When the wait ends: the PIN's expiry, or how long a shared queue keeps the end user. */
+      expiresAt: string
+      /** How this side came in: a PIN (when absent), a group's shared queue (`channel` names it), a queued session taken. */
+      via?: 'pin' | 'channel' | 'queue'
+      channel?: string
+    }
   | {
       event: 'paired'
       role: Role
@@ -161,6 +170,8 @@ class SessionRun {
           role: this.options.role,
           sessionId: message.sessionId,
           expiresAt: message.expiresAt,
+          via: message.via ?? 'pin',
+          ...(message.channel ? { channel: clean(message.channel) } : {}),
         })
         break
       case 'paired':

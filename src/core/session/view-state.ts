@@ -6,8 +6,14 @@ import type { SessionEvent } from './index.js'
 export interface SessionViewState {
   role: Role
   phase: 'connecting' | 'waiting' | 'connected' | 'ended'
-  /** When the PIN expires, while waiting. */
+  /** When the wait ends (the PIN expires, a shared queue gives up), while waiting. */
   expiresAt?: string
+  /** What the wait is for: a PIN (when absent), a group's shared queue, a session taken from a queue. */
+  via?: 'pin' | 'channel' | 'queue'
+  /** The group whose shared queue the end user waits in. */
+  channel?: string
+  /** Once paired: what rescue transfer and --session ask for. */
+  sessionId?: string
   sas?: string
   technician?: TechnicianIdentity
   ended?: { by: EndedBy; reason: string; abnormal: boolean }
@@ -20,12 +26,31 @@ export function initialSessionView(role: Role): SessionViewState {
 export function reduceSessionView(state: SessionViewState, event: SessionEvent): SessionViewState {
   switch (event.event) {
     case 'waiting':
-      return { ...state, phase: 'waiting', expiresAt: event.expiresAt }
+      return {
+        ...state,
+        phase: 'waiting',
+        expiresAt: event.expiresAt,
+        via: event.via,
+        channel: event.channel,
+      }
     case 'paired':
-      return { ...state, phase: 'connected', sas: event.sas, technician: event.technician }
+      return {
+        ...state,
+        phase: 'connected',
+        sas: event.sas,
+        technician: event.technician,
+        sessionId: event.sessionId,
+      }
     case 'transferred':
       // The next technician pairs afresh: no words to compare until then.
-      return { ...state, phase: 'waiting', sas: undefined, expiresAt: undefined, technician: event.to }
+      return {
+        ...state,
+        phase: 'waiting',
+        sas: undefined,
+        expiresAt: undefined,
+        via: undefined,
+        technician: event.to,
+      }
     case 'ended':
       return {
         ...state,

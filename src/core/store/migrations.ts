@@ -191,6 +191,20 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('sessions').addColumn('taken_by', 'text').execute()
     },
   },
+  '0006-channel-links': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('channel_links')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('group_id', 'text', (c) => c.notNull().references('groups.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('secret_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('last_used_at', 'text')
+        .execute()
+    },
+  },
   '0006-files-modify': {
     async up(db: Kysely<unknown>) {
       // files.browse no longer changes anything; files.modify does. The `admins` group allows
