@@ -8,10 +8,10 @@ import path from 'node:path'
 import { startBridge, type Bridge } from '../core/bridge/index.js'
 import { ExitCode, type ErrorCode } from '../core/errors.js'
 import { runtimeDir } from '../core/paths.js'
-import type { SessionEnded, SessionEvent } from '../core/session/index.js'
+import type { SessionEnded } from '../core/session/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
 import type { RemoteExit } from '../core/ssh/technician-client.js'
-import { startTechnician, type TechnicianSession } from '../core/technician/index.js'
+import { startTechnician, type TechnicianEvent, type TechnicianSession } from '../core/technician/index.js'
 import { holdSession, lineDisplay, sessionDisplay } from './run-session.js'
 import { runShell } from './remote-shell.js'
 import { describeEvent } from './session-lines.js'
@@ -34,7 +34,7 @@ export interface ConnectOptions {
 
 export async function runConnect(options: ConnectOptions): Promise<void> {
   const { mode } = options
-  const start = (onEvent: (event: SessionEvent) => void) =>
+  const start = (onEvent: (event: TechnicianEvent) => void) =>
     startTechnician({
       server: options.server,
       token: options.token,
@@ -50,7 +50,7 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
     return
   }
   if (mode.kind === 'listen') {
-    await holdSession(lineDisplay<SessionEvent>(options.json, describeEvent), async (onEvent) => {
+    await holdSession(lineDisplay<TechnicianEvent>(options.json, describeEvent), async (onEvent) => {
       const technician = await start(onEvent)
       void serveOpenSsh(technician, mode.port, options.json)
       return technician.session
@@ -58,7 +58,7 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
     return
   }
 
-  const display = lineDisplay<SessionEvent>(options.json, describeEvent, process.stderr)
+  const display = lineDisplay<TechnicianEvent>(options.json, describeEvent, process.stderr)
   let ended: SessionEnded | undefined
   let finished = false
   const technician = await start((event) => {

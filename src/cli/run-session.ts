@@ -5,7 +5,7 @@
  */
 import type { Role } from '../core/gateway/control-messages.js'
 import { ExitCode } from '../core/errors.js'
-import type { SessionEnded, SessionEvent } from '../core/session/index.js'
+import type { SessionEnded, SessionEvent, WordsEvent } from '../core/session/index.js'
 import { initialSessionView, reduceSessionView } from '../core/session/view-state.js'
 import { lineWriter } from './session-lines.js'
 import { onSignal } from './signals.js'
@@ -23,7 +23,7 @@ export interface Running {
 }
 
 // Ink and React load only when there is a terminal to draw on: pipes and scripts start faster.
-async function liveView(role: Role): Promise<Display<SessionEvent>> {
+async function liveView(role: Role): Promise<Display<SessionEvent | WordsEvent>> {
   const [{ SessionView }, { createElement, mountView }] = await Promise.all([
     import('../ui/SessionView.js'),
     import('../ui/render.js'),
@@ -52,7 +52,7 @@ export function lineDisplay<E extends { event: string }>(
   }
 }
 
-export async function sessionDisplay(role: Role, json: boolean): Promise<Display<SessionEvent>> {
+export async function sessionDisplay(role: Role, json: boolean): Promise<Display<SessionEvent | WordsEvent>> {
   if (!json && process.stdout.isTTY) return liveView(role)
   const write = lineWriter(json, (line) => process.stdout.write(`${line}\n`))
   return { show: write, close: async () => {} }

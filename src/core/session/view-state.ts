@@ -1,11 +1,13 @@
 /** What a session's terminal view shows, derived from its events by one reducer. */
 import type { TechnicianIdentity } from '../accounts/index.js'
 import type { EndedBy, Role } from '../gateway/control-messages.js'
-import type { SessionEvent } from './index.js'
+import type { SessionEvent, WordsEvent } from './index.js'
 
 export interface SessionViewState {
   role: Role
   phase: 'connecting' | 'waiting' | 'connected' | 'ended'
+  /** The technician's: what the end user said about the security words, as the host told it over SSH. */
+  endUserWords?: 'waiting' | 'confirmed' | 'unchecked'
   /** When the PIN expires, while waiting. */
   expiresAt?: string
   sas?: string
@@ -17,7 +19,10 @@ export function initialSessionView(role: Role): SessionViewState {
   return { role, phase: 'connecting' }
 }
 
-export function reduceSessionView(state: SessionViewState, event: SessionEvent): SessionViewState {
+export function reduceSessionView(
+  state: SessionViewState,
+  event: SessionEvent | WordsEvent,
+): SessionViewState {
   switch (event.event) {
     case 'waiting':
       return { ...state, phase: 'waiting', expiresAt: event.expiresAt }
@@ -25,7 +30,18 @@ export function reduceSessionView(state: SessionViewState, event: SessionEvent):
       return { ...state, phase: 'connected', sas: event.sas, technician: event.technician }
     case 'transferred':
       // The next technician pairs afresh: no words to compare until then.
-      return { ...state, phase: 'waiting', sas: undefined, expiresAt: undefined, technician: event.to }
+      return {
+        ...state,
+        phase: 'waiting',
+        sas: undefined,
+        expiresAt: undefined,
+        technician: event.to,
+        endUserWords: undefined,
+      }
+    case 'words-waiting':
+    case 'words-confirmed':
+    case 'words-unchecked':
+      return { ...state, endUserWords: wordsStatus[event.event] }
     case 'ended':
       return {
         ...state,
@@ -34,3 +50,9 @@ export function reduceSessionView(state: SessionViewState, event: SessionEvent):
       }
   }
 }
+
+const wordsStatus = {
+  'words-waiting': 'waiting',
+  'words-confirmed': 'confirmed',
+  'words-unchecked': 'unchecked',
+} as const
