@@ -86,6 +86,8 @@ async function gatewayInTheMiddle(hostPin: string) {
   })
   const upstream = await toHost.ssh
   const technicianPin = await gw.newPin()
+  /** The real technician's requests relayed to the end user's host so far. */
+  const relayed: string[] = []
   const keys = generateSshKeyPair()
   const asHost = await startSession({
     server: gw.url,
@@ -100,9 +102,10 @@ async function gatewayInTheMiddle(hostPin: string) {
         connection.on('ready', () =>
           connection.on('session', (acceptSession) => {
             const session = acceptSession()
-            session.on('exec', (accept, reject, info) =>
-              upstream.exec(info.command, (error, remote) => (error ? reject?.() : join(accept(), remote))),
-            )
+            session.on('exec', (accept, reject, info) => {
+              relayed.push(info.command)
+              upstream.exec(info.command, (error, remote) => (error ? reject?.() : join(accept(), remote)))
+            })
             session.on('subsystem', (accept, reject, info) =>
               upstream.subsys(info.name, (error, remote) => (error ? reject?.() : join(accept(), remote))),
             )
@@ -116,7 +119,7 @@ async function gatewayInTheMiddle(hostPin: string) {
     asHost.end()
     await asHost.done
   })
-  return { technicianPin }
+  return { technicianPin, relayed }
 }
 
 /** The real technician, on the PIN the gateway in the middle gave them. */
@@ -141,8 +144,10 @@ const sasOf = (events: readonly { event: string }[]) =>
 describe('a gateway that pairs with each side separately', () => {
   it('gets no grant from an attended host whose end user has not confirmed the words, and nothing runs', async () => {
     const hostPin = await gw.newPin()
-    const { host, events, audit } = await attendedHost(hostPin, 2000)
-    const { technicianPin } = await gatewayInTheMiddle(hostPin)
+    const { host, events, audit } = await attendedHost(hostPin, 4000)
+    let hostEnded = false
+    void host.done.then(() => (hostEnded = true))
+    const { technicianPin, relayed } = await gatewayInTheMiddle(hostPin)
     const { technician, events: technicianEvents, client } = await realTechnician(technicianPin)
     expect(sasOf(events)).toBeDefined()
     expect(sasOf(technicianEvents)).toBeDefined()
@@ -157,6 +162,9 @@ describe('a gateway that pairs with each side separately', () => {
         channel.resume()
       }),
     )
+    await waitFor(() => relayed.length === 1, 5000, 'the request to reach the host')
+    // It reached the host while the session was up, and waits there unseen.
+    expect(hostEnded).toBe(false)
     const ended = await host.done
     expect(ended).toMatchObject({ by: 'host', reason: WORDS_UNCONFIRMED, code: 'pairingFailed' })
     await Promise.race([outcome, new Promise((resolve) => setTimeout(resolve, 500))])
@@ -175,9 +183,11 @@ describe('a gateway that pairs with each side separately', () => {
     ])
     expect(entries[2]).toMatchObject({ by: 'timeout' })
     expect(entries[3]).toMatchObject({ reason: WORDS_UNCONFIRMED })
-    // The technician heard no confirmation: theirs never came.
-    await expect(technician.words).rejects.toThrow()
+    // The technician heard no confirmation: the host refused to give one, and the middle cannot forge it.
+    expect(technicianEvents.map((event) => event.event)).toContain('words-waiting')
     expect(technicianEvents.map((event) => event.event)).not.toContain('words-confirmed')
+    technician.session.end()
+    await expect(technician.words).rejects.toThrow()
   })
 
   it('is cut off when the end user says the words differ: the session ends, saying why, on both sides', async () => {
@@ -242,5 +252,17 @@ describe('an honest gateway: the words match', () => {
     await waitFor(async () =>
       (await gw.store.listSessionEvents(sessionId)).some((event) => event.event === 'words-confirmed'),
     )
+  })
+
+  it('a "no" ends the session on both sides with the same reason, and the technician exits as a failed pairing', async () => {
+    const pin = await gw.newPin()
+    const { host, events } = await attendedHost(pin, 20_000)
+    const { technician } = await realTechnician(pin)
+    await waitFor(() => events.some((event) => event.event === 'words-asked'))
+    host.confirmWords(false)
+    const expected = { reason: WORDS_MISMATCH, code: 'pairingFailed' }
+    expect(await host.done).toMatchObject({ by: 'host', ...expected })
+    expect(await technician.session.done).toMatchObject({ by: 'host', ...expected })
+    await expect(technician.words).rejects.toMatchObject({ code: 'pairingFailed' })
   })
 })

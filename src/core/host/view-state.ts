@@ -105,7 +105,7 @@ export function reduceHostView(
       return log(
         {
           ...withoutWords(state),
-          ...reduceSessionView(state, action),
+          ...reduceSessionView(withoutWords(state), action),
           role: 'host',
           prompts: [],
           askedAt: {},
@@ -115,15 +115,17 @@ export function reduceHostView(
         },
         `handed over to ${action.to.name} <${action.to.email}>: everything you allowed is revoked`,
       )
-    case 'ended':
+    case 'ended': {
+      const settled = state.words === 'asking' ? withoutWords(state) : state
       return {
-        ...(state.words === 'asking' ? withoutWords(state) : state),
-        ...reduceSessionView(state, action),
+        ...settled,
+        ...reduceSessionView(settled, action),
         role: 'host',
         prompts: [],
         askedAt: {},
         confirmingEnd: false,
       }
+    }
 
     case 'words-asked':
       if (state.phase !== 'connected' || state.words !== 'unasked') return state
