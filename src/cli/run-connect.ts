@@ -89,8 +89,10 @@ async function runRemote(
   const note = (text: string) => {
     if (!json) process.stderr.write(`${text}\n`)
   }
+  // Nothing is asked of the end user before they confirmed the words (the events say so meanwhile).
+  await technician.ssh
+  await technician.words
   if (mode.kind === 'exec') {
-    await technician.ssh
     note('waiting for the end user to allow the command…')
     const stdin = process.stdin.isTTY ? undefined : process.stdin
     const exit = await technician.exec(mode.command, {
@@ -101,7 +103,6 @@ async function runRemote(
     stdin?.destroy()
     return exit
   }
-  await technician.ssh
   note('asking the end user for a shell…')
   return runShell(technician)
 }
