@@ -113,8 +113,11 @@ export type SessionReport = SessionReportMessage extends infer M
     : never
   : never
 
-/** Version of what runs over the sealed channel; a peer speaking another one is refused. */
-export const SESSION_PROTOCOL = 1
+/**
+ * Version of what runs over the sealed channel and SSH; a peer speaking another one is refused.
+ * 2: the host answers `words@rescue` (the end user's confirmation of the security words).
+ */
+export const SESSION_PROTOCOL = 2
 
 // The hello proves the channel both ways. It names nothing (no user, no host name): the two people
 // may not have compared the SAS yet, and until they have, a man in the middle could read it.
