@@ -321,6 +321,7 @@ async function rescueEchoLink(url: string, token: string, dir: string): Promise<
     server: url,
     entry: { pin },
     interactive: false,
+    confirmWords: false,
     autoApprove: ['shell'],
     auditFile: path.join(dir, 'audit.jsonl'),
     onEvent: (event) => {

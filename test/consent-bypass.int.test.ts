@@ -95,6 +95,9 @@ async function pair(options: { interactive: boolean; consentTimeoutMs?: number }
     server: gw.url,
     entry: { pin },
     interactive: options.interactive,
+    // At a terminal the end user confirms the words first (below); these tests attack what comes after.
+    confirmWords: options.interactive,
+    wordsTimeoutMs: 10_000,
     autoApprove: [],
     auditFile,
     ...(options.consentTimeoutMs !== undefined ? { consentTimeoutMs: options.consentTimeoutMs } : {}),
@@ -117,6 +120,11 @@ async function pair(options: { interactive: boolean; consentTimeoutMs?: number }
   }
   teardowns.push(end)
   const client = await within(technician.ssh, 10_000, 'SSH to come up')
+  if (options.interactive) {
+    await waitFor(() => events.some((event) => event.event === 'words-asked'), 5000, 'the words question')
+    host.confirmWords(true)
+    await within(technician.words, 5000, 'the words to be confirmed')
+  }
 
   const requests = () => events.filter((event): event is RequestEvent => event.event === 'consent-request')
   const decision = (id: string) =>

@@ -53,6 +53,7 @@ async function pair(options: { autoApprove: Permission[]; interactive?: boolean 
     server: gw.url,
     entry: { pin },
     interactive: options.interactive ?? false,
+    confirmWords: false,
     autoApprove: options.autoApprove,
     consentTimeoutMs: 5000,
     auditFile,

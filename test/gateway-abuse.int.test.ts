@@ -106,6 +106,7 @@ async function realEndUser(secret: string, address: string) {
     server: gw!.url,
     entry: { channelSecret: secret },
     interactive: false,
+    confirmWords: false,
     autoApprove: [],
     auditFile: path.join(dir, 'audit.jsonl'),
     onEvent: (event) => events.push(event),

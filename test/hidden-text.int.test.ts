@@ -45,6 +45,7 @@ describe('text a technician hides in a request', () => {
       server: gw.url,
       entry: { pin },
       interactive: false,
+      confirmWords: false,
       autoApprove: [],
       auditFile,
       onEvent: (event) => events.push(event),

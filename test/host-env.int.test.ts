@@ -60,6 +60,7 @@ async function pairAutoApproved(): Promise<Client> {
     server: gw.url,
     entry: { pin },
     interactive: false,
+    confirmWords: false,
     autoApprove: ['exec', 'shell'],
     auditFile: path.join(dir, 'audit.jsonl'),
     onEvent: () => {},

@@ -61,6 +61,7 @@ async function hostWaiting(
     server: gw!.url,
     entry: options.entry ?? { channelSecret: helpdeskSecret },
     interactive: options.interactive ?? false,
+    confirmWords: options.interactive ?? false,
     autoApprove: options.autoApprove ?? [],
     auditFile,
     onEvent: (event) => events.push(event),
@@ -157,6 +158,7 @@ describe('queues', () => {
         server: gw!.url,
         entry: { channelSecret },
         interactive: false,
+        confirmWords: false,
         autoApprove: [],
         auditFile: path.join(os.tmpdir(), `rescue-nope-${process.pid}.jsonl`),
         onEvent: () => {},
@@ -224,13 +226,18 @@ describe('transfer', () => {
     const bob = await technician('bob@acme.example', ['helpdesk'])
     const carol = await technician('carol@acme.example', ['helpdesk'])
     const { host, events, sessionId, auditFile } = await hostWaiting({ interactive: true })
-    // The end user answers each prompt as it comes: "for this session" the first time.
+    // The end user confirms each pairing's words and answers each prompt as it comes: "for this
+    // session" the first time.
     const answers: ('session' | 'once')[] = ['session', 'once']
     const answering = setInterval(() => {
       for (const event of events) {
         if (event.event === 'consent-request' && !(event as { answered?: boolean }).answered) {
           ;(event as { answered?: boolean }).answered = true
           host.answer(event.id, answers.shift() ?? 'once')
+        }
+        if (event.event === 'words-asked' && !(event as { answered?: boolean }).answered) {
+          ;(event as { answered?: boolean }).answered = true
+          host.confirmWords(true)
         }
       }
     }, 10)
@@ -276,6 +283,8 @@ describe('transfer', () => {
     expect(pairings).toHaveLength(2)
     expect(pairings[1]!.technician.email).toBe('carol@acme.example')
     expect(pairings[1]!.sas).not.toBe(pairings[0]!.sas)
+    // The new technician's words are confirmed afresh before anything of theirs is asked.
+    expect(events.filter((event) => event.event === 'words-asked')).toHaveLength(2)
     // The grant made for bob's session does not carry over: carol's command is asked again.
     expect((await second.exec('true', out)).exitCode).toBe(0)
     expect(asked()).toBe(3)

@@ -9,10 +9,10 @@ import { startBridge, type Bridge } from '../core/bridge/index.js'
 import type { ChatMessage } from '../core/chat/index.js'
 import { ExitCode, type ErrorCode } from '../core/errors.js'
 import { runtimeDir } from '../core/paths.js'
-import type { SessionEnded, SessionEvent } from '../core/session/index.js'
+import type { SessionEnded } from '../core/session/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
 import type { RemoteExit } from '../core/ssh/technician-client.js'
-import { startTechnician, type TechnicianSession } from '../core/technician/index.js'
+import { startTechnician, type TechnicianEvent, type TechnicianSession } from '../core/technician/index.js'
 import { holdSession, lineDisplay, sessionDisplay, type Display } from './run-session.js'
 import { runShell } from './remote-shell.js'
 import { describeEvent } from './session-lines.js'
@@ -35,7 +35,7 @@ export interface ConnectOptions {
 
 export async function runConnect(options: ConnectOptions): Promise<void> {
   const { mode } = options
-  const start = (onEvent: (event: SessionEvent) => void, onChat: (message: ChatMessage) => void) =>
+  const start = (onEvent: (event: TechnicianEvent) => void, onChat: (message: ChatMessage) => void) =>
     startTechnician({
       server: options.server,
       token: options.token,
@@ -53,7 +53,7 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
     return
   }
   if (mode.kind === 'listen') {
-    const display = lineDisplay<SessionEvent>(options.json, describeEvent)
+    const display = lineDisplay<TechnicianEvent>(options.json, describeEvent)
     await holdSession(display, async (onEvent) => {
       const technician = await start(onEvent, chatShower(options.json, display))
       void serveOpenSsh(technician, mode.port, options.json)
@@ -62,7 +62,7 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
     return
   }
 
-  const display = lineDisplay<SessionEvent>(options.json, describeEvent, process.stderr)
+  const display = lineDisplay<TechnicianEvent>(options.json, describeEvent, process.stderr)
   let ended: SessionEnded | undefined
   let finished = false
   // A raw shell's screen is the remote program's: chat lines wait until it ends (the bell rings for each).
@@ -104,8 +104,10 @@ async function runRemote(
   const note = (text: string) => {
     if (!json) process.stderr.write(`${text}\n`)
   }
+  // Nothing is asked of the end user before they confirmed the words (the events say so meanwhile).
+  await technician.ssh
+  await technician.words
   if (mode.kind === 'exec') {
-    await technician.ssh
     note('waiting for the end user to allow the command…')
     const stdin = process.stdin.isTTY ? undefined : process.stdin
     const exit = await technician.exec(mode.command, {
@@ -116,7 +118,6 @@ async function runRemote(
     stdin?.destroy()
     return exit
   }
-  await technician.ssh
   note('asking the end user for a shell…')
   return runShell(technician)
 }
@@ -128,7 +129,7 @@ async function runRemote(
  */
 function chatShower(
   json: boolean,
-  display: Display<SessionEvent>,
+  display: Display<TechnicianEvent>,
   stream: NodeJS.WriteStream = process.stdout,
 ): (message: ChatMessage) => void {
   return (message) => {

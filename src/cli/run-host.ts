@@ -25,10 +25,13 @@ export async function runHost(options: HostRunOptions): Promise<void> {
         onRevoke: () => host?.revoke(),
         onEndSession: () => host?.end(),
         onChat: (text) => host?.chat(text) ?? false,
+        onWords: (match) => host?.confirmWords(match),
       })
     : lineDisplay(options.json, describeHostEvent)
   await holdSession(display, async (onEvent) => {
-    host = await startHost({ ...options, interactive, onEvent })
+    // The one place the words' gate is decided: whoever sits at the terminal confirms the words.
+    // Without a terminal nobody can, and nothing is granted but what --auto-approve names.
+    host = await startHost({ ...options, interactive, confirmWords: interactive, onEvent })
     return host
   })
 }
@@ -39,6 +42,7 @@ async function liveHostView(actions: {
   onRevoke(): void
   onEndSession(): void
   onChat(text: string): boolean
+  onWords(match: boolean): void
 }): Promise<Display<HostEvent>> {
   const [{ HostView }, { createElement, mountView }, { initialHostView, reduceHostView }] = await Promise.all(
     [import('../ui/HostView.js'), import('../ui/render.js'), import('../core/host/view-state.js')],

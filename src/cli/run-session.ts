@@ -5,7 +5,7 @@
  */
 import type { Role } from '../core/gateway/control-messages.js'
 import { ExitCode } from '../core/errors.js'
-import type { SessionEnded, SessionEvent } from '../core/session/index.js'
+import type { SessionEnded, SessionEvent, WordsEvent } from '../core/session/index.js'
 import { initialSessionView, reduceSessionView } from '../core/session/view-state.js'
 import { lineWriter } from './session-lines.js'
 import { onSignal } from './signals.js'
@@ -28,7 +28,7 @@ export interface Running {
 const NOTE_LINES = 5
 
 // Ink and React load only when there is a terminal to draw on: pipes and scripts start faster.
-async function liveView(role: Role): Promise<Display<SessionEvent>> {
+async function liveView(role: Role): Promise<Display<SessionEvent | WordsEvent>> {
   const [{ SessionView }, { createElement, mountView }] = await Promise.all([
     import('../ui/SessionView.js'),
     import('../ui/render.js'),
@@ -62,7 +62,7 @@ export function lineDisplay<E extends { event: string }>(
   }
 }
 
-export async function sessionDisplay(role: Role, json: boolean): Promise<Display<SessionEvent>> {
+export async function sessionDisplay(role: Role, json: boolean): Promise<Display<SessionEvent | WordsEvent>> {
   if (!json && process.stdout.isTTY) return liveView(role)
   const write = lineWriter(json, (line) => process.stdout.write(`${line}\n`))
   return { show: write, close: async () => {} }

@@ -120,6 +120,18 @@ describe('describeEvent', () => {
   })
 })
 
+describe('the technician hears about the security words', () => {
+  it('waits for the end user, then says they confirmed, or that nobody there compares them', () => {
+    const words = (event: 'words-waiting' | 'words-confirmed' | 'words-unchecked') =>
+      describeEvent({ event, role: 'technician', sessionId: 's1' })
+    expect(words('words-waiting')).toEqual(['waiting for the end user to confirm the security words…'])
+    expect(words('words-confirmed')).toEqual(['confirmed: the end user says the security words match'])
+    expect(words('words-unchecked')).toEqual([
+      "the end user's computer runs unattended: nobody there compares the security words",
+    ])
+  })
+})
+
 describe('lineWriter', () => {
   const ended: SessionEvent = { event: 'ended', by: 'technician', reason: 'done' }
   const paired: SessionEvent = { event: 'paired', role: 'technician', sessionId: 's1', sas: SAS }

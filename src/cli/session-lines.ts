@@ -4,7 +4,7 @@
  */
 import { describeHostActivity } from '../core/host/describe.js'
 import type { HostEvent } from '../core/host/index.js'
-import type { SessionEvent } from '../core/session/index.js'
+import type { SessionEvent, WordsEvent } from '../core/session/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
 
 export function formatCountdown(untilIso: string, now = Date.now()): string {
@@ -40,8 +40,15 @@ export function waitingLine(event: Extract<SessionEvent, { event: 'waiting' }>, 
     : `waiting for the end user; the PIN expires in ${left}`
 }
 
+/** What the technician reads about the end user's answer on the security words, in lines and views. */
+export const endUserWordsText = {
+  waiting: 'waiting for the end user to confirm the security words…',
+  confirmed: 'confirmed: the end user says the security words match',
+  unchecked: "the end user's computer runs unattended: nobody there compares the security words",
+} as const
+
 /** The human sentence(s) for an event, as the side that received it should read them. */
-export function describeEvent(event: SessionEvent): string[] {
+export function describeEvent(event: SessionEvent | WordsEvent): string[] {
   switch (event.event) {
     case 'waiting':
       return [waitingLine(event)]
@@ -69,11 +76,20 @@ export function describeEvent(event: SessionEvent): string[] {
     }
     case 'ended':
       return [`session ended: ${event.reason}`]
+    case 'words-waiting':
+      return [endUserWordsText.waiting]
+    case 'words-confirmed':
+      return [endUserWordsText.confirmed]
+    case 'words-unchecked':
+      return [endUserWordsText.unchecked]
   }
 }
 
 /** Writes each event as one JSON line (`--json`) or as its human sentences. */
-export function lineWriter(json: boolean, write: (line: string) => void): (event: SessionEvent) => void {
+export function lineWriter(
+  json: boolean,
+  write: (line: string) => void,
+): (event: SessionEvent | WordsEvent) => void {
   return json ? (event) => write(toJsonLine(event)) : (event) => describeEvent(event).forEach(write)
 }
 

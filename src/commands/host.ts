@@ -13,7 +13,7 @@ export default class Host extends BaseCommand {
     'Ask for help: let the technician who gave you a PIN (or your helpdesk) connect to this computer'
   static override description = `Connects to the gateway and waits for your technician: the one whose PIN you give, or the first of a helpdesk's technicians to take your session from its shared queue (--channel, with the channel link your helpdesk gave you; it names the gateway too).
  Without --channel, rescue host asks for the PIN on the terminal. Scripts give it on stdin (--pin-stdin) or in RESCUE_PIN; --pin works too, but while rescue runs any user of this computer can read it in ps.
- When connected, both screens show the same security words: compare them by phone before going on.
+ When connected, your screen shows who is connecting and three security words; your technician reads you theirs by phone. Answer [y] if they match and [n] if they do not (that ends the session: someone may be between you). Until you answer yes, nothing is asked or allowed; no answer in twice the consent timeout ends the session.
 
 Nothing runs without your consent: each request (a shell, a command) is shown with [a] allow once, [s] allow for this session, [d] deny; no answer in 60 seconds (--consent-timeout) is a denial. [r] closes everything the technician has open and forgets what you allowed; [q] ends the session. Everything is written to your audit log (rescue log).
 

@@ -60,6 +60,7 @@ function callbacks() {
     onConfirmEnd: vi.fn<HostViewProps['onConfirmEnd']>(),
     onCancelEnd: vi.fn<HostViewProps['onCancelEnd']>(),
     onChat: vi.fn<NonNullable<HostViewProps['onChat']>>(),
+    onWords: vi.fn<NonNullable<HostViewProps['onWords']>>(),
   }
 }
 
@@ -191,7 +192,12 @@ describe('HostView consent prompt', () => {
     expect(frame).toMatch(
       /\[a\] allow once {3}\[s\] allow for this session {3}\[d\] deny +\(denies in 60 s\)/,
     )
-    expect(frame).not.toContain('security words')
+    // Who asks and their words stay on screen above the prompt (issue 15.1: never a prompt first).
+    expect(frame.indexOf('technician Alice Smith <alice@acme.example> of Acme IT')).toBeGreaterThan(-1)
+    expect(frame.indexOf('security words: west lucky violin')).toBeGreaterThan(
+      frame.indexOf('technician Alice Smith'),
+    )
+    expect(frame.indexOf('wants to open a shell')).toBeGreaterThan(frame.indexOf('security words:'))
     expect(frame).not.toContain('[q]')
     expect(frame).not.toContain('more waiting')
     await advance(1000)
@@ -382,6 +388,59 @@ describe('HostView chat line', () => {
     await new Promise((resolve) => setTimeout(resolve, 100)) // Ink waits a moment to tell a lone Esc apart
     expect(view.lastFrame()).not.toContain('chat>')
     expect(view.props.onChat).toHaveBeenCalledTimes(1)
+    view.unmount()
+  })
+})
+
+describe('HostView: the security words come first', () => {
+  const asked: HostViewAction = {
+    event: 'words-asked',
+    sas: 'west lucky violin',
+    deadline: new Date(t0.getTime() + 120_000).toISOString(),
+  }
+
+  it('shows who connects and the words, then the question; a request waits unseen behind it', async () => {
+    const view = mount(stateAfter([...connected, asked, request('r1')]))
+    await settle()
+    const frame = view.lastFrame() ?? ''
+    const order = [
+      'technician Alice Smith <alice@acme.example> of Acme IT',
+      'security words: west lucky violin',
+      'Your technician reads you three words. Do they match these?',
+      '[y] yes  [n] no',
+    ].map((text) => frame.indexOf(text))
+    expect(order.every((index) => index >= 0)).toBe(true)
+    expect([...order].sort((a, b) => a - b)).toEqual(order)
+    expect(frame).toContain('(ends the session in 120 s)')
+    expect(frame).not.toContain('wants to')
+    expect(frame).not.toContain('[a] allow once')
+    view.unmount()
+  })
+
+  it('ignores keys typed before the question settled; then [y] confirms and [n] says they differ', async () => {
+    const view = mount(stateAfter([...connected, asked]))
+    await settle()
+    await view.press('y')
+    await view.press('a')
+    expect(view.props.onWords).not.toHaveBeenCalled()
+    await advance(PROMPT_GUARD_MS)
+    await view.press('y')
+    expect(view.props.onWords.mock.calls).toEqual([[true]])
+    await view.press('n')
+    expect(view.props.onWords.mock.calls).toEqual([[true], [false]])
+    expect(view.props.onDecision).not.toHaveBeenCalled()
+    view.unmount()
+  })
+
+  it('once confirmed, the prompt shows under the words, and the words say they were confirmed', async () => {
+    const view = mount(
+      stateAfter([...connected, asked, { event: 'words-confirmed', by: 'end-user' }, request('r1')]),
+    )
+    await settle()
+    const frame = view.lastFrame() ?? ''
+    expect(frame).toContain('You confirmed these words with your technician.')
+    expect(frame.indexOf('wants to open a shell')).toBeGreaterThan(frame.indexOf('security words:'))
+    expect(frame).not.toContain('Do they match')
     view.unmount()
   })
 })

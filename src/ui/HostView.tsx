@@ -4,6 +4,7 @@ import { waitingDetail } from '../cli/session-lines.js'
 import type { ConsentRequest, Decision } from '../core/consent/types.js'
 import { progressLine } from '../core/text/progress.js'
 import type { FeedEntry, HostViewState, OpenChannel } from '../core/host/view-state.js'
+import { HostIdentity } from './HostIdentity.js'
 import { useNow } from './use-now.js'
 
 /** Keys pressed sooner than this after a prompt appears were meant for what was on screen before. */
@@ -21,6 +22,8 @@ export interface HostViewProps {
   onCancelEnd(): void
   /** The end user wrote a chat line (`c`, then Enter). */
   onChat?(text: string): void
+  /** The end user's answer to "do the security words match?": `y` true, `n` false. */
+  onWords?(match: boolean): void
 }
 
 const decisionKeys: Record<string, Decision> = { a: 'once', s: 'session', f: 'folder', d: 'deny' }
@@ -34,6 +37,11 @@ const CHAT_LEGEND = '[Enter] send  [Esc] cancel'
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
 const CONFIRM_END = 'End the session now? [y] yes  [n] no'
+const WORDS_QUESTION = 'Your technician reads you three words. Do they match these?'
+const WORDS_KEYS = '[y] yes  [n] no'
+const COMPARE_HINT =
+  'Compare them by phone: your technician must read you the same words. If they differ, press Ctrl-C.'
+const CONFIRMED_HINT = 'You confirmed these words with your technician.'
 
 /** The end user's live view of `rescue host`: who is connected, what they may do, and consent prompts. */
 export function HostView({
@@ -44,6 +52,7 @@ export function HostView({
   onConfirmEnd,
   onCancelEnd,
   onChat,
+  onWords,
 }: HostViewProps) {
   const [draft, setDraftState] = useState<string | undefined>(undefined)
   // Keys can arrive faster than React re-renders the input handler: the ref is always current.
@@ -56,25 +65,37 @@ export function HostView({
   // Ticks until the end, not only while a countdown shows: a clock that started ticking only when
   // a prompt appeared would show a stale deadline for its first second.
   const now = useNow(state.phase !== 'ended')
-  const prompt = state.prompts[0]
+  const asking = state.words === 'asking' && state.phase === 'connected'
+  // Nothing is asked before the words are confirmed: a prompt waits under the words' question.
+  const prompt = asking ? undefined : state.prompts[0]
+  // The words' question or the prompt now on screen, by id, and when it first appeared (set after
+  // it is committed to the terminal).
+  const question = asking ? `words ${state.wordsDeadline ?? ''}` : prompt?.id
 
-  // When the prompt now on screen first appeared (set after it is committed to the terminal).
   const shown = useRef<{ id: string; at: number } | undefined>(undefined)
   useEffect(() => {
-    if (prompt && shown.current?.id !== prompt.id) shown.current = { id: prompt.id, at: Date.now() }
-  }, [prompt])
+    if (question && shown.current?.id !== question) shown.current = { id: question, at: Date.now() }
+  }, [question])
+  const settled = () => {
+    const since = shown.current
+    return since !== undefined && since.id === question && Date.now() - since.at >= PROMPT_GUARD_MS
+  }
 
   useInput(
     (input, key) => {
       if (key.ctrl && input === 'c') return onEndSession()
       if (state.phase === 'ended') return
+      if (asking) {
+        // Keys typed before the question appeared were meant for something else: ignored.
+        const answer = input.toLowerCase()
+        if ((answer === 'y' || answer === 'n') && settled()) onWords?.(answer === 'y')
+        return
+      }
       if (prompt) {
         const decision = decisionKeys[input.toLowerCase()]
         // Only a file request has a folder to limit a grant to.
         if (decision === 'folder' && prompt.folder === undefined) return
-        const since = shown.current
-        const settled = since?.id === prompt.id && Date.now() - since.at >= PROMPT_GUARD_MS
-        if (decision && settled) onDecision(prompt.id, decision)
+        if (decision && settled()) onDecision(prompt.id, decision)
         return
       }
       const draft = draftRef.current
@@ -110,11 +131,45 @@ export function HostView({
   return (
     <Box flexDirection="column" paddingX={1}>
       <Text dimColor>rescue · you are sharing this computer</Text>
-      {prompt ? (
+      <ConnectionLine state={state} now={now} />
+      {/* Who is connecting and the words come first; then the words' question; then any prompt. */}
+      {state.sas && (state.phase === 'connected' || state.phase === 'ended') && (
+        <HostIdentity
+          {...(state.technician ? { technician: state.technician } : {})}
+          sas={state.sas}
+          {...(state.phase === 'connected' && !asking
+            ? { hint: state.words === 'confirmed' ? CONFIRMED_HINT : COMPARE_HINT }
+            : {})}
+        />
+      )}
+      {asking ? (
+        <WordsQuestion deadline={state.wordsDeadline} now={now} />
+      ) : prompt ? (
         <PromptBox prompt={prompt} waiting={state.prompts.length - 1} now={now} />
       ) : (
-        <StatusScreen state={state} now={now} draft={draft} />
+        <StatusScreen state={state} draft={draft} />
       )}
+    </Box>
+  )
+}
+
+function ConnectionLine({ state, now }: { state: HostViewState; now: number }) {
+  if (state.phase === 'connecting') return <Text color="yellow">● connecting to the gateway…</Text>
+  if (state.phase === 'waiting') return <WaitingLine state={state} now={now} />
+  if (state.phase === 'connected') return <Text color="green">● connected</Text>
+  return null
+}
+
+function WordsQuestion({ deadline, now }: { deadline: string | undefined; now: number }) {
+  const seconds = deadline ? Math.max(0, Math.round((Date.parse(deadline) - now) / 1000)) || 0 : undefined
+  return (
+    <Box flexDirection="column" borderStyle="round" borderColor="yellow" paddingX={1}>
+      <Text bold>{WORDS_QUESTION}</Text>
+      <Text>
+        {WORDS_KEYS}
+        {seconds !== undefined && <Text color="yellow">{`    (ends the session in ${seconds} s)`}</Text>}
+      </Text>
+      <Text dimColor>Nothing is asked or allowed until you answer.</Text>
     </Box>
   )
 }
@@ -174,32 +229,10 @@ function PromptKeys({ width, seconds }: { width: number; seconds: number }) {
   )
 }
 
-function StatusScreen({ state, now, draft }: { state: HostViewState; now: number; draft?: string }) {
+function StatusScreen({ state, draft }: { state: HostViewState; draft?: string }) {
   const connected = state.phase === 'connected'
   return (
     <Box flexDirection="column">
-      {state.phase === 'connecting' && <Text color="yellow">● connecting to the gateway…</Text>}
-      {state.phase === 'waiting' && <WaitingLine state={state} now={now} />}
-      {(connected || (state.phase === 'ended' && state.sas)) && (
-        <Box flexDirection="column">
-          {connected && <Text color="green">● connected</Text>}
-          {state.technician && (
-            <Text>
-              technician <Text bold>{state.technician.name}</Text> &lt;{state.technician.email}&gt; of{' '}
-              {state.technician.organisation}
-            </Text>
-          )}
-          <Text>
-            security words: <Text bold>{state.sas}</Text>
-          </Text>
-          {connected && (
-            <Text dimColor>
-              Compare them by phone: your technician must read you the same words. If they differ, press
-              Ctrl-C.
-            </Text>
-          )}
-        </Box>
-      )}
       {connected && <Permissions state={state} />}
       {state.feed.length > 0 && <Feed entries={state.feed.slice(-FEED_LINES)} />}
       {state.phase === 'ended' && state.ended && (

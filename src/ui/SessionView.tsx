@@ -1,5 +1,5 @@
 import { Box, Text } from 'ink'
-import { formatCountdown, waitingDetail } from '../cli/session-lines.js'
+import { endUserWordsText, formatCountdown, waitingDetail } from '../cli/session-lines.js'
 import type { SessionViewState } from '../core/session/view-state.js'
 import { useNow } from './use-now.js'
 
@@ -47,6 +47,11 @@ export function SessionView({ state, notes = [] }: { state: SessionViewState; no
               {isHost
                 ? 'Your technician must read you the same words. If they differ, press Ctrl-C.'
                 : 'Read them to the end user: theirs must be the same. If not, press Ctrl-C.'}
+            </Text>
+          )}
+          {state.phase === 'connected' && state.endUserWords && (
+            <Text color={state.endUserWords === 'confirmed' ? 'green' : 'yellow'}>
+              {endUserWordsText[state.endUserWords]}
             </Text>
           )}
         </Box>

@@ -332,6 +332,26 @@ export class PtyProcess {
   }
 }
 
+/** The question an attended `rescue host` asks once paired, before anything else can be asked. */
+export const WORDS_QUESTION = 'Your technician reads you three words. Do they match these?'
+/** Longer than the host view's type-ahead guard (PROMPT_GUARD_MS, 400 ms): keys sooner are ignored. */
+export const AFTER_GUARD_MS = 500
+
+/**
+ * The end user at an attended `rescue host` confirms the security words, as every session on a
+ * terminal now starts: waits (after `from`) for the question under the words, presses `y` once it
+ * has been on screen past the type-ahead guard, and waits for the confirmation. Returns where the
+ * output ended then, and the words shown.
+ */
+export async function confirmWords(host: PtyProcess, from = 0): Promise<{ end: number; sas: string }> {
+  const words = await host.waitFor(/security words: (\S+ \S+ \S+)/, { from })
+  await host.waitFor(WORDS_QUESTION, { from: words.end })
+  await new Promise((resolve) => setTimeout(resolve, AFTER_GUARD_MS))
+  host.write('y')
+  const confirmed = await host.waitFor('You confirmed these words with your technician.', { from: words.end })
+  return { end: confirmed.end, sas: words.text }
+}
+
 function signalName(signal: number): string | undefined {
   return Object.entries(os.constants.signals).find(([, value]) => value === signal)?.[0]
 }

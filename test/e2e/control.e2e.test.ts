@@ -7,7 +7,7 @@ import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ExitCode } from '../../src/core/errors.js'
 import type { SystemInfo } from '../../src/core/sysinfo/index.js'
-import { CliWorld, jsonLines, waitUntil } from './cli.js'
+import { CliWorld, confirmWords, jsonLines, waitUntil } from './cli.js'
 
 const ADMIN = {
   email: 'fay@acme.example',
@@ -108,7 +108,7 @@ describe('chat both ways with the end user at their terminal', () => {
     })
     world.track(technician)
     try {
-      await host.waitFor('security words')
+      await confirmWords(host)
       const paired = await technician.waitForEvent('paired')
       await waitUntil(() =>
         fs.existsSync(path.join(runtime.XDG_RUNTIME_DIR!, 'rescue', `${paired.sessionId as string}.sock`)),

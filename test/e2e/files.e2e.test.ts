@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ExitCode } from '../../src/core/errors.js'
-import { CliWorld, jsonLines, waitUntil } from './cli.js'
+import { CliWorld, confirmWords, jsonLines, waitUntil } from './cli.js'
 
 const ADMIN = {
   email: 'gus@acme.example',
@@ -151,7 +151,7 @@ describe('rescue send and rescue get', () => {
     fs.writeFileSync(path.join(tree, 'logs', 'old', 'last-week.log'), randomBytes(70_000))
     fs.writeFileSync(path.join(tree, 'logs', 'zero'), '')
     try {
-      await host.waitFor('security words')
+      await confirmWords(host)
       const paired = await technician.waitForEvent('paired')
       await waitUntil(() =>
         fs.existsSync(path.join(runtime.XDG_RUNTIME_DIR!, 'rescue', `${paired.sessionId as string}.sock`)),
@@ -343,7 +343,7 @@ describe('the end user answers file prompts at the terminal', () => {
     })
     world.track(technician)
     try {
-      await host.waitFor('security words')
+      await confirmWords(host)
       await technician.waitForEvent('paired')
       await waitUntil(() => fs.readdirSync(path.join(runtime.XDG_RUNTIME_DIR!, 'rescue')).length > 0)
       const first = world.spawn('send', ['send', randomFile('one.txt', 10), 'drop/'], { env: runtime })

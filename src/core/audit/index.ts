@@ -25,8 +25,8 @@ export type AuditRecord = (
   | { event: 'session-end'; by: EndedBy; reason: string; code?: ErrorCode }
   /** The technician handed the session to another; every grant was revoked. */
   | { event: 'session-transferred'; to: TechnicianIdentity }
-  /** Progress is for the view only: the log keeps each transfer's outcome. */
-  | Exclude<HostActivity, { event: 'file-progress' }>
+  /** Progress and the words' question are for the view only: the log keeps outcomes. */
+  | Exclude<HostActivity, { event: 'file-progress' | 'words-asked' }>
 ) & { session: string }
 
 /** One line of the audit log: a record and when it was written (ISO-8601). */
@@ -213,6 +213,8 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     text: z.string(),
   }),
   z.object({ ...common, event: z.literal('auto-approve'), permissions: z.array(z.enum(permissions)) }),
+  z.object({ ...common, event: z.literal('words-confirmed'), by: z.literal('end-user') }),
+  z.object({ ...common, event: z.literal('words-rejected'), by: z.enum(['end-user', 'timeout']) }),
 ])
 
 // The schema and the type must describe the same entries: either drifting fails to compile.

@@ -64,6 +64,12 @@ export function decodeControlMessage(data: Uint8Array): ControlMessage | undefin
 }
 export type EndedMessage = Extract<ControlMessage, { type: 'ended' }>
 
+/** Why a session ended when the end user said the security words differ: on both screens and in both logs. */
+export const WORDS_MISMATCH =
+  'the security words did not match: someone may be between you and your technician'
+/** Why a session ended when nobody confirmed the security words in time. */
+export const WORDS_UNCONFIRMED = 'the end user did not confirm the security words in time'
+
 /** WebSocket close codes with a meaning in rescue (4000-4999 are the application's). */
 export const CloseCode = {
   normal: 1000,
@@ -74,6 +80,10 @@ export const CloseCode = {
   pairingFailed: 4400,
   /** The gateway refused a connection it had already upgraded (a slot taken in a race). */
   conflict: 4409,
+  /** The end user said the security words on their screen differ from the technician's. */
+  wordsMismatch: 4401,
+  /** The end user did not confirm the security words in time. */
+  wordsUnconfirmed: 4402,
 } as const
 
 /** Headers a peer sends on the upgrade request. The PIN is in a header, not the URL, so it stays out of access logs. */
@@ -116,6 +126,12 @@ export const sessionReport = z.discriminatedUnion('event', [
     bytes: z.number().int().nonnegative(),
     sha256: z.string().regex(/^([0-9a-f]{64})?$/),
     complete: z.boolean(),
+  }),
+  /** The host's: the end user confirmed the security words, or they did not (a "no", or no answer in time). */
+  z.object({
+    type: z.literal('report'),
+    event: z.enum(['words-confirmed', 'words-rejected']),
+    by: z.enum(['end-user', 'timeout']),
   }),
   z.object({
     type: z.literal('report'),

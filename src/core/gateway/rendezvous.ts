@@ -13,6 +13,8 @@ import {
   type EndedMessage,
   type Role,
   type SessionReportMessage,
+  WORDS_MISMATCH,
+  WORDS_UNCONFIRMED,
 } from './control-messages.js'
 import type { LogCipher } from './log-cipher.js'
 import type { Permission } from '../consent/types.js'
@@ -115,6 +117,11 @@ export function endedByClose(role: Role, code: number): EndedMessage {
       return { type: 'ended', by: role, reason: `the ${leaver} ended the session` }
     case CloseCode.pairingFailed:
       return { type: 'ended', by: role, reason: `the ${leaver} rejected the pairing`, code: 'pairingFailed' }
+    // Only the host closes with these; either way the other side learns why the session is over.
+    case CloseCode.wordsMismatch:
+      return { type: 'ended', by: role, reason: WORDS_MISMATCH, code: 'pairingFailed' }
+    case CloseCode.wordsUnconfirmed:
+      return { type: 'ended', by: role, reason: WORDS_UNCONFIRMED, code: 'pairingFailed' }
     case CloseCode.messageTooBig:
       return {
         type: 'ended',
@@ -419,6 +426,14 @@ export class Rendezvous {
       }
       case 'chat':
         return { event: 'chat', kind: report.from, allowed: null, detail: seal({ text: report.text }) }
+      case 'words-confirmed':
+      case 'words-rejected':
+        return {
+          event: report.event,
+          kind: report.by,
+          allowed: report.event === 'words-confirmed' ? 1 : 0,
+          detail: null,
+        }
       default:
         return {
           event: report.event,

@@ -59,5 +59,13 @@ export function describeHostActivity(activity: HostActivity): string {
       return `chat from the ${activity.from === 'host' ? 'end user' : 'technician'}: ${safe(activity.text)}`
     case 'auto-approve':
       return `auto-approved: ${activity.permissions.length > 0 ? activity.permissions.join(', ') : 'nothing'}`
+    case 'words-asked':
+      return `asked the end user whether the technician reads the same security words: ${safe(activity.sas)}`
+    case 'words-confirmed':
+      return 'the end user confirmed the security words'
+    case 'words-rejected':
+      return activity.by === 'end-user'
+        ? 'the end user said the security words did not match'
+        : 'the end user did not confirm the security words in time'
   }
 }

@@ -5,7 +5,8 @@
  * nothing. Imports core only.
  */
 import { AuditLog } from '../audit/index.js'
-import { ConsentBroker, type Decision, type Permission } from '../consent/index.js'
+import { DEFAULT_CONSENT_TIMEOUT_MS, type Decision, type Permission } from '../consent/index.js'
+import { CloseCode, WORDS_MISMATCH, WORDS_UNCONFIRMED } from '../gateway/control-messages.js'
 import {
   startSession,
   type Session,
@@ -18,6 +19,7 @@ import { HostSshServer } from '../ssh/host-server.js'
 import { MAX_CHAT_TEXT } from '../chat/index.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import type { HostActivity } from './events.js'
+import { GatedConsentBroker, WordsGate } from './words.js'
 
 export type { HostActivity } from './events.js'
 export type HostEvent = SessionEvent | HostActivity
@@ -30,13 +32,23 @@ export interface HostOptions {
   interactive: boolean
   /** Permissions granted up front, for unattended use (`--auto-approve`). */
   autoApprove: readonly Permission[]
+  /**
+   * True when the end user must confirm the security words before any request is shown or
+   * granted (see words.ts): every attended host. False only for a host nobody watches, which must
+   * rest on something else (`--auto-approve` alone today).
+   */
+  confirmWords: boolean
   consentTimeoutMs?: number
+  /** How long the end user has to confirm the words; twice the consent timeout unless given. */
+  wordsTimeoutMs?: number
   /** The audit log file; the default is under XDG_STATE_HOME. */
   auditFile?: string
   onEvent(event: HostEvent): void
 }
 
 export interface HostSession {
+  /** The end user's answer to "do the words match?": yes lets requests through, no ends the session. */
+  confirmWords(match: boolean): void
   /** The end user's answer to a consent prompt. */
   answer(id: string, decision: Decision): void
   /** Closes every open channel at once and forgets every grant made for the session. */
@@ -54,17 +66,39 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
   const audit = AuditLog.open(options.auditFile)
   const keys = generateSshKeyPair()
   let sessionId = ''
-  let broker: ConsentBroker | undefined
+  let broker: GatedConsentBroker | undefined
+  // Closed until the end user confirms the words of this pairing; a new pairing brings a new gate.
+  let words = new WordsGate(options.confirmWords)
+  let wordsTimer: NodeJS.Timeout | undefined
+  const wordsTimeoutMs =
+    options.wordsTimeoutMs ?? 2 * (options.consentTimeoutMs ?? DEFAULT_CONSENT_TIMEOUT_MS)
   let ssh: HostSshServer | undefined
   let technician = ''
   let policy: Permission[] = []
 
   let session: Session | undefined
   const onActivity = (activity: HostActivity) => {
-    if (activity.event !== 'file-progress') audit.record({ ...activity, session: sessionId })
+    if (activity.event !== 'file-progress' && activity.event !== 'words-asked') {
+      audit.record({ ...activity, session: sessionId })
+    }
     const report = reportFor(activity)
     if (report) session?.report(report)
     options.onEvent(activity)
+  }
+  const closeGate = () => {
+    clearTimeout(wordsTimer)
+    words.reject()
+  }
+  /** The words differ (the end user said so) or nobody confirmed them: the session ends, saying why. */
+  const wordsRejected = (by: 'end-user' | 'timeout') => {
+    if (!words.reject()) return
+    clearTimeout(wordsTimer)
+    onActivity({ event: 'words-rejected', by })
+    session?.end({
+      reason: by === 'end-user' ? WORDS_MISMATCH : WORDS_UNCONFIRMED,
+      code: 'pairingFailed',
+      closeCode: by === 'end-user' ? CloseCode.wordsMismatch : CloseCode.wordsUnconfirmed,
+    })
   }
 
   try {
@@ -76,6 +110,8 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
       onEvent(event) {
         if (event.event === 'waiting') sessionId = event.sessionId
         if (event.event === 'paired') {
+          closeGate()
+          words = new WordsGate(options.confirmWords)
           sessionId = event.sessionId
           technician = event.technician?.email ?? 'the technician'
           policy = event.policy?.permissions ?? []
@@ -97,6 +133,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           policy = []
           audit.record({ event: 'session-transferred', session: sessionId, to: event.to })
         }
+        if (event.event === 'transferred' || event.event === 'ended') closeGate()
         if (event.event === 'ended') {
           try {
             broker?.end()
@@ -108,16 +145,26 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           }
         }
         options.onEvent(event)
+        // Asked only once the identity and the words are on the end user's screen (`paired`).
+        if (event.event === 'paired' && words.pending) {
+          wordsTimer = setTimeout(() => wordsRejected('timeout'), wordsTimeoutMs)
+          const deadline = new Date(Date.now() + wordsTimeoutMs).toISOString()
+          options.onEvent({ event: 'words-asked', sas: event.sas, deadline })
+        }
       },
       onSecured({ transport, peerSshKey }) {
-        broker = new ConsentBroker({
-          technician,
-          interactive: options.interactive,
-          autoApprove: options.autoApprove,
-          policy,
-          ...(options.consentTimeoutMs !== undefined ? { timeoutMs: options.consentTimeoutMs } : {}),
-          onActivity,
-        })
+        const gate = words
+        broker = new GatedConsentBroker(
+          {
+            technician,
+            interactive: options.interactive,
+            autoApprove: options.autoApprove,
+            policy,
+            ...(options.consentTimeoutMs !== undefined ? { timeoutMs: options.consentTimeoutMs } : {}),
+            onActivity,
+          },
+          gate,
+        )
         if (options.autoApprove.length > 0) {
           onActivity({ event: 'auto-approve', permissions: [...options.autoApprove] })
         }
@@ -128,6 +175,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           broker,
           onActivity,
           onFailure: (reason) => session?.end({ reason, code: 'pairingFailed' }),
+          words: gate.outcome,
         })
       },
     })
@@ -138,6 +186,13 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
   const started = session
 
   return {
+    confirmWords(match) {
+      if (!match) return wordsRejected('end-user')
+      if (words.confirm()) {
+        clearTimeout(wordsTimer)
+        onActivity({ event: 'words-confirmed', by: 'end-user' })
+      }
+    },
     answer: (id, decision) => broker?.answer(id, decision),
     revoke() {
       broker?.revoke()
@@ -168,6 +223,9 @@ function reportFor(activity: HostActivity): SessionReport | undefined {
     }
     case 'chat':
       return { event: 'chat', from: activity.from, text: activity.text }
+    case 'words-confirmed':
+    case 'words-rejected':
+      return { event: activity.event, by: activity.by }
     default:
       return undefined
   }

@@ -48,6 +48,7 @@ describe('reduceHostView', () => {
       transfers: [],
       feed: [],
       confirmingEnd: false,
+      words: 'unasked',
     })
   })
 
@@ -366,5 +367,66 @@ describe('a transferred session', () => {
     expect(lastFeed(after)).toBe(
       'handed over to Carol <carol@acme.example>: everything you allowed is revoked',
     )
+  })
+})
+
+describe('reduceHostView: the security words', () => {
+  const asked: HostViewAction = {
+    event: 'words-asked',
+    sas: 'west lucky violin',
+    deadline: at(120).toISOString(),
+  }
+
+  it('asks once paired, with the deadline, and says nothing in the feed until answered', () => {
+    const state = run([...paired, asked])
+    expect(state).toMatchObject({ phase: 'connected', words: 'asking', wordsDeadline: at(120).toISOString() })
+    expect(state.feed).toEqual([])
+  })
+
+  it('is not asked before pairing, nor twice for one pairing', () => {
+    expect(run([paired[0]!, asked]).words).toBe('unasked')
+    const confirmed = run([...paired, asked, { event: 'words-confirmed', by: 'end-user' }])
+    expect(run([asked], confirmed).words).toBe('confirmed')
+  })
+
+  it('a yes is kept and logged; the question goes', () => {
+    const state = run([...paired, asked, { event: 'words-confirmed', by: 'end-user' }])
+    expect(state.words).toBe('confirmed')
+    expect(state.wordsDeadline).toBeUndefined()
+    expect(lastFeed(state)).toBe('you confirmed the security words with your technician')
+  })
+
+  it('a no, or silence, says why the session ends', () => {
+    const no = run([...paired, asked, { event: 'words-rejected', by: 'end-user' }])
+    expect(no.words).toBe('unasked')
+    expect(lastFeed(no)).toBe('you said the security words differ: the session ends')
+    const silence = run([...paired, asked, { event: 'words-rejected', by: 'timeout' }])
+    expect(lastFeed(silence)).toBe('the security words were not confirmed in time: the session ends')
+  })
+
+  it('the end of the session takes the question away; a q pressed before it is forgotten', () => {
+    const ending = run([...paired, { event: 'confirm-end' }, asked])
+    expect(ending).toMatchObject({ words: 'asking', confirmingEnd: false })
+    const ended = run([{ event: 'ended', by: 'gateway', reason: 'lost', code: 'connectionLost' }], ending)
+    expect(ended.words).toBe('unasked')
+    expect(ended.wordsDeadline).toBeUndefined()
+  })
+
+  it('a new technician (transfer) brings new words to confirm: the old yes does not carry over', () => {
+    const confirmed = run([...paired, asked, { event: 'words-confirmed', by: 'end-user' }])
+    const to = { name: 'Carol', email: 'carol@acme.example', organisation: 'Acme IT' }
+    const handedOver = run([{ event: 'transferred', role: 'host', sessionId: 's', to }], confirmed)
+    expect(handedOver.words).toBe('unasked')
+    const next = run(
+      [{ event: 'paired', role: 'host', sessionId: 's', sas: 'other three words' }, asked],
+      handedOver,
+    )
+    expect(next).toMatchObject({ words: 'asking', sas: 'other three words' })
+  })
+
+  it('keeps a request that arrives while asking (the host never sends one) behind the question', () => {
+    const state = run([...paired, asked, request('r1')])
+    expect(state.words).toBe('asking')
+    expect(state.prompts.map((prompt) => prompt.id)).toEqual(['r1'])
   })
 })

@@ -41,6 +41,14 @@ export interface HostViewState extends SessionViewState {
   feed: FeedEntry[]
   /** The end user pressed `q` and is asked to confirm. */
   confirmingEnd: boolean
+  /**
+   * This pairing's security words: `asking` shows the question (and nothing else may be asked
+   * until it is answered), `confirmed` once the end user said yes, `unasked` when the host does
+   * not ask (unattended) or nothing is paired.
+   */
+  words: 'unasked' | 'asking' | 'confirmed'
+  /** When silence about the words ends the session (ISO-8601), while asking. */
+  wordsDeadline?: string
 }
 
 export interface TransferInProgress {
@@ -70,6 +78,7 @@ export function initialHostView(): HostViewState {
     transfers: [],
     feed: [],
     confirmingEnd: false,
+    words: 'unasked',
   }
 }
 
@@ -86,13 +95,17 @@ export function reduceHostView(
 
   switch (action.event) {
     case 'waiting':
-    case 'paired':
       return { ...state, ...reduceSessionView(state, action), role: 'host' }
+    case 'paired': {
+      // New words: whatever was said about the last pairing's says nothing about these.
+      const { wordsDeadline: _old, ...rest } = state
+      return { ...rest, ...reduceSessionView(state, action), role: 'host', words: 'unasked' }
+    }
     case 'transferred':
       return log(
         {
-          ...state,
-          ...reduceSessionView(state, action),
+          ...withoutWords(state),
+          ...reduceSessionView(withoutWords(state), action),
           role: 'host',
           prompts: [],
           askedAt: {},
@@ -102,15 +115,32 @@ export function reduceHostView(
         },
         `handed over to ${action.to.name} <${action.to.email}>: everything you allowed is revoked`,
       )
-    case 'ended':
+    case 'ended': {
+      const settled = state.words === 'asking' ? withoutWords(state) : state
       return {
-        ...state,
-        ...reduceSessionView(state, action),
+        ...settled,
+        ...reduceSessionView(settled, action),
         role: 'host',
         prompts: [],
         askedAt: {},
         confirmingEnd: false,
       }
+    }
+
+    case 'words-asked':
+      if (state.phase !== 'connected' || state.words !== 'unasked') return state
+      return { ...state, words: 'asking', wordsDeadline: action.deadline, confirmingEnd: false }
+    case 'words-confirmed': {
+      const { wordsDeadline: _deadline, ...rest } = state
+      return log({ ...rest, words: 'confirmed' }, 'you confirmed the security words with your technician')
+    }
+    case 'words-rejected':
+      return log(
+        withoutWords(state),
+        action.by === 'end-user'
+          ? 'you said the security words differ: the session ends'
+          : 'the security words were not confirmed in time: the session ends',
+      )
 
     case 'confirm-end':
       return state.phase === 'ended' ? state : { ...state, confirmingEnd: true }
@@ -227,6 +257,11 @@ export function reduceHostView(
       return unhandled
     }
   }
+}
+
+function withoutWords(state: HostViewState): HostViewState {
+  const { wordsDeadline: _deadline, ...rest } = state
+  return { ...rest, words: 'unasked' }
 }
 
 function detailSuffix(detail: string | undefined): string {

@@ -67,6 +67,17 @@ export type SessionEvent =
   | { event: 'transferred'; role: Role; sessionId: string; to: TechnicianIdentity }
   | SessionEnded
 
+/**
+ * The technician's, heard from the host over SSH (so the gateway cannot forge it): the end user is
+ * asked whether the security words match (`words-waiting`), said yes (`words-confirmed`), or the
+ * host has nobody at its keyboard to ask (`words-unchecked`: it runs on --auto-approve alone).
+ */
+export interface WordsEvent {
+  event: 'words-waiting' | 'words-confirmed' | 'words-unchecked'
+  role: Role
+  sessionId: string
+}
+
 export interface SessionPolicy {
   permissions: Permission[]
 }
@@ -94,8 +105,11 @@ export interface SecuredLink {
 }
 
 export interface Session {
-  /** Ends the session for both sides; `done` resolves once the gateway has been told. */
-  end(reason?: { reason: string; code?: ErrorCode }): void
+  /**
+   * Ends the session for both sides; `done` resolves once the gateway has been told. `closeCode`
+   * tells the gateway why, for the other side (see CloseCode).
+   */
+  end(reason?: { reason: string; code?: ErrorCode; closeCode?: number }): void
   /** Tells the gateway, for its session log, something that happened (never payload or output). */
   report(event: SessionReport): void
   done: Promise<SessionEnded>
@@ -108,8 +122,11 @@ export type SessionReport = SessionReportMessage extends infer M
     : never
   : never
 
-/** Version of what runs over the sealed channel; a peer speaking another one is refused. */
-export const SESSION_PROTOCOL = 1
+/**
+ * Version of what runs over the sealed channel and SSH; a peer speaking another one is refused.
+ * 2: the host answers `words@rescue` (the end user's confirmation of the security words).
+ */
+export const SESSION_PROTOCOL = 2
 
 // The hello proves the channel both ways. It names nothing (no user, no host name): the two people
 // may not have compared the SAS yet, and until they have, a man in the middle could read it.
@@ -309,7 +326,7 @@ class SessionRun {
     }, heartbeatMs)
   }
 
-  private endLocally(why?: { reason: string; code?: ErrorCode }): void {
+  private endLocally(why?: { reason: string; code?: ErrorCode; closeCode?: number }): void {
     this.close(
       {
         event: 'ended',
@@ -317,7 +334,7 @@ class SessionRun {
         reason: why?.reason ?? `the ${roleName[this.options.role]} ended the session`,
         ...(why?.code ? { code: why.code } : {}),
       },
-      CloseCode.normal,
+      why?.closeCode ?? CloseCode.normal,
     )
   }
 

@@ -1,11 +1,13 @@
 /** What a session's terminal view shows, derived from its events by one reducer. */
 import type { TechnicianIdentity } from '../accounts/index.js'
 import type { EndedBy, Role } from '../gateway/control-messages.js'
-import type { SessionEvent } from './index.js'
+import type { SessionEvent, WordsEvent } from './index.js'
 
 export interface SessionViewState {
   role: Role
   phase: 'connecting' | 'waiting' | 'connected' | 'ended'
+  /** The technician's: what the end user said about the security words, as the host told it over SSH. */
+  endUserWords?: 'waiting' | 'confirmed' | 'unchecked'
   /** When the wait ends (the PIN expires, a shared queue gives up), while waiting. */
   expiresAt?: string
   /** What the wait is for: a PIN (when absent), a group's shared queue, a session taken from a queue. */
@@ -23,7 +25,10 @@ export function initialSessionView(role: Role): SessionViewState {
   return { role, phase: 'connecting' }
 }
 
-export function reduceSessionView(state: SessionViewState, event: SessionEvent): SessionViewState {
+export function reduceSessionView(
+  state: SessionViewState,
+  event: SessionEvent | WordsEvent,
+): SessionViewState {
   switch (event.event) {
     case 'waiting':
       return {
@@ -50,7 +55,12 @@ export function reduceSessionView(state: SessionViewState, event: SessionEvent):
         expiresAt: undefined,
         via: undefined,
         technician: event.to,
+        endUserWords: undefined,
       }
+    case 'words-waiting':
+    case 'words-confirmed':
+    case 'words-unchecked':
+      return { ...state, endUserWords: wordsStatus[event.event] }
     case 'ended':
       return {
         ...state,
@@ -59,3 +69,9 @@ export function reduceSessionView(state: SessionViewState, event: SessionEvent):
       }
   }
 }
+
+const wordsStatus = {
+  'words-waiting': 'waiting',
+  'words-confirmed': 'confirmed',
+  'words-unchecked': 'unchecked',
+} as const

@@ -31,6 +31,8 @@ import { serveSysinfo } from '../sysinfo/subsystem.js'
 import { serveTransfer } from '../transfer/host-service.js'
 import { TransferLedger } from '../transfer/ledger.js'
 import { TRANSFER_SUBSYSTEM } from '../transfer/protocol.js'
+import type { WordsOutcome } from '../host/words.js'
+import { WORDS_SUBSYSTEM } from './subsystems.js'
 
 export interface HostSshOptions {
   transport: Duplex
@@ -42,6 +44,8 @@ export interface HostSshOptions {
   onActivity(activity: HostActivity): void
   /** SSH failed (a bad key, a broken stream): the session cannot go on. */
   onFailure(reason: string): void
+  /** What the end user said about the security words, once they said it (see host/words.ts). */
+  words?: Promise<WordsOutcome>
 }
 
 interface PtyRequest {
@@ -244,6 +248,18 @@ export class HostSshServer {
         void this.options.broker.requestEverything(withdrawn.signal).then((allowed) => {
           const channel = allowed && !this.closed ? accept() : undefined
           if (!channel) return reject?.()
+          channel.exit(0)
+          channel.end()
+        })
+        return
+      }
+      if (info.name === WORDS_SUBSYSTEM && !claimed && this.options.words) {
+        // Answered once the end user has: accepted with the outcome, refused when the words differ.
+        claimed = true
+        void this.options.words.then((outcome) => {
+          const channel = outcome !== 'rejected' && !this.closed ? accept() : undefined
+          if (!channel) return reject?.()
+          channel.write(`${outcome}\n`)
           channel.exit(0)
           channel.end()
         })

@@ -11,8 +11,15 @@ import { startControlSocket, type ControlSocket, type PolicyCheck } from '../bri
 import { openChat, type ChatMessage } from '../chat/index.js'
 import { api } from '../client/index.js'
 import { UserError } from '../errors.js'
-import { startSession, type Session, type SessionEvent, type SessionReport } from '../session/index.js'
+import {
+  startSession,
+  type Session,
+  type SessionEvent,
+  type SessionReport,
+  type WordsEvent,
+} from '../session/index.js'
 import { generateSshKeyPair } from '../ssh/keys.js'
+import { WORDS_SUBSYSTEM } from '../ssh/subsystems.js'
 import {
   connectSsh,
   openRemoteShell,
@@ -26,7 +33,7 @@ export interface TechnicianOptions {
   /** How the technician comes in: with their PIN, or taking a session from a queue. */
   entry: { pin: string } | { sessionId: string }
   token: string
-  onEvent(event: SessionEvent): void
+  onEvent(event: TechnicianEvent): void
   /** Where to open the session's control socket (`<session id>.sock`) once SSH is up; none without. */
   controlDir?: string
   /**
@@ -36,10 +43,19 @@ export interface TechnicianOptions {
   onChat?(message: ChatMessage): void
 }
 
+/** What the technician's side reports: the session's events, and the end user's answer about the words. */
+export type TechnicianEvent = SessionEvent | WordsEvent
+
 export interface TechnicianSession {
   session: Session
   /** Resolves once SSH is up; rejects with a UserError when the session ends first. */
   ssh: Promise<ssh2.Client>
+  /**
+   * Resolves once the host says, over SSH, that the end user confirmed the security words
+   * (`confirmed`) or that it has nobody to ask (`unchecked`); rejects when the session ends first.
+   * `exec` and `shell` wait for it, so the end user is never asked before they compared the words.
+   */
+  words: Promise<'confirmed' | 'unchecked'>
   /** Runs one command once the end user allows it; rejects with `denied` when refused. */
   exec(command: string, io: { stdout: Writable; stderr: Writable; stdin?: Readable }): Promise<RemoteExit>
   /** Asks the gateway whether the technician's groups allow any of these; rejects `denied` when not. */
@@ -63,6 +79,13 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
   })
   // Callers that never ask for SSH must not see an unhandled rejection.
   ssh.catch(() => {})
+  let resolveWords!: (outcome: 'confirmed' | 'unchecked') => void
+  let rejectWords!: (error: Error) => void
+  const words = new Promise<'confirmed' | 'unchecked'>((resolve, reject) => {
+    resolveWords = resolve
+    rejectWords = reject
+  })
+  words.catch(() => {})
   let client: ssh2.Client | undefined
   let sessionId = ''
   let control: ControlSocket | undefined
@@ -84,7 +107,9 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
         void control?.close()
         // destroy, not end: ssh2 fails its outstanding requests only when the connection closes.
         client?.destroy()
-        rejectSsh(new UserError(event.code ?? 'sessionEnded', `the session ended: ${event.reason}`))
+        const ended = new UserError(event.code ?? 'sessionEnded', `the session ended: ${event.reason}`)
+        rejectSsh(ended)
+        rejectWords(ended)
       }
       options.onEvent(event)
     },
@@ -102,6 +127,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
             // Failing to open it costs only the chat; the session goes on.
             openChat(connected, { self: 'technician', onMessage: onChat }).catch(() => {})
           }
+          askForWords(connected)
           if (options.controlDir && sessionId) {
             startControlSocket(connected, path.join(options.controlDir, `${sessionId}.sock`), check).then(
               (opened) => (control = opened),
@@ -116,6 +142,26 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
       )
     },
   })
+  /** Asks the host, inside SSH, for the end user's answer about the security words. */
+  function askForWords(client: ssh2.Client): void {
+    const told = (event: 'words-waiting' | 'words-confirmed' | 'words-unchecked') =>
+      options.onEvent({ event, role: 'technician', sessionId })
+    told('words-waiting')
+    client.subsys(WORDS_SUBSYSTEM, (error, channel) => {
+      // Refused: the words differ, and the host ends the session saying so.
+      if (error) return
+      let answer = ''
+      channel.on('data', (chunk: Buffer) => (answer = (answer + chunk.toString('utf8')).slice(0, 100)))
+      channel.stderr.resume()
+      channel.on('close', () => {
+        const outcome = answer.trim()
+        if (outcome !== 'confirmed' && outcome !== 'unchecked') return
+        told(outcome === 'confirmed' ? 'words-confirmed' : 'words-unchecked')
+        resolveWords(outcome)
+      })
+    })
+  }
+
   // The gateway's session log hears what was asked, allowed and closed: never commands or output.
   type ChannelReport = Extract<SessionReport, { kind: string }>
   const report = (event: ChannelReport['event'], kind: ChannelReport['kind'], allowed?: boolean) =>
@@ -130,9 +176,11 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
   return {
     session,
     ssh,
+    words,
     check,
     async exec(command, io) {
       const client = await ssh
+      await words
       await check(['exec']).catch(reportRefusal('exec'))
       const running = runRemoteCommand(client, command, {
         ...io,
@@ -147,6 +195,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     },
     async shell(pty) {
       const client = await ssh
+      await words
       await check(['shell']).catch(reportRefusal('shell'))
       const channel = await openRemoteShell(client, pty).catch(reportRefusal('shell'))
       report('consent-decision', 'shell', true)
