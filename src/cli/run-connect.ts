@@ -128,7 +128,7 @@ async function serveOpenSsh(technician: TechnicianSession, port: number, json: b
   const dir = path.join(runtimeDir(), `listen-${process.pid}`)
   let bridge: Bridge
   try {
-    bridge = await startBridge({ upstream, port, dir, check: technician.check })
+    bridge = await startBridge({ upstream, port, dir, check: technician.check, explain: technician.explain })
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
     technician.session.end({ reason: `could not serve OpenSSH tools: ${message}`, code: 'usage' })

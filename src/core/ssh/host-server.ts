@@ -12,8 +12,11 @@ import {
   MAX_DETAIL_LENGTH,
   SINGLE_PROMPT_SUBSYSTEM,
   type ConsentBroker,
+  type ConsentOutcome,
   type FileScope,
   type Permission,
+  type Refusal,
+  type RequestOptions,
 } from '../consent/index.js'
 import type { ChannelKind, HostActivity } from '../host/events.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
@@ -24,6 +27,7 @@ import { serveSysinfo } from '../sysinfo/subsystem.js'
 import { serveTransfer } from '../transfer/host-service.js'
 import { TransferLedger } from '../transfer/ledger.js'
 import { TRANSFER_SUBSYSTEM } from '../transfer/protocol.js'
+import { REFUSALS_SUBSYSTEM } from './subsystems.js'
 
 export interface HostSshOptions {
   transport: Duplex
@@ -58,6 +62,8 @@ export class HostSshServer {
   private readonly open = new Map<number, OpenChannel>()
   private channelCount = 0
   private readonly chats = new Set<ChatLink>()
+  /** The technician's `refusals@rescue` channels: told why before a channel request is refused. */
+  private readonly refusalLinks = new Set<ServerChannel>()
   /** This session's file transfers, shared by its SFTP channels and `transfer@rescue`. */
   private readonly ledger = new TransferLedger()
   private closed = false
@@ -163,7 +169,10 @@ export class HostSshServer {
         return Promise.resolve(false)
       }
       claimed = true
-      return this.consent(permission, summary, detail, withdrawn.signal)
+      return this.decideChannel(permission, summary, {
+        ...(detail !== undefined ? { detail } : {}),
+        withdrawn: withdrawn.signal,
+      })
     }
     const user = os.userInfo().username
     session.on('shell', (accept, reject) => {
@@ -202,7 +211,13 @@ export class HostSshServer {
         ledger: this.ledger,
         consent: {
           ask: (permission, summary, detail, withdrawn, scope) =>
-            this.consent(permission, summary, detail, withdrawn, scope),
+            this.closed
+              ? Promise.resolve(false)
+              : this.options.broker.decide(permission, summary, {
+                  detail,
+                  ...(withdrawn ? { withdrawn } : {}),
+                  ...(scope ? { scope } : {}),
+                }),
         },
         onActivity: (activity) => this.options.onActivity(activity),
       })
@@ -215,6 +230,17 @@ export class HostSshServer {
         if (channel) this.chat(channel)
         return
       }
+      if (info.name === REFUSALS_SUBSYSTEM && !claimed) {
+        // Tells only why the technician's own requests were refused: no consent needed, as for chat.
+        claimed = true
+        const channel = this.closed ? undefined : accept()
+        if (!channel) return reject?.()
+        this.refusalLinks.add(channel)
+        channel.on('data', () => {})
+        channel.on('error', () => {})
+        channel.on('close', () => this.refusalLinks.delete(channel))
+        return
+      }
       if (info.name === TRANSFER_SUBSYSTEM && !claimed) {
         // Opening it asks nothing: a folder transfer asks inside it, and hashes are of files already allowed.
         claimed = true
@@ -223,8 +249,13 @@ export class HostSshServer {
         serveTransfer(channel, {
           ledger: this.ledger,
           home: os.homedir(),
-          ask: (permission, summary, detail, withdrawn, scope) =>
-            this.consent(permission, summary, detail, withdrawn, scope),
+          ask: (permission, summary, detail, withdrawn, scope, needs) =>
+            this.options.broker.decide(permission, summary, {
+              detail,
+              withdrawn,
+              scope,
+              ...(needs ? { needs } : {}),
+            }),
           grantTransfer: (permissions, folder, until) =>
             this.options.broker.grantTransfer(permissions, folder, until),
         })
@@ -233,8 +264,9 @@ export class HostSshServer {
       if (info.name === SINGLE_PROMPT_SUBSYSTEM && !claimed) {
         // One question for everything the technician's groups allow, answered by accepting or not.
         claimed = true
-        void this.options.broker.requestEverything(withdrawn.signal).then((allowed) => {
-          const channel = allowed && !this.closed ? accept() : undefined
+        void this.options.broker.requestEverything(withdrawn.signal).then((outcome) => {
+          if (!outcome.allowed) this.tellRefusal(outcome)
+          const channel = outcome.allowed && !this.closed ? accept() : undefined
           if (!channel) return reject?.()
           channel.exit(0)
           channel.end()
@@ -283,17 +315,25 @@ export class HostSshServer {
     return sent
   }
 
-  private consent(
-    permission: Permission,
-    summary: string,
-    detail: string | undefined,
-    withdrawn?: AbortSignal,
-    scope?: FileScope,
-  ): Promise<boolean> {
-    if (this.closed) return Promise.resolve(false)
-    return this.options.broker
-      .request(permission, summary, detail, withdrawn, scope)
-      .then((allowed) => allowed && !this.closed)
+  /** Asks for a channel request (shell, exec, sysinfo); when refused, the technician is told why first. */
+  private async decideChannel(permission: Permission, summary: string, options: RequestOptions): Promise<boolean> {
+    if (this.closed) return false
+    const outcome = await this.options.broker.decide(permission, summary, options)
+    if (!outcome.allowed) this.tellRefusal(outcome)
+    return outcome.allowed && !this.closed
+  }
+
+  /**
+   * Writes the typed reason on every refusals channel. SSH keeps order on a connection, so it
+   * reaches the technician before the request's failure, which carries no reason of its own.
+   */
+  private tellRefusal(outcome: ConsentOutcome): void {
+    const refusal: Refusal = {
+      permission: outcome.permission,
+      by: outcome.by,
+      ...(outcome.seconds !== undefined ? { seconds: outcome.seconds } : {}),
+    }
+    for (const link of this.refusalLinks) if (!link.destroyed) link.write(`${JSON.stringify(refusal)}\n`)
   }
 
   private async startShell(

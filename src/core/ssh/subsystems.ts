@@ -3,3 +3,5 @@ export const SYSINFO_SUBSYSTEM = 'sysinfo@rescue'
 export const TRANSFER_SUBSYSTEM = 'transfer@rescue'
 /** The single prompt (`rescue ask-all`). */
 export const SINGLE_PROMPT_SUBSYSTEM = 'single-prompt@rescue'
+/** Host to technician: why each refused channel request was refused (JSON lines; needs no consent). */
+export const REFUSALS_SUBSYSTEM = 'refusals@rescue'

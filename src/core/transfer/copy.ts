@@ -10,6 +10,7 @@ import fs from 'node:fs'
 import fsp, { type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import ssh2, { type Attributes, type SFTPWrapper } from 'ssh2'
+import { refusalCodeOfText } from '../consent/refusal.js'
 import { UserError } from '../errors.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { TransferChannel } from './client.js'
@@ -512,9 +513,8 @@ function mismatch(
 /** An SFTP refusal as the technician should read it; the end user's "no" is exit status 15. */
 function sftpError(error: unknown, where: string): UserError {
   const code = (error as { code?: unknown }).code
-  if (code === STATUS_CODE.PERMISSION_DENIED && statusText(error).includes('denied by the end user')) {
-    return new UserError('denied', `denied by the end user: ${show(where)}`)
-  }
+  const refused = code === STATUS_CODE.PERMISSION_DENIED ? refusalCodeOfText(statusText(error)) : undefined
+  if (refused) return new UserError(refused, `${statusText(error)}: ${show(where)}`)
   if (code === STATUS_CODE.NO_SUCH_FILE)
     return new UserError('failure', `no such file on the host: ${show(where)}`)
   return new UserError('failure', `${show(where)}: ${statusText(error)}`)
