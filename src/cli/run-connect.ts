@@ -6,10 +6,11 @@
 import os from 'node:os'
 import path from 'node:path'
 import { startBridge, type Bridge } from '../core/bridge/index.js'
-import { ExitCode, type ErrorCode } from '../core/errors.js'
+import { ExitCode, UserError, type ErrorCode } from '../core/errors.js'
 import { runtimeDir } from '../core/paths.js'
 import type { SessionEnded, SessionEvent } from '../core/session/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
+import { REVOKED_MESSAGE } from '../core/ssh/subsystems.js'
 import type { RemoteExit } from '../core/ssh/technician-client.js'
 import { startTechnician, type TechnicianSession } from '../core/technician/index.js'
 import { holdSession, lineDisplay, sessionDisplay } from './run-session.js'
@@ -102,8 +103,55 @@ async function runRemote(
     return exit
   }
   await technician.ssh
-  note('asking the end user for a shell…')
-  return runShell(technician)
+  const person = !json && process.stdin.isTTY === true && process.stdout.isTTY === true
+  if (!person) {
+    note('asking the end user for a shell…')
+    return runShell(technician)
+  }
+  // At a terminal, a denied or revoked shell closes the shell, not the session: the technician
+  // stays connected to ask again or to use send, get, sysinfo and chat from another terminal.
+  for (;;) {
+    note('asking the end user for a shell…')
+    try {
+      const exit = await runShell(technician)
+      if (exit.signal !== 'HUP' || exit.message !== REVOKED_MESSAGE) return exit
+      note('the end user revoked your access: the shell was closed')
+    } catch (error) {
+      if (!(error instanceof UserError) || !['denied', 'forbidden'].includes(error.code)) throw error
+      note(error.message)
+    }
+    const choice = await askAgainOrLeave(technician)
+    // Leaving on purpose is a clean ending; a session that ended under us says how it ended.
+    if (choice === 'leave') return { exitCode: 0 }
+    if (choice === 'ended') return {}
+  }
+}
+
+/**
+ * Between shells: Enter asks again, `q` (or `~.`) and Enter leaves; the session ending (the end
+ * user pressed q, Ctrl-C here) stops the wait too.
+ */
+function askAgainOrLeave(technician: TechnicianSession): Promise<'again' | 'leave' | 'ended'> {
+  const { stdin, stderr } = process
+  stderr.write(
+    'you are still connected: press Enter to ask for a shell again, or q and Enter to leave (rescue send, get, sysinfo and chat work meanwhile)\n',
+  )
+  return new Promise((resolve) => {
+    const finish = (choice: 'again' | 'leave' | 'ended') => {
+      stdin.off('data', onData)
+      stdin.pause()
+      stdin.unref?.()
+      resolve(choice)
+    }
+    const onData = (chunk: Buffer) => {
+      const line = chunk.toString('utf8').trim()
+      finish(line === 'q' || line === '~.' ? 'leave' : 'again')
+    }
+    stdin.on('data', onData)
+    stdin.ref?.()
+    stdin.resume()
+    void technician.session.done.then(() => finish('ended'))
+  })
 }
 
 /** ssh's rule: the remote command's status; 128 + n for a signal; ours when it never finished. */

@@ -25,6 +25,8 @@ export interface HostViewProps {
 
 const decisionKeys: Record<string, Decision> = { a: 'once', s: 'session', f: 'folder', d: 'deny' }
 const PROMPT_KEYS = '[a] allow once   [s] allow for this session   [d] deny          '
+// The single prompt is a grant for the session or nothing: "once" would mean nothing for a list.
+const SESSION_ONLY_KEYS = '[s] allow for this session   [d] deny          '
 const FOLDER_KEY = '[f] allow for this session, only in '
 const LEGEND = '[c] chat  [r] revoke every grant  [q] end the session'
 const CHAT_LEGEND = '[Enter] send  [Esc] cancel'
@@ -70,6 +72,7 @@ export function HostView({
         const decision = decisionKeys[input.toLowerCase()]
         // Only a file request has a folder to limit a grant to.
         if (decision === 'folder' && prompt.folder === undefined) return
+        if (prompt.sessionOnly && decision !== 'session' && decision !== 'deny') return
         const since = shown.current
         const settled = since?.id === prompt.id && Date.now() - since.at >= PROMPT_GUARD_MS
         if (decision && settled) onDecision(prompt.id, decision)
@@ -130,7 +133,7 @@ function PromptBox({ prompt, waiting, now }: { prompt: ConsentRequest; waiting: 
         </Box>
       )}
       <Text>
-        {PROMPT_KEYS}
+        {prompt.sessionOnly ? SESSION_ONLY_KEYS : PROMPT_KEYS}
         <Text color="yellow">(denies in {seconds} s)</Text>
       </Text>
       {prompt.folder !== undefined && (
@@ -201,7 +204,7 @@ function StatusScreen({ state, now, draft }: { state: HostViewState; now: number
 function Permissions({ state }: { state: HostViewState }) {
   return (
     <Box flexDirection="column" marginTop={1}>
-      <Text>granted now: {state.grants.length > 0 ? state.grants.join(', ') : 'nothing'}</Text>
+      <Text>granted for this session: {state.grants.length > 0 ? state.grants.join(', ') : 'nothing'}</Text>
       {state.autoApprove.length > 0 && (
         <Text color="yellow" bold>
           pre-approved for this session: {state.autoApprove.join(', ')}

@@ -258,7 +258,8 @@ function bridgeSession(
     const permissions = subsystemPermissions[info.name] ?? []
     if (info.name === 'sftp') {
       const local = accept()
-      if (local) void gated(local, permissions, () => upstream.subsys(info.name, connect(local, 'files.browse')))
+      if (local)
+        void gated(local, permissions, () => upstream.subsys(info.name, connect(local, 'files.browse')))
       return
     }
     const refuseLocally = (error: unknown) => {

@@ -171,7 +171,8 @@ export class ConsentBroker {
         clearTimeout(timer)
         // "In this folder" means nothing for a request that names no folder: it counts as once.
         const decision = answer === 'folder' && !scope ? 'once' : answer
-        if (decision === 'session') for (const granted of [permission, ...(covers ?? [])]) this.grants.add(granted)
+        if (decision === 'session')
+          for (const granted of [permission, ...(covers ?? [])]) this.grants.add(granted)
         if (decision === 'folder' && scope) {
           this.folderGrants.push({
             permissions: new Set([permission]),

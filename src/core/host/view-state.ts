@@ -260,10 +260,7 @@ function unique(list: string[]): string[] {
 }
 
 /** Why a decision was made without the end user pressing a key. */
-function why(
-  by: Exclude<DecidedBy, 'end-user'>,
-  waitedSeconds: number | undefined,
-): string {
+function why(by: Exclude<DecidedBy, 'end-user'>, waitedSeconds: number | undefined): string {
   switch (by) {
     case 'timeout':
       return waitedSeconds !== undefined && waitedSeconds > 0

@@ -13,7 +13,6 @@ import {
   SINGLE_PROMPT_SUBSYSTEM,
   type ConsentBroker,
   type ConsentOutcome,
-  type FileScope,
   type Permission,
   type Refusal,
   type RequestOptions,
@@ -27,7 +26,7 @@ import { serveSysinfo } from '../sysinfo/subsystem.js'
 import { serveTransfer } from '../transfer/host-service.js'
 import { TransferLedger } from '../transfer/ledger.js'
 import { TRANSFER_SUBSYSTEM } from '../transfer/protocol.js'
-import { REFUSALS_SUBSYSTEM } from './subsystems.js'
+import { REFUSALS_SUBSYSTEM, REVOKED_MESSAGE } from './subsystems.js'
 
 export interface HostSshOptions {
   transport: Duplex
@@ -316,7 +315,11 @@ export class HostSshServer {
   }
 
   /** Asks for a channel request (shell, exec, sysinfo); when refused, the technician is told why first. */
-  private async decideChannel(permission: Permission, summary: string, options: RequestOptions): Promise<boolean> {
+  private async decideChannel(
+    permission: Permission,
+    summary: string,
+    options: RequestOptions,
+  ): Promise<boolean> {
     if (this.closed) return false
     const outcome = await this.options.broker.decide(permission, summary, options)
     if (!outcome.allowed) this.tellRefusal(outcome)
@@ -355,7 +358,7 @@ export class HostSshServer {
         // The shell leads its own session: hang up its whole process group, not just the shell.
         hangUpGroup(terminal.pid)
         terminal.kill('SIGHUP')
-        channel.exit('HUP', false, 'the end user revoked access')
+        channel.exit('HUP', false, REVOKED_MESSAGE)
         channel.close()
       },
     })
@@ -393,7 +396,7 @@ export class HostSshServer {
     const id = this.track(kind, command, {
       stop: () => {
         hangUpGroup(child.pid)
-        channel.exit('HUP', false, 'the end user revoked access')
+        channel.exit('HUP', false, REVOKED_MESSAGE)
         channel.close()
       },
     })

@@ -5,3 +5,5 @@ export const TRANSFER_SUBSYSTEM = 'transfer@rescue'
 export const SINGLE_PROMPT_SUBSYSTEM = 'single-prompt@rescue'
 /** Host to technician: why each refused channel request was refused (JSON lines; needs no consent). */
 export const REFUSALS_SUBSYSTEM = 'refusals@rescue'
+/** The message of the exit signal (HUP) a shell or command gets when the end user revokes access. */
+export const REVOKED_MESSAGE = 'the end user revoked access'

@@ -99,7 +99,12 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
           )
           resolveSsh(connected)
           if (options.controlDir && sessionId) {
-            startControlSocket(connected, path.join(options.controlDir, `${sessionId}.sock`), check, explain).then(
+            startControlSocket(
+              connected,
+              path.join(options.controlDir, `${sessionId}.sock`),
+              check,
+              explain,
+            ).then(
               (opened) => (control = opened),
               () => {}, // Other commands will say there is no live session; this one goes on.
             )
