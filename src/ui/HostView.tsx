@@ -2,6 +2,7 @@ import { Box, Text, useInput, useStdin } from 'ink'
 import { useEffect, useRef, useState } from 'react'
 import { formatCountdown } from '../cli/session-lines.js'
 import type { ConsentRequest, Decision } from '../core/consent/types.js'
+import { verbFor } from '../core/consent/wording.js'
 import { progressLine } from '../core/text/progress.js'
 import type { FeedEntry, HostViewState, OpenChannel } from '../core/host/view-state.js'
 import { useNow } from './use-now.js'
@@ -207,7 +208,7 @@ function Permissions({ state }: { state: HostViewState }) {
       <Text>granted for this session: {state.grants.length > 0 ? state.grants.join(', ') : 'nothing'}</Text>
       {state.autoApprove.length > 0 && (
         <Text color="yellow" bold>
-          pre-approved for this session: {state.autoApprove.join(', ')}
+          pre-approved for this session: {state.autoApprove.map(verbFor).join(', ')}
         </Text>
       )}
       {state.openChannels.length > 0 && (

@@ -156,7 +156,7 @@ export function reduceHostView(
         const covered = action.covers ? `: ${action.covers.map(verbFor).join(', ') || 'nothing'}` : ''
         return log(next, `${verdict}${covered}`)
       }
-      const verdict = action.decision === 'deny' ? 'denied' : 'allowed'
+      const verdict = action.decision === 'deny' ? 'was denied' : 'was allowed'
       return log(next, `${what} ${verdict}: ${why(action.by, waitedSeconds)}`)
     }
 
