@@ -337,9 +337,7 @@ describe('every permission the group denies', () => {
       code: 'forbidden',
       message: "your group's policy does not allow the shell (shell)",
     })
-    await expect(
-      requestSysinfo(client, { timeoutMs: 5000, explain: tech.explain }),
-    ).rejects.toMatchObject({
+    await expect(requestSysinfo(client, { timeoutMs: 5000, explain: tech.explain })).rejects.toMatchObject({
       code: 'forbidden',
       message: "your group's policy does not allow system information (sysinfo)",
     })
