@@ -239,6 +239,11 @@ export class PtyProcess {
     return stripVTControlCharacters(this.raw).replaceAll('\r', '')
   }
 
+  /** Everything written to the terminal so far, escape sequences included. */
+  get rawOutput(): string {
+    return this.raw
+  }
+
   /** Where the output ends now: pass it as `from` to wait only for what comes after. */
   mark(): number {
     return this.output.length
