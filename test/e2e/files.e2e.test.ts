@@ -215,12 +215,12 @@ describe('rescue send and rescue get', () => {
     expect(fs.readFileSync(path.join(home, 'notes', 'edited.txt'), 'utf8')).toBe('version 2\n')
   })
 
-  it('a refused transfer exits 15, and nothing lands on the host', async () => {
+  it('a refused transfer exits 15, saying why, and nothing lands on the host', async () => {
     const { home, host } = await liveSession()
     const local = randomFile('fix.sh', 1234)
     const sent = await world.run(['send', local, '/tmp/'], { env: runtime })
     expect(sent.exitCode).toBe(ExitCode.denied)
-    expect(sent.stderr).toContain('denied by the end user')
+    expect(sent.stderr).toContain("no one is at the host's terminal to allow sending files to this computer")
     const got = await world.run(['get', '/etc/hostname', world.dir('nothing')], { env: runtime })
     expect(got.exitCode).toBe(ExitCode.denied)
     expect(fs.readdirSync(world.dir('nothing'))).toEqual([])

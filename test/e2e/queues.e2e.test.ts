@@ -109,7 +109,7 @@ describe('shared queues through the CLI', () => {
     })
     world.track(bob)
     const exit = await bob.waitForExit(20_000)
-    expect(exit.exitCode).toBe(ExitCode.denied)
+    expect(exit.exitCode).toBe(ExitCode.forbidden)
     expect(bob.stdout + bob.stderr).toContain('your groups do not allow exec')
     expect(host.events.some((event) => event.event === 'consent-request')).toBe(false)
   })
