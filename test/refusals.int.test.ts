@@ -91,7 +91,7 @@ async function controlClient(dir: string): Promise<ssh2.Client> {
     client.once('ready', resolve).once('error', reject)
     client.connect({ sock: net.connect(socket), username: 'rescue' })
   })
-  cleanups.push(() => client.end())
+  cleanups.push(() => void client.end())
   return client
 }
 
