@@ -336,7 +336,7 @@ describe('the end user answers file prompts at the terminal', () => {
       const second = await world.run(['send', randomFile('two.txt', 10), 'drop/'], { env: runtime })
       expect(second.exitCode, second.stderr).toBe(0)
       expect(fs.readdirSync(path.join(home, 'drop')).sort()).toEqual(['one.txt', 'two.txt'])
-      await host.waitFor('files.send in')
+      await host.waitFor('granted for this session: send files to this computer, only in')
 
       const elsewhere = world.spawn('send', ['send', randomFile('three.txt', 10), 'three.txt'], {
         env: runtime,

@@ -6,9 +6,11 @@
  * audit` shows the transfer.
  */
 import fs from 'node:fs'
+import path from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ExitCode } from '../../src/core/errors.js'
-import { CliWorld, onlyJson, type CliProcess, type RunResult } from './cli.js'
+import { CliWorld, onlyJson, waitUntil, type CliProcess, type RunResult } from './cli.js'
 
 const ADMIN = {
   email: 'ivy@acme.example',
@@ -150,6 +152,44 @@ describe('shared queues through the CLI', () => {
     expect((await carol.waitForEvent('paired')).sas).toBe(second.sas)
     const audit = ok(await world.run(['admin', 'audit', '--json']))
     expect(audit.stdout).toContain('sessions.transfer')
+  })
+})
+
+describe('policy before the end user', () => {
+  it('a folder send that needs files.browse, which the group does not allow, exits 17 and the host never shows a prompt', async () => {
+    ok(await world.run(['admin', 'groups', 'add', 'uploads']))
+    ok(await world.run(['admin', 'groups', 'set', 'uploads', '--allow', 'files.send']))
+    const email = 'dave@acme.example'
+    await technician(email)
+    ok(await world.run(['admin', 'users', 'set', email, '--group', 'uploads']))
+    const host = world.track(
+      await world.spawnPty('host', ['host', '--server', url, '--channel', 'uploads'], {
+        cols: 120,
+        rows: 40,
+        env: { HOME: world.dir('home-uploads'), SHELL: '/bin/sh' },
+      }),
+    )
+    await host.waitFor('waiting for your technician')
+    const queued = onlyJson(ok(await world.run(['queue', '--json'], { env: envOf[email] })))
+    const sessionId = (queued.sessions as { sessionId: string }[])[0]!.sessionId
+    const dave = world.track(
+      world.spawn('connect', ['connect', sessionId, '--no-shell'], { env: envOf[email] }),
+    )
+    const connected = await host.waitFor('granted for this session: nothing')
+    const runtime = envOf[email]!.XDG_RUNTIME_DIR!
+    await waitUntil(() => fs.readdirSync(path.join(runtime, 'rescue')).some((name) => name.endsWith('.sock')))
+
+    const folder = world.dir('tree-uploads')
+    fs.writeFileSync(path.join(folder, 'a.txt'), 'a\n')
+    const sent = await world.run(['send', '-r', folder, 'drop/'], { env: envOf[email] })
+    expect(sent.exitCode, sent.stderr).toBe(ExitCode.forbidden)
+    expect(sent.stderr).toContain("your group's policy does not allow looking through folders (files.browse)")
+    await delay(500)
+    expect(host.output.slice(connected.end)).not.toContain('wants to')
+    expect(host.output.slice(connected.end)).not.toContain('[d] deny')
+    expect(fs.existsSync(path.join(world.dir('home-uploads'), 'drop'))).toBe(false)
+    dave.kill('SIGTERM')
+    await dave.waitForExit()
   })
 })
 
