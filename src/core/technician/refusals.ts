@@ -37,7 +37,7 @@ export class Refusals {
         } catch {
           return channel.close()
         }
-        for (const line of lines) refusals.push(line)
+        for (const line of lines) refusals.receive(line)
       })
       channel.stderr.resume()
       channel.on('error', () => {})
@@ -65,7 +65,8 @@ export class Refusals {
     }
   }
 
-  private push(line: string): void {
+  /** One line from the host: a valid refusal is queued, anything else dropped. */
+  receive(line: string): void {
     let parsed: unknown
     try {
       parsed = JSON.parse(line)
