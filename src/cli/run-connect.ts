@@ -137,7 +137,11 @@ function askAgainOrLeave(technician: TechnicianSession): Promise<'again' | 'leav
     'you are still connected: press Enter to ask for a shell again, or q and Enter to leave (rescue send, get, sysinfo and chat work meanwhile)\n',
   )
   return new Promise((resolve) => {
+    let chosen = false
     const finish = (choice: 'again' | 'leave' | 'ended') => {
+      // The session's end may come long after a choice, while the next shell reads stdin.
+      if (chosen) return
+      chosen = true
       stdin.off('data', onData)
       stdin.pause()
       stdin.unref?.()
