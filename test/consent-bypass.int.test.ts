@@ -521,7 +521,8 @@ describe('a technician client altered by the test, beyond what ssh2 offers', () 
     void request<ClientChannel>((cb) => client.exec(touch(marker), cb))
     const asked = await nthRequest(1)
     const internals = client as unknown as ClientInternals
-    const [channel] = Object.values(internals._chanMgr._channels)
+    // The newest channel: the first is the session's refusals@rescue.
+    const channel = Object.values(internals._chanMgr._channels).at(-1)
     internals._protocol.channelClose(channel!.outgoing.id)
     await roundTrip(client)
     host.answer(asked.id, 'once')
@@ -545,7 +546,8 @@ describe('a technician client altered by the test, beyond what ssh2 offers', () 
     const opened = request<ClientChannel>((cb) => client.exec(touch(first), cb))
     const askedFirst = await nthRequest(1)
     const internals = client as unknown as ClientInternals
-    const [channel] = Object.values(internals._chanMgr._channels)
+    // The newest channel: the first is the session's refusals@rescue.
+    const channel = Object.values(internals._chanMgr._channels).at(-1)
     // A second exec on the same session channel, which ssh2's API would never send.
     internals._protocol.exec(channel!.outgoing.id, touch(second), false)
     // The second is refused without a prompt, so the end user cannot be led to allow it.

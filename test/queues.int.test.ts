@@ -177,8 +177,9 @@ describe('the gateway refuses what the technician’s groups deny', () => {
     const { sessionId, events } = await hostInChannel(['exec'])
     const tech = await take(sessionId, bob)
     await tech.ssh
+    // A policy refusal is exit 17 (forbidden), not the end user's "no" (15).
     await expect(tech.exec('id', { stdout: process.stdout, stderr: process.stderr })).rejects.toMatchObject({
-      code: 'denied',
+      code: 'forbidden',
       message: 'your groups do not allow exec',
     })
     // The host never even saw the request.
@@ -187,8 +188,11 @@ describe('the gateway refuses what the technician’s groups deny', () => {
     expect(logged).toContainEqual(
       expect.objectContaining({ source: 'gateway', event: 'consent-decision', kind: 'exec', allowed: 0 }),
     )
-    // What the groups allow goes on to the end user (who, with no terminal, denies it).
-    await expect(tech.shell({ term: 'xterm', cols: 80, rows: 24 })).rejects.toThrow('denied by the end user')
+    // What the groups allow goes on to the host, which has no terminal to ask on, and says so (15).
+    await expect(tech.shell({ term: 'xterm', cols: 80, rows: 24 })).rejects.toMatchObject({
+      code: 'denied',
+      message: "no one is at the host's terminal to allow the shell",
+    })
     expect(events).toContainEqual(expect.objectContaining({ event: 'consent-request', permission: 'shell' }))
   })
 })
@@ -303,7 +307,7 @@ describe('transfer', () => {
     const tech = await take(sessionId, bob)
     await tech.ssh
     await expect(api.transfer(gw!.url, bob, sessionId, 'carol@acme.example')).rejects.toMatchObject({
-      code: 'denied',
+      code: 'forbidden',
       message: 'your groups do not allow transferring sessions',
     })
   })
@@ -333,15 +337,27 @@ describe('every permission the group denies', () => {
       'sysinfo',
     ] as const) {
       await expect(tech.check([permission]), permission).rejects.toMatchObject({
-        code: 'denied',
+        code: 'forbidden',
         message: `your groups do not allow ${permission}`,
       })
     }
     // Now straight at the host, each request its own way: all refused by policy, whatever --auto-approve says.
     const out = { stdout: process.stdout, stderr: process.stderr }
+    // The raw requests fail without a reason; the host told it on refusals@rescue just before.
     await expect(runRemoteCommand(client, 'id', out)).rejects.toThrow('denied')
+    await expect(tech.explain('exec')).resolves.toMatchObject({
+      code: 'forbidden',
+      message: "your group's policy does not allow the command (exec)",
+    })
     await expect(openRemoteShell(client, { term: 'xterm', cols: 80, rows: 24 })).rejects.toThrow('denied')
-    await expect(requestSysinfo(client, { timeoutMs: 5000 })).rejects.toMatchObject({ code: 'denied' })
+    await expect(tech.explain('shell')).resolves.toMatchObject({
+      code: 'forbidden',
+      message: "your group's policy does not allow the shell (shell)",
+    })
+    await expect(requestSysinfo(client, { timeoutMs: 5000, explain: tech.explain })).rejects.toMatchObject({
+      code: 'forbidden',
+      message: "your group's policy does not allow system information (sysinfo)",
+    })
     const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
       client.sftp((error, opened) => (error ? reject(error) : resolve(opened))),
     )
@@ -349,9 +365,11 @@ describe('every permission the group denies', () => {
       new Promise<void>((resolve, reject) =>
         sftp.open(where, flags, (error) => (error ? reject(error) : resolve())),
       )
-    await expect(open('/etc/hostname', 'r')).rejects.toThrow('denied by the end user')
+    await expect(open('/etc/hostname', 'r')).rejects.toThrow(
+      "your group's policy does not allow reading files from this computer (files.receive)",
+    )
     await expect(open(path.join(os.tmpdir(), `rescue-policy-${process.pid}`), 'w')).rejects.toThrow(
-      'denied by the end user',
+      "your group's policy does not allow sending files to this computer (files.send)",
     )
     sftp.end()
     const refused = events

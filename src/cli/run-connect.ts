@@ -7,10 +7,11 @@ import os from 'node:os'
 import path from 'node:path'
 import { startBridge, type Bridge } from '../core/bridge/index.js'
 import type { ChatMessage } from '../core/chat/index.js'
-import { ExitCode, type ErrorCode } from '../core/errors.js'
+import { ExitCode, UserError, type ErrorCode } from '../core/errors.js'
 import { runtimeDir } from '../core/paths.js'
 import type { SessionEnded } from '../core/session/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
+import { REVOKED_MESSAGE } from '../core/ssh/subsystems.js'
 import type { RemoteExit } from '../core/ssh/technician-client.js'
 import { startTechnician, type TechnicianEvent, type TechnicianSession } from '../core/technician/index.js'
 import { holdSession, lineDisplay, sessionDisplay, type Display } from './run-session.js'
@@ -118,8 +119,59 @@ async function runRemote(
     stdin?.destroy()
     return exit
   }
-  note('asking the end user for a shell…')
-  return runShell(technician)
+  const person = !json && process.stdin.isTTY === true && process.stdout.isTTY === true
+  if (!person) {
+    note('asking the end user for a shell…')
+    return runShell(technician)
+  }
+  // At a terminal, a denied or revoked shell closes the shell, not the session: the technician
+  // stays connected to ask again or to use send, get, sysinfo and chat from another terminal.
+  for (;;) {
+    note('asking the end user for a shell…')
+    try {
+      const exit = await runShell(technician)
+      if (exit.signal !== 'HUP' || exit.message !== REVOKED_MESSAGE) return exit
+      note('the end user revoked your access: the shell was closed')
+    } catch (error) {
+      if (!(error instanceof UserError) || !['denied', 'forbidden'].includes(error.code)) throw error
+      note(error.message)
+    }
+    const choice = await askAgainOrLeave(technician)
+    // Leaving on purpose is a clean ending; a session that ended under us says how it ended.
+    if (choice === 'leave') return { exitCode: 0 }
+    if (choice === 'ended') return {}
+  }
+}
+
+/**
+ * Between shells: Enter asks again, `q` (or `~.`) and Enter leaves; the session ending (the end
+ * user pressed q, Ctrl-C here) stops the wait too.
+ */
+function askAgainOrLeave(technician: TechnicianSession): Promise<'again' | 'leave' | 'ended'> {
+  const { stdin, stderr } = process
+  stderr.write(
+    'you are still connected: press Enter to ask for a shell again, or q and Enter to leave (rescue send, get, sysinfo and chat work meanwhile)\n',
+  )
+  return new Promise((resolve) => {
+    let chosen = false
+    const finish = (choice: 'again' | 'leave' | 'ended') => {
+      // The session's end may come long after a choice, while the next shell reads stdin.
+      if (chosen) return
+      chosen = true
+      stdin.off('data', onData)
+      stdin.pause()
+      stdin.unref?.()
+      resolve(choice)
+    }
+    const onData = (chunk: Buffer) => {
+      const line = chunk.toString('utf8').trim()
+      finish(line === 'q' || line === '~.' ? 'leave' : 'again')
+    }
+    stdin.on('data', onData)
+    stdin.ref?.()
+    stdin.resume()
+    void technician.session.done.then(() => finish('ended'))
+  })
 }
 
 /**
@@ -163,7 +215,7 @@ async function serveOpenSsh(technician: TechnicianSession, port: number, json: b
   const dir = path.join(runtimeDir(), `listen-${process.pid}`)
   let bridge: Bridge
   try {
-    bridge = await startBridge({ upstream, port, dir, check: technician.check })
+    bridge = await startBridge({ upstream, port, dir, check: technician.check, explain: technician.explain })
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
     technician.session.end({ reason: `could not serve OpenSSH tools: ${message}`, code: 'usage' })

@@ -10,7 +10,7 @@ export default class Connect extends BaseCommand {
     'Connect to the end user who joined with your PIN, or take a session from your queue'
   static override description = `With --pin, waits for the end user if they have not joined yet (until the PIN expires); with a SESSION id from rescue queue, takes that waiting session (if another technician takes it first, you are told so). Then pairs end to end. Read the security words to the end user by phone: if theirs differ, end the session.
 
-On a terminal it then asks the end user for a shell and behaves like ssh: the remote shell's exit status is rescue's, "~." after Enter leaves and "~?" lists the escapes. --exec runs one command instead, with its stdout and stderr kept apart. Either way the end user must allow it first; a refusal exits with status 15. Without a terminal, and with --no-shell, it only holds the session open until Ctrl-C.
+On a terminal it then asks the end user for a shell and behaves like ssh: the remote shell's exit status is rescue's, "~." after Enter leaves and "~?" lists the escapes. --exec runs one command instead, with its stdout and stderr kept apart. Either way the end user must allow it first; a refusal says who refused and why, and exits with status 15 (the end user said no, did not answer, or has no terminal) or 17 (your group's policy). On a terminal, a shell the end user denies or revokes closes only the shell: you stay connected, Enter asks again and q leaves. Without a terminal, and with --no-shell, it only holds the session open until Ctrl-C.
 
 With --exec or a shell, stdout and stderr carry the remote side's output and rescue's own messages (and --json events) go to stderr.`
 

@@ -118,7 +118,7 @@ describe('HostView screens', () => {
     expect(frame).toContain('technician Alice Smith <alice@acme.example> of Acme IT')
     expect(frame).toContain('security words: west lucky violin')
     expect(frame).toMatch(/Compare them by phone/)
-    expect(frame).toContain('granted now: nothing')
+    expect(frame).toContain('granted for this session: nothing')
     expect(frame).not.toContain('pre-approved')
     expect(frame).not.toContain('waiting')
     expect(frame).toContain('[r] revoke every grant  [q] end the session')
@@ -135,8 +135,8 @@ describe('HostView screens', () => {
     ])
     const view = mount(state)
     const frame = view.lastFrame() ?? ''
-    expect(frame).toContain('pre-approved for this session: shell, exec')
-    expect(frame).toContain('granted now: sysinfo')
+    expect(frame).toContain('pre-approved for this session: open a shell, run commands')
+    expect(frame).toContain('granted for this session: see system information')
     expect(frame).toContain('open now: shell #1, command #2 (uname -a)')
     const time = clockTime(t0.toISOString())
     expect(time).toMatch(/^\d\d:\d\d:\d\d$/)
@@ -176,7 +176,7 @@ describe('HostView screens', () => {
     expect(frame).toContain('● session ended: the connection to the gateway was lost')
     expect(frame).toContain('security words: west lucky violin')
     expect(frame).not.toContain('[q]')
-    expect(frame).not.toContain('granted now')
+    expect(frame).not.toContain('granted for this session')
     view.unmount()
   })
 })
@@ -236,6 +236,33 @@ describe('HostView consent prompt', () => {
     await advance(PROMPT_GUARD_MS)
     await view.press(key)
     expect(view.calls()).toEqual({ onDecision: [['r1', decision]] })
+    view.unmount()
+  })
+
+  it('the single prompt offers only "for this session" and "deny", in words: a is no answer', async () => {
+    const view = mount(
+      stateAfter([
+        ...connected,
+        request('all', {
+          permission: 'single-prompt',
+          summary:
+            'have, for the rest of this session, everything their group allows: open a shell and see system information',
+          sessionOnly: true,
+          covers: ['shell', 'sysinfo'],
+        }),
+      ]),
+    )
+    await settle()
+    const frame = view.lastFrame() ?? ''
+    expect(frame).toContain('[s] allow for this session')
+    expect(frame).not.toContain('allow once')
+    expect(frame).toContain('open a shell and see system information')
+    await advance(PROMPT_GUARD_MS)
+    await view.press('a')
+    await view.press('f')
+    expect(view.calls()).toEqual({})
+    await view.press('s')
+    expect(view.calls()).toEqual({ onDecision: [['all', 'session']] })
     view.unmount()
   })
 

@@ -2,6 +2,7 @@ import { Box, Text, useInput, useStdin, useStdout } from 'ink'
 import { useEffect, useRef, useState } from 'react'
 import { waitingDetail } from '../cli/session-lines.js'
 import type { ConsentRequest, Decision } from '../core/consent/types.js'
+import { verbFor } from '../core/consent/wording.js'
 import { progressLine } from '../core/text/progress.js'
 import type { FeedEntry, HostViewState, OpenChannel } from '../core/host/view-state.js'
 import { HostIdentity } from './HostIdentity.js'
@@ -28,6 +29,8 @@ export interface HostViewProps {
 
 const decisionKeys: Record<string, Decision> = { a: 'once', s: 'session', f: 'folder', d: 'deny' }
 const PROMPT_KEYS = ['[a] allow once', '[s] allow for this session', '[d] deny']
+// The single prompt is a grant for the session or nothing: "once" would mean nothing for a list.
+const SESSION_ONLY_KEYS = ['[s] allow for this session', '[d] deny']
 // The prompt box's text is this much narrower than the terminal: the view's padding, the box's border and its padding.
 const PROMPT_INSET = 6
 const FOLDER_KEY = '[f] allow for this session, only in '
@@ -95,6 +98,7 @@ export function HostView({
         const decision = decisionKeys[input.toLowerCase()]
         // Only a file request has a folder to limit a grant to.
         if (decision === 'folder' && prompt.folder === undefined) return
+        if (prompt.sessionOnly && decision !== 'session' && decision !== 'deny') return
         if (decision && settled()) onDecision(prompt.id, decision)
         return
       }
@@ -188,7 +192,11 @@ function PromptBox({ prompt, waiting, now }: { prompt: ConsentRequest; waiting: 
           <Text bold>{prompt.detail}</Text>
         </Box>
       )}
-      <PromptKeys width={width} seconds={seconds} />
+      <PromptKeys
+        width={width}
+        seconds={seconds}
+        keys={prompt.sessionOnly ? SESSION_ONLY_KEYS : PROMPT_KEYS}
+      />
       {prompt.folder !== undefined && (
         <Text>
           {FOLDER_KEY}
@@ -204,10 +212,10 @@ function PromptBox({ prompt, waiting, now }: { prompt: ConsentRequest; waiting: 
  * The keys and the countdown, laid out for the width there is, so that nothing wraps: on one line
  * when they fit, else the keys on one line and the countdown under them, else one key a line.
  */
-function PromptKeys({ width, seconds }: { width: number; seconds: number }) {
+function PromptKeys({ width, seconds, keys }: { width: number; seconds: number; keys: string[] }) {
   const countdown = <Text color="yellow">(denies in {seconds} s)</Text>
   const countdownWidth = `(denies in ${seconds} s)`.length
-  const wide = PROMPT_KEYS.join('   ')
+  const wide = keys.join('   ')
   if (wide.length + 2 + countdownWidth <= width) {
     return (
       <Box width={width} justifyContent="space-between">
@@ -216,14 +224,10 @@ function PromptKeys({ width, seconds }: { width: number; seconds: number }) {
       </Box>
     )
   }
-  const narrow = PROMPT_KEYS.join('  ')
+  const narrow = keys.join('  ')
   return (
     <Box flexDirection="column">
-      {narrow.length <= width ? (
-        <Text>{narrow}</Text>
-      ) : (
-        PROMPT_KEYS.map((key) => <Text key={key}>{key}</Text>)
-      )}
+      {narrow.length <= width ? <Text>{narrow}</Text> : keys.map((key) => <Text key={key}>{key}</Text>)}
       {countdown}
     </Box>
   )
@@ -262,10 +266,10 @@ function Permissions({ state }: { state: HostViewState }) {
   const width = (stdout.columns || 80) - 2
   return (
     <Box flexDirection="column" marginTop={1}>
-      <Text>granted now: {state.grants.length > 0 ? state.grants.join(', ') : 'nothing'}</Text>
+      <Text>granted for this session: {state.grants.length > 0 ? state.grants.join(', ') : 'nothing'}</Text>
       {state.autoApprove.length > 0 && (
         <Text color="yellow" bold>
-          pre-approved for this session: {state.autoApprove.join(', ')}
+          pre-approved for this session: {state.autoApprove.map(verbFor).join(', ')}
         </Text>
       )}
       {state.openChannels.length > 0 && (

@@ -67,11 +67,11 @@ describe('acting on a live session from another terminal', () => {
     expect(table.stdout).toContain('Disks')
   })
 
-  it('rescue sysinfo without the end user allowing it exits 15, denied', async () => {
+  it('rescue sysinfo without anyone at the host to allow it exits 15, saying why', async () => {
     await liveSession()
     const result = await world.run(['sysinfo'], { env: runtime })
     expect(result.exitCode).toBe(ExitCode.denied)
-    expect(result.stderr).toContain('denied by the end user')
+    expect(result.stderr).toContain("no one is at the host's terminal to allow system information")
   })
 
   it('rescue chat --message reaches the end user, sanitized, and is in their audit log', async () => {

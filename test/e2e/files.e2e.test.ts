@@ -233,12 +233,12 @@ describe('rescue send and rescue get', () => {
     )
   })
 
-  it('a refused transfer exits 15, and nothing lands on the host', async () => {
+  it('a refused transfer exits 15, saying why, and nothing lands on the host', async () => {
     const { home, host } = await liveSession()
     const local = randomFile('fix.sh', 1234)
     const sent = await world.run(['send', local, '/tmp/'], { env: runtime })
     expect(sent.exitCode).toBe(ExitCode.denied)
-    expect(sent.stderr).toContain('denied by the end user')
+    expect(sent.stderr).toContain("no one is at the host's terminal to allow sending files to this computer")
     const got = await world.run(['get', '/etc/hostname', world.dir('nothing')], { env: runtime })
     expect(got.exitCode).toBe(ExitCode.denied)
     expect(fs.readdirSync(world.dir('nothing'))).toEqual([])
@@ -354,7 +354,7 @@ describe('the end user answers file prompts at the terminal', () => {
       const second = await world.run(['send', randomFile('two.txt', 10), 'drop/'], { env: runtime })
       expect(second.exitCode, second.stderr).toBe(0)
       expect(fs.readdirSync(path.join(home, 'drop')).sort()).toEqual(['one.txt', 'two.txt'])
-      await host.waitFor('files.send in')
+      await host.waitFor('granted for this session: send files to this computer, only in')
 
       const elsewhere = world.spawn('send', ['send', randomFile('three.txt', 10), 'three.txt'], {
         env: runtime,

@@ -114,7 +114,7 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
     ].map((line) => technician.stderr.indexOf(line))
     expect(told.every((index) => index >= 0)).toBe(true)
     expect([...told].sort((a, b) => a - b)).toEqual(told)
-    await host.waitFor('exec allowed once', { from: promptEnd })
+    await host.waitFor('you allowed the command once', { from: promptEnd })
     await host.waitFor('command finished, exit status 0', { from: promptEnd })
     await host.waitFor('session ended: the technician ended the session', { from: promptEnd })
     expect(await host.waitForExit()).toEqual({ exitCode: 0, signal: undefined })
@@ -142,7 +142,7 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
     ])
   })
 
-  it('[d] denies: the technician’s connect exits denied (15) saying the end user denied it, and nothing runs', async () => {
+  it('[d] denies: the technician’s connect --exec exits denied (15) saying the end user denied it, and nothing runs', async () => {
     const { pin, host, stateDir } = await hostOnTerminal()
     const technician = connectExec(pin, 'echo should not run')
     await confirmWords(host)
@@ -151,8 +151,8 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
 
     expect(await technician.waitForExit()).toEqual({ exitCode: ExitCode.denied, signal: undefined })
     expect(technician.stdout).toBe('')
-    expect(technician.stderr).toContain('denied by the end user')
-    await host.waitFor('exec denied', { from: promptEnd })
+    expect(technician.stderr).toContain('the end user denied the command')
+    await host.waitFor('you denied the command', { from: promptEnd })
     expect(await host.waitForExit()).toEqual({ exitCode: 0, signal: undefined })
 
     const entries = await auditLog(stateDir)
@@ -177,8 +177,8 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
 
     expect(await technician.waitForExit()).toEqual({ exitCode: ExitCode.denied, signal: undefined })
     expect(technician.stdout).toBe('')
-    expect(technician.stderr).toContain('denied by the end user')
-    await host.waitFor('exec denied: no answer in 2 s', { from: promptEnd })
+    expect(technician.stderr).toContain('the end user did not answer within 2 s')
+    await host.waitFor('the command was denied: no answer in 2 s', { from: promptEnd })
     expect(await host.waitForExit()).toEqual({ exitCode: 0, signal: undefined })
 
     const entries = await auditLog(stateDir)
@@ -215,8 +215,8 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
       await press(host, 's')
       expect(await firstExit).toEqual({ exitCode: 0 })
       expect(first.text()).toBe('first\n')
-      await host.waitFor('exec allowed for this session', { from: promptEnd })
-      await host.waitFor('granted now: exec', { from: promptEnd })
+      await host.waitFor('you allowed the command for this session', { from: promptEnd })
+      await host.waitFor('granted for this session: run commands', { from: promptEnd })
 
       const beforeSecond = host.mark()
       const second = collect()
@@ -228,7 +228,7 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
       expect(second.text()).toBe('second\n')
       // No key was pressed for it: the feed says why it ran. (That no prompt box even flashes up
       // is the known-bug test below.)
-      await host.waitFor('exec allowed: granted for this session', { from: beforeSecond })
+      await host.waitFor('the command was allowed: granted for this session', { from: beforeSecond })
       await host.waitFor('ran: echo second', { from: beforeSecond })
     } finally {
       technician.session.end()
@@ -294,7 +294,7 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
     expect(await host.waitForExit(PROMPTLY_MS)).toEqual({ exitCode: 0, signal: undefined })
   })
 
-  it('[r] while the technician has a shell open: connect exits 129 saying SIGHUP, revoked', async () => {
+  it('[r] while a full-screen program runs in the shell: the shell closes, connect stays connected and its terminal is restored', async () => {
     const { pin, host } = await hostOnTerminal()
     const technician = world.track(await world.spawnPty('connect', ['connect', '--pin', pin]))
     await confirmWords(host)
@@ -302,10 +302,55 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
     await host.waitFor('[a] allow once', { from: asks.end })
     await press(host, 'a')
     await host.waitFor('open now: shell #1', { from: asks.end })
+    // A stand-in for vim or top: the alternate screen and a hidden cursor, then it waits.
+    technician.write("printf '\\033[?1049h\\033[?25l\\033[?2004h'; sleep 30\r")
+    await waitUntil(() => technician.rawOutput.includes('\u001b[?1049h'))
+    const beforeRevoke = technician.rawOutput.length
     host.write('r')
 
-    expect(await technician.waitForExit(PROMPTLY_MS)).toEqual({ exitCode: 128 + 1, signal: undefined })
-    expect(technician.output).toContain('the remote side was ended by SIGHUP: the end user revoked access')
+    await technician.waitFor('the end user revoked your access: the shell was closed')
+    await technician.waitFor('you are still connected: press Enter to ask for a shell again')
+    expect(technician.exit).toBeUndefined()
+    // What the killed program left on is undone: the normal screen, the cursor, bracketed paste.
+    const restored = technician.rawOutput.slice(beforeRevoke)
+    expect(restored).toContain('\u001b[?1049l')
+    expect(restored).toContain('\u001b[?25h')
+    expect(restored).toContain('\u001b[?2004l')
+    await host.waitFor(
+      'you revoked every grant; 1 channel closed; the technician is still connected: q ends the session',
+      { from: asks.end },
+    )
+    expect(host.output).not.toContain('session ended')
+
+    // q leaves on purpose: a clean ending for both.
+    technician.write('q\r')
+    expect(await technician.waitForExit()).toEqual({ exitCode: 0, signal: undefined })
+    expect(await host.waitForExit()).toEqual({ exitCode: 0, signal: undefined })
+  })
+
+  it('[d] on the first shell prompt closes only the shell: the technician stays, asks again with Enter and gets it', async () => {
+    const { pin, host } = await hostOnTerminal()
+    const technician = world.track(await world.spawnPty('connect', ['connect', '--pin', pin]))
+    const asks = await host.waitFor(`${ADMIN.email} wants to open a shell as ${USER} on this computer.`)
+    await press(host, 'd')
+    await technician.waitFor('the end user denied the shell')
+    const offered = await technician.waitFor('you are still connected: press Enter to ask for a shell again')
+    const denied = await host.waitFor('you denied the shell', { from: asks.end })
+    await delay(300)
+    expect(technician.exit).toBeUndefined()
+    expect(host.output).not.toContain('session ended')
+
+    technician.write('\r')
+    await technician.waitFor('asking the end user for a shell…', { from: offered.end })
+    const again = await host.waitFor(`${ADMIN.email} wants to open a shell as ${USER} on this computer.`, {
+      from: denied.end,
+    })
+    await press(host, 'a')
+    await host.waitFor('open now: shell #1', { from: again.end })
+    technician.write('echo $((6*7))\r')
+    await technician.waitFor('42', { from: offered.end })
+    technician.write('exit 3\r')
+    expect(await technician.waitForExit()).toEqual({ exitCode: 3, signal: undefined })
   })
 
   it('a request allowed without asking (--auto-approve exec) never draws a prompt', async () => {
@@ -315,8 +360,75 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
     expect(await technician.waitForExit()).toEqual({ exitCode: 0, signal: undefined })
     expect(technician.stdout).toBe('pre-approved\n')
     expect(await host.waitForExit()).toEqual({ exitCode: 0, signal: undefined })
-    expect(host.output).toContain('exec allowed: pre-approved')
+    expect(host.output).toContain('the command was allowed: pre-approved')
     expect(host.output).not.toContain('wants to')
+  })
+})
+
+describe('the single prompt (rescue ask-all): once is once', () => {
+  it('offers only "for this session" or "deny" in words; [a] grants nothing and a later sysinfo is asked; [s] is shown as a session grant', async () => {
+    const { pin, host } = await hostOnTerminal()
+    const runtime = world.dir('runtime-ask-all')
+    fs.chmodSync(runtime, 0o700)
+    const env = { XDG_RUNTIME_DIR: runtime }
+    const technician = world.track(world.spawn('connect', ['connect', '--pin', pin, '--no-shell'], { env }))
+    const connected = await host.waitFor('granted for this session: nothing')
+    await waitUntil(
+      () =>
+        fs.existsSync(path.join(runtime, 'rescue')) &&
+        fs.readdirSync(path.join(runtime, 'rescue')).some((name) => name.endsWith('.sock')),
+    )
+
+    // The prompt lists permissions in words, never keys, and offers no "once".
+    const askAll = world.track(world.spawn('ask-all', ['ask-all'], { env }))
+    const asks = await host.waitFor(
+      `${ADMIN.email} wants to have, for the rest of this session, everything their`,
+      {
+        from: connected.end,
+      },
+    )
+    await host.waitFor('open a shell', { from: asks.end })
+    const keys = await host.waitFor(/\[s\] allow for this session {3}\[d\] deny +\(denies in \d+ s\)/, {
+      from: asks.end,
+    })
+    expect(host.output.slice(asks.end, keys.end)).not.toContain('allow once')
+    expect(host.output.slice(asks.end, keys.end)).not.toContain('files.receive')
+    await press(host, 'a')
+    await delay(300)
+    expect(askAll.exit).toBeUndefined()
+    host.write('d')
+    expect(await askAll.waitForExit()).toEqual({ exitCode: ExitCode.denied, signal: undefined })
+    expect(askAll.stderr).toContain('the end user denied everything at once')
+    const denied = await host.waitFor('you denied everything at once', { from: keys.end })
+
+    // Nothing was granted: sysinfo is asked, not run unasked.
+    const sysinfo = world.track(world.spawn('sysinfo', ['sysinfo'], { env }))
+    const sysinfoAsked = await host.waitFor(
+      `${ADMIN.email} wants to read this computer's system information`,
+      {
+        from: denied.end,
+      },
+    )
+    await press(host, 'd')
+    expect(await sysinfo.waitForExit()).toEqual({ exitCode: ExitCode.denied, signal: undefined })
+    expect(sysinfo.stderr).toContain('the end user denied system information')
+    const sysinfoDenied = await host.waitFor('you denied system information', { from: sysinfoAsked.end })
+
+    // Allowed for the session, the grant is on screen as one, and sysinfo runs unasked.
+    const again = world.track(world.spawn('ask-all', ['ask-all'], { env }))
+    const asked = await host.waitFor('everything their group allows', { from: sysinfoDenied.end })
+    await press(host, 's')
+    expect(await again.waitForExit()).toEqual({ exitCode: 0, signal: undefined })
+    await host.waitFor('granted for this session: use the clipboard, run commands, look through folders', {
+      from: asked.end,
+    })
+    const after = host.mark()
+    const unasked = await world.run(['sysinfo'], { env })
+    expect(unasked.exitCode, unasked.stderr).toBe(0)
+    await host.waitFor('system information was allowed: granted for this session', { from: after })
+    expect(host.output.slice(after)).not.toContain('wants to')
+    technician.kill('SIGTERM')
+    await technician.waitForExit()
   })
 })
 

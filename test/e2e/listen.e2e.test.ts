@@ -132,7 +132,7 @@ describe('OpenSSH tools through rescue connect --listen', () => {
       timeout: 15_000,
     })
     expect(result.exitCode).not.toBe(0)
-    expect(result.stderr).toContain('denied by the end user')
+    expect(result.stderr).toContain("rescue: no one is at the host's terminal to allow the command")
     expect(fs.existsSync(marker)).toBe(false)
     expect(hostEvents(host, 'consent-decision')).toContainEqual(
       expect.objectContaining({ permission: 'exec', decision: 'deny', by: 'no-terminal' }),

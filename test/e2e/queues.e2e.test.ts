@@ -10,9 +10,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
+import { setTimeout as delay } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ExitCode } from '../../src/core/errors.js'
-import { CliWorld, onlyJson, type CliProcess, type RunResult } from './cli.js'
+import { CliWorld, confirmWords, onlyJson, waitUntil, type CliProcess, type RunResult } from './cli.js'
 
 const ADMIN = {
   email: 'ivy@acme.example',
@@ -122,7 +123,7 @@ describe('shared queues through the CLI', () => {
     })
     world.track(bob)
     const exit = await bob.waitForExit(20_000)
-    expect(exit.exitCode).toBe(ExitCode.denied)
+    expect(exit.exitCode).toBe(ExitCode.forbidden)
     expect(bob.stdout + bob.stderr).toContain('your groups do not allow exec')
     expect(host.events.some((event) => event.event === 'consent-request')).toBe(false)
   })
@@ -163,6 +164,47 @@ describe('shared queues through the CLI', () => {
     expect((await carol.waitForEvent('paired')).sas).toBe(second.sas)
     const audit = ok(await world.run(['admin', 'audit', '--json']))
     expect(audit.stdout).toContain('sessions.transfer')
+  })
+})
+
+describe('policy before the end user', () => {
+  it('a folder send that needs files.browse, which the group does not allow, exits 17 and the host never shows a prompt', async () => {
+    ok(await world.run(['admin', 'groups', 'add', 'uploads']))
+    ok(await world.run(['admin', 'groups', 'set', 'uploads', '--allow', 'files.send']))
+    const email = 'dave@acme.example'
+    await technician(email)
+    ok(await world.run(['admin', 'users', 'set', email, '--group', 'uploads']))
+    const uploadsLink = onlyJson(ok(await world.run(['admin', 'channels', 'create', 'uploads', '--json'])))
+      .link as string
+    const host = world.track(
+      await world.spawnPty('host', ['host'], {
+        cols: 120,
+        rows: 40,
+        env: { HOME: world.dir('home-uploads'), SHELL: '/bin/sh', RESCUE_CHANNEL_LINK: uploadsLink },
+      }),
+    )
+    await host.waitFor('waiting in the shared queue of uploads')
+    const queued = onlyJson(ok(await world.run(['queue', '--json'], { env: envOf[email] })))
+    const sessionId = (queued.sessions as { sessionId: string }[])[0]!.sessionId
+    const dave = world.track(
+      world.spawn('connect', ['connect', sessionId, '--no-shell'], { env: envOf[email] }),
+    )
+    await confirmWords(host)
+    const connected = await host.waitFor('granted for this session: nothing')
+    const runtime = envOf[email]!.XDG_RUNTIME_DIR!
+    await waitUntil(() => fs.readdirSync(path.join(runtime, 'rescue')).some((name) => name.endsWith('.sock')))
+
+    const folder = world.dir('tree-uploads')
+    fs.writeFileSync(path.join(folder, 'a.txt'), 'a\n')
+    const sent = await world.run(['send', '-r', folder, 'drop/'], { env: envOf[email] })
+    expect(sent.exitCode, sent.stderr).toBe(ExitCode.forbidden)
+    expect(sent.stderr).toContain("your group's policy does not allow looking through folders (files.browse)")
+    await delay(500)
+    expect(host.output.slice(connected.end)).not.toContain('wants to')
+    expect(host.output.slice(connected.end)).not.toContain('[d] deny')
+    expect(fs.existsSync(path.join(world.dir('home-uploads'), 'drop'))).toBe(false)
+    dave.kill('SIGTERM')
+    await dave.waitForExit()
   })
 })
 

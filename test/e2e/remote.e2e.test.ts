@@ -114,12 +114,12 @@ describe('rescue connect --exec: one command on the end user’s computer', () =
     expect(stderrLines).not.toContain('out')
   })
 
-  it('without a terminal and without --auto-approve, nobody can allow it: exit 15 (denied), "denied by the end user"', async () => {
+  it('without a terminal and without --auto-approve, nobody can allow it: exit 15 (denied), saying so', async () => {
     const { technician, exit, host, hostExit } = await execThroughHost('echo should not run')
 
     expect(exit).toEqual({ exitCode: ExitCode.denied, signal: undefined })
     expect(technician.stdout).toBe('')
-    expect(technician.stderr).toContain('denied by the end user')
+    expect(technician.stderr).toContain("no one is at the host's terminal to allow the command")
     expect(eventsNamed(host, 'consent-decision')).toMatchObject([
       { permission: 'exec', decision: 'deny', by: 'no-terminal' },
     ])

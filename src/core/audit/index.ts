@@ -169,6 +169,8 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     technician: z.string(),
     deadline: z.string(),
     folder: z.string().optional(),
+    sessionOnly: z.literal(true).optional(),
+    covers: z.array(z.enum(permissions)).optional(),
   }),
   z.object({
     ...common,
@@ -178,6 +180,7 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     decision: z.enum(keysOf(decisionText)),
     by: z.enum(keysOf(decidedByText)),
     folder: z.string().optional(),
+    covers: z.array(z.enum(permissions)).optional(),
   }),
   z.object({
     ...common,

@@ -366,7 +366,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (allowed.length === 0) {
       await rendezvous.recordRefusal(sessionId, asked[0]!)
       throw new UserError(
-        'denied',
+        'forbidden',
         `your groups do not allow ${asked.join(' or ')}`,
         'ask an admin of your group to allow it (rescue admin groups set)',
       )
@@ -380,7 +380,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const { to } = parse(transferBody, request.body)
     if (!principal.policy.permissions.includes('transfer')) {
       throw new UserError(
-        'denied',
+        'forbidden',
         'your groups do not allow transferring sessions',
         'ask an admin of your group',
       )
@@ -390,7 +390,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       throw new UserError('usage', `no other technician ${sanitizeForTerminal(to, 100)}`)
     }
     if (!(await accounts.effectivePolicy(store, target.id)).permissions.includes('transfer')) {
-      throw new UserError('denied', `${target.email}'s groups do not allow taking transferred sessions`)
+      throw new UserError('forbidden', `${target.email}'s groups do not allow taking transferred sessions`)
     }
     await rendezvous.transfer(sessionId, principal.user, target)
     await accounts.recordAudit(store, {

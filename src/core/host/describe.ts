@@ -12,7 +12,8 @@ export const decidedByText = {
   timeout: ': nobody answered in time',
   'no-terminal': ': there was no terminal to ask on',
   'unknown-request': ': the host does not know how to ask about this request',
-  ended: ': the session ended, or the grants were revoked, while it waited',
+  ended: ': the session ended while it waited',
+  revoked: ': the end user revoked every grant while it waited',
   withdrawn: ': the technician withdrew the request before an answer',
   policy: ": the technician's groups do not allow it",
 } as const satisfies Record<DecidedBy, string>

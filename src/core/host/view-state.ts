@@ -4,6 +4,7 @@
  * core only.
  */
 import type { ConsentRequest, ConsentResult, DecidedBy, Permission } from '../consent/types.js'
+import { nounFor, verbFor } from '../consent/wording.js'
 import type { SessionEvent } from '../session/index.js'
 import { initialSessionView, reduceSessionView, type SessionViewState } from '../session/view-state.js'
 import { formatSize } from '../text/size.js'
@@ -29,8 +30,10 @@ export interface HostViewState extends SessionViewState {
   prompts: ConsentRequest[]
   /** When each waiting request arrived (epoch ms, by id), to say how long a timed-out one waited. */
   askedAt: Record<string, number>
-  /** Permissions the end user granted "for this session", sorted, without duplicates. */
-  /** Permissions granted for the session, some limited to a folder ("files.send in /tmp"). */
+  /**
+   * What the end user granted for the rest of the session, in words, some limited to a folder
+   * ("send files to this computer, only in /tmp"), without duplicates, in the order granted.
+   */
   grants: string[]
   /** Permissions `--auto-approve` granted up front. */
   autoApprove: Permission[]
@@ -172,16 +175,19 @@ export function reduceHostView(
         askedAt: stillAsked,
         grants: grantsAfter(state.grants, action),
       }
-      const verdict =
-        action.by === 'end-user'
-          ? {
-              once: 'allowed once',
-              session: 'allowed for this session',
-              folder: `allowed for this session in ${action.folder ?? 'that folder'}`,
-              deny: 'denied',
-            }[action.decision]
-          : `${action.decision === 'deny' ? 'denied' : 'allowed'}: ${why(action.by, waitedSeconds, state)}`
-      return log(next, `${action.permission} ${verdict}`)
+      const what = nounFor(action.permission)
+      if (action.by === 'end-user') {
+        const verdict = {
+          once: `you allowed ${what} once`,
+          session: `you allowed ${what} for this session`,
+          folder: `you allowed ${what} for this session, only in ${action.folder ?? 'that folder'}`,
+          deny: `you denied ${what}`,
+        }[action.decision]
+        const covered = action.covers ? `: ${action.covers.map(verbFor).join(', ') || 'nothing'}` : ''
+        return log(next, `${verdict}${covered}`)
+      }
+      const verdict = action.decision === 'deny' ? 'was denied' : 'was allowed'
+      return log(next, `${what} ${verdict}: ${why(action.by, waitedSeconds)}`)
     }
 
     case 'channel-open': {
@@ -216,7 +222,10 @@ export function reduceHostView(
         action.closedChannels === 0
           ? 'no channel was open'
           : `${action.closedChannels} channel${action.closedChannels === 1 ? '' : 's'} closed`
-      return log({ ...state, grants: [], openChannels: [] }, `you revoked every grant; ${closed}`)
+      return log(
+        { ...state, grants: [], openChannels: [] },
+        `you revoked every grant; ${closed}; the technician is still connected: q ends the session`,
+      )
     }
     case 'auto-approve': {
       const autoApprove = [...new Set(action.permissions)]
@@ -268,25 +277,25 @@ function detailSuffix(detail: string | undefined): string {
   return detail ? `: ${detail}` : ''
 }
 
-function sortedUnique<T extends string>(list: T[]): T[] {
-  return [...new Set(list)].sort()
-}
-
-/** What is granted for the rest of the session, as the view lists it: "shell", "files.send in /tmp". */
+/** What is granted for the rest of the session, in words: "open a shell", "send files to this computer, only in /tmp". */
 function grantsAfter(grants: string[], decision: ConsentResult): string[] {
-  if (decision.decision === 'session') return sortedUnique([...grants, decision.permission])
+  if (decision.decision === 'session') {
+    // A single prompt's grant covers what it listed; the prompt itself is nothing to keep.
+    const granted = decision.covers ?? [decision.permission]
+    return unique([...grants, ...granted.map(verbFor)])
+  }
   if (decision.decision === 'folder' && decision.folder !== undefined) {
-    return sortedUnique([...grants, `${decision.permission} in ${decision.folder}`])
+    return unique([...grants, `${verbFor(decision.permission)}, only in ${decision.folder}`])
   }
   return grants
 }
 
+function unique(list: string[]): string[] {
+  return [...new Set(list)]
+}
+
 /** Why a decision was made without the end user pressing a key. */
-function why(
-  by: Exclude<DecidedBy, 'end-user'>,
-  waitedSeconds: number | undefined,
-  state: HostViewState,
-): string {
+function why(by: Exclude<DecidedBy, 'end-user'>, waitedSeconds: number | undefined): string {
   switch (by) {
     case 'timeout':
       return waitedSeconds !== undefined && waitedSeconds > 0
@@ -309,7 +318,8 @@ function why(
     case 'policy':
       return 'their group does not allow it'
     case 'ended':
-      // The broker says 'ended' both when the session ends and when the end user revokes grants.
-      return state.phase === 'ended' ? 'the session ended' : 'the session ended or you revoked every grant'
+      return 'the session ended'
+    case 'revoked':
+      return 'you revoked every grant'
   }
 }

@@ -7,7 +7,7 @@
  * ask) pass the gate at once, as `unchecked`: whoever starts them decides that (HostOptions).
  * Imports core only.
  */
-import { ConsentBroker, type ConsentBrokerOptions } from '../consent/index.js'
+import { ConsentBroker, type ConsentBrokerOptions, type ConsentOutcome } from '../consent/index.js'
 
 /** What the host tells the technician about the words: confirmed by the end user, or never asked. */
 export type WordsOutcome = 'confirmed' | 'unchecked' | 'rejected'
@@ -48,7 +48,7 @@ export class WordsGate {
 
 /**
  * The consent broker behind the gate: a request (a single prompt too, which asks through
- * `request`) is made, shown and timed only once the gate lets it through; behind a closed gate it
+ * `decide`) is made, shown and timed only once the gate lets it through; behind a closed gate it
  * is denied unseen.
  */
 export class GatedConsentBroker extends ConsentBroker {
@@ -59,8 +59,11 @@ export class GatedConsentBroker extends ConsentBroker {
     super(options)
   }
 
-  override async request(...args: Parameters<ConsentBroker['request']>): Promise<boolean> {
-    if ((await this.gate.outcome) === 'rejected') return false
-    return super.request(...args)
+  // Every way of asking (request, the single prompt) goes through decide: gating it gates them all.
+  override async decide(...args: Parameters<ConsentBroker['decide']>): Promise<ConsentOutcome> {
+    if ((await this.gate.outcome) === 'rejected') {
+      return { allowed: false, decision: 'deny', by: 'ended', permission: args[0] }
+    }
+    return super.decide(...args)
   }
 }

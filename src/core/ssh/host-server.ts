@@ -12,8 +12,10 @@ import {
   MAX_DETAIL_LENGTH,
   SINGLE_PROMPT_SUBSYSTEM,
   type ConsentBroker,
-  type FileScope,
+  type ConsentOutcome,
   type Permission,
+  type Refusal,
+  type RequestOptions,
 } from '../consent/index.js'
 import type { ChannelKind, HostActivity } from '../host/events.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
@@ -33,6 +35,7 @@ import { TransferLedger } from '../transfer/ledger.js'
 import { TRANSFER_SUBSYSTEM } from '../transfer/protocol.js'
 import type { WordsOutcome } from '../host/words.js'
 import { WORDS_SUBSYSTEM } from './subsystems.js'
+import { REFUSALS_SUBSYSTEM, REVOKED_MESSAGE } from './subsystems.js'
 
 export interface HostSshOptions {
   transport: Duplex
@@ -68,6 +71,8 @@ export class HostSshServer {
   private readonly chats = new Set<ChatLink>()
   /** This technician's chat so far, both sides, replayed to each chat they open. */
   private readonly chatHistory: ChatMessage[] = []
+  /** The technician's `refusals@rescue` channels: told why before a channel request is refused. */
+  private readonly refusalLinks = new Set<ServerChannel>()
   /** This session's file transfers, shared by its SFTP channels and `transfer@rescue`. */
   private readonly ledger = new TransferLedger()
   private closed = false
@@ -173,7 +178,10 @@ export class HostSshServer {
         return Promise.resolve(false)
       }
       claimed = true
-      return this.consent(permission, summary, detail, withdrawn.signal)
+      return this.decideChannel(permission, summary, {
+        ...(detail !== undefined ? { detail } : {}),
+        withdrawn: withdrawn.signal,
+      })
     }
     const user = os.userInfo().username
     session.on('shell', (accept, reject) => {
@@ -212,7 +220,13 @@ export class HostSshServer {
         ledger: this.ledger,
         consent: {
           ask: (permission, summary, detail, withdrawn, scope) =>
-            this.consent(permission, summary, detail, withdrawn, scope),
+            this.closed
+              ? Promise.resolve(false)
+              : this.options.broker.decide(permission, summary, {
+                  detail,
+                  ...(withdrawn ? { withdrawn } : {}),
+                  ...(scope ? { scope } : {}),
+                }),
         },
         onActivity: (activity) => this.options.onActivity(activity),
       })
@@ -225,6 +239,17 @@ export class HostSshServer {
         if (channel) this.chat(channel)
         return
       }
+      if (info.name === REFUSALS_SUBSYSTEM && !claimed) {
+        // Tells only why the technician's own requests were refused: no consent needed, as for chat.
+        claimed = true
+        const channel = this.closed ? undefined : accept()
+        if (!channel) return reject?.()
+        this.refusalLinks.add(channel)
+        channel.on('data', () => {})
+        channel.on('error', () => {})
+        channel.on('close', () => this.refusalLinks.delete(channel))
+        return
+      }
       if (info.name === TRANSFER_SUBSYSTEM && !claimed) {
         // Opening it asks nothing: a folder transfer asks inside it, and hashes are only of files the
         // technician was let read or wrote itself.
@@ -234,8 +259,13 @@ export class HostSshServer {
         serveTransfer(channel, {
           ledger: this.ledger,
           home: os.homedir(),
-          ask: (permission, summary, detail, withdrawn, scope) =>
-            this.consent(permission, summary, detail, withdrawn, scope),
+          ask: (permission, summary, detail, withdrawn, scope, needs) =>
+            this.options.broker.decide(permission, summary, {
+              detail,
+              withdrawn,
+              scope,
+              ...(needs ? { needs } : {}),
+            }),
           grantTransfer: (permissions, folder, until) =>
             this.options.broker.grantTransfer(permissions, folder, until),
           refuse: (what) => this.options.broker.refuse(what),
@@ -245,8 +275,9 @@ export class HostSshServer {
       if (info.name === SINGLE_PROMPT_SUBSYSTEM && !claimed) {
         // One question for everything the technician's groups allow, answered by accepting or not.
         claimed = true
-        void this.options.broker.requestEverything(withdrawn.signal).then((allowed) => {
-          const channel = allowed && !this.closed ? accept() : undefined
+        void this.options.broker.requestEverything(withdrawn.signal).then((outcome) => {
+          if (!outcome.allowed) this.tellRefusal(outcome)
+          const channel = outcome.allowed && !this.closed ? accept() : undefined
           if (!channel) return reject?.()
           channel.exit(0)
           channel.end()
@@ -324,17 +355,29 @@ export class HostSshServer {
     if (this.chatHistory.length > MAX_CHAT_HISTORY) this.chatHistory.shift()
   }
 
-  private consent(
+  /** Asks for a channel request (shell, exec, sysinfo); when refused, the technician is told why first. */
+  private async decideChannel(
     permission: Permission,
     summary: string,
-    detail: string | undefined,
-    withdrawn?: AbortSignal,
-    scope?: FileScope,
+    options: RequestOptions,
   ): Promise<boolean> {
-    if (this.closed) return Promise.resolve(false)
-    return this.options.broker
-      .request(permission, summary, detail, withdrawn, scope)
-      .then((allowed) => allowed && !this.closed)
+    if (this.closed) return false
+    const outcome = await this.options.broker.decide(permission, summary, options)
+    if (!outcome.allowed) this.tellRefusal(outcome)
+    return outcome.allowed && !this.closed
+  }
+
+  /**
+   * Writes the typed reason on every refusals channel. SSH keeps order on a connection, so it
+   * reaches the technician before the request's failure, which carries no reason of its own.
+   */
+  private tellRefusal(outcome: ConsentOutcome): void {
+    const refusal: Refusal = {
+      permission: outcome.permission,
+      by: outcome.by,
+      ...(outcome.seconds !== undefined ? { seconds: outcome.seconds } : {}),
+    }
+    for (const link of this.refusalLinks) if (!link.destroyed) link.write(`${JSON.stringify(refusal)}\n`)
   }
 
   private async startShell(
@@ -356,7 +399,7 @@ export class HostSshServer {
         // The shell leads its own session: hang up its whole process group, not just the shell.
         hangUpGroup(terminal.pid)
         terminal.kill('SIGHUP')
-        channel.exit('HUP', false, 'the end user revoked access')
+        channel.exit('HUP', false, REVOKED_MESSAGE)
         channel.close()
       },
     })
@@ -395,7 +438,7 @@ export class HostSshServer {
     const id = this.track(kind, command, {
       stop: () => {
         hangUpGroup(child.pid)
-        channel.exit('HUP', false, 'the end user revoked access')
+        channel.exit('HUP', false, REVOKED_MESSAGE)
         channel.close()
       },
     })

@@ -56,7 +56,7 @@ import fs from 'node:fs'
 import fsp, { type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import ssh2, { type Attributes, type SFTPWrapper } from 'ssh2'
-import { MAX_DETAIL_LENGTH, type FileScope } from '../consent/index.js'
+import { MAX_DETAIL_LENGTH, refusalMessage, type ConsentOutcome, type FileScope } from '../consent/index.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { formatSize } from '../text/size.js'
 import {
@@ -85,7 +85,7 @@ export interface SftpConsent {
     detail: string,
     withdrawn: AbortSignal | undefined,
     scope: FileScope | undefined,
-  ): Promise<boolean>
+  ): Promise<boolean | ConsentOutcome>
 }
 
 /**
@@ -254,7 +254,7 @@ type OpenHandle = Upload | Download | Listing
 
 class SftpSession {
   private readonly handles = new Map<string, OpenHandle>()
-  private readonly answers = new Map<string, Promise<boolean>>()
+  private readonly answers = new Map<string, Promise<boolean | ConsentOutcome>>()
   /** Partial files an open upload handle writes to. */
   private readonly uploading = new Set<string>()
   private readonly withdrawn = new AbortController()
@@ -833,11 +833,16 @@ class SftpSession {
             .then(() =>
               this.options.consent.ask(permission, summary, shownDetail, this.withdrawn.signal, scope),
             )
-            .then((allowed) => allowed === true)
             .catch(() => false)
       this.answers.set(key, answer)
     }
-    if (!(await answer) || this.closed) throw new SftpError(STATUS_CODE.PERMISSION_DENIED, DENIED_MESSAGE)
+    const outcome = await answer
+    const allowed = typeof outcome === 'boolean' ? outcome : outcome.allowed
+    if (!allowed || this.closed) {
+      // Why, in words the technician's client also reads (refusal.ts): policy, the end user, no answer...
+      const why = typeof outcome === 'boolean' || outcome.allowed ? DENIED_MESSAGE : refusalMessage(outcome)
+      throw new SftpError(STATUS_CODE.PERMISSION_DENIED, why)
+    }
   }
 
   /** Relative paths start at home; a NUL cannot be in a path (nor shown honestly). */

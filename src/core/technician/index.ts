@@ -9,6 +9,7 @@ import type ssh2 from 'ssh2'
 import type { ClientChannel } from 'ssh2'
 import { startControlSocket, type ControlSocket, type PolicyCheck } from '../bridge/index.js'
 import { openChat, type ChatMessage } from '../chat/index.js'
+import type { Permission } from '../consent/types.js'
 import { api } from '../client/index.js'
 import { UserError } from '../errors.js'
 import {
@@ -27,6 +28,7 @@ import {
   settleOnClose,
   type RemoteExit,
 } from '../ssh/technician-client.js'
+import { Refusals, unexplained } from './refusals.js'
 
 export interface TechnicianOptions {
   server: string
@@ -58,8 +60,10 @@ export interface TechnicianSession {
   words: Promise<'confirmed' | 'unchecked'>
   /** Runs one command once the end user allows it; rejects with `denied` when refused. */
   exec(command: string, io: { stdout: Writable; stderr: Writable; stdin?: Readable }): Promise<RemoteExit>
-  /** Asks the gateway whether the technician's groups allow any of these; rejects `denied` when not. */
+  /** Asks the gateway whether the technician's groups allow any of these; rejects `forbidden` when not. */
   check: PolicyCheck
+  /** Why the host just refused a channel request for `permission` (the end user, policy, no answer...). */
+  explain(permission: Permission): Promise<UserError>
   /** Opens a shell once the end user allows it; `closed` settles when it ends. */
   shell(pty?: {
     term: string
@@ -89,6 +93,8 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
   let client: ssh2.Client | undefined
   let sessionId = ''
   let control: ControlSocket | undefined
+  let refusals: Refusals | undefined
+  const explain = (permission: Permission) => refusals?.explain(permission) ?? Promise.resolve(unexplained())
   // The gateway refuses what the technician's groups deny before the end user is ever asked.
   const check: PolicyCheck = async (permissions) => {
     if (permissions.length === 0) return
@@ -117,6 +123,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
       connectSsh({ transport, privateKey: keys.privateKey, hostKey: peerSshKey }).then(
         (connected) => {
           client = connected
+          refusals = Refusals.open(connected)
           // The SSH transport dying on its own (not through the session) ends the session.
           connected.on('error', (error) =>
             session.end({ reason: `SSH failed: ${error.message}`, code: 'connectionLost' }),
@@ -129,7 +136,12 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
           }
           askForWords(connected)
           if (options.controlDir && sessionId) {
-            startControlSocket(connected, path.join(options.controlDir, `${sessionId}.sock`), check).then(
+            startControlSocket(
+              connected,
+              path.join(options.controlDir, `${sessionId}.sock`),
+              check,
+              explain,
+            ).then(
               (opened) => (control = opened),
               () => {}, // Other commands will say there is no live session; this one goes on.
             )
@@ -168,8 +180,19 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     session.report({ event, kind, ...(allowed !== undefined ? { allowed } : {}) })
   // A channel whose session ends under it never sees its close from SSH: it ends with no status.
   const sessionOver: Promise<RemoteExit> = session.done.then(() => ({}))
-  const reportRefusal = (kind: ChannelReport['kind']) => (error: unknown) => {
-    if (error instanceof UserError && error.code === 'denied') report('consent-decision', kind, false)
+  // A refusal by the host comes with its reason, told on the refusals channel just before it.
+  const reportRefusal = (kind: ChannelReport['kind'] & Permission) => async (error: unknown) => {
+    const refused = error instanceof UserError && error.code === 'denied' ? await explain(kind) : error
+    if (refused instanceof UserError && ['denied', 'forbidden'].includes(refused.code)) {
+      report('consent-decision', kind, false)
+    }
+    throw refused
+  }
+  // The gateway's own refusal already says why.
+  const reportGatewayRefusal = (kind: ChannelReport['kind']) => (error: unknown) => {
+    if (error instanceof UserError && ['denied', 'forbidden'].includes(error.code)) {
+      report('consent-decision', kind, false)
+    }
     throw error
   }
 
@@ -178,10 +201,11 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     ssh,
     words,
     check,
+    explain,
     async exec(command, io) {
       const client = await ssh
       await words
-      await check(['exec']).catch(reportRefusal('exec'))
+      await check(['exec']).catch(reportGatewayRefusal('exec'))
       const running = runRemoteCommand(client, command, {
         ...io,
         onOpen() {
@@ -196,7 +220,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     async shell(pty) {
       const client = await ssh
       await words
-      await check(['shell']).catch(reportRefusal('shell'))
+      await check(['shell']).catch(reportGatewayRefusal('shell'))
       const channel = await openRemoteShell(client, pty).catch(reportRefusal('shell'))
       report('consent-decision', 'shell', true)
       report('channel-open', 'shell')

@@ -10,6 +10,7 @@ import fs from 'node:fs'
 import fsp, { type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import ssh2, { type Attributes, type SFTPWrapper } from 'ssh2'
+import { refusalCodeOfText } from '../consent/refusal.js'
 import { UserError } from '../errors.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { formatSize } from '../text/size.js'
@@ -623,9 +624,8 @@ function mismatch(
  */
 function sftpError(error: unknown, where: string, doing: 'read' | 'write' | 'make' | 'list'): UserError {
   const code = (error as { code?: unknown }).code
-  if (code === STATUS_CODE.PERMISSION_DENIED && statusText(error).includes('denied by the end user')) {
-    return new UserError('denied', `denied by the end user: ${show(where)}`)
-  }
+  const refused = code === STATUS_CODE.PERMISSION_DENIED ? refusalCodeOfText(statusText(error)) : undefined
+  if (refused) return new UserError(refused, `${statusText(error)}: ${show(where)}`)
   if (code === STATUS_CODE.NO_SUCH_FILE) {
     const folderMissing =
       doing === 'write' || doing === 'make' || statusText(error).startsWith('no such folder')

@@ -10,7 +10,13 @@ import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
 import type { ServerChannel } from 'ssh2'
-import type { FileScope, Permission } from '../consent/index.js'
+import {
+  isInside,
+  refusalMessage,
+  type ConsentOutcome,
+  type FileScope,
+  type Permission,
+} from '../consent/index.js'
 import { formatSize } from '../text/size.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { followed, parentFollowed } from './host-paths.js'
@@ -33,7 +39,9 @@ export interface TransferServiceOptions {
     detail: string,
     withdrawn: AbortSignal,
     scope: FileScope,
-  ): Promise<boolean>
+    /** Other permissions the request needs: the policy must allow them too, before anyone is asked. */
+    needs?: Permission[],
+  ): Promise<ConsentOutcome>
   /** Lets the requests of an allowed folder transfer through unasked until `until` aborts. */
   grantTransfer(permissions: Permission[], folder: string, until: AbortSignal): void
   /** Refuses a request that no prompt covers, for the end user's view and audit log. */
@@ -88,10 +96,14 @@ async function answer(
   switch (request.op) {
     case 'plan': {
       const root = await followed(requested(request.root))
-      const allowed = await askForFolder(request, root, options, closed)
-      if (!allowed) return { id: request.id, ok: false, error: 'denied by the end user', denied: true }
       const permissions: Permission[] =
         request.direction === 'to-host' ? ['files.send', 'files.browse'] : ['files.receive', 'files.browse']
+      const outcome = await askForFolder(request, root, options, closed, permissions)
+      if (!outcome.allowed) {
+        const { permission, by, seconds } = outcome
+        const refusal = { permission, by, ...(seconds !== undefined ? { seconds } : {}) }
+        return { id: request.id, ok: false, error: refusalMessage(refusal), denied: true, refusal }
+      }
       options.grantTransfer(permissions, root, closed)
       options.ledger.notePlan(request.direction, root, closed)
       return { id: request.id, ok: true }
@@ -146,7 +158,8 @@ function askForFolder(
   root: string,
   options: TransferServiceOptions,
   closed: AbortSignal,
-): Promise<boolean> {
+  needs: Permission[],
+): Promise<ConsentOutcome> {
   const name = show(path.basename(root), 100)
   const where = show(path.dirname(root))
   const scope = { path: root, folder: root }
@@ -161,6 +174,7 @@ function askForFolder(
       root,
       closed,
       scope,
+      needs,
     )
   }
   return countTree(root).then((counted) =>
@@ -170,6 +184,7 @@ function askForFolder(
       root,
       closed,
       scope,
+      needs,
     ),
   )
 }
