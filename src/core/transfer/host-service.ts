@@ -10,13 +10,7 @@ import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
 import type { ServerChannel } from 'ssh2'
-import {
-  isInside,
-  refusalMessage,
-  type ConsentOutcome,
-  type FileScope,
-  type Permission,
-} from '../consent/index.js'
+import { refusalMessage, type ConsentOutcome, type FileScope, type Permission } from '../consent/index.js'
 import { formatSize } from '../text/size.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { followed, parentFollowed } from './host-paths.js'
