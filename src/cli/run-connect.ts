@@ -10,6 +10,7 @@ import { ExitCode, type ErrorCode } from '../core/errors.js'
 import { runtimeDir } from '../core/paths.js'
 import type { SessionEnded, SessionEvent } from '../core/session/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
+import { loadDeviceCredential } from '../core/trust/index.js'
 import type { RemoteExit } from '../core/ssh/technician-client.js'
 import { startTechnician, type TechnicianSession } from '../core/technician/index.js'
 import { holdSession, lineDisplay, sessionDisplay } from './run-session.js'
@@ -34,6 +35,8 @@ export interface ConnectOptions {
 
 export async function runConnect(options: ConnectOptions): Promise<void> {
   const { mode } = options
+  // Hosts that trust the organisation's key (--trust) let in only a certified device.
+  const device = loadDeviceCredential()
   const start = (onEvent: (event: SessionEvent) => void) =>
     startTechnician({
       server: options.server,
@@ -41,6 +44,7 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
       entry: options.entry,
       onEvent,
       controlDir: runtimeDir(),
+      ...(device ? { device } : {}),
     })
   if (mode.kind === 'hold') {
     await holdSession(await sessionDisplay('technician', options.json), async (onEvent) => {

@@ -6,6 +6,7 @@ import { describeHostActivity } from '../core/host/describe.js'
 import type { HostEvent } from '../core/host/index.js'
 import type { SessionEvent } from '../core/session/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
+import { describeVerified, VOUCHED_BY_GATEWAY } from '../core/trust/index.js'
 
 export function formatCountdown(untilIso: string, now = Date.now()): string {
   // An unreadable time counts as already past rather than showing NaN:NaN.
@@ -26,6 +27,7 @@ export function describeEvent(event: SessionEvent): string[] {
         const { name, email, organisation } = event.technician
         return [
           `connected to technician ${name} <${email}> of ${organisation}`,
+          event.verified ? describeVerified(event.verified) : `${email} ${VOUCHED_BY_GATEWAY}`,
           `${words} (your technician must read you the same words)`,
         ]
       }

@@ -4,6 +4,7 @@ import { formatCountdown } from '../cli/session-lines.js'
 import type { ConsentRequest, Decision } from '../core/consent/types.js'
 import { progressLine } from '../core/text/progress.js'
 import type { FeedEntry, HostViewState, OpenChannel } from '../core/host/view-state.js'
+import { TrustLine } from './TrustLine.js'
 import { useNow } from './use-now.js'
 
 /** Keys pressed sooner than this after a prompt appears were meant for what was on screen before. */
@@ -164,6 +165,11 @@ function StatusScreen({ state, now, draft }: { state: HostViewState; now: number
               {state.technician.organisation}
             </Text>
           )}
+          <TrustLine
+            verified={state.verified}
+            email={state.technician?.email}
+            trustGateway={state.trustGateway}
+          />
           <Text>
             security words: <Text bold>{state.sas}</Text>
           </Text>

@@ -15,10 +15,19 @@ import type { HostActivity } from '../host/events.js'
 import { stateDir } from '../paths.js'
 import { decidedByText, decisionText, describeHostActivity } from '../host/describe.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { describeVerified } from '../trust/describe.js'
+import type { VerifiedTechnician } from '../trust/proof.js'
 
 /** What the host records, before the writer stamps the time. */
 export type AuditRecord = (
-  | { event: 'session-start'; server: string; technician: TechnicianIdentity; sas: string }
+  | {
+      event: 'session-start'
+      server: string
+      technician: TechnicianIdentity
+      sas: string
+      /** With --trust: the technician as the organisation's key vouches by signature. */
+      verified?: VerifiedTechnician
+    }
   | { event: 'session-end'; by: EndedBy; reason: string; code?: ErrorCode }
   /** The technician handed the session to another; every grant was revoked. */
   | { event: 'session-transferred'; to: TechnicianIdentity }
@@ -102,6 +111,15 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     server: z.string(),
     technician: z.object({ name: z.string(), email: z.string(), organisation: z.string() }),
     sas: z.string(),
+    verified: z
+      .object({
+        email: z.string(),
+        organisation: z.string(),
+        caFingerprint: z.string(),
+        deviceFingerprint: z.string(),
+        validUntil: z.string(),
+      })
+      .optional(),
   }),
   z.object({
     ...common,
@@ -169,6 +187,7 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     text: z.string(),
   }),
   z.object({ ...common, event: z.literal('auto-approve'), permissions: z.array(z.enum(permissions)) }),
+  z.object({ ...common, event: z.literal('trust-gateway'), permissions: z.array(z.enum(permissions)) }),
 ])
 
 // The schema and the type must describe the same entries: either drifting fails to compile.
@@ -251,7 +270,8 @@ export function describeAuditEntry(entry: AuditEntry): string {
       const { name, email, organisation } = entry.technician
       return (
         `session started with ${safe(name)} <${safe(email)}> of ${safe(organisation)} ` +
-        `through ${safe(entry.server)}; security words: ${safe(entry.sas)}`
+        `through ${safe(entry.server)}; security words: ${safe(entry.sas)}` +
+        (entry.verified ? `; ${safe(describeVerified(entry.verified))}` : '')
       )
     }
     case 'session-transferred': {

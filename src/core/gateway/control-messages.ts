@@ -42,7 +42,7 @@ export const controlMessage = z.discriminatedUnion('type', [
     by: z.enum(['host', 'technician', 'gateway']),
     reason: z.string(),
     // Set when the gateway ended it for a reason with its own exit code (expired PIN, lost peer).
-    code: z.enum(['pinExpired', 'connectionLost', 'pairingFailed', 'failure']).optional(),
+    code: z.enum(['pinExpired', 'connectionLost', 'pairingFailed', 'failure', 'untrusted']).optional(),
   }),
 ])
 
@@ -67,6 +67,8 @@ export const CloseCode = {
   messageTooBig: 1009,
   /** A peer rejected the other's pairing or sealed frames. */
   pairingFailed: 4400,
+  /** The host refused the technician: no valid certificate from the organisation key it trusts. */
+  untrusted: 4403,
   /** The gateway refused a connection it had already upgraded (a slot taken in a race). */
   conflict: 4409,
 } as const

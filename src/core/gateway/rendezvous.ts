@@ -106,6 +106,13 @@ export function endedByClose(role: Role, code: number): EndedMessage {
       return { type: 'ended', by: role, reason: `the ${leaver} ended the session` }
     case CloseCode.pairingFailed:
       return { type: 'ended', by: role, reason: `the ${leaver} rejected the pairing`, code: 'pairingFailed' }
+    case CloseCode.untrusted:
+      return {
+        type: 'ended',
+        by: role,
+        reason: `the ${leaver} refused the ${role === 'host' ? 'technician' : 'end user'}: no valid certificate from the organisation key it trusts`,
+        code: 'untrusted',
+      }
     case CloseCode.messageTooBig:
       return {
         type: 'ended',

@@ -1,6 +1,7 @@
 /** One plain sentence per host activity, shared by `rescue host`'s line output and `rescue log`. */
 import type { DecidedBy, Decision } from '../consent/types.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { trustGatewayWarning } from '../trust/describe.js'
 import type { HostActivity } from './events.js'
 
 export const decidedByText = {
@@ -59,5 +60,7 @@ export function describeHostActivity(activity: HostActivity): string {
       return `chat from the ${activity.from === 'host' ? 'end user' : 'technician'}: ${safe(activity.text)}`
     case 'auto-approve':
       return `auto-approved: ${activity.permissions.length > 0 ? activity.permissions.join(', ') : 'nothing'}`
+    case 'trust-gateway':
+      return `warning: ${trustGatewayWarning(activity.permissions)}`
   }
 }

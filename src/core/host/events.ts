@@ -49,3 +49,8 @@ export type HostActivity =
   | { event: 'chat'; from: 'host' | 'technician'; time: string; text: string }
   /** Which permissions `--auto-approve` pre-approved, once, when the session starts. */
   | { event: 'auto-approve'; permissions: Permission[] }
+  /**
+   * `--auto-approve` with `--trust-gateway`: pre-approved for whoever the gateway pairs with,
+   * nobody's identity checked by a key of the end user's. Warned on screen and in the audit log.
+   */
+  | { event: 'trust-gateway'; permissions: Permission[] }

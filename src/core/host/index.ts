@@ -17,6 +17,8 @@ import { generateSshKeyPair } from '../ssh/keys.js'
 import { HostSshServer } from '../ssh/host-server.js'
 import { MAX_CHAT_TEXT } from '../chat/index.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { UserError } from '../errors.js'
+import type { TrustAnchor } from '../trust/index.js'
 import type { HostActivity } from './events.js'
 
 export type { HostActivity } from './events.js'
@@ -30,6 +32,10 @@ export interface HostOptions {
   interactive: boolean
   /** Permissions granted up front, for unattended use (`--auto-approve`). */
   autoApprove: readonly Permission[]
+  /** Organisation keys (`--trust`): only a technician certified by one of them is let in. */
+  trust?: readonly TrustAnchor[]
+  /** `--trust-gateway`: auto-approve on the gateway's word alone, warned on screen and in the log. */
+  trustGateway?: boolean
   consentTimeoutMs?: number
   /** The audit log file; the default is under XDG_STATE_HOME. */
   auditFile?: string
@@ -50,6 +56,7 @@ export interface HostSession {
 
 /** Starts the host side; rejects with a UserError when the gateway refuses or the audit log cannot be written. */
 export async function startHost(options: HostOptions): Promise<HostSession> {
+  checkUnattendedTrust(options)
   // Opened first: a host that cannot keep its log does not let anyone in.
   const audit = AuditLog.open(options.auditFile)
   const keys = generateSshKeyPair()
@@ -58,6 +65,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
   let ssh: HostSshServer | undefined
   let technician = ''
   let policy: Permission[] = []
+  let warned = false
 
   let session: Session | undefined
   const onActivity = (activity: HostActivity) => {
@@ -73,8 +81,15 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
       entry: options.entry,
       role: 'host',
       sshPublicKey: keys.publicKey,
+      ...(options.trust?.length ? { trust: options.trust } : {}),
       onEvent(event) {
-        if (event.event === 'waiting') sessionId = event.sessionId
+        if (event.event === 'waiting') {
+          sessionId = event.sessionId
+          if (!warned && options.trustGateway && options.autoApprove.length > 0) {
+            warned = true
+            onActivity({ event: 'trust-gateway', permissions: [...options.autoApprove] })
+          }
+        }
         if (event.event === 'paired') {
           sessionId = event.sessionId
           technician = event.technician?.email ?? 'the technician'
@@ -85,6 +100,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
             server: options.server,
             technician: event.technician ?? { name: '', email: '', organisation: '' },
             sas: event.sas,
+            ...(event.verified ? { verified: event.verified } : {}),
           })
         }
         if (event.event === 'transferred') {
@@ -152,6 +168,20 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
     end: () => started.end(),
     done: started.done,
   }
+}
+
+/**
+ * Nobody at the keyboard checks the security words of an auto-approving host, so something else
+ * must stand for the technician: an organisation key (`--trust`), or the operator's explicit word
+ * that the gateway's is enough (`--trust-gateway`).
+ */
+export function checkUnattendedTrust(options: Pick<HostOptions, 'autoApprove' | 'trust' | 'trustGateway'>): void {
+  if (options.autoApprove.length === 0 || options.trust?.length || options.trustGateway) return
+  throw new UserError(
+    'usage',
+    '--auto-approve needs --trust KEY or --trust-file FILE: with nobody at the keyboard to compare the security words, a gateway in the middle could run what you approve',
+    "give your organisation's key (rescue admin ca init prints it), or add --trust-gateway to rely on the gateway alone",
+  )
 }
 
 /** What the gateway's session log gets of an activity: kinds, outcomes, files and chat; never commands. */

@@ -7,6 +7,7 @@ import type { ConsentRequest, ConsentResult, DecidedBy, Permission } from '../co
 import type { SessionEvent } from '../session/index.js'
 import { initialSessionView, reduceSessionView, type SessionViewState } from '../session/view-state.js'
 import { formatSize } from '../text/size.js'
+import { trustGatewayWarning } from '../trust/describe.js'
 import type { ChannelKind, HostActivity } from './events.js'
 
 /** The most feed entries kept; the view shows only the last few. */
@@ -41,6 +42,8 @@ export interface HostViewState extends SessionViewState {
   feed: FeedEntry[]
   /** The end user pressed `q` and is asked to confirm. */
   confirmingEnd: boolean
+  /** `--trust-gateway`: what is pre-approved rests on the gateway's word alone. */
+  trustGateway?: boolean
 }
 
 export interface TransferInProgress {
@@ -196,6 +199,8 @@ export function reduceHostView(
 
     case 'refused':
       return log(state, `refused without asking: ${action.request}`)
+    case 'trust-gateway':
+      return log({ ...state, trustGateway: true }, `warning: ${trustGatewayWarning(action.permissions)}`)
 
     case 'chat-unsent':
       return log(state, 'not sent: the technician has no chat open (they can run rescue chat)')

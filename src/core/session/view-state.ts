@@ -1,6 +1,7 @@
 /** What a session's terminal view shows, derived from its events by one reducer. */
 import type { TechnicianIdentity } from '../accounts/index.js'
 import type { EndedBy, Role } from '../gateway/control-messages.js'
+import type { VerifiedTechnician } from '../trust/index.js'
 import type { SessionEvent } from './index.js'
 
 export interface SessionViewState {
@@ -10,6 +11,8 @@ export interface SessionViewState {
   expiresAt?: string
   sas?: string
   technician?: TechnicianIdentity
+  /** The host's, with --trust: the technician as the organisation's key vouches by signature. */
+  verified?: VerifiedTechnician
   ended?: { by: EndedBy; reason: string; abnormal: boolean }
 }
 
@@ -22,10 +25,17 @@ export function reduceSessionView(state: SessionViewState, event: SessionEvent):
     case 'waiting':
       return { ...state, phase: 'waiting', expiresAt: event.expiresAt }
     case 'paired':
-      return { ...state, phase: 'connected', sas: event.sas, technician: event.technician }
+      return { ...state, phase: 'connected', sas: event.sas, technician: event.technician, verified: event.verified }
     case 'transferred':
       // The next technician pairs afresh: no words to compare until then.
-      return { ...state, phase: 'waiting', sas: undefined, expiresAt: undefined, technician: event.to }
+      return {
+        ...state,
+        phase: 'waiting',
+        sas: undefined,
+        expiresAt: undefined,
+        technician: event.to,
+        verified: undefined,
+      }
     case 'ended':
       return {
         ...state,

@@ -12,6 +12,7 @@ import { api } from '../client/index.js'
 import { UserError } from '../errors.js'
 import { startSession, type Session, type SessionEvent, type SessionReport } from '../session/index.js'
 import { generateSshKeyPair } from '../ssh/keys.js'
+import type { DeviceCredential } from '../trust/index.js'
 import {
   connectSsh,
   openRemoteShell,
@@ -28,6 +29,8 @@ export interface TechnicianOptions {
   onEvent(event: SessionEvent): void
   /** Where to open the session's control socket (`<session id>.sock`) once SSH is up; none without. */
   controlDir?: string
+  /** This machine's device certificate and key, presented to hosts that check them (`--trust`). */
+  device?: DeviceCredential
 }
 
 export interface TechnicianSession {
@@ -72,6 +75,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     role: 'technician',
     token: options.token,
     sshPublicKey: keys.publicKey,
+    ...(options.device ? { device: options.device } : {}),
     onEvent(event) {
       if (event.event === 'paired') sessionId = event.sessionId
       if (event.event === 'ended') {

@@ -319,9 +319,11 @@ export function loadCertificate(now = new Date()): InstalledCertificate | undefi
  * nothing when either is missing or they do not match (the host then decides without a proof).
  */
 export function loadDeviceCredential(): DeviceCredential | undefined {
+  // The certificate first: without one, the keychain (a native addon) is never loaded.
   const installed = loadCertificate()
+  if (!installed) return undefined
   const found = loadDeviceSeed()
-  if (!installed || !found) return undefined
+  if (!found) return undefined
   const { publicKey } = nacl.sign.keyPair.fromSeed(found.seed)
   if (fingerprint(publicKey) !== installed.deviceFingerprint) return undefined
   return deviceCredentialFrom(found.seed, installed.certificate)
