@@ -50,11 +50,13 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
       env: 'RESCUE_TRUST',
     }),
     'trust-file': Flags.file({
-      description: 'a file of organisation keys, one a line: only technicians one of them certified may connect',
+      description:
+        'a file of organisation keys, one a line: only technicians one of them certified may connect',
       exists: true,
     }),
     'trust-gateway': Flags.boolean({
-      description: 'let --auto-approve rely on the gateway alone for who the technician is (warned and logged)',
+      description:
+        'let --auto-approve rely on the gateway alone for who the technician is (warned and logged)',
       exclusive: ['trust', 'trust-file'],
     }),
     'consent-timeout': Flags.string({

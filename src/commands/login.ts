@@ -66,7 +66,8 @@ With --password-stdin every answer comes from stdin, one line each, in this orde
     // The device key is made here, on this machine, and never leaves it; an admin certifies it.
     const device = ensureDeviceKey(result.user.email)
     const installed = loadCertificate()
-    const certified = installed !== undefined && !installed.expired && installed.deviceFingerprint === device.fingerprint
+    const certified =
+      installed !== undefined && !installed.expired && installed.deviceFingerprint === device.fingerprint
     const signCommand = signCommandFor(device, result.user.email)
     if (device.created || !certified) {
       this.log(`device key ${device.fingerprint}${device.created ? ' made' : ''} (rescue device shows it)`)

@@ -175,7 +175,9 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
  * must stand for the technician: an organisation key (`--trust`), or the operator's explicit word
  * that the gateway's is enough (`--trust-gateway`).
  */
-export function checkUnattendedTrust(options: Pick<HostOptions, 'autoApprove' | 'trust' | 'trustGateway'>): void {
+export function checkUnattendedTrust(
+  options: Pick<HostOptions, 'autoApprove' | 'trust' | 'trustGateway'>,
+): void {
   if (options.autoApprove.length === 0 || options.trust?.length || options.trustGateway) return
   throw new UserError(
     'usage',

@@ -76,7 +76,10 @@ function agree(
   }
 }
 
-function toResult(keys: SessionKeys & { transcriptHash: Uint8Array }, role: 'technician' | 'host'): PairingResult {
+function toResult(
+  keys: SessionKeys & { transcriptHash: Uint8Array },
+  role: 'technician' | 'host',
+): PairingResult {
   const sasWords = sasWordsFrom(keys.sas)
   const channel =
     role === 'technician'

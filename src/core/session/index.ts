@@ -287,7 +287,11 @@ class SessionRun {
             if (!(error instanceof TrustError)) throw error
             this.sendFrame(sealJson(channel, { type: 'refused', reason: error.message }))
             const who = this.technician ? ` (${this.technician.email}, as the gateway vouches)` : ''
-            return this.fail(`refused the technician${who}: ${error.message}`, 'untrusted', CloseCode.untrusted)
+            return this.fail(
+              `refused the technician${who}: ${error.message}`,
+              'untrusted',
+              CloseCode.untrusted,
+            )
           }
         }
         this.sendFrame(sealJson(channel, ownHello))

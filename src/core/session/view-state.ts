@@ -25,7 +25,13 @@ export function reduceSessionView(state: SessionViewState, event: SessionEvent):
     case 'waiting':
       return { ...state, phase: 'waiting', expiresAt: event.expiresAt }
     case 'paired':
-      return { ...state, phase: 'connected', sas: event.sas, technician: event.technician, verified: event.verified }
+      return {
+        ...state,
+        phase: 'connected',
+        sas: event.sas,
+        technician: event.technician,
+        verified: event.verified,
+      }
     case 'transferred':
       // The next technician pairs afresh: no words to compare until then.
       return {

@@ -12,14 +12,22 @@ export default class AdminCaInit extends BaseCommand {
   ]
 
   static override flags = {
-    out: Flags.string({ description: 'the file to write the private key to (it must not exist)', required: true }),
-    organisation: Flags.string({ description: 'the organisation the key speaks for, as hosts will see it', required: true }),
+    out: Flags.string({
+      description: 'the file to write the private key to (it must not exist)',
+      required: true,
+    }),
+    organisation: Flags.string({
+      description: 'the organisation the key speaks for, as hosts will see it',
+      required: true,
+    }),
   }
 
   async run(): Promise<CaPublic & { file: string }> {
     const { flags } = await this.parse(AdminCaInit)
     const ca = initCa(flags.out, flags.organisation)
-    this.logToStderr(`wrote the private key of ${ca.organisation} to ${ca.file} (keep it offline; never on the gateway)`)
+    this.logToStderr(
+      `wrote the private key of ${ca.organisation} to ${ca.file} (keep it offline; never on the gateway)`,
+    )
     this.logToStderr(`fingerprint ${ca.fingerprint}; the public key, for rescue host --trust:`)
     this.log(ca.publicKey)
     return ca

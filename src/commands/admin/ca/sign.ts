@@ -13,9 +13,19 @@ export default class AdminCaSign extends BaseCommand {
   ]
 
   static override flags = {
-    ca: Flags.file({ description: 'the CA key file rescue admin ca init wrote', required: true, exists: true }),
-    email: Flags.string({ description: "the technician's email (their login on the gateway)", required: true }),
-    key: Flags.string({ description: "the technician's device key (rescue-device-ed25519 ...)", required: true }),
+    ca: Flags.file({
+      description: 'the CA key file rescue admin ca init wrote',
+      required: true,
+      exists: true,
+    }),
+    email: Flags.string({
+      description: "the technician's email (their login on the gateway)",
+      required: true,
+    }),
+    key: Flags.string({
+      description: "the technician's device key (rescue-device-ed25519 ...)",
+      required: true,
+    }),
     ttl: Flags.string({ description: 'how long the certificate is valid: 12h, 90d', default: '90d' }),
   }
 
