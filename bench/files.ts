@@ -159,7 +159,17 @@ async function startSession(
   const { pin } = await postJson<{ pin: string }>(`${gateway.url}/v1/pins`, {}, gateway.token)
   const hostEnv = { ...env, HOME: dirs.hostHome, SHELL: '/bin/sh', XDG_RUNTIME_DIR: dirs.hostRuntime }
   const host = spawnCli(
-    ['host', '--server', gateway.url, '--pin', pin, '--json', '--auto-approve', 'files.send,files.receive', '--trust-gateway'],
+    [
+      'host',
+      '--server',
+      gateway.url,
+      '--pin',
+      pin,
+      '--json',
+      '--auto-approve',
+      'files.send,files.receive',
+      '--trust-gateway',
+    ],
     hostEnv,
   )
   host.stdin!.end()
