@@ -27,8 +27,8 @@ export function describeEvent(event: SessionEvent): string[] {
         const { name, email, organisation } = event.technician
         return [
           `connected to technician ${name} <${email}> of ${organisation}`,
-          event.verified ? describeVerified(event.verified) : `${email} ${VOUCHED_BY_GATEWAY}`,
           `${words} (your technician must read you the same words)`,
+          event.verified ? describeVerified(event.verified) : `${email} ${VOUCHED_BY_GATEWAY}`,
         ]
       }
       return ['connected to the end user', `${words} (read them to the end user: theirs must be the same)`]

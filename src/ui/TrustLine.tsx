@@ -12,7 +12,7 @@ export interface TrustLineProps {
 
 /** Whose word stands behind the technician's identity: a signature checked here, or only the gateway's. */
 export function TrustLine({ verified, email, trustGateway }: TrustLineProps) {
-  if (verified) return <Text color="green">✓ {describeVerified(verified)}</Text>
+  if (verified) return <Text color="green">✓ {describeVerified(verified, { short: true })}</Text>
   if (email === undefined) return null
   if (trustGateway) {
     return (
