@@ -153,6 +153,21 @@ describe('an organisation key, a certified device, and a host that trusts it', (
     expect(line).toMatch(/^dana@acme\.example — verified by your organisation's key SHA256:\S+$/)
   })
 
+  it("on the end user's terminal, the live view shows the technician as verified by the organisation's key", async () => {
+    const { pin } = await world.newPin()
+    const host = world.track(
+      await world.spawnPty('host', ['host', '--server', url, '--pin', pin, '--trust', caKey], {
+        cols: 100,
+        rows: 30,
+        env: { HOME: world.dir('home'), SHELL: '/bin/sh', XDG_STATE_HOME: world.dir('state') },
+      }),
+    )
+    await host.waitFor('waiting for your technician')
+    world.track(world.spawn('connect', ['connect', '--pin', pin, '--no-shell', '--json']))
+    await host.waitFor(/✓ dana@acme\.example — verified by your organisation's key SHA256:\S{12}…/)
+    expect(host.output).not.toContain('as vouched for by the gateway')
+  })
+
   it('refuses a technician whose device is not certified: exit 18 on both sides, the reason said, nothing run', async () => {
     // The same account on another machine: logged in (its config copied) but with no certificate.
     const laptop = world.dir('laptop-config')
