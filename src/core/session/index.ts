@@ -269,7 +269,16 @@ class SessionRun {
         const answer = openJson(channel, await this.frames.next(timeout))
         const refusal = refused.safeParse(answer)
         if (refusal.success) {
-          return this.fail(`the end user's computer refused you: ${refusal.data.reason}`, 'untrusted')
+          const reason = `the end user's computer refused you: ${refusal.data.reason}`
+          this.outcome ??= {
+            event: 'ended',
+            by: 'host',
+            reason: sanitizeForTerminal(reason, 400),
+            code: 'untrusted',
+          }
+          // The host closes at once (4403), so the gateway logs why; this side leaves only if it does not.
+          setTimeout(() => this.fail(reason, 'untrusted'), 2000).unref()
+          return
         }
         peerSshKey = this.checkHello(answer).key
       } else {
