@@ -97,6 +97,8 @@ async function pair(options: { interactive: boolean; consentTimeoutMs?: number }
     interactive: options.interactive,
     // At a terminal the end user confirms the words first (below); these tests attack what comes after.
     confirmWords: options.interactive,
+    // --auto-approve needs a --trust key or the operator's explicit word on the gateway: the test gives the latter.
+    trustGateway: true,
     wordsTimeoutMs: 10_000,
     autoApprove: [],
     auditFile,

@@ -54,6 +54,8 @@ async function pair(options: { autoApprove: Permission[]; interactive?: boolean 
     entry: { pin },
     interactive: options.interactive ?? false,
     confirmWords: false,
+    // --auto-approve needs a --trust key or the operator's explicit word on the gateway: the test gives the latter.
+    trustGateway: true,
     autoApprove: options.autoApprove,
     consentTimeoutMs: 5000,
     auditFile,

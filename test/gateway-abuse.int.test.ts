@@ -107,6 +107,8 @@ async function realEndUser(secret: string, address: string) {
     entry: { channelSecret: secret },
     interactive: false,
     confirmWords: false,
+    // --auto-approve needs a --trust key or the operator's explicit word on the gateway: the test gives the latter.
+    trustGateway: true,
     autoApprove: [],
     auditFile: path.join(dir, 'audit.jsonl'),
     onEvent: (event) => events.push(event),

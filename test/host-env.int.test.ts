@@ -61,6 +61,8 @@ async function pairAutoApproved(): Promise<Client> {
     entry: { pin },
     interactive: false,
     confirmWords: false,
+    // --auto-approve needs a --trust key or the operator's explicit word on the gateway: the test gives the latter.
+    trustGateway: true,
     autoApprove: ['exec', 'shell'],
     auditFile: path.join(dir, 'audit.jsonl'),
     onEvent: () => {},

@@ -52,6 +52,8 @@ async function paired(options: { allow?: Permission[]; interactive: boolean; con
     entry: { pin },
     interactive: options.interactive,
     confirmWords: false,
+    // --auto-approve needs a --trust key or the operator's explicit word on the gateway: the test gives the latter.
+    trustGateway: true,
     autoApprove: [],
     ...(options.consentTimeoutMs ? { consentTimeoutMs: options.consentTimeoutMs } : {}),
     auditFile: path.join(dir, 'audit.jsonl'),

@@ -36,6 +36,8 @@ async function pairBoth(options: { autoApprove?: Permission[]; interactive?: boo
     interactive: options.interactive ?? false,
     confirmWords: options.interactive ?? false,
     autoApprove: options.autoApprove ?? [],
+    // These tests are about the remote channels, not the technician's identity (test/device-trust.int.test.ts).
+    trustGateway: true,
     auditFile: path.join(dir, 'audit.jsonl'),
     onEvent: (event) => hostEvents.push(event),
   })

@@ -43,6 +43,8 @@ async function attendedHost(pin: string, wordsTimeoutMs: number) {
     entry: { pin },
     interactive: true,
     confirmWords: true,
+    // --auto-approve needs a --trust key or the operator's explicit word on the gateway: the test gives the latter.
+    trustGateway: true,
     autoApprove: ['exec'],
     consentTimeoutMs: 10_000,
     wordsTimeoutMs,

@@ -12,6 +12,7 @@ import { runtimeDir } from '../core/paths.js'
 import type { SessionEnded } from '../core/session/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
 import { REVOKED_MESSAGE } from '../core/ssh/subsystems.js'
+import { loadDeviceCredential } from '../core/trust/index.js'
 import type { RemoteExit } from '../core/ssh/technician-client.js'
 import { startTechnician, type TechnicianEvent, type TechnicianSession } from '../core/technician/index.js'
 import { holdSession, lineDisplay, sessionDisplay, type Display } from './run-session.js'
@@ -36,6 +37,8 @@ export interface ConnectOptions {
 
 export async function runConnect(options: ConnectOptions): Promise<void> {
   const { mode } = options
+  // Hosts that trust the organisation's key (--trust) let in only a certified device.
+  const device = loadDeviceCredential()
   const start = (onEvent: (event: TechnicianEvent) => void, onChat: (message: ChatMessage) => void) =>
     startTechnician({
       server: options.server,
@@ -44,6 +47,7 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
       onEvent,
       onChat,
       controlDir: runtimeDir(),
+      ...(device ? { device } : {}),
     })
   if (mode.kind === 'hold') {
     const display = await sessionDisplay('technician', options.json)

@@ -4,7 +4,8 @@
  * request that `--auto-approve` does not cover is denied, since nobody can answer it.
  */
 import type { Permission } from '../core/consent/index.js'
-import { startHost, type HostEvent, type HostSession } from '../core/host/index.js'
+import { checkUnattendedTrust, startHost, type HostEvent, type HostSession } from '../core/host/index.js'
+import { trustGatewayWarning, type TrustAnchor } from '../core/trust/index.js'
 import { holdSession, lineDisplay, type Display } from './run-session.js'
 import { describeHostEvent } from './session-lines.js'
 
@@ -12,12 +13,19 @@ export interface HostRunOptions {
   server: string
   entry: { pin: string } | { channelSecret: string }
   autoApprove: Permission[]
+  trust: TrustAnchor[]
+  trustGateway: boolean
   consentTimeoutMs: number
   json: boolean
 }
 
 export async function runHost(options: HostRunOptions): Promise<void> {
+  checkUnattendedTrust(options)
   const interactive = !options.json && process.stdin.isTTY === true && process.stdout.isTTY === true
+  if (options.trustGateway && options.autoApprove.length > 0 && options.trust.length === 0) {
+    // Before any view: the operator reads it where they typed the command (and the audit log keeps it).
+    process.stderr.write(`Warning: ${trustGatewayWarning(options.autoApprove)}\n`)
+  }
   let host: HostSession | undefined
   const display: Display<HostEvent> = interactive
     ? await liveHostView({

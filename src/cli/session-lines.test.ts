@@ -59,10 +59,31 @@ describe('describeEvent', () => {
   it('shows the end user who the technician is, and the security words to compare', () => {
     const event: SessionEvent = { event: 'paired', role: 'host', sessionId: 's1', sas: SAS, technician }
     const lines = describeEvent(event)
-    expect(lines).toHaveLength(2)
+    expect(lines).toHaveLength(3)
     expect(lines[0]).toBe('connected to technician Ada Lovelace <ada@example.com> of Analytical Ltd')
     expect(lines[1]).toContain(SAS)
     expect(lines[1]).toMatch(/technician must read you the same words/)
+    // Without --trust nothing but the gateway stands behind that identity, and the line says so.
+    expect(lines[2]).toBe('ada@example.com as vouched for by the gateway (no key of yours checked it)')
+  })
+
+  it('with --trust, says the identity was checked by the organisation key, naming its fingerprint', () => {
+    const verified = {
+      email: 'ada@example.com',
+      organisation: 'Analytical Ltd',
+      caFingerprint: 'SHA256:abc',
+      deviceFingerprint: 'SHA256:def',
+      validUntil: '2027-01-01T00:00:00.000Z',
+    }
+    const event: SessionEvent = {
+      event: 'paired',
+      role: 'host',
+      sessionId: 's1',
+      sas: SAS,
+      technician,
+      verified,
+    }
+    expect(describeEvent(event)[2]).toBe("ada@example.com — verified by your organisation's key SHA256:abc")
   })
 
   // The technician used to see user@hostname here; since the hello names nothing identifying

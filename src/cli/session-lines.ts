@@ -6,6 +6,7 @@ import { describeHostActivity } from '../core/host/describe.js'
 import type { HostEvent } from '../core/host/index.js'
 import type { SessionEvent, WordsEvent } from '../core/session/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
+import { describeVerified, VOUCHED_BY_GATEWAY } from '../core/trust/index.js'
 
 export function formatCountdown(untilIso: string, now = Date.now()): string {
   // An unreadable time counts as already past rather than showing NaN:NaN.
@@ -59,6 +60,7 @@ export function describeEvent(event: SessionEvent | WordsEvent): string[] {
         return [
           `connected to technician ${name} <${email}> of ${organisation}`,
           `${words} (your technician must read you the same words)`,
+          event.verified ? describeVerified(event.verified) : `${email} ${VOUCHED_BY_GATEWAY}`,
         ]
       }
       return [

@@ -7,6 +7,7 @@ import { runHost } from '../cli/run-host.js'
 import { parsePermissionList, permissions } from '../core/consent/index.js'
 import { loadLogin } from '../core/credentials/index.js'
 import { checkPinForm } from '../core/pin-form.js'
+import { readTrustAnchors } from '../core/trust/index.js'
 
 export default class Host extends BaseCommand {
   static override summary =
@@ -19,11 +20,14 @@ Nothing runs without your consent: each request (a shell, a command) is shown wi
 
 A channel link is a secret: rather than --channel LINK (visible to other users of this computer in ps), set RESCUE_CHANNEL_LINK, or pass --channel - and the link on stdin.
 
-Without a terminal, events are printed as lines (or JSON lines with --json) and every request is denied unless --auto-approve names it.`
+Without a terminal, events are printed as lines (or JSON lines with --json) and every request is denied unless --auto-approve names it.
+
+--auto-approve lets a technician in with nobody at the keyboard to compare the security words, so it needs your organisation's key (--trust or --trust-file, printed by rescue admin ca init): only a technician whose device that key certified is let in, and the screen says who, as checked by signature. --trust-gateway instead relies on the gateway's word alone, with a warning.`
 
   static override examples = [
     '<%= config.bin %> host --server https://rescue.acme.example',
-    'echo 123456 | <%= config.bin %> host --pin-stdin --json --auto-approve exec',
+    'echo 123456 | <%= config.bin %> host --pin-stdin --json --auto-approve exec --trust "rescue-ca-ed25519 AAAA... Acme IT"',
+    '<%= config.bin %> host --pin-stdin --trust-file /etc/rescue/trusted-ca.pub',
     'RESCUE_CHANNEL_LINK=https://rescue.acme.example/join#… <%= config.bin %> host',
     '<%= config.bin %> host --channel - < channel-link.txt',
   ]
@@ -53,6 +57,21 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
       description: `allow these without asking, for unattended use (comma-separated: ${permissions.slice(0, 7).join(', ')})`,
       env: 'RESCUE_AUTO_APPROVE',
     }),
+    trust: Flags.string({
+      description:
+        "your organisation's key (rescue-ca-ed25519 ...): only technicians it certified may connect",
+      env: 'RESCUE_TRUST',
+    }),
+    'trust-file': Flags.file({
+      description:
+        'a file of organisation keys, one a line: only technicians one of them certified may connect',
+      exists: true,
+    }),
+    'trust-gateway': Flags.boolean({
+      description:
+        'let --auto-approve rely on the gateway alone for who the technician is (warned and logged)',
+      exclusive: ['trust', 'trust-file'],
+    }),
     'consent-timeout': Flags.string({
       description: 'how long a consent prompt waits before it counts as a denial',
       default: '60s',
@@ -70,10 +89,16 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
       : { pin: checkPinForm(flags.pin ?? (await readPin({ fromStdin: flags['pin-stdin'] }))) }
     const server = link?.server ?? flags.server ?? loadLogin()?.server ?? 'http://127.0.0.1:8080'
     const autoApprove = flags['auto-approve'] ? parsePermissionList(flags['auto-approve']) : []
+    const trust = readTrustAnchors({
+      keys: flags.trust ? [flags.trust] : [],
+      files: flags['trust-file'] ? [flags['trust-file']] : [],
+    })
     await runHost({
       server,
       entry,
       autoApprove,
+      trust,
+      trustGateway: flags['trust-gateway'],
       consentTimeoutMs: parseDuration(flags['consent-timeout']),
       json: this.jsonEnabled(),
     })

@@ -1,4 +1,5 @@
 import { Text, Box } from 'ink'
+import type { ReactNode } from 'react'
 import type { TechnicianIdentity } from '../core/accounts/index.js'
 
 export interface HostIdentityProps {
@@ -6,13 +7,15 @@ export interface HostIdentityProps {
   sas: string
   /** The line under the words: how to use them, or that they were confirmed; none while asked. */
   hint?: string
+  /** Under who is connecting: whether a key of the end user's checked it (TrustLine). */
+  verification?: ReactNode
 }
 
 /**
  * Who is connecting, as the gateway vouched for them, and this pairing's security words: always
  * the first thing on the end user's screen once paired, above any question or prompt.
  */
-export function HostIdentity({ technician, sas, hint }: HostIdentityProps) {
+export function HostIdentity({ technician, sas, hint, verification }: HostIdentityProps) {
   return (
     <Box flexDirection="column">
       {technician && (
@@ -21,6 +24,7 @@ export function HostIdentity({ technician, sas, hint }: HostIdentityProps) {
           {technician.organisation}
         </Text>
       )}
+      {verification}
       <Text>
         security words: <Text bold>{sas}</Text>
       </Text>

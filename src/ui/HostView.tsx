@@ -6,6 +6,7 @@ import { verbFor } from '../core/consent/wording.js'
 import { progressLine } from '../core/text/progress.js'
 import type { FeedEntry, HostViewState, OpenChannel } from '../core/host/view-state.js'
 import { HostIdentity } from './HostIdentity.js'
+import { TrustLine } from './TrustLine.js'
 import { useNow } from './use-now.js'
 
 /** Keys pressed sooner than this after a prompt appears were meant for what was on screen before. */
@@ -144,6 +145,13 @@ export function HostView({
           {...(state.phase === 'connected' && !asking
             ? { hint: state.words === 'confirmed' ? CONFIRMED_HINT : COMPARE_HINT }
             : {})}
+          verification={
+            <TrustLine
+              verified={state.verified}
+              email={state.technician?.email}
+              trustGateway={state.trustGateway}
+            />
+          }
         />
       )}
       {asking ? (

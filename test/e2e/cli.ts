@@ -356,6 +356,12 @@ function signalName(signal: number): string | undefined {
   return Object.entries(os.constants.signals).find(([, value]) => value === signal)?.[0]
 }
 
+/** Host flags as given, with `--trust-gateway` added when they auto-approve and name no key to trust. */
+export function unattended(flags: string[]): string[] {
+  const trusts = flags.some((flag) => flag.startsWith('--trust'))
+  return flags.includes('--auto-approve') && !trusts ? [...flags, '--trust-gateway'] : flags
+}
+
 function inheritedButNotWanted(key: string): boolean {
   return (
     // RESCUE_TOKEN, RESCUE_SERVER, RESCUE_PIN and every other flag's env twin.
@@ -530,9 +536,12 @@ export class CliWorld {
 
   /**
    * A host (`flags` added; its own HOME and audit log, SHELL=/bin/sh) and a technician holding the
-   * session with its control socket open in `runtime` (an XDG_RUNTIME_DIR), both tracked.
+   * session with its control socket open in `runtime` (an XDG_RUNTIME_DIR), both tracked. These
+   * sessions test files and control, not who the technician is: a host that auto-approves relies on
+   * the gateway for that (`--trust-gateway`) unless `flags` give it a key.
    */
-  async liveSession(url: string, runtime: string, ...flags: string[]) {
+  async liveSession(url: string, runtime: string, ...given: string[]) {
+    const flags = unattended(given)
     const { pin } = await this.newPin()
     const home = this.dir(`home-${pin}`)
     const auditLog = path.join(this.dir(`state-${pin}`), 'audit.jsonl')
@@ -552,6 +561,40 @@ export class CliWorld {
     await waitUntil(() => fs.existsSync(socket))
     return { host, technician, home, auditLog, socket }
   }
+
+  /**
+   * The organisation's signing key (`admin ca init`, once per world, in the world's root) and the
+   * logged-in technician's device certified by it (`device`, `admin ca sign`, `device install-cert
+   * -`); returns `--trust KEY`, the flags of a host that lets in only this organisation's
+   * technicians, checked by signature.
+   */
+  async trustOrganisation(email: string, organisation = 'Acme IT'): Promise<string[]> {
+    const caFile = path.join(this.root, 'organisation-ca.key')
+    if (!fs.existsSync(caFile)) {
+      this.organisationKey = this.check(
+        await this.run(['admin', 'ca', 'init', '--out', caFile, '--organisation', organisation]),
+      ).stdout.trim()
+    }
+    const device = onlyJson(this.check(await this.run(['device', '--json'])))
+    const signed = this.check(
+      await this.run([
+        'admin',
+        'ca',
+        'sign',
+        '--ca',
+        caFile,
+        '--email',
+        email,
+        '--key',
+        device.publicKey as string,
+      ]),
+    )
+    this.check(await this.run(['device', 'install-cert', '-'], { input: signed.stdout }))
+    return ['--trust', this.organisationKey!]
+  }
+
+  /** The public key `trustOrganisation` made (`rescue-ca-ed25519 ...`). */
+  organisationKey?: string
 
   /** A gateway with `admin` initialised (on its live data directory, as an operator would) and logged in; its URL. */
   async startLoggedIn(admin: Admin): Promise<string> {
@@ -592,7 +635,7 @@ export class CliWorld {
     return env
   }
 
-  private check(result: RunResult): RunResult {
+  check(result: RunResult): RunResult {
     if (result.exitCode !== 0) {
       throw new Error(`${result.command} failed (${describeExit(result)})\n${transcript(result)}`)
     }

@@ -259,11 +259,19 @@ describe('the end user’s chat during a shell', () => {
   it('waits until the shell ends (the bell rings), so the remote screen is never written over', async () => {
     const { pin } = await world.newPin()
     const host = world.track(
-      await world.spawnPty('host', ['host', '--server', url, '--pin', pin, '--auto-approve', 'shell'], {
-        cols: 100,
-        rows: 30,
-        env: { HOME: world.dir(`home-${pin}`), SHELL: '/bin/sh', XDG_STATE_HOME: world.dir(`state-${pin}`) },
-      }),
+      await world.spawnPty(
+        'host',
+        ['host', '--server', url, '--pin', pin, '--auto-approve', 'shell', '--trust-gateway'],
+        {
+          cols: 100,
+          rows: 30,
+          env: {
+            HOME: world.dir(`home-${pin}`),
+            SHELL: '/bin/sh',
+            XDG_STATE_HOME: world.dir(`state-${pin}`),
+          },
+        },
+      ),
     )
     await host.waitFor('waiting for your technician')
     const technician = world.track(

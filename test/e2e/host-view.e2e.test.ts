@@ -354,7 +354,7 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
   })
 
   it('a request allowed without asking (--auto-approve exec) never draws a prompt', async () => {
-    const { pin, host } = await hostOnTerminal('--auto-approve', 'exec')
+    const { pin, host } = await hostOnTerminal('--auto-approve', 'exec', '--trust-gateway')
     const technician = connectExec(pin, 'echo pre-approved')
     await confirmWords(host)
     expect(await technician.waitForExit()).toEqual({ exitCode: 0, signal: undefined })

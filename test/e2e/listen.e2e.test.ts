@@ -32,7 +32,7 @@ async function listening(permissions: string) {
   const env = { HOME: world.dir('home'), SHELL: '/bin/sh' }
   const host = world.spawn(
     'host',
-    ['host', '--server', url, '--pin', pin, '--json', '--auto-approve', permissions],
+    ['host', '--server', url, '--pin', pin, '--json', '--auto-approve', permissions, '--trust-gateway'],
     {
       env,
     },

@@ -18,10 +18,19 @@ import { decidedByText, decisionText, describeHostActivity } from '../host/descr
 import { toJsonLine } from '../text/json-line.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { checkChain, GENESIS, linkTo, type ChainCheck } from './chain.js'
+import { describeVerified } from '../trust/describe.js'
+import type { VerifiedTechnician } from '../trust/proof.js'
 
 /** What the host records, before the writer stamps the time. */
 export type AuditRecord = (
-  | { event: 'session-start'; server: string; technician: TechnicianIdentity; sas: string }
+  | {
+      event: 'session-start'
+      server: string
+      technician: TechnicianIdentity
+      sas: string
+      /** With --trust: the technician as the organisation's key vouches by signature. */
+      verified?: VerifiedTechnician
+    }
   | { event: 'session-end'; by: EndedBy; reason: string; code?: ErrorCode }
   /** The technician handed the session to another; every grant was revoked. */
   | { event: 'session-transferred'; to: TechnicianIdentity }
@@ -146,6 +155,15 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     server: z.string(),
     technician: z.object({ name: z.string(), email: z.string(), organisation: z.string() }),
     sas: z.string(),
+    verified: z
+      .object({
+        email: z.string(),
+        organisation: z.string(),
+        caFingerprint: z.string(),
+        deviceFingerprint: z.string(),
+        validUntil: z.string(),
+      })
+      .optional(),
   }),
   z.object({
     ...common,
@@ -218,6 +236,7 @@ const auditEntrySchema = z.discriminatedUnion('event', [
   z.object({ ...common, event: z.literal('auto-approve'), permissions: z.array(z.enum(permissions)) }),
   z.object({ ...common, event: z.literal('words-confirmed'), by: z.literal('end-user') }),
   z.object({ ...common, event: z.literal('words-rejected'), by: z.enum(['end-user', 'timeout']) }),
+  z.object({ ...common, event: z.literal('trust-gateway'), permissions: z.array(z.enum(permissions)) }),
 ])
 
 // The schema and the type must describe the same entries: either drifting fails to compile.
@@ -328,7 +347,8 @@ export function describeAuditEntry(entry: AuditEntry): string {
       const { name, email, organisation } = entry.technician
       return (
         `session started with ${safe(name)} <${safe(email)}> of ${safe(organisation)} ` +
-        `through ${safe(entry.server)}; security words: ${safe(entry.sas)}`
+        `through ${safe(entry.server)}; security words: ${safe(entry.sas)}` +
+        (entry.verified ? `; ${safe(describeVerified(entry.verified))}` : '')
       )
     }
     case 'session-transferred': {

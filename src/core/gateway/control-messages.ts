@@ -47,7 +47,9 @@ export const controlMessage = z.discriminatedUnion('type', [
     by: z.enum(['host', 'technician', 'gateway']),
     reason: z.string(),
     // Set when the gateway ended it for a reason with its own exit code (expired PIN, lost peer).
-    code: z.enum(['pinExpired', 'connectionLost', 'pairingFailed', 'rateLimited', 'failure']).optional(),
+    code: z
+      .enum(['pinExpired', 'connectionLost', 'pairingFailed', 'rateLimited', 'failure', 'untrusted'])
+      .optional(),
   }),
 ])
 
@@ -78,6 +80,8 @@ export const CloseCode = {
   messageTooBig: 1009,
   /** A peer rejected the other's pairing or sealed frames. */
   pairingFailed: 4400,
+  /** The host refused the technician: no valid certificate from the organisation key it trusts. */
+  untrusted: 4403,
   /** The gateway refused a connection it had already upgraded (a slot taken in a race). */
   conflict: 4409,
   /** The end user said the security words on their screen differ from the technician's. */

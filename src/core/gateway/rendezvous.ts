@@ -122,6 +122,13 @@ export function endedByClose(role: Role, code: number): EndedMessage {
       return { type: 'ended', by: role, reason: WORDS_MISMATCH, code: 'pairingFailed' }
     case CloseCode.wordsUnconfirmed:
       return { type: 'ended', by: role, reason: WORDS_UNCONFIRMED, code: 'pairingFailed' }
+    case CloseCode.untrusted:
+      return {
+        type: 'ended',
+        by: role,
+        reason: `the ${leaver} refused the ${role === 'host' ? 'technician' : 'end user'}: no valid certificate from the organisation key it trusts`,
+        code: 'untrusted',
+      }
     case CloseCode.messageTooBig:
       return {
         type: 'ended',

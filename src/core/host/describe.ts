@@ -1,6 +1,7 @@
 /** One plain sentence per host activity, shared by `rescue host`'s line output and `rescue log`. */
 import type { DecidedBy, Decision } from '../consent/types.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { trustGatewayWarning } from '../trust/describe.js'
 import type { HostActivity } from './events.js'
 
 export const decidedByText = {
@@ -68,5 +69,7 @@ export function describeHostActivity(activity: HostActivity): string {
       return activity.by === 'end-user'
         ? 'the end user said the security words did not match'
         : 'the end user did not confirm the security words in time'
+    case 'trust-gateway':
+      return `warning: ${trustGatewayWarning(activity.permissions)}`
   }
 }

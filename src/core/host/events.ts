@@ -59,3 +59,8 @@ export type HostActivity =
   | { event: 'words-confirmed'; by: 'end-user' }
   /** The end user said they differ, or did not answer in time: the session ends. */
   | { event: 'words-rejected'; by: 'end-user' | 'timeout' }
+  /**
+   * `--auto-approve` with `--trust-gateway`: pre-approved for whoever the gateway pairs with,
+   * nobody's identity checked by a key of the end user's. Warned on screen and in the audit log.
+   */
+  | { event: 'trust-gateway'; permissions: Permission[] }

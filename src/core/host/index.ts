@@ -18,6 +18,8 @@ import { generateSshKeyPair } from '../ssh/keys.js'
 import { HostSshServer } from '../ssh/host-server.js'
 import { MAX_CHAT_TEXT } from '../chat/index.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { UserError } from '../errors.js'
+import type { TrustAnchor } from '../trust/index.js'
 import type { HostActivity } from './events.js'
 import { GatedConsentBroker, WordsGate } from './words.js'
 
@@ -38,6 +40,10 @@ export interface HostOptions {
    * rest on something else (`--auto-approve` alone today).
    */
   confirmWords: boolean
+  /** Organisation keys (`--trust`): only a technician certified by one of them is let in. */
+  trust?: readonly TrustAnchor[]
+  /** `--trust-gateway`: auto-approve on the gateway's word alone, warned on screen and in the log. */
+  trustGateway?: boolean
   consentTimeoutMs?: number
   /** How long the end user has to confirm the words; twice the consent timeout unless given. */
   wordsTimeoutMs?: number
@@ -62,6 +68,7 @@ export interface HostSession {
 
 /** Starts the host side; rejects with a UserError when the gateway refuses or the audit log cannot be written. */
 export async function startHost(options: HostOptions): Promise<HostSession> {
+  checkUnattendedTrust(options)
   // Opened first: a host that cannot keep its log does not let anyone in.
   const audit = AuditLog.open(options.auditFile)
   const keys = generateSshKeyPair()
@@ -75,6 +82,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
   let ssh: HostSshServer | undefined
   let technician = ''
   let policy: Permission[] = []
+  let warned = false
 
   let session: Session | undefined
   const onActivity = (activity: HostActivity) => {
@@ -107,8 +115,15 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
       entry: options.entry,
       role: 'host',
       sshPublicKey: keys.publicKey,
+      ...(options.trust?.length ? { trust: options.trust } : {}),
       onEvent(event) {
-        if (event.event === 'waiting') sessionId = event.sessionId
+        if (event.event === 'waiting') {
+          sessionId = event.sessionId
+          if (!warned && options.trustGateway && options.autoApprove.length > 0) {
+            warned = true
+            onActivity({ event: 'trust-gateway', permissions: [...options.autoApprove] })
+          }
+        }
         if (event.event === 'paired') {
           closeGate()
           words = new WordsGate(options.confirmWords)
@@ -121,6 +136,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
             server: options.server,
             technician: event.technician ?? { name: '', email: '', organisation: '' },
             sas: event.sas,
+            ...(event.verified ? { verified: event.verified } : {}),
           })
         }
         if (event.event === 'transferred') {
@@ -207,6 +223,22 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
     end: () => started.end(),
     done: started.done,
   }
+}
+
+/**
+ * Nobody at the keyboard checks the security words of an auto-approving host, so something else
+ * must stand for the technician: an organisation key (`--trust`), or the operator's explicit word
+ * that the gateway's is enough (`--trust-gateway`).
+ */
+export function checkUnattendedTrust(
+  options: Pick<HostOptions, 'autoApprove' | 'trust' | 'trustGateway'>,
+): void {
+  if (options.autoApprove.length === 0 || options.trust?.length || options.trustGateway) return
+  throw new UserError(
+    'usage',
+    '--auto-approve needs --trust KEY or --trust-file FILE: with nobody at the keyboard to compare the security words, a gateway in the middle could run what you approve',
+    "give your organisation's key (rescue admin ca init prints it), or add --trust-gateway to rely on the gateway alone",
+  )
 }
 
 /** What the gateway's session log gets of an activity: kinds, outcomes, files and chat; never commands. */

@@ -8,6 +8,7 @@ import { nounFor, verbFor } from '../consent/wording.js'
 import type { SessionEvent } from '../session/index.js'
 import { initialSessionView, reduceSessionView, type SessionViewState } from '../session/view-state.js'
 import { formatSize } from '../text/size.js'
+import { trustGatewayWarning } from '../trust/describe.js'
 import type { ChannelKind, HostActivity } from './events.js'
 
 /** The most feed entries kept; the view shows only the last few. */
@@ -52,6 +53,8 @@ export interface HostViewState extends SessionViewState {
   words: 'unasked' | 'asking' | 'confirmed'
   /** When silence about the words ends the session (ISO-8601), while asking. */
   wordsDeadline?: string
+  /** `--trust-gateway`: what is pre-approved rests on the gateway's word alone. */
+  trustGateway?: boolean
 }
 
 export interface TransferInProgress {
@@ -235,6 +238,8 @@ export function reduceHostView(
 
     case 'refused':
       return log(state, `refused without asking: ${action.request}`)
+    case 'trust-gateway':
+      return log({ ...state, trustGateway: true }, `warning: ${trustGatewayWarning(action.permissions)}`)
 
     case 'chat-unsent':
       return log(state, 'not sent: the technician has no chat open (they can run rescue chat)')

@@ -33,6 +33,14 @@ import {
 } from '../pairing/index.js'
 import { parsePeerPublicKey } from '../ssh/keys.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import {
+  makeDeviceProof,
+  TrustError,
+  verifyDeviceProof,
+  type DeviceCredential,
+  type TrustAnchor,
+  type VerifiedTechnician,
+} from '../trust/index.js'
 import { WebSocketDuplex } from '../transport/ws-duplex.js'
 
 export interface SessionEnded {
@@ -60,6 +68,8 @@ export type SessionEvent =
       sessionId: string
       sas: string
       technician?: TechnicianIdentity
+      /** The host's, with `trust`: who the technician is, as the organisation's key says by signature. */
+      verified?: VerifiedTechnician
       /** The host's: the permissions the gateway says the technician's groups allow. */
       policy?: SessionPolicy
     }
@@ -96,6 +106,13 @@ export interface SessionOptions {
   onSecured?: (link: SecuredLink) => void
   /** How long the peer may take over each pairing step. */
   pairingTimeoutMs?: number
+  /** The technician's: its device certificate and key, to prove itself in the sealed hello. */
+  device?: DeviceCredential
+  /**
+   * The host's: organisation keys it trusts. When set, a technician without a certificate signed
+   * by one of them, and a proof bound to this pairing, is refused before SSH starts.
+   */
+  trust?: readonly TrustAnchor[]
 }
 
 export interface SecuredLink {
@@ -130,12 +147,18 @@ export const SESSION_PROTOCOL = 2
 
 // The hello proves the channel both ways. It names nothing (no user, no host name): the two people
 // may not have compared the SAS yet, and until they have, a man in the middle could read it.
+// The technician's may add `device` (its certificate and a signature over this pairing), which
+// names its email and organisation: what the gateway already knows from its account.
 const hello = z.object({
   type: z.literal('hello'),
   role: z.enum(roles),
   protocol: z.number(),
   sshKey: z.string().max(1000),
+  device: z.unknown().optional(),
 })
+
+/** The host's answer, instead of its hello, to a technician it does not trust: then it closes. */
+const refused = z.object({ type: z.literal('refused'), reason: z.string().max(1000) })
 
 const clean = (text: string) => sanitizeForTerminal(text, 200)
 
@@ -263,8 +286,54 @@ class SessionRun {
       }
       const channel = (this.channel = result.channel)
       const sshKey = this.options.sshPublicKey
-      this.sendFrame(sealJson(channel, { type: 'hello', role, protocol: SESSION_PROTOCOL, sshKey }))
-      const peerSshKey = this.checkHello(openJson(channel, await this.frames.next(timeout)))
+      const ownHello = { type: 'hello', role, protocol: SESSION_PROTOCOL, sshKey }
+      const { transcriptHash } = result
+      let peerSshKey: ParsedKey
+      let verified: VerifiedTechnician | undefined
+      if (role === 'technician') {
+        const { device } = this.options
+        const proof = device && makeDeviceProof(device, { transcriptHash, sshKey })
+        this.sendFrame(sealJson(channel, { ...ownHello, ...(proof ? { device: proof } : {}) }))
+        const answer = openJson(channel, await this.frames.next(timeout))
+        const refusal = refused.safeParse(answer)
+        if (refusal.success) {
+          const reason = `the end user's computer refused you: ${refusal.data.reason}`
+          this.outcome ??= {
+            event: 'ended',
+            by: 'host',
+            reason: sanitizeForTerminal(reason, 400),
+            code: 'untrusted',
+          }
+          // The host closes at once (4403), so the gateway logs why; this side leaves only if it does not.
+          setTimeout(() => this.fail(reason, 'untrusted'), 2000).unref()
+          return
+        }
+        peerSshKey = this.checkHello(answer).key
+      } else {
+        // The host answers only once it has checked who is there: a refused technician gets no hello.
+        const peer = this.checkHello(openJson(channel, await this.frames.next(timeout)))
+        if (this.options.trust) {
+          try {
+            verified = verifyDeviceProof({
+              anchors: this.options.trust,
+              proof: peer.device,
+              context: { transcriptHash, sshKey: peer.sshKey },
+              ...(this.technician ? { gatewayEmail: this.technician.email } : {}),
+            })
+          } catch (error) {
+            if (!(error instanceof TrustError)) throw error
+            this.sendFrame(sealJson(channel, { type: 'refused', reason: error.message }))
+            const who = this.technician ? ` (${this.technician.email}, as the gateway vouches)` : ''
+            return this.fail(
+              `refused the technician${who}: ${error.message}`,
+              'untrusted',
+              CloseCode.untrusted,
+            )
+          }
+        }
+        this.sendFrame(sealJson(channel, ownHello))
+        peerSshKey = peer.key
+      }
       // The SSH keys were all it had to carry: SSH seals everything from here, so its keys go.
       channel.destroy()
       if (this.finished) return
@@ -274,6 +343,7 @@ class SessionRun {
         sessionId,
         sas: result.sas,
         ...(this.technician ? { technician: this.technician } : {}),
+        ...(verified ? { verified } : {}),
         ...(this.policy ? { policy: this.policy } : {}),
       })
       const transport = (this.transport = new WebSocketDuplex(this.socket))
@@ -286,8 +356,8 @@ class SessionRun {
     }
   }
 
-  /** Checks the peer's hello; returns the SSH key it carries. */
-  private checkHello(message: unknown): ParsedKey {
+  /** Checks the peer's hello; returns the SSH key it carries, and what else it said. */
+  private checkHello(message: unknown): { key: ParsedKey; sshKey: string; device: unknown } {
     const parsed = hello.safeParse(message)
     const peer = this.options.role === 'host' ? 'technician' : 'host'
     if (!parsed.success || parsed.data.role !== peer) {
@@ -298,7 +368,7 @@ class SessionRun {
     }
     const key = parsePeerPublicKey(parsed.data.sshKey)
     if (!key) throw new PairingError('MALFORMED', `the ${roleName[peer]} sent an unusable SSH key`)
-    return key
+    return { key, sshKey: parsed.data.sshKey, device: parsed.data.device }
   }
 
   private report(event: SessionReport): void {
@@ -339,7 +409,9 @@ class SessionRun {
   }
 
   private fail(reason: string, code: ErrorCode, closeCode: number = CloseCode.normal): void {
-    this.close({ event: 'ended', by: this.options.role, reason: clean(reason), code }, closeCode)
+    // Our own reasons, which may quote a certificate's fields: escaped, and longer than a gateway's.
+    const text = sanitizeForTerminal(reason, 400)
+    this.close({ event: 'ended', by: this.options.role, reason: text, code }, closeCode)
   }
 
   private close(outcome: SessionEnded, closeCode: number): void {

@@ -1,6 +1,7 @@
 /** What a session's terminal view shows, derived from its events by one reducer. */
 import type { TechnicianIdentity } from '../accounts/index.js'
 import type { EndedBy, Role } from '../gateway/control-messages.js'
+import type { VerifiedTechnician } from '../trust/index.js'
 import type { SessionEvent, WordsEvent } from './index.js'
 
 export interface SessionViewState {
@@ -18,6 +19,8 @@ export interface SessionViewState {
   sessionId?: string
   sas?: string
   technician?: TechnicianIdentity
+  /** The host's, with --trust: the technician as the organisation's key vouches by signature. */
+  verified?: VerifiedTechnician
   ended?: { by: EndedBy; reason: string; abnormal: boolean }
 }
 
@@ -45,6 +48,7 @@ export function reduceSessionView(
         sas: event.sas,
         technician: event.technician,
         sessionId: event.sessionId,
+        verified: event.verified,
       }
     case 'transferred':
       // The next technician pairs afresh: no words to compare until then.
@@ -56,6 +60,7 @@ export function reduceSessionView(
         via: undefined,
         technician: event.to,
         endUserWords: undefined,
+        verified: undefined,
       }
     case 'words-waiting':
     case 'words-confirmed':

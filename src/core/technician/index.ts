@@ -21,6 +21,7 @@ import {
 } from '../session/index.js'
 import { generateSshKeyPair } from '../ssh/keys.js'
 import { WORDS_SUBSYSTEM } from '../ssh/subsystems.js'
+import type { DeviceCredential } from '../trust/index.js'
 import {
   connectSsh,
   openRemoteShell,
@@ -43,6 +44,8 @@ export interface TechnicianOptions {
    * so what the end user writes reaches the technician with or without a `rescue chat` running.
    */
   onChat?(message: ChatMessage): void
+  /** This machine's device certificate and key, presented to hosts that check them (`--trust`). */
+  device?: DeviceCredential
 }
 
 /** What the technician's side reports: the session's events, and the end user's answer about the words. */
@@ -107,6 +110,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     role: 'technician',
     token: options.token,
     sshPublicKey: keys.publicKey,
+    ...(options.device ? { device: options.device } : {}),
     onEvent(event) {
       if (event.event === 'paired') sessionId = event.sessionId
       if (event.event === 'ended') {
