@@ -159,7 +159,17 @@ async function startSession(
   const { pin } = await postJson<{ pin: string }>(`${gateway.url}/v1/pins`, {}, gateway.token)
   const hostEnv = { ...env, HOME: dirs.hostHome, SHELL: '/bin/sh', XDG_RUNTIME_DIR: dirs.hostRuntime }
   const host = spawnCli(
-    ['host', '--server', gateway.url, '--pin', pin, '--json', '--auto-approve', 'files.send,files.receive'],
+    [
+      'host',
+      '--server',
+      gateway.url,
+      '--pin',
+      pin,
+      '--json',
+      '--auto-approve',
+      'files.send,files.receive',
+      '--trust-gateway',
+    ],
     hostEnv,
   )
   host.stdin!.end()
@@ -492,7 +502,7 @@ async function main(): Promise<void> {
     options: { sizeMiB, distStale: stale, cpuProf: cpuProf ?? null },
     notes: [
       'MBps is 10^6 bytes per second over `seconds`, the wall time from spawning the command until it exited (node and oclif start-up, the session or SSH set-up, the copy and, for rescue, the SHA-256 compared on both ends); ratio = rescue MBps / scp MBps.',
-      "rescue: the built CLI (dist/). `rescue server` on 127.0.0.1 (plain ws://), `rescue host --json --auto-approve files.send,files.receive` with HOME in a temp folder (files land there), `rescue connect --no-shell --json` holding the session, then `rescue send --json FILE NAME` and `rescue get --json NAME COPY` on connect's control socket. reportedSeconds is the command's own `seconds` (from its start, after node's start-up, until the hashes agreed).",
+      "rescue: the built CLI (dist/). `rescue server` on 127.0.0.1 (plain ws://), `rescue host --json --auto-approve files.send,files.receive --trust-gateway` with HOME in a temp folder (files land there), `rescue connect --no-shell --json` holding the session, then `rescue send --json FILE NAME` and `rescue get --json NAME COPY` on connect's control socket. reportedSeconds is the command's own `seconds` (from its start, after node's start-up, until the hashes agreed).",
       `per-process figures are watched from the command's spawn to its exit: cpuSeconds = utime + stime from /proc/<pid>/stat, cpuKernelSeconds the stime part (on loopback a socket write also does the receiving side's TCP work); cpuPercent = cpuSeconds / seconds, in % of one CPU; rssBeforeMiB is VmRSS at the spawn, peakRssMiB the highest VmRSS sampled every ${RSS_SAMPLE_MS} ms, kernelPeakMiB the kernel's VmHWM after resetting it then. command is the send / get process itself (its CPU from this process's reaped-children times, so exact; its peak RSS sampled).`,
       `scp: \`scp -q\` (${sshd.version}; since 9.0 scp speaks SFTP) to a private sshd on 127.0.0.1 running as this user with fresh ed25519 keys and internal-sftp, no ssh config (-F /dev/null); upload then download. clientCpuSeconds is scp and its ssh, serverCpuSeconds sshd's session processes (reaped children of the listening sshd).`,
       'machineBusyPercent: how busy all CPUs were during the transfer, from /proc/stat (all but idle and iowait), whoever used them; near 100 the transfer was short of CPU, and where its own processes add up to much less, other work on the machine took the rest.',

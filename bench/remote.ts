@@ -124,7 +124,17 @@ interface RescueSetupRun {
 /** One `rescue connect --exec true` against a fresh `rescue host` already waiting on a fresh PIN. */
 async function rescueSetupRun(url: string, token: string, env: NodeJS.ProcessEnv): Promise<RescueSetupRun> {
   const { pin } = await postJson<{ pin: string }>(`${url}/v1/pins`, {}, token)
-  const hostArgs = ['host', '--server', url, '--pin', pin, '--json', '--auto-approve', 'exec']
+  const hostArgs = [
+    'host',
+    '--server',
+    url,
+    '--pin',
+    pin,
+    '--json',
+    '--auto-approve',
+    'exec',
+    '--trust-gateway',
+  ]
   const host = track(spawn(process.execPath, [runJs, ...hostArgs], { cwd: repoRoot, env, stdio: 'pipe' }))
   host.stdin!.end()
   const hostEvents = new Map<string, bigint>()
@@ -321,7 +331,9 @@ async function rescueEchoLink(url: string, token: string, dir: string): Promise<
     server: url,
     entry: { pin },
     interactive: false,
+    confirmWords: false,
     autoApprove: ['shell'],
+    trustGateway: true,
     auditFile: path.join(dir, 'audit.jsonl'),
     onEvent: (event) => {
       if (event.event === 'ended') ended ??= `host: ${event.reason}`

@@ -95,6 +95,11 @@ async function pair(options: { interactive: boolean; consentTimeoutMs?: number }
     server: gw.url,
     entry: { pin },
     interactive: options.interactive,
+    // At a terminal the end user confirms the words first (below); these tests attack what comes after.
+    confirmWords: options.interactive,
+    // --auto-approve needs a --trust key or the operator's explicit word on the gateway: the test gives the latter.
+    trustGateway: true,
+    wordsTimeoutMs: 10_000,
     autoApprove: [],
     auditFile,
     ...(options.consentTimeoutMs !== undefined ? { consentTimeoutMs: options.consentTimeoutMs } : {}),
@@ -117,6 +122,11 @@ async function pair(options: { interactive: boolean; consentTimeoutMs?: number }
   }
   teardowns.push(end)
   const client = await within(technician.ssh, 10_000, 'SSH to come up')
+  if (options.interactive) {
+    await waitFor(() => events.some((event) => event.event === 'words-asked'), 5000, 'the words question')
+    host.confirmWords(true)
+    await within(technician.words, 5000, 'the words to be confirmed')
+  }
 
   const requests = () => events.filter((event): event is RequestEvent => event.event === 'consent-request')
   const decision = (id: string) =>
@@ -513,7 +523,8 @@ describe('a technician client altered by the test, beyond what ssh2 offers', () 
     void request<ClientChannel>((cb) => client.exec(touch(marker), cb))
     const asked = await nthRequest(1)
     const internals = client as unknown as ClientInternals
-    const [channel] = Object.values(internals._chanMgr._channels)
+    // The newest channel: the first is the session's refusals@rescue.
+    const channel = Object.values(internals._chanMgr._channels).at(-1)
     internals._protocol.channelClose(channel!.outgoing.id)
     await roundTrip(client)
     host.answer(asked.id, 'once')
@@ -537,7 +548,8 @@ describe('a technician client altered by the test, beyond what ssh2 offers', () 
     const opened = request<ClientChannel>((cb) => client.exec(touch(first), cb))
     const askedFirst = await nthRequest(1)
     const internals = client as unknown as ClientInternals
-    const [channel] = Object.values(internals._chanMgr._channels)
+    // The newest channel: the first is the session's refusals@rescue.
+    const channel = Object.values(internals._chanMgr._channels).at(-1)
     // A second exec on the same session channel, which ssh2's API would never send.
     internals._protocol.exec(channel!.outgoing.id, touch(second), false)
     // The second is refused without a prompt, so the end user cannot be led to allow it.

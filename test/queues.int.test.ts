@@ -36,17 +36,20 @@ async function technician(email: string, groups: string[]): Promise<string> {
   return reply.token
 }
 
+/** The helpdesk's channel link secret, made by the admin: what lets end users into its queue. */
+let helpdeskSecret = ''
+
 async function helpdesk(allow: string[]) {
   gw = await startTestGateway()
   await api.admin.addGroup(gw.url, gw.token, 'helpdesk')
   await api.admin.setGroup(gw.url, gw.token, 'helpdesk', { allow })
+  helpdeskSecret = (await api.admin.createChannelLink(gw.url, gw.token, { group: 'helpdesk' })).secret
 }
 
-/** An end user in the helpdesk's shared queue, answering nothing (no terminal). */
 /** An end user waiting (in the helpdesk's shared queue unless `entry` says otherwise), ended with the test. */
 async function hostWaiting(
   options: {
-    entry?: { pin: string } | { channel: string }
+    entry?: { pin: string } | { channelSecret: string }
     autoApprove?: Permission[]
     interactive?: boolean
   } = {},
@@ -56,9 +59,12 @@ async function hostWaiting(
   const auditFile = path.join(dir, 'audit.jsonl')
   const host = await startHost({
     server: gw!.url,
-    entry: options.entry ?? { channel: 'helpdesk' },
+    entry: options.entry ?? { channelSecret: helpdeskSecret },
     interactive: options.interactive ?? false,
+    confirmWords: options.interactive ?? false,
     autoApprove: options.autoApprove ?? [],
+    // These tests are about queues and policy, not the technician's identity.
+    trustGateway: true,
     auditFile,
     onEvent: (event) => events.push(event),
   })
@@ -147,18 +153,22 @@ describe('queues', () => {
     ).rejects.toMatchObject({ code: 'forbidden' })
   })
 
-  it('an end user naming a channel that does not exist is told so', async () => {
+  it('an end user with a wrong or revoked channel link is told so', async () => {
     await helpdesk(['shell'])
-    await expect(
+    const join = (channelSecret: string) =>
       startHost({
         server: gw!.url,
-        entry: { channel: 'nope' },
+        entry: { channelSecret },
         interactive: false,
+        confirmWords: false,
         autoApprove: [],
         auditFile: path.join(os.tmpdir(), `rescue-nope-${process.pid}.jsonl`),
         onEvent: () => {},
-      }),
-    ).rejects.toMatchObject({ code: 'pinInvalid', message: 'no such channel "nope"' })
+      })
+    const refusal = { code: 'pinInvalid', message: 'no such channel link (it may have been revoked)' }
+    await expect(join('x'.repeat(43))).rejects.toMatchObject(refusal)
+    await api.admin.revokeChannelLink(gw!.url, gw!.token, 'helpdesk')
+    await expect(join(helpdeskSecret)).rejects.toMatchObject(refusal)
   })
 })
 
@@ -169,8 +179,9 @@ describe('the gateway refuses what the technician’s groups deny', () => {
     const { sessionId, events } = await hostInChannel(['exec'])
     const tech = await take(sessionId, bob)
     await tech.ssh
+    // A policy refusal is exit 17 (forbidden), not the end user's "no" (15).
     await expect(tech.exec('id', { stdout: process.stdout, stderr: process.stderr })).rejects.toMatchObject({
-      code: 'denied',
+      code: 'forbidden',
       message: 'your groups do not allow exec',
     })
     // The host never even saw the request.
@@ -179,8 +190,11 @@ describe('the gateway refuses what the technician’s groups deny', () => {
     expect(logged).toContainEqual(
       expect.objectContaining({ source: 'gateway', event: 'consent-decision', kind: 'exec', allowed: 0 }),
     )
-    // What the groups allow goes on to the end user (who, with no terminal, denies it).
-    await expect(tech.shell({ term: 'xterm', cols: 80, rows: 24 })).rejects.toThrow('denied by the end user')
+    // What the groups allow goes on to the host, which has no terminal to ask on, and says so (15).
+    await expect(tech.shell({ term: 'xterm', cols: 80, rows: 24 })).rejects.toMatchObject({
+      code: 'denied',
+      message: "no one is at the host's terminal to allow the shell",
+    })
     expect(events).toContainEqual(expect.objectContaining({ event: 'consent-request', permission: 'shell' }))
   })
 })
@@ -218,13 +232,18 @@ describe('transfer', () => {
     const bob = await technician('bob@acme.example', ['helpdesk'])
     const carol = await technician('carol@acme.example', ['helpdesk'])
     const { host, events, sessionId, auditFile } = await hostWaiting({ interactive: true })
-    // The end user answers each prompt as it comes: "for this session" the first time.
+    // The end user confirms each pairing's words and answers each prompt as it comes: "for this
+    // session" the first time.
     const answers: ('session' | 'once')[] = ['session', 'once']
     const answering = setInterval(() => {
       for (const event of events) {
         if (event.event === 'consent-request' && !(event as { answered?: boolean }).answered) {
           ;(event as { answered?: boolean }).answered = true
           host.answer(event.id, answers.shift() ?? 'once')
+        }
+        if (event.event === 'words-asked' && !(event as { answered?: boolean }).answered) {
+          ;(event as { answered?: boolean }).answered = true
+          host.confirmWords(true)
         }
       }
     }, 10)
@@ -255,8 +274,9 @@ describe('transfer', () => {
     expect(events.find((event) => event.event === 'transferred')).toMatchObject({
       to: { email: 'carol@acme.example' },
     })
-    expect((await api.queue(gw!.url, carol)).sessions.map((session) => session.sessionId)).toEqual([
-      sessionId,
+    // Listed as handed over by bob, not as carol's own PIN.
+    expect((await api.queue(gw!.url, carol)).sessions).toEqual([
+      expect.objectContaining({ sessionId, transferredFrom: 'bob@acme.example' }),
     ])
     expect((await api.queue(gw!.url, bob)).sessions).toEqual([])
 
@@ -269,6 +289,8 @@ describe('transfer', () => {
     expect(pairings).toHaveLength(2)
     expect(pairings[1]!.technician.email).toBe('carol@acme.example')
     expect(pairings[1]!.sas).not.toBe(pairings[0]!.sas)
+    // The new technician's words are confirmed afresh before anything of theirs is asked.
+    expect(events.filter((event) => event.event === 'words-asked')).toHaveLength(2)
     // The grant made for bob's session does not carry over: carol's command is asked again.
     expect((await second.exec('true', out)).exitCode).toBe(0)
     expect(asked()).toBe(3)
@@ -287,7 +309,7 @@ describe('transfer', () => {
     const tech = await take(sessionId, bob)
     await tech.ssh
     await expect(api.transfer(gw!.url, bob, sessionId, 'carol@acme.example')).rejects.toMatchObject({
-      code: 'denied',
+      code: 'forbidden',
       message: 'your groups do not allow transferring sessions',
     })
   })
@@ -313,18 +335,31 @@ describe('every permission the group denies', () => {
       'files.send',
       'files.receive',
       'files.browse',
+      'files.modify',
       'sysinfo',
     ] as const) {
       await expect(tech.check([permission]), permission).rejects.toMatchObject({
-        code: 'denied',
+        code: 'forbidden',
         message: `your groups do not allow ${permission}`,
       })
     }
     // Now straight at the host, each request its own way: all refused by policy, whatever --auto-approve says.
     const out = { stdout: process.stdout, stderr: process.stderr }
+    // The raw requests fail without a reason; the host told it on refusals@rescue just before.
     await expect(runRemoteCommand(client, 'id', out)).rejects.toThrow('denied')
+    await expect(tech.explain('exec')).resolves.toMatchObject({
+      code: 'forbidden',
+      message: "your group's policy does not allow the command (exec)",
+    })
     await expect(openRemoteShell(client, { term: 'xterm', cols: 80, rows: 24 })).rejects.toThrow('denied')
-    await expect(requestSysinfo(client, { timeoutMs: 5000 })).rejects.toMatchObject({ code: 'denied' })
+    await expect(tech.explain('shell')).resolves.toMatchObject({
+      code: 'forbidden',
+      message: "your group's policy does not allow the shell (shell)",
+    })
+    await expect(requestSysinfo(client, { timeoutMs: 5000, explain: tech.explain })).rejects.toMatchObject({
+      code: 'forbidden',
+      message: "your group's policy does not allow system information (sysinfo)",
+    })
     const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
       client.sftp((error, opened) => (error ? reject(error) : resolve(opened))),
     )
@@ -332,9 +367,11 @@ describe('every permission the group denies', () => {
       new Promise<void>((resolve, reject) =>
         sftp.open(where, flags, (error) => (error ? reject(error) : resolve())),
       )
-    await expect(open('/etc/hostname', 'r')).rejects.toThrow('denied by the end user')
+    await expect(open('/etc/hostname', 'r')).rejects.toThrow(
+      "your group's policy does not allow reading files from this computer (files.receive)",
+    )
     await expect(open(path.join(os.tmpdir(), `rescue-policy-${process.pid}`), 'w')).rejects.toThrow(
-      'denied by the end user',
+      "your group's policy does not allow sending files to this computer (files.send)",
     )
     sftp.end()
     const refused = events

@@ -34,7 +34,10 @@ async function pairBoth(options: { autoApprove?: Permission[]; interactive?: boo
     server: gw.url,
     entry: { pin },
     interactive: options.interactive ?? false,
+    confirmWords: options.interactive ?? false,
     autoApprove: options.autoApprove ?? [],
+    // These tests are about the remote channels, not the technician's identity (test/device-trust.int.test.ts).
+    trustGateway: true,
     auditFile: path.join(dir, 'audit.jsonl'),
     onEvent: (event) => hostEvents.push(event),
   })
@@ -45,6 +48,12 @@ async function pairBoth(options: { autoApprove?: Permission[]; interactive?: boo
     onEvent: () => {},
   })
   const client = await technician.ssh
+  if (options.interactive) {
+    // The end user at the keyboard first confirms the words the technician reads them.
+    await waitFor(() => hostEvents.some((event) => event.event === 'words-asked'))
+    host.confirmWords(true)
+    expect(await technician.words).toBe('confirmed')
+  }
   return { host, hostEvents, technician, client }
 }
 

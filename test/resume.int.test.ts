@@ -17,7 +17,7 @@ import { RESUME_HEADER, WS_PATH } from '../src/core/gateway/control-messages.js'
 import { UserError } from '../src/core/errors.js'
 import { startHost, type HostEvent } from '../src/core/host/index.js'
 import type { Permission } from '../src/core/consent/index.js'
-import type { SessionEvent } from '../src/core/session/index.js'
+import type { TechnicianEvent } from '../src/core/technician/index.js'
 import { openRemoteShell } from '../src/core/ssh/technician-client.js'
 import { startTechnician } from '../src/core/technician/index.js'
 import { startCutProxy, type CutProxy } from './helpers/cut-proxy.js'
@@ -42,12 +42,15 @@ async function session(options: { cut: 'host' | 'technician'; autoApprove: Permi
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-resume-'))
   const auditFile = path.join(dir, 'audit.jsonl')
   const hostEvents: HostEvent[] = []
-  const technicianEvents: SessionEvent[] = []
+  const technicianEvents: TechnicianEvent[] = []
   const grace = options.graceMs !== undefined ? { resumeGraceMs: options.graceMs } : {}
   const host = await startHost({
     server: options.cut === 'host' ? proxy.url : gw.url,
     entry: { pin },
     interactive: false,
+    confirmWords: false,
+    // --auto-approve needs a --trust key or the operator's explicit word on the gateway: the test gives the latter.
+    trustGateway: true,
     autoApprove: options.autoApprove,
     auditFile,
     ...grace,
@@ -186,7 +189,7 @@ describe('a resume that is not the paired side’s', () => {
     ).toString('base64')
     forger.send(JSON.stringify({ type: 'resume', proof }))
     const closed = await new Promise<number>((resolve) => forger.once('close', (code) => resolve(code)))
-    expect(closed).toBe(4403)
+    expect(closed).toBe(4404)
     await waitFor(
       async () =>
         (await gw!.store.listSessionEvents(s.sessionId)).some((row) => row.event === 'resume-refused'),

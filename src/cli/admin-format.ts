@@ -3,7 +3,13 @@
  * trail. Every string from the gateway is sanitized for the terminal (names and emails are typed
  * by people, and a failed login's email by anyone).
  */
-import type { AuditRecord, GroupSummary, ScriptTokenSummary, UserSummary } from '../core/accounts/index.js'
+import type {
+  AuditRecord,
+  ChannelLinkSummary,
+  GroupSummary,
+  ScriptTokenSummary,
+  UserSummary,
+} from '../core/accounts/index.js'
 import { sanitizeForTerminal } from '../core/text/sanitize.js'
 
 const clean = (text: string, max = 80) => sanitizeForTerminal(text, max)
@@ -74,6 +80,20 @@ export function formatTokens(tokens: readonly ScriptTokenSummary[]): string[] {
       token.createdAt,
       token.expiresAt,
       token.lastUsedAt ?? 'never',
+    ]),
+  ])
+}
+
+export function formatChannelLinks(links: readonly ChannelLinkSummary[]): string[] {
+  if (links.length === 0) return ['no channel links (make one with rescue admin channels create GROUP)']
+  return columns([
+    ['NAME', 'GROUP', 'CREATED', 'BY', 'LAST USED'],
+    ...links.map((link) => [
+      clean(link.name),
+      clean(link.group),
+      link.createdAt,
+      clean(link.createdBy),
+      link.lastUsedAt ?? 'never',
     ]),
   ])
 }

@@ -6,6 +6,7 @@
 import { EscapeFilter, ESCAPE_HELP } from '../core/ssh/escapes.js'
 import type { RemoteExit } from '../core/ssh/technician-client.js'
 import type { TechnicianSession } from '../core/technician/index.js'
+import { TerminalModes } from './terminal-modes.js'
 
 export async function runShell({ session, shell }: TechnicianSession): Promise<RemoteExit> {
   const { stdin, stdout, stderr } = process
@@ -31,16 +32,23 @@ export async function runShell({ session, shell }: TechnicianSession): Promise<R
   }
   if (terminal) stdin.setRawMode(true)
   stdin.on('data', onInput)
-  stdin.on('end', () => channel.end())
+  const onEnd = () => channel.end()
+  stdin.on('end', onEnd)
   stdin.resume()
   stdout.on('resize', onResize)
+  // What the remote side turned on, to undo should it be killed before it can (a revoke).
+  const modes = terminal ? new TerminalModes() : undefined
+  if (modes) channel.on('data', (chunk: Buffer) => modes.feed(chunk))
   channel.pipe(stdout, { end: false })
   channel.stderr.pipe(stderr, { end: false })
   try {
     return await closed
   } finally {
+    const restore = modes?.restore()
+    if (restore) stdout.write(restore)
     stdout.off('resize', onResize)
     stdin.off('data', onInput)
+    stdin.off('end', onEnd)
     if (terminal) stdin.setRawMode(false)
     stdin.pause()
     stdin.unref?.()

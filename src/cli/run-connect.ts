@@ -6,13 +6,16 @@
 import os from 'node:os'
 import path from 'node:path'
 import { startBridge, type Bridge } from '../core/bridge/index.js'
-import { ExitCode, type ErrorCode } from '../core/errors.js'
+import type { ChatMessage } from '../core/chat/index.js'
+import { ExitCode, UserError, type ErrorCode } from '../core/errors.js'
 import { runtimeDir } from '../core/paths.js'
-import type { SessionEnded, SessionEvent } from '../core/session/index.js'
+import type { SessionEnded } from '../core/session/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
+import { REVOKED_MESSAGE } from '../core/ssh/subsystems.js'
+import { loadDeviceCredential } from '../core/trust/index.js'
 import type { RemoteExit } from '../core/ssh/technician-client.js'
-import { startTechnician, type TechnicianSession } from '../core/technician/index.js'
-import { holdSession, lineDisplay, sessionDisplay } from './run-session.js'
+import { startTechnician, type TechnicianEvent, type TechnicianSession } from '../core/technician/index.js'
+import { holdSession, lineDisplay, sessionDisplay, type Display } from './run-session.js'
 import { runShell } from './remote-shell.js'
 import { describeEvent } from './session-lines.js'
 import { onSignal } from './signals.js'
@@ -30,46 +33,66 @@ export interface ConnectOptions {
   entry: { pin: string } | { sessionId: string }
   json: boolean
   mode: ConnectMode
+  /** How long a dropped link may take to come back before the session ends. */
+  resumeGraceMs: number
 }
 
 export async function runConnect(options: ConnectOptions): Promise<void> {
   const { mode } = options
-  const start = (onEvent: (event: SessionEvent) => void) =>
+  // Hosts that trust the organisation's key (--trust) let in only a certified device.
+  const device = loadDeviceCredential()
+  const start = (onEvent: (event: TechnicianEvent) => void, onChat: (message: ChatMessage) => void) =>
     startTechnician({
       server: options.server,
       token: options.token,
       entry: options.entry,
       onEvent,
+      onChat,
       controlDir: runtimeDir(),
+      resumeGraceMs: options.resumeGraceMs,
+      ...(device ? { device } : {}),
     })
   if (mode.kind === 'hold') {
-    await holdSession(await sessionDisplay('technician', options.json), async (onEvent) => {
-      const { session } = await start(onEvent)
+    const display = await sessionDisplay('technician', options.json)
+    await holdSession(display, async (onEvent) => {
+      const { session } = await start(onEvent, chatShower(options.json, display))
       return session
     })
     return
   }
   if (mode.kind === 'listen') {
-    await holdSession(lineDisplay<SessionEvent>(options.json, describeEvent), async (onEvent) => {
-      const technician = await start(onEvent)
+    const display = lineDisplay<TechnicianEvent>(options.json, describeEvent)
+    await holdSession(display, async (onEvent) => {
+      const technician = await start(onEvent, chatShower(options.json, display))
       void serveOpenSsh(technician, mode.port, options.json)
       return technician.session
     })
     return
   }
 
-  const display = lineDisplay<SessionEvent>(options.json, describeEvent, process.stderr)
+  const display = lineDisplay<TechnicianEvent>(options.json, describeEvent, process.stderr)
   let ended: SessionEnded | undefined
   let finished = false
-  const technician = await start((event) => {
-    if (event.event === 'ended') ended = event
-    // Once the remote side has finished, how the session closes is no news to the technician.
-    if (!(finished && event.event === 'ended')) display.show(event)
-  })
+  // A raw shell's screen is the remote program's: chat lines wait until it ends (the bell rings for each).
+  const held: ChatMessage[] = []
+  const showChat = chatShower(options.json, display, process.stderr)
+  const technician = await start(
+    (event) => {
+      if (event.event === 'ended') ended = event
+      // Once the remote side has finished, how the session closes is no news to the technician.
+      if (!(finished && event.event === 'ended')) display.show(event)
+    },
+    (message) => {
+      if (mode.kind !== 'shell' || finished || !process.stdout.isTTY) return showChat(message)
+      held.push(message)
+      process.stderr.write('\u0007')
+    },
+  )
   const stopListening = onSignal(() => technician.session.end())
   try {
     const exit = await runRemote(technician, mode, options.json)
     finished = true
+    held.splice(0).forEach(showChat)
     process.exitCode = exitStatus(exit, () => ended)
   } catch (error) {
     finished = true
@@ -89,8 +112,10 @@ async function runRemote(
   const note = (text: string) => {
     if (!json) process.stderr.write(`${text}\n`)
   }
+  // Nothing is asked of the end user before they confirmed the words (the events say so meanwhile).
+  await technician.ssh
+  await technician.words
   if (mode.kind === 'exec') {
-    await technician.ssh
     note('waiting for the end user to allow the command…')
     const stdin = process.stdin.isTTY ? undefined : process.stdin
     const exit = await technician.exec(mode.command, {
@@ -101,9 +126,78 @@ async function runRemote(
     stdin?.destroy()
     return exit
   }
-  await technician.ssh
-  note('asking the end user for a shell…')
-  return runShell(technician)
+  const person = !json && process.stdin.isTTY === true && process.stdout.isTTY === true
+  if (!person) {
+    note('asking the end user for a shell…')
+    return runShell(technician)
+  }
+  // At a terminal, a denied or revoked shell closes the shell, not the session: the technician
+  // stays connected to ask again or to use send, get, sysinfo and chat from another terminal.
+  for (;;) {
+    note('asking the end user for a shell…')
+    try {
+      const exit = await runShell(technician)
+      if (exit.signal !== 'HUP' || exit.message !== REVOKED_MESSAGE) return exit
+      note('the end user revoked your access: the shell was closed')
+    } catch (error) {
+      if (!(error instanceof UserError) || !['denied', 'forbidden'].includes(error.code)) throw error
+      note(error.message)
+    }
+    const choice = await askAgainOrLeave(technician)
+    // Leaving on purpose is a clean ending; a session that ended under us says how it ended.
+    if (choice === 'leave') return { exitCode: 0 }
+    if (choice === 'ended') return {}
+  }
+}
+
+/**
+ * Between shells: Enter asks again, `q` (or `~.`) and Enter leaves; the session ending (the end
+ * user pressed q, Ctrl-C here) stops the wait too.
+ */
+function askAgainOrLeave(technician: TechnicianSession): Promise<'again' | 'leave' | 'ended'> {
+  const { stdin, stderr } = process
+  stderr.write(
+    'you are still connected: press Enter to ask for a shell again, or q and Enter to leave (rescue send, get, sysinfo and chat work meanwhile)\n',
+  )
+  return new Promise((resolve) => {
+    let chosen = false
+    const finish = (choice: 'again' | 'leave' | 'ended') => {
+      // The session's end may come long after a choice, while the next shell reads stdin.
+      if (chosen) return
+      chosen = true
+      stdin.off('data', onData)
+      stdin.pause()
+      stdin.unref?.()
+      resolve(choice)
+    }
+    const onData = (chunk: Buffer) => {
+      const line = chunk.toString('utf8').trim()
+      finish(line === 'q' || line === '~.' ? 'leave' : 'again')
+    }
+    stdin.on('data', onData)
+    stdin.ref?.()
+    stdin.resume()
+    void technician.session.done.then(() => finish('ended'))
+  })
+}
+
+/**
+ * Shows the end user's chat lines where `connect` shows its events: a `chat` JSON event under
+ * `--json`, else a line (or a line in the live view). The technician's own lines, and what came
+ * before, are for `rescue chat`, which opens with the session's chat so far.
+ */
+function chatShower(
+  json: boolean,
+  display: Display<TechnicianEvent>,
+  stream: NodeJS.WriteStream = process.stdout,
+): (message: ChatMessage) => void {
+  return (message) => {
+    if (message.from !== 'host' || message.history) return
+    if (json) return void stream.write(`${toJsonLine({ event: 'chat', ...message })}\n`)
+    const line = `chat from the end user: ${message.text} (answer with rescue chat)`
+    if (display.note) display.note(line)
+    else stream.write(`${line}\n`)
+  }
 }
 
 /** ssh's rule: the remote command's status; 128 + n for a signal; ours when it never finished. */
@@ -128,7 +222,7 @@ async function serveOpenSsh(technician: TechnicianSession, port: number, json: b
   const dir = path.join(runtimeDir(), `listen-${process.pid}`)
   let bridge: Bridge
   try {
-    bridge = await startBridge({ upstream, port, dir, check: technician.check })
+    bridge = await startBridge({ upstream, port, dir, check: technician.check, explain: technician.explain })
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
     technician.session.end({ reason: `could not serve OpenSSH tools: ${message}`, code: 'usage' })

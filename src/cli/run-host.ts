@@ -4,20 +4,29 @@
  * request that `--auto-approve` does not cover is denied, since nobody can answer it.
  */
 import type { Permission } from '../core/consent/index.js'
-import { startHost, type HostEvent, type HostSession } from '../core/host/index.js'
+import { checkUnattendedTrust, startHost, type HostEvent, type HostSession } from '../core/host/index.js'
+import { trustGatewayWarning, type TrustAnchor } from '../core/trust/index.js'
 import { holdSession, lineDisplay, type Display } from './run-session.js'
 import { describeHostEvent } from './session-lines.js'
 
 export interface HostRunOptions {
   server: string
-  entry: { pin: string } | { channel: string }
+  entry: { pin: string } | { channelSecret: string }
   autoApprove: Permission[]
+  trust: TrustAnchor[]
+  trustGateway: boolean
   consentTimeoutMs: number
+  resumeGraceMs: number
   json: boolean
 }
 
 export async function runHost(options: HostRunOptions): Promise<void> {
+  checkUnattendedTrust(options)
   const interactive = !options.json && process.stdin.isTTY === true && process.stdout.isTTY === true
+  if (options.trustGateway && options.autoApprove.length > 0 && options.trust.length === 0) {
+    // Before any view: the operator reads it where they typed the command (and the audit log keeps it).
+    process.stderr.write(`Warning: ${trustGatewayWarning(options.autoApprove)}\n`)
+  }
   let host: HostSession | undefined
   const display: Display<HostEvent> = interactive
     ? await liveHostView({
@@ -25,10 +34,13 @@ export async function runHost(options: HostRunOptions): Promise<void> {
         onRevoke: () => host?.revoke(),
         onEndSession: () => host?.end(),
         onChat: (text) => host?.chat(text) ?? false,
+        onWords: (match) => host?.confirmWords(match),
       })
     : lineDisplay(options.json, describeHostEvent)
   await holdSession(display, async (onEvent) => {
-    host = await startHost({ ...options, interactive, onEvent })
+    // The one place the words' gate is decided: whoever sits at the terminal confirms the words.
+    // Without a terminal nobody can, and nothing is granted but what --auto-approve names.
+    host = await startHost({ ...options, interactive, confirmWords: interactive, onEvent })
     return host
   })
 }
@@ -39,6 +51,7 @@ async function liveHostView(actions: {
   onRevoke(): void
   onEndSession(): void
   onChat(text: string): boolean
+  onWords(match: boolean): void
 }): Promise<Display<HostEvent>> {
   const [{ HostView }, { createElement, mountView }, { initialHostView, reduceHostView }] = await Promise.all(
     [import('../ui/HostView.js'), import('../ui/render.js'), import('../core/host/view-state.js')],

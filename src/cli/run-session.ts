@@ -5,7 +5,7 @@
  */
 import type { Role } from '../core/gateway/control-messages.js'
 import { ExitCode } from '../core/errors.js'
-import type { SessionEnded, SessionEvent } from '../core/session/index.js'
+import type { SessionEnded, SessionEvent, WordsEvent } from '../core/session/index.js'
 import { initialSessionView, reduceSessionView } from '../core/session/view-state.js'
 import { lineWriter } from './session-lines.js'
 import { onSignal } from './signals.js'
@@ -13,6 +13,8 @@ import { toJsonLine } from '../core/text/json-line.js'
 
 export interface Display<E> {
   show(event: E): void
+  /** A line of news that is not an event (the end user's chat), where the view has room for it. */
+  note?(line: string): void
   close(): Promise<void>
 }
 
@@ -22,18 +24,26 @@ export interface Running {
   done: Promise<SessionEnded>
 }
 
+// The live view keeps the last few chat lines; `rescue chat` has them all.
+const NOTE_LINES = 5
+
 // Ink and React load only when there is a terminal to draw on: pipes and scripts start faster.
-async function liveView(role: Role): Promise<Display<SessionEvent>> {
+async function liveView(role: Role): Promise<Display<SessionEvent | WordsEvent>> {
   const [{ SessionView }, { createElement, mountView }] = await Promise.all([
     import('../ui/SessionView.js'),
     import('../ui/render.js'),
   ])
   let state = initialSessionView(role)
-  const view = mountView(createElement(SessionView, { state }))
+  let notes: string[] = []
+  const view = mountView(createElement(SessionView, { state, notes }))
   return {
     show(event) {
       state = reduceSessionView(state, event)
-      view.update(createElement(SessionView, { state }))
+      view.update(createElement(SessionView, { state, notes }))
+    },
+    note(line) {
+      notes = [...notes, line].slice(-NOTE_LINES)
+      view.update(createElement(SessionView, { state, notes }))
     },
     close: () => view.close(),
   }
@@ -52,7 +62,7 @@ export function lineDisplay<E extends { event: string }>(
   }
 }
 
-export async function sessionDisplay(role: Role, json: boolean): Promise<Display<SessionEvent>> {
+export async function sessionDisplay(role: Role, json: boolean): Promise<Display<SessionEvent | WordsEvent>> {
   if (!json && process.stdout.isTTY) return liveView(role)
   const write = lineWriter(json, (line) => process.stdout.write(`${line}\n`))
   return { show: write, close: async () => {} }

@@ -59,10 +59,31 @@ describe('describeEvent', () => {
   it('shows the end user who the technician is, and the security words to compare', () => {
     const event: SessionEvent = { event: 'paired', role: 'host', sessionId: 's1', sas: SAS, technician }
     const lines = describeEvent(event)
-    expect(lines).toHaveLength(2)
+    expect(lines).toHaveLength(3)
     expect(lines[0]).toBe('connected to technician Ada Lovelace <ada@example.com> of Analytical Ltd')
     expect(lines[1]).toContain(SAS)
     expect(lines[1]).toMatch(/technician must read you the same words/)
+    // Without --trust nothing but the gateway stands behind that identity, and the line says so.
+    expect(lines[2]).toBe('ada@example.com as vouched for by the gateway (no key of yours checked it)')
+  })
+
+  it('with --trust, says the identity was checked by the organisation key, naming its fingerprint', () => {
+    const verified = {
+      email: 'ada@example.com',
+      organisation: 'Analytical Ltd',
+      caFingerprint: 'SHA256:abc',
+      deviceFingerprint: 'SHA256:def',
+      validUntil: '2027-01-01T00:00:00.000Z',
+    }
+    const event: SessionEvent = {
+      event: 'paired',
+      role: 'host',
+      sessionId: 's1',
+      sas: SAS,
+      technician,
+      verified,
+    }
+    expect(describeEvent(event)[2]).toBe("ada@example.com — verified by your organisation's key SHA256:abc")
   })
 
   // The technician used to see user@hostname here; since the hello names nothing identifying
@@ -70,10 +91,40 @@ describe('describeEvent', () => {
   it('tells the technician it is connected to the end user, with the words to read out', () => {
     const event: SessionEvent = { event: 'paired', role: 'technician', sessionId: 's1', sas: SAS }
     const lines = describeEvent(event)
-    expect(lines).toHaveLength(2)
+    expect(lines).toHaveLength(3)
     expect(lines[0]).toBe('connected to the end user')
     expect(lines[1]).toContain(SAS)
     expect(lines[1]).toMatch(/read them to the end user/)
+    // What rescue transfer and --session ask for.
+    expect(lines[2]).toMatch(/^session s1 \(for rescue transfer/)
+  })
+
+  it('tells an end user in a shared queue that they wait for a technician of that group, not for a PIN', () => {
+    vi.useFakeTimers({ now: NOW })
+    const event: SessionEvent = {
+      event: 'waiting',
+      role: 'host',
+      sessionId: 's1',
+      expiresAt: at(3600),
+      via: 'channel',
+      channel: 'helpdesk',
+    }
+    const [line] = describeEvent(event)
+    expect(line).toBe(
+      'waiting in the shared queue of helpdesk for a technician to take your session (for up to 60:00 more)',
+    )
+    expect(line).not.toMatch(/PIN/)
+  })
+
+  it('does not speak of a PIN to a technician taking a session from a queue', () => {
+    const event: SessionEvent = {
+      event: 'waiting',
+      role: 'technician',
+      sessionId: 's1',
+      expiresAt: at(600),
+      via: 'queue',
+    }
+    expect(describeEvent(event)).toEqual(['taking the session from the queue'])
   })
 
   it('says why the session ended', () => {
@@ -86,6 +137,18 @@ describe('describeEvent', () => {
     expect(describeEvent(event)).toEqual(['session ended: the PIN expired'])
     expect(describeEvent({ event: 'ended', by: 'host', reason: 'the end user ended the session' })).toEqual([
       'session ended: the end user ended the session',
+    ])
+  })
+})
+
+describe('the technician hears about the security words', () => {
+  it('waits for the end user, then says they confirmed, or that nobody there compares them', () => {
+    const words = (event: 'words-waiting' | 'words-confirmed' | 'words-unchecked') =>
+      describeEvent({ event, role: 'technician', sessionId: 's1' })
+    expect(words('words-waiting')).toEqual(['waiting for the end user to confirm the security words…'])
+    expect(words('words-confirmed')).toEqual(['confirmed: the end user says the security words match'])
+    expect(words('words-unchecked')).toEqual([
+      "the end user's computer runs unattended: nobody there compares the security words",
     ])
   })
 })

@@ -5,8 +5,9 @@
 import { describeHostActivity } from '../core/host/describe.js'
 import type { HostEvent } from '../core/host/index.js'
 import type { Role } from '../core/gateway/control-messages.js'
-import type { LinkSide, SessionEvent } from '../core/session/index.js'
+import type { LinkSide, SessionEvent, WordsEvent } from '../core/session/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
+import { describeVerified, VOUCHED_BY_GATEWAY } from '../core/trust/index.js'
 
 export function formatCountdown(untilIso: string, now = Date.now()): string {
   // An unreadable time counts as already past rather than showing NaN:NaN.
@@ -14,13 +15,45 @@ export function formatCountdown(untilIso: string, now = Date.now()): string {
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`
 }
 
+/** What the end user's view says after "waiting for": a PIN's countdown or a shared queue's wait. */
+export function waitingDetail(
+  state: { via?: 'pin' | 'channel' | 'queue'; channel?: string; expiresAt?: string },
+  now: number,
+): { what: string; until?: string } {
+  const left = state.expiresAt && formatCountdown(state.expiresAt, now)
+  if (state.via === 'channel') {
+    return {
+      what: `waiting in the shared queue of ${state.channel ?? 'your helpdesk'} for a technician`,
+      ...(left ? { until: `for up to ${left} more` } : {}),
+    }
+  }
+  return { what: 'waiting for your technician', ...(left ? { until: `PIN expires in ${left}` } : {}) }
+}
+
+/** What each side waits for, and until when: a PIN expires, a shared queue gives up. */
+export function waitingLine(event: Extract<SessionEvent, { event: 'waiting' }>, now = Date.now()): string {
+  const left = formatCountdown(event.expiresAt, now)
+  if (event.via === 'channel') {
+    return `waiting in the shared queue of ${event.channel ?? 'your helpdesk'} for a technician to take your session (for up to ${left} more)`
+  }
+  if (event.via === 'queue') return 'taking the session from the queue'
+  return event.role === 'host'
+    ? 'waiting for your technician'
+    : `waiting for the end user; the PIN expires in ${left}`
+}
+
+/** What the technician reads about the end user's answer on the security words, in lines and views. */
+export const endUserWordsText = {
+  waiting: 'waiting for the end user to confirm the security words…',
+  confirmed: 'confirmed: the end user says the security words match',
+  unchecked: "the end user's computer runs unattended: nobody there compares the security words",
+} as const
+
 /** The human sentence(s) for an event, as the side that received it should read them. */
-export function describeEvent(event: SessionEvent): string[] {
+export function describeEvent(event: SessionEvent | WordsEvent): string[] {
   switch (event.event) {
     case 'waiting':
-      return event.role === 'host'
-        ? ['waiting for your technician']
-        : [`waiting for the end user; the PIN expires in ${formatCountdown(event.expiresAt)}`]
+      return [waitingLine(event)]
     case 'paired': {
       const words = `security words: ${event.sas}`
       if (event.technician) {
@@ -28,9 +61,14 @@ export function describeEvent(event: SessionEvent): string[] {
         return [
           `connected to technician ${name} <${email}> of ${organisation}`,
           `${words} (your technician must read you the same words)`,
+          event.verified ? describeVerified(event.verified) : `${email} ${VOUCHED_BY_GATEWAY}`,
         ]
       }
-      return ['connected to the end user', `${words} (read them to the end user: theirs must be the same)`]
+      return [
+        'connected to the end user',
+        `${words} (read them to the end user: theirs must be the same)`,
+        `session ${event.sessionId} (for rescue transfer, and --session with send, get, sysinfo, chat)`,
+      ]
     }
     case 'transferred': {
       const { name, email, organisation } = event.to
@@ -45,6 +83,12 @@ export function describeEvent(event: SessionEvent): string[] {
       return [`reconnected after ${(event.downMs / 1000).toFixed(1)} s; the session goes on where it was`]
     case 'ended':
       return [`session ended: ${event.reason}`]
+    case 'words-waiting':
+      return [endUserWordsText.waiting]
+    case 'words-confirmed':
+      return [endUserWordsText.confirmed]
+    case 'words-unchecked':
+      return [endUserWordsText.unchecked]
   }
 }
 
@@ -57,7 +101,10 @@ export function describeLinkLost(role: Role, side: LinkSide, graceMs: number): s
 }
 
 /** Writes each event as one JSON line (`--json`) or as its human sentences. */
-export function lineWriter(json: boolean, write: (line: string) => void): (event: SessionEvent) => void {
+export function lineWriter(
+  json: boolean,
+  write: (line: string) => void,
+): (event: SessionEvent | WordsEvent) => void {
   return json ? (event) => write(toJsonLine(event)) : (event) => describeEvent(event).forEach(write)
 }
 

@@ -6,7 +6,7 @@ import { askForEverything } from '../core/technician/single-prompt.js'
 export default class AskAll extends BaseCommand {
   static override summary = 'Ask the end user once for everything your group allows, for this session'
   static override description =
-    'The single prompt: the end user sees one question listing every permission your groups allow (shell, exec, files, sysinfo...) and, if they say yes, nothing more is asked for the rest of this session. Works only when one of your groups allows single-prompt; exits 15 when refused. Acts on the rescue connect running on this machine.'
+    'The single prompt: the end user sees one question listing, in words, every permission your groups allow (open a shell, run commands, send files...) and answers "for this session" or "deny"; if they allow it, nothing more is asked for the rest of this session. Works only when one of your groups allows single-prompt: exits 17 when it does not, 15 when the end user says no or does not answer. Acts on the rescue connect running on this machine.'
 
   static override examples = [
     '<%= config.bin %> ask-all',

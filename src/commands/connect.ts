@@ -1,15 +1,18 @@
 import { Args, Flags } from '@oclif/core'
+import { parseDuration } from '../cli/duration.js'
+import { resumeGraceFlag } from '../cli/resume-flags.js'
 import { BaseCommand } from '../cli/base-command.js'
 import { runConnect, type ConnectMode } from '../cli/run-connect.js'
 import { requireLogin } from '../core/credentials/index.js'
 import { UserError } from '../core/errors.js'
+import { checkPinForm } from '../core/pin-form.js'
 
 export default class Connect extends BaseCommand {
   static override summary =
     'Connect to the end user who joined with your PIN, or take a session from your queue'
   static override description = `With --pin, waits for the end user if they have not joined yet (until the PIN expires); with a SESSION id from rescue queue, takes that waiting session (if another technician takes it first, you are told so). Then pairs end to end. Read the security words to the end user by phone: if theirs differ, end the session.
 
-On a terminal it then asks the end user for a shell and behaves like ssh: the remote shell's exit status is rescue's, "~." after Enter leaves and "~?" lists the escapes. --exec runs one command instead, with its stdout and stderr kept apart. Either way the end user must allow it first; a refusal exits with status 15. Without a terminal, and with --no-shell, it only holds the session open until Ctrl-C.
+On a terminal it then asks the end user for a shell and behaves like ssh: the remote shell's exit status is rescue's, "~." after Enter leaves and "~?" lists the escapes. --exec runs one command instead, with its stdout and stderr kept apart. Either way the end user must allow it first; a refusal says who refused and why, and exits with status 15 (the end user said no, did not answer, or has no terminal) or 17 (your group's policy). On a terminal, a shell the end user denies or revokes closes only the shell: you stay connected, Enter asks again and q leaves. Without a terminal, and with --no-shell, it only holds the session open until Ctrl-C.
 
 With --exec or a shell, stdout and stderr carry the remote side's output and rescue's own messages (and --json events) go to stderr.`
 
@@ -46,6 +49,7 @@ With --exec or a shell, stdout and stderr carry the remote side's output and res
       description: 'ask for a shell [default: when stdin is a terminal]',
       allowNo: true,
     }),
+    'resume-grace': resumeGraceFlag,
   }
 
   async run(): Promise<void> {
@@ -68,7 +72,16 @@ With --exec or a shell, stdout and stderr carry the remote side's output and res
             ? { kind: 'shell' }
             : { kind: 'hold' }
     const entry =
-      flags.pin !== undefined ? { pin: flags.pin.trim() } : { sessionId: args.session!.trim().toLowerCase() }
-    await runConnect({ server, token, entry, json: this.jsonEnabled(), mode })
+      flags.pin !== undefined
+        ? { pin: checkPinForm(flags.pin, 'technician') }
+        : { sessionId: args.session!.trim().toLowerCase() }
+    await runConnect({
+      server,
+      token,
+      entry,
+      json: this.jsonEnabled(),
+      mode,
+      resumeGraceMs: parseDuration(flags['resume-grace']),
+    })
   }
 }

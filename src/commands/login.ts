@@ -7,6 +7,7 @@ import { parseServerUrl } from '../core/client/index.js'
 import { loginWithPrompts } from '../core/client/login-flow.js'
 import { saveLogin, type TokenSource } from '../core/credentials/index.js'
 import { UserError } from '../core/errors.js'
+import { ensureDeviceKey, loadCertificate, signCommandFor } from '../core/trust/index.js'
 
 export default class Login extends BaseCommand {
   static override summary = 'Log in to a gateway as a technician'
@@ -36,6 +37,7 @@ With --password-stdin every answer comes from stdin, one line each, in this orde
     server: string
     expiresAt: string
     tokenStore: TokenSource
+    device: { publicKey: string; fingerprint: string; certified: boolean; signCommand: string }
   }> {
     const { flags } = await this.parse(Login)
     const server = parseServerUrl(flags.server).origin
@@ -61,6 +63,22 @@ With --password-stdin every answer comes from stdin, one line each, in this orde
         ? 'token saved in the OS keychain'
         : 'no OS keychain answered: token saved in a file only you can read',
     )
-    return { user: result.user, server, expiresAt: result.expiresAt, tokenStore }
+    // The device key is made here, on this machine, and never leaves it; an admin certifies it.
+    const device = ensureDeviceKey(result.user.email)
+    const installed = loadCertificate()
+    const certified =
+      installed !== undefined && !installed.expired && installed.deviceFingerprint === device.fingerprint
+    const signCommand = signCommandFor(device, result.user.email)
+    if (device.created || !certified) {
+      this.log(`device key ${device.fingerprint}${device.created ? ' made' : ''} (rescue device shows it)`)
+      this.log(`for hosts that trust your organisation's key, ask an admin to run:\n  ${signCommand}`)
+    }
+    return {
+      user: result.user,
+      server,
+      expiresAt: result.expiresAt,
+      tokenStore,
+      device: { publicKey: device.line, fingerprint: device.fingerprint, certified, signCommand },
+    }
   }
 }

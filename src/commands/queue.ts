@@ -32,7 +32,11 @@ export default class Queue extends BaseCommand {
     if (!this.jsonEnabled()) {
       if (listed.length === 0) this.log('nobody is waiting for you')
       for (const session of listed) {
-        const queue = session.channel ? `channel ${sanitizeForTerminal(session.channel, 64)}` : 'your PIN'
+        const queue = session.transferredFrom
+          ? `transferred from ${sanitizeForTerminal(session.transferredFrom, 200)}`
+          : session.channel
+            ? `channel ${sanitizeForTerminal(session.channel, 64)}`
+            : 'your PIN'
         this.log(`${session.sessionId}  ${queue}  waiting ${formatWait(session.waitedSeconds)}`)
       }
     }

@@ -50,6 +50,12 @@ export default class Server extends BaseCommand {
       default: '90d',
       env: 'RESCUE_PASSWORD_MAX_AGE',
     }),
+    'resume-grace': Flags.string({
+      description:
+        'the longest a paired side whose connection dropped is held for it to come back, whatever the sides ask',
+      default: '60s',
+      env: 'RESCUE_RESUME_GRACE_MAX',
+    }),
     'heartbeat-ms': Flags.integer({
       description: 'ping interval for peers',
       default: 5000,
@@ -68,6 +74,7 @@ export default class Server extends BaseCommand {
       port: flags.port,
       insecure: flags.insecure,
       heartbeatMs: flags['heartbeat-ms'],
+      maxResumeGraceMs: parseDuration(flags['resume-grace']),
       login: {
         lockout: { maxFailures: 5, lockoutMs: parseDuration(flags.lockout) },
         passwordMaxAgeMs: parseDuration(flags['password-max-age']),

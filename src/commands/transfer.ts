@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
 import { api } from '../core/client/index.js'
 import { requireLogin } from '../core/credentials/index.js'
+import { UserError } from '../core/errors.js'
 import { sanitizeForTerminal } from '../core/text/sanitize.js'
 
 export default class Transfer extends BaseCommand {
@@ -14,7 +15,6 @@ export default class Transfer extends BaseCommand {
   static override args = {
     session: Args.string({
       description: 'the live session (its id, as rescue connect printed it)',
-      required: true,
     }),
   }
 
@@ -28,6 +28,14 @@ export default class Transfer extends BaseCommand {
 
   async run(): Promise<{ sessionId: string; to: { name: string; email: string; organisation: string } }> {
     const { args, flags } = await this.parse(Transfer)
+    // One clear line rather than the whole usage: which id, and where to find it.
+    if (!args.session?.trim()) {
+      throw new UserError(
+        'usage',
+        'missing the session id: rescue transfer SESSION --to EMAIL',
+        'it is the "session …" line rescue connect printed once connected, or see rescue queue',
+      )
+    }
     const { server, token } = requireLogin(flags.server)
     const result = await api.transfer(server, token, args.session.trim().toLowerCase(), flags.to)
     if (!this.jsonEnabled()) {

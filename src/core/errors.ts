@@ -26,6 +26,10 @@ export const ExitCode = {
   locked: 16,
   /** The group policy or the caller's role forbids it (an address outside the allow-list, an admin action). */
   forbidden: 17,
+  /** The host trusts an organisation key (`--trust`) and the technician had no valid certificate from it. */
+  untrusted: 18,
+  /** `rescue log --verify`: the host's audit log was changed (a link of its hash chain fails). */
+  auditBroken: 19,
   bug: 70,
 } as const
 

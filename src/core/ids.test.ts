@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 
-import { base32, newId, newPin } from './ids.js'
+import { base32, isPinForm, newId, newPin } from './ids.js'
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 
@@ -88,5 +88,24 @@ describe('newPin', () => {
     // (a fixed seed, a few digits only) would give far fewer distinct values.
     const distinct = new Set(Array.from({ length: 20_000 }, () => newPin())).size
     expect(distinct).toBeGreaterThan(19_000)
+  })
+})
+
+describe('isPinForm', () => {
+  it('accepts exactly 6 ASCII digits, and every PIN newPin makes', () => {
+    expect(isPinForm('012345')).toBe(true)
+    for (let i = 0; i < 100; i++) expect(isPinForm(newPin())).toBe(true)
+    for (const text of [
+      '',
+      '12345',
+      '1234567',
+      '12 345',
+      '12a456',
+      ' 123456',
+      '123456\n',
+      '١٢٣٤٥٦',
+      '12345６',
+    ])
+      expect(isPinForm(text)).toBe(false)
   })
 })

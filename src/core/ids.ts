@@ -31,3 +31,8 @@ export function newPin(digits = 6): string {
     .toString()
     .padStart(digits, '0')
 }
+
+/** Whether `text` has the form of a PIN: exactly 6 decimal digits (what `newPin` makes). */
+export function isPinForm(text: string): boolean {
+  return /^[0-9]{6}$/.test(text)
+}

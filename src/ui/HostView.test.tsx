@@ -60,6 +60,7 @@ function callbacks() {
     onConfirmEnd: vi.fn<HostViewProps['onConfirmEnd']>(),
     onCancelEnd: vi.fn<HostViewProps['onCancelEnd']>(),
     onChat: vi.fn<NonNullable<HostViewProps['onChat']>>(),
+    onWords: vi.fn<NonNullable<HostViewProps['onWords']>>(),
   }
 }
 
@@ -117,7 +118,7 @@ describe('HostView screens', () => {
     expect(frame).toContain('technician Alice Smith <alice@acme.example> of Acme IT')
     expect(frame).toContain('security words: west lucky violin')
     expect(frame).toMatch(/Compare them by phone/)
-    expect(frame).toContain('granted now: nothing')
+    expect(frame).toContain('granted for this session: nothing')
     expect(frame).not.toContain('pre-approved')
     expect(frame).not.toContain('waiting')
     expect(frame).toContain('[r] revoke every grant  [q] end the session')
@@ -134,8 +135,8 @@ describe('HostView screens', () => {
     ])
     const view = mount(state)
     const frame = view.lastFrame() ?? ''
-    expect(frame).toContain('pre-approved for this session: shell, exec')
-    expect(frame).toContain('granted now: sysinfo')
+    expect(frame).toContain('pre-approved for this session: open a shell, run commands')
+    expect(frame).toContain('granted for this session: see system information')
     expect(frame).toContain('open now: shell #1, command #2 (uname -a)')
     const time = clockTime(t0.toISOString())
     expect(time).toMatch(/^\d\d:\d\d:\d\d$/)
@@ -175,7 +176,7 @@ describe('HostView screens', () => {
     expect(frame).toContain('● session ended: the connection to the gateway was lost')
     expect(frame).toContain('security words: west lucky violin')
     expect(frame).not.toContain('[q]')
-    expect(frame).not.toContain('granted now')
+    expect(frame).not.toContain('granted for this session')
     view.unmount()
   })
 })
@@ -187,10 +188,16 @@ describe('HostView consent prompt', () => {
     const frame = view.lastFrame() ?? ''
     expect(frame).toContain('rescue · you are sharing this computer')
     expect(frame).toContain('alice@acme.example wants to open a shell as bob on this computer.')
-    expect(frame).toContain(
-      '[a] allow once   [s] allow for this session   [d] deny          (denies in 60 s)',
+    // The keys and the countdown share a line when there is room (100 columns here), never split.
+    expect(frame).toMatch(
+      /\[a\] allow once {3}\[s\] allow for this session {3}\[d\] deny +\(denies in 60 s\)/,
     )
-    expect(frame).not.toContain('security words')
+    // Who asks and their words stay on screen above the prompt (issue 15.1: never a prompt first).
+    expect(frame.indexOf('technician Alice Smith <alice@acme.example> of Acme IT')).toBeGreaterThan(-1)
+    expect(frame.indexOf('security words: west lucky violin')).toBeGreaterThan(
+      frame.indexOf('technician Alice Smith'),
+    )
+    expect(frame.indexOf('wants to open a shell')).toBeGreaterThan(frame.indexOf('security words:'))
     expect(frame).not.toContain('[q]')
     expect(frame).not.toContain('more waiting')
     await advance(1000)
@@ -229,6 +236,33 @@ describe('HostView consent prompt', () => {
     await advance(PROMPT_GUARD_MS)
     await view.press(key)
     expect(view.calls()).toEqual({ onDecision: [['r1', decision]] })
+    view.unmount()
+  })
+
+  it('the single prompt offers only "for this session" and "deny", in words: a is no answer', async () => {
+    const view = mount(
+      stateAfter([
+        ...connected,
+        request('all', {
+          permission: 'single-prompt',
+          summary:
+            'have, for the rest of this session, everything their group allows: open a shell and see system information',
+          sessionOnly: true,
+          covers: ['shell', 'sysinfo'],
+        }),
+      ]),
+    )
+    await settle()
+    const frame = view.lastFrame() ?? ''
+    expect(frame).toContain('[s] allow for this session')
+    expect(frame).not.toContain('allow once')
+    expect(frame).toContain('open a shell and see system information')
+    await advance(PROMPT_GUARD_MS)
+    await view.press('a')
+    await view.press('f')
+    expect(view.calls()).toEqual({})
+    await view.press('s')
+    expect(view.calls()).toEqual({ onDecision: [['all', 'session']] })
     view.unmount()
   })
 
@@ -381,6 +415,59 @@ describe('HostView chat line', () => {
     await new Promise((resolve) => setTimeout(resolve, 100)) // Ink waits a moment to tell a lone Esc apart
     expect(view.lastFrame()).not.toContain('chat>')
     expect(view.props.onChat).toHaveBeenCalledTimes(1)
+    view.unmount()
+  })
+})
+
+describe('HostView: the security words come first', () => {
+  const asked: HostViewAction = {
+    event: 'words-asked',
+    sas: 'west lucky violin',
+    deadline: new Date(t0.getTime() + 120_000).toISOString(),
+  }
+
+  it('shows who connects and the words, then the question; a request waits unseen behind it', async () => {
+    const view = mount(stateAfter([...connected, asked, request('r1')]))
+    await settle()
+    const frame = view.lastFrame() ?? ''
+    const order = [
+      'technician Alice Smith <alice@acme.example> of Acme IT',
+      'security words: west lucky violin',
+      'Your technician reads you three words. Do they match these?',
+      '[y] yes  [n] no',
+    ].map((text) => frame.indexOf(text))
+    expect(order.every((index) => index >= 0)).toBe(true)
+    expect([...order].sort((a, b) => a - b)).toEqual(order)
+    expect(frame).toContain('(ends the session in 120 s)')
+    expect(frame).not.toContain('wants to')
+    expect(frame).not.toContain('[a] allow once')
+    view.unmount()
+  })
+
+  it('ignores keys typed before the question settled; then [y] confirms and [n] says they differ', async () => {
+    const view = mount(stateAfter([...connected, asked]))
+    await settle()
+    await view.press('y')
+    await view.press('a')
+    expect(view.props.onWords).not.toHaveBeenCalled()
+    await advance(PROMPT_GUARD_MS)
+    await view.press('y')
+    expect(view.props.onWords.mock.calls).toEqual([[true]])
+    await view.press('n')
+    expect(view.props.onWords.mock.calls).toEqual([[true], [false]])
+    expect(view.props.onDecision).not.toHaveBeenCalled()
+    view.unmount()
+  })
+
+  it('once confirmed, the prompt shows under the words, and the words say they were confirmed', async () => {
+    const view = mount(
+      stateAfter([...connected, asked, { event: 'words-confirmed', by: 'end-user' }, request('r1')]),
+    )
+    await settle()
+    const frame = view.lastFrame() ?? ''
+    expect(frame).toContain('You confirmed these words with your technician.')
+    expect(frame.indexOf('wants to open a shell')).toBeGreaterThan(frame.indexOf('security words:'))
+    expect(frame).not.toContain('Do they match')
     view.unmount()
   })
 })

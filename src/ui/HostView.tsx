@@ -1,9 +1,12 @@
-import { Box, Text, useInput, useStdin } from 'ink'
+import { Box, Text, useInput, useStdin, useStdout } from 'ink'
 import { useEffect, useRef, useState } from 'react'
-import { formatCountdown } from '../cli/session-lines.js'
+import { waitingDetail } from '../cli/session-lines.js'
 import type { ConsentRequest, Decision } from '../core/consent/types.js'
+import { verbFor } from '../core/consent/wording.js'
 import { progressLine } from '../core/text/progress.js'
 import type { FeedEntry, HostViewState, OpenChannel } from '../core/host/view-state.js'
+import { HostIdentity } from './HostIdentity.js'
+import { TrustLine } from './TrustLine.js'
 import { LinkStatus } from './LinkStatus.js'
 import { useNow } from './use-now.js'
 
@@ -22,10 +25,16 @@ export interface HostViewProps {
   onCancelEnd(): void
   /** The end user wrote a chat line (`c`, then Enter). */
   onChat?(text: string): void
+  /** The end user's answer to "do the security words match?": `y` true, `n` false. */
+  onWords?(match: boolean): void
 }
 
 const decisionKeys: Record<string, Decision> = { a: 'once', s: 'session', f: 'folder', d: 'deny' }
-const PROMPT_KEYS = '[a] allow once   [s] allow for this session   [d] deny          '
+const PROMPT_KEYS = ['[a] allow once', '[s] allow for this session', '[d] deny']
+// The single prompt is a grant for the session or nothing: "once" would mean nothing for a list.
+const SESSION_ONLY_KEYS = ['[s] allow for this session', '[d] deny']
+// The prompt box's text is this much narrower than the terminal: the view's padding, the box's border and its padding.
+const PROMPT_INSET = 6
 const FOLDER_KEY = '[f] allow for this session, only in '
 const LEGEND = '[c] chat  [r] revoke every grant  [q] end the session'
 const CHAT_LEGEND = '[Enter] send  [Esc] cancel'
@@ -33,6 +42,11 @@ const CHAT_LEGEND = '[Enter] send  [Esc] cancel'
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
 const CONFIRM_END = 'End the session now? [y] yes  [n] no'
+const WORDS_QUESTION = 'Your technician reads you three words. Do they match these?'
+const WORDS_KEYS = '[y] yes  [n] no'
+const COMPARE_HINT =
+  'Compare them by phone: your technician must read you the same words. If they differ, press Ctrl-C.'
+const CONFIRMED_HINT = 'You confirmed these words with your technician.'
 
 /** The end user's live view of `rescue host`: who is connected, what they may do, and consent prompts. */
 export function HostView({
@@ -43,6 +57,7 @@ export function HostView({
   onConfirmEnd,
   onCancelEnd,
   onChat,
+  onWords,
 }: HostViewProps) {
   const [draft, setDraftState] = useState<string | undefined>(undefined)
   // Keys can arrive faster than React re-renders the input handler: the ref is always current.
@@ -55,25 +70,38 @@ export function HostView({
   // Ticks until the end, not only while a countdown shows: a clock that started ticking only when
   // a prompt appeared would show a stale deadline for its first second.
   const now = useNow(state.phase !== 'ended')
-  const prompt = state.prompts[0]
+  const asking = state.words === 'asking' && state.phase === 'connected'
+  // Nothing is asked before the words are confirmed: a prompt waits under the words' question.
+  const prompt = asking ? undefined : state.prompts[0]
+  // The words' question or the prompt now on screen, by id, and when it first appeared (set after
+  // it is committed to the terminal).
+  const question = asking ? `words ${state.wordsDeadline ?? ''}` : prompt?.id
 
-  // When the prompt now on screen first appeared (set after it is committed to the terminal).
   const shown = useRef<{ id: string; at: number } | undefined>(undefined)
   useEffect(() => {
-    if (prompt && shown.current?.id !== prompt.id) shown.current = { id: prompt.id, at: Date.now() }
-  }, [prompt])
+    if (question && shown.current?.id !== question) shown.current = { id: question, at: Date.now() }
+  }, [question])
+  const settled = () => {
+    const since = shown.current
+    return since !== undefined && since.id === question && Date.now() - since.at >= PROMPT_GUARD_MS
+  }
 
   useInput(
     (input, key) => {
       if (key.ctrl && input === 'c') return onEndSession()
       if (state.phase === 'ended') return
+      if (asking) {
+        // Keys typed before the question appeared were meant for something else: ignored.
+        const answer = input.toLowerCase()
+        if ((answer === 'y' || answer === 'n') && settled()) onWords?.(answer === 'y')
+        return
+      }
       if (prompt) {
         const decision = decisionKeys[input.toLowerCase()]
         // Only a file request has a folder to limit a grant to.
         if (decision === 'folder' && prompt.folder === undefined) return
-        const since = shown.current
-        const settled = since?.id === prompt.id && Date.now() - since.at >= PROMPT_GUARD_MS
-        if (decision && settled) onDecision(prompt.id, decision)
+        if (prompt.sessionOnly && decision !== 'session' && decision !== 'deny') return
+        if (decision && settled()) onDecision(prompt.id, decision)
         return
       }
       const draft = draftRef.current
@@ -109,17 +137,61 @@ export function HostView({
   return (
     <Box flexDirection="column" paddingX={1}>
       <Text dimColor>rescue · you are sharing this computer</Text>
-      {prompt ? (
+      <ConnectionLine state={state} now={now} />
+      {state.phase === 'connected' && state.link && <LinkStatus link={state.link} role="host" now={now} />}
+      {/* Who is connecting and the words come first; then the words' question; then any prompt. */}
+      {state.sas && (state.phase === 'connected' || state.phase === 'ended') && (
+        <HostIdentity
+          {...(state.technician ? { technician: state.technician } : {})}
+          sas={state.sas}
+          {...(state.phase === 'connected' && !asking
+            ? { hint: state.words === 'confirmed' ? CONFIRMED_HINT : COMPARE_HINT }
+            : {})}
+          verification={
+            <TrustLine
+              verified={state.verified}
+              email={state.technician?.email}
+              trustGateway={state.trustGateway}
+            />
+          }
+        />
+      )}
+      {asking ? (
+        <WordsQuestion deadline={state.wordsDeadline} now={now} />
+      ) : prompt ? (
         <PromptBox prompt={prompt} waiting={state.prompts.length - 1} now={now} />
       ) : (
-        <StatusScreen state={state} now={now} draft={draft} />
+        <StatusScreen state={state} draft={draft} />
       )}
+    </Box>
+  )
+}
+
+function ConnectionLine({ state, now }: { state: HostViewState; now: number }) {
+  if (state.phase === 'connecting') return <Text color="yellow">● connecting to the gateway…</Text>
+  if (state.phase === 'waiting') return <WaitingLine state={state} now={now} />
+  if (state.phase === 'connected') return <Text color="green">● connected</Text>
+  return null
+}
+
+function WordsQuestion({ deadline, now }: { deadline: string | undefined; now: number }) {
+  const seconds = deadline ? Math.max(0, Math.round((Date.parse(deadline) - now) / 1000)) || 0 : undefined
+  return (
+    <Box flexDirection="column" borderStyle="round" borderColor="yellow" paddingX={1}>
+      <Text bold>{WORDS_QUESTION}</Text>
+      <Text>
+        {WORDS_KEYS}
+        {seconds !== undefined && <Text color="yellow">{`    (ends the session in ${seconds} s)`}</Text>}
+      </Text>
+      <Text dimColor>Nothing is asked or allowed until you answer.</Text>
     </Box>
   )
 }
 
 function PromptBox({ prompt, waiting, now }: { prompt: ConsentRequest; waiting: number; now: number }) {
   const seconds = Math.max(0, Math.round((Date.parse(prompt.deadline) - now) / 1000)) || 0
+  const { stdout } = useStdout()
+  const width = Math.max(20, (stdout.columns || 80) - PROMPT_INSET)
   return (
     <Box flexDirection="column" borderStyle="round" borderColor="yellow" paddingX={1}>
       <Text>
@@ -130,10 +202,11 @@ function PromptBox({ prompt, waiting, now }: { prompt: ConsentRequest; waiting: 
           <Text bold>{prompt.detail}</Text>
         </Box>
       )}
-      <Text>
-        {PROMPT_KEYS}
-        <Text color="yellow">(denies in {seconds} s)</Text>
-      </Text>
+      <PromptKeys
+        width={width}
+        seconds={seconds}
+        keys={prompt.sessionOnly ? SESSION_ONLY_KEYS : PROMPT_KEYS}
+      />
       {prompt.folder !== undefined && (
         <Text>
           {FOLDER_KEY}
@@ -145,38 +218,35 @@ function PromptBox({ prompt, waiting, now }: { prompt: ConsentRequest; waiting: 
   )
 }
 
-function StatusScreen({ state, now, draft }: { state: HostViewState; now: number; draft?: string }) {
+/**
+ * The keys and the countdown, laid out for the width there is, so that nothing wraps: on one line
+ * when they fit, else the keys on one line and the countdown under them, else one key a line.
+ */
+function PromptKeys({ width, seconds, keys }: { width: number; seconds: number; keys: string[] }) {
+  const countdown = <Text color="yellow">(denies in {seconds} s)</Text>
+  const countdownWidth = `(denies in ${seconds} s)`.length
+  const wide = keys.join('   ')
+  if (wide.length + 2 + countdownWidth <= width) {
+    return (
+      <Box width={width} justifyContent="space-between">
+        <Text>{wide}</Text>
+        {countdown}
+      </Box>
+    )
+  }
+  const narrow = keys.join('  ')
+  return (
+    <Box flexDirection="column">
+      {narrow.length <= width ? <Text>{narrow}</Text> : keys.map((key) => <Text key={key}>{key}</Text>)}
+      {countdown}
+    </Box>
+  )
+}
+
+function StatusScreen({ state, draft }: { state: HostViewState; draft?: string }) {
   const connected = state.phase === 'connected'
   return (
     <Box flexDirection="column">
-      {state.phase === 'connecting' && <Text color="yellow">● connecting to the gateway…</Text>}
-      {state.phase === 'waiting' && (
-        <Text color="yellow">
-          ● waiting for your technician
-          {state.expiresAt && <Text dimColor> · PIN expires in {formatCountdown(state.expiresAt, now)}</Text>}
-        </Text>
-      )}
-      {(connected || (state.phase === 'ended' && state.sas)) && (
-        <Box flexDirection="column">
-          {connected && <Text color="green">● connected</Text>}
-          {state.technician && (
-            <Text>
-              technician <Text bold>{state.technician.name}</Text> &lt;{state.technician.email}&gt; of{' '}
-              {state.technician.organisation}
-            </Text>
-          )}
-          <Text>
-            security words: <Text bold>{state.sas}</Text>
-          </Text>
-          {connected && (
-            <Text dimColor>
-              Compare them by phone: your technician must read you the same words. If they differ, press
-              Ctrl-C.
-            </Text>
-          )}
-        </Box>
-      )}
-      {connected && state.link && <LinkStatus link={state.link} role="host" now={now} />}
       {connected && <Permissions state={state} />}
       {state.feed.length > 0 && <Feed entries={state.feed.slice(-FEED_LINES)} />}
       {state.phase === 'ended' && state.ended && (
@@ -201,12 +271,15 @@ function StatusScreen({ state, now, draft }: { state: HostViewState; now: number
 }
 
 function Permissions({ state }: { state: HostViewState }) {
+  const { stdout } = useStdout()
+  // The view's padding: one column each side.
+  const width = (stdout.columns || 80) - 2
   return (
     <Box flexDirection="column" marginTop={1}>
-      <Text>granted now: {state.grants.length > 0 ? state.grants.join(', ') : 'nothing'}</Text>
+      <Text>granted for this session: {state.grants.length > 0 ? state.grants.join(', ') : 'nothing'}</Text>
       {state.autoApprove.length > 0 && (
         <Text color="yellow" bold>
-          pre-approved for this session: {state.autoApprove.join(', ')}
+          pre-approved for this session: {state.autoApprove.map(verbFor).join(', ')}
         </Text>
       )}
       {state.openChannels.length > 0 && (
@@ -214,12 +287,15 @@ function Permissions({ state }: { state: HostViewState }) {
       )}
       {state.transfers.map((transfer) => (
         <Text key={`${transfer.direction} ${transfer.path}`}>
-          {progressLine({
-            label:
-              transfer.direction === 'to-host' ? `receiving ${transfer.path}` : `sending ${transfer.path}`,
-            bytes: transfer.bytes,
-            ...(transfer.total !== undefined ? { total: transfer.total } : {}),
-          })}
+          {progressLine(
+            {
+              label:
+                transfer.direction === 'to-host' ? `receiving ${transfer.path}` : `sending ${transfer.path}`,
+              bytes: transfer.bytes,
+              ...(transfer.total !== undefined ? { total: transfer.total } : {}),
+            },
+            width,
+          )}
         </Text>
       ))}
     </Box>
@@ -251,4 +327,15 @@ export function clockTime(iso: string): string {
   return [date.getHours(), date.getMinutes(), date.getSeconds()]
     .map((n) => String(n).padStart(2, '0'))
     .join(':')
+}
+
+/** A PIN's countdown, or a shared queue's wait: never a PIN the end user did not use. */
+function WaitingLine({ state, now }: { state: HostViewState; now: number }) {
+  const { what, until } = waitingDetail(state, now)
+  return (
+    <Text color="yellow">
+      ● {what}
+      {until && <Text dimColor> · {until}</Text>}
+    </Text>
+  )
 }

@@ -18,6 +18,22 @@ describe('SessionView', () => {
     unmount()
   })
 
+  it('shows the technician the end user’s chat lines under the words, before the way out', () => {
+    const state = reduceSessionView(initialSessionView('technician'), {
+      event: 'paired',
+      role: 'technician',
+      sessionId: 's',
+      sas: 'west lucky violin',
+    })
+    const notes = ['chat from the end user: hello? (answer with rescue chat)']
+    const { lastFrame, unmount } = render(<SessionView state={state} notes={notes} />)
+    const frame = lastFrame() ?? ''
+    expect(frame).toContain('chat from the end user: hello? (answer with rescue chat)')
+    expect(frame.indexOf('west lucky violin')).toBeLessThan(frame.indexOf('hello?'))
+    expect(frame.indexOf('hello?')).toBeLessThan(frame.indexOf('Ctrl-C ends the session'))
+    unmount()
+  })
+
   it('shows the end user who is connecting, and the security words to compare', () => {
     let state = initialSessionView('host')
     state = reduceSessionView(state, {

@@ -1,11 +1,11 @@
 import { Box, Text } from 'ink'
-import { formatCountdown } from '../cli/session-lines.js'
+import { endUserWordsText, formatCountdown, waitingDetail } from '../cli/session-lines.js'
 import type { SessionViewState } from '../core/session/view-state.js'
 import { LinkStatus } from './LinkStatus.js'
 import { useNow } from './use-now.js'
 
 /** The live status of one side of a session: waiting (with the PIN's countdown), connected, ended. */
-export function SessionView({ state }: { state: SessionViewState }) {
+export function SessionView({ state, notes = [] }: { state: SessionViewState; notes?: string[] }) {
   const now = useNow(state.phase === 'waiting' || state.link !== undefined)
   const isHost = state.role === 'host'
   return (
@@ -14,8 +14,15 @@ export function SessionView({ state }: { state: SessionViewState }) {
       {state.phase === 'connecting' && <Text color="yellow">● connecting to the gateway…</Text>}
       {state.phase === 'waiting' && (
         <Text color="yellow">
-          ● {isHost ? 'waiting for your technician' : 'waiting for the end user'}
-          {state.expiresAt && <Text dimColor> · PIN expires in {formatCountdown(state.expiresAt, now)}</Text>}
+          ● {isHost ? waitingDetail(state, now).what : 'waiting for the end user'}
+          {state.expiresAt && state.via !== 'queue' && (
+            <Text dimColor>
+              {' · '}
+              {isHost
+                ? waitingDetail(state, now).until
+                : `PIN expires in ${formatCountdown(state.expiresAt, now)}`}
+            </Text>
+          )}
         </Text>
       )}
       {(state.phase === 'connected' || (state.phase === 'ended' && state.sas)) && (
@@ -30,6 +37,12 @@ export function SessionView({ state }: { state: SessionViewState }) {
           <Text>
             security words: <Text bold>{state.sas}</Text>
           </Text>
+          {!isHost && state.sessionId && (
+            <Text>
+              session <Text bold>{state.sessionId}</Text>
+              <Text dimColor> (for rescue transfer, and --session with send, get, sysinfo, chat)</Text>
+            </Text>
+          )}
           {state.phase === 'connected' && (
             <Text dimColor>
               {isHost
@@ -37,6 +50,18 @@ export function SessionView({ state }: { state: SessionViewState }) {
                 : 'Read them to the end user: theirs must be the same. If not, press Ctrl-C.'}
             </Text>
           )}
+          {state.phase === 'connected' && state.endUserWords && (
+            <Text color={state.endUserWords === 'confirmed' ? 'green' : 'yellow'}>
+              {endUserWordsText[state.endUserWords]}
+            </Text>
+          )}
+        </Box>
+      )}
+      {notes.length > 0 && (
+        <Box flexDirection="column" marginY={1}>
+          {notes.map((note, index) => (
+            <Text key={index}>{note}</Text>
+          ))}
         </Box>
       )}
       {state.link && state.phase !== 'ended' && <LinkStatus link={state.link} role={state.role} now={now} />}

@@ -151,6 +151,11 @@ export class CliProcess {
     return this.until('its exit', timeoutMs, () => this.exit)
   }
 
+  /** The process id, to look at the process from outside (its argv in /proc). */
+  get pid(): number | undefined {
+    return this.child.pid
+  }
+
   kill(signal: NodeJS.Signals): void {
     this.child.kill(signal)
   }
@@ -239,6 +244,11 @@ export class PtyProcess {
     return stripVTControlCharacters(this.raw).replaceAll('\r', '')
   }
 
+  /** Everything shown so far as the terminal received it, escape sequences and all: for a screen emulator. */
+  get rawOutput(): string {
+    return this.raw
+  }
+
   /** Where the output ends now: pass it as `from` to wait only for what comes after. */
   mark(): number {
     return this.output.length
@@ -264,6 +274,11 @@ export class PtyProcess {
 
   waitForExit(timeoutMs = WAIT_MS): Promise<Exit> {
     return this.until('its exit', timeoutMs, () => this.exit, false)
+  }
+
+  /** The process id, to look at the process from outside (its command line in ps). */
+  get pid(): number {
+    return this.pty.pid
   }
 
   /** Types on the terminal's keyboard. */
@@ -317,8 +332,34 @@ export class PtyProcess {
   }
 }
 
+/** The question an attended `rescue host` asks once paired, before anything else can be asked. */
+export const WORDS_QUESTION = 'Your technician reads you three words. Do they match these?'
+/** Longer than the host view's type-ahead guard (PROMPT_GUARD_MS, 400 ms): keys sooner are ignored. */
+export const AFTER_GUARD_MS = 500
+
+/**
+ * The end user at an attended `rescue host` confirms the security words, as every session on a
+ * terminal now starts: waits (after `from`) for the question under the words, presses `y` once it
+ * has been on screen past the type-ahead guard, and waits for the confirmation. Returns where the
+ * output ended then, and the words shown.
+ */
+export async function confirmWords(host: PtyProcess, from = 0): Promise<{ end: number; sas: string }> {
+  const words = await host.waitFor(/security words: (\S+ \S+ \S+)/, { from })
+  await host.waitFor(WORDS_QUESTION, { from: words.end })
+  await new Promise((resolve) => setTimeout(resolve, AFTER_GUARD_MS))
+  host.write('y')
+  const confirmed = await host.waitFor('You confirmed these words with your technician.', { from: words.end })
+  return { end: confirmed.end, sas: words.text }
+}
+
 function signalName(signal: number): string | undefined {
   return Object.entries(os.constants.signals).find(([, value]) => value === signal)?.[0]
+}
+
+/** Host flags as given, with `--trust-gateway` added when they auto-approve and name no key to trust. */
+export function unattended(flags: string[]): string[] {
+  const trusts = flags.some((flag) => flag.startsWith('--trust'))
+  return flags.includes('--auto-approve') && !trusts ? [...flags, '--trust-gateway'] : flags
 }
 
 function inheritedButNotWanted(key: string): boolean {
@@ -390,15 +431,15 @@ export class CliWorld {
     }
   }
 
-  /** Starts a long-running command; `dispose()` stops it if the test does not. */
-  spawn(name: string, args: string[], options: Pick<RunOptions, 'env'> = {}): CliProcess {
+  /** Starts a long-running command (`input` written to its stdin, then closed); `dispose()` stops it if the test does not. */
+  spawn(name: string, args: string[], options: Pick<RunOptions, 'env' | 'input'> = {}): CliProcess {
     const child = execa(process.execPath, [BIN, ...args], {
       cwd: this.root,
       env: this.envWith(options.env),
       extendEnv: false,
       reject: false,
       buffer: false,
-      stdin: 'ignore',
+      ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
       forceKillAfterDelay: false,
     })
     const cli = new CliProcess(name, child)
@@ -426,7 +467,7 @@ export class CliWorld {
   }
 
   /** `rescue server` on 127.0.0.1 and a free port, resolved once it prints its URL. */
-  async startServer(options: { dataDir?: string; heartbeatMs?: number } = {}) {
+  async startServer(options: { dataDir?: string; heartbeatMs?: number; port?: number } = {}) {
     const dataDir = options.dataDir ?? this.dir('gateway')
     const server = this.spawn('server', [
       'server',
@@ -435,7 +476,7 @@ export class CliWorld {
       '--host',
       '127.0.0.1',
       '--port',
-      '0',
+      String(options.port ?? 0),
       '--json',
       ...(options.heartbeatMs ? ['--heartbeat-ms', String(options.heartbeatMs)] : []),
     ])
@@ -484,20 +525,27 @@ export class CliWorld {
   }
 
   /** `rescue host`, the end user's side. */
-  host(url: string, pin: string, options: { json?: boolean } = {}): CliProcess {
-    return this.spawn('host', ['host', '--server', url, '--pin', pin, ...this.jsonFlag(options)])
+  host(url: string, pin: string, options: { json?: boolean; env?: Record<string, string> } = {}): CliProcess {
+    return this.spawn('host', ['host', '--server', url, '--pin', pin, ...this.jsonFlag(options)], {
+      ...(options.env ? { env: options.env } : {}),
+    })
   }
 
   /** `rescue connect`, the technician's side, using the saved login. */
-  connect(pin: string, options: { json?: boolean } = {}): CliProcess {
-    return this.spawn('connect', ['connect', '--pin', pin, ...this.jsonFlag(options)])
+  connect(pin: string, options: { json?: boolean; env?: Record<string, string> } = {}): CliProcess {
+    return this.spawn('connect', ['connect', '--pin', pin, ...this.jsonFlag(options)], {
+      ...(options.env ? { env: options.env } : {}),
+    })
   }
 
   /**
    * A host (`flags` added; its own HOME and audit log, SHELL=/bin/sh) and a technician holding the
-   * session with its control socket open in `runtime` (an XDG_RUNTIME_DIR), both tracked.
+   * session with its control socket open in `runtime` (an XDG_RUNTIME_DIR), both tracked. These
+   * sessions test files and control, not who the technician is: a host that auto-approves relies on
+   * the gateway for that (`--trust-gateway`) unless `flags` give it a key.
    */
-  async liveSession(url: string, runtime: string, ...flags: string[]) {
+  async liveSession(url: string, runtime: string, ...given: string[]) {
+    const flags = unattended(given)
     const { pin } = await this.newPin()
     const home = this.dir(`home-${pin}`)
     const auditLog = path.join(this.dir(`state-${pin}`), 'audit.jsonl')
@@ -517,6 +565,40 @@ export class CliWorld {
     await waitUntil(() => fs.existsSync(socket))
     return { host, technician, home, auditLog, socket }
   }
+
+  /**
+   * The organisation's signing key (`admin ca init`, once per world, in the world's root) and the
+   * logged-in technician's device certified by it (`device`, `admin ca sign`, `device install-cert
+   * -`); returns `--trust KEY`, the flags of a host that lets in only this organisation's
+   * technicians, checked by signature.
+   */
+  async trustOrganisation(email: string, organisation = 'Acme IT'): Promise<string[]> {
+    const caFile = path.join(this.root, 'organisation-ca.key')
+    if (!fs.existsSync(caFile)) {
+      this.organisationKey = this.check(
+        await this.run(['admin', 'ca', 'init', '--out', caFile, '--organisation', organisation]),
+      ).stdout.trim()
+    }
+    const device = onlyJson(this.check(await this.run(['device', '--json'])))
+    const signed = this.check(
+      await this.run([
+        'admin',
+        'ca',
+        'sign',
+        '--ca',
+        caFile,
+        '--email',
+        email,
+        '--key',
+        device.publicKey as string,
+      ]),
+    )
+    this.check(await this.run(['device', 'install-cert', '-'], { input: signed.stdout }))
+    return ['--trust', this.organisationKey!]
+  }
+
+  /** The public key `trustOrganisation` made (`rescue-ca-ed25519 ...`). */
+  organisationKey?: string
 
   /** A gateway with `admin` initialised (on its live data directory, as an operator would) and logged in; its URL. */
   async startLoggedIn(admin: Admin): Promise<string> {
@@ -557,7 +639,7 @@ export class CliWorld {
     return env
   }
 
-  private check(result: RunResult): RunResult {
+  check(result: RunResult): RunResult {
     if (result.exitCode !== 0) {
       throw new Error(`${result.command} failed (${describeExit(result)})\n${transcript(result)}`)
     }

@@ -7,7 +7,7 @@ import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ExitCode } from '../../src/core/errors.js'
 import type { SystemInfo } from '../../src/core/sysinfo/index.js'
-import { CliWorld, jsonLines, waitUntil } from './cli.js'
+import { CliWorld, confirmWords, jsonLines, waitUntil } from './cli.js'
 
 const ADMIN = {
   email: 'fay@acme.example',
@@ -67,11 +67,11 @@ describe('acting on a live session from another terminal', () => {
     expect(table.stdout).toContain('Disks')
   })
 
-  it('rescue sysinfo without the end user allowing it exits 15, denied', async () => {
+  it('rescue sysinfo without anyone at the host to allow it exits 15, saying why', async () => {
     await liveSession()
     const result = await world.run(['sysinfo'], { env: runtime })
     expect(result.exitCode).toBe(ExitCode.denied)
-    expect(result.stderr).toContain('denied by the end user')
+    expect(result.stderr).toContain("no one is at the host's terminal to allow system information")
   })
 
   it('rescue chat --message reaches the end user, sanitized, and is in their audit log', async () => {
@@ -108,7 +108,7 @@ describe('chat both ways with the end user at their terminal', () => {
     })
     world.track(technician)
     try {
-      await host.waitFor('security words')
+      await confirmWords(host)
       const paired = await technician.waitForEvent('paired')
       await waitUntil(() =>
         fs.existsSync(path.join(runtime.XDG_RUNTIME_DIR!, 'rescue', `${paired.sessionId as string}.sock`)),

@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ExitCode } from '../../src/core/errors.js'
-import { CliWorld, jsonLines, waitUntil } from './cli.js'
+import { CliWorld, confirmWords, jsonLines, waitUntil } from './cli.js'
 
 const ADMIN = {
   email: 'gus@acme.example',
@@ -151,7 +151,7 @@ describe('rescue send and rescue get', () => {
     fs.writeFileSync(path.join(tree, 'logs', 'old', 'last-week.log'), randomBytes(70_000))
     fs.writeFileSync(path.join(tree, 'logs', 'zero'), '')
     try {
-      await host.waitFor('security words')
+      await confirmWords(host)
       const paired = await technician.waitForEvent('paired')
       await waitUntil(() =>
         fs.existsSync(path.join(runtime.XDG_RUNTIME_DIR!, 'rescue', `${paired.sessionId as string}.sock`)),
@@ -195,8 +195,8 @@ describe('rescue send and rescue get', () => {
     }
   })
 
-  it('a tree sent again with --resume skips each file already there with the same hash, and sends the changed one', async () => {
-    const { home } = await liveSession('--auto-approve', 'files.send')
+  it('a tree sent again with --resume skips each file it wrote with the same hash and sends the changed one; a file the end user had is sent again, its hash refused', async () => {
+    const { home, host, auditLog } = await liveSession('--auto-approve', 'files.send')
     const tree = path.join(world.dir('resume-tree'), 'notes')
     fs.mkdirSync(tree)
     fs.writeFileSync(path.join(tree, 'same.txt'), 'unchanged\n')
@@ -205,22 +205,40 @@ describe('rescue send and rescue get', () => {
     expect(first.exitCode, first.stderr).toBe(0)
     // Same size, other bytes: only a hash tells them apart.
     fs.writeFileSync(path.join(tree, 'edited.txt'), 'version 2\n')
+    // The end user's own file, byte for byte the one in the tree. The technician was not let read
+    // it, so it may not learn that it matches (a hash is a read): it is sent again, as the
+    // upload the end user allowed replaces it.
+    const theirs = path.join(home, 'notes', 'theirs.txt')
+    fs.writeFileSync(theirs, 'identical\n')
+    fs.writeFileSync(path.join(tree, 'theirs.txt'), 'identical\n')
+    const before = fs.statSync(theirs).ino
     const again = await world.run(['send', '-r', '--resume', '--json', tree, `${home}/`], { env: runtime })
     expect(again.exitCode, again.stderr).toBe(0)
     const files = (JSON.parse(again.stdout) as { files: { local: string; skipped?: boolean }[] }).files
     expect(files.map((file) => [path.basename(file.local), file.skipped === true])).toEqual([
       ['edited.txt', false],
       ['same.txt', true],
+      ['theirs.txt', false],
     ])
     expect(fs.readFileSync(path.join(home, 'notes', 'edited.txt'), 'utf8')).toBe('version 2\n')
+    expect(fs.readFileSync(theirs, 'utf8')).toBe('identical\n')
+    // Replaced by the upload, not left in place on the strength of a hash.
+    expect(fs.statSync(theirs).ino).not.toBe(before)
+    const refusal = `the SHA-256 of ${theirs}: the end user did not let the technician read it`
+    expect(host.events).toContainEqual(
+      expect.objectContaining({ event: 'refused', request: expect.stringContaining(refusal) }),
+    )
+    expect(auditEntries(auditLog)).toContainEqual(
+      expect.objectContaining({ event: 'refused', request: expect.stringContaining(refusal) }),
+    )
   })
 
-  it('a refused transfer exits 15, and nothing lands on the host', async () => {
+  it('a refused transfer exits 15, saying why, and nothing lands on the host', async () => {
     const { home, host } = await liveSession()
     const local = randomFile('fix.sh', 1234)
     const sent = await world.run(['send', local, '/tmp/'], { env: runtime })
     expect(sent.exitCode).toBe(ExitCode.denied)
-    expect(sent.stderr).toContain('denied by the end user')
+    expect(sent.stderr).toContain("no one is at the host's terminal to allow sending files to this computer")
     const got = await world.run(['get', '/etc/hostname', world.dir('nothing')], { env: runtime })
     expect(got.exitCode).toBe(ExitCode.denied)
     expect(fs.readdirSync(world.dir('nothing'))).toEqual([])
@@ -325,7 +343,7 @@ describe('the end user answers file prompts at the terminal', () => {
     })
     world.track(technician)
     try {
-      await host.waitFor('security words')
+      await confirmWords(host)
       await technician.waitForEvent('paired')
       await waitUntil(() => fs.readdirSync(path.join(runtime.XDG_RUNTIME_DIR!, 'rescue')).length > 0)
       const first = world.spawn('send', ['send', randomFile('one.txt', 10), 'drop/'], { env: runtime })
@@ -336,7 +354,7 @@ describe('the end user answers file prompts at the terminal', () => {
       const second = await world.run(['send', randomFile('two.txt', 10), 'drop/'], { env: runtime })
       expect(second.exitCode, second.stderr).toBe(0)
       expect(fs.readdirSync(path.join(home, 'drop')).sort()).toEqual(['one.txt', 'two.txt'])
-      await host.waitFor('files.send in')
+      await host.waitFor('granted for this session: send files to this computer, only in')
 
       const elsewhere = world.spawn('send', ['send', randomFile('three.txt', 10), 'three.txt'], {
         env: runtime,

@@ -32,7 +32,7 @@ async function listening(permissions: string) {
   const env = { HOME: world.dir('home'), SHELL: '/bin/sh' }
   const host = world.spawn(
     'host',
-    ['host', '--server', url, '--pin', pin, '--json', '--auto-approve', permissions],
+    ['host', '--server', url, '--pin', pin, '--json', '--auto-approve', permissions, '--trust-gateway'],
     {
       env,
     },
@@ -93,6 +93,37 @@ describe('OpenSSH tools through rescue connect --listen', () => {
     )
   })
 
+  it('scp -p keeps the mode and times of what it sent with files.send alone; deleting needs files.modify', async () => {
+    const { host, sshOptions } = await listening('files.send,files.browse')
+    const scpOptions = sshOptions.map((option) => (option === '-p' ? '-P' : option))
+    const local = path.join(world.dir('preserve'), 'tool.sh')
+    fs.writeFileSync(local, 'echo hi\n')
+    fs.chmodSync(local, 0o750)
+    fs.utimesSync(local, 1_000_000, 1_500_000)
+    const remote = path.join(world.dir('preserve-remote'), 'tool.sh')
+    const put = await execa('scp', ['-p', ...scpOptions, local, `rescue@127.0.0.1:${remote}`], {
+      reject: false,
+      timeout: 20_000,
+    })
+    expect(put.exitCode, put.stderr).toBe(0)
+    expect(fs.statSync(remote).mode & 0o777).toBe(0o750)
+    expect(Math.round(fs.statSync(remote).mtimeMs / 1000)).toBe(1_500_000)
+    // The end user allowed putting it there: its mode and times were part of that, not a change.
+    expect(hostEvents(host, 'consent-request').map((e) => e.permission)).not.toContain('files.modify')
+
+    // Browsing and sending do not let sftp delete: the file stays.
+    const sftp = await execa('sftp', ['-b', '-', ...scpOptions, 'rescue@127.0.0.1'], {
+      input: `rm ${remote}\n`,
+      reject: false,
+      timeout: 20_000,
+    })
+    expect(sftp.exitCode).not.toBe(0)
+    expect(fs.existsSync(remote)).toBe(true)
+    expect(hostEvents(host, 'consent-decision')).toContainEqual(
+      expect.objectContaining({ permission: 'files.modify', decision: 'deny', by: 'no-terminal' }),
+    )
+  })
+
   it('a refusal reaches the OpenSSH client as a failure, and nothing runs', async () => {
     const { host, sshOptions } = await listening('files.browse')
     const marker = path.join(world.dir('refused'), 'ran')
@@ -101,7 +132,7 @@ describe('OpenSSH tools through rescue connect --listen', () => {
       timeout: 15_000,
     })
     expect(result.exitCode).not.toBe(0)
-    expect(result.stderr).toContain('denied by the end user')
+    expect(result.stderr).toContain("rescue: no one is at the host's terminal to allow the command")
     expect(fs.existsSync(marker)).toBe(false)
     expect(hostEvents(host, 'consent-decision')).toContainEqual(
       expect.objectContaining({ permission: 'exec', decision: 'deny', by: 'no-terminal' }),

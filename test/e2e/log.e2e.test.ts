@@ -123,3 +123,64 @@ describe('rescue log', () => {
     expect(damaged.stderr).toMatch(/2 lines of .*audit\.jsonl could not be read/)
   })
 })
+
+describe('rescue log --verify', () => {
+  it('says "intact, N entries" for the log as rescue wrote it, and --json says the same', async () => {
+    const human = await world.run(['log', '--verify'])
+    expect(human.exitCode).toBe(ExitCode.ok)
+    expect(human.stdout).toBe(`${auditFile}: intact, ${session.length} entries.`)
+    expect(human.stderr).toBe('')
+
+    const json = onlyJson(await world.run(['log', '--verify', '--json']))
+    expect(json).toEqual({
+      status: 'intact',
+      entries: session.length,
+      unchained: 0,
+      file: auditFile,
+    })
+  })
+
+  it('names the first line that no longer links when an entry was edited, with its own exit code', async () => {
+    const edited = path.join(world.dir('edited'), 'audit.jsonl')
+    // The end user's "allow once" becomes a denial: what someone covering their tracks would do.
+    const original = fs.readFileSync(auditFile, 'utf8')
+    expect(original).toContain('"decision":"once"')
+    fs.writeFileSync(edited, original.replace('"decision":"once"', '"decision":"deny"'))
+    const env = { RESCUE_AUDIT_LOG: edited }
+
+    const human = await world.run(['log', '--verify'], { env })
+    expect(human.exitCode).toBe(ExitCode.auditBroken)
+    expect(human.stdout).toBe('')
+    expect(human.stderr).toContain(`Error: the audit log ${edited} has been changed:`)
+    expect(human.stderr).toContain('line 4 does not link to line 3: line 3 was edited')
+    expect(human.stderr).toMatch(/^Next: look at line 4 /m)
+
+    const json = await world.run(['log', '--verify', '--json'], { env })
+    expect(json.exitCode).toBe(ExitCode.auditBroken)
+    expect(onlyJson(json)).toMatchObject({
+      error: {
+        code: 'auditBroken',
+        exitCode: ExitCode.auditBroken,
+        message: expect.stringContaining('line 4'),
+      },
+    })
+  })
+
+  it('calls a log written before entries were chained unchained, not changed', async () => {
+    const older = path.join(world.dir('older'), 'audit.jsonl')
+    const unlinked = fs
+      .readFileSync(auditFile, 'utf8')
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => {
+        const { prev: _prev, ...rest } = JSON.parse(line) as Record<string, unknown>
+        return JSON.stringify(rest)
+      })
+    fs.writeFileSync(older, `${unlinked.join('\n')}\n`)
+    const result = await world.run(['log', '--verify'], { env: { RESCUE_AUDIT_LOG: older } })
+    expect(result.exitCode).toBe(ExitCode.ok)
+    expect(result.stdout).toBe(
+      `${older}: unchained, ${session.length} entries written by an older rescue, before entries were chained; they cannot be checked.`,
+    )
+  })
+})

@@ -71,6 +71,7 @@ describe.skipIf(!TEST_PG_URL)('rescue server on PostgreSQL', () => {
       pin,
       '--auto-approve',
       'exec',
+      '--trust-gateway',
       '--json',
     ])
     await host.waitForEvent('waiting')

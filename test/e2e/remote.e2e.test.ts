@@ -15,10 +15,13 @@ const PROMPTLY_MS = 3000
 
 let world: CliWorld
 let url: string
+/** `--trust KEY`: the organisation's key, which certified the technician's device. */
+let trust: string[]
 
 beforeAll(async () => {
   world = new CliWorld()
   url = await world.startLoggedIn(ADMIN)
+  trust = await world.trustOrganisation(ADMIN.email)
 })
 
 afterEach(() => world.stopTracked())
@@ -33,8 +36,12 @@ function endUserEnv() {
   return { HOME: world.dir('home'), SHELL: '/bin/sh' }
 }
 
-/** `rescue host --json` without a terminal (stdin is /dev/null), on a fresh PIN, waiting for the technician. */
-async function headlessHost(...flags: string[]) {
+/**
+ * `rescue host --json` without a terminal (stdin is /dev/null), on a fresh PIN, waiting for the
+ * technician; when it auto-approves, it trusts the organisation's key (nobody is there to compare words).
+ */
+async function headlessHost(...given: string[]) {
+  const flags = given.includes('--auto-approve') ? [...given, ...trust] : given
   const { pin } = await world.newPin()
   const host = world.track(
     world.spawn('host', ['host', '--server', url, '--pin', pin, '--json', ...flags], { env: endUserEnv() }),
@@ -67,6 +74,10 @@ describe('rescue connect --exec: one command on the end user’s computer', () =
     expect(exit).toEqual({ exitCode: 0, signal: undefined })
 
     expect(eventsNamed(host, 'auto-approve')).toEqual([{ event: 'auto-approve', permissions: ['exec'] }])
+    expect(eventsNamed(host, 'paired')[0]).toMatchObject({
+      technician: { email: ADMIN.email },
+      verified: { email: ADMIN.email, caFingerprint: expect.stringMatching(/^SHA256:/) },
+    })
     const [request] = eventsNamed(host, 'consent-request')
     expect(request).toMatchObject({
       permission: 'exec',
@@ -114,12 +125,12 @@ describe('rescue connect --exec: one command on the end user’s computer', () =
     expect(stderrLines).not.toContain('out')
   })
 
-  it('without a terminal and without --auto-approve, nobody can allow it: exit 15 (denied), "denied by the end user"', async () => {
+  it('without a terminal and without --auto-approve, nobody can allow it: exit 15 (denied), saying so', async () => {
     const { technician, exit, host, hostExit } = await execThroughHost('echo should not run')
 
     expect(exit).toEqual({ exitCode: ExitCode.denied, signal: undefined })
     expect(technician.stdout).toBe('')
-    expect(technician.stderr).toContain('denied by the end user')
+    expect(technician.stderr).toContain("no one is at the host's terminal to allow the command")
     expect(eventsNamed(host, 'consent-decision')).toMatchObject([
       { permission: 'exec', decision: 'deny', by: 'no-terminal' },
     ])

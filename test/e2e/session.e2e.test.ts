@@ -25,11 +25,14 @@ afterAll(() => world?.dispose())
  * A fresh PIN and both sides on it; resolves once both have paired. With `hostFirst`, the
  * technician starts only once the end user is waiting; otherwise both start at once.
  */
-async function pairedSession({ hostFirst = false } = {}) {
+async function pairedSession({
+  hostFirst = false,
+  env,
+}: { hostFirst?: boolean; env?: Record<string, string> } = {}) {
   const { pin } = await world.newPin()
-  const host = world.track(world.host(url, pin))
+  const host = world.track(world.host(url, pin, env ? { env } : {}))
   if (hostFirst) await host.waitForEvent('waiting')
-  const technician = world.track(world.connect(pin))
+  const technician = world.track(world.connect(pin, env ? { env } : {}))
   const [hostPaired, technicianPaired] = await Promise.all([
     host.waitForEvent('paired'),
     technician.waitForEvent('paired'),
@@ -90,16 +93,23 @@ describe('a support session between two rescue processes', () => {
     { killed: 'host', survivor: 'technician' },
     { killed: 'technician', survivor: 'host' },
   ] as const)(
-    'when the $killed vanishes (SIGKILL), the $survivor hears it from the gateway and exits connectionLost',
+    'when the $killed vanishes (SIGKILL), the $survivor is told its link dropped, waits the grace period, and exits connectionLost',
     async ({ killed, survivor }) => {
-      const session = await pairedSession()
+      const session = await pairedSession({ env: { RESCUE_RESUME_GRACE: '2s' } })
       session[killed].kill('SIGKILL')
+      const lost = await session[survivor].waitForEvent('link-lost')
+      expect(lost).toMatchObject({ side: 'peer', graceMs: 2000 })
       const exit = await session[survivor].waitForExit()
 
       const ended = endedEvents(session[survivor])
       expect(ended).toHaveLength(1)
-      expect(ended[0]).toMatchObject({ event: 'ended', by: 'gateway', code: 'connectionLost' })
-      expect(ended[0]?.reason).toEqual(expect.any(String))
+      const peer = killed === 'host' ? 'end user' : 'technician'
+      expect(ended[0]).toMatchObject({
+        event: 'ended',
+        by: 'gateway',
+        code: 'connectionLost',
+        reason: `the ${peer}'s connection did not come back within 2 s`,
+      })
       expect(exit).toEqual({ exitCode: ExitCode.connectionLost, signal: undefined })
     },
   )

@@ -29,6 +29,9 @@ export type AuditAction =
   | 'tokens.create'
   | 'tokens.revoke'
   | 'sessions.transfer'
+  | 'channels.create'
+  | 'channels.revoke'
+  | 'login.rate-limited'
 
 export interface AuditInput {
   /** An email, `token:NAME` for a script token, or `-` when nobody is known. */

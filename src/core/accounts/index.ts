@@ -16,6 +16,7 @@ import { newId, newPin } from '../ids.js'
 import type { Store } from '../store/index.js'
 
 export * from './audit-trail.js'
+export * from './channel-links.js'
 export * from './authenticate.js'
 export * from './groups.js'
 export * from './identity.js'

@@ -4,13 +4,15 @@ import path from 'node:path'
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { DecidedBy } from '../consent/types.js'
-import { UserError } from '../errors.js'
+import { ExitCode, UserError } from '../errors.js'
+import { GENESIS, linkTo } from './chain.js'
 import {
   AuditLog,
   defaultAuditPath,
   describeAuditEntry,
   formatAuditLine,
   readAuditLog,
+  verifyAuditLog,
   type AuditEntry,
   type AuditRecord,
 } from './index.js'
@@ -148,6 +150,83 @@ describe('AuditLog', () => {
     expect(sentence).toBe('exec channel 3 opened: run \\x1b[2J\\u202e rm -rf /')
     expect(formatAuditLine(stored!)).not.toContain('\u001b')
     expect(formatAuditLine(stored!)).not.toContain('\u202e')
+  })
+})
+
+describe('the hash chain', () => {
+  const lines = () => fs.readFileSync(file, 'utf8').split('\n').slice(0, -1)
+  const prevOf = (line: string) => (JSON.parse(line) as { prev: string }).prev
+
+  it('links the first entry to GENESIS and each next one to the line before, across instances', () => {
+    write([start, { event: 'grants-revoked', session: SESSION_A, closedChannels: 1 }])
+    write([{ event: 'session-end', session: SESSION_A, by: 'host', reason: 'done' }])
+    const [first, second, third] = lines()
+    expect(prevOf(first!)).toBe(GENESIS)
+    expect(prevOf(second!)).toBe(linkTo(first!))
+    expect(prevOf(third!)).toBe(linkTo(second!))
+    expect(verifyAuditLog(file)).toEqual({ status: 'intact', entries: 3, unchained: 0, file })
+    // The link is not an entry's field: the entries read back as they were recorded.
+    expect(readAuditLog(file).entries[0]).toEqual({ ...start, time: expect.any(String) })
+  })
+
+  it('links to a last line longer than one read of the file end', () => {
+    const long = {
+      event: 'chat',
+      session: SESSION_A,
+      from: 'technician',
+      time: 'now',
+      text: 'x'.repeat(20_000),
+    } as const
+    write([start, long])
+    write([{ event: 'grants-revoked', session: SESSION_A, closedChannels: 0 }])
+    const all = lines()
+    expect(prevOf(all[2]!)).toBe(linkTo(all[1]!))
+    expect(verifyAuditLog(file).status).toBe('intact')
+  })
+
+  it('keeps writing the chain after entries written by an older rescue, and counts them unchained', () => {
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    fs.writeFileSync(file, `${JSON.stringify(entry(start))}\n${JSON.stringify(entry(start))}\n`)
+    expect(verifyAuditLog(file)).toEqual({ status: 'unchained', entries: 2, file })
+    write([{ event: 'grants-revoked', session: SESSION_A, closedChannels: 0 }])
+    expect(prevOf(lines()[2]!)).toBe(linkTo(JSON.stringify(entry(start))))
+    expect(verifyAuditLog(file)).toEqual({ status: 'intact', entries: 3, unchained: 2, file })
+  })
+
+  it('starts a new line after a line cut short, rather than gluing the entry to it', () => {
+    write([start])
+    fs.appendFileSync(file, '{"time":"2025-03-04T05:06:07.000Z","sess')
+    write([{ event: 'grants-revoked', session: SESSION_A, closedChannels: 0 }])
+    const all = lines()
+    expect(all).toHaveLength(3)
+    expect(readAuditLog(file).entries.map((e) => e.event)).toEqual(['session-start', 'grants-revoked'])
+    // The cut line cannot be checked: it is reported, never hidden.
+    expect(() => verifyAuditLog(file)).toThrow(/line 2 has no link/)
+  })
+
+  it('finds a missing log intact and empty', () => {
+    const missing = path.join(dir, 'missing.jsonl')
+    expect(verifyAuditLog(missing)).toEqual({ status: 'intact', entries: 0, unchained: 0, file: missing })
+  })
+
+  it('refuses an edited log with auditBroken, naming the file and the line', () => {
+    write([
+      start,
+      { event: 'grants-revoked', session: SESSION_A, closedChannels: 1 },
+      { event: 'grants-revoked', session: SESSION_A, closedChannels: 2 },
+    ])
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('"closedChannels":1', '"closedChannels":0'))
+    let error: unknown
+    try {
+      verifyAuditLog(file)
+    } catch (caught) {
+      error = caught
+    }
+    expect(error).toBeInstanceOf(UserError)
+    expect((error as UserError).exitCode).toBe(ExitCode.auditBroken)
+    expect((error as UserError).message).toContain(file)
+    expect((error as UserError).message).toMatch(/line 3 does not link to line 2/)
+    expect((error as UserError).hint).toMatch(/line 3/)
   })
 })
 

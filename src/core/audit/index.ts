@@ -1,8 +1,9 @@
 /**
  * The host's own audit log: what a technician did on this computer, one JSON object per line in
  * $XDG_STATE_HOME/rescue/audit.jsonl (or RESCUE_AUDIT_LOG). It owns the file's format, its
- * privacy (0700 folder, 0600 file), appending a record durably, reading the file back without
- * trusting it, and the sentence each entry reads as. Imports core only.
+ * privacy (0700 folder, 0600 file), appending a record durably and chained to the one before
+ * (chain.ts), reading the file back without trusting it, checking its chain, and the sentence
+ * each entry reads as. Imports core only.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -14,11 +15,22 @@ import { roleName, type EndedBy } from '../gateway/control-messages.js'
 import type { HostActivity } from '../host/events.js'
 import { stateDir } from '../paths.js'
 import { decidedByText, decisionText, describeHostActivity } from '../host/describe.js'
+import { toJsonLine } from '../text/json-line.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { checkChain, GENESIS, linkTo, type ChainCheck } from './chain.js'
+import { describeVerified } from '../trust/describe.js'
+import type { VerifiedTechnician } from '../trust/proof.js'
 
 /** What the host records, before the writer stamps the time. */
 export type AuditRecord = (
-  | { event: 'session-start'; server: string; technician: TechnicianIdentity; sas: string }
+  | {
+      event: 'session-start'
+      server: string
+      technician: TechnicianIdentity
+      sas: string
+      /** With --trust: the technician as the organisation's key vouches by signature. */
+      verified?: VerifiedTechnician
+    }
   | { event: 'session-end'; by: EndedBy; reason: string; code?: ErrorCode }
   /** The technician handed the session to another; every grant was revoked. */
   | { event: 'session-transferred'; to: TechnicianIdentity }
@@ -26,8 +38,8 @@ export type AuditRecord = (
   | { event: 'link-lost'; side: LinkSide; graceMs: number }
   /** The link came back and the session went on where it was. */
   | { event: 'link-restored'; side: LinkSide; downMs: number }
-  /** Progress is for the view only: the log keeps each transfer's outcome. */
-  | Exclude<HostActivity, { event: 'file-progress' }>
+  /** Progress and the words' question are for the view only: the log keeps outcomes. */
+  | Exclude<HostActivity, { event: 'file-progress' | 'words-asked' }>
 ) & { session: string }
 
 /** Whose link dropped: this computer's own connection, or the other side's. */
@@ -60,7 +72,8 @@ export class AuditLog {
     let fd: number | undefined
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
-      fd = fs.openSync(file, 'a', 0o600)
+      // Read as well as append: each record links to the last line already there.
+      fd = fs.openSync(file, 'a+', 0o600)
       // A log of what a stranger did on this computer is nobody else's business.
       if ((fs.fstatSync(fd).mode & 0o077) !== 0) fs.fchmodSync(fd, 0o600)
       return new AuditLog(file, fd)
@@ -74,11 +87,22 @@ export class AuditLog {
     }
   }
 
-  /** Appends one line; throws a UserError when the disk refuses it. After close() it does nothing. */
+  /**
+   * Appends one line, linked to the line before it (read from the file each time, so that two
+   * hosts writing the same log keep one chain); throws a UserError when the disk refuses it.
+   * After close() it does nothing.
+   */
   record(record: AuditRecord): void {
     if (this.fd === undefined) return
-    const line = Buffer.from(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`)
     try {
+      const { last, endsLine } = lastLine(this.fd)
+      const entry = toJsonLine({
+        time: new Date().toISOString(),
+        ...record,
+        prev: last === undefined ? GENESIS : linkTo(last),
+      })
+      // A line cut short (a full disk, a crash) is ended first: the entry must not be glued to it.
+      const line = Buffer.from(`${endsLine ? '' : '\n'}${entry}\n`)
       for (let written = 0; written < line.length;) {
         written += fs.writeSync(this.fd, line, written, line.length - written)
       }
@@ -95,6 +119,35 @@ export class AuditLog {
   }
 }
 
+const TAIL_CHUNK = 4096
+
+/**
+ * The file's last non-blank line (undefined when it has none), and whether the file ends with a
+ * new line (an empty file counts as ended). Reads backwards from the end, a chunk at a time.
+ */
+function lastLine(fd: number): { last: string | undefined; endsLine: boolean } {
+  const size = fs.fstatSync(fd).size
+  if (size === 0) return { last: undefined, endsLine: true }
+  let tail = Buffer.alloc(0)
+  let start = size
+  let endsLine: boolean | undefined
+  while (start > 0) {
+    const length = Math.min(TAIL_CHUNK, start)
+    start -= length
+    const chunk = Buffer.alloc(length)
+    fs.readSync(fd, chunk, 0, length, start)
+    tail = Buffer.concat([chunk, tail])
+    endsLine ??= tail[tail.length - 1] === 0x0a
+    // Whole lines only: a line starts after a new line, or at the start of the file.
+    const text = tail.toString('utf8')
+    const lines = text.split('\n')
+    const complete = start === 0 ? lines : lines.slice(1)
+    const last = complete.findLast((line) => line.trim() !== '')
+    if (last !== undefined) return { last, endsLine }
+  }
+  return { last: undefined, endsLine: endsLine ?? true }
+}
+
 /** How each DecidedBy reads after the decision: "allowed once by the end user", "denied: nobody answered in time". */
 const keysOf = <K extends string>(record: Record<K, unknown>) => Object.keys(record) as [K, ...K[]]
 
@@ -109,6 +162,15 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     server: z.string(),
     technician: z.object({ name: z.string(), email: z.string(), organisation: z.string() }),
     sas: z.string(),
+    verified: z
+      .object({
+        email: z.string(),
+        organisation: z.string(),
+        caFingerprint: z.string(),
+        deviceFingerprint: z.string(),
+        validUntil: z.string(),
+      })
+      .optional(),
   }),
   z.object({
     ...common,
@@ -144,6 +206,8 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     technician: z.string(),
     deadline: z.string(),
     folder: z.string().optional(),
+    sessionOnly: z.literal(true).optional(),
+    covers: z.array(z.enum(permissions)).optional(),
   }),
   z.object({
     ...common,
@@ -153,6 +217,7 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     decision: z.enum(keysOf(decisionText)),
     by: z.enum(keysOf(decidedByText)),
     folder: z.string().optional(),
+    covers: z.array(z.enum(permissions)).optional(),
   }),
   z.object({
     ...common,
@@ -188,6 +253,9 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     text: z.string(),
   }),
   z.object({ ...common, event: z.literal('auto-approve'), permissions: z.array(z.enum(permissions)) }),
+  z.object({ ...common, event: z.literal('words-confirmed'), by: z.literal('end-user') }),
+  z.object({ ...common, event: z.literal('words-rejected'), by: z.enum(['end-user', 'timeout']) }),
+  z.object({ ...common, event: z.literal('trust-gateway'), permissions: z.array(z.enum(permissions)) }),
 ])
 
 // The schema and the type must describe the same entries: either drifting fails to compile.
@@ -262,6 +330,34 @@ export function readAuditLog(
   return { entries: entries.filter((entry) => entry.session === session), skipped }
 }
 
+export type { ChainCheck } from './chain.js'
+
+/** What `rescue log --verify` found in a log that was not changed, and the file it read. */
+export type AuditVerification = Exclude<ChainCheck, { status: 'broken' }> & { file: string }
+
+/**
+ * Checks the audit log's hash chain (chain.ts). A missing file is intact with no entries; a broken
+ * chain is a UserError (`auditBroken`) naming the first line whose link fails.
+ */
+export function verifyAuditLog(file = defaultAuditPath()): AuditVerification {
+  let text = ''
+  try {
+    text = fs.readFileSync(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new UserError('failure', `cannot read the audit log ${file}: ${reason(error)}`)
+  }
+  const check = checkChain(text)
+  if (check.status === 'broken') {
+    throw new UserError(
+      'auditBroken',
+      `the audit log ${file} has been changed: ${check.reason}`,
+      `look at line ${check.line} of that file and the lines around it, and compare them with the session log on the gateway, which this computer cannot change`,
+    )
+  }
+  return { ...check, file }
+}
+
 /** One human sentence for an entry; every string that came from the other side is sanitized again. */
 export function describeAuditEntry(entry: AuditEntry): string {
   const safe = (text: string) => sanitizeForTerminal(text)
@@ -270,7 +366,8 @@ export function describeAuditEntry(entry: AuditEntry): string {
       const { name, email, organisation } = entry.technician
       return (
         `session started with ${safe(name)} <${safe(email)}> of ${safe(organisation)} ` +
-        `through ${safe(entry.server)}; security words: ${safe(entry.sas)}`
+        `through ${safe(entry.server)}; security words: ${safe(entry.sas)}` +
+        (entry.verified ? `; ${safe(describeVerified(entry.verified))}` : '')
       )
     }
     case 'session-transferred': {

@@ -25,13 +25,18 @@ export interface BridgeOptions {
   dir: string
   /** Asks the gateway whether the technician's groups allow a request; rejects when they do not. */
   check?: PolicyCheck
+  /** Why the end user's side refused a request for a permission (see technician/refusals.ts). */
+  explain?: Explain
 }
 
 /** Resolves when the gateway allows any of `permissions` (an empty list needs none); rejects otherwise. */
 export type PolicyCheck = (permissions: Permission[]) => Promise<void>
 const noCheck: PolicyCheck = () => Promise.resolve()
+/** The error that says why the host refused a request for `permission`. */
+export type Explain = (permission: Permission) => Promise<UserError>
+const noExplain: Explain = () => Promise.resolve(new UserError('denied', 'denied by the end user'))
 
-const FILE_PERMISSIONS: Permission[] = ['files.send', 'files.receive', 'files.browse']
+const FILE_PERMISSIONS: Permission[] = ['files.send', 'files.receive', 'files.browse', 'files.modify']
 /** What the gateway must allow before a subsystem is asked for; chat needs nothing. */
 const subsystemPermissions: Record<string, Permission[]> = {
   sftp: FILE_PERMISSIONS,
@@ -61,6 +66,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const server = bridgeServer(
     options.upstream,
     options.check ?? noCheck,
+    options.explain ?? noExplain,
     hostKey.privateKey,
     connections,
     (context) => authenticate(context, allowed),
@@ -104,6 +110,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
 function bridgeServer(
   upstream: ssh2.Client,
   check: PolicyCheck,
+  explain: Explain,
   hostKey: string,
   connections: Set<Connection>,
   authenticate: (context: AuthContext) => void,
@@ -114,7 +121,7 @@ function bridgeServer(
     connection.on('error', () => connection.end())
     connection.on('authentication', authenticate)
     connection.on('ready', () =>
-      connection.on('session', (accept) => bridgeSession(accept(), upstream, check)),
+      connection.on('session', (accept) => bridgeSession(accept(), upstream, check, explain)),
     )
   })
 }
@@ -133,10 +140,16 @@ export async function startControlSocket(
   upstream: ssh2.Client,
   socketPath: string,
   check: PolicyCheck = noCheck,
+  explain: Explain = noExplain,
 ): Promise<ControlSocket> {
   const connections = new Set<Connection>()
-  const server = bridgeServer(upstream, check, generateSshKeyPair().privateKey, connections, (context) =>
-    context.accept(),
+  const server = bridgeServer(
+    upstream,
+    check,
+    explain,
+    generateSshKeyPair().privateKey,
+    connections,
+    (context) => context.accept(),
   )
   fs.rmSync(socketPath, { force: true })
   await new Promise<void>((resolve, reject) => {
@@ -183,7 +196,12 @@ interface PtyInfo {
 }
 
 /** Forwards one local session channel's request to the same request upstream. */
-function bridgeSession(session: ssh2.Session, upstream: ssh2.Client, check: PolicyCheck): void {
+function bridgeSession(
+  session: ssh2.Session,
+  upstream: ssh2.Client,
+  check: PolicyCheck,
+  explain: Explain,
+): void {
   let pty: PtyInfo | undefined
   let remote: ClientChannel | undefined
   session.on('pty', (accept, _reject, info) => {
@@ -199,57 +217,67 @@ function bridgeSession(session: ssh2.Session, upstream: ssh2.Client, check: Poli
     remote?.signal(info.name)
     accept?.()
   })
-  const refuse = (local: ServerChannel, why: string) => {
+  // A refusal reaches the local client as "rescue: why" on stderr and its exit code (15 the end
+  // user, 17 policy, 14 the session ended): see refusalFromStatus.
+  const refuse = (local: ServerChannel, error: unknown) => {
+    const known = error instanceof UserError ? error : undefined
+    const why = known ? sanitizeForTerminal(known.message, 300) : 'refused by the gateway'
     local.stderr.write(`rescue: ${why}\r\n`)
-    local.exit(ExitCode.denied)
+    local.exit(known?.exitCode ?? ExitCode.denied)
     local.end()
   }
-  const connect = (local: ServerChannel) => (error: Error | undefined, channel: ClientChannel) => {
-    if (error) return refuse(local, 'denied by the end user')
-    remote = channel
-    join(local, channel)
-  }
+  const connect =
+    (local: ServerChannel, permission: Permission) => (error: Error | undefined, channel: ClientChannel) => {
+      if (error) return void explain(permission).then((why) => refuse(local, why))
+      remote = channel
+      join(local, channel)
+    }
   // The gateway first: what the technician's groups deny is never even asked of the end user.
   const gated = (local: ServerChannel, permissions: Permission[], ask: () => void) =>
-    check(permissions).then(ask, (error: unknown) =>
-      refuse(
-        local,
-        error instanceof Error ? sanitizeForTerminal(error.message, 300) : 'refused by the gateway',
-      ),
-    )
+    check(permissions).then(ask, (error: unknown) => refuse(local, error))
   // Each local request is accepted at once and joined to its upstream twin once the end user allows
-  // it (a refusal becomes "denied" and exit status 15): OpenSSH sends EOF right after `exec` when
+  // it (a refusal becomes its reason and exit status): OpenSSH sends EOF right after `exec` when
   // stdin is empty, and ssh2 cannot accept a request after its session has seen EOF. Until the join,
   // local input waits in the stream.
   session.on('shell', (accept) => {
     const local = accept()
-    if (local) void gated(local, ['shell'], () => upstream.shell(pty ?? false, connect(local)))
+    if (local) void gated(local, ['shell'], () => upstream.shell(pty ?? false, connect(local, 'shell')))
   })
   session.on('exec', (accept, _reject, info) => {
     const local = accept()
     if (local)
-      void gated(local, ['exec'], () => upstream.exec(info.command, pty ? { pty } : {}, connect(local)))
+      void gated(local, ['exec'], () =>
+        upstream.exec(info.command, pty ? { pty } : {}, connect(local, 'exec')),
+      )
   })
   // rescue's own subsystems (chat, sysinfo) are answered only once the end user's side has: a chat
-  // is then open at both ends when the technician is told so. sftp is accepted at once like exec,
-  // since OpenSSH's sftp and scp send their first packet without waiting for the answer.
+  // is then open at both ends when the technician is told so; a refusal is accepted locally to say
+  // why. sftp is accepted at once like exec, since OpenSSH's sftp and scp send their first packet
+  // without waiting for the answer.
   session.on('subsystem', (accept, reject, info) => {
     const permissions = subsystemPermissions[info.name] ?? []
     if (info.name === 'sftp') {
       const local = accept()
-      if (local) void gated(local, permissions, () => upstream.subsys(info.name, connect(local)))
+      if (local)
+        void gated(local, permissions, () => upstream.subsys(info.name, connect(local, 'files.browse')))
       return
+    }
+    const refuseLocally = (error: unknown) => {
+      const local = accept()
+      if (local) refuse(local, error)
+      else reject?.()
     }
     check(permissions).then(
       () =>
         upstream.subsys(info.name, (error, channel) => {
-          if (error) return reject?.()
+          const asked = permissions[0]
+          if (error) return void (asked ? explain(asked).then(refuseLocally) : reject?.())
           const local = accept()
           if (!local) return channel.close()
           remote = channel
           join(local, channel)
         }),
-      () => reject?.(),
+      refuseLocally,
     )
   })
 }

@@ -138,6 +138,31 @@ describe('ChatLink', () => {
     expect(host.received[0]?.from).toBe('technician')
   })
 
+  it('a chat opened late reads the session’s chat so far, both sides, marked as history', async () => {
+    const [a, b] = streamPair()
+    const host = end(a, 'host')
+    const technician = end(b, 'technician')
+    const earlier: ChatMessage[] = [
+      { from: 'host', time: now(), text: 'my printer is on fire' },
+      { from: 'technician', time: now(), text: 'unplug it' },
+    ]
+    host.link.sendHistory(earlier)
+    await within(technician.link.historyReceived)
+    expect(technician.received).toEqual(earlier.map((message) => ({ ...message, history: true })))
+    host.link.send('done')
+    await until(() => technician.received.length === 3)
+    expect(technician.received[2]).toMatchObject({ from: 'host', text: 'done' })
+    expect(technician.received[2]?.history).toBeUndefined()
+  })
+
+  it('the host’s end refuses history from the technician: the past is the host’s record', async () => {
+    const [a, b] = streamPair()
+    const host = end(a, 'host')
+    b.write(line({ type: 'history', from: 'host', text: 'the end user said yes', time: now() }))
+    expect(await within(host.closed)).toMatch(/not a chat message/)
+    expect(host.received).toEqual([])
+  })
+
   it('uses its own clock when the sender’s time is invalid or more than a day off', async () => {
     const { technician, raw } = hostileHost()
     const before = Date.now()
@@ -207,7 +232,7 @@ describe('ChatDecoder', () => {
         let start = 0
         for (const point of [...points, bytes.length]) {
           for (const result of decoder.push(bytes.subarray(start, point)))
-            if (result.ok) out.push(result.text)
+            if (result.ok && result.type === 'message') out.push(result.text)
           start = point
         }
         expect(out).toEqual(list)

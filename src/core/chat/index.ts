@@ -8,6 +8,12 @@
  * The sender is implied by the direction (a channel has exactly two ends), so a `from` field sent
  * by the peer is never read. Anything else closes the channel with a reason.
  *
+ * History: when a chat opens, the host first sends the session's chat so far, both sides, as
+ * `{"type":"history","from","text","time"}` lines and then `{"type":"history-end"}`, so a
+ * technician who opens `rescue chat` late reads what the end user already wrote. Only the
+ * technician's end accepts these (the host keeps the record; the technician has nothing to tell it
+ * about the past); on the host's end they close the channel like any other stranger.
+ *
  * Owns: the wire format, its decoder, the link over one channel, the subsystem helpers.
  * May import: ssh2 types, zod, ../errors, ../text. Never oclif or ink.
  */
@@ -38,7 +44,12 @@ export interface ChatMessage {
   /** ISO-8601 UTC. */
   time: string
   text: string
+  /** Said before this chat opened: the host's record of the session's chat so far. */
+  history?: true
 }
+
+/** How many past lines the host keeps and replays to a chat that opens later. */
+export const MAX_CHAT_HISTORY = 200
 
 export interface ChatLinkOptions {
   /** This end's role; received lines are labelled with the other one. */
@@ -48,15 +59,24 @@ export interface ChatLinkOptions {
   onClose?(reason?: string): void
 }
 
-// Unknown keys (a forged `from`) are stripped, never read.
-const wireMessageSchema = z.object({
-  type: z.literal('message'),
-  text: z.string().min(1),
-  time: z.string(),
-})
+// Unknown keys (a forged `from` on a message) are stripped, never read.
+const wireMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('message'), text: z.string().min(1), time: z.string() }),
+  z.object({
+    type: z.literal('history'),
+    from: z.enum(['host', 'technician']),
+    text: z.string().min(1),
+    time: z.string(),
+  }),
+  z.object({ type: z.literal('history-end') }),
+])
 
 /** What one received line decodes to: text and time as sent, not yet sanitized or checked. */
-export type ChatDecoded = { ok: true; text: string; time: string } | { ok: false; reason: string }
+export type ChatDecoded =
+  | { ok: true; type: 'message'; text: string; time: string }
+  | { ok: true; type: 'history'; from: ChatRole; text: string; time: string }
+  | { ok: true; type: 'history-end' }
+  | { ok: false; reason: string }
 
 /**
  * Splits received bytes into lines and decodes each. After the first error it yields nothing
@@ -103,7 +123,7 @@ export class ChatDecoder {
     }
     const parsed = wireMessageSchema.safeParse(value)
     if (!parsed.success) return { ok: false, reason: 'a chat line was not a chat message' }
-    return { ok: true, text: parsed.data.text, time: parsed.data.time }
+    return { ok: true, ...parsed.data }
   }
 
   private fail(results: ChatDecoded[], reason: string): ChatDecoded[] {
@@ -130,6 +150,9 @@ export class ChatLink {
   private readonly decoder = new ChatDecoder()
   private readonly peer: ChatRole
   private closed = false
+  private historyDone!: () => void
+  /** Settles once the host's history has arrived (or the channel closed): on the technician's end. */
+  readonly historyReceived = new Promise<void>((resolve) => (this.historyDone = resolve))
 
   constructor(
     private readonly stream: Duplex,
@@ -159,6 +182,14 @@ export class ChatLink {
     return message
   }
 
+  /** The host's end: sends the session's chat so far, then the mark that it is all there. */
+  sendHistory(messages: readonly ChatMessage[]): void {
+    if (this.closed || this.options.self !== 'host') return
+    for (const { from, text, time } of messages)
+      this.stream.write(`${JSON.stringify({ type: 'history', from, text, time })}\n`)
+    this.stream.write(`${JSON.stringify({ type: 'history-end' })}\n`)
+  }
+
   /** Closes the channel; onClose is called with no reason. */
   close(): void {
     this.finish()
@@ -173,10 +204,20 @@ export class ChatLink {
         this.finish(decoded.reason)
         return
       }
+      if (decoded.type !== 'message' && this.options.self === 'host') {
+        this.finish('a chat line was not a chat message')
+        return
+      }
+      if (decoded.type === 'history-end') {
+        this.historyDone()
+        continue
+      }
       this.options.onMessage({
-        from: this.peer,
+        // A message's sender is the other end, whatever it says; history is the host's record.
+        from: decoded.type === 'history' ? decoded.from : this.peer,
         time: trustedTime(decoded.time),
         text: sanitizeForTerminal(decoded.text, MAX_CHAT_TEXT),
+        ...(decoded.type === 'history' ? { history: true as const } : {}),
       })
     }
   }
@@ -184,15 +225,22 @@ export class ChatLink {
   private finish(reason?: string): void {
     if (this.closed) return
     this.closed = true
+    this.historyDone()
     // An ssh2 channel's destroy() sends EOF and CLOSE; a plain stream's tears it down.
     this.stream.destroy()
     this.options.onClose?.(reason)
   }
 }
 
-/** The technician's side: opens the chat subsystem on the session's SSH connection. */
-export function openChat(client: ssh2.Client, options: ChatLinkOptions): Promise<ChatLink> {
-  return new Promise((resolve, reject) => {
+// The host sends its history as soon as the chat opens; a host that says nothing is not waited for long.
+const HISTORY_WAIT_MS = 5000
+
+/**
+ * The technician's side: opens the chat subsystem on the session's SSH connection; resolves once
+ * the session's chat so far has been passed to `onMessage` (marked `history`).
+ */
+export async function openChat(client: ssh2.Client, options: ChatLinkOptions): Promise<ChatLink> {
+  const link = await new Promise<ChatLink>((resolve, reject) => {
     client.subsys(CHAT_SUBSYSTEM, (error: Error | undefined, channel: ClientChannel) => {
       if (error) {
         reject(new UserError('failure', 'the end user’s computer did not open the chat'))
@@ -201,9 +249,25 @@ export function openChat(client: ssh2.Client, options: ChatLinkOptions): Promise
       resolve(new ChatLink(channel, options))
     })
   })
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    link.historyReceived,
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, HISTORY_WAIT_MS))),
+  ])
+  clearTimeout(timer)
+  return link
 }
 
-/** The host's side: serves chat on an accepted `chat@rescue` subsystem channel. */
-export function serveChat(channel: ServerChannel, options: ChatLinkOptions): ChatLink {
-  return new ChatLink(channel, options)
+/**
+ * The host's side: serves chat on an accepted `chat@rescue` subsystem channel, first sending
+ * `history` (the session's chat so far) and the mark that it is all there.
+ */
+export function serveChat(
+  channel: ServerChannel,
+  options: ChatLinkOptions,
+  history: readonly ChatMessage[] = [],
+): ChatLink {
+  const link = new ChatLink(channel, options)
+  link.sendHistory(history)
+  return link
 }

@@ -8,7 +8,7 @@ import WebSocket from 'ws'
 import { z } from 'zod'
 import { ExitCode, UserError, type ErrorCode } from '../errors.js'
 import {
-  CHANNEL_HEADER,
+  CHANNEL_LINK_HEADER,
   MAX_FRAME_BYTES,
   PIN_HEADER,
   RESUME_HEADER,
@@ -21,6 +21,8 @@ import type { Permission } from '../consent/types.js'
 import type { QueuedSession } from '../gateway/rendezvous.js'
 import type {
   AuditRecord,
+  ChannelLinkSummary,
+  NewChannelLink,
   GroupSummary,
   LoginReply,
   NewPassword,
@@ -280,6 +282,18 @@ export const api = {
         undefined,
         token,
       ),
+    createChannelLink: (server: string, token: string, options: { group: string; name?: string }) =>
+      request<NewChannelLink>(server, 'POST', '/v1/admin/channels', options, token),
+    listChannelLinks: (server: string, token: string) =>
+      request<{ channels: ChannelLinkSummary[] }>(server, 'GET', '/v1/admin/channels', undefined, token),
+    revokeChannelLink: (server: string, token: string, name: string) =>
+      request<{ channel: ChannelLinkSummary }>(
+        server,
+        'DELETE',
+        `/v1/admin/channels/${segment(name)}`,
+        undefined,
+        token,
+      ),
     audit: (server: string, token: string, limit: number) =>
       request<{ entries: AuditRecord[] }>(server, 'GET', `/v1/admin/audit?limit=${limit}`, undefined, token),
   },
@@ -297,7 +311,7 @@ export interface OpenSocketOptions {
 
 function entryHeaders(entry: Entry): Record<string, string> {
   if ('pin' in entry) return { [PIN_HEADER]: entry.pin }
-  if ('channel' in entry) return { [CHANNEL_HEADER]: entry.channel }
+  if ('channelSecret' in entry) return { [CHANNEL_LINK_HEADER]: entry.channelSecret }
   if ('resume' in entry) return { [RESUME_HEADER]: entry.resume }
   return { [SESSION_HEADER]: entry.sessionId }
 }

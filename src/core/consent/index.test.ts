@@ -158,19 +158,25 @@ describe('grants limited to a folder', () => {
   })
 
   it('a folder transfer grant lasts until its transfer ends, and a revoke ends it sooner', async () => {
-    const { instance, requests } = broker()
+    const { instance, requests, decisions } = broker()
     const transfer = new AbortController()
     instance.grantTransfer(['files.send', 'files.browse'], '/tmp/drop', transfer.signal)
-    expect(await instance.request('files.browse', 'make a folder', '', undefined, inTmp('x'))).toBe(true)
+    expect(await instance.request('files.browse', 'look at a file', '', undefined, inTmp('x'))).toBe(true)
+    // Changing what is there is no part of a folder transfer: the end user is asked.
+    void instance.request('files.modify', 'delete a file', '', undefined, inTmp('x'))
+    expect(requests()).toHaveLength(2)
+    expect(decisions()).toEqual([
+      expect.objectContaining({ permission: 'files.browse', by: 'transfer-grant' }),
+    ])
     transfer.abort()
     void instance.request('files.send', 'put a file', '', undefined, inTmp('y'))
-    expect(requests()).toHaveLength(2)
+    expect(requests()).toHaveLength(3)
 
     const again = new AbortController()
     instance.grantTransfer(['files.send'], '/tmp/drop', again.signal)
     instance.revoke()
     void instance.request('files.send', 'put a file', '', undefined, inTmp('z'))
-    expect(requests()).toHaveLength(3)
+    expect(requests()).toHaveLength(4)
   })
 })
 
@@ -196,23 +202,77 @@ describe('the policy the gateway sent', () => {
     expect(await shell).toBe(true)
   })
 
-  it('the single prompt asks once for everything allowed, then grants each for the session', async () => {
-    const { instance, requests } = broker({ policy: ['single-prompt', 'shell', 'sysinfo', 'private'] })
+  it('the single prompt lists everything allowed in words and, allowed for the session, grants each', async () => {
+    const { instance, requests, decisions } = broker({
+      policy: ['single-prompt', 'shell', 'sysinfo', 'private'],
+    })
     expect(instance.everythingAllowed).toEqual(['shell', 'sysinfo'])
     const asked = instance.requestEverything()
-    expect(requests()[0]).toMatchObject({ permission: 'single-prompt' })
-    expect(requests()[0]!.summary).toContain('shell, sysinfo')
-    instance.answer(requests()[0]!.id, 'once')
-    expect(await asked).toBe(true)
+    expect(requests()[0]).toMatchObject({
+      permission: 'single-prompt',
+      sessionOnly: true,
+      covers: ['shell', 'sysinfo'],
+    })
+    expect(requests()[0]!.summary).toContain('open a shell and see system information')
+    expect(requests()[0]!.summary).not.toContain('sysinfo')
+    instance.answer(requests()[0]!.id, 'session')
+    expect(await asked).toMatchObject({ allowed: true, decision: 'session', by: 'end-user' })
+    expect(decisions()[0]).toMatchObject({ decision: 'session', covers: ['shell', 'sysinfo'] })
     expect(await instance.request('sysinfo', 'read system information')).toBe(true)
     expect(await instance.request('shell', 'open a shell')).toBe(true)
     expect(await instance.request('exec', 'run a command', 'id')).toBe(false)
     expect(requests()).toHaveLength(4)
   })
 
+  it('"once" is no answer to the single prompt: it grants nothing and the prompt stays', async () => {
+    const { instance, requests, decisions } = broker({ policy: ['single-prompt', 'sysinfo'] })
+    const asked = instance.requestEverything()
+    instance.answer(requests()[0]!.id, 'once')
+    instance.answer(requests()[0]!.id, 'folder')
+    expect(decisions()).toHaveLength(0)
+    instance.answer(requests()[0]!.id, 'deny')
+    expect(await asked).toMatchObject({ allowed: false, by: 'end-user' })
+    // A later sysinfo is asked, not run unasked.
+    void instance.request('sysinfo', 'read system information')
+    expect(requests()).toHaveLength(2)
+    expect(instance.granted).toEqual([])
+  })
+
   it('without single-prompt in the policy, the single prompt is refused unasked', async () => {
     const { instance, decisions } = broker({ policy: ['shell'] })
-    expect(await instance.requestEverything()).toBe(false)
+    expect(await instance.requestEverything()).toMatchObject({ allowed: false, by: 'policy' })
     expect(decisions()[0]).toMatchObject({ permission: 'single-prompt', by: 'policy' })
+  })
+
+  it('refuses unasked, naming it, a request that needs a permission the policy does not allow', async () => {
+    const { instance, decisions } = broker({ policy: ['files.send'] })
+    const outcome = await instance.decide('files.send', 'put a folder on this computer', {
+      needs: ['files.browse'],
+    })
+    expect(outcome).toMatchObject({ allowed: false, by: 'policy', permission: 'files.browse' })
+    expect(decisions()[0]).toMatchObject({ decision: 'deny', by: 'policy' })
+  })
+})
+
+describe('why a request was refused', () => {
+  it('says how long the end user had when nobody answered', async () => {
+    vi.useFakeTimers()
+    const { instance } = broker({ timeoutMs: 30_000 })
+    const pending = instance.decide('shell', 'open a shell')
+    await vi.advanceTimersByTimeAsync(30_000)
+    expect(await pending).toMatchObject({ allowed: false, by: 'timeout', seconds: 30, permission: 'shell' })
+  })
+
+  it('no terminal, revoked while waiting, and the session ending each say so', async () => {
+    expect(await broker({ interactive: false }).instance.decide('exec', 'run')).toMatchObject({
+      by: 'no-terminal',
+    })
+    const { instance } = broker()
+    const waiting = instance.decide('exec', 'run')
+    instance.revoke()
+    expect(await waiting).toMatchObject({ allowed: false, by: 'revoked' })
+    const later = instance.decide('exec', 'run')
+    instance.end()
+    expect(await later).toMatchObject({ allowed: false, by: 'ended' })
   })
 })

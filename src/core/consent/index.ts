@@ -8,9 +8,20 @@ import path from 'node:path'
 import { newId } from '../ids.js'
 import type { HostActivity } from '../host/events.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
-import type { ConsentRequest, ConsentResult, DecidedBy, Decision, FileScope, Permission } from './types.js'
+import type {
+  ConsentOutcome,
+  ConsentRequest,
+  ConsentResult,
+  DecidedBy,
+  Decision,
+  FileScope,
+  Permission,
+} from './types.js'
+import { listInWords } from './wording.js'
 
 export * from './types.js'
+export * from './wording.js'
+export * from './refusal.js'
 
 export const DEFAULT_CONSENT_TIMEOUT_MS = 60_000
 export { SINGLE_PROMPT_SUBSYSTEM } from '../ssh/subsystems.js'
@@ -51,6 +62,19 @@ interface Pending {
   settle(decision: Decision, by: DecidedBy): void
 }
 
+/** Extra facts about one request, beyond what is asked. */
+export interface RequestOptions {
+  detail?: string
+  withdrawn?: AbortSignal
+  scope?: FileScope
+  /** Other permissions the request cannot go on without (a folder transfer needs files.browse): the policy must allow them too. */
+  needs?: readonly Permission[]
+  /** Only "for this session" or "deny" (the single prompt). */
+  sessionOnly?: boolean
+  /** What a session grant covers besides `permission`. */
+  covers?: readonly Permission[]
+}
+
 export class ConsentBroker {
   private readonly grants = new Set<Permission>()
   private folderGrants: FolderGrant[] = []
@@ -72,19 +96,21 @@ export class ConsentBroker {
 
   /**
    * The single prompt: one question for every permission the technician's groups allow. Needs
-   * the policy to allow `single-prompt`; when the end user says yes, each of them is granted for
-   * the rest of the session.
+   * the policy to allow `single-prompt`. It is a grant for the rest of the session or nothing:
+   * "once" would mean nothing for a list of things, so the end user is offered only "for this
+   * session" and "deny", and any other answer is ignored.
    */
-  async requestEverything(withdrawn?: AbortSignal): Promise<boolean> {
+  requestEverything(withdrawn?: AbortSignal): Promise<ConsentOutcome> {
     const everything = this.everythingAllowed
-    const allowed = await this.request(
+    return this.decide(
       'single-prompt',
-      `have, for the rest of this session, everything their group allows: ${everything.join(', ') || 'nothing'}`,
-      undefined,
-      withdrawn,
+      `have, for the rest of this session, everything their group allows: ${listInWords(everything)}`,
+      {
+        ...(withdrawn ? { withdrawn } : {}),
+        sessionOnly: true,
+        covers: everything,
+      },
     )
-    if (allowed && !this.ended) for (const permission of everything) this.grants.add(permission)
-    return allowed
   }
 
   /**
@@ -99,7 +125,18 @@ export class ConsentBroker {
     withdrawn?: AbortSignal,
     scope?: FileScope,
   ): Promise<boolean> {
+    return this.decide(permission, summary, {
+      ...(detail !== undefined ? { detail } : {}),
+      ...(withdrawn ? { withdrawn } : {}),
+      ...(scope ? { scope } : {}),
+    }).then((outcome) => outcome.allowed)
+  }
+
+  /** As `request`, with how it was decided and by whom, so the technician can be told why. */
+  decide(permission: Permission, summary: string, options: RequestOptions = {}): Promise<ConsentOutcome> {
+    const { detail, withdrawn, scope } = options
     const timeoutMs = this.options.timeoutMs ?? DEFAULT_CONSENT_TIMEOUT_MS
+    const covers = options.covers ? [...options.covers] : undefined
     const request: ConsentRequest = {
       id: newId(),
       permission,
@@ -108,12 +145,25 @@ export class ConsentBroker {
       technician: sanitizeForTerminal(this.options.technician, 200),
       deadline: new Date(Date.now() + timeoutMs).toISOString(),
       ...(scope ? { folder: sanitizeForTerminal(scope.folder, MAX_DETAIL_LENGTH) } : {}),
+      ...(options.sessionOnly ? { sessionOnly: true as const } : {}),
+      ...(covers ? { covers } : {}),
     }
+    // The policy is checked before anyone is asked, for everything the request needs.
+    const forbidden = this.policy && [permission, ...(options.needs ?? [])].find((p) => !this.policy!.has(p))
     this.options.onActivity({ event: 'consent-request', ...request })
     const immediate = withdrawn?.aborted
       ? { decision: 'deny' as const, by: 'withdrawn' as const }
-      : this.decideWithoutAsking(permission, scope)
-    if (immediate) return Promise.resolve(this.record(request, immediate.decision, immediate.by))
+      : forbidden && !this.ended
+        ? { decision: 'deny' as const, by: 'policy' as const }
+        : this.decideWithoutAsking(permission, scope)
+    const outcome = (decision: Decision, by: DecidedBy): ConsentOutcome => ({
+      allowed: this.record(request, decision, by),
+      decision,
+      by,
+      permission: by === 'policy' && forbidden ? forbidden : permission,
+      ...(by === 'timeout' ? { seconds: Math.round(timeoutMs / 1000) } : {}),
+    })
+    if (immediate) return Promise.resolve(outcome(immediate.decision, immediate.by))
 
     return new Promise((resolve) => {
       const settle = (answer: Decision, by: DecidedBy) => {
@@ -121,7 +171,8 @@ export class ConsentBroker {
         clearTimeout(timer)
         // "In this folder" means nothing for a request that names no folder: it counts as once.
         const decision = answer === 'folder' && !scope ? 'once' : answer
-        if (decision === 'session') this.grants.add(permission)
+        if (decision === 'session')
+          for (const granted of [permission, ...(covers ?? [])]) this.grants.add(granted)
         if (decision === 'folder' && scope) {
           this.folderGrants.push({
             permissions: new Set([permission]),
@@ -129,7 +180,7 @@ export class ConsentBroker {
             by: 'folder-grant',
           })
         }
-        resolve(this.record(request, decision, by))
+        resolve(outcome(decision, by))
       }
       const timer = setTimeout(() => settle('deny', 'timeout'), timeoutMs)
       this.pending.set(request.id, { request, timer, settle })
@@ -139,7 +190,10 @@ export class ConsentBroker {
 
   /** The end user's answer to a prompt; an unknown or already settled id is ignored. */
   answer(id: string, decision: Decision): void {
-    this.pending.get(id)?.settle(decision, 'end-user')
+    const pending = this.pending.get(id)
+    // A session-only prompt has no "once" and no folder: such an answer is not one it offered.
+    if (pending?.request.sessionOnly && decision !== 'session' && decision !== 'deny') return
+    pending?.settle(decision, 'end-user')
   }
 
   /**
@@ -164,13 +218,15 @@ export class ConsentBroker {
   revoke(): void {
     this.grants.clear()
     this.folderGrants = []
-    for (const pending of [...this.pending.values()]) pending.settle('deny', 'ended')
+    for (const pending of [...this.pending.values()]) pending.settle('deny', 'revoked')
   }
 
   /** The session is over: deny what waits and everything after. */
   end(): void {
     this.ended = true
-    this.revoke()
+    this.grants.clear()
+    this.folderGrants = []
+    for (const pending of [...this.pending.values()]) pending.settle('deny', 'ended')
   }
 
   /** Permissions granted for the rest of the session, by the end user or up front. */
@@ -183,7 +239,6 @@ export class ConsentBroker {
     scope: FileScope | undefined,
   ): { decision: Decision; by: DecidedBy } | undefined {
     if (this.ended) return { decision: 'deny', by: 'ended' }
-    if (this.policy && !this.policy.has(permission)) return { decision: 'deny', by: 'policy' }
     if (this.autoApprove.has(permission)) return { decision: 'once', by: 'auto-approve' }
     if (this.grants.has(permission)) return { decision: 'once', by: 'session-grant' }
     const folderGrant =
@@ -203,6 +258,7 @@ export class ConsentBroker {
       decision,
       by,
       ...(decision === 'folder' && request.folder !== undefined ? { folder: request.folder } : {}),
+      ...(decision === 'session' && request.covers ? { covers: request.covers } : {}),
     }
     this.options.onActivity({ event: 'consent-decision', ...result })
     return decision !== 'deny'

@@ -11,6 +11,7 @@ export const permissions = [
   'files.send',
   'files.receive',
   'files.browse',
+  'files.modify',
   'sysinfo',
   'record',
   'transfer',
@@ -45,8 +46,10 @@ export type DecidedBy =
   | 'no-terminal'
   /** A request the host does not know how to ask about. */
   | 'unknown-request'
-  /** The session ended, or the grants were revoked, while it waited. */
+  /** The session ended while it waited. */
   | 'ended'
+  /** The end user revoked every grant (`r`) while it waited. */
+  | 'revoked'
   /** The technician closed the channel that asked before anyone answered. */
   | 'withdrawn'
   /** The technician's groups do not allow it: refused whatever the end user would answer. */
@@ -66,6 +69,10 @@ export interface ConsentRequest {
   folder?: string
   /** When silence becomes a denial (ISO-8601). */
   deadline: string
+  /** Only "for this session" or "deny" mean anything here (the single prompt): "once" is not offered. */
+  sessionOnly?: true
+  /** What a grant covers when it is more than `permission` (the single prompt: everything listed). */
+  covers?: Permission[]
 }
 
 export interface ConsentResult {
@@ -75,6 +82,19 @@ export interface ConsentResult {
   by: DecidedBy
   /** The folder a `folder` decision covers, sanitized. */
   folder?: string
+  /** Every permission a `session` decision granted, when more than `permission` (the single prompt). */
+  covers?: Permission[]
+}
+
+/** How a request was decided, as the host's SSH server needs it to tell the technician why. */
+export interface ConsentOutcome {
+  allowed: boolean
+  decision: Decision
+  by: DecidedBy
+  /** The permission a policy refusal is about: the one asked, or another the request needs. */
+  permission: Permission
+  /** How long the end user had to answer, for a timeout. */
+  seconds?: number
 }
 
 /** Where a file request acts: the real path, and the folder an "in this folder" grant would cover. */

@@ -1,7 +1,8 @@
 /**
  * Where a technician's login lives: the gateway URL and email in config.json, the token in the
  * OS keychain (@napi-rs/keyring), or in a 0600 file when no keychain service answers.
- * RESCUE_TOKEN overrides both, for scripts. Imports core only.
+ * RESCUE_TOKEN overrides both, for scripts. The technician's device key (core/trust) is kept the same
+ * way, under its own name. Imports core only.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -118,4 +119,28 @@ export function forgetLogin(server: string): void {
   keychain((entry) => entry.deletePassword(), server)
   removeFileToken(server)
   if (loadLogin()?.server === server) fs.rmSync(loginPath(), { force: true })
+}
+
+const secretFilePath = () => path.join(configDir(), 'secrets.json')
+
+/** Keeps a secret of this machine (the device key) in the keychain, or in a 0600 file when none answers. */
+export function saveSecret(name: string, secret: string): Exclude<TokenSource, 'environment'> {
+  const stored = keychain((entry) => {
+    entry.setPassword(secret)
+    return entry.getPassword() === secret
+  }, name)
+  if (stored) return 'keychain'
+  const secrets = readJson(secretFilePath(), tokenFile) ?? {}
+  writePrivate(secretFilePath(), { ...secrets, [name]: secret })
+  return 'file'
+}
+
+/** A secret saved by `saveSecret`, and where it was found. */
+export function findSecret(
+  name: string,
+): { secret: string; source: Exclude<TokenSource, 'environment'> } | undefined {
+  const fromKeychain = keychain((entry) => entry.getPassword(), name)
+  if (fromKeychain) return { secret: fromKeychain, source: 'keychain' }
+  const fromFile = readJson(secretFilePath(), tokenFile)?.[name]
+  return fromFile ? { secret: fromFile, source: 'file' } : undefined
 }

@@ -18,14 +18,19 @@ import { BugError } from '../errors.js'
 import { startGateway } from '../gateway/index.js'
 import type { Role } from '../gateway/control-messages.js'
 import { startHost, type HostEvent } from '../host/index.js'
-import type { SessionEnded, SessionEvent } from '../session/index.js'
+import type { SessionEnded } from '../session/index.js'
 import { type RemoteExit } from '../ssh/technician-client.js'
-import { startTechnician, type TechnicianSession } from '../technician/index.js'
+import { startTechnician, type TechnicianEvent, type TechnicianSession } from '../technician/index.js'
 import { openStore } from '../store/index.js'
 
 export interface DemoOptions {
   narrate: (line: string) => void
-  onEvent: (role: Role, event: HostEvent) => void
+  onEvent: (role: Role, event: HostEvent | TechnicianEvent) => void
+  /**
+   * The end user's answer to "do the words your technician reads you match these?", given both
+   * sides' words (the demo holds both ends); no answer in time ends the session.
+   */
+  confirmWords: (sas: Record<Role, string>, deadline: string) => Promise<boolean>
   /** Answers the host's consent prompts, as the end user at the keyboard would. */
   answer: (request: ConsentRequest) => Promise<Decision>
   /** Uses the technician's connection for a shell: interactive on a terminal, scripted otherwise. */
@@ -71,8 +76,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       narrate(`3. the technician made PIN ${pin}; the end user runs: rescue host --pin ${pin}`)
 
       const paired: Partial<Record<Role, string>> = {}
-      const onEvent = (role: Role) => (event: HostEvent) => {
+      let onBothPaired!: (sas: Record<Role, string>) => void
+      const bothPaired = new Promise<Record<Role, string>>((resolve) => (onBothPaired = resolve))
+      const onEvent = (role: Role) => (event: HostEvent | TechnicianEvent) => {
         if (event.event === 'paired') paired[role] = event.sas
+        if (paired.host !== undefined && paired.technician !== undefined) {
+          onBothPaired({ host: paired.host, technician: paired.technician })
+        }
         options.onEvent(role, event)
       }
       const auditFile = path.join(dataDir, 'audit.jsonl')
@@ -80,10 +90,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         server: gateway.url,
         entry: { pin },
         interactive: true,
+        // The end user confirms the words first, as at any attended host.
+        confirmWords: true,
         autoApprove: [],
         auditFile,
         onEvent(event) {
           onEvent('host')(event)
+          if (event.event === 'words-asked') {
+            const deadline = event.deadline
+            void bothPaired
+              .then((sas) => options.confirmWords(sas, deadline))
+              .then((match) => host.confirmWords(match))
+          }
           if (event.event === 'consent-request') {
             void options.answer(event).then((decision) => host.answer(event.id, decision))
           }
@@ -94,7 +112,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         server: gateway.url,
         entry: { pin },
         token,
-        onEvent: onEvent('technician') as (event: SessionEvent) => void,
+        onEvent: onEvent('technician'),
       })
       await technician.ssh
       await waitUntil(
@@ -103,6 +121,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         technician.session,
       )
       narrate(`5. paired end to end: both sides show "${paired.host}"; the gateway relayed only ciphertext`)
+      await technician.words
+      narrate('   the end user confirmed the words: only now can anything be asked of them')
 
       narrate(`6. the technician runs a command, which waits for the end user's consent: ${DEMO_COMMAND}`)
       const output = new PassThrough()

@@ -1,5 +1,6 @@
 /**
- * The gateway's admin API under /v1/admin: users, groups, script tokens and the audit trail.
+ * The gateway's admin API under /v1/admin: users, groups, script tokens, channel links and the
+ * audit trail.
  * Each route authenticates the caller (token, idle timeout, allow-list) and leaves the decision of
  * who may do what to core/accounts (roles.ts), which also writes the audit trail.
  */
@@ -54,6 +55,7 @@ const setGroupBody = z.object({
     .optional(),
 })
 const tokenBody = z.object({ name, group: name, ttlSeconds: z.number().int().positive() })
+const channelBody = z.object({ group: name, name: name.optional() })
 const auditQuery = z.object({ limit: z.coerce.number().int().min(1).max(10_000).default(100) })
 
 export function registerAdminRoutes(app: FastifyInstance, context: AdminRouteContext): void {
@@ -118,6 +120,18 @@ export function registerAdminRoutes(app: FastifyInstance, context: AdminRouteCon
   app.delete('/v1/admin/tokens/:name', async (request) => {
     const { name } = parse(nameParams, request.params)
     return { token: await accounts.revokeScriptToken(store, await actor(request), name) }
+  })
+
+  app.post('/v1/admin/channels', async (request) => {
+    const body = parse(channelBody, request.body)
+    return accounts.createChannelLink(store, await actor(request), body)
+  })
+  app.get('/v1/admin/channels', async (request) => ({
+    channels: await accounts.listChannelLinks(store, await actor(request)),
+  }))
+  app.delete('/v1/admin/channels/:name', async (request) => {
+    const { name } = parse(nameParams, request.params)
+    return { channel: await accounts.revokeChannelLink(store, await actor(request), name) }
   })
 
   app.get('/v1/admin/audit', async (request) => {

@@ -19,8 +19,13 @@ export const controlMessage = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('waiting'),
     sessionId: z.string(),
+    /** When the wait ends: the PIN's expiry, or how long a shared queue keeps an end user. */
     expiresAt: z.iso.datetime(),
     heartbeatMs: z.number().int().positive(),
+    /** How this side came in (absent from older gateways: a PIN). */
+    via: z.enum(['pin', 'channel', 'queue']).optional(),
+    /** The group whose shared queue the end user waits in. */
+    channel: z.string().max(100).optional(),
   }),
   z.object({
     type: z.literal('paired'),
@@ -48,7 +53,9 @@ export const controlMessage = z.discriminatedUnion('type', [
     by: z.enum(['host', 'technician', 'gateway']),
     reason: z.string(),
     // Set when the gateway ended it for a reason with its own exit code (expired PIN, lost peer).
-    code: z.enum(['pinExpired', 'connectionLost', 'pairingFailed', 'failure']).optional(),
+    code: z
+      .enum(['pinExpired', 'connectionLost', 'pairingFailed', 'rateLimited', 'failure', 'untrusted'])
+      .optional(),
   }),
 ])
 
@@ -65,6 +72,12 @@ export function decodeControlMessage(data: Uint8Array): ControlMessage | undefin
 }
 export type EndedMessage = Extract<ControlMessage, { type: 'ended' }>
 
+/** Why a session ended when the end user said the security words differ: on both screens and in both logs. */
+export const WORDS_MISMATCH =
+  'the security words did not match: someone may be between you and your technician'
+/** Why a session ended when nobody confirmed the security words in time. */
+export const WORDS_UNCONFIRMED = 'the end user did not confirm the security words in time'
+
 /** WebSocket close codes with a meaning in rescue (4000-4999 are the application's). */
 export const CloseCode = {
   normal: 1000,
@@ -73,16 +86,24 @@ export const CloseCode = {
   messageTooBig: 1009,
   /** A peer rejected the other's pairing or sealed frames. */
   pairingFailed: 4400,
+  /** The host refused the technician: no valid certificate from the organisation key it trusts. */
+  untrusted: 4403,
   /** The gateway refused a connection it had already upgraded (a slot taken in a race). */
   conflict: 4409,
-  /** A resume whose proof did not check out. */
-  resumeRefused: 4403,
+  /** The end user said the security words on their screen differ from the technician's. */
+  wordsMismatch: 4401,
+  /** The end user did not confirm the security words in time. */
+  wordsUnconfirmed: 4402,
+  /** A resume whose proof did not check out (4403 is a host's refusal of a device certificate). */
+  resumeRefused: 4404,
 } as const
 
 /** Headers a peer sends on the upgrade request. The PIN is in a header, not the URL, so it stays out of access logs. */
 export const PIN_HEADER = 'rescue-pin'
-/** An end user joining a group's shared queue names the group here. */
+/** What older clients sent to join a group's shared queue by its bare name: refused now. */
 export const CHANNEL_HEADER = 'rescue-channel'
+/** An end user joining a group's shared queue sends its channel link's secret here. */
+export const CHANNEL_LINK_HEADER = 'rescue-channel-link'
 /** A technician taking a waiting session from a queue names it here. */
 export const SESSION_HEADER = 'rescue-session'
 /** A side whose link dropped comes back to its paired session named here. */
@@ -92,7 +113,7 @@ export const RESUME_HEADER = 'rescue-resume'
  * How a peer asks to come in: with a PIN, into a group's shared queue, taking a queued session,
  * or back into its own paired session after a lost link.
  */
-export type Entry = { pin: string } | { channel: string } | { sessionId: string } | { resume: string }
+export type Entry = { pin: string } | { channelSecret: string } | { sessionId: string } | { resume: string }
 
 export const WS_PATH: Record<Role, string> = { host: '/v1/ws/host', technician: '/v1/ws/technician' }
 
@@ -122,6 +143,12 @@ export const sessionReport = z.discriminatedUnion('event', [
     bytes: z.number().int().nonnegative(),
     sha256: z.string().regex(/^([0-9a-f]{64})?$/),
     complete: z.boolean(),
+  }),
+  /** The host's: the end user confirmed the security words, or they did not (a "no", or no answer in time). */
+  z.object({
+    type: z.literal('report'),
+    event: z.enum(['words-confirmed', 'words-rejected']),
+    by: z.enum(['end-user', 'timeout']),
   }),
   z.object({
     type: z.literal('report'),

@@ -14,6 +14,7 @@ import { LogCipher } from './log-cipher.js'
 import {
   CHANNEL_HEADER,
   RESUME_HEADER,
+  CHANNEL_LINK_HEADER,
   MAX_FRAME_BYTES,
   PIN_HEADER,
   SESSION_HEADER,
@@ -21,10 +22,11 @@ import {
   type Role,
 } from './control-messages.js'
 import { Rendezvous, type Admission, type RendezvousOptions } from './rendezvous.js'
-import { WrongPinLimiter } from './wrong-pin-limiter.js'
+import { addressKey, DEFAULT_ADDRESS_LIMITS, FailureLimiter, type AddressLimits } from './address-limits.js'
 import * as accounts from '../accounts/index.js'
 import { BugError, toErrorBody, UserError, type ErrorCode } from '../errors.js'
-import { openStore, type Store, type UserWithOrganisation } from '../store/index.js'
+import { isPinForm } from '../ids.js'
+import { openStore, type Group, type Store, type UserWithOrganisation } from '../store/index.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { permissions } from '../consent/types.js'
 
@@ -44,6 +46,8 @@ export interface GatewayOptions {
   login?: Partial<accounts.LoginSettings>
   /** The longest a paired side whose link dropped is held for its resume (default 60 s). */
   maxResumeGraceMs?: number
+  /** What anyone may try without an account, per address and per group; defaults in address-limits.ts. */
+  limits?: Partial<AddressLimits>
 }
 
 export interface Gateway {
@@ -68,8 +72,11 @@ const httpStatus: Partial<Record<ErrorCode, number>> = {
 }
 
 class RateLimitedError extends UserError {
-  constructor(readonly retryAfterSeconds: number) {
-    super('rateLimited', 'too many wrong PINs from this address', `try again in ${retryAfterSeconds} s`)
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('rateLimited', message, `try again in ${retryAfterSeconds} s`)
   }
 }
 
@@ -107,16 +114,23 @@ const alreadyTaken = () =>
 
 const transferBody = z.object({ to: z.string().min(3).max(320) })
 const checkBody = z.object({ permissions: z.array(z.enum(permissions)).min(1).max(permissions.length) })
-const PIN_FORMAT = /^\d{6}$/
 
 /** Starts a gateway and resolves once it listens. */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   assertSafeListenAddress(options)
   const { store } = options
   const loginSettings: accounts.LoginSettings = { ...accounts.DEFAULT_LOGIN_SETTINGS, ...options.login }
-  const limiter = new WrongPinLimiter()
+  const limits: AddressLimits = { ...DEFAULT_ADDRESS_LIMITS, ...options.limits }
+  // One count per kind of attempt: a wrong PIN never blocks a channel join, nor a join a login.
+  const wrongPins = new FailureLimiter(limits.wrongPinsPerMinute)
+  const wrongLinks = new FailureLimiter(limits.wrongLinksPerMinute)
+  const joins = new FailureLimiter(limits.joinsPerMinute)
+  const failedLogins = new FailureLimiter(limits.failedLogins, limits.loginWindowMs)
+  /** Until when each address's login limit is on record in the audit trail: once per stretch. */
+  const loginLimitAudited = new Map<string, number>()
   const rendezvous = new Rendezvous({
     store,
+    limits,
     heartbeatMs: options.heartbeatMs ?? 5000,
     onLog: options.onLog,
     tap: options.tap,
@@ -125,7 +139,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       permissions: (await accounts.effectivePolicy(store, technician.id)).permissions,
     }),
     ...(options.maxResumeGraceMs !== undefined ? { maxResumeGraceMs: options.maxResumeGraceMs } : {}),
-    onResumeRefused: (address) => limiter.recordFailure(address),
+    // A forged resume costs what a wrong PIN costs: a guesser is slowed the same way.
+    onResumeRefused: (address) => wrongPins.record(address),
   })
   const admissions = new WeakMap<FastifyRequest, Admission>()
 
@@ -161,7 +176,31 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   app.post('/v1/login', async (request) => {
     const attempt = parse(loginBody, request.body)
-    return accounts.loginStep(store, { ...attempt, address: request.ip }, loginSettings)
+    const address = request.ip
+    const wait = failedLogins.retryAfterSeconds(address)
+    if (wait !== undefined) {
+      const key = addressKey(address)
+      if ((loginLimitAudited.get(key) ?? 0) <= Date.now()) {
+        loginLimitAudited.set(key, Date.now() + wait * 1000)
+        await accounts.recordAudit(store, {
+          actor: '-',
+          action: 'login.rate-limited',
+          target: attempt.email.trim().toLowerCase(),
+          after: { reason: 'too many failed logins from this address', retryAfterSeconds: wait },
+          address,
+        })
+      }
+      throw new RateLimitedError('too many failed logins from this address', wait)
+    }
+    try {
+      return await accounts.loginStep(store, { ...attempt, address }, loginSettings)
+    } catch (error) {
+      // Spraying many accounts from one address is slowed here; each account still locks on its own.
+      if (error instanceof UserError && (error.code === 'authFailed' || error.code === 'locked')) {
+        failedLogins.record(address)
+      }
+      throw error
+    }
   })
 
   app.post('/v1/logout', async (request) => {
@@ -205,52 +244,107 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   /** Decides, before the upgrade, whether this peer may come in, and where; failures are HTTP errors. */
   const admit = async (request: FastifyRequest, role: Role): Promise<Admission> => {
     const address = request.ip
-    const retryAfter = limiter.retryAfterSeconds(address)
-    if (retryAfter !== undefined) throw new RateLimitedError(retryAfter)
+    if (role === 'host') {
+      const secret = request.headers[CHANNEL_LINK_HEADER]
+      if (typeof secret === 'string') return admitToChannel(secret, address)
+      if (typeof request.headers[CHANNEL_HEADER] === 'string') {
+        throw new UserError(
+          'pinInvalid',
+          'a shared queue is joined with its channel link, not a group name',
+          'ask your helpdesk for its channel link',
+        )
+      }
+    }
     const technician =
       role === 'technician' ? await accounts.authenticate(store, bearer(request), { address }) : undefined
     const resume = request.headers[RESUME_HEADER]
     if (typeof resume === 'string') {
+      const retryAfter = wrongPins.retryAfterSeconds(address)
+      if (retryAfter !== undefined) {
+        throw new RateLimitedError('too many refused attempts from this address', retryAfter)
+      }
       if (!(await rendezvous.canResume(resume, role, technician?.id))) {
         throw new UserError('sessionEnded', 'this session has ended and cannot be resumed')
       }
       return { role, via: 'resume', sessionId: resume, address }
     }
-    const channel = request.headers[CHANNEL_HEADER]
-    if (role === 'host' && typeof channel === 'string') return admitToChannel(channel, address)
     const sessionId = request.headers[SESSION_HEADER]
     if (technician && typeof sessionId === 'string') return takeFromQueue(sessionId, technician, address)
-    const digits = request.headers[PIN_HEADER]
-    const pin =
-      typeof digits === 'string' && PIN_FORMAT.test(digits) ? await store.findNewestPin(digits) : undefined
+    return admitWithPin(request.headers[PIN_HEADER], role, technician, address)
+  }
+
+  /**
+   * A PIN from an end user or its technician. Another technician's PIN is answered exactly as an
+   * unknown one, before its state: "used" or "expired" would tell a stranger the digits are real.
+   */
+  const admitWithPin = async (
+    digits: unknown,
+    role: Role,
+    technician: UserWithOrganisation | undefined,
+    address: string,
+  ): Promise<Admission> => {
+    const retryAfter = wrongPins.retryAfterSeconds(address)
+    if (retryAfter !== undefined)
+      throw new RateLimitedError('too many wrong PINs from this address', retryAfter)
+    const hint = (code: ErrorCode) =>
+      role === 'host'
+        ? 'ask your technician for a new PIN'
+        : code === 'pinInvalid'
+          ? 'check the digits, or make a new PIN with rescue pin'
+          : 'make a new one with rescue pin'
     const refuse = (code: ErrorCode, message: string): never => {
-      limiter.recordFailure(address)
-      throw new UserError(code, message, 'ask your technician for a new PIN')
+      wrongPins.record(address)
+      throw new UserError(code, message, hint(code))
     }
-    if (!pin) return refuse('pinInvalid', 'no such PIN')
+    // Not 6 digits guesses nothing: refused without counting against the address.
+    if (typeof digits !== 'string' || !isPinForm(digits)) {
+      throw new UserError('pinInvalid', 'no such PIN', hint('pinInvalid'))
+    }
+    const pin = await store.findNewestPin(digits)
+    if (!pin || (technician && technician.id !== pin.technician_id))
+      return refuse('pinInvalid', 'no such PIN')
     if (pin.used_at) return refuse('pinUsed', 'this PIN was already used')
     if (Date.parse(pin.expires_at) <= Date.now()) return refuse('pinExpired', 'this PIN has expired')
-    if (technician && technician.id !== pin.technician_id) {
-      return refuse('pinInvalid', 'this PIN belongs to another technician')
-    }
     rendezvous.assertVacant(pin.id, role)
     const owner = technician ?? (await store.findUserById(pin.technician_id))
     if (!owner) return refuse('pinInvalid', 'no such PIN')
+    if (role === 'host') admitEndUser(address)
     return { role, via: 'pin', pin, technician: owner, address }
   }
 
-  /** An end user joins a group's shared queue: the group must exist, nothing else is asked of them. */
-  const admitToChannel = async (name: string, address: string): Promise<Admission> => {
-    const group = name.length <= 64 ? await store.findGroupByName(name.trim().toLowerCase()) : undefined
-    if (!group) {
-      limiter.recordFailure(address)
+  /**
+   * The last check of an end user (no account) coming in, synchronous so that racing joins are
+   * counted one by one: joins a minute from the address, and for a shared queue, how many wait.
+   */
+  const admitEndUser = (address: string, group?: Group): void => {
+    const wait = joins.retryAfterSeconds(address)
+    if (wait !== undefined) throw new RateLimitedError('too many sessions started from this address', wait)
+    const full = group && rendezvous.queueRefusal(group, address)
+    if (full) throw new RateLimitedError(full, 60)
+    joins.record(address)
+  }
+
+  /** An end user joins a group's shared queue with the secret of one of its channel links. */
+  const admitToChannel = async (secret: string, address: string): Promise<Admission> => {
+    const retryAfter = wrongLinks.retryAfterSeconds(address)
+    if (retryAfter !== undefined) {
+      throw new RateLimitedError('too many wrong channel links from this address', retryAfter)
+    }
+    // Checked before the lookup too, so a flood with a stolen link costs the store nothing.
+    const busy = joins.retryAfterSeconds(address)
+    if (busy !== undefined) throw new RateLimitedError('too many sessions started from this address', busy)
+    const link = await accounts.findChannelLink(store, secret)
+    if (!link) {
+      wrongLinks.record(address)
       throw new UserError(
         'pinInvalid',
-        `no such channel "${sanitizeForTerminal(name, 64)}"`,
-        'ask your technician which channel to join',
+        'no such channel link (it may have been revoked)',
+        'ask your helpdesk for its current channel link',
       )
     }
-    return { role: 'host', via: 'channel', channel: group, address }
+    admitEndUser(address, link.group)
+    await store.touchChannelLink(link.linkId, new Date().toISOString())
+    return { role: 'host', via: 'channel', channel: link.group, address }
   }
 
   /** A technician takes a waiting session: theirs (PIN) or their group's (channel); exactly one wins a race. */
@@ -290,7 +384,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (allowed.length === 0) {
       await rendezvous.recordRefusal(sessionId, asked[0]!)
       throw new UserError(
-        'denied',
+        'forbidden',
         `your groups do not allow ${asked.join(' or ')}`,
         'ask an admin of your group to allow it (rescue admin groups set)',
       )
@@ -304,7 +398,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const { to } = parse(transferBody, request.body)
     if (!principal.policy.permissions.includes('transfer')) {
       throw new UserError(
-        'denied',
+        'forbidden',
         'your groups do not allow transferring sessions',
         'ask an admin of your group',
       )
@@ -314,7 +408,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       throw new UserError('usage', `no other technician ${sanitizeForTerminal(to, 100)}`)
     }
     if (!(await accounts.effectivePolicy(store, target.id)).permissions.includes('transfer')) {
-      throw new UserError('denied', `${target.email}'s groups do not allow taking transferred sessions`)
+      throw new UserError('forbidden', `${target.email}'s groups do not allow taking transferred sessions`)
     }
     await rendezvous.transfer(sessionId, principal.user, target)
     await accounts.recordAudit(store, {
@@ -353,7 +447,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     )
   }
 
-  const pruner = setInterval(() => limiter.prune(), 60_000)
+  const pruner = setInterval(() => {
+    for (const limiter of [wrongPins, wrongLinks, joins, failedLogins]) limiter.prune()
+    for (const [key, until] of loginLimitAudited) if (until <= Date.now()) loginLimitAudited.delete(key)
+  }, 60_000)
   pruner.unref()
   await app.listen({ host: options.host, port: options.port })
   const address = app.server.address()

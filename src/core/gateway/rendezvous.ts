@@ -17,10 +17,13 @@ import {
   type EndedMessage,
   type Role,
   type SessionReportMessage,
+  WORDS_MISMATCH,
+  WORDS_UNCONFIRMED,
 } from './control-messages.js'
 import type { LogCipher } from './log-cipher.js'
 import type { Permission } from '../consent/types.js'
 import type { SessionPolicy } from '../session/index.js'
+import { addressKey, type AddressLimits } from './address-limits.js'
 import { relayOneWay, type RelayEnd, type RelayStats } from './relay.js'
 import { identityOf } from '../accounts/index.js'
 import { UserError } from '../errors.js'
@@ -52,6 +55,8 @@ export interface QueuedSession {
   channel?: string
   waitingSince: string
   hostAddress: string
+  /** Set when another technician handed the session over: who (their email). */
+  transferredFrom?: string
 }
 
 interface Peer extends RelayEnd {
@@ -93,6 +98,10 @@ interface Room {
   graceMs: Partial<Record<Role, number>>
   /** Sides whose link dropped, and the timer that ends the session if they do not come back. */
   lost: Partial<Record<Role, NodeJS.Timeout>>
+  /** Ever paired (a transfer unpairs it): a session that never was leaves no row behind. */
+  wasPaired?: boolean
+  /** Who handed the session over, while it waits for the technician it was handed to. */
+  transferredFrom?: string
 }
 
 /** How long a gateway holds a dropped side at most, whatever the sides ask for. */
@@ -123,6 +132,8 @@ export interface RendezvousOptions {
   maxResumeGraceMs?: number
   /** A resume whose proof did not check out, from this address (counted like a wrong PIN). */
   onResumeRefused?: (address: string) => void
+  /** How many end users may wait in shared queues at once, per address and per group. */
+  limits: Pick<AddressLimits, 'waitingPerAddress' | 'waitingPerGroup'>
 }
 
 /** Why a paired session ended, from the close code of the side that left. */
@@ -134,6 +145,18 @@ export function endedByClose(role: Role, code: number): EndedMessage {
       return { type: 'ended', by: role, reason: `the ${leaver} ended the session` }
     case CloseCode.pairingFailed:
       return { type: 'ended', by: role, reason: `the ${leaver} rejected the pairing`, code: 'pairingFailed' }
+    // Only the host closes with these; either way the other side learns why the session is over.
+    case CloseCode.wordsMismatch:
+      return { type: 'ended', by: role, reason: WORDS_MISMATCH, code: 'pairingFailed' }
+    case CloseCode.wordsUnconfirmed:
+      return { type: 'ended', by: role, reason: WORDS_UNCONFIRMED, code: 'pairingFailed' }
+    case CloseCode.untrusted:
+      return {
+        type: 'ended',
+        by: role,
+        reason: `the ${leaver} refused the ${role === 'host' ? 'technician' : 'end user'}: no valid certificate from the organisation key it trusts`,
+        code: 'untrusted',
+      }
     case CloseCode.messageTooBig:
       return {
         type: 'ended',
@@ -216,8 +239,27 @@ export class Rendezvous {
         ...(room.channel ? { channel: room.channel.name } : {}),
         waitingSince: room.hostSince ?? '',
         hostAddress: room.peers.host?.address ?? '',
+        ...(room.transferredFrom ? { transferredFrom: room.transferredFrom } : {}),
       }))
       .sort((a, b) => a.waitingSince.localeCompare(b.waitingSince))
+  }
+
+  /**
+   * Why one more end user from `address` may not wait in `group`'s shared queue now, or undefined
+   * when they may: a queue flooded by one address, or by many, stays small enough to use.
+   */
+  queueRefusal(group: Group, address: string): string | undefined {
+    const waiting = [...this.rooms.values()].filter((room) => room.channel && isWaiting(room))
+    const key = addressKey(address)
+    const fromAddress = waiting.filter((room) => addressKey(room.peers.host?.address ?? '') === key).length
+    if (fromAddress >= this.options.limits.waitingPerAddress) {
+      return `${fromAddress} end users from this address are already waiting in shared queues`
+    }
+    const inGroup = waiting.filter((room) => room.channel?.id === group.id).length
+    if (inGroup >= this.options.limits.waitingPerGroup) {
+      return `the shared queue of ${group.name} is full (${inGroup} waiting)`
+    }
+    return undefined
   }
 
   get openSessions(): number {
@@ -228,6 +270,13 @@ export class Rendezvous {
   async join(socket: WebSocket, admission: Admission): Promise<void> {
     if (admission.via === 'resume') return this.challenge(socket, admission)
     // Synchronous up to the pairing, so no close or pong can slip by before its listener exists.
+    // The gateway checked the queue before the upgrade; joins that raced past it stop here.
+    const full = admission.via === 'channel' && this.queueRefusal(admission.channel, admission.address)
+    if (full) {
+      send(socket, { type: 'ended', by: 'gateway', reason: full, code: 'rateLimited' })
+      socket.close(CloseCode.normal)
+      return
+    }
     const room = this.roomFor(admission)
     if (!room || room.peers[admission.role] || room.ended) {
       socket.close(
@@ -248,6 +297,8 @@ export class Rendezvous {
       sessionId: room.sessionId,
       expiresAt: room.expiresAt,
       heartbeatMs: this.options.heartbeatMs,
+      via: admission.via,
+      ...(room.channel ? { channel: room.channel.name } : {}),
     })
     if (room.peers.host && room.peers.technician)
       await this.pair(room, room.peers.host, room.peers.technician)
@@ -529,6 +580,8 @@ export class Rendezvous {
     }
     clearTimeout(room.expiry)
     room.paired = true
+    room.wasPaired = true
+    delete room.transferredFrom
     await room.logged
     await this.options.store.updateSession(room.sessionId, {
       paired_at: now,
@@ -594,6 +647,14 @@ export class Rendezvous {
       }
       case 'chat':
         return { event: 'chat', kind: report.from, allowed: null, detail: seal({ text: report.text }) }
+      case 'words-confirmed':
+      case 'words-rejected':
+        return {
+          event: report.event,
+          kind: report.by,
+          allowed: report.event === 'words-confirmed' ? 1 : 0,
+          detail: null,
+        }
       default:
         return {
           event: report.event,
@@ -629,6 +690,7 @@ export class Rendezvous {
     room.unrelay?.()
     room.paired = false
     room.technician = to
+    room.transferredFrom = from.email
     delete room.pin
     delete room.channel
     delete room.peers.technician
@@ -698,6 +760,8 @@ export class Rendezvous {
       setTimeout(() => peer.socket.terminate(), 2000).unref()
     }
     await room.logged
+    // Nobody took or paired it (an end user who left the queue, a flood of joins): no row kept.
+    if (!room.wasPaired) await this.options.store.deleteUnpairedSession(room.sessionId)
     await this.options.store.updateSession(room.sessionId, {
       ended_at: new Date().toISOString(),
       ended_by: message.by,

@@ -1,6 +1,7 @@
 /** One plain sentence per host activity, shared by `rescue host`'s line output and `rescue log`. */
 import type { DecidedBy, Decision } from '../consent/types.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { trustGatewayWarning } from '../trust/describe.js'
 import type { HostActivity } from './events.js'
 
 export const decidedByText = {
@@ -12,7 +13,8 @@ export const decidedByText = {
   timeout: ': nobody answered in time',
   'no-terminal': ': there was no terminal to ask on',
   'unknown-request': ': the host does not know how to ask about this request',
-  ended: ': the session ended, or the grants were revoked, while it waited',
+  ended: ': the session ended while it waited',
+  revoked: ': the end user revoked every grant while it waited',
   withdrawn: ': the technician withdrew the request before an answer',
   policy: ": the technician's groups do not allow it",
 } as const satisfies Record<DecidedBy, string>
@@ -59,5 +61,15 @@ export function describeHostActivity(activity: HostActivity): string {
       return `chat from the ${activity.from === 'host' ? 'end user' : 'technician'}: ${safe(activity.text)}`
     case 'auto-approve':
       return `auto-approved: ${activity.permissions.length > 0 ? activity.permissions.join(', ') : 'nothing'}`
+    case 'words-asked':
+      return `asked the end user whether the technician reads the same security words: ${safe(activity.sas)}`
+    case 'words-confirmed':
+      return 'the end user confirmed the security words'
+    case 'words-rejected':
+      return activity.by === 'end-user'
+        ? 'the end user said the security words did not match'
+        : 'the end user did not confirm the security words in time'
+    case 'trust-gateway':
+      return `warning: ${trustGatewayWarning(activity.permissions)}`
   }
 }

@@ -49,3 +49,18 @@ export type HostActivity =
   | { event: 'chat'; from: 'host' | 'technician'; time: string; text: string }
   /** Which permissions `--auto-approve` pre-approved, once, when the session starts. */
   | { event: 'auto-approve'; permissions: Permission[] }
+  /**
+   * The end user is asked whether the technician reads them the same security words; until they
+   * say yes, no request is shown or granted. For the view only (not the audit log): `deadline`
+   * (ISO-8601) is when silence ends the session.
+   */
+  | { event: 'words-asked'; sas: string; deadline: string }
+  /** The end user said the security words match: requests are shown and answered from now on. */
+  | { event: 'words-confirmed'; by: 'end-user' }
+  /** The end user said they differ, or did not answer in time: the session ends. */
+  | { event: 'words-rejected'; by: 'end-user' | 'timeout' }
+  /**
+   * `--auto-approve` with `--trust-gateway`: pre-approved for whoever the gateway pairs with,
+   * nobody's identity checked by a key of the end user's. Warned on screen and in the audit log.
+   */
+  | { event: 'trust-gateway'; permissions: Permission[] }

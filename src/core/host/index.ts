@@ -5,7 +5,8 @@
  * nothing. Imports core only.
  */
 import { AuditLog } from '../audit/index.js'
-import { ConsentBroker, type Decision, type Permission } from '../consent/index.js'
+import { DEFAULT_CONSENT_TIMEOUT_MS, type Decision, type Permission } from '../consent/index.js'
+import { CloseCode, WORDS_MISMATCH, WORDS_UNCONFIRMED } from '../gateway/control-messages.js'
 import {
   startSession,
   type Session,
@@ -17,7 +18,10 @@ import { generateSshKeyPair } from '../ssh/keys.js'
 import { HostSshServer } from '../ssh/host-server.js'
 import { MAX_CHAT_TEXT } from '../chat/index.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { UserError } from '../errors.js'
+import type { TrustAnchor } from '../trust/index.js'
 import type { HostActivity } from './events.js'
+import { GatedConsentBroker, WordsGate } from './words.js'
 
 export type { HostActivity } from './events.js'
 export type HostEvent = SessionEvent | HostActivity
@@ -25,20 +29,34 @@ export type HostEvent = SessionEvent | HostActivity
 export interface HostOptions {
   server: string
   /** How the end user comes in: with the technician's PIN, or into a group's shared queue. */
-  entry: { pin: string } | { channel: string }
+  entry: { pin: string } | { channelSecret: string }
   /** True when the end user sits at a terminal that can answer consent prompts. */
   interactive: boolean
   /** Permissions granted up front, for unattended use (`--auto-approve`). */
   autoApprove: readonly Permission[]
+  /**
+   * True when the end user must confirm the security words before any request is shown or
+   * granted (see words.ts): every attended host. False only for a host nobody watches, which must
+   * rest on something else (`--auto-approve` alone today).
+   */
+  confirmWords: boolean
+  /** Organisation keys (`--trust`): only a technician certified by one of them is let in. */
+  trust?: readonly TrustAnchor[]
+  /** `--trust-gateway`: auto-approve on the gateway's word alone, warned on screen and in the log. */
+  trustGateway?: boolean
   consentTimeoutMs?: number
   /** How long a dropped link may take to come back before the session ends. */
   resumeGraceMs?: number
+  /** How long the end user has to confirm the words; twice the consent timeout unless given. */
+  wordsTimeoutMs?: number
   /** The audit log file; the default is under XDG_STATE_HOME. */
   auditFile?: string
   onEvent(event: HostEvent): void
 }
 
 export interface HostSession {
+  /** The end user's answer to "do the words match?": yes lets requests through, no ends the session. */
+  confirmWords(match: boolean): void
   /** The end user's answer to a consent prompt. */
   answer(id: string, decision: Decision): void
   /** Closes every open channel at once and forgets every grant made for the session. */
@@ -52,21 +70,45 @@ export interface HostSession {
 
 /** Starts the host side; rejects with a UserError when the gateway refuses or the audit log cannot be written. */
 export async function startHost(options: HostOptions): Promise<HostSession> {
+  checkUnattendedTrust(options)
   // Opened first: a host that cannot keep its log does not let anyone in.
   const audit = AuditLog.open(options.auditFile)
   const keys = generateSshKeyPair()
   let sessionId = ''
-  let broker: ConsentBroker | undefined
+  let broker: GatedConsentBroker | undefined
+  // Closed until the end user confirms the words of this pairing; a new pairing brings a new gate.
+  let words = new WordsGate(options.confirmWords)
+  let wordsTimer: NodeJS.Timeout | undefined
+  const wordsTimeoutMs =
+    options.wordsTimeoutMs ?? 2 * (options.consentTimeoutMs ?? DEFAULT_CONSENT_TIMEOUT_MS)
   let ssh: HostSshServer | undefined
   let technician = ''
   let policy: Permission[] = []
+  let warned = false
 
   let session: Session | undefined
   const onActivity = (activity: HostActivity) => {
-    if (activity.event !== 'file-progress') audit.record({ ...activity, session: sessionId })
+    if (activity.event !== 'file-progress' && activity.event !== 'words-asked') {
+      audit.record({ ...activity, session: sessionId })
+    }
     const report = reportFor(activity)
     if (report) session?.report(report)
     options.onEvent(activity)
+  }
+  const closeGate = () => {
+    clearTimeout(wordsTimer)
+    words.reject()
+  }
+  /** The words differ (the end user said so) or nobody confirmed them: the session ends, saying why. */
+  const wordsRejected = (by: 'end-user' | 'timeout') => {
+    if (!words.reject()) return
+    clearTimeout(wordsTimer)
+    onActivity({ event: 'words-rejected', by })
+    session?.end({
+      reason: by === 'end-user' ? WORDS_MISMATCH : WORDS_UNCONFIRMED,
+      code: 'pairingFailed',
+      closeCode: by === 'end-user' ? CloseCode.wordsMismatch : CloseCode.wordsUnconfirmed,
+    })
   }
 
   try {
@@ -76,9 +118,18 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
       role: 'host',
       sshPublicKey: keys.publicKey,
       ...(options.resumeGraceMs !== undefined ? { resumeGraceMs: options.resumeGraceMs } : {}),
+      ...(options.trust?.length ? { trust: options.trust } : {}),
       onEvent(event) {
-        if (event.event === 'waiting') sessionId = event.sessionId
+        if (event.event === 'waiting') {
+          sessionId = event.sessionId
+          if (!warned && options.trustGateway && options.autoApprove.length > 0) {
+            warned = true
+            onActivity({ event: 'trust-gateway', permissions: [...options.autoApprove] })
+          }
+        }
         if (event.event === 'paired') {
+          closeGate()
+          words = new WordsGate(options.confirmWords)
           sessionId = event.sessionId
           technician = event.technician?.email ?? 'the technician'
           policy = event.policy?.permissions ?? []
@@ -88,6 +139,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
             server: options.server,
             technician: event.technician ?? { name: '', email: '', organisation: '' },
             sas: event.sas,
+            ...(event.verified ? { verified: event.verified } : {}),
           })
         }
         if (event.event === 'transferred') {
@@ -106,6 +158,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
         if (event.event === 'link-restored') {
           audit.record({ event: 'link-restored', session: sessionId, side: event.side, downMs: event.downMs })
         }
+        if (event.event === 'transferred' || event.event === 'ended') closeGate()
         if (event.event === 'ended') {
           try {
             broker?.end()
@@ -117,16 +170,26 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           }
         }
         options.onEvent(event)
+        // Asked only once the identity and the words are on the end user's screen (`paired`).
+        if (event.event === 'paired' && words.pending) {
+          wordsTimer = setTimeout(() => wordsRejected('timeout'), wordsTimeoutMs)
+          const deadline = new Date(Date.now() + wordsTimeoutMs).toISOString()
+          options.onEvent({ event: 'words-asked', sas: event.sas, deadline })
+        }
       },
       onSecured({ transport, peerSshKey }) {
-        broker = new ConsentBroker({
-          technician,
-          interactive: options.interactive,
-          autoApprove: options.autoApprove,
-          policy,
-          ...(options.consentTimeoutMs !== undefined ? { timeoutMs: options.consentTimeoutMs } : {}),
-          onActivity,
-        })
+        const gate = words
+        broker = new GatedConsentBroker(
+          {
+            technician,
+            interactive: options.interactive,
+            autoApprove: options.autoApprove,
+            policy,
+            ...(options.consentTimeoutMs !== undefined ? { timeoutMs: options.consentTimeoutMs } : {}),
+            onActivity,
+          },
+          gate,
+        )
         if (options.autoApprove.length > 0) {
           onActivity({ event: 'auto-approve', permissions: [...options.autoApprove] })
         }
@@ -137,6 +200,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           broker,
           onActivity,
           onFailure: (reason) => session?.end({ reason, code: 'pairingFailed' }),
+          words: gate.outcome,
         })
       },
     })
@@ -147,6 +211,13 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
   const started = session
 
   return {
+    confirmWords(match) {
+      if (!match) return wordsRejected('end-user')
+      if (words.confirm()) {
+        clearTimeout(wordsTimer)
+        onActivity({ event: 'words-confirmed', by: 'end-user' })
+      }
+    },
     answer: (id, decision) => broker?.answer(id, decision),
     revoke() {
       broker?.revoke()
@@ -163,6 +234,22 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
   }
 }
 
+/**
+ * Nobody at the keyboard checks the security words of an auto-approving host, so something else
+ * must stand for the technician: an organisation key (`--trust`), or the operator's explicit word
+ * that the gateway's is enough (`--trust-gateway`).
+ */
+export function checkUnattendedTrust(
+  options: Pick<HostOptions, 'autoApprove' | 'trust' | 'trustGateway'>,
+): void {
+  if (options.autoApprove.length === 0 || options.trust?.length || options.trustGateway) return
+  throw new UserError(
+    'usage',
+    '--auto-approve needs --trust KEY or --trust-file FILE: with nobody at the keyboard to compare the security words, a gateway in the middle could run what you approve',
+    "give your organisation's key (rescue admin ca init prints it), or add --trust-gateway to rely on the gateway alone",
+  )
+}
+
 /** What the gateway's session log gets of an activity: kinds, outcomes, files and chat; never commands. */
 function reportFor(activity: HostActivity): SessionReport | undefined {
   switch (activity.event) {
@@ -177,6 +264,9 @@ function reportFor(activity: HostActivity): SessionReport | undefined {
     }
     case 'chat':
       return { event: 'chat', from: activity.from, text: activity.text }
+    case 'words-confirmed':
+    case 'words-rejected':
+      return { event: activity.event, by: activity.by }
     default:
       return undefined
   }

@@ -48,6 +48,7 @@ describe('reduceHostView', () => {
       transfers: [],
       feed: [],
       confirmingEnd: false,
+      words: 'unasked',
     })
   })
 
@@ -89,7 +90,7 @@ describe('reduceHostView', () => {
     ])
     expect(state.prompts.map((prompt) => prompt.id)).toEqual(['r1'])
     expect(state.askedAt).not.toHaveProperty('r2')
-    expect(lastFeed(state)).toBe('shell denied')
+    expect(lastFeed(state)).toBe('you denied the shell')
   })
 
   it('words each decision of the end user', () => {
@@ -101,12 +102,12 @@ describe('reduceHostView', () => {
           { event: 'consent-decision', id: 'r1', permission: 'shell', decision, by: 'end-user' },
         ]),
       )
-    expect(decide('once')).toBe('shell allowed once')
-    expect(decide('session')).toBe('shell allowed for this session')
-    expect(decide('deny')).toBe('shell denied')
+    expect(decide('once')).toBe('you allowed the shell once')
+    expect(decide('session')).toBe('you allowed the shell for this session')
+    expect(decide('deny')).toBe('you denied the shell')
   })
 
-  it('adds a "for this session" answer to the grants, sorted and once each', () => {
+  it('adds a "for this session" answer to the grants, in words, once each', () => {
     const state = run([
       ...paired,
       { event: 'consent-decision', id: 'a', permission: 'shell', decision: 'session', by: 'end-user' },
@@ -114,7 +115,25 @@ describe('reduceHostView', () => {
       { event: 'consent-decision', id: 'c', permission: 'shell', decision: 'session', by: 'end-user' },
       { event: 'consent-decision', id: 'd', permission: 'sysinfo', decision: 'once', by: 'end-user' },
     ])
-    expect(state.grants).toEqual(['exec', 'shell'])
+    expect(state.grants).toEqual(['open a shell', 'run commands'])
+  })
+
+  it('a single prompt allowed for the session lists everything it granted, in words', () => {
+    const state = run([
+      ...paired,
+      {
+        event: 'consent-decision',
+        id: 'all',
+        permission: 'single-prompt',
+        decision: 'session',
+        by: 'end-user',
+        covers: ['files.send', 'shell', 'sysinfo'],
+      },
+    ])
+    expect(state.grants).toEqual(['send files to this computer', 'open a shell', 'see system information'])
+    expect(lastFeed(state)).toBe(
+      'you allowed everything at once for this session: send files to this computer, open a shell, see system information',
+    )
   })
 
   it('says how long a timed-out request waited, from its deadline and when it arrived', () => {
@@ -124,7 +143,10 @@ describe('reduceHostView', () => {
       { event: 'consent-decision', id: 'r1', permission: 'shell', decision: 'deny', by: 'timeout' },
       at(60),
     )
-    expect(state.feed.at(-1)).toEqual({ time: at(60).toISOString(), text: 'shell denied: no answer in 60 s' })
+    expect(state.feed.at(-1)).toEqual({
+      time: at(60).toISOString(),
+      text: 'the shell was denied: no answer in 60 s',
+    })
     expect(state.prompts).toEqual([])
   })
 
@@ -143,19 +165,19 @@ describe('reduceHostView', () => {
           },
         ]),
       )
-    expect(decided('auto-approve')).toBe('shell allowed: pre-approved')
-    expect(decided('session-grant')).toBe('shell allowed: granted for this session')
-    expect(decided('no-terminal')).toBe('shell denied: no terminal to ask on')
+    expect(decided('auto-approve')).toBe('the shell was allowed: pre-approved')
+    expect(decided('session-grant')).toBe('the shell was allowed: granted for this session')
+    expect(decided('no-terminal')).toBe('the shell was denied: no terminal to ask on')
     expect(decided('unknown-request')).toBe(
-      'shell denied: not a request this computer knows how to ask about',
+      'the shell was denied: not a request this computer knows how to ask about',
     )
-    expect(decided('ended')).toBe('shell denied: the session ended or you revoked every grant')
+    expect(decided('ended')).toBe('the shell was denied: the session ended')
     const afterEnd = run([
       ...paired,
       { event: 'ended', by: 'technician', reason: 'the technician ended the session' },
       { event: 'consent-decision', id: 'r1', permission: 'shell', decision: 'deny', by: 'ended' },
     ])
-    expect(lastFeed(afterEnd)).toBe('shell denied: the session ended')
+    expect(lastFeed(afterEnd)).toBe('the shell was denied: the session ended')
   })
 
   it('does not count a pre-approved or already granted request as a new session grant', () => {
@@ -222,12 +244,14 @@ describe('reduceHostView', () => {
     expect(state.grants).toEqual([])
     expect(state.openChannels).toEqual([])
     expect(state.autoApprove).toEqual(['sysinfo'])
-    expect(lastFeed(state)).toBe('you revoked every grant; 2 channels closed')
+    expect(lastFeed(state)).toBe(
+      'you revoked every grant; 2 channels closed; the technician is still connected: q ends the session',
+    )
     expect(lastFeed(run([{ event: 'grants-revoked', closedChannels: 1 }]))).toBe(
-      'you revoked every grant; 1 channel closed',
+      'you revoked every grant; 1 channel closed; the technician is still connected: q ends the session',
     )
     expect(lastFeed(run([{ event: 'grants-revoked', closedChannels: 0 }]))).toBe(
-      'you revoked every grant; no channel was open',
+      'you revoked every grant; no channel was open; the technician is still connected: q ends the session',
     )
   })
 
@@ -334,8 +358,10 @@ describe('files on their way', () => {
         folder: '/tmp/drop',
       },
     ])
-    expect(state.grants).toEqual(['files.send in /tmp/drop'])
-    expect(lastFeed(state)).toBe('files.send allowed for this session in /tmp/drop')
+    expect(state.grants).toEqual(['send files to this computer, only in /tmp/drop'])
+    expect(lastFeed(state)).toBe(
+      'you allowed sending files to this computer for this session, only in /tmp/drop',
+    )
   })
 })
 
@@ -348,7 +374,7 @@ describe('a transferred session', () => {
       { event: 'channel-open', channel: 1, kind: 'exec', command: 'id' },
       request('r2'),
     ])
-    expect(before.grants).toEqual(['exec'])
+    expect(before.grants).toEqual(['run commands'])
     const after = run(
       [
         {
@@ -366,5 +392,66 @@ describe('a transferred session', () => {
     expect(lastFeed(after)).toBe(
       'handed over to Carol <carol@acme.example>: everything you allowed is revoked',
     )
+  })
+})
+
+describe('reduceHostView: the security words', () => {
+  const asked: HostViewAction = {
+    event: 'words-asked',
+    sas: 'west lucky violin',
+    deadline: at(120).toISOString(),
+  }
+
+  it('asks once paired, with the deadline, and says nothing in the feed until answered', () => {
+    const state = run([...paired, asked])
+    expect(state).toMatchObject({ phase: 'connected', words: 'asking', wordsDeadline: at(120).toISOString() })
+    expect(state.feed).toEqual([])
+  })
+
+  it('is not asked before pairing, nor twice for one pairing', () => {
+    expect(run([paired[0]!, asked]).words).toBe('unasked')
+    const confirmed = run([...paired, asked, { event: 'words-confirmed', by: 'end-user' }])
+    expect(run([asked], confirmed).words).toBe('confirmed')
+  })
+
+  it('a yes is kept and logged; the question goes', () => {
+    const state = run([...paired, asked, { event: 'words-confirmed', by: 'end-user' }])
+    expect(state.words).toBe('confirmed')
+    expect(state.wordsDeadline).toBeUndefined()
+    expect(lastFeed(state)).toBe('you confirmed the security words with your technician')
+  })
+
+  it('a no, or silence, says why the session ends', () => {
+    const no = run([...paired, asked, { event: 'words-rejected', by: 'end-user' }])
+    expect(no.words).toBe('unasked')
+    expect(lastFeed(no)).toBe('you said the security words differ: the session ends')
+    const silence = run([...paired, asked, { event: 'words-rejected', by: 'timeout' }])
+    expect(lastFeed(silence)).toBe('the security words were not confirmed in time: the session ends')
+  })
+
+  it('the end of the session takes the question away; a q pressed before it is forgotten', () => {
+    const ending = run([...paired, { event: 'confirm-end' }, asked])
+    expect(ending).toMatchObject({ words: 'asking', confirmingEnd: false })
+    const ended = run([{ event: 'ended', by: 'gateway', reason: 'lost', code: 'connectionLost' }], ending)
+    expect(ended.words).toBe('unasked')
+    expect(ended.wordsDeadline).toBeUndefined()
+  })
+
+  it('a new technician (transfer) brings new words to confirm: the old yes does not carry over', () => {
+    const confirmed = run([...paired, asked, { event: 'words-confirmed', by: 'end-user' }])
+    const to = { name: 'Carol', email: 'carol@acme.example', organisation: 'Acme IT' }
+    const handedOver = run([{ event: 'transferred', role: 'host', sessionId: 's', to }], confirmed)
+    expect(handedOver.words).toBe('unasked')
+    const next = run(
+      [{ event: 'paired', role: 'host', sessionId: 's', sas: 'other three words' }, asked],
+      handedOver,
+    )
+    expect(next).toMatchObject({ words: 'asking', sas: 'other three words' })
+  })
+
+  it('keeps a request that arrives while asking (the host never sends one) behind the question', () => {
+    const state = run([...paired, asked, request('r1')])
+    expect(state.words).toBe('asking')
+    expect(state.prompts.map((prompt) => prompt.id)).toEqual(['r1'])
   })
 })

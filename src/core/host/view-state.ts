@@ -4,9 +4,11 @@
  * core only.
  */
 import type { ConsentRequest, ConsentResult, DecidedBy, Permission } from '../consent/types.js'
+import { nounFor, verbFor } from '../consent/wording.js'
 import type { SessionEvent } from '../session/index.js'
 import { initialSessionView, reduceSessionView, type SessionViewState } from '../session/view-state.js'
 import { formatSize } from '../text/size.js'
+import { trustGatewayWarning } from '../trust/describe.js'
 import type { ChannelKind, HostActivity } from './events.js'
 
 /** The most feed entries kept; the view shows only the last few. */
@@ -29,8 +31,10 @@ export interface HostViewState extends SessionViewState {
   prompts: ConsentRequest[]
   /** When each waiting request arrived (epoch ms, by id), to say how long a timed-out one waited. */
   askedAt: Record<string, number>
-  /** Permissions the end user granted "for this session", sorted, without duplicates. */
-  /** Permissions granted for the session, some limited to a folder ("files.send in /tmp"). */
+  /**
+   * What the end user granted for the rest of the session, in words, some limited to a folder
+   * ("send files to this computer, only in /tmp"), without duplicates, in the order granted.
+   */
   grants: string[]
   /** Permissions `--auto-approve` granted up front. */
   autoApprove: Permission[]
@@ -41,6 +45,16 @@ export interface HostViewState extends SessionViewState {
   feed: FeedEntry[]
   /** The end user pressed `q` and is asked to confirm. */
   confirmingEnd: boolean
+  /**
+   * This pairing's security words: `asking` shows the question (and nothing else may be asked
+   * until it is answered), `confirmed` once the end user said yes, `unasked` when the host does
+   * not ask (unattended) or nothing is paired.
+   */
+  words: 'unasked' | 'asking' | 'confirmed'
+  /** When silence about the words ends the session (ISO-8601), while asking. */
+  wordsDeadline?: string
+  /** `--trust-gateway`: what is pre-approved rests on the gateway's word alone. */
+  trustGateway?: boolean
 }
 
 export interface TransferInProgress {
@@ -70,6 +84,7 @@ export function initialHostView(): HostViewState {
     transfers: [],
     feed: [],
     confirmingEnd: false,
+    words: 'unasked',
   }
 }
 
@@ -86,8 +101,12 @@ export function reduceHostView(
 
   switch (action.event) {
     case 'waiting':
-    case 'paired':
       return { ...state, ...reduceSessionView(state, action), role: 'host' }
+    case 'paired': {
+      // New words: whatever was said about the last pairing's says nothing about these.
+      const { wordsDeadline: _old, ...rest } = state
+      return { ...rest, ...reduceSessionView(state, action), role: 'host', words: 'unasked' }
+    }
     case 'link-lost':
       return log(
         { ...state, ...reduceSessionView(state, action), role: 'host' },
@@ -103,8 +122,8 @@ export function reduceHostView(
     case 'transferred':
       return log(
         {
-          ...state,
-          ...reduceSessionView(state, action),
+          ...withoutWords(state),
+          ...reduceSessionView(withoutWords(state), action),
           role: 'host',
           prompts: [],
           askedAt: {},
@@ -114,15 +133,32 @@ export function reduceHostView(
         },
         `handed over to ${action.to.name} <${action.to.email}>: everything you allowed is revoked`,
       )
-    case 'ended':
+    case 'ended': {
+      const settled = state.words === 'asking' ? withoutWords(state) : state
       return {
-        ...state,
-        ...reduceSessionView(state, action),
+        ...settled,
+        ...reduceSessionView(settled, action),
         role: 'host',
         prompts: [],
         askedAt: {},
         confirmingEnd: false,
       }
+    }
+
+    case 'words-asked':
+      if (state.phase !== 'connected' || state.words !== 'unasked') return state
+      return { ...state, words: 'asking', wordsDeadline: action.deadline, confirmingEnd: false }
+    case 'words-confirmed': {
+      const { wordsDeadline: _deadline, ...rest } = state
+      return log({ ...rest, words: 'confirmed' }, 'you confirmed the security words with your technician')
+    }
+    case 'words-rejected':
+      return log(
+        withoutWords(state),
+        action.by === 'end-user'
+          ? 'you said the security words differ: the session ends'
+          : 'the security words were not confirmed in time: the session ends',
+      )
 
     case 'confirm-end':
       return state.phase === 'ended' ? state : { ...state, confirmingEnd: true }
@@ -154,16 +190,19 @@ export function reduceHostView(
         askedAt: stillAsked,
         grants: grantsAfter(state.grants, action),
       }
-      const verdict =
-        action.by === 'end-user'
-          ? {
-              once: 'allowed once',
-              session: 'allowed for this session',
-              folder: `allowed for this session in ${action.folder ?? 'that folder'}`,
-              deny: 'denied',
-            }[action.decision]
-          : `${action.decision === 'deny' ? 'denied' : 'allowed'}: ${why(action.by, waitedSeconds, state)}`
-      return log(next, `${action.permission} ${verdict}`)
+      const what = nounFor(action.permission)
+      if (action.by === 'end-user') {
+        const verdict = {
+          once: `you allowed ${what} once`,
+          session: `you allowed ${what} for this session`,
+          folder: `you allowed ${what} for this session, only in ${action.folder ?? 'that folder'}`,
+          deny: `you denied ${what}`,
+        }[action.decision]
+        const covered = action.covers ? `: ${action.covers.map(verbFor).join(', ') || 'nothing'}` : ''
+        return log(next, `${verdict}${covered}`)
+      }
+      const verdict = action.decision === 'deny' ? 'was denied' : 'was allowed'
+      return log(next, `${what} ${verdict}: ${why(action.by, waitedSeconds)}`)
     }
 
     case 'channel-open': {
@@ -198,7 +237,10 @@ export function reduceHostView(
         action.closedChannels === 0
           ? 'no channel was open'
           : `${action.closedChannels} channel${action.closedChannels === 1 ? '' : 's'} closed`
-      return log({ ...state, grants: [], openChannels: [] }, `you revoked every grant; ${closed}`)
+      return log(
+        { ...state, grants: [], openChannels: [] },
+        `you revoked every grant; ${closed}; the technician is still connected: q ends the session`,
+      )
     }
     case 'auto-approve': {
       const autoApprove = [...new Set(action.permissions)]
@@ -208,6 +250,8 @@ export function reduceHostView(
 
     case 'refused':
       return log(state, `refused without asking: ${action.request}`)
+    case 'trust-gateway':
+      return log({ ...state, trustGateway: true }, `warning: ${trustGatewayWarning(action.permissions)}`)
 
     case 'chat-unsent':
       return log(state, 'not sent: the technician has no chat open (they can run rescue chat)')
@@ -241,29 +285,34 @@ export function reduceHostView(
   }
 }
 
+function withoutWords(state: HostViewState): HostViewState {
+  const { wordsDeadline: _deadline, ...rest } = state
+  return { ...rest, words: 'unasked' }
+}
+
 function detailSuffix(detail: string | undefined): string {
   return detail ? `: ${detail}` : ''
 }
 
-function sortedUnique<T extends string>(list: T[]): T[] {
-  return [...new Set(list)].sort()
-}
-
-/** What is granted for the rest of the session, as the view lists it: "shell", "files.send in /tmp". */
+/** What is granted for the rest of the session, in words: "open a shell", "send files to this computer, only in /tmp". */
 function grantsAfter(grants: string[], decision: ConsentResult): string[] {
-  if (decision.decision === 'session') return sortedUnique([...grants, decision.permission])
+  if (decision.decision === 'session') {
+    // A single prompt's grant covers what it listed; the prompt itself is nothing to keep.
+    const granted = decision.covers ?? [decision.permission]
+    return unique([...grants, ...granted.map(verbFor)])
+  }
   if (decision.decision === 'folder' && decision.folder !== undefined) {
-    return sortedUnique([...grants, `${decision.permission} in ${decision.folder}`])
+    return unique([...grants, `${verbFor(decision.permission)}, only in ${decision.folder}`])
   }
   return grants
 }
 
+function unique(list: string[]): string[] {
+  return [...new Set(list)]
+}
+
 /** Why a decision was made without the end user pressing a key. */
-function why(
-  by: Exclude<DecidedBy, 'end-user'>,
-  waitedSeconds: number | undefined,
-  state: HostViewState,
-): string {
+function why(by: Exclude<DecidedBy, 'end-user'>, waitedSeconds: number | undefined): string {
   switch (by) {
     case 'timeout':
       return waitedSeconds !== undefined && waitedSeconds > 0
@@ -286,7 +335,8 @@ function why(
     case 'policy':
       return 'their group does not allow it'
     case 'ended':
-      // The broker says 'ended' both when the session ends and when the end user revokes grants.
-      return state.phase === 'ended' ? 'the session ended' : 'the session ended or you revoked every grant'
+      return 'the session ended'
+    case 'revoked':
+      return 'you revoked every grant'
   }
 }

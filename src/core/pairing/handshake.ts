@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto'
 
 import { COMMITMENT_LENGTH, FrameType, PUBLIC_KEY_LENGTH, decodeFixed, encodeFrame } from './frames.js'
-import { deriveSessionKeys, type SessionKeys, type Transcript } from './kdf.js'
+import { deriveSessionKeys, encodeTranscript, type SessionKeys, type Transcript } from './kdf.js'
 import { PairingError } from './pairing-error.js'
 import { loadSasWords, sasWordsFrom } from './sas.js'
 import { SealedChannel } from './sealed-channel.js'
@@ -14,6 +14,11 @@ export interface PairingResult {
   channel: SealedChannel
   /** 32 bytes only the two paired sides know: what a resume after a lost link is proved with. */
   resumeKey: Uint8Array
+  /**
+   * SHA-512 of the transcript (session id, commitment, both ephemeral keys): what a technician's
+   * device key signs to prove it took part in this very pairing. Not secret.
+   */
+  transcriptHash: Uint8Array
 }
 
 /** The technician's side: commit first, then reveal its key once the host's key has arrived. */
@@ -59,17 +64,24 @@ function checkKeyPair(keyPair: X25519KeyPair): void {
   }
 }
 
-function agree(secretKey: Uint8Array, peerPublicKey: Uint8Array, transcript: Transcript): SessionKeys {
+function agree(
+  secretKey: Uint8Array,
+  peerPublicKey: Uint8Array,
+  transcript: Transcript,
+): SessionKeys & { transcriptHash: Uint8Array } {
   // Throws BAD_KEY for a low-order peer key, whose all-zero secret an attacker would know too.
   const shared = x25519(secretKey, peerPublicKey)
   try {
-    return deriveSessionKeys(shared, transcript)
+    return { ...deriveSessionKeys(shared, transcript), transcriptHash: sha512(encodeTranscript(transcript)) }
   } finally {
     shared.fill(0)
   }
 }
 
-function toResult(keys: SessionKeys, role: 'technician' | 'host'): PairingResult {
+function toResult(
+  keys: SessionKeys & { transcriptHash: Uint8Array },
+  role: 'technician' | 'host',
+): PairingResult {
   const sasWords = sasWordsFrom(keys.sas)
   const channel =
     role === 'technician'
@@ -78,7 +90,13 @@ function toResult(keys: SessionKeys, role: 'technician' | 'host'): PairingResult
   keys.technicianToHost.fill(0)
   keys.hostToTechnician.fill(0)
   keys.sas.fill(0)
-  return { sas: sasWords.join(' '), sasWords, channel, resumeKey: keys.resume }
+  return {
+    sas: sasWords.join(' '),
+    sasWords,
+    channel,
+    resumeKey: keys.resume,
+    transcriptHash: keys.transcriptHash,
+  }
 }
 
 /** Technician handshake with a given key pair; tests use it for fixed vectors. Zeroes the secret key. */

@@ -35,6 +35,14 @@ import {
 } from '../pairing/index.js'
 import { parsePeerPublicKey } from '../ssh/keys.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import {
+  makeDeviceProof,
+  TrustError,
+  verifyDeviceProof,
+  type DeviceCredential,
+  type TrustAnchor,
+  type VerifiedTechnician,
+} from '../trust/index.js'
 import { ResumableStream } from '../transport/resumable-stream.js'
 import { resumeSigningKey, signResume } from '../transport/resume-proof.js'
 
@@ -47,13 +55,24 @@ export interface SessionEnded {
 }
 
 export type SessionEvent =
-  | { event: 'waiting'; role: Role; sessionId: string; expiresAt: string }
+  | {
+      event: 'waiting'
+      role: Role
+      sessionId: string
+      /** When the wait ends: the PIN's expiry, or how long a shared queue keeps the end user. */
+      expiresAt: string
+      /** How this side came in: a PIN (when absent), a group's shared queue (`channel` names it), a queued session taken. */
+      via?: 'pin' | 'channel' | 'queue'
+      channel?: string
+    }
   | {
       event: 'paired'
       role: Role
       sessionId: string
       sas: string
       technician?: TechnicianIdentity
+      /** The host's, with `trust`: who the technician is, as the organisation's key says by signature. */
+      verified?: VerifiedTechnician
       /** The host's: the permissions the gateway says the technician's groups allow. */
       policy?: SessionPolicy
     }
@@ -72,6 +91,16 @@ export const DEFAULT_RESUME_GRACE_MS = 60_000
 /** Reconnect attempts start this soon and back off to at most RECONNECT_MAX_MS between tries. */
 const RECONNECT_FIRST_MS = 100
 const RECONNECT_MAX_MS = 2000
+/**
+ * The technician's, heard from the host over SSH (so the gateway cannot forge it): the end user is
+ * asked whether the security words match (`words-waiting`), said yes (`words-confirmed`), or the
+ * host has nobody at its keyboard to ask (`words-unchecked`: it runs on --auto-approve alone).
+ */
+export interface WordsEvent {
+  event: 'words-waiting' | 'words-confirmed' | 'words-unchecked'
+  role: Role
+  sessionId: string
+}
 
 export interface SessionPolicy {
   permissions: Permission[]
@@ -93,6 +122,13 @@ export interface SessionOptions {
   pairingTimeoutMs?: number
   /** How long a dropped link may take to come back (the gateway may hold it for less). */
   resumeGraceMs?: number
+  /** The technician's: its device certificate and key, to prove itself in the sealed hello. */
+  device?: DeviceCredential
+  /**
+   * The host's: organisation keys it trusts. When set, a technician without a certificate signed
+   * by one of them, and a proof bound to this pairing, is refused before SSH starts.
+   */
+  trust?: readonly TrustAnchor[]
 }
 
 export interface SecuredLink {
@@ -102,8 +138,11 @@ export interface SecuredLink {
 }
 
 export interface Session {
-  /** Ends the session for both sides; `done` resolves once the gateway has been told. */
-  end(reason?: { reason: string; code?: ErrorCode }): void
+  /**
+   * Ends the session for both sides; `done` resolves once the gateway has been told. `closeCode`
+   * tells the gateway why, for the other side (see CloseCode).
+   */
+  end(reason?: { reason: string; code?: ErrorCode; closeCode?: number }): void
   /** Tells the gateway, for its session log, something that happened (never payload or output). */
   report(event: SessionReport): void
   done: Promise<SessionEnded>
@@ -116,17 +155,26 @@ export type SessionReport = SessionReportMessage extends infer M
     : never
   : never
 
-/** Version of what runs over the sealed channel; a peer speaking another one is refused. */
-export const SESSION_PROTOCOL = 1
+/**
+ * Version of what runs over the sealed channel and SSH; a peer speaking another one is refused.
+ * 2: the host answers `words@rescue` (the end user's confirmation of the security words).
+ */
+export const SESSION_PROTOCOL = 2
 
 // The hello proves the channel both ways. It names nothing (no user, no host name): the two people
 // may not have compared the SAS yet, and until they have, a man in the middle could read it.
+// The technician's may add `device` (its certificate and a signature over this pairing), which
+// names its email and organisation: what the gateway already knows from its account.
 const hello = z.object({
   type: z.literal('hello'),
   role: z.enum(roles),
   protocol: z.number(),
   sshKey: z.string().max(1000),
+  device: z.unknown().optional(),
 })
+
+/** The host's answer, instead of its hello, to a technician it does not trust: then it closes. */
+const refused = z.object({ type: z.literal('refused'), reason: z.string().max(1000) })
 
 const clean = (text: string) => sanitizeForTerminal(text, 200)
 
@@ -209,6 +257,8 @@ class SessionRun {
           role: this.options.role,
           sessionId: message.sessionId,
           expiresAt: message.expiresAt,
+          via: message.via ?? 'pin',
+          ...(message.channel ? { channel: clean(message.channel) } : {}),
         })
         break
       case 'paired':
@@ -313,27 +363,75 @@ class SessionRun {
       this.sessionId = sessionId
       this.resumeKey = result.resumeKey
       const sshKey = this.options.sshPublicKey
-      this.sendFrame(sealJson(channel, { type: 'hello', role, protocol: SESSION_PROTOCOL, sshKey }))
-      const peerSshKey = this.checkHello(openJson(channel, await this.frames.next(timeout)))
+      const ownHello = { type: 'hello', role, protocol: SESSION_PROTOCOL, sshKey }
+      const { transcriptHash } = result
+      let peerSshKey: ParsedKey
+      let verified: VerifiedTechnician | undefined
+      if (role === 'technician') {
+        const { device } = this.options
+        const proof = device && makeDeviceProof(device, { transcriptHash, sshKey })
+        this.sendFrame(sealJson(channel, { ...ownHello, ...(proof ? { device: proof } : {}) }))
+        const answer = openJson(channel, await this.frames.next(timeout))
+        const refusal = refused.safeParse(answer)
+        if (refusal.success) {
+          const reason = `the end user's computer refused you: ${refusal.data.reason}`
+          this.outcome ??= {
+            event: 'ended',
+            by: 'host',
+            reason: sanitizeForTerminal(reason, 400),
+            code: 'untrusted',
+          }
+          // The host closes at once (4403), so the gateway logs why; this side leaves only if it does not.
+          setTimeout(() => this.fail(reason, 'untrusted'), 2000).unref()
+          return
+        }
+        peerSshKey = this.checkHello(answer).key
+      } else {
+        // The host answers only once it has checked who is there: a refused technician gets no hello.
+        const peer = this.checkHello(openJson(channel, await this.frames.next(timeout)))
+        if (this.options.trust) {
+          try {
+            verified = verifyDeviceProof({
+              anchors: this.options.trust,
+              proof: peer.device,
+              context: { transcriptHash, sshKey: peer.sshKey },
+              ...(this.technician ? { gatewayEmail: this.technician.email } : {}),
+            })
+          } catch (error) {
+            if (!(error instanceof TrustError)) throw error
+            this.sendFrame(sealJson(channel, { type: 'refused', reason: error.message }))
+            const who = this.technician ? ` (${this.technician.email}, as the gateway vouches)` : ''
+            return this.fail(
+              `refused the technician${who}: ${error.message}`,
+              'untrusted',
+              CloseCode.untrusted,
+            )
+          }
+        }
+        this.sendFrame(sealJson(channel, ownHello))
+        peerSshKey = peer.key
+      }
       // The SSH keys were all it had to carry: SSH seals everything from here, so its keys go.
       channel.destroy()
       if (this.finished) return
+      const transport = (this.stream = new ResumableStream({ role, resumeKey: result.resumeKey }))
+      transport.start(this.socket)
+      // The gateway learns only a public key: it can check a resume proof, never make one. Sent
+      // before `paired` is told, so a side that dies the moment it says so can still be resumed.
+      const { publicKey } = resumeSigningKey(result.resumeKey, role)
+      this.sendText({
+        type: 'resume-key',
+        key: Buffer.from(publicKey).toString('base64'),
+        graceMs: this.graceMs,
+      })
       this.emit({
         event: 'paired',
         role,
         sessionId,
         sas: result.sas,
         ...(this.technician ? { technician: this.technician } : {}),
+        ...(verified ? { verified } : {}),
         ...(this.policy ? { policy: this.policy } : {}),
-      })
-      const transport = (this.stream = new ResumableStream({ role, resumeKey: result.resumeKey }))
-      transport.start(this.socket)
-      // The gateway learns only a public key: it can check a resume proof, never make one.
-      const { publicKey } = resumeSigningKey(result.resumeKey, role)
-      this.sendText({
-        type: 'resume-key',
-        key: Buffer.from(publicKey).toString('base64'),
-        graceMs: this.graceMs,
       })
       for (const frame of this.frames.drain()) transport.pushFrame(Buffer.from(frame))
       this.options.onSecured?.({ transport, peerSshKey })
@@ -344,8 +442,8 @@ class SessionRun {
     }
   }
 
-  /** Checks the peer's hello; returns the SSH key it carries. */
-  private checkHello(message: unknown): ParsedKey {
+  /** Checks the peer's hello; returns the SSH key it carries, and what else it said. */
+  private checkHello(message: unknown): { key: ParsedKey; sshKey: string; device: unknown } {
     const parsed = hello.safeParse(message)
     const peer = this.options.role === 'host' ? 'technician' : 'host'
     if (!parsed.success || parsed.data.role !== peer) {
@@ -356,7 +454,7 @@ class SessionRun {
     }
     const key = parsePeerPublicKey(parsed.data.sshKey)
     if (!key) throw new PairingError('MALFORMED', `the ${roleName[peer]} sent an unusable SSH key`)
-    return key
+    return { key, sshKey: parsed.data.sshKey, device: parsed.data.device }
   }
 
   private report(event: SessionReport): void {
@@ -463,7 +561,7 @@ class SessionRun {
     }, heartbeatMs)
   }
 
-  private endLocally(why?: { reason: string; code?: ErrorCode }): void {
+  private endLocally(why?: { reason: string; code?: ErrorCode; closeCode?: number }): void {
     this.close(
       {
         event: 'ended',
@@ -471,12 +569,14 @@ class SessionRun {
         reason: why?.reason ?? `the ${roleName[this.options.role]} ended the session`,
         ...(why?.code ? { code: why.code } : {}),
       },
-      CloseCode.normal,
+      why?.closeCode ?? CloseCode.normal,
     )
   }
 
   private fail(reason: string, code: ErrorCode, closeCode: number = CloseCode.normal): void {
-    this.close({ event: 'ended', by: this.options.role, reason: clean(reason), code }, closeCode)
+    // Our own reasons, which may quote a certificate's fields: escaped, and longer than a gateway's.
+    const text = sanitizeForTerminal(reason, 400)
+    this.close({ event: 'ended', by: this.options.role, reason: text, code }, closeCode)
   }
 
   private close(outcome: SessionEnded, closeCode: number): void {

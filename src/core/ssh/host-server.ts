@@ -12,18 +12,30 @@ import {
   MAX_DETAIL_LENGTH,
   SINGLE_PROMPT_SUBSYSTEM,
   type ConsentBroker,
-  type FileScope,
+  type ConsentOutcome,
   type Permission,
+  type Refusal,
+  type RequestOptions,
 } from '../consent/index.js'
 import type { ChannelKind, HostActivity } from '../host/events.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { technicianEnvironment } from './environment.js'
 import { serveSftp } from './sftp-server.js'
-import { CHAT_SUBSYSTEM, serveChat, type ChatLink, type ChatMessage } from '../chat/index.js'
+import {
+  CHAT_SUBSYSTEM,
+  MAX_CHAT_HISTORY,
+  serveChat,
+  type ChatLink,
+  type ChatMessage,
+} from '../chat/index.js'
 import { SYSINFO_SUBSYSTEM } from '../sysinfo/index.js'
 import { serveSysinfo } from '../sysinfo/subsystem.js'
 import { serveTransfer } from '../transfer/host-service.js'
 import { TransferLedger } from '../transfer/ledger.js'
 import { TRANSFER_SUBSYSTEM } from '../transfer/protocol.js'
+import type { WordsOutcome } from '../host/words.js'
+import { WORDS_SUBSYSTEM } from './subsystems.js'
+import { REFUSALS_SUBSYSTEM, REVOKED_MESSAGE } from './subsystems.js'
 
 export interface HostSshOptions {
   transport: Duplex
@@ -35,6 +47,8 @@ export interface HostSshOptions {
   onActivity(activity: HostActivity): void
   /** SSH failed (a bad key, a broken stream): the session cannot go on. */
   onFailure(reason: string): void
+  /** What the end user said about the security words, once they said it (see host/words.ts). */
+  words?: Promise<WordsOutcome>
 }
 
 interface PtyRequest {
@@ -49,15 +63,16 @@ interface OpenChannel {
   stop(): void
 }
 
-// Secrets of this process that the technician's shell must not inherit.
-const PRIVATE_ENV = ['RESCUE_TOKEN', 'RESCUE_PIN']
-
 export class HostSshServer {
   private readonly server: ssh2.Server
   private connection?: Connection
   private readonly open = new Map<number, OpenChannel>()
   private channelCount = 0
   private readonly chats = new Set<ChatLink>()
+  /** This technician's chat so far, both sides, replayed to each chat they open. */
+  private readonly chatHistory: ChatMessage[] = []
+  /** The technician's `refusals@rescue` channels: told why before a channel request is refused. */
+  private readonly refusalLinks = new Set<ServerChannel>()
   /** This session's file transfers, shared by its SFTP channels and `transfer@rescue`. */
   private readonly ledger = new TransferLedger()
   private closed = false
@@ -163,7 +178,10 @@ export class HostSshServer {
         return Promise.resolve(false)
       }
       claimed = true
-      return this.consent(permission, summary, detail, withdrawn.signal)
+      return this.decideChannel(permission, summary, {
+        ...(detail !== undefined ? { detail } : {}),
+        withdrawn: withdrawn.signal,
+      })
     }
     const user = os.userInfo().username
     session.on('shell', (accept, reject) => {
@@ -202,7 +220,13 @@ export class HostSshServer {
         ledger: this.ledger,
         consent: {
           ask: (permission, summary, detail, withdrawn, scope) =>
-            this.consent(permission, summary, detail, withdrawn, scope),
+            this.closed
+              ? Promise.resolve(false)
+              : this.options.broker.decide(permission, summary, {
+                  detail,
+                  ...(withdrawn ? { withdrawn } : {}),
+                  ...(scope ? { scope } : {}),
+                }),
         },
         onActivity: (activity) => this.options.onActivity(activity),
       })
@@ -215,34 +239,69 @@ export class HostSshServer {
         if (channel) this.chat(channel)
         return
       }
+      if (info.name === REFUSALS_SUBSYSTEM && !claimed) {
+        // Tells only why the technician's own requests were refused: no consent needed, as for chat.
+        claimed = true
+        const channel = this.closed ? undefined : accept()
+        if (!channel) return reject?.()
+        this.refusalLinks.add(channel)
+        channel.on('data', () => {})
+        channel.on('error', () => {})
+        channel.on('close', () => this.refusalLinks.delete(channel))
+        return
+      }
       if (info.name === TRANSFER_SUBSYSTEM && !claimed) {
-        // Opening it asks nothing: a folder transfer asks inside it, and hashes are of files already allowed.
+        // Opening it asks nothing: a folder transfer asks inside it, and hashes are only of files the
+        // technician was let read or wrote itself.
         claimed = true
         const channel = this.closed ? undefined : accept()
         if (!channel) return reject?.()
         serveTransfer(channel, {
           ledger: this.ledger,
           home: os.homedir(),
-          ask: (permission, summary, detail, withdrawn, scope) =>
-            this.consent(permission, summary, detail, withdrawn, scope),
+          ask: (permission, summary, detail, withdrawn, scope, needs) =>
+            this.options.broker.decide(permission, summary, {
+              detail,
+              withdrawn,
+              scope,
+              ...(needs ? { needs } : {}),
+            }),
           grantTransfer: (permissions, folder, until) =>
             this.options.broker.grantTransfer(permissions, folder, until),
+          refuse: (what) => this.options.broker.refuse(what),
         })
         return
       }
       if (info.name === SINGLE_PROMPT_SUBSYSTEM && !claimed) {
         // One question for everything the technician's groups allow, answered by accepting or not.
         claimed = true
-        void this.options.broker.requestEverything(withdrawn.signal).then((allowed) => {
-          const channel = allowed && !this.closed ? accept() : undefined
+        void this.options.broker.requestEverything(withdrawn.signal).then((outcome) => {
+          if (!outcome.allowed) this.tellRefusal(outcome)
+          const channel = outcome.allowed && !this.closed ? accept() : undefined
           if (!channel) return reject?.()
           channel.exit(0)
           channel.end()
         })
         return
       }
+      if (info.name === WORDS_SUBSYSTEM && !claimed && this.options.words) {
+        // Answered once the end user has: accepted with the outcome, refused when the words differ.
+        claimed = true
+        void this.options.words.then((outcome) => {
+          const channel = outcome !== 'rejected' && !this.closed ? accept() : undefined
+          if (!channel) return reject?.()
+          channel.write(`${outcome}\n`)
+          channel.exit(0)
+          channel.end()
+        })
+        return
+      }
       if (info.name === SYSINFO_SUBSYSTEM) {
-        void ask('sysinfo', "read this computer's system information").then((allowed) => {
+        void ask(
+          'sysinfo',
+          // The computer's name and the user's account name go with it: said here, before they are.
+          "read this computer's system information (its name, your user name, hardware, disks, network, processes)",
+        ).then((allowed) => {
           const channel = allowed ? accept() : undefined
           if (!channel) return reject?.()
           void serveSysinfo(channel)
@@ -268,11 +327,18 @@ export class HostSshServer {
   }
 
   private chat(channel: ServerChannel): void {
-    const link = serveChat(channel, {
-      self: 'host',
-      onMessage: (message) => this.options.onActivity({ event: 'chat', ...message }),
-      onClose: () => this.chats.delete(link),
-    })
+    const link = serveChat(
+      channel,
+      {
+        self: 'host',
+        onMessage: (message) => {
+          this.remember(message)
+          this.options.onActivity({ event: 'chat', ...message })
+        },
+        onClose: () => this.chats.delete(link),
+      },
+      this.chatHistory,
+    )
     this.chats.add(link)
   }
 
@@ -280,20 +346,38 @@ export class HostSshServer {
   sendChat(text: string): ChatMessage | undefined {
     let sent: ChatMessage | undefined
     for (const link of this.chats) if (!link.isClosed) sent = link.send(text)
+    if (sent) this.remember(sent)
     return sent
   }
 
-  private consent(
+  private remember(message: ChatMessage): void {
+    this.chatHistory.push(message)
+    if (this.chatHistory.length > MAX_CHAT_HISTORY) this.chatHistory.shift()
+  }
+
+  /** Asks for a channel request (shell, exec, sysinfo); when refused, the technician is told why first. */
+  private async decideChannel(
     permission: Permission,
     summary: string,
-    detail: string | undefined,
-    withdrawn?: AbortSignal,
-    scope?: FileScope,
+    options: RequestOptions,
   ): Promise<boolean> {
-    if (this.closed) return Promise.resolve(false)
-    return this.options.broker
-      .request(permission, summary, detail, withdrawn, scope)
-      .then((allowed) => allowed && !this.closed)
+    if (this.closed) return false
+    const outcome = await this.options.broker.decide(permission, summary, options)
+    if (!outcome.allowed) this.tellRefusal(outcome)
+    return outcome.allowed && !this.closed
+  }
+
+  /**
+   * Writes the typed reason on every refusals channel. SSH keeps order on a connection, so it
+   * reaches the technician before the request's failure, which carries no reason of its own.
+   */
+  private tellRefusal(outcome: ConsentOutcome): void {
+    const refusal: Refusal = {
+      permission: outcome.permission,
+      by: outcome.by,
+      ...(outcome.seconds !== undefined ? { seconds: outcome.seconds } : {}),
+    }
+    for (const link of this.refusalLinks) if (!link.destroyed) link.write(`${JSON.stringify(refusal)}\n`)
   }
 
   private async startShell(
@@ -307,7 +391,7 @@ export class HostSshServer {
       cols: request.cols,
       rows: request.rows,
       cwd: os.homedir(),
-      env: childEnvironment(request.term),
+      env: technicianEnvironment({ term: request.term }),
       encoding: null,
     })
     const id = this.track('shell', undefined, {
@@ -315,7 +399,7 @@ export class HostSshServer {
         // The shell leads its own session: hang up its whole process group, not just the shell.
         hangUpGroup(terminal.pid)
         terminal.kill('SIGHUP')
-        channel.exit('HUP', false, 'the end user revoked access')
+        channel.exit('HUP', false, REVOKED_MESSAGE)
         channel.close()
       },
     })
@@ -345,7 +429,8 @@ export class HostSshServer {
     const args = command === undefined ? ['-l'] : ['-c', command]
     const child: ChildProcess = spawn(loginShell(), args, {
       cwd: os.homedir(),
-      env: childEnvironment(process.env.TERM),
+      // No TERM: without a pty request there is no terminal, as with OpenSSH's exec and ssh -T.
+      env: technicianEnvironment(),
       stdio: 'pipe',
       // Its own process group, so revoking stops everything the command started, not only the shell.
       detached: true,
@@ -353,7 +438,7 @@ export class HostSshServer {
     const id = this.track(kind, command, {
       stop: () => {
         hangUpGroup(child.pid)
-        channel.exit('HUP', false, 'the end user revoked access')
+        channel.exit('HUP', false, REVOKED_MESSAGE)
         channel.close()
       },
     })
@@ -423,13 +508,6 @@ function fitsInPrompt(command: string): boolean {
 
 function loginShell(): string {
   return process.env.SHELL || os.userInfo().shell || '/bin/sh'
-}
-
-function childEnvironment(term: string | undefined): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env }
-  for (const name of PRIVATE_ENV) delete env[name]
-  if (term) env.TERM = term
-  return env
 }
 
 function signalName(signal: number): string {

@@ -7,9 +7,14 @@
  *   and the size;
  * - writing a file (OPEN for writing) asks `files.send`, with the path, and the size when the
  *   client announced it as `attrs.size` in OPEN ("a file" otherwise);
- * - anything else on a path (OPENDIR, STAT, LSTAT, REALPATH, READLINK, MKDIR, RENAME, REMOVE, RMDIR,
- *   SETSTAT) asks `files.browse`. REALPATH of "", "." or the home folder is answered unasked, so a
- *   client can start. Symbolic links cannot be created.
+ * - looking (OPENDIR, STAT, LSTAT, REALPATH, READLINK) asks `files.browse`. REALPATH of "", "." or
+ *   the home folder is answered unasked, so a client can start;
+ * - changing (MKDIR, RMDIR, REMOVE, RENAME, SETSTAT, FSETSTAT of a handle that is not an upload)
+ *   asks `files.modify`, naming the path and the change ("change the mode of /x to 0666"). Two
+ *   exceptions, both parts of an upload the end user allowed: a folder made inside a folder upload
+ *   (`plan` on `transfer@rescue`) is that upload's `files.send`, and the mode and times of a file or
+ *   folder this session made (scp -p) are set unasked while nobody else changed it. A rename onto a
+ *   `.rescue-partial` name is refused: those are rescue's own. Symbolic links cannot be created.
  *
  * What is done on an open handle (READ, WRITE, FSTAT, READDIR, CLOSE, FSETSTAT of an upload) rides
  * on the answer given when it was opened. Each distinct prompt (permission, summary, detail) is
@@ -26,7 +31,11 @@
  * `complete: false` (an empty partial is removed: there is nothing to resume).
  *
  * Opening the target's own name starts over: with TRUNC (what `fastPut` and `put` do) from nothing,
- * without it from a copy of the current file; either way an old partial is discarded. To resume an
+ * without it from a copy of the current file (OpenSSH's `reput`); either way an old partial is
+ * discarded. That copy holds the end user's bytes, so it grows under a name of its own
+ * (`.<name>.<random>.rescue-edit`), is removed rather than kept when the upload fails, and its hash
+ * is told to nobody who was not let read the file: a partial only ever holds the technician's own
+ * bytes, which is why `transfer@rescue` may hash it for a resume. To resume an
  * interrupted upload of `<dir>/<name>`, a client:
  * 1. opens `<dir>/.<name>.rescue-partial` for writing without TRUNC: flags `a`
  *    (WRITE|CREAT|APPEND), or WRITE|CREAT; optionally with `attrs.size` = the whole file's size,
@@ -42,20 +51,26 @@
  * Use it from `session.on('sftp', (accept) => serveSftp(accept(), ...))`: ssh2 gives an SFTP
  * server only there, not through the generic 'subsystem' event. Imports core only.
  */
-import { createHash, type Hash } from 'node:crypto'
+import { createHash, randomBytes, type Hash } from 'node:crypto'
 import fs from 'node:fs'
 import fsp, { type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import ssh2, { type Attributes, type SFTPWrapper } from 'ssh2'
-import { MAX_DETAIL_LENGTH, type FileScope } from '../consent/index.js'
+import { MAX_DETAIL_LENGTH, refusalMessage, type ConsentOutcome, type FileScope } from '../consent/index.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { formatSize } from '../text/size.js'
-import { followed, parentFollowed, partialName, unpartialName } from '../transfer/host-paths.js'
+import {
+  followed,
+  parentFollowed,
+  PARTIAL_SUFFIX,
+  partialName,
+  unpartialName,
+} from '../transfer/host-paths.js'
 import type { TransferLedger } from '../transfer/ledger.js'
 
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp
 
-export type FilePermission = 'files.send' | 'files.receive' | 'files.browse'
+export type FilePermission = 'files.send' | 'files.receive' | 'files.browse' | 'files.modify'
 
 export interface SftpConsent {
   /**
@@ -70,7 +85,7 @@ export interface SftpConsent {
     detail: string,
     withdrawn: AbortSignal | undefined,
     scope: FileScope | undefined,
-  ): Promise<boolean>
+  ): Promise<boolean | ConsentOutcome>
 }
 
 /**
@@ -128,7 +143,9 @@ const MAX_READ = 192 * 1024
 const MAX_HANDLES = 64
 const DIRECTORY_BATCH = 64
 const DEFAULT_FILE_MODE = 0o644
-const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC } = fs.constants
+const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, S_IFMT } = fs.constants
+/** What ends the name of the copy an upload that starts from the file already there works on. */
+const EDIT_SUFFIX = '.rescue-edit'
 // Not defined on Windows, where they have no equivalent.
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0
 const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0
@@ -185,7 +202,12 @@ interface Upload {
   kind: 'upload'
   file: FileHandle
   target: string
+  /** The target's partial name: one upload at a time per target on this channel. */
   partial: string
+  /** The file the data goes to: the partial, or for an upload that began from the file there, a copy. */
+  writing: string
+  /** True when `writing` began as a copy of the end user's file: their bytes are in it. */
+  mixed: boolean
   /** The target, sanitized: for activity and messages. */
   shown: string
   /** SHA-256 of bytes [0, hashed), valid while `inOrder`. */
@@ -232,7 +254,7 @@ type OpenHandle = Upload | Download | Listing
 
 class SftpSession {
   private readonly handles = new Map<string, OpenHandle>()
-  private readonly answers = new Map<string, Promise<boolean>>()
+  private readonly answers = new Map<string, Promise<boolean | ConsentOutcome>>()
   /** Partial files an open upload handle writes to. */
   private readonly uploading = new Set<string>()
   private readonly withdrawn = new AbortController()
@@ -306,14 +328,16 @@ class SftpSession {
     const announced = typeof attrs.size === 'number' ? attrs.size : undefined
     const size = announced === undefined ? '' : ` (${formatSize(announced)})`
     const verb = resumed === undefined ? 'put' : 'finish putting'
+    // Looked at before asking, for the end user only: the technician learns nothing before the answer.
+    const existing = await fsp.stat(target).catch(() => undefined)
+    const replacing = existing?.isFile() ? ', replacing the file there' : ''
     await this.need(
       'files.send',
-      `${verb} a file on this computer: ${show(name, 100)}${size} into ${show(dir)}`,
+      `${verb} a file on this computer: ${show(name, 100)}${size} into ${show(dir)}${replacing}`,
       target,
       { path: target, folder: dir },
     )
 
-    const existing = await fsp.stat(target).catch(() => undefined)
     if (existing?.isDirectory()) throw new SftpError(STATUS_CODE.FAILURE, `${show(target)} is a folder`)
     if (existing && flags & OPEN_MODE.EXCL) {
       throw new SftpError(STATUS_CODE.FAILURE, `${show(target)} already exists`)
@@ -323,8 +347,8 @@ class SftpSession {
       throw new SftpError(STATUS_CODE.FAILURE, `${show(target)} is already being uploaded`)
     }
     this.uploading.add(partial)
-    this.options.ledger?.noteOpened(target, partial)
     let opened: { file: FileHandle; start: number }
+    let writing = partial
     try {
       if (resumed !== undefined) {
         const mode =
@@ -340,16 +364,20 @@ class SftpSession {
         await fsp.rm(partial, { force: true })
         if (existing && !(flags & OPEN_MODE.TRUNC)) {
           // Without TRUNC the client edits the file as it is: it does so on a copy, renamed at CLOSE.
-          await fsp.copyFile(target, partial, fs.constants.COPYFILE_EXCL)
-          opened = await openPartial(partial, O_RDWR | O_NOFOLLOW)
+          writing = path.join(dir, `.${name}.${randomBytes(6).toString('hex')}${EDIT_SUFFIX}`)
+          await fsp.copyFile(target, writing, fs.constants.COPYFILE_EXCL)
+          opened = await openPartial(writing, O_RDWR | O_NOFOLLOW)
         } else {
           opened = await openPartial(partial, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW)
         }
       }
     } catch (error) {
       this.uploading.delete(partial)
+      if (writing !== partial) await fsp.rm(writing, { force: true }).catch(() => {})
       throw error
     }
+    const mixed = writing !== partial
+    if (!mixed) this.options.ledger?.notePartial(partial)
     const written = new Ranges()
     written.add(0, opened.start)
     this.addHandle(id, {
@@ -357,6 +385,8 @@ class SftpSession {
       file: opened.file,
       target,
       partial,
+      writing,
+      mixed,
       shown: show(target, MAX_DETAIL_LENGTH),
       hash: createHash('sha256'),
       hashed: 0,
@@ -383,14 +413,20 @@ class SftpSession {
       real,
       { path: real, folder: path.dirname(real) },
     )
-    this.options.ledger?.noteOpened(real)
     // The path is already real: a link swapped in since is not followed, a FIFO does not block.
-    const file = await fsp.open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+    const file = await fsp.open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).catch(async (error: unknown) => {
+      // Said only now, once allowed: which of the two is missing is the end user's to reveal.
+      if (errorCode(error) === 'ENOENT' && !(await fsp.stat(path.dirname(real)).catch(() => undefined))) {
+        throw new SftpError(STATUS_CODE.NO_SUCH_FILE, `no such folder: ${show(path.dirname(real))}`)
+      }
+      throw error
+    })
     let fileSize: number
     try {
       const opened = await file.stat()
       if (!opened.isFile()) throw new SftpError(STATUS_CODE.FAILURE, `${show(real)} is not a regular file`)
       fileSize = opened.size
+      this.options.ledger?.noteReadable(real, opened)
     } catch (error) {
       await file.close().catch(() => {})
       throw error
@@ -447,34 +483,51 @@ class SftpSession {
   }
 
   private async setstat(id: number, where: string, attrs: Partial<Attributes>): Promise<void> {
-    const real = await followed(this.resolve(where))
-    await this.need(
-      'files.browse',
-      `change a file on this computer: ${show(real)} (${describeChanges(attrs)})`,
-      real,
-      inFolder(real),
-    )
+    await this.change(id, await followed(this.resolve(where)), attrs)
+  }
+
+  /**
+   * Changes the mode, owner, size or times of `real`: asks `files.modify`, naming each change,
+   * unless it is only the mode and times of something this session made (scp -p after an upload).
+   */
+  private async change(id: number, real: string, attrs: Partial<Attributes>): Promise<void> {
+    const changes = changesOf(attrs)
+    // Nothing to change: nothing to ask about, and nothing is looked at.
+    if (changes.length === 0) return this.ok(id)
+    const ledger = this.options.ledger
+    const own =
+      ledger !== undefined &&
+      changes.every((change) => change.kind === 'mode' || change.kind === 'times') &&
+      (typeof attrs.mode !== 'number' || (attrs.mode & ~S_IFMT & ~0o777) === 0) &&
+      ledger.isWritten(real, await fsp.lstat(real).catch(() => undefined))
+    if (!own) await this.need('files.modify', changeSummary(real, changes), real, inFolder(real))
     await applyAttributes(real, attrs)
+    // Still the technician's own: only its mode or times changed, as it asked.
+    if (own) ledger.noteWritten(real, await fsp.lstat(real))
     this.ok(id)
   }
 
   private async mkdir(id: number, where: string, attrs: Partial<Attributes>): Promise<void> {
     const real = await parentFollowed(this.resolve(where))
-    await this.need('files.browse', `create a folder on this computer: ${show(real)}`, real, inFolder(real))
+    const summary = `create a folder on this computer: ${show(real)}`
+    // The folders of a folder upload are part of it: its one prompt (files.send) covers them.
+    const permission = this.options.ledger?.insideFolderUpload(real) ? 'files.send' : 'files.modify'
+    await this.need(permission, summary, real, inFolder(real))
     await fsp.mkdir(real, { mode: typeof attrs.mode === 'number' ? attrs.mode & 0o777 : 0o755 })
+    this.options.ledger?.noteWritten(real, await fsp.lstat(real))
     this.ok(id)
   }
 
   private async rmdir(id: number, where: string): Promise<void> {
     const real = await parentFollowed(this.resolve(where))
-    await this.need('files.browse', `delete a folder on this computer: ${show(real)}`, real, inFolder(real))
+    await this.need('files.modify', `delete a folder on this computer: ${show(real)}`, real, inFolder(real))
     await fsp.rmdir(real)
     this.ok(id)
   }
 
   private async remove(id: number, where: string): Promise<void> {
     const real = await parentFollowed(this.resolve(where))
-    await this.need('files.browse', `delete a file on this computer: ${show(real)}`, real, inFolder(real))
+    await this.need('files.modify', `delete a file on this computer: ${show(real)}`, real, inFolder(real))
     await fsp.unlink(real)
     this.ok(id)
   }
@@ -482,8 +535,15 @@ class SftpSession {
   private async rename(id: number, from: string, to: string): Promise<void> {
     const source = await parentFollowed(this.resolve(from))
     const destination = await parentFollowed(this.resolve(to))
+    // Partial files hold only what uploads wrote, so a resume may hash them: nothing else becomes one.
+    if (unpartialName(path.basename(destination)) !== undefined) {
+      throw new SftpError(
+        STATUS_CODE.PERMISSION_DENIED,
+        `names ending in ${PARTIAL_SUFFIX} are kept for rescue's own uploads`,
+      )
+    }
     await this.need(
-      'files.browse',
+      'files.modify',
       `rename a file on this computer: ${show(source)} to ${show(destination)}`,
       `${source} -> ${destination}`,
       // A folder grant covers a rename inside that folder only: across folders, the end user is asked.
@@ -581,18 +641,8 @@ class SftpSession {
   }
 
   private async fsetstat(id: number, open: OpenHandle, attrs: Partial<Attributes>): Promise<void> {
-    if (open.kind !== 'upload') {
-      // Changing the file behind a read or listing handle is a change on a path like SETSTAT.
-      const real = open.path
-      await this.need(
-        'files.browse',
-        `change a file on this computer: ${show(real)} (${describeChanges(attrs)})`,
-        real,
-        inFolder(real),
-      )
-      await applyAttributes(real, attrs)
-      return this.ok(id)
-    }
+    // Changing the file behind a read or listing handle is a change on a path like SETSTAT.
+    if (open.kind !== 'upload') return this.change(id, open.path, attrs)
     // The partial stays 0600 until it is verified: mode and times apply at CLOSE.
     if (typeof attrs.mode === 'number') open.mode = attrs.mode & 0o777
     if (typeof attrs.atime === 'number' && typeof attrs.mtime === 'number') {
@@ -628,8 +678,10 @@ class SftpSession {
       }
       const problem = await this.finishUpload(open)
       if (problem === undefined) return this.ok(id)
-      const kept = show(path.basename(open.partial), 200)
-      this.status(id, STATUS_CODE.FAILURE, `${problem}: the file stays as ${kept}`)
+      const kept = open.mixed
+        ? 'nothing was kept'
+        : `the file stays as ${show(path.basename(open.partial), 200)}`
+      this.status(id, STATUS_CODE.FAILURE, `${problem}: ${kept}`)
     })
   }
 
@@ -654,13 +706,16 @@ class SftpSession {
       problem =
         expected.size !== size
           ? `${size} bytes arrived where the technician sent ${expected.size}`
-          : `SHA-256 mismatch: the technician sent ${expected.sha256}, this computer got ${sha256}`
+          : up.mixed
+            ? // The end user's bytes are in it: its hash is not the technician's to learn.
+              `SHA-256 mismatch: the file is not the one the technician sent`
+            : `SHA-256 mismatch: the technician sent ${expected.sha256}, this computer got ${sha256}`
     }
     if (problem === undefined) {
       try {
         const replaced = await fsp.stat(up.target).catch(() => undefined)
-        await fsp.chmod(up.partial, up.mode ?? (replaced ? replaced.mode & 0o777 : DEFAULT_FILE_MODE))
-        await fsp.rename(up.partial, up.target)
+        await fsp.chmod(up.writing, up.mode ?? (replaced ? replaced.mode & 0o777 : DEFAULT_FILE_MODE))
+        await fsp.rename(up.writing, up.target)
       } catch (error) {
         problem = `the file could not be put in place: ${statusOf(error).message}`
       }
@@ -669,20 +724,25 @@ class SftpSession {
       // The file is in place and whole: times that cannot be set do not undo that.
       await fsp.utimes(up.target, up.times.atime, up.times.mtime).catch(() => {})
     }
+    if (problem === undefined && !up.mixed) {
+      // Every byte of it is the technician's: it may learn its hash and set its mode and times.
+      const stats = await fsp.lstat(up.target).catch(() => undefined)
+      if (stats) this.options.ledger?.noteWritten(up.target, stats)
+    }
+    // A copy of the end user's file is no partial to resume from: it goes.
+    if (problem !== undefined && up.mixed) await fsp.rm(up.writing, { force: true }).catch(() => {})
     this.uploading.delete(up.partial)
-    this.report(up.target, {
-      direction: 'to-host',
-      path: up.shown,
-      bytes: size,
-      sha256,
-      complete: problem === undefined,
-    })
+    this.report(
+      up.target,
+      { direction: 'to-host', path: up.shown, bytes: size, sha256, complete: problem === undefined },
+      up.mixed,
+    )
     return problem
   }
 
   private async uploadHash(up: Upload, size: number): Promise<string> {
     if (up.inOrder && up.hashed === size) return up.hash.digest('hex')
-    return hashFile(up.partial).catch(() => '')
+    return hashFile(up.writing).catch(() => '')
   }
 
   private async finishDownload(down: Download): Promise<void> {
@@ -719,9 +779,14 @@ class SftpSession {
       await open.file.close().catch(() => {})
     }
     const sha256 = await this.uploadHash(open, size)
-    if (size === 0) await fsp.rm(open.partial, { force: true }).catch(() => {})
+    // An empty partial has nothing to resume from, and a copy of the end user's file is no partial.
+    if (size === 0 || open.mixed) await fsp.rm(open.writing, { force: true }).catch(() => {})
     this.uploading.delete(open.partial)
-    this.report(open.target, { direction: 'to-host', path: open.shown, bytes: size, sha256, complete: false })
+    this.report(
+      open.target,
+      { direction: 'to-host', path: open.shown, bytes: size, sha256, complete: false },
+      open.mixed,
+    )
   }
 
   // --- Plumbing ----------------------------------------------------------------------------
@@ -768,11 +833,16 @@ class SftpSession {
             .then(() =>
               this.options.consent.ask(permission, summary, shownDetail, this.withdrawn.signal, scope),
             )
-            .then((allowed) => allowed === true)
             .catch(() => false)
       this.answers.set(key, answer)
     }
-    if (!(await answer) || this.closed) throw new SftpError(STATUS_CODE.PERMISSION_DENIED, DENIED_MESSAGE)
+    const outcome = await answer
+    const allowed = typeof outcome === 'boolean' ? outcome : outcome.allowed
+    if (!allowed || this.closed) {
+      // Why, in words the technician's client also reads (refusal.ts): policy, the end user, no answer...
+      const why = typeof outcome === 'boolean' || outcome.allowed ? DENIED_MESSAGE : refusalMessage(outcome)
+      throw new SftpError(STATUS_CODE.PERMISSION_DENIED, why)
+    }
   }
 
   /** Relative paths start at home; a NUL cannot be in a path (nor shown honestly). */
@@ -821,9 +891,9 @@ class SftpSession {
   }
 
   /** A transfer ended: for the end user's view and log, and for the ledger under its real path. */
-  private report(real: string, transfer: Omit<SftpTransfer, 'event'>): void {
+  private report(real: string, transfer: Omit<SftpTransfer, 'event'>, mixed = false): void {
     const { bytes, sha256, complete } = transfer
-    this.options.ledger?.record(real, { bytes, sha256, complete })
+    this.options.ledger?.record(real, { bytes, sha256, complete }, mixed)
     this.emit({ event: 'file-transfer', ...transfer })
   }
 
@@ -894,16 +964,37 @@ async function applyAttributes(where: string, attrs: Partial<Attributes>): Promi
   }
 }
 
-function describeChanges(attrs: Partial<Attributes>): string {
-  const changes: string[] = []
-  if (typeof attrs.mode === 'number')
-    changes.push(`mode ${(attrs.mode & 0o7777).toString(8).padStart(4, '0')}`)
+interface Change {
+  kind: 'mode' | 'owner' | 'size' | 'times'
+  /** The new value as the end user reads it ("0666", "1000:1000", "0 B"); none for times. */
+  to?: string
+}
+
+/** What a SETSTAT would change, in the order applyAttributes makes the changes. */
+function changesOf(attrs: Partial<Attributes>): Change[] {
+  const changes: Change[] = []
+  if (typeof attrs.size === 'number') changes.push({ kind: 'size', to: formatSize(attrs.size) })
   if (typeof attrs.uid === 'number' && typeof attrs.gid === 'number') {
-    changes.push(`owner ${attrs.uid}:${attrs.gid}`)
+    changes.push({ kind: 'owner', to: `${attrs.uid}:${attrs.gid}` })
   }
-  if (typeof attrs.size === 'number') changes.push(`size ${formatSize(attrs.size)}`)
-  if (typeof attrs.atime === 'number' && typeof attrs.mtime === 'number') changes.push('times')
-  return changes.length > 0 ? changes.join(', ') : 'nothing'
+  if (typeof attrs.mode === 'number') {
+    changes.push({ kind: 'mode', to: (attrs.mode & 0o7777).toString(8).padStart(4, '0') })
+  }
+  if (typeof attrs.atime === 'number' && typeof attrs.mtime === 'number') changes.push({ kind: 'times' })
+  return changes
+}
+
+/** "change the mode of /home/bob/x to 0666"; several at once: "change /home/bob/x: size to 0 B, mode to 0666". */
+function changeSummary(real: string, changes: Change[]): string {
+  const name = (change: Change) => (change.kind === 'times' ? 'dates' : change.kind)
+  const [only] = changes
+  if (changes.length === 1 && only) {
+    return `change the ${name(only)} of ${show(real)}${only.to !== undefined ? ` to ${only.to}` : ''}`
+  }
+  const listed = changes.map(
+    (change) => `${name(change)}${change.to !== undefined ? ` to ${change.to}` : ''}`,
+  )
+  return `change ${show(real)}: ${listed.join(', ')}`
 }
 
 function toAttributes(stats: fs.Stats): Attributes {

@@ -3,3 +3,12 @@ export const SYSINFO_SUBSYSTEM = 'sysinfo@rescue'
 export const TRANSFER_SUBSYSTEM = 'transfer@rescue'
 /** The single prompt (`rescue ask-all`). */
 export const SINGLE_PROMPT_SUBSYSTEM = 'single-prompt@rescue'
+/**
+ * The end user's answer about the security words, asked for by the technician once SSH is up and
+ * answered by the host when it knows it: inside SSH, so the gateway cannot forge it.
+ */
+export const WORDS_SUBSYSTEM = 'words@rescue'
+/** Host to technician: why each refused channel request was refused (JSON lines; needs no consent). */
+export const REFUSALS_SUBSYSTEM = 'refusals@rescue'
+/** The message of the exit signal (HUP) a shell or command gets when the end user revokes access. */
+export const REVOKED_MESSAGE = 'the end user revoked access'

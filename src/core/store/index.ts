@@ -8,6 +8,7 @@ import { Kysely, Migrator, sql, type Insertable, type Selectable, type Updateabl
 import { migrationProvider } from './migrations.js'
 import type {
   AdminAuditTable,
+  ChannelLinksTable,
   Database,
   GroupsTable,
   OrganisationsTable,
@@ -32,6 +33,7 @@ export type UserWithGroups = UserWithOrganisation & { groups: string[]; adminOf:
 export type Pin = Selectable<PinsTable>
 export type SessionRow = Selectable<SessionsTable>
 export type SessionEventRow = Selectable<SessionEventsTable>
+export type ChannelLinkRow = Selectable<ChannelLinksTable>
 export type UserWithOrganisation = User & { organisation_name: string }
 
 export interface StoreOptions {
@@ -470,6 +472,61 @@ export class Store {
       .where('ended_at', 'is', null)
       .executeTakeFirst()
     return result.numUpdatedRows === 1n
+  }
+
+  /** Forgets a session that ended before anyone took or paired it: nothing happened worth a row. */
+  async deleteUnpairedSession(id: string): Promise<void> {
+    await this.db
+      .deleteFrom('sessions')
+      .where('id', '=', id)
+      .where('paired_at', 'is', null)
+      .where('taken_by', 'is', null)
+      .execute()
+  }
+
+  async countSessions(): Promise<number> {
+    const row = await this.db
+      .selectFrom('sessions')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .executeTakeFirst()
+    return Number(row?.count ?? 0)
+  }
+
+  async insertChannelLink(link: ChannelLinksTable): Promise<void> {
+    await this.db.insertInto('channel_links').values(link).execute()
+  }
+
+  /** Every channel link with its group's name, by name. */
+  async listChannelLinks(): Promise<(ChannelLinkRow & { group: string })[]> {
+    return this.db
+      .selectFrom('channel_links')
+      .innerJoin('groups', 'groups.id', 'channel_links.group_id')
+      .selectAll('channel_links')
+      .select('groups.name as group')
+      .orderBy('channel_links.name')
+      .execute()
+  }
+
+  /** The group a channel link's secret (by its hash) lets end users into, and the link's id, if it is live. */
+  async findGroupByChannelSecret(secretHash: string): Promise<{ group: Group; linkId: string } | undefined> {
+    const row = await this.db
+      .selectFrom('channel_links')
+      .innerJoin('groups', 'groups.id', 'channel_links.group_id')
+      .selectAll('groups')
+      .select('channel_links.id as link_id')
+      .where('channel_links.secret_hash', '=', secretHash)
+      .executeTakeFirst()
+    if (!row) return undefined
+    const { link_id: linkId, ...group } = row
+    return { group, linkId }
+  }
+
+  async touchChannelLink(id: string, at: string): Promise<void> {
+    await this.db.updateTable('channel_links').set({ last_used_at: at }).where('id', '=', id).execute()
+  }
+
+  async deleteChannelLink(id: string): Promise<void> {
+    await this.db.deleteFrom('channel_links').where('id', '=', id).execute()
   }
 
   async updateSession(id: string, patch: Updateable<SessionsTable>): Promise<void> {

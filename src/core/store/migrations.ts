@@ -191,6 +191,39 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('sessions').addColumn('taken_by', 'text').execute()
     },
   },
+  '0006-channel-links': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('channel_links')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('group_id', 'text', (c) => c.notNull().references('groups.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('secret_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('last_used_at', 'text')
+        .execute()
+    },
+  },
+  '0006-files-modify': {
+    async up(db: Kysely<unknown>) {
+      // files.browse no longer changes anything; files.modify does. The `admins` group allows
+      // everything, and stores it as a list: a list holding every permission of 0003 gets the new
+      // one. Other groups are left as they are: they may look, and now have to be let change.
+      const everything = PERMISSIONS_0003.split(',')
+      const groups = await sql<{
+        id: string
+        allow: string
+      }>`SELECT id, allow FROM groups WHERE name = 'admins'`.execute(db)
+      for (const group of groups.rows) {
+        const allowed = group.allow.split(',')
+        if (!everything.every((permission) => allowed.includes(permission))) continue
+        if (allowed.includes('files.modify')) continue
+        const allow = [...allowed, 'files.modify'].join(',')
+        await sql`UPDATE groups SET allow = ${allow} WHERE id = ${group.id}`.execute(db)
+      }
+    },
+  },
   // Numbered apart from the migrations written alongside it, so that they keep their order.
   '0010-session-resume': {
     async up(db: Kysely<unknown>) {

@@ -134,6 +134,22 @@ export interface SessionsTable {
   technician_resume_key: Generated<string | null>
 }
 
+/**
+ * A secret link that lets end users into a group's shared queue (`rescue host --channel LINK`).
+ * Only the SHA-256 of its secret is kept; revoking deletes the row.
+ */
+export interface ChannelLinksTable {
+  id: string
+  group_id: string
+  /** Unique; how admins list and revoke it. */
+  name: string
+  secret_hash: string
+  created_at: string
+  /** Who made it (an email, or `token:NAME`). */
+  created_by: string
+  last_used_at: string | null
+}
+
 /** What the technician's side reported during a session: never payload, output or command lines. */
 export interface SessionEventsTable {
   id: string
@@ -164,6 +180,7 @@ export interface Database {
   group_admins: GroupAdminsTable
   admin_audit: AdminAuditTable
   login_failures: LoginFailuresTable
+  channel_links: ChannelLinksTable
 }
 
 /**

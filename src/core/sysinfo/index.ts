@@ -6,6 +6,7 @@
  * Owns: the wire shape and its schema, collection, decoding, the text report.
  * May import: systeminformation, zod, ../errors, ../text. Never oclif or ink.
  */
+import { userInfo } from 'node:os'
 import si from 'systeminformation'
 import { z } from 'zod'
 import { UserError } from '../errors.js'
@@ -29,7 +30,16 @@ const list = <T extends z.ZodType>(item: T) => z.array(item).max(10_000)
 
 export const systemInfoSchema = z.object({
   os: z
-    .object({ platform: text, distro: text, release: text, kernel: text, arch: text, hostname: text })
+    .object({
+      platform: text,
+      distro: text,
+      release: text,
+      kernel: text,
+      arch: text,
+      hostname: text,
+      /** The account `rescue host` runs as: with the hostname, the computer the technician is helping. */
+      user: text.optional(),
+    })
     .optional(),
   cpu: z
     .object({
@@ -126,6 +136,7 @@ export async function collectSystemInfo(timeoutMs = COLLECT_TIMEOUT_MS): Promise
         kernel: str(kernel),
         arch: str(arch),
         hostname: str(hostname),
+        user: str(currentUser()),
       }
     }
     if (cpu) {
@@ -239,6 +250,15 @@ function section(title: string, lines: string[], empty = '(not available)'): str
   return [title, ...(lines.length > 0 ? lines : [`  ${empty}`]), '']
 }
 
+function currentUser(): string {
+  try {
+    return userInfo().username
+  } catch {
+    // No entry in the password database (a container's made-up uid): the environment's word for it.
+    return process.env.USER ?? process.env.LOGNAME ?? ''
+  }
+}
+
 /** A readable report of `info`, one line per entry; every string from the host is sanitized. */
 export function formatSystemInfo(info: SystemInfo): string[] {
   const { os, cpu, memory, processes } = info
@@ -247,6 +267,7 @@ export function formatSystemInfo(info: SystemInfo): string[] {
         ['', ''],
         [
           ['Hostname', safe(os.hostname)],
+          ...(os.user ? [['User', safe(os.user)]] : []),
           ['OS', safe(`${os.distro} ${os.release}`.trim())],
           ['Platform', safe(`${os.platform} ${os.arch}`.trim())],
           ['Kernel', safe(os.kernel)],

@@ -6,7 +6,9 @@
  */
 import type ssh2 from 'ssh2'
 import type { ClientChannel, ServerChannel } from 'ssh2'
-import { ExitCode, UserError } from '../errors.js'
+import { refusalFromStatus } from '../consent/refusal.js'
+import { UserError } from '../errors.js'
+import { sanitizeForTerminal } from '../text/sanitize.js'
 import { collectSystemInfo, decodeSystemInfo, SYSINFO_SUBSYSTEM, type SystemInfo } from './index.js'
 
 /** The most the technician reads from the host; a real report is a few KiB. */
@@ -30,6 +32,8 @@ export async function serveSysinfo(channel: ServerChannel): Promise<void> {
 export interface RequestSysinfoOptions {
   /** How long to wait for the whole answer, consent prompt included. */
   timeoutMs?: number
+  /** Why the host refused, when the session's refusals channel can tell (technician/refusals.ts). */
+  explain?: (permission: 'sysinfo') => Promise<UserError>
 }
 
 /** Technician side: asks the host for its system information over `client`. */
@@ -56,7 +60,8 @@ export function requestSysinfo(
     )
     client.subsys(SYSINFO_SUBSYSTEM, (error, opened) => {
       if (error) {
-        finish(new UserError('denied', 'denied by the end user'))
+        if (options.explain) void options.explain('sysinfo').then((why) => finish(why))
+        else finish(new UserError('denied', 'denied by the end user'))
         return
       }
       channel = opened
@@ -80,16 +85,20 @@ export function requestSysinfo(
         }
         chunks.push(chunk)
       })
-      // Stderr is not part of the protocol; read and drop it so it cannot stall the window.
-      opened.stderr.resume()
+      // Stderr is not part of the protocol but for a refusal's reason: keep its start, drop the rest.
+      let stderr = ''
+      opened.stderr.on('data', (chunk: Buffer) => {
+        if (stderr.length < 1000) stderr += chunk.toString('utf8').slice(0, 1000)
+      })
       opened.on('exit', (code: number | null) => {
         exitCode = code ?? undefined
       })
       opened.on('close', () => {
         if (settled) return
-        // Through a control socket or --listen, a refusal arrives as the bridge's exit status.
-        if (exitCode === ExitCode.denied) {
-          finish(new UserError('denied', 'denied by the end user'))
+        // Through a control socket or --listen, a refusal arrives as the bridge's exit status and reason.
+        const refused = refusalFromStatus(exitCode, sanitizeForTerminal(stderr.trim(), 500))
+        if (refused) {
+          finish(refused)
           return
         }
         if (exitCode !== undefined && exitCode !== 0) {

@@ -8,10 +8,20 @@ import type { Readable, Writable } from 'node:stream'
 import type ssh2 from 'ssh2'
 import type { ClientChannel } from 'ssh2'
 import { startControlSocket, type ControlSocket, type PolicyCheck } from '../bridge/index.js'
+import { openChat, type ChatMessage } from '../chat/index.js'
+import type { Permission } from '../consent/types.js'
 import { api } from '../client/index.js'
 import { UserError } from '../errors.js'
-import { startSession, type Session, type SessionEvent, type SessionReport } from '../session/index.js'
+import {
+  startSession,
+  type Session,
+  type SessionEvent,
+  type SessionReport,
+  type WordsEvent,
+} from '../session/index.js'
 import { generateSshKeyPair } from '../ssh/keys.js'
+import { WORDS_SUBSYSTEM } from '../ssh/subsystems.js'
+import type { DeviceCredential } from '../trust/index.js'
 import {
   connectSsh,
   openRemoteShell,
@@ -19,27 +29,46 @@ import {
   settleOnClose,
   type RemoteExit,
 } from '../ssh/technician-client.js'
+import { Refusals, unexplained } from './refusals.js'
 
 export interface TechnicianOptions {
   server: string
   /** How the technician comes in: with their PIN, or taking a session from a queue. */
   entry: { pin: string } | { sessionId: string }
   token: string
-  onEvent(event: SessionEvent): void
+  onEvent(event: TechnicianEvent): void
   /** Where to open the session's control socket (`<session id>.sock`) once SSH is up; none without. */
   controlDir?: string
   /** How long a dropped link may take to come back before the session ends. */
   resumeGraceMs?: number
+  /**
+   * The end user's chat lines, from the moment SSH is up: `connect` keeps a chat of its own open,
+   * so what the end user writes reaches the technician with or without a `rescue chat` running.
+   */
+  onChat?(message: ChatMessage): void
+  /** This machine's device certificate and key, presented to hosts that check them (`--trust`). */
+  device?: DeviceCredential
 }
+
+/** What the technician's side reports: the session's events, and the end user's answer about the words. */
+export type TechnicianEvent = SessionEvent | WordsEvent
 
 export interface TechnicianSession {
   session: Session
   /** Resolves once SSH is up; rejects with a UserError when the session ends first. */
   ssh: Promise<ssh2.Client>
+  /**
+   * Resolves once the host says, over SSH, that the end user confirmed the security words
+   * (`confirmed`) or that it has nobody to ask (`unchecked`); rejects when the session ends first.
+   * `exec` and `shell` wait for it, so the end user is never asked before they compared the words.
+   */
+  words: Promise<'confirmed' | 'unchecked'>
   /** Runs one command once the end user allows it; rejects with `denied` when refused. */
   exec(command: string, io: { stdout: Writable; stderr: Writable; stdin?: Readable }): Promise<RemoteExit>
-  /** Asks the gateway whether the technician's groups allow any of these; rejects `denied` when not. */
+  /** Asks the gateway whether the technician's groups allow any of these; rejects `forbidden` when not. */
   check: PolicyCheck
+  /** Why the host just refused a channel request for `permission` (the end user, policy, no answer...). */
+  explain(permission: Permission): Promise<UserError>
   /** Opens a shell once the end user allows it; `closed` settles when it ends. */
   shell(pty?: {
     term: string
@@ -59,9 +88,18 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
   })
   // Callers that never ask for SSH must not see an unhandled rejection.
   ssh.catch(() => {})
+  let resolveWords!: (outcome: 'confirmed' | 'unchecked') => void
+  let rejectWords!: (error: Error) => void
+  const words = new Promise<'confirmed' | 'unchecked'>((resolve, reject) => {
+    resolveWords = resolve
+    rejectWords = reject
+  })
+  words.catch(() => {})
   let client: ssh2.Client | undefined
   let sessionId = ''
   let control: ControlSocket | undefined
+  let refusals: Refusals | undefined
+  const explain = (permission: Permission) => refusals?.explain(permission) ?? Promise.resolve(unexplained())
   // The gateway refuses what the technician's groups deny before the end user is ever asked.
   const check: PolicyCheck = async (permissions) => {
     if (permissions.length === 0) return
@@ -75,13 +113,16 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     token: options.token,
     sshPublicKey: keys.publicKey,
     ...(options.resumeGraceMs !== undefined ? { resumeGraceMs: options.resumeGraceMs } : {}),
+    ...(options.device ? { device: options.device } : {}),
     onEvent(event) {
       if (event.event === 'paired') sessionId = event.sessionId
       if (event.event === 'ended') {
         void control?.close()
         // destroy, not end: ssh2 fails its outstanding requests only when the connection closes.
         client?.destroy()
-        rejectSsh(new UserError(event.code ?? 'sessionEnded', `the session ended: ${event.reason}`))
+        const ended = new UserError(event.code ?? 'sessionEnded', `the session ended: ${event.reason}`)
+        rejectSsh(ended)
+        rejectWords(ended)
       }
       options.onEvent(event)
     },
@@ -89,13 +130,25 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
       connectSsh({ transport, privateKey: keys.privateKey, hostKey: peerSshKey }).then(
         (connected) => {
           client = connected
+          refusals = Refusals.open(connected)
           // The SSH transport dying on its own (not through the session) ends the session.
           connected.on('error', (error) =>
             session.end({ reason: `SSH failed: ${error.message}`, code: 'connectionLost' }),
           )
           resolveSsh(connected)
+          const onChat = options.onChat
+          if (onChat) {
+            // Failing to open it costs only the chat; the session goes on.
+            openChat(connected, { self: 'technician', onMessage: onChat }).catch(() => {})
+          }
+          askForWords(connected)
           if (options.controlDir && sessionId) {
-            startControlSocket(connected, path.join(options.controlDir, `${sessionId}.sock`), check).then(
+            startControlSocket(
+              connected,
+              path.join(options.controlDir, `${sessionId}.sock`),
+              check,
+              explain,
+            ).then(
               (opened) => (control = opened),
               () => {}, // Other commands will say there is no live session; this one goes on.
             )
@@ -108,24 +161,58 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
       )
     },
   })
+  /** Asks the host, inside SSH, for the end user's answer about the security words. */
+  function askForWords(client: ssh2.Client): void {
+    const told = (event: 'words-waiting' | 'words-confirmed' | 'words-unchecked') =>
+      options.onEvent({ event, role: 'technician', sessionId })
+    told('words-waiting')
+    client.subsys(WORDS_SUBSYSTEM, (error, channel) => {
+      // Refused: the words differ, and the host ends the session saying so.
+      if (error) return
+      let answer = ''
+      channel.on('data', (chunk: Buffer) => (answer = (answer + chunk.toString('utf8')).slice(0, 100)))
+      channel.stderr.resume()
+      channel.on('close', () => {
+        const outcome = answer.trim()
+        if (outcome !== 'confirmed' && outcome !== 'unchecked') return
+        told(outcome === 'confirmed' ? 'words-confirmed' : 'words-unchecked')
+        resolveWords(outcome)
+      })
+    })
+  }
+
   // The gateway's session log hears what was asked, allowed and closed: never commands or output.
   type ChannelReport = Extract<SessionReport, { kind: string }>
   const report = (event: ChannelReport['event'], kind: ChannelReport['kind'], allowed?: boolean) =>
     session.report({ event, kind, ...(allowed !== undefined ? { allowed } : {}) })
   // A channel whose session ends under it never sees its close from SSH: it ends with no status.
   const sessionOver: Promise<RemoteExit> = session.done.then(() => ({}))
-  const reportRefusal = (kind: ChannelReport['kind']) => (error: unknown) => {
-    if (error instanceof UserError && error.code === 'denied') report('consent-decision', kind, false)
+  // A refusal by the host comes with its reason, told on the refusals channel just before it.
+  const reportRefusal = (kind: ChannelReport['kind'] & Permission) => async (error: unknown) => {
+    const refused = error instanceof UserError && error.code === 'denied' ? await explain(kind) : error
+    if (refused instanceof UserError && ['denied', 'forbidden'].includes(refused.code)) {
+      report('consent-decision', kind, false)
+    }
+    throw refused
+  }
+  // The gateway's own refusal already says why.
+  const reportGatewayRefusal = (kind: ChannelReport['kind']) => (error: unknown) => {
+    if (error instanceof UserError && ['denied', 'forbidden'].includes(error.code)) {
+      report('consent-decision', kind, false)
+    }
     throw error
   }
 
   return {
     session,
     ssh,
+    words,
     check,
+    explain,
     async exec(command, io) {
       const client = await ssh
-      await check(['exec']).catch(reportRefusal('exec'))
+      await words
+      await check(['exec']).catch(reportGatewayRefusal('exec'))
       const running = runRemoteCommand(client, command, {
         ...io,
         onOpen() {
@@ -139,7 +226,8 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     },
     async shell(pty) {
       const client = await ssh
-      await check(['shell']).catch(reportRefusal('shell'))
+      await words
+      await check(['shell']).catch(reportGatewayRefusal('shell'))
       const channel = await openRemoteShell(client, pty).catch(reportRefusal('shell'))
       report('consent-decision', 'shell', true)
       report('channel-open', 'shell')

@@ -4,6 +4,7 @@
  */
 import type ssh2 from 'ssh2'
 import type { ClientChannel } from 'ssh2'
+import { refusalError } from '../consent/refusal.js'
 import { UserError } from '../errors.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import {
@@ -102,6 +103,7 @@ export class TransferChannel {
       this.channel.write(`${JSON.stringify({ ...body, id })}\n`)
     })
     if (answer.ok) return answer
+    if (answer.refusal) throw refusalError(answer.refusal)
     if (answer.denied) throw new UserError('denied', 'denied by the end user')
     throw new UserError('failure', `the host says: ${sanitizeForTerminal(answer.error, 500)}`)
   }

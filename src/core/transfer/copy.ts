@@ -5,13 +5,15 @@
  * renamed into place only once the hashes agree, and `resume` continues from the part already
  * there after checking that part's hash on both ends. Imports core only.
  */
-import { createHash, type Hash } from 'node:crypto'
+import { createHash, randomBytes, type Hash } from 'node:crypto'
 import fs from 'node:fs'
 import fsp, { type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import ssh2, { type Attributes, type SFTPWrapper } from 'ssh2'
+import { refusalCodeOfText } from '../consent/refusal.js'
 import { UserError } from '../errors.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { formatSize } from '../text/size.js'
 import { TransferChannel } from './client.js'
 import { partialName } from './host-paths.js'
 
@@ -35,8 +37,11 @@ export interface FileCopied {
   sha256: string
   /** How many bytes were already there and checked when a resume started (0 without one). */
   resumedFrom: number
+  /** The bytes this run moved: `bytes` less what a resume found already there. */
+  moved: number
   /** True when a resumed tree transfer found the file already there, whole and matching. */
   skipped?: boolean
+  /** The transfer's own time: from its first byte, once the end user allowed it, to both hashes agreeing. */
   seconds: number
 }
 
@@ -82,6 +87,8 @@ export class Transfers {
   async sendFile(local: string, remote: string, options: CopyOptions = {}): Promise<FileCopied> {
     const stats = await localStat(local)
     if (stats.isDirectory()) throw new UserError('usage', `${show(local)} is a folder`, 'send it with -r')
+    // Checked here before the end user is asked for something that could not happen.
+    await checkReadable(local)
     const target = isFolderPath(remote) ? path.posix.join(remote, path.basename(local)) : remote
     return this.upload(local, target, stats, options)
   }
@@ -89,6 +96,8 @@ export class Transfers {
   /** Receives a remote file; a `local` that is a folder (or ends in "/") gets it under its own name. */
   async getFile(remote: string, local: string, options: CopyOptions = {}): Promise<FileCopied> {
     const target = (await isLocalFolder(local)) ? path.join(local, path.posix.basename(remote)) : local
+    // Checked here before the end user is asked for something that could not land.
+    await checkLocalTarget(target)
     return this.download(remote, target, options)
   }
 
@@ -117,8 +126,9 @@ export class Transfers {
 
   /** Receives a remote folder and everything in it, after one prompt for the whole of it. */
   async getTree(remote: string, local: string, options: CopyOptions = {}): Promise<FileCopied[]> {
-    await this.channel.plan('from-host', remote)
     const root = (await isLocalFolder(local)) ? path.join(local, path.posix.basename(remote)) : local
+    await checkLocalTree(root)
+    await this.channel.plan('from-host', remote)
     const tree = await this.walkRemote(remote, options)
     await fsp.mkdir(root, { recursive: true })
     for (const folder of tree.folders)
@@ -136,7 +146,6 @@ export class Transfers {
   // --- One file each way -------------------------------------------------------------------
 
   private async upload(local: string, target: string, stats: fs.Stats, options: CopyOptions) {
-    const started = performance.now()
     const size = stats.size
     options.onFile?.(local, size)
     const partial = path.posix.join(path.posix.dirname(target), partialName(path.posix.basename(target)))
@@ -158,6 +167,8 @@ export class Transfers {
     } else {
       handle = await this.open(target, OPEN_MODE.WRITE | OPEN_MODE.CREAT | OPEN_MODE.TRUNC, attrs)
     }
+    // The end user has allowed it (the open above waited for them): the transfer's own time starts.
+    const started = performance.now()
     options.onProgress?.(start)
 
     const file = await fsp.open(local, 'r')
@@ -190,11 +201,18 @@ export class Transfers {
     if (!host.complete || host.sha256 !== sha256 || host.bytes !== size) {
       throw mismatch(target, { bytes: size, sha256 }, host)
     }
-    return { local, remote: target, bytes: size, sha256, resumedFrom: start, seconds: since(started) }
+    return {
+      local,
+      remote: target,
+      bytes: size,
+      sha256,
+      resumedFrom: start,
+      moved: size - start,
+      seconds: since(started),
+    }
   }
 
   private async download(remote: string, target: string, options: CopyOptions): Promise<FileCopied> {
-    const started = performance.now()
     const handle = await this.open(remote, OPEN_MODE.READ)
     let attrs: Attributes
     try {
@@ -218,6 +236,8 @@ export class Transfers {
         options,
       ))
     }
+    // The end user has allowed it (the open above waited for them): the transfer's own time starts.
+    const started = performance.now()
     options.onProgress?.(start)
 
     const out = await fsp.open(partial, start > 0 ? 'r+' : 'w', 0o600)
@@ -240,7 +260,15 @@ export class Transfers {
     }
     await fsp.chmod(partial, (attrs.mode ?? 0o644) & 0o777)
     await fsp.rename(partial, target)
-    return { local: target, remote, bytes: size, sha256, resumedFrom: start, seconds: since(started) }
+    return {
+      local: target,
+      remote,
+      bytes: size,
+      sha256,
+      resumedFrom: start,
+      moved: size - start,
+      seconds: since(started),
+    }
   }
 
   /** Reads [start, size) of a remote file into `out`, many reads in flight, written and hashed in order. */
@@ -313,7 +341,7 @@ export class Transfers {
       options.onNotice?.(`the ${there} bytes already there do not match: starting over`)
       return fresh
     }
-    options.onNotice?.(`resuming after ${there} bytes already there (SHA-256 checked on both ends)`)
+    options.onNotice?.(`resuming after ${formatSize(there)} already there (SHA-256 checked on both ends)`)
     return { start: there, hash: prefix }
   }
 
@@ -336,7 +364,7 @@ export class Transfers {
     const sha256 = mine.digest('hex')
     const host = await this.channel.hash(remote, size).catch(() => undefined)
     if (host?.sha256 !== sha256) return undefined
-    return { local, remote, bytes: size, sha256, resumedFrom: size, skipped: true, seconds: 0 }
+    return { local, remote, bytes: size, sha256, resumedFrom: size, moved: 0, skipped: true, seconds: 0 }
   }
 
   // --- Folders -----------------------------------------------------------------------------
@@ -346,7 +374,7 @@ export class Transfers {
       await this.call((done) => this.sftp.mkdir(folder, {}, done))
     } catch (error) {
       const there = await this.call<ssh2.Stats>((done) => this.sftp.stat(folder, done)).catch(() => undefined)
-      if (!there?.isDirectory()) throw sftpError(error, folder)
+      if (!there?.isDirectory()) throw sftpError(error, folder, 'make')
     }
   }
 
@@ -355,9 +383,12 @@ export class Transfers {
     const pending = ['']
     while (pending.length > 0) {
       const relative = pending.shift()!
+      const folder = path.posix.join(root, relative)
       const listed = await this.call<{ filename: string; attrs: Attributes }[]>((done) =>
-        this.sftp.readdir(path.posix.join(root, relative), done),
-      )
+        this.sftp.readdir(folder, done),
+      ).catch((error: unknown) => {
+        throw sftpError(error, folder, 'list')
+      })
       for (const entry of listed.sort((a, b) => a.filename.localeCompare(b.filename))) {
         if (entry.filename === '.' || entry.filename === '..' || entry.filename.includes('/')) continue
         const child = relative ? `${relative}/${entry.filename}` : entry.filename
@@ -377,7 +408,7 @@ export class Transfers {
   private open(where: string, flags: number, attrs?: Partial<Attributes>): Promise<Buffer> {
     return this.call<Buffer>((done) => this.sftp.open(where, flags, attrs ?? {}, done)).catch(
       (error: unknown) => {
-        throw sftpError(error, where)
+        throw sftpError(error, where, flags & OPEN_MODE.WRITE ? 'write' : 'read')
       },
     )
   }
@@ -456,8 +487,9 @@ async function walkLocal(root: string, events: CopyEvents): Promise<Tree> {
   const pending = ['']
   while (pending.length > 0) {
     const relative = pending.shift()!
-    const entries = await fsp.readdir(path.join(root, ...relative.split('/').filter(Boolean)), {
-      withFileTypes: true,
+    const folder = path.join(root, ...relative.split('/').filter(Boolean))
+    const entries = await fsp.readdir(folder, { withFileTypes: true }).catch((error: unknown) => {
+      throw new UserError('usage', `cannot read the folder ${show(folder)} here: ${reason(error)}`)
     })
     for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       const child = relative ? `${relative}/${entry.name}` : entry.name
@@ -483,7 +515,83 @@ async function localStat(local: string): Promise<fs.Stats> {
   try {
     return await fsp.stat(local)
   } catch {
-    throw new UserError('usage', `no such file or folder here: ${show(local)}`)
+    throw new UserError(
+      'usage',
+      `no such file or folder here: ${show(local)}`,
+      'check the name; rescue send takes a file on this computer, then where it goes on the host',
+    )
+  }
+}
+
+async function checkReadable(local: string): Promise<void> {
+  try {
+    await (await fsp.open(local, 'r')).close()
+  } catch (error) {
+    throw new UserError('usage', `cannot read ${show(local)} here: ${reason(error)}`)
+  }
+}
+
+/** A download's target: its folder is here and takes new files, and it is not a folder itself. */
+async function checkLocalTarget(target: string): Promise<void> {
+  await checkWritableFolder(path.dirname(target))
+  if ((await fsp.stat(target).catch(() => undefined))?.isDirectory()) {
+    throw new UserError('usage', `${show(target)} is a folder here`, 'get a folder with -r')
+  }
+}
+
+/** A tree download's root: made with its missing parents, so the nearest folder that is there must take them. */
+async function checkLocalTree(root: string): Promise<void> {
+  let folder = root
+  for (;;) {
+    const stats = await fsp.stat(folder).catch(() => undefined)
+    if (stats) return checkWritableFolder(folder)
+    const parent = path.dirname(folder)
+    if (parent === folder) return checkWritableFolder(folder)
+    folder = parent
+  }
+}
+
+async function checkWritableFolder(folder: string): Promise<void> {
+  const stats = await fsp.stat(folder).catch(() => undefined)
+  if (!stats) {
+    throw new UserError(
+      'usage',
+      `no such folder here: ${show(folder)}`,
+      `make it first (mkdir -p ${show(folder)}), or name a folder that exists`,
+    )
+  }
+  if (!stats.isDirectory()) {
+    throw new UserError('usage', `not a folder here: ${show(folder)}`, 'name a folder to put the file in')
+  }
+  // A file made and removed at once says what access() cannot: /proc and read-only mounts refuse even root.
+  const probe = path.join(folder, `.rescue-probe-${randomBytes(6).toString('hex')}`)
+  try {
+    await (await fsp.open(probe, 'wx', 0o600)).close()
+  } catch (error) {
+    throw new UserError(
+      'usage',
+      `cannot write in ${show(folder)} here: ${reason(error)}`,
+      'name a folder you can write to',
+    )
+  }
+  await fsp.rm(probe, { force: true })
+}
+
+function reason(error: unknown): string {
+  switch ((error as { code?: unknown }).code) {
+    case 'ENOENT':
+      return 'it takes no new files'
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied'
+    case 'EROFS':
+      return 'read-only file system'
+    case 'ENOSPC':
+      return 'the disk is full'
+    case 'EISDIR':
+      return 'it is a folder'
+    default:
+      return statusText(error)
   }
 }
 
@@ -509,14 +617,28 @@ function mismatch(
   )
 }
 
-/** An SFTP refusal as the technician should read it; the end user's "no" is exit status 15. */
-function sftpError(error: unknown, where: string): UserError {
+/**
+ * An SFTP refusal as the technician should read it; the end user's "no" is exit status 15. A
+ * missing file is only "no such file" when its folder is there: writing a file or making a folder
+ * fails only for a missing folder, and the host says "no such folder" when that is why a read failed.
+ */
+function sftpError(error: unknown, where: string, doing: 'read' | 'write' | 'make' | 'list'): UserError {
   const code = (error as { code?: unknown }).code
-  if (code === STATUS_CODE.PERMISSION_DENIED && statusText(error).includes('denied by the end user')) {
-    return new UserError('denied', `denied by the end user: ${show(where)}`)
-  }
-  if (code === STATUS_CODE.NO_SUCH_FILE)
+  const refused = code === STATUS_CODE.PERMISSION_DENIED ? refusalCodeOfText(statusText(error)) : undefined
+  if (refused) return new UserError(refused, `${statusText(error)}: ${show(where)}`)
+  if (code === STATUS_CODE.NO_SUCH_FILE) {
+    const folderMissing =
+      doing === 'write' || doing === 'make' || statusText(error).startsWith('no such folder')
+    if (doing === 'list') return new UserError('failure', `no such folder on the host: ${show(where)}`)
+    if (folderMissing) {
+      return new UserError(
+        'failure',
+        `no such folder on the host: ${show(path.posix.dirname(where))}`,
+        'name a folder that is there (a REMOTE ending in / is a folder)',
+      )
+    }
     return new UserError('failure', `no such file on the host: ${show(where)}`)
+  }
   return new UserError('failure', `${show(where)}: ${statusText(error)}`)
 }
 

@@ -1,18 +1,20 @@
 /**
  * The host's side of the `transfer@rescue` subsystem (see protocol.ts). Opening it needs no
- * consent: it reveals only hashes of files the end user already let the technician open, and a
- * folder transfer (`plan`) asks the end user before anything in it happens.
+ * consent: a folder transfer (`plan`) asks the end user before anything in it happens, and a hash
+ * is a read, so `hash` and `result` answer only for what the end user let the technician read (a
+ * download, a folder download) or what the technician wrote itself (see TransferLedger.hashable).
+ * Anything else is refused unasked, and the refusal goes to the end user's view and audit log.
  */
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
 import type { ServerChannel } from 'ssh2'
-import { isInside, type FileScope, type Permission } from '../consent/index.js'
+import { refusalMessage, type ConsentOutcome, type FileScope, type Permission } from '../consent/index.js'
 import { formatSize } from '../text/size.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { followed, parentFollowed } from './host-paths.js'
-import type { TransferLedger } from './ledger.js'
+import { sameFile, type HashGrant, type TransferLedger } from './ledger.js'
 import {
   decodeLine,
   LineReader,
@@ -31,9 +33,13 @@ export interface TransferServiceOptions {
     detail: string,
     withdrawn: AbortSignal,
     scope: FileScope,
-  ): Promise<boolean>
+    /** Other permissions the request needs: the policy must allow them too, before anyone is asked. */
+    needs?: Permission[],
+  ): Promise<ConsentOutcome>
   /** Lets the requests of an allowed folder transfer through unasked until `until` aborts. */
   grantTransfer(permissions: Permission[], folder: string, until: AbortSignal): void
+  /** Refuses a request that no prompt covers, for the end user's view and audit log. */
+  refuse(what: string): void
 }
 
 // Counting a folder for the prompt stops here: the end user sees "more than" instead of waiting.
@@ -45,7 +51,6 @@ const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0
 /** Answers transfer requests on `channel` until it closes; bad input closes it, never throws. */
 export function serveTransfer(channel: ServerChannel, options: TransferServiceOptions): void {
   const closed = new AbortController()
-  const roots: string[] = []
   const reader = new LineReader()
   let queue = Promise.resolve()
   const send = (answer: TransferAnswer) => {
@@ -63,7 +68,7 @@ export function serveTransfer(channel: ServerChannel, options: TransferServiceOp
       if (!request) return channel.close()
       // One at a time, in order: an expect must be in place before the close it precedes.
       queue = queue
-        .then(() => answer(request, options, roots, closed.signal))
+        .then(() => answer(request, options, closed.signal))
         .then(send, (error: unknown) => send({ id: request.id, ok: false, error: message(error) }))
     }
   })
@@ -76,7 +81,6 @@ export function serveTransfer(channel: ServerChannel, options: TransferServiceOp
 async function answer(
   request: TransferRequest,
   options: TransferServiceOptions,
-  roots: string[],
   closed: AbortSignal,
 ): Promise<TransferAnswer> {
   const requested = (where: string) => {
@@ -86,12 +90,16 @@ async function answer(
   switch (request.op) {
     case 'plan': {
       const root = await followed(requested(request.root))
-      const allowed = await askForFolder(request, root, options, closed)
-      if (!allowed) return { id: request.id, ok: false, error: 'denied by the end user', denied: true }
       const permissions: Permission[] =
         request.direction === 'to-host' ? ['files.send', 'files.browse'] : ['files.receive', 'files.browse']
+      const outcome = await askForFolder(request, root, options, closed, permissions)
+      if (!outcome.allowed) {
+        const { permission, by, seconds } = outcome
+        const refusal = { permission, by, ...(seconds !== undefined ? { seconds } : {}) }
+        return { id: request.id, ok: false, error: refusalMessage(refusal), denied: true, refusal }
+      }
       options.grantTransfer(permissions, root, closed)
-      roots.push(root)
+      options.ledger.notePlan(request.direction, root, closed)
       return { id: request.id, ok: true }
     }
     case 'expect': {
@@ -106,16 +114,35 @@ async function answer(
       const outcome =
         options.ledger.outcome(await parentFollowed(where)) ?? options.ledger.outcome(await followed(where))
       if (!outcome) return { id: request.id, ok: false, error: 'no transfer of that file in this session' }
+      if (outcome === 'not-yours') {
+        // An upload that began as a copy of the end user's file: its hash is of their bytes too.
+        return refusal(
+          request.id,
+          options,
+          `the SHA-256 of ${show(where)}`,
+          'it holds bytes of the file that was there',
+        )
+      }
       return { id: request.id, ok: true, ...outcome }
     }
     case 'hash': {
       const where = requested(request.path)
-      const candidates = [await followed(where), await parentFollowed(where)]
-      const known = candidates.find(
-        (candidate) => options.ledger.wasOpened(candidate) || roots.some((root) => isInside(candidate, root)),
+      let changed = false
+      for (const candidate of new Set([await followed(where), await parentFollowed(where)])) {
+        const grant = options.ledger.hashable(candidate)
+        if (!grant) continue
+        const hashed = await hashPrefix(candidate, request.length, grant)
+        if (hashed) return { id: request.id, ok: true, ...hashed }
+        changed = true
+      }
+      return refusal(
+        request.id,
+        options,
+        `the SHA-256 of ${show(where)}`,
+        changed
+          ? 'the file changed since the technician read or wrote it'
+          : 'the end user did not let the technician read it, and this session did not write it',
       )
-      if (!known) return { id: request.id, ok: false, error: 'that file was not opened in this session' }
-      return { id: request.id, ok: true, ...(await hashPrefix(known, request.length)) }
     }
   }
 }
@@ -125,7 +152,8 @@ function askForFolder(
   root: string,
   options: TransferServiceOptions,
   closed: AbortSignal,
-): Promise<boolean> {
+  needs: Permission[],
+): Promise<ConsentOutcome> {
   const name = show(path.basename(root), 100)
   const where = show(path.dirname(root))
   const scope = { path: root, folder: root }
@@ -140,6 +168,7 @@ function askForFolder(
       root,
       closed,
       scope,
+      needs,
     )
   }
   return countTree(root).then((counted) =>
@@ -149,6 +178,7 @@ function askForFolder(
       root,
       closed,
       scope,
+      needs,
     ),
   )
 }
@@ -178,11 +208,27 @@ async function countTree(root: string): Promise<string> {
   return `${plural(files, 'file')}, ${formatSize(bytes)}`
 }
 
-/** SHA-256 of a regular file's first `length` bytes (fewer when it is shorter). */
-async function hashPrefix(file: string, length: number): Promise<{ bytes: number; sha256: string }> {
+/** Refuses unasked: the end user's view and audit log say what and why, and so does the answer. */
+function refusal(id: number, options: TransferServiceOptions, what: string, why: string): TransferAnswer {
+  options.refuse(`${what}: ${why}`)
+  return { id, ok: false, error: `refused ${what}: ${why}` }
+}
+
+/**
+ * SHA-256 of a regular file's first `length` bytes (fewer when it is shorter); undefined when the
+ * file is no longer the one `grant` was given for.
+ */
+async function hashPrefix(
+  file: string,
+  length: number,
+  grant: HashGrant,
+): Promise<{ bytes: number; sha256: string } | undefined> {
   const handle = await fsp.open(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
   try {
-    if (!(await handle.stat()).isFile()) throw new Error('not a regular file')
+    const stats = await handle.stat()
+    if (!stats.isFile()) throw new Error('not a regular file')
+    // Checked on the open file: a file swapped in after the check is not the one hashed.
+    if (grant.why !== 'partial' && grant.identity && !sameFile(grant.identity, stats)) return undefined
     const hash = createHash('sha256')
     const buffer = Buffer.allocUnsafe(1024 * 1024)
     let done = 0

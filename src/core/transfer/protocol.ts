@@ -12,6 +12,7 @@
  */
 import { StringDecoder } from 'node:string_decoder'
 import { z } from 'zod'
+import { refusalSchema } from '../consent/refusal.js'
 
 export { TRANSFER_SUBSYSTEM } from '../ssh/subsystems.js'
 
@@ -50,6 +51,8 @@ export const transferAnswer = z.union([
     ok: z.literal(false),
     error: z.string().max(2000),
     denied: z.boolean().optional(),
+    /** Why the host refused, typed (policy, the end user, no answer...), for the technician's message and exit code. */
+    refusal: refusalSchema.optional(),
   }),
 ])
 export type TransferAnswer = z.infer<typeof transferAnswer>

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest'
 
-import { WRONG_PINS_PER_MINUTE, WrongPinLimiter } from './wrong-pin-limiter.js'
+import { addressKey, FailureLimiter as WrongPinLimiter, WRONG_PINS_PER_MINUTE } from './address-limits.js'
 
 const T0 = 1_700_000_000_000
 const ADDRESS = '203.0.113.7'
 
 /** Records `count` wrong PINs from `address`, one every `spacingMs` starting at `start`. */
 function fail(limiter: WrongPinLimiter, count: number, start = T0, spacingMs = 1000, address = ADDRESS) {
-  for (let i = 0; i < count; i++) limiter.recordFailure(address, start + i * spacingMs)
+  for (let i = 0; i < count; i++) limiter.record(address, start + i * spacingMs)
 }
 
 describe('WrongPinLimiter', () => {
@@ -16,7 +16,7 @@ describe('WrongPinLimiter', () => {
     const limiter = new WrongPinLimiter()
     for (let i = 0; i < 10; i++) {
       expect(limiter.retryAfterSeconds(ADDRESS, T0 + i * 1000)).toBeUndefined()
-      limiter.recordFailure(ADDRESS, T0 + i * 1000)
+      limiter.record(ADDRESS, T0 + i * 1000)
     }
   })
 
@@ -47,7 +47,7 @@ describe('WrongPinLimiter', () => {
     // At T0+60.5s only the failure at T0 has left: room for one more, then blocked again.
     const later = T0 + 60_500
     expect(limiter.retryAfterSeconds(ADDRESS, later)).toBeUndefined()
-    limiter.recordFailure(ADDRESS, later)
+    limiter.record(ADDRESS, later)
     // Ten in the window again; the oldest is now T0+1s, gone at T0+61s.
     expect(limiter.retryAfterSeconds(ADDRESS, later)).toBe(1)
     expect(limiter.retryAfterSeconds(ADDRESS, T0 + 61_000)).toBeUndefined()
@@ -67,7 +67,7 @@ describe('WrongPinLimiter', () => {
     const limiter = new WrongPinLimiter()
     fail(limiter, 9, T0, 0)
     // Nine old failures plus one fresh one would be ten within 61 s, but not within a minute.
-    limiter.recordFailure(ADDRESS, T0 + 61_000)
+    limiter.record(ADDRESS, T0 + 61_000)
     expect(limiter.retryAfterSeconds(ADDRESS, T0 + 61_000)).toBeUndefined()
     fail(limiter, 9, T0 + 61_000, 0)
     expect(limiter.retryAfterSeconds(ADDRESS, T0 + 61_000)).toBe(60)
@@ -108,5 +108,21 @@ describe('WrongPinLimiter', () => {
     fail(limiter, 3, T0, 0)
     expect(limiter.retryAfterSeconds(ADDRESS, T0 + 2_000)).toBe(8)
     expect(limiter.retryAfterSeconds(ADDRESS, T0 + 10_000)).toBeUndefined()
+  })
+})
+
+describe('addressKey', () => {
+  it('counts IPv6 by its /64, IPv4 (mapped or not) by the address', () => {
+    expect(addressKey('2001:db8:1:2:aaaa::1')).toBe(addressKey('2001:db8:1:2:ffff:1:2:3'))
+    expect(addressKey('2001:db8:1:2::1')).not.toBe(addressKey('2001:db8:1:3::1'))
+    expect(addressKey('::ffff:203.0.113.7')).toBe('203.0.113.7')
+    expect(addressKey('203.0.113.7')).not.toBe(addressKey('203.0.113.8'))
+  })
+
+  it('makes one limit of a whole /64', () => {
+    const limiter = new WrongPinLimiter(3, 60_000)
+    for (let i = 1; i <= 3; i++) limiter.record(`2001:db8:0:7::${i}`, T0)
+    expect(limiter.retryAfterSeconds('2001:db8:0:7::ffff', T0)).toBeGreaterThan(0)
+    expect(limiter.retryAfterSeconds('2001:db8:0:8::1', T0)).toBeUndefined()
   })
 })
