@@ -152,14 +152,15 @@ describe('lockout', () => {
   it('ends a lock by itself after the configured time', async () => {
     const { url, oneTimePassword } = await withBob(
       {},
-      { login: { lockout: { maxFailures: 5, lockoutMs: 400 } } },
+      // Long enough that a loaded machine's scrypt checks all fall inside it.
+      { login: { lockout: { maxFailures: 5, lockoutMs: 3000 } } },
     )
     await api.login(url, { email: 'bob@acme.example', password: oneTimePassword, newPassword: NEW_PASSWORD })
     for (let attempt = 0; attempt < 5; attempt++) {
       await refusal(api.login(url, { email: 'bob@acme.example', password: 'not my password' }), 'authFailed')
     }
     await refusal(api.login(url, { email: 'bob@acme.example', password: NEW_PASSWORD }), 'locked')
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    await new Promise((resolve) => setTimeout(resolve, 3100))
     expect(await api.login(url, { email: 'bob@acme.example', password: NEW_PASSWORD })).toHaveProperty(
       'token',
     )

@@ -293,7 +293,10 @@ describe('looking is not changing', () => {
     const outcomes = await destroy(sftp, files)
     for (const [what, outcome] of Object.entries(outcomes)) {
       expect(outcome, what).toBeInstanceOf(Error)
-      expect((outcome as Error).message, what).toContain('denied by the end user')
+      // Nobody at this host's terminal: refused, and the technician is told why.
+      expect((outcome as Error).message, what).toContain(
+        "no one is at the host's terminal to allow changing files",
+      )
     }
     expect(fs.readFileSync(files.key, 'utf8')).toBe('PRIVATE KEY\n')
     expect(fs.statSync(files.key).mode & 0o777).toBe(0o600)

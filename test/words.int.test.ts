@@ -177,14 +177,16 @@ describe('a gateway that pairs with each side separately', () => {
     expect(events.filter((event) => event.event === 'consent-decision')).toEqual([])
     expect(events.filter((event) => event.event === 'channel-open')).toEqual([])
     const entries = audit()
+    // The operator's --trust-gateway warning comes first: auto-approve rests on the gateway's word.
     expect(entries.map((entry) => entry.event)).toEqual([
+      'trust-gateway',
       'session-start',
       'auto-approve',
       'words-rejected',
       'session-end',
     ])
-    expect(entries[2]).toMatchObject({ by: 'timeout' })
-    expect(entries[3]).toMatchObject({ reason: WORDS_UNCONFIRMED })
+    expect(entries[3]).toMatchObject({ by: 'timeout' })
+    expect(entries[4]).toMatchObject({ reason: WORDS_UNCONFIRMED })
     // The technician heard no confirmation: the host refused to give one, and the middle cannot forge it.
     expect(technicianEvents.map((event) => event.event)).toContain('words-waiting')
     expect(technicianEvents.map((event) => event.event)).not.toContain('words-confirmed')
@@ -244,13 +246,14 @@ describe('an honest gateway: the words match', () => {
     host.end()
     await host.done
     const entries = audit()
-    expect(entries.map((entry) => entry.event).slice(0, 4)).toEqual([
+    expect(entries.map((entry) => entry.event).slice(0, 5)).toEqual([
+      'trust-gateway',
       'session-start',
       'auto-approve',
       'words-confirmed',
       'consent-request',
     ])
-    const sessionId = entries[0]!.session
+    const sessionId = entries[1]!.session
     await waitFor(async () =>
       (await gw.store.listSessionEvents(sessionId)).some((event) => event.event === 'words-confirmed'),
     )
