@@ -27,6 +27,10 @@ export const ExitCode = {
   /** The group policy or the caller's role forbids it (an address outside the allow-list, an admin action). */
   forbidden: 17,
   bug: 70,
+  /** Ended on purpose with Ctrl-C (SIGINT): 128 + 2, as shells report it. */
+  interrupted: 130,
+  /** Ended on purpose with SIGTERM: 128 + 15, as shells report it. */
+  terminated: 143,
 } as const
 
 export type ErrorCode = keyof typeof ExitCode
