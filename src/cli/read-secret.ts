@@ -27,7 +27,7 @@ export function promptHidden(question: string): Promise<string> {
     const onData = (chunk: string) => {
       for (const char of chunk) {
         if (char === '\r' || char === '\n') return done()
-        if (char === '\u0003') return done(new UserError('failure', 'cancelled'))
+        if (char === '\u0003') return done(new UserError('interrupted', 'cancelled'))
         if (char === '\u007f' || char === '\b') answer = answer.slice(0, -1)
         else answer += char
       }

@@ -7,6 +7,7 @@ import type { Permission } from '../core/consent/index.js'
 import { startHost, type HostEvent, type HostSession } from '../core/host/index.js'
 import { holdSession, lineDisplay, type Display } from './run-session.js'
 import { describeHostEvent } from './session-lines.js'
+import { signalEnding } from './signals.js'
 
 export interface HostRunOptions {
   server: string
@@ -24,6 +25,7 @@ export async function runHost(options: HostRunOptions): Promise<void> {
         onDecision: (id, decision) => host?.answer(id, decision),
         onRevoke: () => host?.revoke(),
         onEndSession: () => host?.end(),
+        onInterrupt: () => host?.end(signalEnding('SIGINT')),
         onChat: (text) => host?.chat(text) ?? false,
       })
     : lineDisplay(options.json, describeHostEvent)
@@ -38,6 +40,7 @@ async function liveHostView(actions: {
   onDecision(id: string, decision: 'once' | 'session' | 'deny'): void
   onRevoke(): void
   onEndSession(): void
+  onInterrupt(): void
   onChat(text: string): boolean
 }): Promise<Display<HostEvent>> {
   const [{ HostView }, { createElement, mountView }, { initialHostView, reduceHostView }] = await Promise.all(

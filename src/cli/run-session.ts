@@ -4,11 +4,11 @@
  * its end deserves.
  */
 import type { Role } from '../core/gateway/control-messages.js'
-import { ExitCode } from '../core/errors.js'
+import { ExitCode, type ErrorCode } from '../core/errors.js'
 import type { SessionEnded, SessionEvent } from '../core/session/index.js'
 import { initialSessionView, reduceSessionView } from '../core/session/view-state.js'
 import { lineWriter } from './session-lines.js'
-import { onSignal } from './signals.js'
+import { onSignal, signalEnding } from './signals.js'
 import { toJsonLine } from '../core/text/json-line.js'
 
 export interface Display<E> {
@@ -18,7 +18,7 @@ export interface Display<E> {
 
 /** Something that runs until either side ends it. */
 export interface Running {
-  end(): void
+  end(why?: { reason: string; code?: ErrorCode }): void
   done: Promise<SessionEnded>
 }
 
@@ -65,7 +65,8 @@ export async function holdSession<E>(
 ): Promise<SessionEnded> {
   try {
     const running = await start((event) => display.show(event))
-    const stopListening = onSignal(() => running.end())
+    // Ctrl-C and SIGTERM end it on purpose: told once, as the ending, with 130 or 143.
+    const stopListening = onSignal((signal) => running.end(signalEnding(signal)))
     const ended = await running.done
     stopListening()
     process.exitCode = ended.code ? ExitCode[ended.code] : ExitCode.ok

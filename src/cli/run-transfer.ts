@@ -9,7 +9,7 @@ import { progressLine } from '../core/text/progress.js'
 import { sanitizeForTerminal } from '../core/text/sanitize.js'
 import { formatSize } from '../core/text/size.js'
 import { Transfers, type CopyEvents, type FileCopied } from '../core/transfer/copy.js'
-import { onSignal } from './signals.js'
+import { onSignal, signalCode } from './signals.js'
 
 export type Direction = 'send' | 'get'
 
@@ -41,11 +41,11 @@ export async function runTransfer(request: TransferRequest): Promise<TransferRep
   const started = performance.now()
   const client = await openControl(request.session)
   const interrupted = new Promise<never>((_resolve, reject) => {
-    const stop = onSignal(() => {
+    const stop = onSignal((signal) => {
       stop()
       reject(
         new UserError(
-          'failure',
+          signalCode(signal),
           'interrupted',
           `run the same command with --resume to continue from what arrived`,
         ),

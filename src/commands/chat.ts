@@ -1,7 +1,8 @@
 import readline from 'node:readline'
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
-import { onSignal } from '../cli/signals.js'
+import { onSignal, signalCode } from '../cli/signals.js'
+import { ExitCode } from '../core/errors.js'
 import { openChat, type ChatMessage } from '../core/chat/index.js'
 import { openControl } from '../core/control/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
@@ -47,7 +48,11 @@ export default class Chat extends BaseCommand {
         if (line.trim() && !chat.isClosed) show(chat.send(line))
       })
       lines.on('close', () => closed())
-      const stop = onSignal(() => closed())
+      // Ctrl-D leaves (0); Ctrl-C and SIGTERM leave too, with 130 and 143 as shells report them.
+      const stop = onSignal((signal) => {
+        process.exitCode = ExitCode[signalCode(signal)]
+        closed()
+      })
       await done
       stop()
       lines.close()

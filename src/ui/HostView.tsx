@@ -19,6 +19,8 @@ export interface HostViewProps {
   /** `q` pressed: the parent dispatches `{ event: 'confirm-end' }`. */
   onConfirmEnd(): void
   onCancelEnd(): void
+  /** Ctrl-C (raw mode makes it a key, not SIGINT): ends the session as Ctrl-C does elsewhere (exit 130). */
+  onInterrupt?(): void
   /** The end user wrote a chat line (`c`, then Enter). */
   onChat?(text: string): void
 }
@@ -39,6 +41,7 @@ export function HostView({
   onDecision,
   onRevoke,
   onEndSession,
+  onInterrupt,
   onConfirmEnd,
   onCancelEnd,
   onChat,
@@ -64,7 +67,7 @@ export function HostView({
 
   useInput(
     (input, key) => {
-      if (key.ctrl && input === 'c') return onEndSession()
+      if (key.ctrl && input === 'c') return (onInterrupt ?? onEndSession)()
       if (state.phase === 'ended') return
       if (prompt) {
         const decision = decisionKeys[input.toLowerCase()]
