@@ -63,15 +63,22 @@ export async function holdSession<E>(
   display: Display<E>,
   start: (onEvent: (event: E) => void) => Promise<Running>,
 ): Promise<SessionEnded> {
+  // Ctrl-C and SIGTERM end it on purpose: told once, as the ending, with 130 or 143. Listened for
+  // from the start: one that comes while connecting ends the session as soon as there is one.
+  let running: Running | undefined
+  let early: NodeJS.Signals | undefined
+  const stopListening = onSignal((signal) => {
+    if (running) running.end(signalEnding(signal))
+    else early ??= signal
+  })
   try {
-    const running = await start((event) => display.show(event))
-    // Ctrl-C and SIGTERM end it on purpose: told once, as the ending, with 130 or 143.
-    const stopListening = onSignal((signal) => running.end(signalEnding(signal)))
+    running = await start((event) => display.show(event))
+    if (early) running.end(signalEnding(early))
     const ended = await running.done
-    stopListening()
     process.exitCode = ended.code ? ExitCode[ended.code] : ExitCode.ok
     return ended
   } finally {
+    stopListening()
     await display.close()
   }
 }
