@@ -63,13 +63,25 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
   const display = remoteDisplay(options.json)
   let ended: SessionEnded | undefined
   let finished = false
-  const technician = await start((event) => {
-    if (event.event === 'ended') ended = event
-    // Once the remote side has finished, how the session closes is no news to a person; a script
-    // still gets its promised last event, `ended`.
-    if (options.json || !(finished && event.event === 'ended')) display.show(event)
+  // Listened for from the start: a Ctrl-C while connecting ends the session once there is one.
+  let technician: TechnicianSession | undefined
+  let early: NodeJS.Signals | undefined
+  const stopListening = onSignal((signal) => {
+    if (technician) technician.session.end(signalEnding(signal))
+    else early ??= signal
   })
-  const stopListening = onSignal((signal) => technician.session.end(signalEnding(signal)))
+  try {
+    technician = await start((event) => {
+      if (event.event === 'ended') ended = event
+      // Once the remote side has finished, how the session closes is no news to a person; a script
+      // still gets its promised last event, `ended`.
+      if (options.json || !(finished && event.event === 'ended')) display.show(event)
+    })
+  } catch (error) {
+    stopListening()
+    throw error
+  }
+  if (early) technician.session.end(signalEnding(early))
   try {
     const remoteStderr = options.json ? stderrEvents() : process.stderr
     const exit = await runRemote(technician, mode, options.json, remoteStderr)

@@ -42,17 +42,18 @@ export default class Chat extends BaseCommand {
         show(chat.send(flags.message))
         return
       }
+      // Ctrl-D leaves (0); Ctrl-C and SIGTERM leave too, with 130 and 143 as shells report them.
+      // Listened for before the invitation is shown: until then, Ctrl-C would kill outright.
+      const stop = onSignal((signal) => {
+        process.exitCode = ExitCode[signalCode(signal)]
+        closed()
+      })
       if (!json) process.stderr.write('chatting with the end user: type a line and Enter; Ctrl-D leaves\n')
       const lines = readline.createInterface({ input: process.stdin, terminal: false })
       lines.on('line', (line) => {
         if (line.trim() && !chat.isClosed) show(chat.send(line))
       })
       lines.on('close', () => closed())
-      // Ctrl-D leaves (0); Ctrl-C and SIGTERM leave too, with 130 and 143 as shells report them.
-      const stop = onSignal((signal) => {
-        process.exitCode = ExitCode[signalCode(signal)]
-        closed()
-      })
       await done
       stop()
       lines.close()
