@@ -17,7 +17,7 @@ export abstract class BaseCommand extends Command {
   }
 
   protected override async catch(thrown: Error & { exitCode?: number }): Promise<unknown> {
-    const error = isParseError(thrown) ? usageError(thrown, this.id) : thrown
+    const error = isParseError(thrown) ? usageError(thrown, this.id) : tokenError(thrown)
     if (!(error instanceof UserError) && !(error instanceof BugError)) return super.catch(error)
     process.exitCode = error.exitCode
     if (this.jsonEnabled()) {
@@ -55,4 +55,25 @@ function usageError(error: Error, id: string | undefined): UserError {
     .slice(0, 400)
   const command = id ? `rescue ${id.replaceAll(':', ' ')} --help` : 'rescue --help'
   return new UserError('usage', message, `see ${command}`)
+}
+
+/**
+ * A gateway that refuses the token says why (unknown, revoked, expired); this adds whose token it
+ * was and what to do about that one: a script's RESCUE_TOKEN is not fixed by logging in again.
+ */
+function tokenError(error: Error): Error {
+  if (!(error instanceof UserError) || error.code !== 'notLoggedIn' || !/^the token /.test(error.message)) {
+    return error
+  }
+  return process.env.RESCUE_TOKEN
+    ? new UserError(
+        'notLoggedIn',
+        `RESCUE_TOKEN was refused: ${error.message}`,
+        'ask an admin for a new script token (rescue admin tokens create), or unset RESCUE_TOKEN to use your saved login',
+      )
+    : new UserError(
+        'notLoggedIn',
+        `your saved login was refused: ${error.message}`,
+        'run rescue login to log in again',
+      )
 }

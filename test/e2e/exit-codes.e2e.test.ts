@@ -286,6 +286,33 @@ const rows: { name: string; code: number; deliberate?: boolean; reach(): Promise
     },
   },
   {
+    name: 'pin: RESCUE_TOKEN set but no gateway known says so (not "not logged in")',
+    code: ExitCode.usage,
+    async reach() {
+      const env = { RESCUE_TOKEN: 'bogus', XDG_CONFIG_HOME: world.dir('config') }
+      const result = await world.run(['pin'], { env })
+      return {
+        exit: result,
+        said: result.stdout + result.stderr,
+        once: /RESCUE_TOKEN is set, but there is no gateway/,
+      }
+    },
+  },
+  {
+    name: 'pin: a bogus RESCUE_TOKEN is refused, naming the token and its source',
+    code: ExitCode.notLoggedIn,
+    async reach() {
+      const result = await world.run(['pin', '--server', url], { env: { RESCUE_TOKEN: 'bogus' } })
+      expect(result.stderr).toMatch(/Next: ask an admin for a new script token/)
+      expect(result.stderr).not.toMatch(/login again/)
+      return {
+        exit: result,
+        said: result.stdout + result.stderr,
+        once: /RESCUE_TOKEN was refused: the token is unknown to this gateway, or was revoked/,
+      }
+    },
+  },
+  {
     name: 'host: a usage error (neither --pin nor --channel)',
     code: ExitCode.usage,
     async reach() {
