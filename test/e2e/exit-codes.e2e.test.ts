@@ -313,6 +313,25 @@ const rows: { name: string; code: number; deliberate?: boolean; reach(): Promise
     },
   },
   {
+    name: 'admin init: the password typed again differs',
+    code: ExitCode.usage,
+    async reach() {
+      const dataDir = world.dir('init')
+      const init = world.track(
+        await world.spawnPty('admin', ['admin', 'init', '--data', dataDir, '--email', 'max@acme.example']),
+      )
+      await init.waitFor('Password for max@acme.example: ')
+      await delay(300)
+      init.write('correct horse battery staple\r')
+      await init.waitFor('The same password again: ')
+      await delay(300)
+      init.write('correct horse battery stapel\r')
+      const exit = await init.waitForExit()
+      expect(fs.readdirSync(dataDir)).toEqual([])
+      return { exit, said: init.output, once: /the two passwords differ; nothing was created/ }
+    },
+  },
+  {
     name: 'host: a usage error (neither --pin nor --channel)',
     code: ExitCode.usage,
     async reach() {

@@ -12,7 +12,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { PassThrough } from 'node:stream'
 import { createPin, initOrganisation, login, PIN_TTL } from '../accounts/index.js'
-import { readAuditLog } from '../audit/index.js'
+import { formatAuditLine, readAuditLog } from '../audit/index.js'
 import type { ConsentRequest, Decision } from '../consent/index.js'
 import { BugError } from '../errors.js'
 import { startGateway } from '../gateway/index.js'
@@ -129,7 +129,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const ended = { host: await host.done, technician: await technician.session.done }
       narrate(`8. the technician ended the session; the end user was told: "${ended.host.reason}"`)
       const { entries } = readAuditLog(auditFile)
-      narrate(`9. the end user's audit log (rescue log) holds ${entries.length} entries for this session`)
+      narrate(`9. the end user's audit log, as rescue log shows it (${entries.length} entries):`)
+      for (const entry of entries) narrate(`   ${formatAuditLine(entry)}`)
       return {
         sas: { host: paired.host!, technician: paired.technician! },
         command: {
