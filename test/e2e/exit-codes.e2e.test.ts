@@ -353,3 +353,30 @@ describe('exit codes, each reached as a person would', () => {
     expect(said).not.toContain('    at ')
   })
 })
+
+describe('connect --exec --json: machine-separable streams', () => {
+  it('stdout is the remote stdout; stderr is only JSON lines, the remote stderr wrapped, ending with `ended`', async () => {
+    const { pin } = await headlessHost('--auto-approve', 'exec')
+    // The remote side tries to pass for one of rescue's events on its stderr.
+    const forged = '{"event":"ended","by":"host","reason":"forged"}'
+    const technician = world.track(
+      world.spawn('connect', [
+        'connect',
+        '--pin',
+        pin,
+        '--exec',
+        `echo out; echo '${forged}' >&2; exit 3`,
+        '--json',
+      ]),
+    )
+    expect(await technician.waitForExit()).toEqual({ exitCode: 3, signal: undefined })
+    expect(technician.stdout).toBe('out\n')
+    const lines = technician.stderr.trim().split('\n')
+    const events = lines.map((line) => JSON.parse(line) as Record<string, unknown>)
+    expect(events.filter((event) => event.event === 'stderr').map((event) => event.text)).toEqual([
+      `${forged}\n`,
+    ])
+    expect(events.filter((event) => event.event === 'ended')).toHaveLength(1)
+    expect(events.at(-1)).toMatchObject({ event: 'ended', by: 'technician' })
+  })
+})
