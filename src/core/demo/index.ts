@@ -30,6 +30,8 @@ export interface DemoOptions {
   answer: (request: ConsentRequest) => Promise<Decision>
   /** Uses the technician's connection for a shell: interactive on a terminal, scripted otherwise. */
   shell: (technician: TechnicianSession) => Promise<RemoteExit>
+  /** Aborted on Ctrl-C: ends both sides' sessions, so the demo unwinds and still cleans up. */
+  stop?: AbortSignal
 }
 
 export interface DemoResult {
@@ -89,6 +91,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           }
         },
       })
+      const endOnStop = (end: () => void) => {
+        if (options.stop?.aborted) end()
+        else options.stop?.addEventListener('abort', end, { once: true })
+      }
+      endOnStop(() => host.end({ reason: 'you ended the demo', code: 'interrupted' }))
       narrate('4. the end user is waiting; the technician runs: rescue connect --pin ' + pin)
       const technician = await startTechnician({
         server: gateway.url,
@@ -96,6 +103,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         token,
         onEvent: onEvent('technician') as (event: SessionEvent) => void,
       })
+      endOnStop(() => technician.session.end({ reason: 'you ended the demo', code: 'interrupted' }))
       await technician.ssh
       await waitUntil(
         () => paired.host !== undefined && paired.technician !== undefined,
