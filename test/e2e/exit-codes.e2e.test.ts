@@ -332,6 +332,20 @@ const rows: { name: string; code: number; deliberate?: boolean; reach(): Promise
     },
   },
   {
+    name: 'demo: Ctrl-C (SIGINT) mid-way ends it and removes what it made',
+    code: ExitCode.interrupted,
+    deliberate: true,
+    async reach() {
+      const tmp = world.dir('tmp')
+      const demo = world.track(world.spawn('demo', ['demo'], { env: { TMPDIR: tmp } }))
+      await demo.waitForLine('step 4', (line) => line.startsWith('4.'))
+      demo.kill('SIGINT')
+      const exit = await demo.waitForExit()
+      expect(fs.readdirSync(tmp).filter((name) => name.startsWith('rescue-demo-'))).toEqual([])
+      return { exit, said: demo.stdout + demo.stderr, once: /the demo was stopped \(Ctrl-C\)/ }
+    },
+  },
+  {
     name: 'host: a usage error (neither --pin nor --channel)',
     code: ExitCode.usage,
     async reach() {
