@@ -376,7 +376,7 @@ async function startInProcessGateway(dataDir: string): Promise<{ url: string; to
   onCleanup(() => store.close())
   await initOrganisation(store, ADMIN)
   const gateway = await startGateway({ store, host: '127.0.0.1', port: 0 })
-  onCleanup(() => gateway.close())
+  onCleanup(async () => void (await gateway.close()))
   const { token } = await login(store, ADMIN.email, ADMIN.password)
   return { url: gateway.url, token }
 }

@@ -20,11 +20,11 @@ function commandFiles(dir) {
   })
 }
 
+// Commands, and oclif's hooks (a mistyped command's suggestion).
 const entryPoints = Object.fromEntries(
-  commandFiles(path.join(compiled, 'commands')).map((file) => [
-    path.relative(compiled, file).replace(/\.js$/, ''),
-    file,
-  ]),
+  [...commandFiles(path.join(compiled, 'commands')), ...commandFiles(path.join(compiled, 'hooks'))].map(
+    (file) => [path.relative(compiled, file).replace(/\.js$/, ''), file],
+  ),
 )
 
 await build({

@@ -33,7 +33,7 @@ function promptRaw(question: string, echo: boolean): Promise<string> {
     const onData = (chunk: string) => {
       for (const char of chunk) {
         if (char === '\r' || char === '\n') return done()
-        if (char === '\u0003') return done(new UserError('failure', 'cancelled'))
+        if (char === '\u0003') return done(new UserError('interrupted', 'cancelled'))
         if (char === '\u007f' || char === '\b') {
           if (echo && answer !== '') stderr.write('\b \b')
           answer = answer.slice(0, -1)

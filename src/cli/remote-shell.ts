@@ -8,7 +8,10 @@ import type { RemoteExit } from '../core/ssh/technician-client.js'
 import type { TechnicianSession } from '../core/technician/index.js'
 import { TerminalModes } from './terminal-modes.js'
 
-export async function runShell({ session, shell }: TechnicianSession): Promise<RemoteExit> {
+export async function runShell(
+  { session, shell }: TechnicianSession,
+  remoteStderr: NodeJS.WritableStream = process.stderr,
+): Promise<RemoteExit> {
   const { stdin, stdout, stderr } = process
   const terminal = stdin.isTTY && stdout.isTTY
   const { channel, closed } = await shell(
@@ -24,10 +27,8 @@ export async function runShell({ session, shell }: TechnicianSession): Promise<R
     if (forward.length > 0) channel.write(forward)
     for (const action of actions) {
       if (action === 'help') stderr.write(`${ESCAPE_HELP}\r\n`)
-      if (action === 'disconnect') {
-        stderr.write('\r\nyou left the session\r\n')
-        session.end()
-      }
+      // Said once, as the session's ending, by whoever shows the ending.
+      if (action === 'disconnect') session.end({ reason: 'you left the session (~.)' })
     }
   }
   if (terminal) stdin.setRawMode(true)
@@ -40,7 +41,7 @@ export async function runShell({ session, shell }: TechnicianSession): Promise<R
   const modes = terminal ? new TerminalModes() : undefined
   if (modes) channel.on('data', (chunk: Buffer) => modes.feed(chunk))
   channel.pipe(stdout, { end: false })
-  channel.stderr.pipe(stderr, { end: false })
+  channel.stderr.pipe(remoteStderr, { end: false })
   try {
     return await closed
   } finally {

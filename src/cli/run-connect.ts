@@ -6,8 +6,10 @@
 import os from 'node:os'
 import path from 'node:path'
 import { startBridge, type Bridge } from '../core/bridge/index.js'
+import { Writable } from 'node:stream'
+import { StringDecoder } from 'node:string_decoder'
 import type { ChatMessage } from '../core/chat/index.js'
-import { ExitCode, UserError, type ErrorCode } from '../core/errors.js'
+import { ExitCode, UserError } from '../core/errors.js'
 import { runtimeDir } from '../core/paths.js'
 import type { SessionEnded } from '../core/session/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
@@ -18,7 +20,7 @@ import { startTechnician, type TechnicianEvent, type TechnicianSession } from '.
 import { holdSession, lineDisplay, sessionDisplay, type Display } from './run-session.js'
 import { runShell } from './remote-shell.js'
 import { describeEvent } from './session-lines.js'
-import { onSignal } from './signals.js'
+import { onSignal, signalEnding } from './signals.js'
 
 export type ConnectMode =
   | { kind: 'hold' }
@@ -70,33 +72,50 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
     return
   }
 
-  const display = lineDisplay<TechnicianEvent>(options.json, describeEvent, process.stderr)
+  const display = remoteDisplay(options.json)
   let ended: SessionEnded | undefined
   let finished = false
   // A raw shell's screen is the remote program's: chat lines wait until it ends (the bell rings for each).
   const held: ChatMessage[] = []
   const showChat = chatShower(options.json, display, process.stderr)
-  const technician = await start(
-    (event) => {
-      if (event.event === 'ended') ended = event
-      // Once the remote side has finished, how the session closes is no news to the technician.
-      if (!(finished && event.event === 'ended')) display.show(event)
-    },
-    (message) => {
-      if (mode.kind !== 'shell' || finished || !process.stdout.isTTY) return showChat(message)
-      held.push(message)
-      process.stderr.write('\u0007')
-    },
-  )
-  const stopListening = onSignal(() => technician.session.end())
+  // Listened for from the start: a Ctrl-C while connecting ends the session once there is one.
+  let technician: TechnicianSession | undefined
+  let early: NodeJS.Signals | undefined
+  const stopListening = onSignal((signal) => {
+    if (technician) technician.session.end(signalEnding(signal))
+    else early ??= signal
+  })
   try {
-    const exit = await runRemote(technician, mode, options.json)
+    technician = await start(
+      (event) => {
+        if (event.event === 'ended') ended = event
+        // Once the remote side has finished, how the session closes is no news to a person; a
+        // script still gets its promised last event, `ended`.
+        if (options.json || !(finished && event.event === 'ended')) display.show(event)
+      },
+      (message) => {
+        if (mode.kind !== 'shell' || finished || !process.stdout.isTTY) return showChat(message)
+        held.push(message)
+        process.stderr.write('\u0007')
+      },
+    )
+  } catch (error) {
+    stopListening()
+    throw error
+  }
+  if (early) technician.session.end(signalEnding(early))
+  try {
+    const remoteStderr = options.json ? stderrEvents() : process.stderr
+    const exit = await runRemote(technician, mode, options.json, remoteStderr)
     finished = true
     held.splice(0).forEach(showChat)
     process.exitCode = exitStatus(exit, () => ended)
   } catch (error) {
     finished = true
-    throw error
+    // The session ended under the request (Ctrl-C, ~., the end user's q, the gateway gone): that
+    // ending, already shown once, is the outcome, not the request's failure as a second message.
+    if (!ended) throw error
+    process.exitCode = endedStatus(ended)
   } finally {
     stopListening()
     technician.session.end()
@@ -104,10 +123,43 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
   }
 }
 
+/**
+ * rescue's own lines on stderr while the remote side owns the terminal (raw mode: "\r\n"), or
+ * one JSON event per line under `--json`.
+ */
+function remoteDisplay(json: boolean): Display<TechnicianEvent> {
+  if (json) return lineDisplay<TechnicianEvent>(true, describeEvent, process.stderr)
+  const end = process.stderr.isTTY ? '\r\n' : '\n'
+  return {
+    show(event) {
+      // An ending can come in the middle of the remote prompt's line.
+      const lead = event.event === 'ended' && process.stderr.isTTY ? '\r\n' : ''
+      for (const line of describeEvent(event)) process.stderr.write(`${lead}${line}${end}`)
+    },
+    close: async () => {},
+  }
+}
+
+/**
+ * Under `--json`, stderr carries only JSON lines: the remote side's stderr goes out as
+ * `{"event":"stderr","text":...}`, so nothing it prints can pass for one of rescue's events.
+ */
+function stderrEvents(): Writable {
+  const decoder = new StringDecoder('utf8')
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      const text = decoder.write(chunk)
+      if (text) process.stderr.write(`${toJsonLine({ event: 'stderr', text })}\n`)
+      callback()
+    },
+  })
+}
+
 async function runRemote(
   technician: TechnicianSession,
   mode: ConnectMode,
   json: boolean,
+  remoteStderr: Writable,
 ): Promise<RemoteExit> {
   const note = (text: string) => {
     if (!json) process.stderr.write(`${text}\n`)
@@ -120,7 +172,7 @@ async function runRemote(
     const stdin = process.stdin.isTTY ? undefined : process.stdin
     const exit = await technician.exec(mode.command, {
       stdout: process.stdout,
-      stderr: process.stderr,
+      stderr: remoteStderr,
       ...(stdin ? { stdin } : {}),
     })
     stdin?.destroy()
@@ -129,14 +181,14 @@ async function runRemote(
   const person = !json && process.stdin.isTTY === true && process.stdout.isTTY === true
   if (!person) {
     note('asking the end user for a shell…')
-    return runShell(technician)
+    return runShell(technician, remoteStderr)
   }
   // At a terminal, a denied or revoked shell closes the shell, not the session: the technician
   // stays connected to ask again or to use send, get, sysinfo and chat from another terminal.
   for (;;) {
     note('asking the end user for a shell…')
     try {
-      const exit = await runShell(technician)
+      const exit = await runShell(technician, remoteStderr)
       if (exit.signal !== 'HUP' || exit.message !== REVOKED_MESSAGE) return exit
       note('the end user revoked your access: the shell was closed')
     } catch (error) {
@@ -210,9 +262,16 @@ function exitStatus(exit: RemoteExit, ended: () => SessionEnded | undefined): nu
     return number ? 128 + number : ExitCode.failure
   }
   const session = ended()
-  const code: ErrorCode = session?.code ?? 'sessionEnded'
-  if (session) process.stderr.write(`session ended: ${session.reason}\n`)
-  return ExitCode[code]
+  return session ? endedStatus(session) : ExitCode.sessionEnded
+}
+
+/**
+ * A session that ended before the remote side did: its own code (130 for Ctrl-C, 11 for a lost
+ * gateway...); 0 when the technician left on purpose (`~.`); 14 when the other side ended it.
+ */
+function endedStatus(session: SessionEnded): number {
+  if (session.code) return ExitCode[session.code]
+  return session.by === 'technician' ? ExitCode.ok : ExitCode.sessionEnded
 }
 
 /** Once SSH is up, serves the session to OpenSSH tools and prints how to use them. */

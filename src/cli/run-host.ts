@@ -8,6 +8,7 @@ import { checkUnattendedTrust, startHost, type HostEvent, type HostSession } fro
 import { trustGatewayWarning, type TrustAnchor } from '../core/trust/index.js'
 import { holdSession, lineDisplay, type Display } from './run-session.js'
 import { describeHostEvent } from './session-lines.js'
+import { signalEnding } from './signals.js'
 
 export interface HostRunOptions {
   server: string
@@ -33,6 +34,7 @@ export async function runHost(options: HostRunOptions): Promise<void> {
         onDecision: (id, decision) => host?.answer(id, decision),
         onRevoke: () => host?.revoke(),
         onEndSession: () => host?.end(),
+        onInterrupt: () => host?.end(signalEnding('SIGINT')),
         onChat: (text) => host?.chat(text) ?? false,
         onWords: (match) => host?.confirmWords(match),
       })
@@ -50,6 +52,7 @@ async function liveHostView(actions: {
   onDecision(id: string, decision: 'once' | 'session' | 'deny'): void
   onRevoke(): void
   onEndSession(): void
+  onInterrupt(): void
   onChat(text: string): boolean
   onWords(match: boolean): void
 }): Promise<Display<HostEvent>> {

@@ -4,11 +4,11 @@
  * its end deserves.
  */
 import type { Role } from '../core/gateway/control-messages.js'
-import { ExitCode } from '../core/errors.js'
+import { ExitCode, type ErrorCode } from '../core/errors.js'
 import type { SessionEnded, SessionEvent, WordsEvent } from '../core/session/index.js'
 import { initialSessionView, reduceSessionView } from '../core/session/view-state.js'
 import { lineWriter } from './session-lines.js'
-import { onSignal } from './signals.js'
+import { onSignal, signalEnding } from './signals.js'
 import { toJsonLine } from '../core/text/json-line.js'
 
 export interface Display<E> {
@@ -20,7 +20,7 @@ export interface Display<E> {
 
 /** Something that runs until either side ends it. */
 export interface Running {
-  end(): void
+  end(why?: { reason: string; code?: ErrorCode }): void
   done: Promise<SessionEnded>
 }
 
@@ -73,14 +73,22 @@ export async function holdSession<E>(
   display: Display<E>,
   start: (onEvent: (event: E) => void) => Promise<Running>,
 ): Promise<SessionEnded> {
+  // Ctrl-C and SIGTERM end it on purpose: told once, as the ending, with 130 or 143. Listened for
+  // from the start: one that comes while connecting ends the session as soon as there is one.
+  let running: Running | undefined
+  let early: NodeJS.Signals | undefined
+  const stopListening = onSignal((signal) => {
+    if (running) running.end(signalEnding(signal))
+    else early ??= signal
+  })
   try {
-    const running = await start((event) => display.show(event))
-    const stopListening = onSignal(() => running.end())
+    running = await start((event) => display.show(event))
+    if (early) running.end(signalEnding(early))
     const ended = await running.done
-    stopListening()
     process.exitCode = ended.code ? ExitCode[ended.code] : ExitCode.ok
     return ended
   } finally {
+    stopListening()
     await display.close()
   }
 }

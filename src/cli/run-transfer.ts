@@ -9,7 +9,7 @@ import { progressLine } from '../core/text/progress.js'
 import { sanitizeForTerminal } from '../core/text/sanitize.js'
 import { formatSize } from '../core/text/size.js'
 import { Transfers, type CopyEvents, type FileCopied } from '../core/transfer/copy.js'
-import { onSignal } from './signals.js'
+import { onSignal, signalCode } from './signals.js'
 
 export type Direction = 'send' | 'get'
 
@@ -46,11 +46,11 @@ export async function runTransfer(request: TransferRequest): Promise<TransferRep
   // Notices go to stderr either way; the bar only where a person watches.
   const display = progressDisplay(process.stderr, !request.json)
   const interrupted = new Promise<never>((_resolve, reject) => {
-    const stop = onSignal(() => {
+    const stop = onSignal((signal) => {
       stop()
       reject(
         new UserError(
-          'failure',
+          signalCode(signal),
           'interrupted',
           // Before anything arrived there is nothing to continue from.
           display.arrived()

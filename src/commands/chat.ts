@@ -1,7 +1,8 @@
 import readline from 'node:readline'
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
-import { onSignal } from '../cli/signals.js'
+import { onSignal, signalCode } from '../cli/signals.js'
+import { ExitCode } from '../core/errors.js'
 import { openChat, type ChatMessage } from '../core/chat/index.js'
 import { openControl } from '../core/control/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
@@ -41,13 +42,18 @@ export default class Chat extends BaseCommand {
         show(chat.send(flags.message))
         return
       }
+      // Ctrl-D leaves (0); Ctrl-C and SIGTERM leave too, with 130 and 143 as shells report them.
+      // Listened for before the invitation is shown: until then, Ctrl-C would kill outright.
+      const stop = onSignal((signal) => {
+        process.exitCode = ExitCode[signalCode(signal)]
+        closed()
+      })
       if (!json) process.stderr.write('chatting with the end user: type a line and Enter; Ctrl-D leaves\n')
       const lines = readline.createInterface({ input: process.stdin, terminal: false })
       lines.on('line', (line) => {
         if (line.trim() && !chat.isClosed) show(chat.send(line))
       })
       lines.on('close', () => closed())
-      const stop = onSignal(() => closed())
       await done
       stop()
       lines.close()

@@ -1,4 +1,6 @@
 import { BaseCommand } from '../cli/base-command.js'
+import { onSignal, signalCode } from '../cli/signals.js'
+import { BugError, ExitCode } from '../core/errors.js'
 import { readKey } from '../cli/read-key.js'
 import { runShell } from '../cli/remote-shell.js'
 import { describeEvent, describeHostEvent } from '../cli/session-lines.js'
@@ -19,10 +21,18 @@ export default class Demo extends BaseCommand {
 
   static override examples = ['<%= config.bin %> demo', '<%= config.bin %> demo --json']
 
-  async run(): Promise<DemoResult> {
+  async run(): Promise<DemoResult | { stopped: NodeJS.Signals }> {
     await this.parse(Demo)
     const atKeyboard = process.stdin.isTTY === true && process.stdout.isTTY === true && !this.jsonEnabled()
-    const result = await runDemo({
+    // Ctrl-C (or SIGTERM) ends the demo's sessions; it then unwinds, removes what it made, and exits 130 (143).
+    const stop = new AbortController()
+    let stoppedBy: NodeJS.Signals | undefined
+    const stopListening = onSignal((signal) => {
+      stoppedBy ??= signal
+      stop.abort()
+    })
+    const running = runDemo({
+      stop: stop.signal,
       narrate: (line) => this.log(line),
       onEvent: (role, event) => {
         const asksAtKeyboard = event.event === 'consent-request' || event.event === 'words-asked'
@@ -47,6 +57,23 @@ export default class Demo extends BaseCommand {
           }
         : (technician) => scriptedShell(technician, SCRIPT, (line) => this.log(`   | ${line}`)),
     })
+    let result: DemoResult | undefined
+    try {
+      result = await running
+    } catch (error) {
+      // Stopped on purpose: whatever was under way when it stopped is no error of its own.
+      if (!stoppedBy) throw error
+    } finally {
+      stopListening()
+    }
+    if (stoppedBy) {
+      this.log(
+        `the demo was stopped (${stoppedBy === 'SIGINT' ? 'Ctrl-C' : stoppedBy}) and removed what it made`,
+      )
+      process.exitCode = ExitCode[signalCode(stoppedBy)]
+      return { stopped: stoppedBy }
+    }
+    if (!result) throw new BugError('the demo ended without a result')
     if (!atKeyboard && (result.command.exitCode !== 0 || result.shell.exitCode !== 0)) {
       this.error('the demo did not run its command and shell as expected', { exit: 1 })
     }

@@ -2,7 +2,8 @@ import { Flags } from '@oclif/core'
 import { databaseFlag } from '../cli/admin-flags.js'
 import { BaseCommand } from '../cli/base-command.js'
 import { parseDuration } from '../cli/duration.js'
-import { waitForSignal } from '../cli/signals.js'
+import { signalCode, waitForSignal } from '../cli/signals.js'
+import { ExitCode } from '../core/errors.js'
 import { serve } from '../core/gateway/index.js'
 import { defaultDataDir } from '../core/paths.js'
 
@@ -87,7 +88,11 @@ export default class Server extends BaseCommand {
     if (json) this.logJson({ url: gateway.url })
     else this.log(`rescue gateway listening on ${gateway.url}`)
     const signal = await waitForSignal()
-    if (!json) this.log(`stopping (${signal})`)
-    await gateway.close()
+    const ended = await gateway.close()
+    const sessions = `${ended} session${ended === 1 ? '' : 's'} ended`
+    if (json) this.logJson({ event: 'stopped', signal, sessionsEnded: ended })
+    else this.log(`stopped (${signal === 'SIGINT' ? 'Ctrl-C' : signal}), ${sessions}`)
+    // Stopped on purpose: 130 for Ctrl-C, 143 for SIGTERM, as for every command.
+    process.exitCode = ExitCode[signalCode(signal)]
   }
 }

@@ -31,6 +31,10 @@ export const ExitCode = {
   /** `rescue log --verify`: the host's audit log was changed (a link of its hash chain fails). */
   auditBroken: 19,
   bug: 70,
+  /** Ended on purpose with Ctrl-C (SIGINT): 128 + 2, as shells report it. */
+  interrupted: 130,
+  /** Ended on purpose with SIGTERM: 128 + 15, as shells report it. */
+  terminated: 143,
 } as const
 
 export type ErrorCode = keyof typeof ExitCode

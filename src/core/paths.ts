@@ -47,3 +47,26 @@ export function runtimeDir(): string {
   }
   return dir
 }
+
+/**
+ * `mkdir -p` with `mode` for each folder it makes. Not `fs.mkdirSync(dir, { recursive: true })`:
+ * on Node 20 that spins forever where a parent refuses new entries with ENOENT (`/proc/x`), and
+ * `rescue server --data /proc/x` hung without a word. This fails with the system's error instead.
+ */
+export function makeDirectory(dir: string, mode: number): void {
+  const missing: string[] = []
+  let current = path.resolve(dir)
+  while (!fs.existsSync(current)) {
+    missing.unshift(current)
+    const parent = path.dirname(current)
+    if (parent === current) break
+    current = parent
+  }
+  for (const folder of missing) {
+    try {
+      fs.mkdirSync(folder, { mode })
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    }
+  }
+}

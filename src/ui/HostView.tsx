@@ -23,6 +23,8 @@ export interface HostViewProps {
   /** `q` pressed: the parent dispatches `{ event: 'confirm-end' }`. */
   onConfirmEnd(): void
   onCancelEnd(): void
+  /** Ctrl-C (raw mode makes it a key, not SIGINT): ends the session as Ctrl-C does elsewhere (exit 130). */
+  onInterrupt?(): void
   /** The end user wrote a chat line (`c`, then Enter). */
   onChat?(text: string): void
   /** The end user's answer to "do the security words match?": `y` true, `n` false. */
@@ -54,6 +56,7 @@ export function HostView({
   onDecision,
   onRevoke,
   onEndSession,
+  onInterrupt,
   onConfirmEnd,
   onCancelEnd,
   onChat,
@@ -88,7 +91,7 @@ export function HostView({
 
   useInput(
     (input, key) => {
-      if (key.ctrl && input === 'c') return onEndSession()
+      if (key.ctrl && input === 'c') return (onInterrupt ?? onEndSession)()
       if (state.phase === 'ended') return
       if (asking) {
         // Keys typed before the question appeared were meant for something else: ignored.

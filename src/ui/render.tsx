@@ -20,6 +20,9 @@ export function mountView(element: ReactElement): MountedView {
     async close() {
       instance.unmount()
       await instance.waitUntilExit()
+      // Ink leaves the cursor at the end of its last line: what comes next (the shell's prompt)
+      // starts on a line of its own, not as "…ended the sessionrc=0".
+      process.stdout.write('\n')
     },
   }
 }

@@ -8,7 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { totpCode } from '../../src/core/accounts/totp.js'
 import { ExitCode } from '../../src/core/errors.js'
-import { CliWorld, onlyJson, type RunResult } from './cli.js'
+import { CliWorld, onlyJson, usageJson, type RunResult } from './cli.js'
 
 const ADMIN = {
   email: 'erin@acme.example',
@@ -66,7 +66,7 @@ describe('technician accounts through the CLI', () => {
     const reset = onlyJson(ok(await admin('users', 'reset-password', BOB, '--json')))
     const weak = await bobLogin([reset.oneTimePassword as string, 'password1234'])
     expect(weak.exitCode).toBe(ExitCode.usage)
-    expect(onlyJson(weak)).toMatchObject({
+    expect(usageJson(weak)).toMatchObject({
       error: { code: 'usage', message: expect.stringMatching(/too weak/) },
     })
     ok(await bobLogin([reset.oneTimePassword as string, BOB_PASSWORD]))
@@ -134,7 +134,7 @@ describe('technician accounts through the CLI', () => {
     expect((await bobLogin([BOB_PASSWORD, '000000'])).exitCode).toBe(ExitCode.authFailed)
     const missing = await bobLogin([BOB_PASSWORD])
     expect(missing.exitCode).toBe(ExitCode.usage)
-    expect(onlyJson(missing)).toMatchObject({ error: { message: expect.stringMatching(/TOTP code/) } })
+    expect(usageJson(missing)).toMatchObject({ error: { message: expect.stringMatching(/TOTP code/) } })
     // The next step's code (a step early is allowed for drift) works once, then is spent.
     const next = totpCode(totpSecret, Date.now() + 30_000)
     ok(await bobLogin([BOB_PASSWORD, next]))

@@ -89,6 +89,15 @@ export function onlyJson(result: RunResult): JsonLine {
   return values[0]!
 }
 
+/** The usage error a `--json` command printed: one JSON line on stderr, and nothing on stdout. */
+export function usageJson(result: RunResult): JsonLine {
+  const values = jsonLines(result.stderr)
+  if (result.stdout !== '' || values.length !== 1) {
+    throw new Error(`expected one JSON line on stderr and nothing on stdout\n${transcript(result)}`)
+  }
+  return values[0]!
+}
+
 function transcript(output: { stdout: string; stderr: string }): string {
   return `--- stdout ---\n${output.stdout}\n--- stderr ---\n${output.stderr}`
 }

@@ -1,7 +1,7 @@
 import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ExitCode } from '../../src/core/errors.js'
-import { CliWorld, onlyJson, type RunResult } from './cli.js'
+import { CliWorld, onlyJson, usageJson, type RunResult } from './cli.js'
 
 const ADMIN = {
   email: 'bob@acme.example',
@@ -103,7 +103,7 @@ describe('what a user sees when something is wrong', () => {
 
     const json = await world.run([...args, '--json'])
     expect(json.exitCode).toBe(ExitCode.usage)
-    const { error } = onlyJson(json) as { error: { code: string; message: string; hint: string } }
+    const { error } = usageJson(json) as { error: { code: string; message: string; hint: string } }
     expect(error.code).toBe('usage')
     expect(`${error.message} ${error.hint}`).toMatch(/TLS[\s\S]*--insecure/)
   })

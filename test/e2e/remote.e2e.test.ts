@@ -190,7 +190,7 @@ describe('rescue connect on a terminal: a remote shell that behaves like ssh', (
     expect(technician.exit).toBeUndefined()
   })
 
-  it('"~." after Enter leaves: the end user sees the technician end it, and connect exits', async () => {
+  it('"~." after Enter leaves on purpose: the end user sees the technician end it, and connect exits 0, saying so once', async () => {
     const { host, technician } = await shellSession()
 
     const from = technician.mark()
@@ -198,10 +198,11 @@ describe('rescue connect on a terminal: a remote shell that behaves like ssh', (
     await technician.waitFor('you left the session', { from })
     expect(await host.waitForExit()).toEqual({ exitCode: ExitCode.ok, signal: undefined })
     expect(eventsNamed(host, 'ended')).toMatchObject([{ by: 'technician' }])
-    expect(await technician.waitForExit(PROMPTLY_MS)).toEqual({
-      exitCode: ExitCode.sessionEnded,
-      signal: undefined,
-    })
+    expect(await technician.waitForExit(PROMPTLY_MS)).toEqual({ exitCode: ExitCode.ok, signal: undefined })
+    const said = technician.output.slice(from)
+    expect(said.match(/session ended/g)).toHaveLength(1)
+    expect(said.match(/you left the session/g)).toHaveLength(1)
+    expect(said).not.toContain('Error:')
   })
 })
 

@@ -67,27 +67,34 @@ describe('a support session between two rescue processes', () => {
   })
 
   it.each([
-    { signal: 'SIGINT', side: 'technician' },
-    { signal: 'SIGTERM', side: 'host' },
-  ] as const)('$signal on the $side ends the session for both, and both exit 0', async ({ signal, side }) => {
-    const session = await pairedSession()
-    session[side].kill(signal)
-    const [hostExit, technicianExit] = await Promise.all([
-      session.host.waitForExit(),
-      session.technician.waitForExit(),
-    ])
+    { signal: 'SIGINT', side: 'technician', code: 'interrupted' },
+    { signal: 'SIGTERM', side: 'host', code: 'terminated' },
+  ] as const)(
+    '$signal on the $side ends the session for both: it exits as shells report the signal, the other side 0',
+    async ({ signal, side, code }) => {
+      const session = await pairedSession()
+      session[side].kill(signal)
+      const [hostExit, technicianExit] = await Promise.all([
+        session.host.waitForExit(),
+        session.technician.waitForExit(),
+      ])
 
-    for (const child of [session.host, session.technician]) {
-      const ended = endedEvents(child)
-      // Exactly one `ended`, as the last line, saying who ended it and with no error code.
-      expect(ended, child.name).toHaveLength(1)
-      expect(child.events.at(-1), child.name).toEqual(ended[0])
-      expect(ended[0], child.name).toMatchObject({ event: 'ended', by: side })
-      expect(ended[0]?.code, child.name).toBeUndefined()
-    }
-    expect(hostExit).toEqual({ exitCode: ExitCode.ok, signal: undefined })
-    expect(technicianExit).toEqual({ exitCode: ExitCode.ok, signal: undefined })
-  })
+      for (const child of [session.host, session.technician]) {
+        const ended = endedEvents(child)
+        // Exactly one `ended`, as the last line, saying who ended it; an error code only on the side signalled.
+        expect(ended, child.name).toHaveLength(1)
+        expect(child.events.at(-1), child.name).toEqual(ended[0])
+        expect(ended[0], child.name).toMatchObject({ event: 'ended', by: side })
+        expect(ended[0]?.code, child.name).toBe(child === session[side] ? code : undefined)
+      }
+      const exits = { host: hostExit, technician: technicianExit }
+      expect(exits[side]).toEqual({ exitCode: ExitCode[code], signal: undefined })
+      expect(exits[side === 'host' ? 'technician' : 'host']).toEqual({
+        exitCode: ExitCode.ok,
+        signal: undefined,
+      })
+    },
+  )
 
   it.each([
     { killed: 'host', survivor: 'technician' },
@@ -150,6 +157,6 @@ describe('a support session between two rescue processes', () => {
 
     technician.kill('SIGINT')
     expect(await host.waitForExit()).toEqual({ exitCode: ExitCode.ok, signal: undefined })
-    expect(await technician.waitForExit()).toEqual({ exitCode: ExitCode.ok, signal: undefined })
+    expect(await technician.waitForExit()).toEqual({ exitCode: ExitCode.interrupted, signal: undefined })
   })
 })

@@ -1,7 +1,8 @@
 import { Flags } from '@oclif/core'
 import { databaseFlag } from '../../cli/admin-flags.js'
 import { BaseCommand } from '../../cli/base-command.js'
-import { readPassword } from '../../cli/read-secret.js'
+import { promptHidden, readPassword } from '../../cli/read-secret.js'
+import { UserError } from '../../core/errors.js'
 import { initOrganisation, type TechnicianIdentity } from '../../core/accounts/index.js'
 import { defaultDataDir } from '../../core/paths.js'
 import { withStore } from '../../core/store/index.js'
@@ -10,7 +11,7 @@ import { redactUrl } from '../../core/store/postgres.js'
 export default class AdminInit extends BaseCommand {
   static override summary = "Create a gateway's organisation and its master admin (also a technician)"
   static override description =
-    'Run once on the gateway machine, on the same --data directory as rescue server (running or not). The admin is the master admin, in a group "admins" that allows every permission. The password (at least 12 characters, hard to guess) is read from stdin with --password-stdin, or asked without echo; it never goes in argv.'
+    'Run once on the gateway machine, on the same --data directory as rescue server (running or not). The admin is the master admin, in a group "admins" that allows every permission. The password (at least 12 characters, hard to guess) is read from stdin with --password-stdin, or asked twice without echo; it never goes in argv.'
 
   static override examples = [
     'printf \'%s\' "$ADMIN_PASSWORD" | <%= config.bin %> admin init --data ./data --email admin@example.com --password-stdin',
@@ -33,6 +34,14 @@ export default class AdminInit extends BaseCommand {
       fromStdin: flags['password-stdin'],
       prompt: `Password for ${flags.email}: `,
     })
+    // Typed unseen, so typed twice: a slip here would lock the only master admin out.
+    if (!flags['password-stdin'] && (await promptHidden('The same password again: ')) !== password) {
+      throw new UserError(
+        'usage',
+        'the two passwords differ; nothing was created',
+        'run rescue admin init again',
+      )
+    }
     const data = flags.data ?? defaultDataDir()
     const admin = await withStore({ dataDir: data, databaseUrl: flags.database }, (store) =>
       initOrganisation(store, {

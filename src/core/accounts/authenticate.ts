@@ -38,8 +38,17 @@ export async function authenticateCall(
   const now = Date.now()
   const row = await store.findLiveToken(hashToken(token), new Date(now).toISOString())
   const user = row && (await store.findUserById(row.user_id))
-  if (!row || !user)
-    throw new UserError('notLoggedIn', 'the token is unknown or expired', 'run rescue login again')
+  if (!row || !user) {
+    // Revoked tokens are deleted, so "unknown" and "revoked" look alike here; an expired one is kept.
+    const stale = row ? undefined : await store.findTokenByHash(hashToken(token))
+    throw new UserError(
+      'notLoggedIn',
+      stale
+        ? `the token expired at ${stale.expires_at}`
+        : 'the token is unknown to this gateway, or was revoked',
+      'log in again, or ask an admin for a new token',
+    )
+  }
   const policy = await effectivePolicy(store, user.id)
   const tokenKind = row.kind === 'script' ? 'script' : 'login'
   // A script token's account is named token:NAME, so the email names either kind.

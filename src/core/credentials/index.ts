@@ -102,6 +102,13 @@ export function findToken(server: string): { token: string; source: TokenSource 
 /** The saved gateway and a token for it, or a UserError saying how to log in. */
 export function requireLogin(serverOverride?: string): { server: string; token: string } {
   const server = serverOverride ?? loadLogin()?.server
+  if (!server && process.env.RESCUE_TOKEN) {
+    throw new UserError(
+      'usage',
+      'RESCUE_TOKEN is set, but there is no gateway to use it with',
+      'give --server URL or set RESCUE_SERVER',
+    )
+  }
   if (!server) {
     throw new UserError(
       'notLoggedIn',

@@ -12,7 +12,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { PassThrough } from 'node:stream'
 import { createPin, initOrganisation, login, PIN_TTL } from '../accounts/index.js'
-import { readAuditLog } from '../audit/index.js'
+import { formatAuditLine, readAuditLog } from '../audit/index.js'
 import type { ConsentRequest, Decision } from '../consent/index.js'
 import { BugError } from '../errors.js'
 import { startGateway } from '../gateway/index.js'
@@ -35,6 +35,8 @@ export interface DemoOptions {
   answer: (request: ConsentRequest) => Promise<Decision>
   /** Uses the technician's connection for a shell: interactive on a terminal, scripted otherwise. */
   shell: (technician: TechnicianSession) => Promise<RemoteExit>
+  /** Aborted on Ctrl-C: ends both sides' sessions, so the demo unwinds and still cleans up. */
+  stop?: AbortSignal
 }
 
 export interface DemoResult {
@@ -107,6 +109,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           }
         },
       })
+      const endOnStop = (end: () => void) => {
+        if (options.stop?.aborted) end()
+        else options.stop?.addEventListener('abort', end, { once: true })
+      }
+      endOnStop(() => host.end({ reason: 'you ended the demo', code: 'interrupted' }))
       narrate('4. the end user is waiting; the technician runs: rescue connect --pin ' + pin)
       const technician = await startTechnician({
         server: gateway.url,
@@ -114,6 +121,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         token,
         onEvent: onEvent('technician'),
       })
+      endOnStop(() => technician.session.end({ reason: 'you ended the demo', code: 'interrupted' }))
       await technician.ssh
       await waitUntil(
         () => paired.host !== undefined && paired.technician !== undefined,
@@ -149,7 +157,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const ended = { host: await host.done, technician: await technician.session.done }
       narrate(`8. the technician ended the session; the end user was told: "${ended.host.reason}"`)
       const { entries } = readAuditLog(auditFile)
-      narrate(`9. the end user's audit log (rescue log) holds ${entries.length} entries for this session`)
+      narrate(`9. the end user's audit log, as rescue log shows it (${entries.length} entries):`)
+      for (const entry of entries) narrate(`   ${formatAuditLine(entry)}`)
       return {
         sas: { host: paired.host!, technician: paired.technician! },
         command: {

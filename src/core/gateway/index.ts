@@ -53,7 +53,8 @@ export interface GatewayOptions {
 export interface Gateway {
   url: string
   rendezvous: Rendezvous
-  close(): Promise<void>
+  /** Ends every session (both sides are told the gateway stopped) and stops; resolves with how many it ended. */
+  close(): Promise<number>
 }
 
 const httpStatus: Partial<Record<ErrorCode, number>> = {
@@ -463,8 +464,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     rendezvous,
     async close() {
       clearInterval(pruner)
-      await rendezvous.closeAll('the gateway is shutting down')
+      const ended = await rendezvous.closeAll('the gateway stopped')
       await app.close()
+      return ended
     },
   }
 }
@@ -497,8 +499,9 @@ export async function serve(
   return {
     ...gateway,
     async close() {
-      await gateway.close()
+      const ended = await gateway.close()
       await store.close()
+      return ended
     },
   }
 }

@@ -494,13 +494,14 @@ export class Rendezvous {
       .catch(this.logError)
   }
 
-  /** Ends every room, telling both sides; used when the gateway shuts down. */
-  async closeAll(reason: string): Promise<void> {
+  /** Ends every room, telling both sides; used when the gateway shuts down. Returns how many it ended. */
+  async closeAll(reason: string): Promise<number> {
+    const rooms = [...this.rooms.values()]
+    // connectionLost: for both sides the gateway is gone, as when the link breaks (exit 11).
     await Promise.all(
-      [...this.rooms.values()].map((room) =>
-        this.end(room, { type: 'ended', by: 'gateway', reason, code: 'failure' }),
-      ),
+      rooms.map((room) => this.end(room, { type: 'ended', by: 'gateway', reason, code: 'connectionLost' })),
     )
+    return rooms.length
   }
 
   /** The room this admission goes to: found, or made for the first of a PIN's peers or a queue's end user. */

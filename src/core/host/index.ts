@@ -6,6 +6,7 @@
  */
 import { AuditLog } from '../audit/index.js'
 import { DEFAULT_CONSENT_TIMEOUT_MS, type Decision, type Permission } from '../consent/index.js'
+import type { ErrorCode } from '../errors.js'
 import { CloseCode, WORDS_MISMATCH, WORDS_UNCONFIRMED } from '../gateway/control-messages.js'
 import {
   startSession,
@@ -63,8 +64,8 @@ export interface HostSession {
   revoke(): void
   /** Sends a chat line to the technician; false when no chat is open on their side. */
   chat(text: string): boolean
-  /** Ends the session for both sides. */
-  end(): void
+  /** Ends the session for both sides; `why` is this side's account of it (Ctrl-C's exit code). */
+  end(why?: { reason: string; code?: ErrorCode }): void
   done: Promise<SessionEnded>
 }
 
@@ -229,7 +230,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
       if (sent) onActivity({ event: 'chat', ...sent, text: sanitizeForTerminal(sent.text, MAX_CHAT_TEXT) })
       return sent !== undefined
     },
-    end: () => started.end(),
+    end: (why) => started.end(why),
     done: started.done,
   }
 }

@@ -302,6 +302,11 @@ export class Store {
       .executeTakeFirst()
   }
 
+  /** A token by its hash, expired or not: to tell a caller why theirs is refused. */
+  async findTokenByHash(tokenHash: string): Promise<TokenRow | undefined> {
+    return this.db.selectFrom('tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst()
+  }
+
   async touchToken(id: string, at: string): Promise<void> {
     await this.db.updateTable('tokens').set({ last_used_at: at }).where('id', '=', id).execute()
   }

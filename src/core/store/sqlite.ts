@@ -4,6 +4,7 @@ import path from 'node:path'
 import SQLite from 'better-sqlite3'
 import { SqliteDialect, type Dialect } from 'kysely'
 import { UserError } from '../errors.js'
+import { makeDirectory } from '../paths.js'
 
 export const DATABASE_FILE = 'rescue.db'
 
@@ -11,7 +12,7 @@ function openDatabase(dataDir: string): SQLite.Database {
   const file = path.join(dataDir, DATABASE_FILE)
   try {
     // 0700: the database holds password hashes and session logs (DESIGN.md: nothing readable by others).
-    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    makeDirectory(dataDir, 0o700)
     const database = new SQLite(file)
     fs.chmodSync(file, 0o600)
     return database

@@ -228,7 +228,12 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
       const client = await ssh
       await words
       await check(['shell']).catch(reportGatewayRefusal('shell'))
-      const channel = await openRemoteShell(client, pty).catch(reportRefusal('shell'))
+      // A session that ends while the end user is being asked (Ctrl-C, the end user's q) never
+      // answers the request: without this race the command would wait on it forever.
+      const ended = session.done.then((end) => {
+        throw new UserError(end.code ?? 'sessionEnded', `the session ended: ${end.reason}`)
+      })
+      const channel = await Promise.race([openRemoteShell(client, pty), ended]).catch(reportRefusal('shell'))
       report('consent-decision', 'shell', true)
       report('channel-open', 'shell')
       const closed = Promise.race([settleOnClose(channel), sessionOver]).finally(() =>
