@@ -331,7 +331,10 @@ describe('rescue host on a terminal: the end user answers consent prompts', () =
   it('[d] on the first shell prompt closes only the shell: the technician stays, asks again with Enter and gets it', async () => {
     const { pin, host } = await hostOnTerminal()
     const technician = world.track(await world.spawnPty('connect', ['connect', '--pin', pin]))
-    const asks = await host.waitFor(`${ADMIN.email} wants to open a shell as ${USER} on this computer.`)
+    const confirmed = await confirmWords(host)
+    const asks = await host.waitFor(`${ADMIN.email} wants to open a shell as ${USER} on this computer.`, {
+      from: confirmed.end,
+    })
     await press(host, 'd')
     await technician.waitFor('the end user denied the shell')
     const offered = await technician.waitFor('you are still connected: press Enter to ask for a shell again')
@@ -372,7 +375,8 @@ describe('the single prompt (rescue ask-all): once is once', () => {
     fs.chmodSync(runtime, 0o700)
     const env = { XDG_RUNTIME_DIR: runtime }
     const technician = world.track(world.spawn('connect', ['connect', '--pin', pin, '--no-shell'], { env }))
-    const connected = await host.waitFor('granted for this session: nothing')
+    const confirmed = await confirmWords(host)
+    const connected = await host.waitFor('granted for this session: nothing', { from: confirmed.end })
     await waitUntil(
       () =>
         fs.existsSync(path.join(runtime, 'rescue')) &&
@@ -509,7 +513,7 @@ describe('rescue host on a terminal: the security words come first', () => {
     const { end, sas } = await confirmWords(host)
     expect(sas).toBe(paired.sas)
     await technician.waitForEvent('words-confirmed')
-    await host.waitFor(`${ADMIN.email} wants to read this computer's system information.`, { from: end })
+    await host.waitFor(`${ADMIN.email} wants to read this computer's system information`, { from: end })
     // The order on the screen, as it was drawn: identity, words, the question, and only then a prompt.
     const screen = host.output
     const order = [
