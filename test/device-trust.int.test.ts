@@ -26,7 +26,7 @@ import { FrameQueue } from '../src/core/session/frame-queue.js'
 import { generateSshKeyPair, parsePeerPublicKey } from '../src/core/ssh/keys.js'
 import { connectSsh, runRemoteCommand } from '../src/core/ssh/technician-client.js'
 import { startTechnician, type TechnicianSession } from '../src/core/technician/index.js'
-import { WebSocketDuplex } from '../src/core/transport/ws-duplex.js'
+import { ResumableStream } from '../src/core/transport/resumable-stream.js'
 import { formatCertificate, newSerial, signCertificate } from '../src/core/trust/certificate.js'
 import { deviceCredentialFrom, type DeviceCredential, type TrustAnchor } from '../src/core/trust/index.js'
 import { ADMIN, startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js'
@@ -260,10 +260,12 @@ async function maliciousGateway(command: string) {
     const words = { technician: withTechnician.sas, host: withHost.sas }
     if (answer.type !== 'hello') return { answer, words, ran: undefined }
     // Let in: SSH as the "technician", with the attacker's own key.
-    const transport = new WebSocketDuplex(host.socket)
+    // It holds the host's pairing keys, so it speaks the host's resumable stream as its peer.
+    const transport = new ResumableStream({ role: 'technician', resumeKey: withHost.resumeKey })
+    transport.start(host.socket)
     host.socket.removeAllListeners('message')
     host.socket.on('message', (data: Buffer, isBinary) => isBinary && transport.pushFrame(data))
-    for (const frame of host.frames.drain()) transport.pushFrame(frame)
+    for (const frame of host.frames.drain()) transport.pushFrame(Buffer.from(frame))
     const client = await connectSsh({
       transport,
       privateKey: attackerKeys.privateKey,
