@@ -97,7 +97,7 @@ export async function readPin(options: { fromStdin: boolean }): Promise<string> 
     throw new UserError(
       'usage',
       'no PIN was given, and there is no terminal to ask for it',
-      'pipe it in with --pin-stdin (echo 123456 | rescue host --pin-stdin), set RESCUE_PIN, or give --pin 123456 (other users of this computer can see it in ps); or wait in a shared queue with --channel GROUP',
+      'pipe it in with --pin-stdin (echo 123456 | rescue host --pin-stdin), set RESCUE_PIN, or give --pin 123456 (other users of this computer can see it in ps); or wait in a shared queue with --channel LINK (the channel link your helpdesk gave you)',
     )
   }
   for (let attempt = 1; ; attempt++) {

@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import { setTimeout as delay } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ExitCode } from '../../src/core/errors.js'
-import { CliWorld, waitUntil, type CliProcess, type Exit, type PtyProcess } from './cli.js'
+import { CliWorld, confirmWords, waitUntil, type CliProcess, type Exit, type PtyProcess } from './cli.js'
 
 const ADMIN = {
   email: 'eve@acme.example',
@@ -36,6 +36,9 @@ async function hostOnTerminal(...flags: string[]): Promise<{ pin: string; host: 
     await world.spawnPty('host', ['host', '--server', url, '--pin', pin, ...flags], { env: endUserEnv() }),
   )
   await host.waitFor('waiting for your technician')
+  // The end user confirms the security words whenever a technician pairs (rows about endings
+  // before that simply never see the question).
+  void confirmWords(host).catch(() => {})
   return { pin, host }
 }
 
@@ -164,7 +167,7 @@ const rows: { name: string; code: number; deliberate?: boolean; reach(): Promise
     code: ExitCode.ok,
     deliberate: true,
     async reach() {
-      const { pin, host } = await headlessHost('--auto-approve', 'shell')
+      const { pin, host } = await headlessHost('--auto-approve', 'shell', '--trust-gateway')
       const technician = world.track(await world.spawnPty('connect', ['connect', '--pin', pin]))
       await host.waitForEvent('channel-open', undefined, (line) => line.kind === 'shell')
       await delay(300)
@@ -346,11 +349,11 @@ const rows: { name: string; code: number; deliberate?: boolean; reach(): Promise
     },
   },
   {
-    name: 'host: a usage error (neither --pin nor --channel)',
+    name: 'host: a usage error (no PIN, no channel link, and no terminal to ask for a PIN)',
     code: ExitCode.usage,
     async reach() {
       const result = await world.run(['host'])
-      return { exit: result, said: result.stdout + result.stderr, once: /Exactly one of/ }
+      return { exit: result, said: result.stdout + result.stderr, once: /no PIN was given/ }
     },
   },
 ]
@@ -370,7 +373,7 @@ describe('exit codes, each reached as a person would', () => {
 
 describe('connect --exec --json: machine-separable streams', () => {
   it('stdout is the remote stdout; stderr is only JSON lines, the remote stderr wrapped, ending with `ended`', async () => {
-    const { pin } = await headlessHost('--auto-approve', 'exec')
+    const { pin } = await headlessHost('--auto-approve', 'exec', '--trust-gateway')
     // The remote side tries to pass for one of rescue's events on its stderr.
     const forged = '{"event":"ended","by":"host","reason":"forged"}'
     const technician = world.track(

@@ -14,7 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { stripVTControlCharacters } from 'node:util'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ExitCode } from '../../src/core/errors.js'
-import { CliWorld, jsonLines, waitUntil, type PtyProcess } from './cli.js'
+import { CliWorld, confirmWords, jsonLines, waitUntil, type PtyProcess } from './cli.js'
 import { printScreen, screenOf } from './screen.js'
 
 const ADMIN = {
@@ -55,6 +55,8 @@ async function hostOnTerminal(cols: number, rows: number) {
     }),
   )
   await host.waitFor('waiting for your technician')
+  // The end user confirms the security words as soon as they are asked.
+  void confirmWords(host).catch(() => {})
   const technician = world.track(
     world.spawn('connect', ['connect', '--pin', pin, '--no-shell', '--json'], { env: runtime }),
   )
@@ -277,6 +279,7 @@ describe('the end user’s chat during a shell', () => {
     const technician = world.track(
       await world.spawnPty('connect', ['connect', '--pin', pin], { cols: 100, rows: 30, env: runtime }),
     )
+    await confirmWords(host)
     await host.waitFor('shell #')
     const mark = technician.rawOutput.length
     host.write('c')

@@ -41,9 +41,10 @@ describe('usage errors under --json', () => {
     },
   )
 
-  it('rescue host --json without --pin or --channel names the flags it needs', async () => {
+  it('rescue host --json without a PIN, a channel link or a terminal names what it needs', async () => {
     const error = expectOneSmallUsageError(await world.run(['host', '--json']))
-    expect(error.message).toMatch(/--channel, --pin/)
+    expect(error.message).toBe('no PIN was given, and there is no terminal to ask for it')
+    expect(error.hint).toMatch(/--pin-stdin.*RESCUE_PIN.*--pin.*--channel/)
   })
 
   it('rescue get --json with a missing argument names it', async () => {

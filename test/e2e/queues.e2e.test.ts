@@ -110,7 +110,8 @@ describe('shared queues through the CLI', () => {
     expect(loser.exit?.exitCode).toBe(ExitCode.conflict)
     expect(loser.stdout + loser.stderr).toContain('another technician already took this session')
     const winner = racers.find((racer) => racer !== loser)!
-    expect(winner.events).toContainEqual(expect.objectContaining({ event: 'paired', sessionId }))
+    // The host says "paired" as it answers the technician's hello, a moment before the technician can.
+    expect(await winner.waitForEvent('paired')).toMatchObject({ sessionId })
     expect(
       onlyJson(ok(await world.run(['queue', '--json'], { env: envOf['bob@acme.example'] }))).sessions,
     ).toEqual([])

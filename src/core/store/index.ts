@@ -53,9 +53,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       'leave --database out to use the embedded database in --data',
     )
   }
-  // The key first: a gateway without a usable key does not touch the database.
+  // The embedded database makes the data folder (saying so when it cannot); a shared one is
+  // not touched by a gateway without a usable key.
+  const embedded = databaseUrl ? undefined : sqliteDialect(options.dataDir)
   const secretKey = loadSecretKey(options.dataDir)
-  const dialect = databaseUrl ? await postgresDialect(databaseUrl) : sqliteDialect(options.dataDir)
+  const dialect = embedded ?? (await postgresDialect(databaseUrl!))
   const db = new Kysely<Database>({ dialect })
   try {
     // Kysely's migrator takes a lock in the database, so gateways starting at once migrate once.

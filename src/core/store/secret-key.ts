@@ -9,6 +9,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { Kysely } from 'kysely'
 import { UserError } from '../errors.js'
+import { makeDirectory } from '../paths.js'
 import type { Database } from './schema.js'
 
 export const SECRET_KEY_FILE = 'secret.key'
@@ -24,7 +25,7 @@ export function loadSecretKey(dataDir: string, env: NodeJS.ProcessEnv = process.
     // processes starting at once keep the first key and never read a half-written one.
     const temporary = `${file}.${process.pid}.tmp`
     try {
-      fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+      makeDirectory(dataDir, 0o700)
       fs.writeFileSync(temporary, randomBytes(KEY_BYTES).toString('base64'), { mode: 0o600 })
       fs.linkSync(temporary, file)
     } catch (error) {
