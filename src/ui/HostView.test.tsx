@@ -433,7 +433,7 @@ describe('HostView: the security words come first', () => {
     const order = [
       'technician Alice Smith <alice@acme.example> of Acme IT',
       'security words: west lucky violin',
-      'Your technician reads you three words. Do they match these?',
+      'Do these match the words your technician reads you?',
       '[y] yes  [n] no',
     ].map((text) => frame.indexOf(text))
     expect(order.every((index) => index >= 0)).toBe(true)

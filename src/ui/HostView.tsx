@@ -44,7 +44,7 @@ const CHAT_LEGEND = '[Enter] send  [Esc] cancel'
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
 const CONFIRM_END = 'End the session now? [y] yes  [n] no'
-const WORDS_QUESTION = 'Your technician reads you three words. Do they match these?'
+const WORDS_QUESTION = 'Do these match the words your technician reads you?'
 const WORDS_KEYS = '[y] yes  [n] no'
 const COMPARE_HINT =
   'Compare them by phone: your technician must read you the same words. If they differ, press Ctrl-C.'

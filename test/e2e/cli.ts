@@ -342,7 +342,7 @@ export class PtyProcess {
 }
 
 /** The question an attended `rescue host` asks once paired, before anything else can be asked. */
-export const WORDS_QUESTION = 'Your technician reads you three words. Do they match these?'
+export const WORDS_QUESTION = 'Do these match the words your technician reads you?'
 /** Longer than the host view's type-ahead guard (PROMPT_GUARD_MS, 400 ms): keys sooner are ignored. */
 export const AFTER_GUARD_MS = 500
 
