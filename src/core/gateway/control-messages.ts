@@ -61,14 +61,19 @@ export const controlMessage = z.discriminatedUnion('type', [
 
 export type ControlMessage = z.infer<typeof controlMessage>
 
-/** Decodes a control message off the network; undefined for anything that is not one. */
-export function decodeControlMessage(data: Uint8Array): ControlMessage | undefined {
+/** A text frame off the network as `schema` says, or undefined for anything else: never trusted, never thrown. */
+function decodeJson<T>(schema: z.ZodType<T>, data: Uint8Array): T | undefined {
   try {
-    const parsed = controlMessage.safeParse(JSON.parse(Buffer.from(data).toString('utf8')))
+    const parsed = schema.safeParse(JSON.parse(Buffer.from(data).toString('utf8')))
     return parsed.success ? parsed.data : undefined
   } catch {
     return undefined
   }
+}
+
+/** Decodes a control message off the network; undefined for anything that is not one. */
+export function decodeControlMessage(data: Uint8Array): ControlMessage | undefined {
+  return decodeJson(controlMessage, data)
 }
 export type EndedMessage = Extract<ControlMessage, { type: 'ended' }>
 
@@ -161,12 +166,7 @@ export type SessionReportMessage = z.infer<typeof sessionReport>
 
 /** Decodes a peer's report; undefined for anything else, which the gateway drops. */
 export function decodeSessionReport(data: Uint8Array): SessionReportMessage | undefined {
-  try {
-    const parsed = sessionReport.safeParse(JSON.parse(Buffer.from(data).toString('utf8')))
-    return parsed.success ? parsed.data : undefined
-  } catch {
-    return undefined
-  }
+  return decodeJson(sessionReport, data)
 }
 
 /**
@@ -190,10 +190,5 @@ export type ResumeMessage = z.infer<typeof resumeMessage>
 
 /** Decodes a peer's resume message; undefined for anything else. */
 export function decodeResumeMessage(data: Uint8Array): ResumeMessage | undefined {
-  try {
-    const parsed = resumeMessage.safeParse(JSON.parse(Buffer.from(data).toString('utf8')))
-    return parsed.success ? parsed.data : undefined
-  } catch {
-    return undefined
-  }
+  return decodeJson(resumeMessage, data)
 }
