@@ -1,1 +1,0 @@
-{"error":{"code":"usage","message":"Missing 2 required args: remote  the file (or, with -r, folder) on the end user's computer local   where it goes on this machine","hint":"see rescue get --help","exitCode":2}}
