@@ -57,6 +57,11 @@ export default class Server extends BaseCommand {
       default: '60s',
       env: 'RESCUE_RESUME_GRACE_MAX',
     }),
+    'cluster-url': Flags.string({
+      description:
+        'where the other gateways on the same --database reach this one [default: the address it listens on]',
+      env: 'RESCUE_CLUSTER_URL',
+    }),
     'heartbeat-ms': Flags.integer({
       description: 'ping interval for peers',
       default: 5000,
@@ -75,6 +80,7 @@ export default class Server extends BaseCommand {
       port: flags.port,
       insecure: flags.insecure,
       heartbeatMs: flags['heartbeat-ms'],
+      ...(flags['cluster-url'] ? { clusterUrl: flags['cluster-url'] } : {}),
       maxResumeGraceMs: parseDuration(flags['resume-grace']),
       login: {
         lockout: { maxFailures: 5, lockoutMs: parseDuration(flags.lockout) },

@@ -8,6 +8,7 @@
 import fs from 'node:fs'
 import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { WebSocket } from 'ws'
 import { z } from 'zod'
 import { registerAdminRoutes } from './admin-routes.js'
 import { LogCipher } from './log-cipher.js'
@@ -23,9 +24,11 @@ import {
 } from './control-messages.js'
 import { Rendezvous, type Admission, type RendezvousOptions } from './rendezvous.js'
 import { addressKey, DEFAULT_ADDRESS_LIMITS, FailureLimiter, type AddressLimits } from './address-limits.js'
+import { SharedFailureLimiter } from './shared-limiter.js'
+import { Cluster, CLUSTER_PATH, pipeSockets, TICKET_HEADER, type Ticket, type Upstream } from './cluster.js'
 import * as accounts from '../accounts/index.js'
 import { BugError, toErrorBody, UserError, type ErrorCode } from '../errors.js'
-import { isPinForm } from '../ids.js'
+import { isPinForm, newId } from '../ids.js'
 import { openStore, type Group, type Store, type UserWithOrganisation } from '../store/index.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { permissions } from '../consent/types.js'
@@ -48,10 +51,14 @@ export interface GatewayOptions {
   maxResumeGraceMs?: number
   /** What anyone may try without an account, per address and per group; defaults in address-limits.ts. */
   limits?: Partial<AddressLimits>
+  /** Where the other gateways of the same database reach this one; its own URL when absent. */
+  clusterUrl?: string
 }
 
 export interface Gateway {
   url: string
+  /** This gateway's id among those on the same database. */
+  id: string
   rendezvous: Rendezvous
   /** Ends every session (both sides are told the gateway stopped) and stops; resolves with how many it ended. */
   close(): Promise<number>
@@ -122,17 +129,29 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { store } = options
   const loginSettings: accounts.LoginSettings = { ...accounts.DEFAULT_LOGIN_SETTINGS, ...options.login }
   const limits: AddressLimits = { ...DEFAULT_ADDRESS_LIMITS, ...options.limits }
+  const logInternal = (error: unknown) => options.onLog?.(`internal error: ${String(error)}`)
   // One count per kind of attempt: a wrong PIN never blocks a channel join, nor a join a login.
-  const wrongPins = new FailureLimiter(limits.wrongPinsPerMinute)
-  const wrongLinks = new FailureLimiter(limits.wrongLinksPerMinute)
+  // Failures are counted in the store, so they hold across every gateway of one database; joins
+  // stay per process, where counting racing joins one by one needs no round trip.
+  const wrongPins = new SharedFailureLimiter(store, 'pin', limits.wrongPinsPerMinute)
+  const wrongLinks = new SharedFailureLimiter(store, 'channel-link', limits.wrongLinksPerMinute)
   const joins = new FailureLimiter(limits.joinsPerMinute)
-  const failedLogins = new FailureLimiter(limits.failedLogins, limits.loginWindowMs)
+  const failedLogins = new SharedFailureLimiter(store, 'login', limits.failedLogins, limits.loginWindowMs)
   /** Until when each address's login limit is on record in the audit trail: once per stretch. */
   const loginLimitAudited = new Map<string, number>()
+  const gatewayId = newId()
+  const heartbeatMs = options.heartbeatMs ?? 5000
+  const cluster = new Cluster({
+    store,
+    gatewayId,
+    heartbeatMs,
+    ...(options.onLog ? { onLog: options.onLog } : {}),
+  })
   const rendezvous = new Rendezvous({
     store,
+    gatewayId,
     limits,
-    heartbeatMs: options.heartbeatMs ?? 5000,
+    heartbeatMs,
     onLog: options.onLog,
     tap: options.tap,
     logCipher: options.logCipher ?? LogCipher.random(),
@@ -141,9 +160,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }),
     ...(options.maxResumeGraceMs !== undefined ? { maxResumeGraceMs: options.maxResumeGraceMs } : {}),
     // A forged resume costs what a wrong PIN costs: a guesser is slowed the same way.
-    onResumeRefused: (address) => wrongPins.record(address),
+    onResumeRefused: (address) => void wrongPins.record(address).catch(logInternal),
   })
   const admissions = new WeakMap<FastifyRequest, Admission>()
+  /** Clients whose room another gateway holds: the pipe to it, opened before the upgrade. */
+  const upstreams = new WeakMap<FastifyRequest, Upstream>()
 
   const app: FastifyInstance = Fastify({
     logger: false,
@@ -178,7 +199,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   app.post('/v1/login', async (request) => {
     const attempt = parse(loginBody, request.body)
     const address = request.ip
-    const wait = failedLogins.retryAfterSeconds(address)
+    const wait = await failedLogins.retryAfterSeconds(address)
     if (wait !== undefined) {
       const key = addressKey(address)
       if ((loginLimitAudited.get(key) ?? 0) <= Date.now()) {
@@ -198,7 +219,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     } catch (error) {
       // Spraying many accounts from one address is slowed here; each account still locks on its own.
       if (error instanceof UserError && (error.code === 'authFailed' || error.code === 'locked')) {
-        failedLogins.record(address)
+        await failedLogins.record(address)
       }
       throw error
     }
@@ -260,14 +281,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       role === 'technician' ? await accounts.authenticate(store, bearer(request), { address }) : undefined
     const resume = request.headers[RESUME_HEADER]
     if (typeof resume === 'string') {
-      const retryAfter = wrongPins.retryAfterSeconds(address)
+      const retryAfter = await wrongPins.retryAfterSeconds(address)
       if (retryAfter !== undefined) {
         throw new RateLimitedError('too many refused attempts from this address', retryAfter)
       }
-      if (!(await rendezvous.canResume(resume, role, technician?.id))) {
-        throw new UserError('sessionEnded', 'this session has ended and cannot be resumed')
+      // Whether it may resume is asked where the session lives (place()), here or on its gateway.
+      return {
+        role,
+        via: 'resume',
+        sessionId: resume,
+        address,
+        ...(technician ? { technicianId: technician.id } : {}),
       }
-      return { role, via: 'resume', sessionId: resume, address }
     }
     const sessionId = request.headers[SESSION_HEADER]
     if (technician && typeof sessionId === 'string') return takeFromQueue(sessionId, technician, address)
@@ -284,7 +309,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     technician: UserWithOrganisation | undefined,
     address: string,
   ): Promise<Admission> => {
-    const retryAfter = wrongPins.retryAfterSeconds(address)
+    const retryAfter = await wrongPins.retryAfterSeconds(address)
     if (retryAfter !== undefined)
       throw new RateLimitedError('too many wrong PINs from this address', retryAfter)
     const hint = (code: ErrorCode) =>
@@ -293,8 +318,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         : code === 'pinInvalid'
           ? 'check the digits, or make a new PIN with rescue pin'
           : 'make a new one with rescue pin'
-    const refuse = (code: ErrorCode, message: string): never => {
-      wrongPins.record(address)
+    const refuse = async (code: ErrorCode, message: string): Promise<never> => {
+      await wrongPins.record(address)
       throw new UserError(code, message, hint(code))
     }
     // Not 6 digits guesses nothing: refused without counting against the address.
@@ -327,7 +352,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   /** An end user joins a group's shared queue with the secret of one of its channel links. */
   const admitToChannel = async (secret: string, address: string): Promise<Admission> => {
-    const retryAfter = wrongLinks.retryAfterSeconds(address)
+    const retryAfter = await wrongLinks.retryAfterSeconds(address)
     if (retryAfter !== undefined) {
       throw new RateLimitedError('too many wrong channel links from this address', retryAfter)
     }
@@ -336,7 +361,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (busy !== undefined) throw new RateLimitedError('too many sessions started from this address', busy)
     const link = await accounts.findChannelLink(store, secret)
     if (!link) {
-      wrongLinks.record(address)
+      await wrongLinks.record(address)
       throw new UserError(
         'pinInvalid',
         'no such channel link (it may have been revoked)',
@@ -348,13 +373,26 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return { role: 'host', via: 'channel', channel: link.group, address }
   }
 
+  /** A session whose end user waits on another live gateway of this database. */
+  const waitingElsewhere = async (
+    sessionId: string,
+  ): Promise<{ channelId?: string; ownerId?: string } | undefined> => {
+    const row = (await store.waitingElsewhere(gatewayId, cluster.aliveSince())).find(
+      (candidate) => candidate.id === sessionId,
+    )
+    if (!row) return undefined
+    return row.channel_id
+      ? { channelId: row.channel_id }
+      : { ...(row.technician_id ? { ownerId: row.technician_id } : {}) }
+  }
+
   /** A technician takes a waiting session: theirs (PIN) or their group's (channel); exactly one wins a race. */
   const takeFromQueue = async (
     sessionId: string,
     technician: UserWithOrganisation,
     address: string,
   ): Promise<Admission> => {
-    const waiting = rendezvous.waitingSession(sessionId)
+    const waiting = rendezvous.waitingSession(sessionId) ?? (await waitingElsewhere(sessionId))
     if (!waiting) {
       const row = /^[a-z0-9]{1,64}$/.test(sessionId) ? await store.findSession(sessionId) : undefined
       if (row?.taken_by || row?.paired_at) {
@@ -362,9 +400,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       throw new UserError('failure', 'no such session is waiting', 'run rescue queue to see what is waiting')
     }
-    const mine = waiting.channel
-      ? (await store.groupsOfUser(technician.id)).some((group) => group.id === waiting.channel!.id)
-      : waiting.owner?.id === technician.id
+    const mine = waiting.channelId
+      ? (await store.groupsOfUser(technician.id)).some((group) => group.id === waiting.channelId)
+      : waiting.ownerId === technician.id
     if (!mine) throw new UserError('forbidden', "this session is not in your queue or your groups' queues")
     if (!(await store.takeSession(sessionId, technician.id))) {
       throw alreadyTaken()
@@ -378,7 +416,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const { user, policy } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
     const { sessionId } = request.params as { sessionId: string }
     const { permissions: asked } = parse(checkBody, request.body)
-    if (!rendezvous.isPairedWith(sessionId, user.id)) {
+    if (!(await isPairedWith(sessionId, user.id))) {
       throw new UserError('failure', 'that is not a live session of yours')
     }
     const allowed = asked.filter((permission) => policy.permissions.includes(permission))
@@ -422,11 +460,104 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return { sessionId, to: accounts.identityOf(target) }
   })
 
+  /** True when `userId` is the technician of this live, paired session, on this gateway or another. */
+  const isPairedWith = async (sessionId: string, userId: string): Promise<boolean> => {
+    if (rendezvous.isPairedWith(sessionId, userId)) return true
+    if (!/^[a-z0-9]{1,64}$/.test(sessionId)) return false
+    const row = await store.findSession(sessionId)
+    return (
+      row !== undefined &&
+      row.gateway_id !== gatewayId &&
+      row.paired_at !== null &&
+      row.ended_at === null &&
+      (row.taken_by ?? row.technician_id) === userId
+    )
+  }
+
   app.get('/v1/queue', async (request) => {
     const { user } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
     const groups = new Set((await store.groupsOfUser(user.id)).map((group) => group.id))
-    return { sessions: rendezvous.queueFor(user.id, groups) }
+    const elsewhere = (await store.waitingElsewhere(gatewayId, cluster.aliveSince()))
+      .filter((row) => (row.channel_id ? groups.has(row.channel_id) : row.technician_id === user.id))
+      .map((row) => ({
+        sessionId: row.id,
+        ...(row.channel_name ? { channel: row.channel_name } : {}),
+        waitingSince: row.created_at,
+        hostAddress: row.host_address ?? '',
+      }))
+    const sessions = [...rendezvous.queueFor(user.id, groups), ...elsewhere].sort((a, b) =>
+      a.waitingSince.localeCompare(b.waitingSince),
+    )
+    return { sessions }
   })
+
+  /**
+   * Seats a client another gateway of this database admitted and relayed here, because this one
+   * holds its room: the checks that depend on the room are made again, here, where it lives.
+   */
+  const admitTicket = async (ticket: Ticket): Promise<Admission> => {
+    const { role, address } = ticket
+    const technician = ticket.technicianId ? await store.findUserById(ticket.technicianId) : undefined
+    if (ticket.via === 'resume') {
+      const sessionId = ticket.sessionId ?? ''
+      if (!(await rendezvous.canResume(sessionId, role, technician?.id))) {
+        throw new UserError('sessionEnded', 'this session has ended and cannot be resumed')
+      }
+      return {
+        role,
+        via: 'resume',
+        sessionId,
+        address,
+        ...(technician ? { technicianId: technician.id } : {}),
+      }
+    }
+    if (!technician) throw new UserError('forbidden', 'no such technician')
+    if (ticket.via === 'queue') {
+      const row = await store.findSession(ticket.sessionId ?? '')
+      if (!row || row.gateway_id !== gatewayId || row.taken_by !== technician.id) {
+        throw new UserError(
+          'failure',
+          'no such session is waiting',
+          'run rescue queue to see what is waiting',
+        )
+      }
+      return { role: 'technician', via: 'queue', sessionId: row.id, technician, address }
+    }
+    const pin = await store.findPinById(ticket.pinId ?? '')
+    if (!pin || pin.technician_id !== technician.id) throw new UserError('pinInvalid', 'no such PIN')
+    if (pin.used_at) throw new UserError('pinUsed', 'this PIN was already used')
+    if (Date.parse(pin.expires_at) <= Date.now()) throw new UserError('pinExpired', 'this PIN has expired')
+    if (!(await store.claimPinRoom(pin.id, gatewayId))) {
+      throw new UserError('conflict', 'the waiting room of this PIN moved to another gateway', 'try again')
+    }
+    rendezvous.assertVacant(pin.id, role)
+    return { role, via: 'pin', pin, technician, address }
+  }
+
+  /** Seats an upgraded socket: in its room here, or piped to the gateway holding it. */
+  const seat = (socket: WebSocket, request: FastifyRequest) => {
+    const upstream = upstreams.get(request)
+    if (upstream) return pipeSockets(socket, upstream, heartbeatMs)
+    const admission = admissions.get(request)
+    if (!admission) return socket.terminate()
+    rendezvous.join(socket, admission).catch((error: unknown) => {
+      logInternal(error)
+      socket.terminate()
+    })
+  }
+
+  app.get(
+    CLUSTER_PATH,
+    {
+      websocket: true,
+      preValidation: async (request: FastifyRequest, _reply: FastifyReply) => {
+        const ticket = cluster.readTicket(request.headers[TICKET_HEADER])
+        if (!ticket) throw new UserError('forbidden', 'only a gateway of the same database may relay here')
+        admissions.set(request, await admitTicket(ticket))
+      },
+    },
+    seat,
+  )
 
   for (const role of ['host', 'technician'] as const) {
     app.get(
@@ -434,22 +565,26 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       {
         websocket: true,
         preValidation: async (request: FastifyRequest, _reply: FastifyReply) => {
-          admissions.set(request, await admit(request, role))
+          const admission = await admit(request, role)
+          const placement = await cluster.place(admission)
+          if (placement.kind === 'remote') return void upstreams.set(request, placement.upstream)
+          const { technicianId } = admission as { technicianId?: string }
+          if (
+            admission.via === 'resume' &&
+            !(await rendezvous.canResume(admission.sessionId, role, technicianId))
+          ) {
+            throw new UserError('sessionEnded', 'this session has ended and cannot be resumed')
+          }
+          admissions.set(request, admission)
         },
       },
-      (socket, request) => {
-        const admission = admissions.get(request)
-        if (!admission) return socket.terminate()
-        rendezvous.join(socket, admission).catch((error: unknown) => {
-          options.onLog?.(`internal error: ${String(error)}`)
-          socket.terminate()
-        })
-      },
+      seat,
     )
   }
 
   const pruner = setInterval(() => {
-    for (const limiter of [wrongPins, wrongLinks, joins, failedLogins]) limiter.prune()
+    joins.prune()
+    for (const limiter of [wrongPins, wrongLinks, failedLogins]) limiter.prune().catch(logInternal)
     for (const [key, until] of loginLimitAudited) if (until <= Date.now()) loginLimitAudited.delete(key)
   }, 60_000)
   pruner.unref()
@@ -458,12 +593,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   if (!address || typeof address === 'string') throw new BugError('the gateway has no TCP address')
   const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address
   const url = `${options.tls ? 'https' : 'http'}://${hostInUrl}:${address.port}`
+  await cluster.start(options.clusterUrl ?? url)
 
   return {
     url,
+    id: gatewayId,
     rendezvous,
     async close() {
       clearInterval(pruner)
+      await cluster.stop()
       const ended = await rendezvous.closeAll('the gateway stopped')
       await app.close()
       return ended

@@ -46,7 +46,7 @@ export type Admission =
   /** A technician who took a waiting session from a queue (the store's take already succeeded). */
   | { role: 'technician'; address: string; via: 'queue'; sessionId: string; technician: UserWithOrganisation }
   /** A paired side coming back after its link dropped; it must still prove it (a signed challenge). */
-  | { role: Role; address: string; via: 'resume'; sessionId: string }
+  | { role: Role; address: string; via: 'resume'; sessionId: string; technicianId?: string }
 
 /** A session waiting in a queue, as `rescue queue` lists it. */
 export interface QueuedSession {
@@ -119,6 +119,8 @@ export const TRANSFER_WAIT_MS = 10 * 60 * 1000
 
 export interface RendezvousOptions {
   store: Store
+  /** This gateway's id among those on the same database (cluster.ts): written on the rooms it holds. */
+  gatewayId: string
   heartbeatMs: number
   /** Session log lines for the operator's console; never payloads or secrets. */
   onLog?: (line: string) => void
@@ -193,16 +195,13 @@ export class Rendezvous {
   }
 
   /** A session whose end user waits and no technician has joined: what a queue offers. */
-  waitingSession(
-    sessionId: string,
-  ): { pin?: Pin; channel?: Group; owner?: UserWithOrganisation } | undefined {
+  waitingSession(sessionId: string): { channelId?: string; ownerId?: string } | undefined {
     const room = [...this.rooms.values()].find((candidate) => candidate.sessionId === sessionId)
     if (!room || !isWaiting(room)) return undefined
     return {
-      ...(room.pin ? { pin: room.pin } : {}),
-      ...(room.channel ? { channel: room.channel } : {}),
+      ...(room.channel ? { channelId: room.channel.id } : {}),
       // A PIN session, or one transferred to someone: theirs alone.
-      ...(!room.channel && room.technician ? { owner: room.technician } : {}),
+      ...(!room.channel && room.technician ? { ownerId: room.technician.id } : {}),
     }
   }
 
@@ -287,7 +286,14 @@ export class Rendezvous {
       )
       return
     }
-    if (admission.role === 'host') room.hostSince = new Date().toISOString()
+    if (admission.role === 'host') {
+      room.hostSince = new Date().toISOString()
+      // Other gateways list the waiting end user from the row.
+      if (admission.via === 'pin')
+        room.logged
+          .then(() => this.options.store.updateSession(room.sessionId, { host_address: admission.address }))
+          .catch(this.logError)
+    }
     if (admission.via === 'queue') room.technician = admission.technician
     const peer = this.newPeer(admission.role, socket, admission.address)
     room.peers[admission.role] = peer
@@ -553,8 +559,9 @@ export class Rendezvous {
         ended_at: null,
         ended_by: null,
         end_reason: null,
-        host_address: null,
+        host_address: admission.via === 'channel' ? admission.address : null,
         technician_address: null,
+        gateway_id: this.options.gatewayId,
       }),
     }
     this.rooms.set(room.key, room)
@@ -761,8 +768,12 @@ export class Rendezvous {
       setTimeout(() => peer.socket.terminate(), 2000).unref()
     }
     await room.logged
-    // Nobody took or paired it (an end user who left the queue, a flood of joins): no row kept.
-    if (!room.wasPaired) await this.options.store.deleteUnpairedSession(room.sessionId)
+    // Nobody took or paired it (an end user who left the queue, a flood of joins): no row kept, and
+    // the PIN's room may start again on any gateway.
+    if (!room.wasPaired) {
+      await this.options.store.deleteUnpairedSession(room.sessionId)
+      if (room.pin) await this.options.store.releasePinRoom(room.pin.id, this.options.gatewayId)
+    }
     await this.options.store.updateSession(room.sessionId, {
       ended_at: new Date().toISOString(),
       ended_by: message.by,

@@ -7,6 +7,7 @@
 import { Kysely, Migrator, sql, type Insertable, type Selectable, type Updateable } from 'kysely'
 import { migrationProvider } from './migrations.js'
 import type {
+  GatewaysTable,
   AdminAuditTable,
   ChannelLinksTable,
   Database,
@@ -34,6 +35,7 @@ export type Pin = Selectable<PinsTable>
 export type SessionRow = Selectable<SessionsTable>
 export type SessionEventRow = Selectable<SessionEventsTable>
 export type ChannelLinkRow = Selectable<ChannelLinksTable>
+export type GatewayRow = Selectable<GatewaysTable>
 export type UserWithOrganisation = User & { organisation_name: string }
 
 export interface StoreOptions {
@@ -414,7 +416,7 @@ export class Store {
   }
 
   /** Inserts the PIN unless the same digits are live already; says whether it did. */
-  async insertPinIfUnique(pin: PinsTable, now: string): Promise<boolean> {
+  async insertPinIfUnique(pin: Insertable<PinsTable>, now: string): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
       const live = await tx
         .selectFrom('pins')
@@ -559,6 +561,125 @@ export class Store {
       .where('session_id', '=', sessionId)
       .orderBy('seq')
       .execute()
+  }
+
+  // Many gateways on one database (gateway/cluster.ts): who is running, who holds which room.
+
+  async registerGateway(gateway: GatewayRow): Promise<void> {
+    await this.db.insertInto('gateways').values(gateway).execute()
+  }
+
+  async touchGateway(id: string, at: string): Promise<void> {
+    await this.db.updateTable('gateways').set({ seen_at: at }).where('id', '=', id).execute()
+  }
+
+  async removeGateway(id: string): Promise<void> {
+    await this.db.deleteFrom('gateways').where('id', '=', id).execute()
+  }
+
+  async findGateway(id: string): Promise<GatewayRow | undefined> {
+    return this.db.selectFrom('gateways').selectAll().where('id', '=', id).executeTakeFirst()
+  }
+
+  /** Gateways heard from since `since`. */
+  async liveGateways(since: string): Promise<GatewayRow[]> {
+    return this.db.selectFrom('gateways').selectAll().where('seen_at', '>=', since).execute()
+  }
+
+  /**
+   * Makes `gatewayId` the holder of this PIN's waiting room: true when it already was, nobody
+   * was, or the holder was `insteadOf` (a gateway found gone); false when another holds it.
+   */
+  async claimPinRoom(pinId: string, gatewayId: string, insteadOf?: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('pins')
+      .set({ room_gateway: gatewayId })
+      .where('id', '=', pinId)
+      .where((eb) =>
+        eb.or([
+          eb('room_gateway', 'is', null),
+          eb('room_gateway', '=', gatewayId),
+          ...(insteadOf ? [eb('room_gateway', '=', insteadOf)] : []),
+        ]),
+      )
+      .executeTakeFirst()
+    return result.numUpdatedRows === 1n
+  }
+
+  async findPinById(id: string): Promise<Pin | undefined> {
+    return this.db.selectFrom('pins').selectAll().where('id', '=', id).executeTakeFirst()
+  }
+
+  /** Lets go of a PIN's room that ended unpaired, so either side may start it again anywhere. */
+  async releasePinRoom(pinId: string, gatewayId: string): Promise<void> {
+    await this.db
+      .updateTable('pins')
+      .set({ room_gateway: null })
+      .where('id', '=', pinId)
+      .where('room_gateway', '=', gatewayId)
+      .execute()
+  }
+
+  /** Takes a live session over from `from` (a gateway found gone); true for exactly one taker. */
+  async claimSession(id: string, gatewayId: string, from: string | null): Promise<boolean> {
+    const result = await this.db
+      .updateTable('sessions')
+      .set({ gateway_id: gatewayId })
+      .where('id', '=', id)
+      .where('ended_at', 'is', null)
+      .where((eb) => (from === null ? eb('gateway_id', 'is', null) : eb('gateway_id', '=', from)))
+      .executeTakeFirst()
+    return result.numUpdatedRows === 1n
+  }
+
+  /** End users waiting on other gateways that are alive: what a queue lists beside its own rooms. */
+  async waitingElsewhere(
+    gatewayId: string,
+    aliveSince: string,
+  ): Promise<(SessionRow & { channel_name: string | null })[]> {
+    return this.db
+      .selectFrom('sessions')
+      .innerJoin('gateways', 'gateways.id', 'sessions.gateway_id')
+      .leftJoin('groups', 'groups.id', 'sessions.channel_id')
+      .selectAll('sessions')
+      .select('groups.name as channel_name')
+      .where('sessions.gateway_id', '!=', gatewayId)
+      .where('gateways.seen_at', '>=', aliveSince)
+      .where('sessions.paired_at', 'is', null)
+      .where('sessions.ended_at', 'is', null)
+      .where('sessions.taken_by', 'is', null)
+      .where('sessions.host_address', 'is not', null)
+      .execute()
+  }
+
+  // Failures per address, counted across gateways (gateway/shared-limiter.ts).
+
+  async recordAddressFailure(kind: string, addressKey: string, at: number): Promise<void> {
+    await this.db.insertInto('address_failures').values({ kind, address_key: addressKey, at }).execute()
+  }
+
+  /** The newest `limit` failures of this kind from this address since `since`, newest first. */
+  async recentAddressFailures(
+    kind: string,
+    addressKey: string,
+    since: number,
+    limit: number,
+  ): Promise<number[]> {
+    const rows = await this.db
+      .selectFrom('address_failures')
+      .select('at')
+      .where('kind', '=', kind)
+      .where('address_key', '=', addressKey)
+      .where('at', '>', since)
+      .orderBy('at', 'desc')
+      .limit(limit)
+      .execute()
+    // PostgreSQL returns a bigint as a string.
+    return rows.map((row) => Number(row.at))
+  }
+
+  async pruneAddressFailures(before: number): Promise<void> {
+    await this.db.deleteFrom('address_failures').where('at', '<=', before).execute()
   }
 }
 

@@ -231,6 +231,32 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('sessions').addColumn('technician_resume_key', 'text').execute()
     },
   },
+  // Many gateways on one database: which gateway holds each live room, and the per-address
+  // counts of failures, so that a guesser spreading tries over the gateways is slowed the same.
+  '0011-gateway-cluster': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('gateways')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('seen_at', 'text', (c) => c.notNull())
+        .execute()
+      await db.schema.alterTable('sessions').addColumn('gateway_id', 'text').execute()
+      await db.schema.alterTable('pins').addColumn('room_gateway', 'text').execute()
+      await db.schema
+        .createTable('address_failures')
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('address_key', 'text', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .execute()
+      await db.schema
+        .createIndex('address_failures_lookup')
+        .on('address_failures')
+        .columns(['kind', 'address_key', 'at'])
+        .execute()
+    },
+  },
   '0009-store-keys': {
     async up(db: Kysely<unknown>) {
       await db.schema

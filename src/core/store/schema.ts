@@ -109,6 +109,8 @@ export interface PinsTable {
   created_at: string
   expires_at: string
   used_at: string | null
+  /** The gateway holding this PIN's waiting room, so the other side is relayed to it. */
+  room_gateway: Generated<string | null>
 }
 
 export interface SessionsTable {
@@ -132,6 +134,26 @@ export interface SessionsTable {
    */
   host_resume_key: Generated<string | null>
   technician_resume_key: Generated<string | null>
+  /** The gateway relaying this session now; another one takes it over when that one is gone. */
+  gateway_id: Generated<string | null>
+}
+
+/** A running gateway, as the others on the same database reach it. */
+export interface GatewaysTable {
+  id: string
+  /** Where the other gateways open their WebSockets to this one. */
+  url: string
+  started_at: string
+  /** Refreshed every few seconds while the gateway runs: a stale one is gone. */
+  seen_at: string
+}
+
+/** One failure (a wrong PIN, a failed login) from an address, counted by every gateway. */
+export interface AddressFailuresTable {
+  kind: string
+  address_key: string
+  /** Milliseconds since the epoch. */
+  at: number
 }
 
 /**
@@ -181,6 +203,8 @@ export interface Database {
   admin_audit: AdminAuditTable
   login_failures: LoginFailuresTable
   channel_links: ChannelLinksTable
+  gateways: GatewaysTable
+  address_failures: AddressFailuresTable
 }
 
 /**
