@@ -3,7 +3,7 @@ import { BaseCommand } from '../cli/base-command.js'
 import { stdinPrompts, terminalPrompts } from '../cli/login-prompts.js'
 import { StdinLines } from '../cli/read-secret.js'
 import type { TechnicianIdentity } from '../core/accounts/identity.js'
-import { parseServerUrl } from '../core/client/index.js'
+import { normaliseServers } from '../core/client/index.js'
 import { loginWithPrompts } from '../core/client/login-flow.js'
 import { saveLogin, type TokenSource } from '../core/credentials/index.js'
 import { UserError } from '../core/errors.js'
@@ -24,7 +24,11 @@ With --password-stdin every answer comes from stdin, one line each, in this orde
   ]
 
   static override flags = {
-    server: Flags.string({ description: 'the gateway URL', required: true, env: 'RESCUE_SERVER' }),
+    server: Flags.string({
+      description: 'the gateway URL; several gateways of one service separated by commas, tried in turn',
+      required: true,
+      env: 'RESCUE_SERVER',
+    }),
     email: Flags.string({ description: 'your email', required: true, env: 'RESCUE_EMAIL' }),
     'password-stdin': Flags.boolean({
       description:
@@ -40,7 +44,7 @@ With --password-stdin every answer comes from stdin, one line each, in this orde
     device: { publicKey: string; fingerprint: string; certified: boolean; signCommand: string }
   }> {
     const { flags } = await this.parse(Login)
-    const server = parseServerUrl(flags.server).origin
+    const server = normaliseServers(flags.server)
     if (!flags['password-stdin'] && !process.stdin.isTTY) {
       throw new UserError(
         'usage',

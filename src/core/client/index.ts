@@ -69,6 +69,47 @@ export function parseServerUrl(server: string): URL {
   return url
 }
 
+/**
+ * The gateways a `--server` names: one URL, or several of one service separated by commas, tried
+ * in turn when one cannot be reached (gateways on one database share every session).
+ */
+export function serverAddresses(server: string): URL[] {
+  const urls = server
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .map(parseServerUrl)
+  if (urls.length === 0) throw new UserError('usage', 'no gateway URL given', 'give it as http://HOST:PORT')
+  return urls
+}
+
+/** A `--server` value checked and normalised: each gateway's origin, joined by commas. */
+export function normaliseServers(server: string): string {
+  return serverAddresses(server)
+    .map((url) => url.origin)
+    .join(',')
+}
+
+/** Which gateway of each list answered last: tried first next time. */
+const lastReached = new Map<string, number>()
+
+/** Runs `attempt` against the gateways of `server` in turn until one can be reached. */
+async function eachGateway<T>(server: string, attempt: (url: URL) => Promise<T>): Promise<T> {
+  const urls = serverAddresses(server)
+  const first = lastReached.get(server) ?? 0
+  for (let tried = 0; ; tried++) {
+    const index = (first + tried) % urls.length
+    try {
+      const result = await attempt(urls[index]!)
+      lastReached.set(server, index)
+      return result
+    } catch (error) {
+      const unreachable = error instanceof UserError && error.code === 'gatewayUnreachable'
+      if (!unreachable || tried + 1 >= urls.length) throw error
+    }
+  }
+}
+
 function unreachable(server: string, cause: unknown): UserError {
   const detail =
     (cause as { code?: string; cause?: { code?: string } }).cause?.code ?? (cause as { code?: string }).code
@@ -154,25 +195,25 @@ async function request<T>(
   body?: unknown,
   token?: string,
 ): Promise<T> {
-  const base = parseServerUrl(server)
   const json = body === undefined ? undefined : JSON.stringify(body)
-  let response: RawResponse
-  try {
-    response = await exchange(
-      new URL(path, base),
-      method,
-      {
-        accept: 'application/json',
-        ...(json === undefined
-          ? {}
-          : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(json)) }),
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-      },
-      json,
-    )
-  } catch (error) {
-    throw unreachable(server, error)
-  }
+  const response = await eachGateway(server, async (base) => {
+    try {
+      return await exchange(
+        new URL(path, base),
+        method,
+        {
+          accept: 'application/json',
+          ...(json === undefined
+            ? {}
+            : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(json)) }),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        json,
+      )
+    } catch (error) {
+      throw unreachable(base.origin, error)
+    }
+  })
   let payload: unknown
   try {
     payload = JSON.parse(response.body)
@@ -325,7 +366,11 @@ export function openGatewaySocket<T>(
   options: OpenSocketOptions,
   attach: (socket: WebSocket) => T,
 ): Promise<T> {
-  const url = parseServerUrl(options.server)
+  return eachGateway(options.server, (url) => openSocketAt(url, options, attach))
+}
+
+function openSocketAt<T>(url: URL, options: OpenSocketOptions, attach: (socket: WebSocket) => T): Promise<T> {
+  url = new URL(url)
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
   url.pathname = WS_PATH[options.role]
   const socket = new WebSocket(url, {
@@ -363,6 +408,6 @@ export function openGatewaySocket<T>(
         socket.terminate()
       })
     })
-    socket.once('error', (error) => reject(unreachable(options.server, error)))
+    socket.once('error', (error) => reject(unreachable(url.origin.replace(/^ws/, 'http'), error)))
   })
 }

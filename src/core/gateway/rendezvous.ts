@@ -774,7 +774,9 @@ export class Rendezvous {
       await this.options.store.deleteUnpairedSession(room.sessionId)
       if (room.pin) await this.options.store.releasePinRoom(room.pin.id, this.options.gatewayId)
     }
-    await this.options.store.updateSession(room.sessionId, {
+    // Only while this gateway holds it: a room another gateway took over (this one was cut off
+    // from the clients) lives on there.
+    await this.options.store.endSession(room.sessionId, this.options.gatewayId, {
       ended_at: new Date().toISOString(),
       ended_by: message.by,
       end_reason: message.reason,

@@ -542,6 +542,21 @@ export class Store {
     await this.db.updateTable('sessions').set(patch).where('id', '=', id).execute()
   }
 
+  /** Ends a session held by `gatewayId` (or by none); false when another gateway took it over. */
+  async endSession(
+    id: string,
+    gatewayId: string,
+    ending: Pick<Updateable<SessionsTable>, 'ended_at' | 'ended_by' | 'end_reason'>,
+  ): Promise<boolean> {
+    const result = await this.db
+      .updateTable('sessions')
+      .set(ending)
+      .where('id', '=', id)
+      .where((eb) => eb.or([eb('gateway_id', '=', gatewayId), eb('gateway_id', 'is', null)]))
+      .executeTakeFirst()
+    return result.numUpdatedRows === 1n
+  }
+
   async findSession(id: string): Promise<SessionRow | undefined> {
     return this.db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst()
   }
