@@ -4,6 +4,7 @@
  * the second. An account and a PIN made through one serve on the other. Runs only where
  * RESCUE_TEST_PG_URL names a server; without it, skipped with a message.
  */
+import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -86,5 +87,77 @@ describe.skipIf(!TEST_PG_URL)('rescue server on PostgreSQL', () => {
     const stranger = await world.run(['server', '--data', world.dir('keys-c'), '--port', '0'], { env })
     expect(stranger.exitCode).not.toBe(0)
     expect(stranger.stderr).toContain("this gateway's secret key is not the one the database was set up with")
+  })
+
+  it('runs three gateways as one service: the one holding a live session is killed, and the session resumes through another', async () => {
+    const schema = await freshPostgresSchema()
+    // As docs/gateways.md tells an operator: one database, one secret key, one session log key.
+    const env = {
+      RESCUE_DATABASE_URL: schema.url,
+      RESCUE_SECRET_KEY: randomBytes(32).toString('base64'),
+      RESCUE_LOG_KEY: randomBytes(32).toString('base64'),
+    }
+    try {
+      const keys = world.dir('keys-cluster')
+      const init = await world.run(
+        ['admin', 'init', '--data', keys, '--email', ADMIN.email, '--name', ADMIN.name, '--password-stdin'],
+        { input: ADMIN.password, env },
+      )
+      expect(init.exitCode, init.stderr).toBe(0)
+      const gateways = [1, 2, 3].map((index) =>
+        world.spawn(
+          `server-${index}`,
+          ['server', '--data', world.dir(`cluster-${index}`), '--port', '0', '--heartbeat-ms', '500'],
+          { env },
+        ),
+      )
+      const urls: string[] = []
+      for (const gateway of gateways) {
+        const line = await gateway.waitForLine('listening', (text) => text.includes('listening on '))
+        urls.push(/listening on (\S+)/.exec(line)![1]!)
+      }
+      // Clients know the service by its three addresses, and use the first that answers.
+      const service = urls.join(',')
+      await world.login(service, ADMIN)
+      const pinRun = await world.run(['pin', '--json'])
+      expect(pinRun.exitCode, pinRun.stderr).toBe(0)
+      const pin = onlyJson(pinRun).pin as string
+      const clientEnv = { RESCUE_RESUME_GRACE: '30s' }
+      const host = world.track(
+        world.spawn(
+          'host',
+          ['host', '--server', service, '--pin', pin, '--json', '--auto-approve', 'exec', '--trust-gateway'],
+          { env: { ...clientEnv, SHELL: '/bin/sh', HOME: world.dir('cluster-home') } },
+        ),
+      )
+      await host.waitForEvent('waiting')
+      const technician = world.track(
+        world.spawn(
+          'connect',
+          ['connect', '--pin', pin, '--json', '--exec', 'echo "first $$"; sleep 5; echo "second $$"'],
+          { env: clientEnv },
+        ),
+      )
+      const first = await technician.waitForLine('the first line', (line) => line.startsWith('first '))
+      // The first gateway holds the session: both sides reached it first.
+      await gateways[0]!.waitForLine('paired on the first gateway', (line) => line.includes(': paired ('))
+
+      gateways[0]!.kill('SIGKILL')
+      await host.waitForEvent('link-restored', 15_000)
+      const second = await technician.waitForLine(
+        'the second line',
+        (line) => line.startsWith('second '),
+        30_000,
+      )
+      // The same shell process printed both lines: the command went on through the kill.
+      expect(second.split(' ')[1]).toBe(first.split(' ')[1])
+      expect(await technician.waitForExit(30_000)).toEqual({ exitCode: 0, signal: undefined })
+      const tookOver = [gateways[1]!, gateways[2]!].some((gateway) =>
+        gateway.stdout.includes('taken over from gateway'),
+      )
+      expect(tookOver, 'another gateway says it took the session over').toBe(true)
+    } finally {
+      await schema.drop()
+    }
   })
 })

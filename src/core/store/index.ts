@@ -63,7 +63,16 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const db = new Kysely<Database>({ dialect })
   try {
     // Kysely's migrator takes a lock in the database, so gateways starting at once migrate once.
-    const { error } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest()
+    // On PostgreSQL its tables are looked for in the connection's own schema: left to itself it
+    // finds another schema's (a second service in the same database) and fails.
+    const schema = isPostgresUrl(options.databaseUrl ?? '')
+      ? (await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db)).rows[0]?.schema
+      : undefined
+    const { error } = await new Migrator({
+      db,
+      provider: migrationProvider,
+      ...(schema ? { migrationTableSchema: schema } : {}),
+    }).migrateToLatest()
     if (error) throw new BugError(`database migration failed: ${String(error)}`)
     await checkSecretKeyMatches(db, secretKey)
   } catch (error) {
