@@ -133,8 +133,9 @@ describe.skipIf(!TEST_PG_URL)('three gateways on one database', () => {
     await waitFor(() => hostEvents.some((event) => event.event === 'waiting'), 5000, 'the end user waiting')
     const { technician, events } = await technicianOn(c.url, { pin }, token)
     await technician.ssh
-    const hostPaired = hostEvents.find((event) => event.event === 'paired') as { sas: string[] }
-    const technicianPaired = events.find((event) => event.event === 'paired') as { sas: string[] }
+    const hostPaired = hostEvents.find((event) => event.event === 'paired') as { sas: string }
+    const technicianPaired = events.find((event) => event.event === 'paired') as { sas: string }
+    expect(hostPaired.sas).toMatch(/\w/)
     expect(technicianPaired.sas).toEqual(hostPaired.sas)
     // Bytes cross from C to B and back: a command runs on the end user's side.
     expect(await run(technician.ssh, 'echo $((6 * 7))')).toBe('42\n')

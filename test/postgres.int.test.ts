@@ -9,13 +9,18 @@ import os from 'node:os'
 import path from 'node:path'
 import { sql } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
-import { initOrganisation } from '../src/core/accounts/index.js'
-import { api } from '../src/core/client/index.js'
+import { PassThrough } from 'node:stream'
+import { initOrganisation, login } from '../src/core/accounts/index.js'
+import { api, openGatewaySocket } from '../src/core/client/index.js'
 import { UserError } from '../src/core/errors.js'
 import { startGateway, type Gateway } from '../src/core/gateway/index.js'
 import { LogCipher } from '../src/core/gateway/log-cipher.js'
 import { openStore, type Store } from '../src/core/store/index.js'
+import { startHost } from '../src/core/host/index.js'
+import { runRemoteCommand } from '../src/core/ssh/technician-client.js'
 import { SECRET_KEY_FILE } from '../src/core/store/secret-key.js'
+import { startTechnician } from '../src/core/technician/index.js'
+import { startCutProxy } from './helpers/cut-proxy.js'
 import { freshPostgresSchema, PG_SKIP_MESSAGE, TEST_PG_URL, type TestDatabase } from './helpers/postgres.js'
 
 if (!TEST_PG_URL) console.log(PG_SKIP_MESSAGE)
@@ -149,6 +154,74 @@ describe.skipIf(!TEST_PG_URL)('the PostgreSQL store, for many gateways', () => {
       /^cannot reach the database postgres:\/\/rescue:\*\*\*@127\.0\.0\.1:1\/rescue: /,
     )
     expect((refused as UserError).message).not.toContain('hunter2')
+  })
+
+  it('a gateway that loses its database takes no new session, says why, and keeps relaying the live one', async () => {
+    const db = await database()
+    // The gateway reaches PostgreSQL only through a proxy of the test's, which the test cuts.
+    const proxy = await startCutProxy(Number(new URL(TEST_PG_URL!).port || 5432))
+    cleanups.push(() => proxy.close())
+    const throughProxy = new URL(db.url)
+    throughProxy.hostname = '127.0.0.1'
+    throughProxy.port = String(proxy.port)
+    const dir = dataDir(randomBytes(32))
+    const opened = await store(throughProxy.toString(), dir)
+    await initOrganisation(opened, ADMIN)
+    const gateway = await gatewayOn(opened, dir)
+    const { token } = await login(opened, ADMIN.email, ADMIN.password)
+    const { pin } = await api.createPin(gateway.url, token)
+    const host = await startHost({
+      server: gateway.url,
+      entry: { pin },
+      interactive: false,
+      confirmWords: false,
+      autoApprove: ['exec'],
+      trustGateway: true,
+      auditFile: path.join(dataDir(), 'audit.jsonl'),
+      onEvent: () => {},
+    })
+    cleanups.push(async () => {
+      host.end()
+      await host.done
+    })
+    const technician = await startTechnician({
+      server: gateway.url,
+      entry: { pin },
+      token,
+      onEvent: () => {},
+    })
+    cleanups.push(async () => {
+      technician.session.end()
+      await technician.session.done
+    })
+    const echo = async (text: string) => {
+      const stdout = new PassThrough()
+      const chunks: Buffer[] = []
+      stdout.on('data', (chunk: Buffer) => chunks.push(chunk))
+      await runRemoteCommand(await technician.ssh, `echo ${text}`, { stdout, stderr: new PassThrough() })
+      return Buffer.concat(chunks).toString('utf8')
+    }
+    expect(await echo('before')).toBe('before\n')
+
+    proxy.cut()
+    // New work is refused with the reason, as "unreachable", so a client of many gateways moves on.
+    const refused = await api.createPin(gateway.url, token).catch((error: unknown) => error)
+    expect(refused).toBeInstanceOf(UserError)
+    expect(refused).toMatchObject({
+      code: 'gatewayUnreachable',
+      message: 'the gateway cannot reach its database, so it takes no new sessions for now',
+    })
+    const joining = await openGatewaySocket(
+      { server: gateway.url, role: 'host', entry: { pin: '123456' } },
+      (socket) => socket.terminate(),
+    ).catch((error: unknown) => error)
+    expect(joining).toMatchObject({ code: 'gatewayUnreachable' })
+    // The live session goes on: relaying needs no database.
+    expect(await echo('during')).toBe('during\n')
+
+    proxy.restore()
+    expect((await api.createPin(gateway.url, token)).pin).toMatch(/^\d{6}$/)
+    expect(await echo('after')).toBe('after\n')
   })
 })
 

@@ -77,6 +77,7 @@ const httpStatus: Partial<Record<ErrorCode, number>> = {
   forbidden: 403,
   locked: 423,
   denied: 403,
+  gatewayUnreachable: 503,
 }
 
 class RateLimitedError extends UserError {

@@ -40,5 +40,38 @@ export async function postgresDialect(url: string): Promise<Dialect> {
       'check --database (or RESCUE_DATABASE_URL): host, port, database name, user and password',
     )
   }
-  return new PostgresDialect({ pool })
+  // Once running, a database that went away is the service being unavailable, said plainly (a
+  // client of many gateways then tries another), not an internal error with a stack trace.
+  const watched = new WeakSet<pg.PoolClient>()
+  const guarded = {
+    connect: async () => {
+      let client: pg.PoolClient
+      try {
+        client = await pool.connect()
+      } catch (error) {
+        throw databaseUnavailable(error)
+      }
+      // A client taken from the pool has no error listener of the pool's: a connection that breaks
+      // between two of its queries would otherwise throw out of the process. The broken client
+      // fails its next query and the pool drops it on release.
+      if (!watched.has(client)) {
+        watched.add(client)
+        client.on('error', () => {})
+      }
+      return client
+    },
+    end: () => pool.end(),
+  }
+  return new PostgresDialect({ pool: guarded })
+}
+
+/** What a gateway says while its database cannot be reached. */
+export function databaseUnavailable(cause: unknown): UserError {
+  const error = new UserError(
+    'gatewayUnreachable',
+    'the gateway cannot reach its database, so it takes no new sessions for now',
+    'sessions in progress go on; try again shortly (or another gateway of the service)',
+  )
+  error.cause = cause
+  return error
 }
