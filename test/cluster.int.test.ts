@@ -145,6 +145,10 @@ describe.skipIf(!TEST_PG_URL)('three gateways on one database', () => {
     expect(row?.gateway_id).toBe(b.id)
     expect(b.rendezvous.openSessions).toBe(1)
     expect(c.rendezvous.openSessions).toBe(0)
+    // A request about the session reaching C is answered by B, which has the room.
+    await expect(api.checkPermissions(c.url, token, sessionId, ['exec'])).resolves.toEqual({
+      allowed: ['exec'],
+    })
     // Used once, everywhere: the same PIN is refused on the third gateway.
     await expect(technicianOn(a.url, { pin }, token)).rejects.toMatchObject({ code: 'pinUsed' })
   })

@@ -22,6 +22,8 @@ import type { GatewayRow, Store } from '../store/index.js'
 
 export const CLUSTER_PATH = '/v1/cluster/join'
 export const TICKET_HEADER = 'rescue-cluster-ticket'
+/** The client's address on a request one gateway forwards to another, signed like a ticket. */
+export const FORWARDED_HEADER = 'rescue-cluster-forwarded-for'
 /** How long a ticket is good for: one hop between two gateways, never a stored credential. */
 const TICKET_TTL_MS = 30_000
 
@@ -138,6 +140,12 @@ export class Cluster {
     throw new UserError('conflict', 'the gateways could not agree where this session lives', 'try again')
   }
 
+  /** The address of the other live gateway holding this session, if one does. */
+  async holderUrl(sessionId: string): Promise<string | undefined> {
+    const holder = (await this.options.store.findSession(sessionId))?.gateway_id
+    return holder ? (await this.liveGateway(holder))?.url : undefined
+  }
+
   /** A pipe to the live gateway `holder`, or undefined when it is gone or does not answer. */
   private async relayTo(holder: string, admission: Admission): Promise<Placement | undefined> {
     const gateway = await this.liveGateway(holder)
@@ -168,12 +176,34 @@ export class Cluster {
     return `${body}.${this.sign(body)}`
   }
 
+  /** The header that tells the holder whose request this is, when this gateway forwards it. */
+  forwardedFor(address: string, now = Date.now()): string {
+    const body = Buffer.from(JSON.stringify({ address, issuedAt: now })).toString('base64url')
+    return `${body}.${this.sign(body)}`
+  }
+
+  /** The client's address a gateway of this database forwarded, or undefined. */
+  readForwardedFor(header: unknown, now = Date.now()): string | undefined {
+    const body = this.verified(header)
+    if (!body) return undefined
+    const parsed = z.object({ address: z.string().max(100), issuedAt: z.number() }).safeParse(body)
+    return parsed.success && Math.abs(now - parsed.data.issuedAt) <= TICKET_TTL_MS
+      ? parsed.data.address
+      : undefined
+  }
+
   private sign(body: string): string {
     return createHmac('sha256', this.key).update(body).digest('base64url')
   }
 
   /** The ticket another gateway of this database sent, or undefined for anything else. */
   readTicket(header: unknown, now = Date.now()): Ticket | undefined {
+    const parsed = ticketSchema.safeParse(this.verified(header))
+    return parsed.success && Math.abs(now - parsed.data.issuedAt) <= TICKET_TTL_MS ? parsed.data : undefined
+  }
+
+  /** The JSON a header signed by a gateway of this database carries, or undefined. */
+  private verified(header: unknown): unknown {
     if (typeof header !== 'string' || header.length > 2048) return undefined
     const [body, mac] = header.split('.')
     if (!body || !mac) return undefined
@@ -181,8 +211,7 @@ export class Cluster {
     const given = Buffer.from(mac)
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined
     try {
-      const ticket = ticketSchema.parse(JSON.parse(Buffer.from(body, 'base64url').toString('utf8')))
-      return Math.abs(now - ticket.issuedAt) <= TICKET_TTL_MS ? ticket : undefined
+      return JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as unknown
     } catch {
       return undefined
     }

@@ -25,7 +25,15 @@ import {
 import { Rendezvous, type Admission, type RendezvousOptions } from './rendezvous.js'
 import { addressKey, DEFAULT_ADDRESS_LIMITS, FailureLimiter, type AddressLimits } from './address-limits.js'
 import { SharedFailureLimiter } from './shared-limiter.js'
-import { Cluster, CLUSTER_PATH, pipeSockets, TICKET_HEADER, type Ticket, type Upstream } from './cluster.js'
+import {
+  Cluster,
+  CLUSTER_PATH,
+  FORWARDED_HEADER,
+  pipeSockets,
+  TICKET_HEADER,
+  type Ticket,
+  type Upstream,
+} from './cluster.js'
 import * as accounts from '../accounts/index.js'
 import { BugError, toErrorBody, UserError, type ErrorCode } from '../errors.js'
 import { isPinForm, newId } from '../ids.js'
@@ -163,6 +171,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // A forged resume costs what a wrong PIN costs: a guesser is slowed the same way.
     onResumeRefused: (address) => void wrongPins.record(address).catch(logInternal),
   })
+  /** Who is asking: the socket's address, or the one a gateway of this database forwarded for. */
+  const clientAddress = (request: FastifyRequest): string =>
+    cluster.readForwardedFor(request.headers[FORWARDED_HEADER]) ?? request.ip
   const admissions = new WeakMap<FastifyRequest, Admission>()
   /** Clients whose room another gateway holds: the pipe to it, opened before the upgrade. */
   const upstreams = new WeakMap<FastifyRequest, Upstream>()
@@ -199,7 +210,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   app.post('/v1/login', async (request) => {
     const attempt = parse(loginBody, request.body)
-    const address = request.ip
+    const address = clientAddress(request)
     const wait = await failedLogins.retryAfterSeconds(address)
     if (wait !== undefined) {
       const key = addressKey(address)
@@ -228,12 +239,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   app.post('/v1/logout', async (request) => {
     const token = bearer(request)
-    if (token) await accounts.logout(store, token, request.ip)
+    if (token) await accounts.logout(store, token, clientAddress(request))
     return { ok: true }
   })
 
   app.get('/v1/me', async (request) => {
-    const { user, policy } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
+    const { user, policy } = await accounts.authenticateCall(store, bearer(request), {
+      address: clientAddress(request),
+    })
     return {
       ...accounts.identityOf(user),
       role: accounts.roleOf(user),
@@ -243,7 +256,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   })
 
   app.post('/v1/pins', async (request) => {
-    const { user, policy } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
+    const { user, policy } = await accounts.authenticateCall(store, bearer(request), {
+      address: clientAddress(request),
+    })
     if (!accounts.allows(policy, 'private')) {
       throw new UserError(
         'forbidden',
@@ -259,14 +274,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     store,
     parse,
     async actor(request) {
-      const { user, name } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
-      return { ...(await accounts.actorOf(store, user, request.ip)), name }
+      const { user, name } = await accounts.authenticateCall(store, bearer(request), {
+        address: clientAddress(request),
+      })
+      return { ...(await accounts.actorOf(store, user, clientAddress(request))), name }
     },
   })
 
   /** Decides, before the upgrade, whether this peer may come in, and where; failures are HTTP errors. */
   const admit = async (request: FastifyRequest, role: Role): Promise<Admission> => {
-    const address = request.ip
+    const address = clientAddress(request)
     if (role === 'host') {
       const secret = request.headers[CHANNEL_LINK_HEADER]
       if (typeof secret === 'string') return admitToChannel(secret, address)
@@ -411,13 +428,45 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return { role: 'technician', via: 'queue', sessionId, technician, address }
   }
 
+  // A request about a session another gateway holds is answered there: it has the room. The
+  // caller's token goes along as it came; the holder checks it again.
+  app.addHook('preHandler', async (request, reply) => {
+    const { sessionId } = (request.params ?? {}) as { sessionId?: string }
+    if (!sessionId || !/^[a-z0-9]{1,64}$/.test(sessionId) || rendezvous.holds(sessionId)) return
+    const holder = await cluster.holderUrl(sessionId)
+    if (!holder) return
+    const answer = await fetch(new URL(request.url, holder), {
+      method: request.method,
+      headers: {
+        'content-type': 'application/json',
+        [FORWARDED_HEADER]: cluster.forwardedFor(clientAddress(request)),
+        ...(request.headers.authorization ? { authorization: request.headers.authorization } : {}),
+      },
+      ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
+      redirect: 'manual',
+      signal: AbortSignal.timeout(10_000),
+    }).catch((error: unknown) => {
+      throw new UserError(
+        'gatewayUnreachable',
+        'the gateway holding this session does not answer',
+        String(error),
+      )
+    })
+    return reply
+      .code(answer.status)
+      .header('content-type', 'application/json')
+      .send(await answer.text())
+  })
+
   // Before each request on a live session, the technician's side asks here: what the technician's
   // groups deny stops at the gateway (and, should a client skip this, at the host).
   app.post('/v1/sessions/:sessionId/check', async (request) => {
-    const { user, policy } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
+    const { user, policy } = await accounts.authenticateCall(store, bearer(request), {
+      address: clientAddress(request),
+    })
     const { sessionId } = request.params as { sessionId: string }
     const { permissions: asked } = parse(checkBody, request.body)
-    if (!(await isPairedWith(sessionId, user.id))) {
+    if (!rendezvous.isPairedWith(sessionId, user.id)) {
       throw new UserError('failure', 'that is not a live session of yours')
     }
     const allowed = asked.filter((permission) => policy.permissions.includes(permission))
@@ -433,7 +482,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   })
 
   app.post('/v1/sessions/:sessionId/transfer', async (request) => {
-    const principal = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
+    const principal = await accounts.authenticateCall(store, bearer(request), {
+      address: clientAddress(request),
+    })
     const { sessionId } = request.params as { sessionId: string }
     const { to } = parse(transferBody, request.body)
     if (!principal.policy.permissions.includes('transfer')) {
@@ -456,27 +507,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       action: 'sessions.transfer',
       target: sessionId,
       after: { to: target.email },
-      address: request.ip,
+      address: clientAddress(request),
     })
     return { sessionId, to: accounts.identityOf(target) }
   })
 
-  /** True when `userId` is the technician of this live, paired session, on this gateway or another. */
-  const isPairedWith = async (sessionId: string, userId: string): Promise<boolean> => {
-    if (rendezvous.isPairedWith(sessionId, userId)) return true
-    if (!/^[a-z0-9]{1,64}$/.test(sessionId)) return false
-    const row = await store.findSession(sessionId)
-    return (
-      row !== undefined &&
-      row.gateway_id !== gatewayId &&
-      row.paired_at !== null &&
-      row.ended_at === null &&
-      (row.taken_by ?? row.technician_id) === userId
-    )
-  }
-
   app.get('/v1/queue', async (request) => {
-    const { user } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
+    const { user } = await accounts.authenticateCall(store, bearer(request), {
+      address: clientAddress(request),
+    })
     const groups = new Set((await store.groupsOfUser(user.id)).map((group) => group.id))
     const elsewhere = (await store.waitingElsewhere(gatewayId, cluster.aliveSince()))
       .filter((row) => (row.channel_id ? groups.has(row.channel_id) : row.technician_id === user.id))

@@ -341,6 +341,11 @@ export class Rendezvous {
     return role === 'host' || room.technician?.id === technicianId
   }
 
+  /** True when this gateway has the session's room. */
+  holds(sessionId: string): boolean {
+    return this.roomOf(sessionId) !== undefined
+  }
+
   private roomOf(sessionId: string): Room | undefined {
     return [...this.rooms.values()].find((candidate) => candidate.sessionId === sessionId)
   }
