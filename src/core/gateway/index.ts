@@ -10,6 +10,7 @@ import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { registerAdminRoutes } from './admin-routes.js'
+import { registerComplianceRoutes } from './compliance-routes.js'
 import { LogCipher } from './log-cipher.js'
 import {
   CHANNEL_HEADER,
@@ -29,6 +30,7 @@ import { isPinForm } from '../ids.js'
 import { openStore, type Group, type Store, type UserWithOrganisation } from '../store/index.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { permissions } from '../consent/types.js'
+import { ComplianceJobs, SESSION_ARTEFACTS, type ComplianceJobOptions } from '../compliance/index.js'
 
 export interface GatewayOptions {
   store: Store
@@ -48,6 +50,8 @@ export interface GatewayOptions {
   maxResumeGraceMs?: number
   /** What anyone may try without an account, per address and per group; defaults in address-limits.ts. */
   limits?: Partial<AddressLimits>
+  /** Retention purge and webhook deliveries: their clock and timings (tests move them). */
+  compliance?: Omit<ComplianceJobOptions, 'store' | 'cipher' | 'onLog'>
 }
 
 export interface Gateway {
@@ -129,13 +133,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const failedLogins = new FailureLimiter(limits.failedLogins, limits.loginWindowMs)
   /** Until when each address's login limit is on record in the audit trail: once per stretch. */
   const loginLimitAudited = new Map<string, number>()
+  const logCipher = options.logCipher ?? LogCipher.random()
+  const artefacts = options.compliance?.artefacts ?? SESSION_ARTEFACTS
+  const complianceJobs = new ComplianceJobs({
+    ...options.compliance,
+    store,
+    cipher: logCipher,
+    artefacts,
+    ...(options.onLog ? { onLog: options.onLog } : {}),
+  })
   const rendezvous = new Rendezvous({
     store,
     limits,
     heartbeatMs: options.heartbeatMs ?? 5000,
     onLog: options.onLog,
     tap: options.tap,
-    logCipher: options.logCipher ?? LogCipher.random(),
+    logCipher,
+    onSessionEnded: (sessionId) => complianceJobs.sessionEnded(sessionId),
     policyFor: async (technician) => ({
       permissions: (await accounts.effectivePolicy(store, technician.id)).permissions,
     }),
@@ -233,13 +247,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return accounts.createPin(store, user.id, ttlSeconds ? ttlSeconds * 1000 : accounts.PIN_TTL.defaultMs)
   })
 
-  registerAdminRoutes(app, {
+  const adminActor = async (request: FastifyRequest) => {
+    const { user, name } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
+    return { ...(await accounts.actorOf(store, user, request.ip)), name }
+  }
+  registerAdminRoutes(app, { store, parse, actor: adminActor })
+  registerComplianceRoutes(app, {
     store,
+    cipher: logCipher,
+    artefacts,
     parse,
-    async actor(request) {
-      const { user, name } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
-      return { ...(await accounts.actorOf(store, user, request.ip)), name }
-    },
+    actor: adminActor,
+    selfUrls: (request) => [url, `${request.protocol}://${request.host}`],
   })
 
   /** Decides, before the upgrade, whether this peer may come in, and where; failures are HTTP errors. */
@@ -448,6 +467,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     )
   }
 
+  /** Where this gateway listens, once it does. */
+  let url = ''
   const pruner = setInterval(() => {
     for (const limiter of [wrongPins, wrongLinks, joins, failedLogins]) limiter.prune()
     for (const [key, until] of loginLimitAudited) if (until <= Date.now()) loginLimitAudited.delete(key)
@@ -457,7 +478,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const address = app.server.address()
   if (!address || typeof address === 'string') throw new BugError('the gateway has no TCP address')
   const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  const url = `${options.tls ? 'https' : 'http'}://${hostInUrl}:${address.port}`
+  url = `${options.tls ? 'https' : 'http'}://${hostInUrl}:${address.port}`
+  complianceJobs.start()
 
   return {
     url,
@@ -465,6 +487,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     async close() {
       clearInterval(pruner)
       const ended = await rendezvous.closeAll('the gateway stopped')
+      await complianceJobs.stop()
       await app.close()
       return ended
     },
