@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs'
 import http from 'node:http'
+import os from 'node:os'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -40,8 +41,8 @@ afterEach(() => world?.stopTracked())
 afterAll(() => world?.dispose())
 
 /** A live session with one chat line from the technician, ended by the technician; its id. */
-async function sessionWithChat(text: string): Promise<string> {
-  const { host, technician } = await world.liveSession(url, runtime)
+async function sessionWithChat(text: string, ...hostFlags: string[]): Promise<string> {
+  const { host, technician } = await world.liveSession(url, runtime, ...hostFlags)
   const paired = await technician.waitForEvent('paired')
   ok(await world.run(['chat', '--message', text], { env: { XDG_RUNTIME_DIR: runtime } }))
   await host.waitForEvent('chat')
@@ -61,7 +62,7 @@ async function sessionWithChat(text: string): Promise<string> {
 
 describe('reports through the CLI', () => {
   it('lists a session as a table, CSV a spreadsheet opens safely, and JSON; shows its chat', async () => {
-    const sessionId = await sessionWithChat(FORMULA_CHAT)
+    const sessionId = await sessionWithChat(FORMULA_CHAT, '--send-hostname')
     const table = ok(await admin('report', 'sessions'))
     expect(table.stdout).toContain('TECHNICIAN')
     expect(table.stdout).toContain(sessionId)
@@ -76,6 +77,7 @@ describe('reports through the CLI', () => {
       sessions: { sessionId: string; endedBy: string; technician: string }[]
     }
     expect(json.sessions.find((s) => s.sessionId === sessionId)).toMatchObject({
+      hostName: os.hostname(),
       endedBy: 'technician',
       technician: ADMIN.email,
     })
@@ -172,13 +174,17 @@ describe('the CRM webhook through the CLI', () => {
 
 describe('GDPR through the CLI', () => {
   it('exports a session to a 0600 file, erases it with --yes, and writes nothing for an unknown one', async () => {
+    // Without --send-hostname, the gateway never learns the computer's name.
     const sessionId = await sessionWithChat('please call me on 0123')
     const exports = world.dir('exports')
     const out = path.join(exports, 'session.json')
     ok(await admin('gdpr', 'export', '--session', sessionId, '-o', out))
     expect(fs.statSync(out).mode & 0o777).toBe(0o600)
-    const exported = JSON.parse(fs.readFileSync(out, 'utf8')) as { sessions: { chat: { text: string }[] }[] }
+    const exported = JSON.parse(fs.readFileSync(out, 'utf8')) as {
+      sessions: { chat: { text: string }[]; summary: { hostName: string | null } }[]
+    }
     expect(exported.sessions[0]!.chat.map((line) => line.text)).toEqual(['please call me on 0123'])
+    expect(exported.sessions[0]!.summary.hostName).toBeNull()
 
     const missing = path.join(exports, 'missing.json')
     const unknown = await admin('gdpr', 'export', '--session', 'nosuchsession', '-o', missing)

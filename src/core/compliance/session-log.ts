@@ -93,7 +93,8 @@ export function decisionsOf(events: LogEvent[]): { allowed: string[]; denied: st
 
 /** The end user's computer name, when they chose to send it (`host-name` reports). */
 export function hostNameOf(events: LogEvent[]): string | undefined {
-  const event = events.find((candidate) => candidate.event === 'host-name')
+  // The host's own word only: a technician's side cannot name the end user's computer.
+  const event = events.find((candidate) => candidate.event === 'host-name' && candidate.source === 'host')
   const name = text(event?.detail?.name)
   return name || undefined
 }

@@ -650,6 +650,8 @@ export class Rendezvous {
       }
       case 'chat':
         return { event: 'chat', kind: report.from, allowed: null, detail: seal({ text: report.text }) }
+      case 'host-name':
+        return { event: 'host-name', kind: 'host', allowed: null, detail: seal({ name: report.name }) }
       case 'words-confirmed':
       case 'words-rejected':
         return {
