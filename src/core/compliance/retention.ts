@@ -103,6 +103,10 @@ export async function purgeExpired(
   now: Date,
   artefacts: readonly SessionArtefacts[] = SESSION_ARTEFACTS,
 ): Promise<PurgeResult> {
+  // A gateway started before `admin init` has nothing to purge yet.
+  if (!(await store.hasOrganisation())) {
+    return { cutoff: now.toISOString(), sessions: 0, events: 0, webhookDeliveries: 0, artefacts: {} }
+  }
   const { days } = await readRetention(store)
   const cutoff = new Date(now.getTime() - days * DAY_MS).toISOString()
   const compliance = new ComplianceStore(store)
