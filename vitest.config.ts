@@ -7,7 +7,12 @@ const pgProjects: TestProjectInlineConfiguration[] = process.env.RESCUE_TEST_PG_
       {
         test: {
           name: 'int-pg',
-          include: ['test/accounts.int.test.ts', 'test/gateway.int.test.ts', 'test/queues.int.test.ts'],
+          include: [
+            'test/accounts.int.test.ts',
+            'test/gateway.int.test.ts',
+            'test/queues.int.test.ts',
+            'test/compliance.int.test.ts',
+          ],
           env: { RESCUE_TEST_STORE: 'postgres' },
           pool: 'forks',
           testTimeout: 60_000,

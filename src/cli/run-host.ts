@@ -19,6 +19,7 @@ export interface HostRunOptions {
   consentTimeoutMs: number
   resumeGraceMs: number
   json: boolean
+  hostName?: string
 }
 
 export async function runHost(options: HostRunOptions): Promise<void> {

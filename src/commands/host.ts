@@ -1,3 +1,4 @@
+import os from 'node:os'
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
 import { parseDuration } from '../cli/duration.js'
@@ -74,6 +75,10 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
       exclusive: ['trust', 'trust-file'],
     }),
     'resume-grace': resumeGraceFlag,
+    'send-hostname': Flags.boolean({
+      description: "send this computer's name to the gateway, for your helpdesk's session reports",
+      env: 'RESCUE_SEND_HOSTNAME',
+    }),
     'consent-timeout': Flags.string({
       description: 'how long a consent prompt waits before it counts as a denial',
       default: '60s',
@@ -104,6 +109,7 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
       consentTimeoutMs: parseDuration(flags['consent-timeout']),
       resumeGraceMs: parseDuration(flags['resume-grace']),
       json: this.jsonEnabled(),
+      ...(flags['send-hostname'] ? { hostName: os.hostname() } : {}),
     })
   }
 }

@@ -32,6 +32,12 @@ export type AuditAction =
   | 'channels.create'
   | 'channels.revoke'
   | 'login.rate-limited'
+  | 'retention.set'
+  | 'retention.purge'
+  | 'gdpr.export'
+  | 'gdpr.delete'
+  | 'webhooks.set'
+  | 'webhooks.remove'
 
 export interface AuditInput {
   /** An email, `token:NAME` for a script token, or `-` when nobody is known. */

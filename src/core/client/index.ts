@@ -20,6 +20,16 @@ import {
 import type { Permission } from '../consent/types.js'
 import type { QueuedSession } from '../gateway/rendezvous.js'
 import type {
+  ChatLine,
+  DeliveryStatus,
+  GdprErasure,
+  GdprExport,
+  GdprSubject,
+  RetentionSetting,
+  SessionSummary,
+  WebhookSettings,
+} from '../compliance/index.js'
+import type {
   AuditRecord,
   ChannelLinkSummary,
   NewChannelLink,
@@ -337,6 +347,49 @@ export const api = {
       ),
     audit: (server: string, token: string, limit: number) =>
       request<{ entries: AuditRecord[] }>(server, 'GET', `/v1/admin/audit?limit=${limit}`, undefined, token),
+    reportSessions: (
+      server: string,
+      token: string,
+      query: { from: string; to: string; technician?: string; group?: string },
+    ) =>
+      request<{ from: string; to: string; sessions: SessionSummary[] }>(
+        server,
+        'GET',
+        `/v1/admin/reports/sessions?${new URLSearchParams(Object.entries(query).filter((entry): entry is [string, string] => entry[1] !== undefined)).toString()}`,
+        undefined,
+        token,
+      ),
+    chat: (server: string, token: string, sessionId: string) =>
+      request<{ sessionId: string; lines: ChatLine[] }>(
+        server,
+        'GET',
+        `/v1/admin/reports/chat/${segment(sessionId)}`,
+        undefined,
+        token,
+      ),
+    retention: (server: string, token: string) =>
+      request<{ retention: RetentionSetting }>(server, 'GET', '/v1/admin/retention', undefined, token),
+    setRetention: (server: string, token: string, days: number) =>
+      request<{ retention: RetentionSetting }>(server, 'PUT', '/v1/admin/retention', { days }, token),
+    gdprExport: (server: string, token: string, subject: GdprSubject) =>
+      request<GdprExport>(server, 'POST', '/v1/admin/gdpr/export', subject, token),
+    gdprDelete: (server: string, token: string, subject: GdprSubject) =>
+      request<GdprErasure>(server, 'POST', '/v1/admin/gdpr/delete', subject, token),
+    webhooks: (server: string, token: string, limit = 50) =>
+      request<WebhookSettings & { deliveries: DeliveryStatus[] }>(
+        server,
+        'GET',
+        `/v1/admin/webhooks?limit=${limit}`,
+        undefined,
+        token,
+      ),
+    setWebhook: (
+      server: string,
+      token: string,
+      settings: { url: string; secret?: string; includeChat: boolean },
+    ) => request<WebhookSettings & { secret?: string }>(server, 'PUT', '/v1/admin/webhooks', settings, token),
+    removeWebhook: (server: string, token: string) =>
+      request<WebhookSettings>(server, 'DELETE', '/v1/admin/webhooks', undefined, token),
   },
 }
 

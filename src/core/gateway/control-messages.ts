@@ -161,6 +161,8 @@ export const sessionReport = z.discriminatedUnion('event', [
     from: z.enum(['host', 'technician']),
     text: z.string().max(MAX_REPORT_TEXT),
   }),
+  /** The host's, only when the end user chose to send it (`rescue host --send-hostname`): for reports. */
+  z.object({ type: z.literal('report'), event: z.literal('host-name'), name: z.string().min(1).max(255) }),
 ])
 export type SessionReportMessage = z.infer<typeof sessionReport>
 

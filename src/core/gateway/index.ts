@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { WebSocket } from 'ws'
 import { z } from 'zod'
 import { registerAdminRoutes } from './admin-routes.js'
+import { registerComplianceRoutes } from './compliance-routes.js'
 import { LogCipher } from './log-cipher.js'
 import {
   CHANNEL_HEADER,
@@ -40,6 +41,7 @@ import { isPinForm, newId } from '../ids.js'
 import { openStore, type Group, type Store, type UserWithOrganisation } from '../store/index.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { permissions } from '../consent/types.js'
+import { ComplianceJobs, SESSION_ARTEFACTS, type ComplianceJobOptions } from '../compliance/index.js'
 
 export interface GatewayOptions {
   store: Store
@@ -61,6 +63,8 @@ export interface GatewayOptions {
   limits?: Partial<AddressLimits>
   /** Where the other gateways of the same database reach this one; its own URL when absent. */
   clusterUrl?: string
+  /** Retention purge and webhook deliveries: their clock and timings (tests move them). */
+  compliance?: Omit<ComplianceJobOptions, 'store' | 'cipher' | 'onLog'>
 }
 
 export interface Gateway {
@@ -156,6 +160,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     heartbeatMs,
     ...(options.onLog ? { onLog: options.onLog } : {}),
   })
+  const logCipher = options.logCipher ?? LogCipher.random()
+  const artefacts = options.compliance?.artefacts ?? SESSION_ARTEFACTS
+  const complianceJobs = new ComplianceJobs({
+    ...options.compliance,
+    store,
+    cipher: logCipher,
+    artefacts,
+    ...(options.onLog ? { onLog: options.onLog } : {}),
+  })
   const rendezvous = new Rendezvous({
     store,
     gatewayId,
@@ -163,7 +176,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     heartbeatMs,
     onLog: options.onLog,
     tap: options.tap,
-    logCipher: options.logCipher ?? LogCipher.random(),
+    logCipher,
+    onSessionEnded: (sessionId) => complianceJobs.sessionEnded(sessionId),
     policyFor: async (technician) => ({
       permissions: (await accounts.effectivePolicy(store, technician.id)).permissions,
     }),
@@ -270,15 +284,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return accounts.createPin(store, user.id, ttlSeconds ? ttlSeconds * 1000 : accounts.PIN_TTL.defaultMs)
   })
 
-  registerAdminRoutes(app, {
+  const adminActor = async (request: FastifyRequest) => {
+    const address = clientAddress(request)
+    const { user, name } = await accounts.authenticateCall(store, bearer(request), { address })
+    return { ...(await accounts.actorOf(store, user, address)), name }
+  }
+  registerAdminRoutes(app, { store, parse, actor: adminActor })
+  registerComplianceRoutes(app, {
     store,
+    cipher: logCipher,
+    artefacts,
     parse,
-    async actor(request) {
-      const { user, name } = await accounts.authenticateCall(store, bearer(request), {
-        address: clientAddress(request),
-      })
-      return { ...(await accounts.actorOf(store, user, clientAddress(request))), name }
-    },
+    actor: adminActor,
+    selfUrls: (request) => [url, `${request.protocol}://${request.host}`],
   })
 
   /** Decides, before the upgrade, whether this peer may come in, and where; failures are HTTP errors. */
@@ -622,6 +640,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     )
   }
 
+  /** Where this gateway listens, once it does. */
+  let url = ''
   const pruner = setInterval(() => {
     joins.prune()
     for (const limiter of [wrongPins, wrongLinks, failedLogins]) limiter.prune().catch(logInternal)
@@ -632,8 +652,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const address = app.server.address()
   if (!address || typeof address === 'string') throw new BugError('the gateway has no TCP address')
   const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  const url = `${options.tls ? 'https' : 'http'}://${hostInUrl}:${address.port}`
+  url = `${options.tls ? 'https' : 'http'}://${hostInUrl}:${address.port}`
   await cluster.start(options.clusterUrl ?? url)
+  complianceJobs.start()
 
   return {
     url,
@@ -643,6 +664,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       clearInterval(pruner)
       await cluster.stop()
       const ended = await rendezvous.closeAll('the gateway stopped')
+      await complianceJobs.stop()
       await app.close()
       return ended
     },

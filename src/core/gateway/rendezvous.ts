@@ -136,6 +136,8 @@ export interface RendezvousOptions {
   onResumeRefused?: (address: string) => void
   /** How many end users may wait in shared queues at once, per address and per group. */
   limits: Pick<AddressLimits, 'waitingPerAddress' | 'waitingPerGroup'>
+  /** A paired session ended and its row is final: the compliance hook (CRM webhook). */
+  onSessionEnded?: (sessionId: string) => void
 }
 
 /** Why a paired session ended, from the close code of the side that left. */
@@ -660,6 +662,8 @@ export class Rendezvous {
       }
       case 'chat':
         return { event: 'chat', kind: report.from, allowed: null, detail: seal({ text: report.text }) }
+      case 'host-name':
+        return { event: 'host-name', kind: 'host', allowed: null, detail: seal({ name: report.name }) }
       case 'words-confirmed':
       case 'words-rejected':
         return {
@@ -786,6 +790,7 @@ export class Rendezvous {
       ended_by: message.by,
       end_reason: message.reason,
     })
+    if (room.wasPaired) this.options.onSessionEnded?.(room.sessionId)
     this.options.onLog?.(`session ${room.sessionId}: ended by ${message.by}: ${message.reason}`)
   }
 }

@@ -52,6 +52,8 @@ export interface HostOptions {
   wordsTimeoutMs?: number
   /** The audit log file; the default is under XDG_STATE_HOME. */
   auditFile?: string
+  /** The computer's name, for the gateway's reports, when the end user chose to send it. */
+  hostName?: string
   onEvent(event: HostEvent): void
 }
 
@@ -129,6 +131,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           }
         }
         if (event.event === 'paired') {
+          if (options.hostName) session?.report({ event: 'host-name', name: options.hostName.slice(0, 255) })
           closeGate()
           words = new WordsGate(options.confirmWords)
           sessionId = event.sessionId

@@ -267,6 +267,47 @@ const migrations: Record<string, Migration> = {
         .execute()
     },
   },
+  '0013-compliance': {
+    async up(db: Kysely<unknown>) {
+      // One row per organisation: how long session logs are kept, and where session summaries go.
+      await db.schema
+        .createTable('compliance_settings')
+        .addColumn('organisation_id', 'text', (c) => c.primaryKey().references('organisations.id'))
+        .addColumn('retention_days', 'integer')
+        .addColumn('webhook_url', 'text')
+        .addColumn('webhook_secret', 'text')
+        .addColumn('webhook_include_chat', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute()
+      // Summaries waiting for (or done with) their POST, so a gateway that restarts keeps retrying.
+      await db.schema
+        .createTable('webhook_deliveries')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('session_id', 'text', (c) => c.notNull())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'text', (c) => c.notNull())
+        .addColumn('last_attempt_at', 'text')
+        .addColumn('last_status', 'integer')
+        .addColumn('last_error', 'text')
+        .addColumn('delivered_at', 'text')
+        .addColumn('gave_up_at', 'text')
+        .execute()
+      await db.schema
+        .createIndex('webhook_deliveries_due')
+        .on('webhook_deliveries')
+        .column('next_attempt_at')
+        .execute()
+      await db.schema
+        .createIndex('webhook_deliveries_session')
+        .on('webhook_deliveries')
+        .column('session_id')
+        .execute()
+      await db.schema.createIndex('sessions_created').on('sessions').column('created_at').execute()
+    },
+  },
 }
 
 export const migrationProvider: MigrationProvider = {

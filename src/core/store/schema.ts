@@ -205,6 +205,41 @@ export interface Database {
   channel_links: ChannelLinksTable
   gateways: GatewaysTable
   address_failures: AddressFailuresTable
+  compliance_settings: ComplianceSettingsTable
+  webhook_deliveries: WebhookDeliveriesTable
+}
+
+/** An organisation's compliance settings (migration 0013); no row means the defaults. */
+export interface ComplianceSettingsTable {
+  organisation_id: string
+  /** How long session logs are kept, in days; null for the default (two years). */
+  retention_days: number | null
+  /** Where session summaries are POSTed; null for none. */
+  webhook_url: string | null
+  /** The HMAC key, sealed with the gateway's secret key (secret-box.ts); never in clear. */
+  webhook_secret: string | null
+  /** 1 when summaries carry the chat transcript. */
+  webhook_include_chat: Generated<number>
+  updated_at: string
+}
+
+/** One session summary on its way to the CRM webhook; the body is sealed at rest. */
+export interface WebhookDeliveriesTable {
+  id: string
+  session_id: string
+  url: string
+  /** The JSON summary, sealed with the gateway's secret key (it can hold chat). */
+  body: string
+  attempts: Generated<number>
+  created_at: string
+  next_attempt_at: string
+  last_attempt_at: string | null
+  /** The receiver's HTTP status on the last attempt; null when it did not answer. */
+  last_status: number | null
+  last_error: string | null
+  delivered_at: string | null
+  /** Set when retries ran out (a day after the session ended). */
+  gave_up_at: string | null
 }
 
 /**
