@@ -78,6 +78,14 @@ export class Cluster {
     this.beat.unref()
   }
 
+  /** Forgets the waiting rooms of gateways that are gone, and their rows after a day. */
+  async tidy(now = Date.now()): Promise<void> {
+    await this.options.store.forgetGoneGateways(
+      this.aliveSince(now),
+      new Date(now - 24 * 60 * 60 * 1000).toISOString(),
+    )
+  }
+
   /** Takes this gateway off the record (a clean stop); a killed one just goes stale. */
   async stop(): Promise<void> {
     clearInterval(this.beat)

@@ -645,6 +645,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const pruner = setInterval(() => {
     joins.prune()
     for (const limiter of [wrongPins, wrongLinks, failedLogins]) limiter.prune().catch(logInternal)
+    cluster.tidy().catch(logInternal)
     for (const [key, until] of loginLimitAudited) if (until <= Date.now()) loginLimitAudited.delete(key)
   }, 60_000)
   pruner.unref()

@@ -656,6 +656,22 @@ export class Store {
     return result.numUpdatedRows === 1n
   }
 
+  /**
+   * Forgets what gateways gone since before `goneBefore` left: rooms that never paired (their end
+   * users are long gone with the gateway) and, after a day, the gateways' rows themselves.
+   */
+  async forgetGoneGateways(goneBefore: string, rowsBefore: string): Promise<void> {
+    const gone = this.db.selectFrom('gateways').select('id').where('seen_at', '<', goneBefore)
+    await this.db
+      .deleteFrom('sessions')
+      .where('gateway_id', 'in', gone)
+      .where('paired_at', 'is', null)
+      .where('taken_by', 'is', null)
+      .where('ended_at', 'is', null)
+      .execute()
+    await this.db.deleteFrom('gateways').where('seen_at', '<', rowsBefore).execute()
+  }
+
   /** End users waiting on other gateways that are alive: what a queue lists beside its own rooms. */
   async waitingElsewhere(
     gatewayId: string,
