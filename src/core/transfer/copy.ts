@@ -29,6 +29,12 @@ const CHUNK = 192 * 1024
 const IN_FLIGHT = 12
 /** Local reads for an upload are this large, then cut into CHUNKs. */
 const READ_BLOCK = 1024 * 1024
+/**
+ * A download is flushed to disk in the background every this many bytes, so the fsync before the
+ * rename (which keeps a crash from leaving a file under its final name with bytes never written)
+ * has only the tail left: on this machine's disk that sync cost 0.7-0.8 s per GiB at the end.
+ */
+const SYNC_EVERY = 32 * 1024 * 1024
 
 export interface FileCopied {
   local: string
@@ -301,6 +307,9 @@ export class Transfers {
     const arrived = new Map<number, Buffer>()
     let written = start
     let flushing = Promise.resolve()
+    const syncs: Promise<void>[] = []
+    let syncFailure: unknown
+    let syncedTo = start
     const flush = () => {
       flushing = flushing.then(async () => {
         for (let piece = arrived.get(written); piece; piece = arrived.get(written)) {
@@ -309,6 +318,10 @@ export class Transfers {
           hash.update(piece)
           written += piece.length
           options.onProgress?.(written)
+          if (written - syncedTo >= SYNC_EVERY) {
+            syncedTo = written
+            syncs.push(out.datasync().catch((error: unknown) => void (syncFailure ??= error)))
+          }
         }
       })
       return flushing
@@ -328,6 +341,8 @@ export class Transfers {
       return length
     })
     await flush()
+    await Promise.all(syncs)
+    if (syncFailure !== undefined) throw syncFailure
     if (written !== size)
       throw new UserError('failure', `only ${written} of ${size} bytes of ${show(remote)} arrived`)
   }
