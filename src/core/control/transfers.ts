@@ -234,7 +234,8 @@ function readLines(socket: net.Socket, limit: number, onLine: (line: string) => 
   })
 }
 
-function decodeOrder(line: string): TransferMessage | undefined {
+/** A request line as connect reads it; undefined for anything but a well-formed transfer order. */
+export function decodeOrder(line: string): TransferMessage | undefined {
   const value = parse(line)
   if (!value || value.op !== 'transfer') return undefined
   const { direction, from, to, recursive, resume, cwd } = value
@@ -244,7 +245,8 @@ function decodeOrder(line: string): TransferMessage | undefined {
   return { op: 'transfer', direction, from, to, recursive, resume, cwd }
 }
 
-function decodeReply(line: string): TransferReply | undefined {
+/** A reply line as the command reads it; undefined for anything but a well-formed event. */
+export function decodeReply(line: string): TransferReply | undefined {
   const value = parse(line)
   if (!value) return undefined
   switch (value.event) {
@@ -257,7 +259,9 @@ function decodeReply(line: string): TransferReply | undefined {
     case 'notice':
       return typeof value.text === 'string' ? { event: 'notice', text: value.text } : undefined
     case 'done':
-      return Array.isArray(value.files) ? { event: 'done', files: value.files as FileCopied[] } : undefined
+      return Array.isArray(value.files) && value.files.every(isFileCopied)
+        ? { event: 'done', files: value.files }
+        : undefined
     case 'error': {
       const code = value.code
       if (typeof code !== 'string' || !(code in ExitCode) || typeof value.message !== 'string')
@@ -296,6 +300,20 @@ function parse(line: string): Record<string, unknown> | undefined {
   } catch {
     return undefined
   }
+}
+
+function isFileCopied(value: unknown): value is FileCopied {
+  if (typeof value !== 'object' || value === null) return false
+  const file = value as Record<string, unknown>
+  return (
+    isText(file.local) &&
+    isText(file.remote) &&
+    typeof file.sha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(file.sha256) &&
+    [file.bytes, file.moved, file.resumedFrom].every(isCount) &&
+    typeof file.seconds === 'number' &&
+    (file.skipped === undefined || typeof file.skipped === 'boolean')
+  )
 }
 
 const isText = (value: unknown): value is string =>
