@@ -112,6 +112,8 @@ async function timeCommand(file: string, args: string[], env?: NodeJS.ProcessEnv
 
 interface RescueSetupRun {
   totalMs: number
+  /** Milliseconds from spawning `rescue host` until it printed `waiting` (registered on the gateway). */
+  hostStartToWaiting: number
   /** Milliseconds from spawning `rescue connect` to each event, as seen on either side's output. */
   connectWaiting?: number
   connectPaired?: number
@@ -135,6 +137,7 @@ async function rescueSetupRun(url: string, token: string, env: NodeJS.ProcessEnv
     'exec',
     '--trust-gateway',
   ]
+  const hostSpawnedAt = process.hrtime.bigint()
   const host = track(spawn(process.execPath, [runJs, ...hostArgs], { cwd: repoRoot, env, stdio: 'pipe' }))
   host.stdin!.end()
   const hostEvents = new Map<string, bigint>()
@@ -184,6 +187,7 @@ async function rescueSetupRun(url: string, token: string, env: NodeJS.ProcessEnv
     const since = (at: bigint | undefined) => (at === undefined ? undefined : Number(at - startedAt) / 1e6)
     return {
       totalMs,
+      hostStartToWaiting: Number(hostEvents.get('waiting')! - hostSpawnedAt) / 1e6,
       connectWaiting: since(connectEvents.get('waiting')),
       connectPaired: since(connectEvents.get('paired')),
       hostPaired: since(hostEvents.get('paired')),
@@ -505,6 +509,11 @@ async function main(): Promise<void> {
       },
     },
     ssh: { command: `ssh ${sshTrue.join(' ')}`, ...setupSummary(sshRuns) },
+    hostStartToWaiting: {
+      command:
+        'node bin/run.js host --pin P --json --auto-approve exec --trust-gateway, spawn until "waiting"',
+      ...setupSummary(rescueRuns.map((run) => run.hostStartToWaiting)),
+    },
     oclifStartup: { command: 'node bin/run.js --version', ...setupSummary(baselines.oclif) },
     nodeStartup: { command: 'node -e 0', ...setupSummary(baselines.bare) },
     connectModuleImport: {

@@ -27,7 +27,24 @@ const entryPoints = Object.fromEntries(
   ),
 )
 
+/**
+ * ssh2 loads its native crypto binding (built by its install script where a compiler is present:
+ * AES-GCM and ChaCha20-Poly1305 contexts reused across packets instead of a new cipher per packet)
+ * by a path relative to its own file. Bundled, that path would point into dist/chunks and ssh2
+ * would fall back to JavaScript without a word; resolved from the package it is found.
+ */
+const ssh2Binding = {
+  name: 'ssh2-binding',
+  setup(build) {
+    build.onResolve({ filter: /sshcrypto\.node$/ }, () => ({
+      path: 'ssh2/lib/protocol/crypto/build/Release/sshcrypto.node',
+      external: true,
+    }))
+  },
+}
+
 await build({
+  plugins: [ssh2Binding],
   entryPoints,
   outdir: path.join(root, 'dist'),
   chunkNames: 'chunks/[name]-[hash]',

@@ -3,12 +3,13 @@
  * terminal, notices on stderr, a sentence or a JSON document at the end, and a clean stop on
  * Ctrl-C that leaves the partial file for `--resume`.
  */
-import { openControl } from '../core/control/index.js'
+import { findControlSocket } from '../core/control/index.js'
+import { requestTransfer } from '../core/control/transfers.js'
 import { UserError } from '../core/errors.js'
 import { progressLine } from '../core/text/progress.js'
 import { sanitizeForTerminal } from '../core/text/sanitize.js'
 import { formatSize } from '../core/text/size.js'
-import { Transfers, type CopyEvents, type FileCopied } from '../core/transfer/copy.js'
+import type { CopyEvents, FileCopied } from '../core/transfer/copy.js'
 import { onSignal, signalCode } from './signals.js'
 
 export type Direction = 'send' | 'get'
@@ -42,12 +43,14 @@ export interface TransferReport {
 const REDRAW_MS = 100
 
 export async function runTransfer(request: TransferRequest): Promise<TransferReport> {
-  const client = await openControl(request.session)
+  const socketPath = findControlSocket(request.session)
   // Notices go to stderr either way; the bar only where a person watches.
   const display = progressDisplay(process.stderr, !request.json)
+  const stopped = new AbortController()
   const interrupted = new Promise<never>((_resolve, reject) => {
     const stop = onSignal((signal) => {
       stop()
+      stopped.abort()
       reject(
         new UserError(
           signalCode(signal),
@@ -61,37 +64,35 @@ export async function runTransfer(request: TransferRequest): Promise<TransferRep
     })
   })
   try {
-    const transfers = await Transfers.open(client)
-    try {
-      const options = { resume: request.resume, ...display.events }
-      const work =
-        request.direction === 'send'
-          ? request.recursive
-            ? transfers.sendTree(request.from, request.to, options)
-            : transfers.sendFile(request.from, request.to, options).then((file) => [file])
-          : request.recursive
-            ? transfers.getTree(request.from, request.to, options)
-            : transfers.getFile(request.from, request.to, options).then((file) => [file])
-      const files = await Promise.race([work, interrupted])
-      display.finish()
-      const report: TransferReport = {
+    // rescue connect runs the copy on its own SSH connection; this process only shows it.
+    const work = requestTransfer(
+      socketPath,
+      {
         direction: request.direction,
         from: request.from,
         to: request.to,
-        files,
-        bytes: files.reduce((sum, file) => sum + file.bytes, 0),
-        moved: files.reduce((sum, file) => sum + file.moved, 0),
-        seconds: Math.round(files.reduce((sum, file) => sum + file.seconds, 0) * 1000) / 1000,
-        ...(files.length === 1 && !request.recursive ? { sha256: files[0]!.sha256 } : {}),
-      }
-      if (!request.json) process.stdout.write(`${describe(report)}\n`)
-      return report
-    } finally {
-      display.finish()
-      transfers.close()
+        recursive: request.recursive,
+        resume: request.resume,
+      },
+      display.events,
+      stopped.signal,
+    )
+    const files = await Promise.race([work, interrupted])
+    display.finish()
+    const report: TransferReport = {
+      direction: request.direction,
+      from: request.from,
+      to: request.to,
+      files,
+      bytes: files.reduce((sum, file) => sum + file.bytes, 0),
+      moved: files.reduce((sum, file) => sum + file.moved, 0),
+      seconds: Math.round(files.reduce((sum, file) => sum + file.seconds, 0) * 1000) / 1000,
+      ...(files.length === 1 && !request.recursive ? { sha256: files[0]!.sha256 } : {}),
     }
+    if (!request.json) process.stdout.write(`${describe(report)}\n`)
+    return report
   } finally {
-    client.end()
+    display.finish()
   }
 }
 

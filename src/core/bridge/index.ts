@@ -12,6 +12,7 @@ import path from 'node:path'
 import ssh2, { type AuthContext, type ClientChannel, type Connection, type ServerChannel } from 'ssh2'
 import type { Permission } from '../consent/index.js'
 import { ExitCode, UserError } from '../errors.js'
+import { serveTransferRequest } from '../control/transfers.js'
 import { generateSshKeyPair, parsePeerPublicKey } from '../ssh/keys.js'
 import { SINGLE_PROMPT_SUBSYSTEM, SYSINFO_SUBSYSTEM, TRANSFER_SUBSYSTEM } from '../ssh/subsystems.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
@@ -132,9 +133,10 @@ export interface ControlSocket {
 }
 
 /**
- * The session's control socket, through which `rescue sysinfo` and `chat` (and later `send` and
- * `get`) act on a live `rescue connect`: the same bridge on a Unix socket (0600, in a 0700 folder
- * of ours), where the file's permissions are the authentication.
+ * The session's control socket, through which `rescue sysinfo`, `chat`, `send` and `get` act on a
+ * live `rescue connect`: the same bridge on a Unix socket (0600, in a 0700 folder of ours), where
+ * the file's permissions are the authentication; `send` and `get` ask connect to run the copy
+ * itself instead (control/transfers.ts).
  */
 export async function startControlSocket(
   upstream: ssh2.Client,
@@ -151,13 +153,28 @@ export async function startControlSocket(
     connections,
     (context) => context.accept(),
   )
+  // A client's first byte says what it speaks: `{` a copy for `rescue send` / `get`, run on the
+  // session's own SSH connection (control/transfers.ts); anything else SSH, for sysinfo and chat.
+  const sockets = new Set<net.Socket>()
+  const listener = net.createServer((socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+    socket.once('error', () => socket.destroy())
+    socket.once('readable', () => {
+      const first = socket.read(1) as Buffer | null
+      if (!first) return void socket.destroy()
+      socket.unshift(first)
+      if (first[0] === 0x7b) serveTransferRequest(socket, upstream, check)
+      else server.injectSocket(socket)
+    })
+  })
   fs.rmSync(socketPath, { force: true })
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    listener.once('error', reject)
     // umask 0177 while binding, so the socket is never reachable by others even for an instant.
     const previous = process.umask(0o177)
     try {
-      server.listen(socketPath, () => resolve())
+      listener.listen(socketPath, () => resolve())
     } finally {
       process.umask(previous)
     }
@@ -167,7 +184,8 @@ export async function startControlSocket(
     path: socketPath,
     async close() {
       for (const connection of connections) connection.end()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      for (const socket of sockets) socket.end()
+      await new Promise<void>((resolve) => listener.close(() => resolve()))
       fs.rmSync(socketPath, { force: true })
     },
   }
