@@ -32,6 +32,7 @@ export type AuditAction =
   | 'channels.create'
   | 'channels.revoke'
   | 'login.rate-limited'
+  | 'recordings.key'
 
 export interface AuditInput {
   /** An email, `token:NAME` for a script token, or `-` when nobody is known. */

@@ -93,6 +93,7 @@ describe('a stored group', () => {
     require_2fa: 1,
     ip_allow: '10.0.0.0/8',
     idle_timeout_ms: 60_000,
+    recording: 'off',
     created_at: '',
     updated_at: '',
     ...patch,

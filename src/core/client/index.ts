@@ -206,6 +206,7 @@ export interface GroupSettings {
   require2fa?: boolean
   ipAllow?: string[]
   idleTimeoutMs?: number | null
+  recording?: 'off' | 'required' | 'required-input'
 }
 
 const segment = encodeURIComponent

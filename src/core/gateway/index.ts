@@ -10,6 +10,7 @@ import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { registerAdminRoutes } from './admin-routes.js'
+import { registerRecordingRoutes } from './recordings.js'
 import { LogCipher } from './log-cipher.js'
 import {
   CHANNEL_HEADER,
@@ -136,9 +137,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     onLog: options.onLog,
     tap: options.tap,
     logCipher: options.logCipher ?? LogCipher.random(),
-    policyFor: async (technician) => ({
-      permissions: (await accounts.effectivePolicy(store, technician.id)).permissions,
-    }),
+    policyFor: async (technician) => {
+      const policy = await accounts.effectivePolicy(store, technician.id)
+      return { permissions: policy.permissions, recording: policy.recording }
+    },
     ...(options.maxResumeGraceMs !== undefined ? { maxResumeGraceMs: options.maxResumeGraceMs } : {}),
     // A forged resume costs what a wrong PIN costs: a guesser is slowed the same way.
     onResumeRefused: (address) => wrongPins.record(address),
@@ -236,6 +238,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   registerAdminRoutes(app, {
     store,
     parse,
+    async actor(request) {
+      const { user, name } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
+      return { ...(await accounts.actorOf(store, user, request.ip)), name }
+    },
+  })
+
+  registerRecordingRoutes(app, {
+    store,
+    parse,
+    principal: (request) => accounts.authenticateCall(store, bearer(request), { address: request.ip }),
     async actor(request) {
       const { user, name } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
       return { ...(await accounts.actorOf(store, user, request.ip)), name }
