@@ -85,6 +85,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
   let ssh: HostSshServer | undefined
   let technician = ''
   let policy: Permission[] = []
+  let recording: 'off' | 'required' | 'required-input' = 'off'
   let warned = false
 
   let session: Session | undefined
@@ -134,6 +135,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           sessionId = event.sessionId
           technician = event.technician?.email ?? 'the technician'
           policy = event.policy?.permissions ?? []
+          recording = event.policy?.recording ?? 'off'
           audit.record({
             event: 'session-start',
             session: sessionId,
@@ -202,6 +204,12 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           onActivity,
           onFailure: (reason) => session?.end({ reason, code: 'pairingFailed' }),
           words: gate.outcome,
+          sessionId,
+          recording: {
+            required: recording !== 'off',
+            input: recording === 'required-input',
+            allowed: recording !== 'off' || policy.includes('record'),
+          },
         })
       },
     })
