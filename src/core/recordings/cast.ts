@@ -58,18 +58,17 @@ export const MAX_RECORDING_BYTES = 64 * 1024 * 1024
  */
 export class CastWriter {
   private readonly chunks: string[] = []
-  private readonly started = Date.now()
+  private started = Date.now()
   private readonly decoders = { o: new StringDecoder('utf8'), e: new StringDecoder('utf8'), i: new StringDecoder('utf8') }
   private fd?: number
   private size = 0
   closed = false
 
-  /** Throws (a UserError naming the file) when the file cannot be made. */
-  constructor(
-    info: RecordingInfo,
-    size: { cols: number; rows: number },
-    private readonly file?: string,
-  ) {
+  /**
+   * Makes the file (before the channel is asked for: a folder it cannot write to stops it there);
+   * throws a UserError naming the file when it cannot.
+   */
+  constructor(private readonly file?: string) {
     if (file) {
       try {
         this.fd = fs.openSync(file, 'wx', 0o600)
@@ -77,6 +76,11 @@ export class CastWriter {
         throw writeError(file, error)
       }
     }
+  }
+
+  /** Writes the header, once the channel is open; times count from here. */
+  begin(info: RecordingInfo, size: { cols: number; rows: number }): void {
+    this.started = Date.now()
     const head: CastHeader = {
       version: 2,
       width: size.cols,
