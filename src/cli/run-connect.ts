@@ -57,13 +57,20 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
       ...(device ? { device } : {}),
       ...(options.recordDir !== undefined ? { recordDir: options.recordDir } : {}),
       onRecording: (recording) => {
-        const where = [recording.uploaded ? "sealed to your organisation's recording key" : '', recording.file ?? '']
+        const where = [
+          recording.uploaded ? "sealed to your organisation's recording key" : '',
+          recording.file ?? '',
+        ]
         const line = `recording this ${recording.kind} (${where.filter(Boolean).join(', ')})`
-        process.stderr.write(options.json ? `${toJsonLine({ event: 'recording', ...recording })}\n` : `${line}\n`)
+        process.stderr.write(
+          options.json ? `${toJsonLine({ event: 'recording', ...recording })}\n` : `${line}\n`,
+        )
       },
       onRecordingProblem: (reason) => {
         const line = `the recording stopped: ${reason}; the shell or command is closed`
-        process.stderr.write(options.json ? `${toJsonLine({ event: 'recording-stopped', reason })}\n` : `${line}\n`)
+        process.stderr.write(
+          options.json ? `${toJsonLine({ event: 'recording-stopped', reason })}\n` : `${line}\n`,
+        )
       },
     })
   if (mode.kind === 'hold') {

@@ -38,14 +38,19 @@ afterEach(() => world.stopTracked())
 afterAll(() => world?.dispose())
 
 const endUserEnv = () => ({ HOME: world.dir('home'), SHELL: '/bin/sh' })
-const named = (host: CliProcess, name: string): JsonLine[] => host.events.filter((line) => line.event === name)
+const named = (host: CliProcess, name: string): JsonLine[] =>
+  host.events.filter((line) => line.event === name)
 
 async function recordedShell(env: Record<string, string> = {}, ...connectFlags: string[]) {
   const { pin } = await world.newPin()
   const host = world.track(
-    world.spawn('host', ['host', '--server', url, '--pin', pin, '--json', '--auto-approve', 'shell', ...trust], {
-      env: endUserEnv(),
-    }),
+    world.spawn(
+      'host',
+      ['host', '--server', url, '--pin', pin, '--json', '--auto-approve', 'shell', ...trust],
+      {
+        env: endUserEnv(),
+      },
+    ),
   )
   await host.waitForEvent('waiting')
   const technician = world.track(
@@ -97,14 +102,20 @@ describe('a shell recorded because the policy requires it', () => {
 
     // The real asciinema prints what the shell printed (it reads /dev/tty: give it a terminal).
     const nodePty = await import('@lydell/node-pty')
-    const player = nodePty.spawn('asciinema', ['cat', out], { cols: 100, rows: 30, env: process.env as Record<string, string> })
+    const player = nodePty.spawn('asciinema', ['cat', out], {
+      cols: 100,
+      rows: 30,
+      env: process.env as Record<string, string>,
+    })
     let played = ''
     player.onData((data) => (played += data))
     const status = await new Promise<number>((resolve) => player.onExit(({ exitCode }) => resolve(exitCode)))
     expect(status).toBe(0)
     expect(played).toContain('REC42MARK')
 
-    expect(world.check(await world.run(['recordings', 'verify', out])).stdout).toMatch(/matches what the host sent/)
+    expect(world.check(await world.run(['recordings', 'verify', out])).stdout).toMatch(
+      /matches what the host sent/,
+    )
     const local = fs.readdirSync(localDir).filter((name) => name.endsWith('.cast'))
     expect(local).toHaveLength(1)
     world.check(await world.run(['recordings', 'verify', path.join(localDir, local[0]!)]))
@@ -119,7 +130,10 @@ describe('a shell recorded because the policy requires it', () => {
     const changed = await broken('changed.cast', cast.replace(/REC42MARK(?=[^\n]*\\r\\n)/, 'REC43MARK'))
     expect(changed.exitCode).toBe(1)
     expect(changed.stderr).toMatch(/is not what the host sent: .*differ/)
-    const removed = await broken('removed.cast', [...lines.slice(0, output), ...lines.slice(output + 1), ''].join('\n'))
+    const removed = await broken(
+      'removed.cast',
+      [...lines.slice(0, output), ...lines.slice(output + 1), ''].join('\n'),
+    )
     expect(removed.exitCode).toBe(1)
     const cut = await broken('cut.cast', [...lines.slice(0, -1), ''].join('\n'))
     expect(cut.exitCode).toBe(1)
@@ -142,8 +156,12 @@ describe('forced recording fails closed', () => {
     const { host, technician } = await recordedShell({ RESCUE_RECORDING_UPLOAD_MS: '300' })
     await host.waitForEvent('channel-open', undefined, (line) => line.kind === 'shell')
     // A new key: uploads sealed to the old one are refused from now on.
-    world.check(await world.run(['admin', 'recordings', 'key', 'init', '-o', path.join(world.dir('keys'), 'new.key')]))
-    await technician.waitFor(/the recording stopped: the gateway did not take the recording: .*current recording key/)
+    world.check(
+      await world.run(['admin', 'recordings', 'key', 'init', '-o', path.join(world.dir('keys'), 'new.key')]),
+    )
+    await technician.waitFor(
+      /the recording stopped: the gateway did not take the recording: .*current recording key/,
+    )
     const stopped = await host.waitForEvent('recording', undefined, (line) => line.state === 'stopped')
     expect(stopped.reason).toMatch(/current recording key/)
     await host.waitForEvent('channel-close', undefined, (line) => line.kind === 'shell')
@@ -159,11 +177,32 @@ describe('bad input', () => {
     }
     const outDir = world.dir('bad')
     const wrongKey = path.join(outDir, 'wrong.key')
-    fs.writeFileSync(wrongKey, '{"type":"rescue-recording-key","publicKey":"AAAA","secretKey":"' + Buffer.alloc(32).toString('base64') + '"}')
-    const wrong = await world.run(['recordings', 'get', recordings[0]!.id, '--key', wrongKey, '-o', path.join(outDir, 'x.cast')])
+    fs.writeFileSync(
+      wrongKey,
+      '{"type":"rescue-recording-key","publicKey":"AAAA","secretKey":"' +
+        Buffer.alloc(32).toString('base64') +
+        '"}',
+    )
+    const wrong = await world.run([
+      'recordings',
+      'get',
+      recordings[0]!.id,
+      '--key',
+      wrongKey,
+      '-o',
+      path.join(outDir, 'x.cast'),
+    ])
     expect(wrong.exitCode).toBe(2)
     expect(wrong.stderr).toMatch(/sealed to another key/)
-    const missing = await world.run(['recordings', 'get', 'a'.repeat(26), '--key', keyFile, '-o', path.join(outDir, 'y.cast')])
+    const missing = await world.run([
+      'recordings',
+      'get',
+      'a'.repeat(26),
+      '--key',
+      keyFile,
+      '-o',
+      path.join(outDir, 'y.cast'),
+    ])
     expect(missing.stderr).toMatch(/there is no recording/)
     fs.writeFileSync(path.join(outDir, 'bad.cast'), '{"version":2,"width":80,"height":24}\n[0.1,"o",')
     const malformed = await world.run(['recordings', 'verify', path.join(outDir, 'bad.cast')])

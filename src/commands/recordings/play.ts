@@ -19,11 +19,13 @@ export default class RecordingsPlay extends BaseCommand {
     const { args, flags } = await this.parse(RecordingsPlay)
     const number = (text: string, flag: string) => {
       const value = Number(text)
-      if (!Number.isFinite(value) || value <= 0) throw new UserError('usage', `--${flag} must be a positive number`)
+      if (!Number.isFinite(value) || value <= 0)
+        throw new UserError('usage', `--${flag} must be a positive number`)
       return value
     }
     const speed = number(flags.speed, 'speed')
-    const idleLimit = flags['idle-limit'] === undefined ? undefined : number(flags['idle-limit'], 'idle-limit')
+    const idleLimit =
+      flags['idle-limit'] === undefined ? undefined : number(flags['idle-limit'], 'idle-limit')
     const stop = new AbortController()
     const onInterrupt = () => stop.abort()
     process.once('SIGINT', onInterrupt)

@@ -73,7 +73,10 @@ export function combinePolicies(groups: readonly GroupPolicy[]): EffectivePolicy
     require2fa: groups.some((group) => group.require2fa),
     ipAllow: groups.filter((group) => group.ipAllow.length > 0).map((group) => group.ipAllow),
     ...(timeouts.length > 0 ? { idleTimeoutMs: Math.min(...timeouts) } : {}),
-    recording: recordingModes[Math.max(0, ...groups.map((group) => recordingModes.indexOf(group.recording ?? 'off')))]!,
+    recording:
+      recordingModes[
+        Math.max(0, ...groups.map((group) => recordingModes.indexOf(group.recording ?? 'off')))
+      ]!,
   }
 }
 

@@ -315,7 +315,13 @@ export const api = {
         token,
       ),
     get: (server: string, token: string, id: string) =>
-      request<RecordingSummary & { data: string }>(server, 'GET', `/v1/recordings/${segment(id)}`, undefined, token),
+      request<RecordingSummary & { data: string }>(
+        server,
+        'GET',
+        `/v1/recordings/${segment(id)}`,
+        undefined,
+        token,
+      ),
   },
 }
 

@@ -39,7 +39,11 @@ const ID = /^[a-z2-7]{26}$/
 const keyBody = z.object({ publicKey: z.string().max(64) })
 const uploadBody = z.object({
   sessionId: z.string().regex(/^[a-z0-9]{1,64}$/),
-  channel: z.number().int().nonnegative().max(2 ** 32),
+  channel: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(2 ** 32),
   kind: z.enum(['shell', 'exec']),
   complete: z.boolean(),
   /** base64 of the sealed recording (recordings/seal.ts). */
@@ -125,7 +129,8 @@ export function registerRecordingRoutes(app: FastifyInstance, context: Recording
     const caller = await actor(request)
     accounts.requireMaster(caller, "set the organisation's recording key")
     const { publicKey } = parse(keyBody, request.body)
-    if (!parsePublicKey(publicKey)) throw new UserError('usage', 'not a recording public key (32 bytes in base64)')
+    if (!parsePublicKey(publicKey))
+      throw new UserError('usage', 'not a recording public key (32 bytes in base64)')
     const organisationId = caller.user.organisation_id
     const before = await recordingKey(store, organisationId)
     const fingerprint = recordingKeyFingerprint(publicKey)
@@ -136,7 +141,11 @@ export function registerRecordingRoutes(app: FastifyInstance, context: Recording
       created_by: caller.name,
     }
     if (before) {
-      await store.db.updateTable('recording_keys').set(row).where('organisation_id', '=', organisationId).execute()
+      await store.db
+        .updateTable('recording_keys')
+        .set(row)
+        .where('organisation_id', '=', organisationId)
+        .execute()
     } else {
       await store.db
         .insertInto('recording_keys')
@@ -182,13 +191,18 @@ export function registerRecordingRoutes(app: FastifyInstance, context: Recording
         'the admin changed the key during the session: start a new session',
       )
     }
-    const existing = await store.db.selectFrom('recordings').selectAll().where('id', '=', id).executeTakeFirst()
+    const existing = await store.db
+      .selectFrom('recordings')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
     const now = new Date().toISOString()
     if (existing) {
       if (existing.technician_id !== user.id || existing.session_id !== body.sessionId) {
         throw new UserError('forbidden', 'that recording is not yours')
       }
-      if (Number(existing.complete) === 1) throw new UserError('conflict', 'that recording is complete: it cannot change')
+      if (Number(existing.complete) === 1)
+        throw new UserError('conflict', 'that recording is complete: it cannot change')
       await store.db
         .updateTable('recordings')
         .set({
@@ -240,7 +254,11 @@ export function registerRecordingRoutes(app: FastifyInstance, context: Recording
   app.get('/v1/recordings/:id', async (request) => {
     const caller = await actor(request)
     const { id } = parse(idParams, request.params)
-    const row = await store.db.selectFrom('recordings').select(['technician_id', 'data']).where('id', '=', id).executeTakeFirst()
+    const row = await store.db
+      .selectFrom('recordings')
+      .select(['technician_id', 'data'])
+      .where('id', '=', id)
+      .executeTakeFirst()
     const everyone = caller.role === 'master' || caller.role === 'admin'
     if (!row || (!everyone && row.technician_id !== caller.user.id)) {
       throw new UserError('usage', `there is no recording ${id}`, 'list them with rescue recordings list')

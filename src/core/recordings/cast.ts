@@ -59,7 +59,11 @@ export const MAX_RECORDING_BYTES = 64 * 1024 * 1024
 export class CastWriter {
   private readonly chunks: string[] = []
   private started = Date.now()
-  private readonly decoders = { o: new StringDecoder('utf8'), e: new StringDecoder('utf8'), i: new StringDecoder('utf8') }
+  private readonly decoders = {
+    o: new StringDecoder('utf8'),
+    e: new StringDecoder('utf8'),
+    i: new StringDecoder('utf8'),
+  }
   private fd?: number
   private size = 0
   closed = false
@@ -87,7 +91,10 @@ export class CastWriter {
       height: size.rows,
       timestamp: Math.floor(this.started / 1000),
       env: { TERM: 'xterm-256color', SHELL: '/bin/sh' },
-      title: info.kind === 'exec' ? `rescue exec: ${info.command ?? ''}` : `rescue shell (session ${info.session})`,
+      title:
+        info.kind === 'exec'
+          ? `rescue exec: ${info.command ?? ''}`
+          : `rescue shell (session ${info.session})`,
       rescue: { v: 1, ...info },
     }
     this.append(JSON.stringify(head))
@@ -182,7 +189,8 @@ export function parseCast(text: string): { header: CastHeader; events: CastEvent
     throw bad(1, 'is not a JSON header')
   }
   const parsedHeader = header.safeParse(first)
-  if (!parsedHeader.success) throw bad(1, `is not an asciicast v2 header (${parsedHeader.error.issues[0]?.message})`)
+  if (!parsedHeader.success)
+    throw bad(1, `is not an asciicast v2 header (${parsedHeader.error.issues[0]?.message})`)
   const events: CastEvent[] = []
   let last = 0
   for (let index = 1; index < lines.length; index++) {

@@ -83,7 +83,11 @@ export class StreamHash {
 
 /** The host's side of one channel: hashes what crosses it and makes signed checkpoints. */
 export class ChannelCheckpoints {
-  readonly hashes: Record<StreamName, StreamHash> = { o: new StreamHash(), e: new StreamHash(), i: new StreamHash() }
+  readonly hashes: Record<StreamName, StreamHash> = {
+    o: new StreamHash(),
+    e: new StreamHash(),
+    i: new StreamHash(),
+  }
   private seq = 0
   private lastSigned = ''
 
@@ -127,7 +131,10 @@ export function checkpointSigner(privateKey: string): ssh2.ParsedKey {
 export function openCheckpoint(checkpoint: SignedCheckpoint, hostKey: string): CheckpointPayload | undefined {
   const key = ssh2.utils.parseKey(hostKey)
   if (key instanceof Error || Array.isArray(key) || key.type !== 'ssh-ed25519') return undefined
-  const valid = key.verify(Buffer.from(SIGNING_CONTEXT + checkpoint.payload), Buffer.from(checkpoint.sig, 'base64'))
+  const valid = key.verify(
+    Buffer.from(SIGNING_CONTEXT + checkpoint.payload),
+    Buffer.from(checkpoint.sig, 'base64'),
+  )
   if (valid !== true) return undefined
   let parsed: unknown
   try {

@@ -9,7 +9,13 @@ import type { ServerChannel } from 'ssh2'
 import type { HostActivity } from '../host/events.js'
 import { LineReader } from '../transfer/protocol.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
-import { ChannelCheckpoints, checkpointSigner, type SignedCheckpoint, type StreamHash, type StreamName } from './checkpoint.js'
+import {
+  ChannelCheckpoints,
+  checkpointSigner,
+  type SignedCheckpoint,
+  type StreamHash,
+  type StreamName,
+} from './checkpoint.js'
 
 const CHECKPOINT_EVERY_MS = 1000
 
@@ -55,7 +61,12 @@ export class HostRecordings {
   addLink(channel: ServerChannel): void {
     this.links.add(channel)
     this.stopReason = undefined
-    this.options.onActivity({ event: 'recording', state: 'started', required: this.options.required, input: this.options.input })
+    this.options.onActivity({
+      event: 'recording',
+      state: 'started',
+      required: this.options.required,
+      input: this.options.input,
+    })
     const reader = new LineReader()
     let reason: string | undefined
     channel.on('data', (chunk: Buffer) => {
@@ -63,7 +74,8 @@ export class HostRecordings {
       try {
         for (const line of reader.push(chunk)) {
           const said = JSON.parse(line) as { type?: unknown; reason?: unknown }
-          if (said.type === 'stop' && typeof said.reason === 'string') reason = sanitizeForTerminal(said.reason, 300)
+          if (said.type === 'stop' && typeof said.reason === 'string')
+            reason = sanitizeForTerminal(said.reason, 300)
         }
       } catch {
         channel.close()
@@ -73,7 +85,13 @@ export class HostRecordings {
     channel.on('close', () => {
       if (!this.links.delete(channel) || this.closing) return
       const why = reason ?? 'the technician closed it'
-      this.options.onActivity({ event: 'recording', state: 'stopped', required: this.options.required, input: this.options.input, reason: why })
+      this.options.onActivity({
+        event: 'recording',
+        state: 'stopped',
+        required: this.options.required,
+        input: this.options.input,
+        reason: why,
+      })
       if (this.links.size === 0 && this.options.required) {
         this.stopReason = why
         this.options.onStopped(why)

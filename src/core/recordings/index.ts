@@ -9,7 +9,13 @@ import path from 'node:path'
 import { api } from '../client/index.js'
 import { UserError } from '../errors.js'
 import { MAX_RECORDING_BYTES, parseCast } from './cast.js'
-import { generateRecordingKey, openRecording, readKeyFile, recordingKeyFingerprint, writeKeyFile } from './seal.js'
+import {
+  generateRecordingKey,
+  openRecording,
+  readKeyFile,
+  recordingKeyFingerprint,
+  writeKeyFile,
+} from './seal.js'
 import { verifyRecording, type VerifyResult } from './verify.js'
 
 export { verifyRecording, type VerifyResult } from './verify.js'
@@ -42,7 +48,11 @@ export async function getRecording(options: {
 }): Promise<{ id: string; file: string; sessionId: string; bytes: number; complete: boolean }> {
   const key = readKeyFile(options.keyFile)
   const recording = await api.recordings.get(options.server, options.token, options.id.trim().toLowerCase())
-  const plain = openRecording(Buffer.from(recording.data, 'base64'), key, `${recording.id}\n${recording.sessionId}`)
+  const plain = openRecording(
+    Buffer.from(recording.data, 'base64'),
+    key,
+    `${recording.id}\n${recording.sessionId}`,
+  )
   writeWhole(options.out, plain)
   return {
     id: recording.id,

@@ -8,9 +8,16 @@ import { verifyRecording } from './verify.js'
 /** A recording as both sides make it: the host hashes and signs, the technician writes what arrives. */
 function record(chunks: string[]): string {
   const keys = generateSshKeyPair()
-  const host = new ChannelCheckpoints(checkpointSigner(keys.privateKey), { session: 's1', channel: 3, kind: 'shell' })
+  const host = new ChannelCheckpoints(checkpointSigner(keys.privateKey), {
+    session: 's1',
+    channel: 3,
+    kind: 'shell',
+  })
   const writer = new CastWriter()
-  writer.begin({ session: 's1', channel: 3, kind: 'shell', hostKey: keys.publicKey, input: false }, { cols: 80, rows: 24 })
+  writer.begin(
+    { session: 's1', channel: 3, kind: 'shell', hostKey: keys.publicKey, input: false },
+    { cols: 80, rows: 24 },
+  )
   chunks.forEach((chunk, index) => {
     const bytes = Buffer.from(chunk)
     host.hashes.o.push(bytes)
@@ -31,7 +38,11 @@ describe('a recording with the host checkpoints', () => {
   it('verifies as it was made', () => {
     const result = verifyRecording(text)
     expect(result.problems).toEqual([])
-    expect(result).toMatchObject({ valid: true, checkpoints: 2, bytes: { o: Buffer.byteLength('hello wörld\r\n$ exit\r\n') } })
+    expect(result).toMatchObject({
+      valid: true,
+      checkpoints: 2,
+      bytes: { o: Buffer.byteLength('hello wörld\r\n$ exit\r\n') },
+    })
   })
 
   it('fails after one byte changed, an event removed, an event added, or the end cut', () => {
@@ -40,7 +51,8 @@ describe('a recording with the host checkpoints', () => {
     const withoutEvent = [...all.slice(0, 3), ...all.slice(4)].join('\n') + '\n'
     expect(verifyRecording(withoutEvent).valid).toBe(false)
     const time = (JSON.parse(all.at(-2)!) as [number])[0]
-    const added = [...all.slice(0, -1), JSON.stringify([time, 'o', 'rm -rf /\r\n']), all.at(-1)].join('\n') + '\n'
+    const added =
+      [...all.slice(0, -1), JSON.stringify([time, 'o', 'rm -rf /\r\n']), all.at(-1)].join('\n') + '\n'
     expect(verifyRecording(added).problems.join()).toMatch(/never sent/)
     expect(verifyRecording(all.slice(0, -1).join('\n') + '\n').problems.join()).toMatch(/final checkpoint/)
     expect(verifyRecording(text.slice(0, text.length - 20)).valid).toBe(false)
@@ -68,7 +80,9 @@ describe('sealing to the recording key', () => {
     expect(openRecording(sealed, key, 'r1\ns1').toString()).toBe('secret output')
     expect(() => openRecording(sealed, key, 'r2\ns1')).toThrow(/changed or cut/)
     expect(() => openRecording(sealed, generateRecordingKey(), 'r1\ns1')).toThrow(/another key/)
-    expect(() => openRecording(sealed.subarray(0, sealed.length - 3), key, 'r1\ns1')).toThrow(/changed or cut/)
+    expect(() => openRecording(sealed.subarray(0, sealed.length - 3), key, 'r1\ns1')).toThrow(
+      /changed or cut/,
+    )
     expect(() => openRecording(Buffer.from('garbage'), key, 'r1\ns1')).toThrow(/not a sealed recording/)
   })
 })

@@ -47,7 +47,8 @@ export function writeKeyFile(file: string, pair: RecordingKeyPair): void {
     fs.writeFileSync(file, text, { mode: 0o600, flag: 'wx' })
   } catch (error) {
     const code = (error as { code?: string }).code
-    if (code === 'EEXIST') throw new UserError('conflict', `${file} exists already`, 'choose another file with -o')
+    if (code === 'EEXIST')
+      throw new UserError('conflict', `${file} exists already`, 'choose another file with -o')
     throw new UserError('failure', `cannot write ${file}: ${(error as Error).message}`)
   }
 }
@@ -61,12 +62,20 @@ export function readKeyFile(file: string): RecordingKeyPair {
   } catch (error) {
     const code = (error as { code?: string }).code
     if (code === 'ENOENT') throw new UserError('usage', `there is no key file ${file}`)
-    throw new UserError('usage', `${file} is not a recording key file`, 'use the file rescue admin recordings key init wrote')
+    throw new UserError(
+      'usage',
+      `${file} is not a recording key file`,
+      'use the file rescue admin recordings key init wrote',
+    )
   }
   const result = keyFile.safeParse(parsed)
   const secret = result.success ? Buffer.from(result.data.secretKey, 'base64') : undefined
   if (!result.success || secret?.length !== nacl.box.secretKeyLength) {
-    throw new UserError('usage', `${file} is not a recording key file`, 'use the file rescue admin recordings key init wrote')
+    throw new UserError(
+      'usage',
+      `${file} is not a recording key file`,
+      'use the file rescue admin recordings key init wrote',
+    )
   }
   return result.data
 }
@@ -136,7 +145,8 @@ export function openRecording(sealed: Buffer, key: RecordingKeyPair, context: st
     Buffer.from(head.epk, 'base64'),
     Buffer.from(key.secretKey, 'base64'),
   )
-  if (!dataKey) throw new UserError('usage', 'this key cannot open the recording (wrong key, or a damaged recording)')
+  if (!dataKey)
+    throw new UserError('usage', 'this key cannot open the recording (wrong key, or a damaged recording)')
   try {
     const decipher = createDecipheriv('aes-256-gcm', Buffer.from(dataKey), Buffer.from(head.iv, 'base64'))
     decipher.setAAD(Buffer.from(`${MAGIC}\n${context}`))

@@ -39,7 +39,11 @@ export function verifyRecording(text: string): VerifyResult {
   const { header, events, complete } = parsed
   const info = header.rescue
   if (!info) {
-    return { valid: false, problems: ['the recording carries no host checkpoints (not made by rescue)'], checkpoints: 0 }
+    return {
+      valid: false,
+      problems: ['the recording carries no host checkpoints (not made by rescue)'],
+      checkpoints: 0,
+    }
   }
   const problems: string[] = []
   if (!complete) problems.push('the recording is cut short (its last line is incomplete)')
@@ -60,7 +64,8 @@ export function verifyRecording(text: string): VerifyResult {
         continue
       }
       checkpoints.push(payload)
-    } else if (code !== 'r' && code !== 'm') problems.push(`event ${index + 1}: an unknown event code "${code}"`)
+    } else if (code !== 'r' && code !== 'm')
+      problems.push(`event ${index + 1}: an unknown event code "${code}"`)
   }
   const all = {
     o: Buffer.concat(recorded.o),
@@ -77,22 +82,29 @@ export function verifyRecording(text: string): VerifyResult {
       const state = checkpoint[stream]
       const data = all[stream]
       if (state.n > data.length) {
-        problems.push(`checkpoint ${checkpoint.seq}: the host sent ${state.n} bytes of ${streamName[stream]}, the recording has ${data.length}`)
+        problems.push(
+          `checkpoint ${checkpoint.seq}: the host sent ${state.n} bytes of ${streamName[stream]}, the recording has ${data.length}`,
+        )
         continue
       }
       const hash = createHash('sha256').update(data.subarray(0, state.n)).digest('hex')
       if (hash !== state.h) {
-        problems.push(`checkpoint ${checkpoint.seq}: the first ${state.n} bytes of ${streamName[stream]} differ from what the host sent`)
+        problems.push(
+          `checkpoint ${checkpoint.seq}: the first ${state.n} bytes of ${streamName[stream]} differ from what the host sent`,
+        )
       }
     }
   })
   const last = checkpoints.at(-1)
   if (!last) problems.push('the recording has no checkpoint from the host')
-  else if (!last.final) problems.push("the recording ends before the host's final checkpoint: its end is missing")
+  else if (!last.final)
+    problems.push("the recording ends before the host's final checkpoint: its end is missing")
   else {
     for (const stream of checked) {
       if (all[stream].length > last[stream].n) {
-        problems.push(`the recording has ${all[stream].length - last[stream].n} bytes of ${streamName[stream]} the host never sent`)
+        problems.push(
+          `the recording has ${all[stream].length - last[stream].n} bytes of ${streamName[stream]} the host never sent`,
+        )
       }
     }
   }

@@ -284,7 +284,9 @@ export class HostSshServer {
       if (info.name === RECORDING_SUBSYSTEM && !claimed) {
         claimed = true
         if (this.closed || !(this.options.recording?.allowed ?? false)) {
-          this.options.broker.refuse("a recording of this session: the technician's groups do not allow record")
+          this.options.broker.refuse(
+            "a recording of this session: the technician's groups do not allow record",
+          )
           return reject?.()
         }
         const channel = accept()

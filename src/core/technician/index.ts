@@ -239,7 +239,9 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
         sessionId,
         hostKey,
         plan: {
-          ...(required ? { upload: { publicKey: info.publicKey!, input: info.mode === 'required-input' } } : {}),
+          ...(required
+            ? { upload: { publicKey: info.publicKey!, input: info.mode === 'required-input' } }
+            : {}),
           ...(options.recordDir ? { dir: options.recordDir } : {}),
         },
         onProblem: (reason) => options.onRecordingProblem?.(reason),
@@ -252,7 +254,12 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
   const prepareRecording = async (connected: ssh2.Client, kind: 'shell' | 'exec', command?: string) => {
     const recorder = await recordings(connected)
     const recording = await recorder?.prepare(kind, command)
-    if (recording) options.onRecording?.({ kind, uploaded: recorder!.uploading, ...(recording.file ? { file: recording.file } : {}) })
+    if (recording)
+      options.onRecording?.({
+        kind,
+        uploaded: recorder!.uploading,
+        ...(recording.file ? { file: recording.file } : {}),
+      })
     return recording
   }
 
