@@ -141,6 +141,41 @@ describe('a shell recorded because the policy requires it', () => {
   })
 })
 
+describe('a recorded command', () => {
+  it('keeps stdout and stderr, and verifies', async () => {
+    const { pin } = await world.newPin()
+    const host = world.track(
+      world.spawn(
+        'host',
+        ['host', '--server', url, '--pin', pin, '--json', '--auto-approve', 'exec', ...trust],
+        {
+          env: endUserEnv(),
+        },
+      ),
+    )
+    await host.waitForEvent('waiting')
+    const localDir = world.dir('exec')
+    const technician = world.track(
+      world.spawn('connect', [
+        'connect',
+        '--pin',
+        pin,
+        '--record',
+        localDir,
+        '--exec',
+        'echo OUT$((1+1)); echo ERR$((2+2)) >&2',
+      ]),
+    )
+    expect((await technician.waitForExit()).exitCode).toBe(0)
+    expect(technician.stdout).toBe('OUT2\n')
+    const [file] = fs.readdirSync(localDir)
+    const cast = fs.readFileSync(path.join(localDir, file!), 'utf8')
+    expect(cast).toContain('"o","OUT2\\n"')
+    expect(cast).toContain('"e","ERR4\\n"')
+    world.check(await world.run(['recordings', 'verify', path.join(localDir, file!)]))
+  })
+})
+
 describe('forced recording fails closed', () => {
   it('a local folder that cannot be written: no shell is opened, and the technician is told why', async () => {
     const notAFolder = path.join(world.dir('file'), 'plain-file')
