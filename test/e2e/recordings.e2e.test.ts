@@ -141,6 +141,29 @@ describe('a shell recorded because the policy requires it', () => {
   })
 })
 
+describe('a shell recorded with keystrokes (required-input)', () => {
+  it('has the input as "i" events, and the host signed them too', async () => {
+    world.check(await world.run(['admin', 'groups', 'set', 'admins', '--recording', 'required-input']))
+    try {
+      const localDir = world.dir('input')
+      const { host, technician } = await recordedShell({}, '--record', localDir)
+      await host.waitForEvent('channel-open', undefined, (line) => line.kind === 'shell')
+      const from = technician.mark()
+      technician.write('echo KEY$((3*3))\r')
+      await technician.waitFor('KEY9', { from })
+      technician.write('exit\r')
+      await technician.waitForExit()
+      const [file] = fs.readdirSync(localDir)
+      const cast = fs.readFileSync(path.join(localDir, file!), 'utf8')
+      expect(cast).toMatch(/"i","echo KEY/)
+      expect(JSON.parse(cast.split('\n')[0]!)).toMatchObject({ rescue: { input: true } })
+      world.check(await world.run(['recordings', 'verify', path.join(localDir, file!)]))
+    } finally {
+      world.check(await world.run(['admin', 'groups', 'set', 'admins', '--recording', 'required']))
+    }
+  })
+})
+
 describe('a recorded command', () => {
   it('keeps stdout and stderr, and verifies', async () => {
     const { pin } = await world.newPin()

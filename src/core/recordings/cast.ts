@@ -90,7 +90,7 @@ export class CastWriter {
       width: size.cols,
       height: size.rows,
       timestamp: Math.floor(this.started / 1000),
-      env: { TERM: 'xterm-256color', SHELL: '/bin/sh' },
+      env: { TERM: 'xterm-256color' },
       title:
         info.kind === 'exec'
           ? `rescue exec: ${info.command ?? ''}`
