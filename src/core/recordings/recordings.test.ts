@@ -60,8 +60,11 @@ describe('a recording with the host checkpoints', () => {
 
   it('refuses a checkpoint signed by another key', () => {
     const other = record(['hello ', 'wörld\r\n', '$ ', 'exit\r\n'])
-    const foreign = lines(other).at(-1)!
-    const swapped = [...lines(text).slice(0, -1), foreign].join('\n') + '\n'
+    const [, code, data] = JSON.parse(lines(other).at(-1)!) as [number, string, string]
+    const ours = lines(text)
+    // The other recording's final checkpoint, at our own last time: only its signature differs.
+    const time = (JSON.parse(ours.at(-1)!) as [number])[0]
+    const swapped = [...ours.slice(0, -1), JSON.stringify([time, code, data])].join('\n') + '\n'
     expect(verifyRecording(swapped).problems.join()).toMatch(/did not sign/)
   })
 
