@@ -19,7 +19,7 @@ const time = (run: () => void) => {
 const key = generateRecordingKey()
 // Warm up (first use loads OpenSSL's cipher and compiles tweetnacl) before anything is timed.
 openRecording(sealRecording(data.subarray(0, 1 << 20), key.publicKey, 'w'), key, 'w')
-let sealed = Buffer.alloc(0)
+let sealed: Buffer = Buffer.alloc(0)
 const seal = time(() => (sealed = sealRecording(data, key.publicKey, 'id\nsession')))
 const open = time(() => openRecording(sealed, key, 'id\nsession'))
 const aes = time(() => {
