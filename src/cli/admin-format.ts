@@ -64,7 +64,7 @@ export function formatGroups(groups: readonly GroupSummary[]): string[] {
     clean(group.name),
     `  allow:        ${list(group.allow)}`,
     `  deny:         ${list(group.deny)}`,
-    `  single prompt: ${group.singlePrompt ? 'yes' : 'no'}   2FA: ${group.require2fa ? 'required' : 'optional'}   idle timeout: ${group.idleTimeoutMs ? formatDurationMs(group.idleTimeoutMs) : 'none'}`,
+    `  single prompt: ${group.singlePrompt ? 'yes' : 'no'}   2FA: ${group.require2fa ? 'required' : 'optional'}   idle timeout: ${group.idleTimeoutMs ? formatDurationMs(group.idleTimeoutMs) : 'none'}   recording: ${group.recording ?? 'off'}`,
     `  IP allow-list: ${group.ipAllow.length > 0 ? group.ipAllow.join(', ') : 'any address'}`,
     `  members:      ${list(group.members)}`,
     `  admins:       ${list(group.admins)}`,

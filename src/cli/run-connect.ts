@@ -37,6 +37,8 @@ export interface ConnectOptions {
   mode: ConnectMode
   /** How long a dropped link may take to come back before the session ends. */
   resumeGraceMs: number
+  /** `--record DIR`: a local recording of each shell and command. */
+  recordDir?: string
 }
 
 export async function runConnect(options: ConnectOptions): Promise<void> {
@@ -53,6 +55,23 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
       controlDir: runtimeDir(),
       resumeGraceMs: options.resumeGraceMs,
       ...(device ? { device } : {}),
+      ...(options.recordDir !== undefined ? { recordDir: options.recordDir } : {}),
+      onRecording: (recording) => {
+        const where = [
+          recording.uploaded ? "sealed to your organisation's recording key" : '',
+          recording.file ?? '',
+        ]
+        const line = `recording this ${recording.kind} (${where.filter(Boolean).join(', ')})`
+        process.stderr.write(
+          options.json ? `${toJsonLine({ event: 'recording', ...recording })}\n` : `${line}\n`,
+        )
+      },
+      onRecordingProblem: (reason) => {
+        const line = `the recording stopped: ${reason}; the shell or command is closed`
+        process.stderr.write(
+          options.json ? `${toJsonLine({ event: 'recording-stopped', reason })}\n` : `${line}\n`,
+        )
+      },
     })
   if (mode.kind === 'hold') {
     const display = await sessionDisplay('technician', options.json)
@@ -118,6 +137,10 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
     process.exitCode = endedStatus(ended)
   } finally {
     stopListening()
+    // The last uploads go before the session ends, so the gateway has each recording whole.
+    await technician.flushRecordings().catch((error: unknown) => {
+      process.stderr.write(`the recording could not be finished: ${(error as Error).message}\n`)
+    })
     technician.session.end()
     await technician.session.done
   }

@@ -21,6 +21,7 @@ With --exec or a shell, stdout and stderr carry the remote side's output and res
     `<%= config.bin %> connect --pin 123456 --exec 'uname -a'`,
     '<%= config.bin %> connect --pin 123456 --no-shell --json',
     '<%= config.bin %> connect --pin 123456 --listen 2222',
+    '<%= config.bin %> connect --pin 123456 --record ~/recordings',
     '<%= config.bin %> connect k5nvmh3wq2x7tb4c9d0e1f2g3h',
   ]
 
@@ -50,6 +51,12 @@ With --exec or a shell, stdout and stderr carry the remote side's output and res
       allowNo: true,
     }),
     'resume-grace': resumeGraceFlag,
+    record: Flags.directory({
+      description:
+        'keep a recording (asciicast, for rescue recordings play and asciinema) of each shell and command in DIR (needs the permission record)',
+      exclusive: ['listen'],
+      env: 'RESCUE_RECORD',
+    }),
   }
 
   async run(): Promise<void> {
@@ -82,6 +89,7 @@ With --exec or a shell, stdout and stderr carry the remote side's output and res
       json: this.jsonEnabled(),
       mode,
       resumeGraceMs: parseDuration(flags['resume-grace']),
+      ...(flags.record !== undefined ? { recordDir: flags.record } : {}),
     })
   }
 }

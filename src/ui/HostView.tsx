@@ -142,6 +142,12 @@ export function HostView({
       <Text dimColor>rescue · you are sharing this computer</Text>
       <ConnectionLine state={state} now={now} />
       {state.phase === 'connected' && state.link && <LinkStatus link={state.link} role="host" now={now} />}
+      {state.phase === 'connected' && state.recorded && (
+        <Text color="red">
+          ● REC the technician records this session&apos;s shells and commands
+          {state.recorded.input ? ', keystrokes included' : ''}
+        </Text>
+      )}
       {/* Who is connecting and the words come first; then the words' question; then any prompt. */}
       {state.sas && (state.phase === 'connected' || state.phase === 'ended') && (
         <HostIdentity

@@ -38,6 +38,7 @@ export type AuditAction =
   | 'gdpr.delete'
   | 'webhooks.set'
   | 'webhooks.remove'
+  | 'recordings.key'
 
 export interface AuditInput {
   /** An email, `token:NAME` for a script token, or `-` when nobody is known. */

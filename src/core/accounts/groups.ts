@@ -4,7 +4,7 @@
  */
 import { recordAudit } from './audit-trail.js'
 import { addressInBlocks } from './cidr.js'
-import { groupPolicy, type GroupPolicy } from './policy.js'
+import { groupPolicy, type GroupPolicy, type RecordingMode } from './policy.js'
 import { requireAdmin, requireGroupAdmin, requireMaster, type Actor } from './roles.js'
 import type { Permission } from '../consent/types.js'
 import { UserError } from '../errors.js'
@@ -45,6 +45,8 @@ export interface GroupChanges {
   ipAllow?: string[]
   /** null removes the idle timeout. */
   idleTimeoutMs?: number | null
+  /** Whether shells and commands must be recorded (policy.ts). */
+  recording?: RecordingMode
 }
 
 async function summarise(store: Store, group: Group): Promise<GroupSummary> {
@@ -154,6 +156,7 @@ export async function setGroup(
     require_2fa: (changes.require2fa ?? before.require2fa) ? 1 : 0,
     ip_allow: ipAllow.join(','),
     idle_timeout_ms: idle,
+    ...(changes.recording ? { recording: changes.recording } : {}),
     updated_at: new Date().toISOString(),
   })
   const after = await summarise(store, await findGroup(store, name))
@@ -185,6 +188,7 @@ function policyRecord(policy: GroupPolicy): Record<string, unknown> {
     require2fa: policy.require2fa,
     ipAllow: policy.ipAllow,
     idleTimeoutMs: policy.idleTimeoutMs ?? null,
+    recording: policy.recording ?? 'off',
   }
 }
 

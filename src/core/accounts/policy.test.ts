@@ -93,6 +93,7 @@ describe('a stored group', () => {
     require_2fa: 1,
     ip_allow: '10.0.0.0/8',
     idle_timeout_ms: 60_000,
+    recording: 'off',
     created_at: '',
     updated_at: '',
     ...patch,
@@ -106,7 +107,16 @@ describe('a stored group', () => {
       require2fa: true,
       ipAllow: ['10.0.0.0/8'],
       idleTimeoutMs: 60_000,
+      recording: 'off',
     })
+  })
+
+  it('requires recording when any group does, keystrokes included when one says so', () => {
+    const policy = (recording: string) => groupPolicy(row({ recording }))
+    expect(combinePolicies([policy('off'), policy('required')]).recording).toBe('required')
+    expect(combinePolicies([policy('required-input'), policy('required')]).recording).toBe('required-input')
+    expect(combinePolicies([policy('off')]).recording).toBe('off')
+    expect(combinePolicies([]).recording).toBe('off')
   })
 
   it('with a permission name that does not exist is an error, never ignored', () => {

@@ -8,6 +8,17 @@ import { addressInBlocks, parseCidrList } from './cidr.js'
 import { parsePermissionList, permissions, type Permission } from '../consent/types.js'
 import type { Group, Store } from '../store/index.js'
 
+/**
+ * Whether shells and commands must be recorded (recordings/): `off`, `required` (output, sizes,
+ * checkpoints), `required-input` (the technician's keystrokes too). The strictest group wins.
+ */
+export const recordingModes = ['off', 'required', 'required-input'] as const
+export type RecordingMode = (typeof recordingModes)[number]
+
+function recordingMode(value: string | undefined): RecordingMode {
+  return (recordingModes as readonly string[]).includes(value ?? '') ? (value as RecordingMode) : 'off'
+}
+
 /** One group's policy, decoded from its row. */
 export interface GroupPolicy {
   name: string
@@ -17,6 +28,8 @@ export interface GroupPolicy {
   /** CIDR blocks; empty for no restriction. */
   ipAllow: string[]
   idleTimeoutMs?: number
+  /** `off` when absent. */
+  recording?: RecordingMode
 }
 
 /** What a user may do, from all their groups. */
@@ -31,6 +44,7 @@ export interface EffectivePolicy {
   /** One list per group that restricts addresses; an address must match each. */
   ipAllow: string[][]
   idleTimeoutMs?: number
+  recording: RecordingMode
 }
 
 /** A group row as a policy; a stored name that is no longer a permission is an error, never ignored. */
@@ -42,6 +56,7 @@ export function groupPolicy(group: Group): GroupPolicy {
     require2fa: group.require_2fa === 1,
     ipAllow: parseCidrList(group.ip_allow),
     ...(group.idle_timeout_ms ? { idleTimeoutMs: group.idle_timeout_ms } : {}),
+    recording: recordingMode(group.recording),
   }
 }
 
@@ -58,6 +73,10 @@ export function combinePolicies(groups: readonly GroupPolicy[]): EffectivePolicy
     require2fa: groups.some((group) => group.require2fa),
     ipAllow: groups.filter((group) => group.ipAllow.length > 0).map((group) => group.ipAllow),
     ...(timeouts.length > 0 ? { idleTimeoutMs: Math.min(...timeouts) } : {}),
+    recording:
+      recordingModes[
+        Math.max(0, ...groups.map((group) => recordingModes.indexOf(group.recording ?? 'off')))
+      ]!,
   }
 }
 

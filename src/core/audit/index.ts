@@ -256,6 +256,14 @@ const auditEntrySchema = z.discriminatedUnion('event', [
   z.object({ ...common, event: z.literal('words-confirmed'), by: z.literal('end-user') }),
   z.object({ ...common, event: z.literal('words-rejected'), by: z.enum(['end-user', 'timeout']) }),
   z.object({ ...common, event: z.literal('trust-gateway'), permissions: z.array(z.enum(permissions)) }),
+  z.object({
+    ...common,
+    event: z.literal('recording'),
+    state: z.enum(['started', 'stopped']),
+    required: z.boolean(),
+    input: z.boolean(),
+    reason: z.string().optional(),
+  }),
 ])
 
 // The schema and the type must describe the same entries: either drifting fails to compile.

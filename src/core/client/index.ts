@@ -257,6 +257,7 @@ export interface GroupSettings {
   require2fa?: boolean
   ipAllow?: string[]
   idleTimeoutMs?: number | null
+  recording?: 'off' | 'required' | 'required-input'
 }
 
 const segment = encodeURIComponent
@@ -390,8 +391,51 @@ export const api = {
     ) => request<WebhookSettings & { secret?: string }>(server, 'PUT', '/v1/admin/webhooks', settings, token),
     removeWebhook: (server: string, token: string) =>
       request<WebhookSettings>(server, 'DELETE', '/v1/admin/webhooks', undefined, token),
+    setRecordingKey: (server: string, token: string, publicKey: string) =>
+      request<{ fingerprint: string }>(server, 'PUT', '/v1/admin/recordings/key', { publicKey }, token),
+  },
+  recordings: {
+    /** Whether the caller's policy requires recording, and the organisation's key to seal to. */
+    key: (server: string, token: string) =>
+      request<RecordingKeyInfo>(server, 'GET', '/v1/recordings/key', undefined, token),
+    upload: (server: string, token: string, id: string, upload: RecordingUpload) =>
+      request<{ id: string; size: number }>(server, 'PUT', `/v1/recordings/${segment(id)}`, upload, token),
+    list: (server: string, token: string, session?: string) =>
+      request<{ recordings: RecordingSummary[] }>(
+        server,
+        'GET',
+        `/v1/recordings${session ? `?session=${segment(session)}` : ''}`,
+        undefined,
+        token,
+      ),
+    get: (server: string, token: string, id: string) =>
+      request<RecordingSummary & { data: string }>(
+        server,
+        'GET',
+        `/v1/recordings/${segment(id)}`,
+        undefined,
+        token,
+      ),
   },
 }
+
+export interface RecordingKeyInfo {
+  mode: 'off' | 'required' | 'required-input'
+  publicKey?: string
+  fingerprint?: string
+}
+
+export interface RecordingUpload {
+  sessionId: string
+  channel: number
+  kind: 'shell' | 'exec'
+  complete: boolean
+  /** base64 of the sealed recording. */
+  data: string
+}
+
+export type { RecordingSummary } from '../gateway/recordings.js'
+import type { RecordingSummary } from '../gateway/recordings.js'
 
 export interface OpenSocketOptions {
   server: string

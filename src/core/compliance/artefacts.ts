@@ -2,10 +2,8 @@
  * Session artefacts: what the gateway keeps per session beside its log. Reports list them, and
  * retention and GDPR erase them with the session. The session log itself (sessions and their
  * events) is handled by the store; anything else kept per session registers here.
- *
- * RECORDINGS PLUG IN HERE: the recordings table (migration 0012-recordings) gets one entry in
- * SESSION_ARTEFACTS, built on its list/delete-by-session-and-age functions, e.g.
- *   { kind: 'recording', list: listRecordingsOf, deleteForSessions: deleteRecordingsOf, deleteEndedBefore: ... }
+ * Recordings (docs/recordings.md) are the one kind today: sealed to the organisation's key, so a
+ * report shows their size and channel, never their content.
  */
 import type { Store } from '../store/index.js'
 
@@ -29,8 +27,36 @@ export interface SessionArtefacts {
   deleteForSessions(store: Store, sessionIds: string[]): Promise<number>
 }
 
-/** Every kind of artefact the gateway keeps; recordings join here (see the header). */
-export const SESSION_ARTEFACTS: readonly SessionArtefacts[] = []
+/** The sealed recordings of shells and commands (migration 0012-recordings). */
+const recordings: SessionArtefacts = {
+  kind: 'recording',
+  async list(store, sessionIds) {
+    const rows = await store.db
+      .selectFrom('recordings')
+      .select(['id', 'session_id', 'started_at', 'size', 'kind', 'channel', 'complete'])
+      .where('session_id', 'in', sessionIds)
+      .orderBy('started_at')
+      .execute()
+    return rows.map((row) => ({
+      kind: 'recording',
+      id: row.id,
+      sessionId: row.session_id,
+      createdAt: row.started_at,
+      bytes: Number(row.size),
+      detail: { channel: Number(row.channel), of: row.kind, complete: Number(row.complete) === 1 },
+    }))
+  },
+  async deleteForSessions(store, sessionIds) {
+    const result = await store.db
+      .deleteFrom('recordings')
+      .where('session_id', 'in', sessionIds)
+      .executeTakeFirst()
+    return Number(result.numDeletedRows)
+  },
+}
+
+/** Every kind of artefact the gateway keeps per session. */
+export const SESSION_ARTEFACTS: readonly SessionArtefacts[] = [recordings]
 
 /** What every registered kind keeps for these sessions. */
 export async function listArtefacts(

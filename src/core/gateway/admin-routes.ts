@@ -53,6 +53,7 @@ const setGroupBody = z.object({
     .max(7 * 24 * 3600 * 1000)
     .nullable()
     .optional(),
+  recording: z.enum(accounts.recordingModes).optional(),
 })
 const tokenBody = z.object({ name, group: name, ttlSeconds: z.number().int().positive() })
 const channelBody = z.object({ group: name, name: name.optional() })
@@ -106,6 +107,7 @@ export function registerAdminRoutes(app: FastifyInstance, context: AdminRouteCon
         ...(body.require2fa !== undefined ? { require2fa: body.require2fa } : {}),
         ...(body.ipAllow ? { ipAllow: parseCidrList(body.ipAllow.join(',')) } : {}),
         ...(body.idleTimeoutMs !== undefined ? { idleTimeoutMs: body.idleTimeoutMs } : {}),
+        ...(body.recording ? { recording: body.recording } : {}),
       }),
     }
   })

@@ -35,7 +35,12 @@ export const controlMessage = z.discriminatedUnion('type', [
      * To the host only, over its own connection: what the technician's groups let them ask for.
      * The host refuses anything else, whatever the end user would answer.
      */
-    policy: z.object({ permissions: z.array(z.enum(permissions)) }).optional(),
+    policy: z
+      .object({
+        permissions: z.array(z.enum(permissions)),
+        recording: z.enum(['off', 'required', 'required-input']).optional(),
+      })
+      .optional(),
   }),
   /**
    * To the host: its technician handed the session to another, who must pair afresh. Everything

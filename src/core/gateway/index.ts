@@ -12,6 +12,7 @@ import type { WebSocket } from 'ws'
 import { z } from 'zod'
 import { registerAdminRoutes } from './admin-routes.js'
 import { registerComplianceRoutes } from './compliance-routes.js'
+import { registerRecordingRoutes } from './recordings.js'
 import { LogCipher } from './log-cipher.js'
 import {
   CHANNEL_HEADER,
@@ -178,9 +179,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     tap: options.tap,
     logCipher,
     onSessionEnded: (sessionId) => complianceJobs.sessionEnded(sessionId),
-    policyFor: async (technician) => ({
-      permissions: (await accounts.effectivePolicy(store, technician.id)).permissions,
-    }),
+    policyFor: async (technician) => {
+      const policy = await accounts.effectivePolicy(store, technician.id)
+      return { permissions: policy.permissions, recording: policy.recording }
+    },
     ...(options.maxResumeGraceMs !== undefined ? { maxResumeGraceMs: options.maxResumeGraceMs } : {}),
     // A forged resume costs what a wrong PIN costs: a guesser is slowed the same way.
     onResumeRefused: (address) => void wrongPins.record(address).catch(logInternal),
@@ -297,6 +299,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     parse,
     actor: adminActor,
     selfUrls: (request) => [url, `${request.protocol}://${request.host}`],
+  })
+
+  registerRecordingRoutes(app, {
+    store,
+    parse,
+    principal: (request) => accounts.authenticateCall(store, bearer(request), { address: request.ip }),
+    async actor(request) {
+      const { user, name } = await accounts.authenticateCall(store, bearer(request), { address: request.ip })
+      return { ...(await accounts.actorOf(store, user, request.ip)), name }
+    },
   })
 
   /** Decides, before the upgrade, whether this peer may come in, and where; failures are HTTP errors. */

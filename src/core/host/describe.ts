@@ -71,5 +71,9 @@ export function describeHostActivity(activity: HostActivity): string {
         : 'the end user did not confirm the security words in time'
     case 'trust-gateway':
       return `warning: ${trustGatewayWarning(activity.permissions)}`
+    case 'recording':
+      return activity.state === 'started'
+        ? `the technician records this session's shells and commands${activity.input ? ', keystrokes included' : ''}${activity.required ? ' (their organisation requires it)' : ''}`
+        : `the technician's recording stopped: ${safe(activity.reason ?? 'no reason given')}${activity.required ? '; shells and commands were closed, as their organisation requires' : ''}`
   }
 }

@@ -64,3 +64,8 @@ export type HostActivity =
    * nobody's identity checked by a key of the end user's. Warned on screen and in the audit log.
    */
   | { event: 'trust-gateway'; permissions: Permission[] }
+  /**
+   * The technician's side started or stopped recording shells and commands (recordings/host.ts):
+   * `required` by their policy; `input` when their keystrokes are recorded too.
+   */
+  | { event: 'recording'; state: 'started' | 'stopped'; required: boolean; input: boolean; reason?: string }

@@ -87,6 +87,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
   let ssh: HostSshServer | undefined
   let technician = ''
   let policy: Permission[] = []
+  let recording: 'off' | 'required' | 'required-input' = 'off'
   let warned = false
 
   let session: Session | undefined
@@ -137,6 +138,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           sessionId = event.sessionId
           technician = event.technician?.email ?? 'the technician'
           policy = event.policy?.permissions ?? []
+          recording = event.policy?.recording ?? 'off'
           audit.record({
             event: 'session-start',
             session: sessionId,
@@ -205,6 +207,12 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           onActivity,
           onFailure: (reason) => session?.end({ reason, code: 'pairingFailed' }),
           words: gate.outcome,
+          sessionId,
+          recording: {
+            required: recording !== 'off',
+            input: recording === 'required-input',
+            allowed: recording !== 'off' || policy.includes('record'),
+          },
         })
       },
     })

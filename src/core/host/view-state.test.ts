@@ -455,3 +455,21 @@ describe('reduceHostView: the security words', () => {
     expect(state.prompts.map((prompt) => prompt.id)).toEqual(['r1'])
   })
 })
+
+describe('a recorded session', () => {
+  it('shows REC while the technician records, and says why it stopped', () => {
+    const started = run([{ event: 'recording', state: 'started', required: true, input: true }])
+    expect(started.recorded).toEqual({ input: true })
+    expect(started.feed.at(-1)?.text).toMatch(
+      /records this session's shells and commands, keystrokes included/,
+    )
+    const stopped = run(
+      [{ event: 'recording', state: 'stopped', required: true, input: true, reason: 'the disk is full' }],
+      started,
+    )
+    expect(stopped.recorded).toBeUndefined()
+    expect(stopped.feed.at(-1)?.text).toMatch(
+      /recording stopped: the disk is full; shells and commands were closed/,
+    )
+  })
+})

@@ -9,6 +9,7 @@ import type { SessionEvent } from '../session/index.js'
 import { initialSessionView, reduceSessionView, type SessionViewState } from '../session/view-state.js'
 import { formatSize } from '../text/size.js'
 import { trustGatewayWarning } from '../trust/describe.js'
+import { describeHostActivity } from './describe.js'
 import type { ChannelKind, HostActivity } from './events.js'
 
 /** The most feed entries kept; the view shows only the last few. */
@@ -55,6 +56,8 @@ export interface HostViewState extends SessionViewState {
   wordsDeadline?: string
   /** `--trust-gateway`: what is pre-approved rests on the gateway's word alone. */
   trustGateway?: boolean
+  /** The technician records shells and commands (and keystrokes, when `input`). */
+  recorded?: { input: boolean }
 }
 
 export interface TransferInProgress {
@@ -252,6 +255,11 @@ export function reduceHostView(
       return log(state, `refused without asking: ${action.request}`)
     case 'trust-gateway':
       return log({ ...state, trustGateway: true }, `warning: ${trustGatewayWarning(action.permissions)}`)
+    case 'recording': {
+      const { recorded: _was, ...rest } = state
+      const next = action.state === 'started' ? { ...rest, recorded: { input: action.input } } : rest
+      return log(next, describeHostActivity(action))
+    }
 
     case 'chat-unsent':
       return log(state, 'not sent: the technician has no chat open (they can run rescue chat)')

@@ -104,6 +104,8 @@ export interface WordsEvent {
 
 export interface SessionPolicy {
   permissions: Permission[]
+  /** Whether shells and commands must be recorded (accounts/policy.ts); `off` when absent. */
+  recording?: 'off' | 'required' | 'required-input'
 }
 
 export interface SessionOptions {

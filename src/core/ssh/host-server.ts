@@ -36,6 +36,8 @@ import { TRANSFER_SUBSYSTEM } from '../transfer/protocol.js'
 import type { WordsOutcome } from '../host/words.js'
 import { WORDS_SUBSYSTEM } from './subsystems.js'
 import { REFUSALS_SUBSYSTEM, REVOKED_MESSAGE } from './subsystems.js'
+import { RECORDING_SUBSYSTEM } from '../recordings/checkpoint.js'
+import { HostRecordings } from '../recordings/host.js'
 
 export interface HostSshOptions {
   transport: Duplex
@@ -49,6 +51,10 @@ export interface HostSshOptions {
   onFailure(reason: string): void
   /** What the end user said about the security words, once they said it (see host/words.ts). */
   words?: Promise<WordsOutcome>
+  /** This session's id, named in the recordings' signed checkpoints. */
+  sessionId?: string
+  /** The policy's recording setting; with `required`, no shell or command runs unrecorded. */
+  recording?: { required: boolean; input: boolean; allowed: boolean }
 }
 
 interface PtyRequest {
@@ -60,7 +66,8 @@ interface PtyRequest {
 /** What must stop when the end user revokes access: one running shell or command. */
 interface OpenChannel {
   kind: ChannelKind
-  stop(): void
+  /** `message` goes with the HUP exit signal: the end user revoked access, the recording stopped... */
+  stop(message?: string): void
 }
 
 export class HostSshServer {
@@ -76,8 +83,19 @@ export class HostSshServer {
   /** This session's file transfers, shared by its SFTP channels and `transfer@rescue`. */
   private readonly ledger = new TransferLedger()
   private closed = false
+  /** The technician's `recording@rescue` channels and each shell's and command's checkpoints. */
+  private readonly recordings: HostRecordings
 
   constructor(private readonly options: HostSshOptions) {
+    this.recordings = new HostRecordings({
+      hostKey: options.hostKey,
+      sessionId: options.sessionId ?? '',
+      required: options.recording?.required ?? false,
+      input: options.recording?.input ?? false,
+      onActivity: (activity) => options.onActivity(activity),
+      // A required recording that stopped: nothing may go on unrecorded.
+      onStopped: (reason) => this.closeRecordedChannels(reason),
+    })
     this.server = new ssh2.Server({ hostKeys: [options.hostKey], ident: 'rescue' }, (connection) =>
       this.onConnection(connection),
     )
@@ -100,11 +118,26 @@ export class HostSshServer {
     return channels.length
   }
 
+  /** A required recording stopped: every shell and command closes, saying why. */
+  private closeRecordedChannels(reason: string): void {
+    for (const [id, channel] of [...this.open.entries()]) {
+      if (channel.kind === 'sftp') continue
+      try {
+        channel.stop(`the recording stopped: ${reason}`)
+      } catch {
+        // The SSH stream is already gone.
+      }
+      this.open.delete(id)
+      this.options.onActivity({ event: 'channel-close', channel: id, kind: channel.kind, signal: 'SIGHUP' })
+    }
+  }
+
   /** Ends SSH: every channel is closed and the connection dropped. */
   close(): void {
     if (this.closed) return
     this.closed = true
     this.closeAllChannels()
+    this.recordings.close()
     this.connection?.end()
     this.server.close()
   }
@@ -178,6 +211,15 @@ export class HostSshServer {
         return Promise.resolve(false)
       }
       claimed = true
+      if (permission !== 'sysinfo') {
+        const unrecorded = this.recordings.refusal(permission)
+        if (unrecorded) {
+          this.options.broker.refuse(unrecorded)
+          return Promise.resolve(false)
+        }
+        // The end user is told, in the very question, that what they allow is recorded.
+        if (this.recordings.active) summary = `${summary} (recorded)`
+      }
       return this.decideChannel(permission, summary, {
         ...(detail !== undefined ? { detail } : {}),
         withdrawn: withdrawn.signal,
@@ -237,6 +279,18 @@ export class HostSshServer {
         claimed = true
         const channel = accept()
         if (channel) this.chat(channel)
+        return
+      }
+      if (info.name === RECORDING_SUBSYSTEM && !claimed) {
+        claimed = true
+        if (this.closed || !(this.options.recording?.allowed ?? false)) {
+          this.options.broker.refuse(
+            "a recording of this session: the technician's groups do not allow record",
+          )
+          return reject?.()
+        }
+        const channel = accept()
+        if (channel) this.recordings.addLink(channel)
         return
       }
       if (info.name === REFUSALS_SUBSYSTEM && !claimed) {
@@ -395,21 +449,27 @@ export class HostSshServer {
       encoding: null,
     })
     const id = this.track('shell', undefined, {
-      stop: () => {
+      stop: (message = REVOKED_MESSAGE) => {
         // The shell leads its own session: hang up its whole process group, not just the shell.
         hangUpGroup(terminal.pid)
         terminal.kill('SIGHUP')
-        channel.exit('HUP', false, REVOKED_MESSAGE)
+        this.recordings.finish(channel)
+        channel.exit('HUP', false, message)
         channel.close()
       },
     })
+    const hashes = this.recordings.track(channel, 'shell')
     terminal.onData((data) => {
+      hashes.o.push(data as unknown as Buffer)
       if (!channel.write(data) && !channel.destroyed) {
         terminal.pause()
         channel.once('drain', () => terminal.resume())
       }
     })
-    channel.on('data', (data: Buffer) => terminal.write(data as unknown as string))
+    channel.on('data', (data: Buffer) => {
+      hashes.i.push(data)
+      terminal.write(data as unknown as string)
+    })
     terminal.onExit(({ exitCode, signal }) => {
       // node-pty may report the exit before the last output has been read: let it arrive first.
       setTimeout(() => {
@@ -436,18 +496,26 @@ export class HostSshServer {
       detached: true,
     })
     const id = this.track(kind, command, {
-      stop: () => {
+      stop: (message = REVOKED_MESSAGE) => {
         hangUpGroup(child.pid)
-        channel.exit('HUP', false, REVOKED_MESSAGE)
+        this.recordings.finish(channel)
+        channel.exit('HUP', false, message)
         channel.close()
       },
     })
+    const hashes = this.recordings.track(channel, kind === 'exec' ? 'exec' : 'shell')
+    // Hashed as they are handed to the channel, stream by stream, for the signed checkpoints.
+    child.stdout!.on('data', (data: Buffer) => hashes.o.push(data))
+    child.stderr!.on('data', (data: Buffer) => hashes.e.push(data))
+    channel.on('data', (data: Buffer) => hashes.i.push(data))
     child.stdout!.pipe(channel, { end: false })
     child.stderr!.pipe(channel.stderr, { end: false })
     channel.pipe(child.stdin!)
     child.stdin!.on('error', () => {})
     child.on('error', (error) => {
-      channel.stderr.write(`rescue: could not run the command: ${error.message}\n`)
+      const text = `rescue: could not run the command: ${error.message}\n`
+      hashes.e.push(Buffer.from(text))
+      channel.stderr.write(text)
       this.finish(id, channel, 127)
     })
     child.on('close', (code, signal) => this.finish(id, channel, code ?? undefined, signal ?? undefined))
@@ -472,6 +540,8 @@ export class HostSshServer {
     const open = this.open.get(id)
     if (!open) return
     this.open.delete(id)
+    // The last checkpoint goes before the exit status: the technician holds it when the channel closes.
+    this.recordings.finish(channel)
     if (!channel.destroyed) {
       if (signal) channel.exit(signal.replace(/^SIG/, ''), false, '')
       else channel.exit(exitCode ?? 0)

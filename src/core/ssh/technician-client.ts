@@ -50,12 +50,12 @@ const denied = () => new UserError('denied', 'denied by the end user')
 export function runRemoteCommand(
   client: ssh2.Client,
   command: string,
-  io: { stdout: Writable; stderr: Writable; stdin?: Readable; onOpen?: () => void },
+  io: { stdout: Writable; stderr: Writable; stdin?: Readable; onOpen?: (channel: ClientChannel) => void },
 ): Promise<RemoteExit> {
   return new Promise((resolve, reject) => {
     client.exec(command, (error, channel) => {
       if (error) return reject(denied())
-      io.onOpen?.()
+      io.onOpen?.(channel)
       io.stdin?.pipe(channel)
       channel.pipe(io.stdout, { end: false })
       channel.stderr.pipe(io.stderr, { end: false })

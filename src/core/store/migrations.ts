@@ -308,6 +308,42 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('sessions_created').on('sessions').column('created_at').execute()
     },
   },
+  '0012-recordings': {
+    async up(db: Kysely<unknown>) {
+      // off: nothing recorded for the gateway; required: every shell and command, output only;
+      // required-input: the technician's keystrokes too.
+      await db.schema
+        .alterTable('groups')
+        .addColumn('recording', 'text', (c) => c.notNull().defaultTo('off'))
+        .execute()
+      await db.schema
+        .createTable('recording_keys')
+        .addColumn('organisation_id', 'text', (c) => c.primaryKey())
+        .addColumn('public_key', 'text', (c) => c.notNull())
+        .addColumn('fingerprint', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .execute()
+      await db.schema
+        .createTable('recordings')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('session_id', 'text', (c) => c.notNull())
+        .addColumn('organisation_id', 'text', (c) => c.notNull())
+        .addColumn('technician_id', 'text', (c) => c.notNull())
+        .addColumn('channel', 'integer', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('complete', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('uploads', 'integer', (c) => c.notNull())
+        .addColumn('size', 'integer', (c) => c.notNull())
+        .addColumn('key_fingerprint', 'text', (c) => c.notNull())
+        .addColumn('data', 'text', (c) => c.notNull())
+        .execute()
+      await db.schema.createIndex('recordings_session').on('recordings').column('session_id').execute()
+      await db.schema.createIndex('recordings_started').on('recordings').column('started_at').execute()
+    },
+  },
 }
 
 export const migrationProvider: MigrationProvider = {

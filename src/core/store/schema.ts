@@ -65,6 +65,8 @@ export interface GroupsTable {
   idle_timeout_ms: number | null
   created_at: string
   updated_at: string
+  /** Recording of shells and commands (0012): off, required, required-input. */
+  recording: Generated<string>
 }
 
 export interface GroupMembersTable {
@@ -207,6 +209,8 @@ export interface Database {
   address_failures: AddressFailuresTable
   compliance_settings: ComplianceSettingsTable
   webhook_deliveries: WebhookDeliveriesTable
+  recording_keys: RecordingKeysTable
+  recordings: RecordingsTable
 }
 
 /** An organisation's compliance settings (migration 0013); no row means the defaults. */
@@ -240,6 +244,38 @@ export interface WebhookDeliveriesTable {
   delivered_at: string | null
   /** Set when retries ran out (a day after the session ended). */
   gave_up_at: string | null
+}
+
+/** The organisation's recording key: only its public half (recordings/seal.ts). */
+export interface RecordingKeysTable {
+  organisation_id: string
+  /** base64 of the X25519 public key. */
+  public_key: string
+  fingerprint: string
+  created_at: string
+  created_by: string
+}
+
+/** One shell or exec channel's recording, sealed to the recording key: the gateway cannot read it. */
+export interface RecordingsTable {
+  id: string
+  session_id: string
+  organisation_id: string
+  technician_id: string
+  /** The host's SSH channel number. */
+  channel: number
+  kind: string
+  started_at: string
+  updated_at: string
+  /** 1 once the channel closed and its last upload arrived; no upload changes it after. */
+  complete: Generated<number>
+  /** How many uploads replaced it so far (each carries the whole recording so far). */
+  uploads: number
+  /** Bytes of the sealed recording. */
+  size: number
+  key_fingerprint: string
+  /** base64 of the sealed recording. */
+  data: string
 }
 
 /**

@@ -30,6 +30,7 @@ import {
   type RemoteExit,
 } from '../ssh/technician-client.js'
 import { Refusals, unexplained } from './refusals.js'
+import { TechnicianRecordings } from '../recordings/technician.js'
 
 export interface TechnicianOptions {
   server: string
@@ -48,6 +49,12 @@ export interface TechnicianOptions {
   onChat?(message: ChatMessage): void
   /** This machine's device certificate and key, presented to hosts that check them (`--trust`). */
   device?: DeviceCredential
+  /** `--record DIR`: keep a recording of each shell and command in DIR. */
+  recordDir?: string
+  /** A recording stopped (it could not be written or uploaded): its shell or command was closed. */
+  onRecordingProblem?(reason: string): void
+  /** A shell or command is being recorded: for the gateway (sealed), in a local file, or both. */
+  onRecording?(recording: { kind: 'shell' | 'exec'; uploaded: boolean; file?: string }): void
 }
 
 /** What the technician's side reports: the session's events, and the end user's answer about the words. */
@@ -69,6 +76,8 @@ export interface TechnicianSession {
   check: PolicyCheck
   /** Why the host just refused a channel request for `permission` (the end user, policy, no answer...). */
   explain(permission: Permission): Promise<UserError>
+  /** Resolves once every recording is finished and uploaded (call it before leaving). */
+  flushRecordings(): Promise<void>
   /** Opens a shell once the end user allows it; `closed` settles when it ends. */
   shell(pty?: {
     term: string
@@ -96,6 +105,8 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
   })
   words.catch(() => {})
   let client: ssh2.Client | undefined
+  let hostKey = ''
+  let recorder: Promise<TechnicianRecordings | undefined> | undefined
   let sessionId = ''
   let control: ControlSocket | undefined
   let refusals: Refusals | undefined
@@ -127,6 +138,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
       options.onEvent(event)
     },
     onSecured({ transport, peerSshKey }) {
+      hostKey = `${peerSshKey.type} ${peerSshKey.getPublicSSH().toString('base64')}`
       connectSsh({ transport, privateKey: keys.privateKey, hostKey: peerSshKey }).then(
         (connected) => {
           client = connected
@@ -203,23 +215,82 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     throw error
   }
 
+  /**
+   * What this session records, asked of the gateway once: the policy's requirement and the key
+   * to seal to, plus `--record DIR`. Undefined when nothing is recorded.
+   */
+  const recordings = (connected: ssh2.Client): Promise<TechnicianRecordings | undefined> => {
+    recorder ??= (async () => {
+      const info = await api.recordings.key(options.server, options.token)
+      const required = info.mode !== 'off'
+      if (required && !info.publicKey) {
+        throw new UserError(
+          'forbidden',
+          'your organisation requires recording shells and commands, but has no recording key',
+          'an admin must run rescue admin recordings key init',
+        )
+      }
+      if (!required && !options.recordDir) return undefined
+      if (!required) await check(['record'])
+      return new TechnicianRecordings({
+        client: connected,
+        server: options.server,
+        token: options.token,
+        sessionId,
+        hostKey,
+        plan: {
+          ...(required
+            ? { upload: { publicKey: info.publicKey!, input: info.mode === 'required-input' } }
+            : {}),
+          ...(options.recordDir ? { dir: options.recordDir } : {}),
+        },
+        onProblem: (reason) => options.onRecordingProblem?.(reason),
+      })
+    })()
+    // A refusal is said each time it is asked: the next try asks the gateway again.
+    recorder.catch(() => (recorder = undefined))
+    return recorder
+  }
+  const prepareRecording = async (connected: ssh2.Client, kind: 'shell' | 'exec', command?: string) => {
+    const recorder = await recordings(connected)
+    const recording = await recorder?.prepare(kind, command)
+    if (recording)
+      options.onRecording?.({
+        kind,
+        uploaded: recorder!.uploading,
+        ...(recording.file ? { file: recording.file } : {}),
+      })
+    return recording
+  }
+
   return {
     session,
     ssh,
     words,
     check,
     explain,
+    flushRecordings: async () => {
+      const active = await recorder?.catch(() => undefined)
+      await active?.flush()
+    },
     async exec(command, io) {
       const client = await ssh
       await words
       await check(['exec']).catch(reportGatewayRefusal('exec'))
+      const recording = await prepareRecording(client, 'exec', command)
       const running = runRemoteCommand(client, command, {
         ...io,
-        onOpen() {
+        onOpen(channel) {
+          recording?.attach(channel, undefined)
           report('consent-decision', 'exec', true)
           report('channel-open', 'exec')
         },
-      }).catch(reportRefusal('exec'))
+      })
+        .catch((error: unknown) => {
+          recording?.abandon()
+          throw error
+        })
+        .catch(reportRefusal('exec'))
       const exit = await Promise.race([running, sessionOver])
       report('channel-close', 'exec')
       return exit
@@ -233,7 +304,14 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
       const ended = session.done.then((end) => {
         throw new UserError(end.code ?? 'sessionEnded', `the session ended: ${end.reason}`)
       })
-      const channel = await Promise.race([openRemoteShell(client, pty), ended]).catch(reportRefusal('shell'))
+      const recording = await prepareRecording(client, 'shell')
+      const channel = await Promise.race([openRemoteShell(client, pty), ended])
+        .catch((error: unknown) => {
+          recording?.abandon()
+          throw error
+        })
+        .catch(reportRefusal('shell'))
+      recording?.attach(channel, pty)
       report('consent-decision', 'shell', true)
       report('channel-open', 'shell')
       const closed = Promise.race([settleOnClose(channel), sessionOver]).finally(() =>

@@ -42,6 +42,11 @@ export default class AdminGroupsSet extends BaseCommand {
     }),
     'ip-allow-any': Flags.boolean({ description: 'lift the address restriction', exclusive: ['ip-allow'] }),
     'idle-timeout': Flags.string({ description: 'log members out after this long unused: 15m, 1h, or off' }),
+    recording: Flags.string({
+      description:
+        "record members' shells and commands, sealed to the organisation's recording key: off, required, or required-input (keystrokes too)",
+      options: ['off', 'required', 'required-input'],
+    }),
     server: serverFlag,
   }
 
@@ -57,6 +62,7 @@ export default class AdminGroupsSet extends BaseCommand {
       ...(flags['ip-allow'] !== undefined ? { ipAllow: parseCidrList(flags['ip-allow']) } : {}),
       ...(flags['ip-allow-any'] ? { ipAllow: [] } : {}),
       ...(idle !== undefined ? { idleTimeoutMs: idle.trim() === 'off' ? null : parseDuration(idle) } : {}),
+      ...(flags.recording ? { recording: flags.recording as GroupSettings['recording'] } : {}),
     }
     const { server, token } = requireLogin(flags.server)
     const result = await api.admin.setGroup(server, token, args.name, settings)
