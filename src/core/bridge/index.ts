@@ -117,6 +117,9 @@ function bridgeServer(
 ): ssh2.Server {
   return new ssh2.Server({ hostKeys: [hostKey], ident: 'rescue-bridge' }, (connection) => {
     connections.add(connection)
+    // Interactive traffic: without this, a small packet after another waits for the peer's delayed
+    // ACK (40 ms on Linux), which was every sftp request's and echoed keystroke's latency.
+    ;(connection as unknown as { setNoDelay(noDelay: boolean): void }).setNoDelay(true)
     connection.on('close', () => connections.delete(connection))
     connection.on('error', () => connection.end())
     connection.on('authentication', authenticate)
