@@ -215,7 +215,12 @@ function bridgeSession(
     remote?.setWindow(info.rows, info.cols, info.height, info.width)
     accept?.()
   })
-  session.on('env', (_accept, reject) => reject?.())
+  // Passed on with the shell or exec request: the host accepts LANG and LC_* and refuses the rest.
+  const env: Record<string, string> = {}
+  session.on('env', (accept, _reject, info) => {
+    env[info.key] = info.val
+    accept?.()
+  })
   session.on('signal', (accept, _reject, info) => {
     remote?.signal(info.name)
     accept?.()
@@ -244,13 +249,13 @@ function bridgeSession(
   // local input waits in the stream.
   session.on('shell', (accept) => {
     const local = accept()
-    if (local) void gated(local, ['shell'], () => upstream.shell(pty ?? false, connect(local, 'shell')))
+    if (local) void gated(local, ['shell'], () => upstream.shell(pty ?? false, { env }, connect(local, 'shell')))
   })
   session.on('exec', (accept, _reject, info) => {
     const local = accept()
     if (local)
       void gated(local, ['exec'], () =>
-        upstream.exec(info.command, pty ? { pty } : {}, connect(local, 'exec')),
+        upstream.exec(info.command, pty ? { pty, env } : { env }, connect(local, 'exec')),
       )
   })
   // rescue's own subsystems (chat, sysinfo) are answered only once the end user's side has: a chat
