@@ -25,7 +25,8 @@ const ADMIN = {
 const ALL = 'exec,shell,files.send,files.receive,files.browse,files.modify'
 /** Times set on everything seeded, so `ls -l` and trees can compare them exactly. */
 const SEEDED_TIME = 1_700_000_000
-const has = (tool: string) => execa('sh', ['-c', `command -v ${tool}`], { reject: false }).then((r) => r.exitCode === 0)
+const has = (tool: string) =>
+  execa('sh', ['-c', `command -v ${tool}`], { reject: false }).then((r) => r.exitCode === 0)
 
 interface Side {
   name: 'sshd' | 'rescue'
@@ -152,7 +153,7 @@ function tree(dir: string, since: number): Record<string, string> {
       const time = stats.mtimeMs / 1000 < since ? String(Math.floor(stats.mtimeMs / 1000)) : 'new'
       const mode = (stats.mode & 0o7777).toString(8)
       const relative = path.relative(dir, full)
-      if (stats.isSymbolicLink()) out[relative] = `link -> ${fs.readlinkSync(full)}`
+      if (stats.isSymbolicLink()) out[relative] = `link -> ${fs.readlinkSync(full).replace(dir, '<R>')}`
       else if (stats.isDirectory()) {
         out[relative] = `dir ${mode} ${time}`
         walk(full)
@@ -254,8 +255,9 @@ const ROWS: Row[] = [
     ].join('\n'),
   },
   {
-    name: 'ssh -tt: an exec with a pty gets a terminal',
-    script: '$SSH -tt $DEST "tty; stty size; test -t 0 && echo stdin is a tty" < /dev/null',
+    name: 'ssh -t on a terminal: an exec with a pty gets a terminal of its size',
+    script:
+      'script -qec "stty rows 40 cols 100; $SSH -t $DEST \'tty; stty size; test -t 0 && echo stdin is a tty\'" /dev/null < /dev/null',
   },
   {
     name: 'sftp symlink, ln -s and readlink through ls -l',
@@ -291,19 +293,30 @@ const ROWS: Row[] = [
   },
   {
     name: 'sftp reget and reput: resumed transfers',
-    script: SFTP_BATCH('reget $R/big.bin $L/big.bin\nput $L/up.txt $R/half.bin\nreput $L/full.bin $R/half.bin'),
+    script: SFTP_BATCH(
+      'reget $R/big.bin $L/big.bin\nput $L/up.txt $R/half.bin\nreput $L/full.bin $R/half.bin',
+    ),
     after: () => {
-      const lines = fs.readFileSync(auditLog, 'utf8').trim().split('\n').map((line) => JSON.parse(line))
+      const lines = fs
+        .readFileSync(auditLog, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line))
       const resumed = lines.filter(
-        (line) => line.event === 'file-transfer' && line.direction === 'from-host' && /big\.bin$/.test(line.path),
+        (line) =>
+          line.event === 'file-transfer' && line.direction === 'from-host' && /big\.bin$/.test(line.path),
       )
-      const whole = crypto.createHash('sha256').update(fs.readFileSync(`${resumed.at(-1).path}`)).digest('hex')
+      const whole = crypto
+        .createHash('sha256')
+        .update(fs.readFileSync(`${resumed.at(-1).path}`))
+        .digest('hex')
       expect(resumed.at(-1)).toMatchObject({ bytes: 1_000_000, sha256: whole, complete: true, from: 400_000 })
     },
   },
   {
     name: 'scp -r of 120 small files, both protocols',
-    script: '$SCP -r $L/many $DEST:$R/many && $SCP -O -r $L/many $DEST:$R/legacy && $SCP -r $DEST:$R/sub $L/back',
+    script:
+      '$SCP -r $L/many $DEST:$R/many && $SCP -O -r $L/many $DEST:$R/legacy && $SCP -r $DEST:$R/sub $L/back',
   },
   {
     name: 'scp -p keeps modes and times',
@@ -343,19 +356,23 @@ EOF`,
 
 describe('OpenSSH tools through rescue connect --listen behave as against sshd', () => {
   ROWS.forEach((row, index) => {
-    it(row.name, async (context) => {
-      if (row.needs && !tools[row.needs]) {
-        console.log(`skipped "${row.name}": ${row.needs} is not installed here`)
-        return context.skip()
-      }
-      const [reference, rescue] = [await runRow(row, sides[0]!, index), await runRow(row, sides[1]!, index)]
-      if (row.output === false) {
-        reference.output = ''
-        rescue.output = ''
-      }
-      expect(rescue).toEqual(reference)
-      await row.after?.(rescue, { R: '', L: '' })
-    }, 180_000)
+    it(
+      row.name,
+      async (context) => {
+        if (row.needs && !tools[row.needs]) {
+          console.log(`skipped "${row.name}": ${row.needs} is not installed here`)
+          return context.skip()
+        }
+        const [reference, rescue] = [await runRow(row, sides[0]!, index), await runRow(row, sides[1]!, index)]
+        if (row.output === false) {
+          reference.output = ''
+          rescue.output = ''
+        }
+        expect(rescue).toEqual(reference)
+        await row.after?.(rescue, { R: '', L: '' })
+      },
+      180_000,
+    )
   })
 })
 

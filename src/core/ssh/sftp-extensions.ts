@@ -15,6 +15,7 @@ const EXTENSIONS: [string, string][] = [
   ['statvfs@openssh.com', '2'],
   ['hardlink@openssh.com', '1'],
   ['fsync@openssh.com', '1'],
+  ['users-groups-by-id@openssh.com', '1'],
 ]
 const VERSION = 2
 const EXTENDED_REPLY = 201
@@ -28,8 +29,8 @@ interface SftpInternals {
 
 const internals = (sftp: SFTPWrapper) => sftp as unknown as SftpInternals
 
-function sshString(text: string): Buffer {
-  const bytes = Buffer.from(text, 'utf8')
+function sshString(text: string | Buffer): Buffer {
+  const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : text
   const length = Buffer.alloc(4)
   length.writeUInt32BE(bytes.length)
   return Buffer.concat([length, bytes])
@@ -89,6 +90,28 @@ export function sendExtendedReply(sftp: SFTPWrapper, id: number, data: Buffer): 
   }
   out.window -= reply.length
   inner._protocol.channelData(out.id, reply)
+}
+
+/**
+ * users-groups-by-id@openssh.com: the account and group names of the ids asked (each list a string
+ * of uint32s), as two strings of strings, "" where unknown. OpenSSH's sftp 9 then writes `ls -l`
+ * itself with these names.
+ */
+export function usersGroupsById(data: Buffer): Buffer {
+  const { users, groups } = accountNames()
+  const ids = (at: number): { list: number[]; next: number } => {
+    if (at + 4 > data.length) return { list: [], next: at }
+    const length = data.readUInt32BE(at)
+    const list: number[] = []
+    for (let p = at + 4; p + 4 <= Math.min(at + 4 + length, data.length); p += 4)
+      list.push(data.readUInt32BE(p))
+    return { list, next: at + 4 + length }
+  }
+  const uids = ids(0)
+  const gids = ids(uids.next)
+  const names = (list: number[], map: Map<number, string>) =>
+    sshString(Buffer.concat(list.map((id) => sshString(map.get(id) ?? ''))))
+  return Buffer.concat([names(uids.list, users), names(gids.list, groups)])
 }
 
 /** The SSH strings at the start of an EXTENDED request's data. */

@@ -67,7 +67,13 @@ import {
   unpartialName,
 } from '../transfer/host-paths.js'
 import type { TransferLedger } from '../transfer/ledger.js'
-import { announceExtensions, longname, readStrings, sendExtendedReply } from './sftp-extensions.js'
+import {
+  announceExtensions,
+  longname,
+  readStrings,
+  sendExtendedReply,
+  usersGroupsById,
+} from './sftp-extensions.js'
 
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp
 
@@ -132,6 +138,9 @@ export interface SftpServeOptions {
 }
 
 const PROGRESS_INTERVAL_MS = 500
+/** How long a rename of a file this channel is still writing waits for its CLOSE. */
+const UPLOAD_CLOSE_WAIT_MS = 5000
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
 
 /** Serves one SFTP channel until it closes; every request is answered, none throws. */
 export function serveSftp(sftp: SFTPWrapper, options: SftpServeOptions): void {
@@ -224,6 +233,9 @@ interface Upload {
   readable: boolean
   /** The mode the target has until the client sets one: the replaced file's, else the default. */
   baseMode: number
+  /** Resolves once the upload is closed or abandoned, its file in place or not. */
+  done: Promise<void>
+  settle(): void
   target: string
   /** The target's partial name: one upload at a time per target on this channel. */
   partial: string
@@ -432,8 +444,12 @@ class SftpSession {
     if (!mixed) this.options.ledger?.notePartial(partial)
     const written = new Ranges()
     written.add(0, opened.start)
+    let settle = () => {}
+    const done = new Promise<void>((resolve) => (settle = resolve))
     const upload: Upload = {
       kind: 'upload',
+      done,
+      settle,
       file: opened.file,
       readable: reading,
       baseMode: existing?.isFile() ? existing.mode & 0o7777 : DEFAULT_FILE_MODE,
@@ -597,6 +613,10 @@ class SftpSession {
 
   private async rename(id: number, from: string, to: string, replace: boolean): Promise<void> {
     const source = await parentFollowed(this.resolve(from))
+    // A file still being written is not there yet: sshfs renames it (sed -i) before the kernel's
+    // release sends CLOSE. Its CLOSE comes right after; the rename waits for it, a while.
+    const writing = this.uploadsByTarget.get(source)
+    if (writing) await Promise.race([writing.done, delay(UPLOAD_CLOSE_WAIT_MS)])
     const destination = await parentFollowed(this.resolve(to))
     // Partial files hold only what uploads wrote, so a resume may hash them: nothing else becomes one.
     if (unpartialName(path.basename(destination)) !== undefined) {
@@ -707,6 +727,11 @@ class SftpSession {
       case 'statvfs@openssh.com':
         if (first === undefined) break
         return this.run(id, () => this.statvfs(id, first), first)
+      case 'users-groups-by-id@openssh.com':
+        // Names of the owners of files a listing (asked for) already showed by number: asked nothing.
+        return this.run(id, async () => {
+          if (!this.closed) sendExtendedReply(this.sftp, id, usersGroupsById(data ?? Buffer.alloc(0)))
+        })
       case 'fsync@openssh.com': {
         const handle = data && data.length >= 4 ? data.subarray(4, 4 + data.readUInt32BE(0)) : undefined
         if (!handle) break
@@ -838,6 +863,8 @@ class SftpSession {
     if (!open) return this.status(id, STATUS_CODE.FAILURE, 'no such handle')
     // Gone at once: what arrives for this handle from now on is refused.
     this.handles.delete(key)
+    // A request on the file arriving from now on meets it in place (sed -i renames it next).
+    if (open.kind === 'upload') this.markBusy(open.target, open.done)
     this.enqueue(id, open, async () => {
       if (open.kind === 'listing') {
         await open.dir.close().catch(() => {})
@@ -847,9 +874,7 @@ class SftpSession {
         await this.finishDownload(open)
         return this.ok(id)
       }
-      const finishing = this.finishUpload(open)
-      this.markBusy(open.target, finishing)
-      const problem = await finishing
+      const problem = await this.finishUpload(open)
       if (problem === undefined) return this.ok(id)
       const kept = open.mixed
         ? 'nothing was kept'
@@ -906,6 +931,7 @@ class SftpSession {
     if (problem !== undefined && up.mixed) await fsp.rm(up.writing, { force: true }).catch(() => {})
     this.uploading.delete(up.partial)
     if (this.uploadsByTarget.get(up.target) === up) this.uploadsByTarget.delete(up.target)
+    up.settle()
     this.report(
       up.target,
       { direction: 'to-host', path: up.shown, bytes: size, sha256, complete: problem === undefined },
@@ -981,6 +1007,7 @@ class SftpSession {
     if (size === 0 || open.mixed) await fsp.rm(open.writing, { force: true }).catch(() => {})
     this.uploading.delete(open.partial)
     if (this.uploadsByTarget.get(open.target) === open) this.uploadsByTarget.delete(open.target)
+    open.settle()
     this.report(
       open.target,
       { direction: 'to-host', path: open.shown, bytes: size, sha256, complete: false },
