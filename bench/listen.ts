@@ -104,7 +104,7 @@ async function measure(target: Target, work: string, remote: string, tree: strin
   await timed('scp', ['-P', String(target.port), ...target.options, small, `${dest}:${there}`])
   const result = {
     echoMs: await echo(target, opts.echoes),
-    sftpStatMs: await sftpPerOp(target, `ls -ld ${there}`, opts.ops),
+    sftpStatMs: await sftpPerOp(target, `ls -l ${there}`, opts.ops),
     sftpPutMs: await sftpPerOp(target, `put ${small} ${there}`, opts.ops),
     sftpGetMs: await sftpPerOp(target, `get ${there} ${path.join(work, 'got.bin')}`, opts.ops),
     scpTreeSeconds: 0,

@@ -249,7 +249,8 @@ function bridgeSession(
   // local input waits in the stream.
   session.on('shell', (accept) => {
     const local = accept()
-    if (local) void gated(local, ['shell'], () => upstream.shell(pty ?? false, { env }, connect(local, 'shell')))
+    if (local)
+      void gated(local, ['shell'], () => upstream.shell(pty ?? false, { env }, connect(local, 'shell')))
   })
   session.on('exec', (accept, _reject, info) => {
     const local = accept()
