@@ -9,12 +9,18 @@
  *   client announced it as `attrs.size` in OPEN ("a file" otherwise);
  * - looking (OPENDIR, STAT, LSTAT, REALPATH, READLINK) asks `files.browse`. REALPATH of "", "." or
  *   the home folder is answered unasked, so a client can start;
- * - changing (MKDIR, RMDIR, REMOVE, RENAME, SETSTAT, FSETSTAT of a handle that is not an upload)
- *   asks `files.modify`, naming the path and the change ("change the mode of /x to 0666"). Two
+ * - changing (MKDIR, RMDIR, REMOVE, RENAME, SETSTAT, FSETSTAT of a handle that is not an upload,
+ *   SYMLINK, and OpenSSH's posix-rename and hardlink extensions) asks `files.modify`, naming the
+ *   path and the change ("change the mode of /x to 0666", "..., replacing the file there"). Two
  *   exceptions, both parts of an upload the end user allowed: a folder made inside a folder upload
  *   (`plan` on `transfer@rescue`) is that upload's `files.send`, and the mode and times of a file or
  *   folder this session made (scp -p) are set unasked while nobody else changed it. A rename onto a
- *   `.rescue-partial` name is refused: those are rescue's own. Symbolic links cannot be created.
+ *   `.rescue-partial` name is refused: those are rescue's own. statvfs@openssh.com (`df`) is
+ *   looking: `files.browse`. users-groups-by-id@openssh.com (owner names for `ls -l`) asks nothing.
+ *
+ * As sshd does for sshfs: a request on a path waits for an OPEN for writing or a CLOSE of an upload
+ * of that path still running (sshfs sends OPEN and LSTAT together); STAT and SETSTAT of a file an
+ * upload on this channel is writing meet that upload; a RENAME of it waits for its CLOSE a while.
  *
  * What is done on an open handle (READ, WRITE, FSTAT, READDIR, CLOSE, FSETSTAT of an upload) rides
  * on the answer given when it was opened. Each distinct prompt (permission, summary, detail) is
@@ -24,7 +30,7 @@
  *
  * Uploads never write to their target. Data goes to `.<name>.rescue-partial` in the same folder
  * (created 0600, exclusively, without following links). At CLOSE the partial is verified (every
- * write succeeded, no gap, the announced size if any), synced, hashed (SHA-256 as the data streams
+ * write succeeded, no gap, the announced size if any), synced when 1 MiB or more, hashed (SHA-256 as the data streams
  * in when writes come in order, by re-reading the file otherwise), given its mode (set by the
  * client, else the replaced file's, else 0644) and renamed onto the target. A failed check, or a
  * channel that ends without CLOSE, leaves the partial in place for a resume and reports
@@ -46,7 +52,8 @@
  *    write lands at the end of the partial);
  * 4. CLOSEs the handle: the partial is verified, hashed from its first byte and renamed to
  *    `<dir>/<name>`.
- * Reading and writing through one handle (READ|WRITE) is not supported.
+ * Reading and writing through one handle (READ|WRITE, as sshfs opens for `sed -i`) is an upload
+ * that READ reads back; when it starts from the end user's file, `files.receive` is asked too.
  *
  * Use it from `session.on('sftp', (accept) => serveSftp(accept(), ...))`: ssh2 gives an SFTP
  * server only there, not through the generic 'subsystem' event. Imports core only.
@@ -138,6 +145,8 @@ export interface SftpServeOptions {
 }
 
 const PROGRESS_INTERVAL_MS = 500
+/** Uploads this large or larger are synced to disk before they are renamed into place. */
+const SYNC_FROM_BYTES = 1024 * 1024
 /** How long a rename of a file this channel is still writing waits for its CLOSE. */
 const UPLOAD_CLOSE_WAIT_MS = 5000
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
@@ -892,7 +901,9 @@ class SftpSession {
     try {
       size = (await up.file.stat()).size
       problem ??= verify(up, size)
-      await up.file.sync()
+      // Small files are not synced one by one (sshd syncs none): a tree of thousands would wait on
+      // the disk for each. A large file is, before it replaces anything.
+      if (size >= SYNC_FROM_BYTES) await up.file.sync()
     } catch (error) {
       problem ??= `the file could not be checked: ${statusOf(error).message}`
     } finally {
