@@ -357,10 +357,19 @@ EOF`,
 async function serverSigAlgs(side: Side): Promise<string[]> {
   const verbose = await execa(
     'ssh',
-    ['-p', String(side.port), ...side.options, '-o', 'LogLevel=DEBUG', `${side.user}@127.0.0.1`, 'true'],
+    // ssh takes the first LogLevel it is given: the sides' own (ERROR) goes.
+    [
+      '-p',
+      String(side.port),
+      ...side.options.slice(0, -2),
+      '-o',
+      'LogLevel=DEBUG',
+      `${side.user}@127.0.0.1`,
+      'true',
+    ],
     { reject: false, all: true, timeout: 30_000, stdin: 'ignore' },
   )
-  const line = /server-sig-algs: <([^>]*)>/.exec(String(verbose.all ?? ''))?.[1]
+  const line = /server-sig-algs[=:] ?<([^>]*)>/.exec(String(verbose.all ?? ''))?.[1]
   return line === undefined ? [] : line.split(',')
 }
 
@@ -395,4 +404,3 @@ describe('OpenSSH tools through rescue connect --listen behave as against sshd',
     )
   })
 })
-

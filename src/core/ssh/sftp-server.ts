@@ -961,6 +961,7 @@ class SftpSession {
     const complete = down.read.firstGap(down.size) === undefined
     let bytes = down.hashed
     let sha256 = down.hash.digest('hex')
+    const streamed = { bytes, sha256 }
     // A resume (reget, get -a) reads from where the technician's copy ends to the end of the file.
     const from = down.read.first()
     const resumed =
@@ -971,8 +972,9 @@ class SftpSession {
       sha256 = await hashFile(down.path).catch(() => '')
     }
     if (resumed) {
-      // The ledger keeps what this channel read from the start: none of it, for a resume.
-      this.options.ledger?.record(down.path, { bytes: 0, sha256: '', complete: false }, false)
+      // The ledger keeps what this channel read in order from the start (none of it, for a resume),
+      // as before: the end user's log says what the technician's copy now is.
+      this.options.ledger?.record(down.path, { ...streamed, complete: false }, false)
       return this.emit({
         event: 'file-transfer',
         direction: 'from-host',
@@ -988,8 +990,7 @@ class SftpSession {
       path: down.shown,
       bytes,
       sha256,
-      complete: complete || resumed,
-      ...(resumed ? { from } : {}),
+      complete,
     })
   }
 
