@@ -243,6 +243,7 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     bytes: z.number().int().nonnegative(),
     sha256: z.string(),
     complete: z.boolean(),
+    from: z.number().int().nonnegative().optional(),
   }),
   z.object({ ...common, event: z.literal('refused'), request: z.string() }),
   z.object({

@@ -118,6 +118,9 @@ function bridgeServer(
 ): ssh2.Server {
   return new ssh2.Server({ hostKeys: [hostKey], ident: 'rescue-bridge' }, (connection) => {
     connections.add(connection)
+    // Interactive traffic: without this, a small packet after another waits for the peer's delayed
+    // ACK (40 ms on Linux), which was every sftp request's and echoed keystroke's latency.
+    ;(connection as unknown as { setNoDelay(noDelay: boolean): void }).setNoDelay(true)
     connection.on('close', () => connections.delete(connection))
     connection.on('error', () => connection.end())
     connection.on('authentication', authenticate)
@@ -230,7 +233,12 @@ function bridgeSession(
     remote?.setWindow(info.rows, info.cols, info.height, info.width)
     accept?.()
   })
-  session.on('env', (_accept, reject) => reject?.())
+  // Passed on with the shell or exec request: the host accepts LANG and LC_* and refuses the rest.
+  const env: Record<string, string> = {}
+  session.on('env', (accept, _reject, info) => {
+    env[info.key] = info.val
+    accept?.()
+  })
   session.on('signal', (accept, _reject, info) => {
     remote?.signal(info.name)
     accept?.()
@@ -259,13 +267,14 @@ function bridgeSession(
   // local input waits in the stream.
   session.on('shell', (accept) => {
     const local = accept()
-    if (local) void gated(local, ['shell'], () => upstream.shell(pty ?? false, connect(local, 'shell')))
+    if (local)
+      void gated(local, ['shell'], () => upstream.shell(pty ?? false, { env }, connect(local, 'shell')))
   })
   session.on('exec', (accept, _reject, info) => {
     const local = accept()
     if (local)
       void gated(local, ['exec'], () =>
-        upstream.exec(info.command, pty ? { pty } : {}, connect(local, 'exec')),
+        upstream.exec(info.command, pty ? { pty, env } : { env }, connect(local, 'exec')),
       )
   })
   // rescue's own subsystems (chat, sysinfo) are answered only once the end user's side has: a chat

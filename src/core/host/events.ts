@@ -36,6 +36,8 @@ export type HostActivity =
       sha256: string
       /** False when the transfer broke off (an upload's partial file stays for a resume). */
       complete: boolean
+      /** A resumed download started here: `bytes - from` moved; `bytes` and `sha256` are the whole file's. */
+      from?: number
     }
   /** A file on its way through SFTP, at most twice a second per file. */
   | {

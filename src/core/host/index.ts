@@ -271,8 +271,8 @@ function reportFor(activity: HostActivity): SessionReport | undefined {
     case 'channel-close':
       return { event: activity.event, kind: activity.kind }
     case 'file-transfer': {
-      const { event, direction, path, bytes, sha256, complete } = activity
-      return { event, direction, path, bytes, sha256, complete }
+      const { event, direction, path, bytes, sha256, complete, from } = activity
+      return { event, direction, path, bytes, sha256, complete, ...(from !== undefined ? { from } : {}) }
     }
     case 'chat':
       return { event: 'chat', from: activity.from, text: activity.text }

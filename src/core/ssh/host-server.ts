@@ -195,8 +195,17 @@ export class HostSshServer {
       resize?.(info.cols, info.rows)
       accept?.()
     })
-    // Nothing from the technician's environment reaches the end user's processes (TERM comes with pty-req).
-    session.on('env', (_accept, reject) => reject?.())
+    // As sshd's default AcceptEnv: the technician's locale (LANG, LC_*) reaches the commands and
+    // shells of this channel; any other variable is refused, and said so (TERM comes with pty-req).
+    const locale: Record<string, string> = {}
+    session.on('env', (accept, reject, info) => {
+      if (ACCEPTED_ENV.test(info.key) && !info.val.includes('\0') && info.val.length <= 256) {
+        locale[info.key] = info.val
+        return accept?.()
+      }
+      this.options.broker.refuse(`the environment variable ${sanitizeForTerminal(info.key, 100)}`)
+      reject?.()
+    })
     // One shell or command per channel, as in OpenSSH: a second request on the same channel is refused.
     let claimed = false
     const withdrawn = new AbortController()
@@ -232,8 +241,8 @@ export class HostSshServer {
         const channel = allowed ? accept() : undefined
         if (!channel) return reject?.()
         // Without pty-req, as with ssh -T: a shell reading commands from the channel, no terminal.
-        if (!pty) return this.startCommand(channel, 'shell')
-        void this.startShell(channel, pty).then((control) => {
+        if (!pty) return this.startCommand(channel, 'shell', undefined, locale)
+        void this.startShell(channel, pty, undefined, locale).then((control) => {
           resize = control
         })
       })
@@ -246,7 +255,14 @@ export class HostSshServer {
       void ask('exec', `run a command as ${user} on this computer`, info.command).then((allowed) => {
         const channel = allowed ? accept() : undefined
         if (!channel) return reject?.()
-        this.startCommand(channel, 'exec', info.command)
+        // ssh -t: the command gets a terminal of its own, as sshd gives it.
+        if (pty) {
+          void this.startShell(channel, pty, info.command, locale).then((control) => {
+            resize = control
+          })
+          return
+        }
+        this.startCommand(channel, 'exec', info.command, locale)
       })
     })
     // ssh2 hands the sftp subsystem here; each file operation inside it asks for its own consent.
@@ -437,18 +453,21 @@ export class HostSshServer {
   private async startShell(
     channel: ServerChannel,
     request: PtyRequest,
+    command?: string,
+    locale: Record<string, string> = {},
   ): Promise<(cols: number, rows: number) => void> {
     const nodePty = await import('@lydell/node-pty')
     const shell = loginShell()
-    const terminal = nodePty.spawn(shell, ['-l'], {
+    const terminal = nodePty.spawn(shell, command === undefined ? ['-l'] : ['-c', command], {
       name: request.term,
       cols: request.cols,
       rows: request.rows,
       cwd: os.homedir(),
-      env: technicianEnvironment({ term: request.term }),
+      env: { ...technicianEnvironment({ term: request.term }), ...locale },
       encoding: null,
     })
-    const id = this.track('shell', undefined, {
+    const kind = command === undefined ? 'shell' : 'exec'
+    const id = this.track(kind, command, {
       stop: (message = REVOKED_MESSAGE) => {
         // The shell leads its own session: hang up its whole process group, not just the shell.
         hangUpGroup(terminal.pid)
@@ -458,7 +477,7 @@ export class HostSshServer {
         channel.close()
       },
     })
-    const hashes = this.recordings.track(channel, 'shell')
+    const hashes = this.recordings.track(channel, kind)
     terminal.onData((data) => {
       hashes.o.push(data as unknown as Buffer)
       if (!channel.write(data) && !channel.destroyed) {
@@ -485,12 +504,17 @@ export class HostSshServer {
   }
 
   /** A command (exec), or a shell without a terminal, with stdout and stderr kept apart. */
-  private startCommand(channel: ServerChannel, kind: ChannelKind, command?: string): void {
+  private startCommand(
+    channel: ServerChannel,
+    kind: ChannelKind,
+    command?: string,
+    locale: Record<string, string> = {},
+  ): void {
     const args = command === undefined ? ['-l'] : ['-c', command]
     const child: ChildProcess = spawn(loginShell(), args, {
       cwd: os.homedir(),
       // No TERM: without a pty request there is no terminal, as with OpenSSH's exec and ssh -T.
-      env: technicianEnvironment(),
+      env: { ...technicianEnvironment(), ...locale },
       stdio: 'pipe',
       // Its own process group, so revoking stops everything the command started, not only the shell.
       detached: true,
@@ -556,6 +580,9 @@ export class HostSshServer {
     })
   }
 }
+
+/** The variables a technician's client may set (SendEnv, SetEnv): sshd's default `AcceptEnv LANG LC_*`. */
+const ACCEPTED_ENV = /^(LANG|LC_[A-Z_]+)$/
 
 /** SIGHUP to a process group, then SIGKILL to whatever ignored it. */
 function hangUpGroup(pid: number | undefined): void {

@@ -451,16 +451,82 @@ describe('browsing (files.browse)', () => {
   })
 })
 
-describe('the open modes a client may not combine', () => {
-  it('refuses reading and writing through one handle, unasked', async () => {
+describe('reading and writing through one handle (sshfs opens files so for sed -i)', () => {
+  it('writes a new file under files.send alone and reads back what it wrote', async () => {
     const { sftp } = await connect()
+    const handle = await call<Buffer>('open', (callback) =>
+      sftp.open('both.txt', OPEN_MODE.READ | OPEN_MODE.WRITE | OPEN_MODE.CREAT | OPEN_MODE.EXCL, callback),
+    )
+    await call('write', (callback) => sftp.write(handle, Buffer.from('hello'), 0, 5, 0, callback))
+    const back = Buffer.alloc(5)
+    const read = await call<number>('read', (callback) => sftp.read(handle, back, 0, 5, 0, callback))
+    expect(back.subarray(0, read).toString()).toBe('hello')
+    await call('close', (callback) => sftp.close(handle, callback))
+    expect(fs.readFileSync(path.join(home, 'both.txt'), 'utf8')).toBe('hello')
+    expect(asks.map((ask) => ask.permission)).toEqual(['files.send'])
+  })
 
+  it("asks files.receive too when it starts from the end user's file, and opens nothing when refused", async () => {
+    fs.writeFileSync(path.join(home, 'theirs.txt'), 'private')
+    answer = (ask) => ask.permission !== 'files.receive'
+    const { sftp } = await connect()
     const error = await call<unknown>('open', (callback) =>
-      sftp.open('both.txt', OPEN_MODE.READ | OPEN_MODE.WRITE | OPEN_MODE.CREAT, callback),
+      sftp.open('theirs.txt', OPEN_MODE.READ | OPEN_MODE.WRITE, callback),
     ).catch((failure: unknown) => failure)
+    expect(error).toMatchObject({ code: STATUS_CODE.PERMISSION_DENIED })
+    expect(asks.map((ask) => ask.permission)).toEqual(['files.send', 'files.receive'])
+    expect(fs.readdirSync(home).sort()).toEqual(['theirs.txt'])
+  })
+})
 
-    expect(error).toMatchObject({ code: STATUS_CODE.OP_UNSUPPORTED })
-    expect(asks).toEqual([])
-    expect(fs.readdirSync(home)).toEqual([])
+describe("OpenSSH's extensions and links, each under its permission", () => {
+  it('announces posix-rename, statvfs, hardlink and fsync, and asks files.modify or files.browse for each', async () => {
+    fs.writeFileSync(path.join(home, 'a.txt'), 'alpha')
+    fs.writeFileSync(path.join(home, 'b.txt'), 'bravo')
+    const { sftp } = await connect()
+    // Like sshd, the host reads the link's target first, as OpenSSH's clients, paramiko and sshfs send
+    // it; ssh2's client, seeing no OpenSSH server, sends the link first: its arguments are swapped here.
+    await call('symlink', (callback) => sftp.symlink(path.join(home, 'link'), 'a.txt', callback))
+    expect(fs.readlinkSync(path.join(home, 'link'))).toBe('a.txt')
+    await call('hardlink', (callback) =>
+      sftp.ext_openssh_hardlink(path.join(home, 'a.txt'), path.join(home, 'hard'), callback),
+    )
+    expect(fs.statSync(path.join(home, 'a.txt')).nlink).toBe(2)
+    await call('posix-rename', (callback) =>
+      sftp.ext_openssh_rename(path.join(home, 'a.txt'), path.join(home, 'b.txt'), callback),
+    )
+    expect(fs.readFileSync(path.join(home, 'b.txt'), 'utf8')).toBe('alpha')
+    const disk = await call<{ f_bsize: number; f_blocks: number }>('statvfs', (callback) =>
+      sftp.ext_openssh_statvfs(home, callback as never),
+    )
+    expect(disk.f_bsize).toBeGreaterThan(0)
+    expect(disk.f_blocks).toBeGreaterThan(0)
+    expect(asks.map((ask) => [ask.permission, ask.summary.split(' on this computer')[0]])).toEqual([
+      ['files.modify', 'create a symbolic link'],
+      ['files.modify', 'create a hard link'],
+      ['files.modify', 'rename a file'],
+      ['files.browse', 'look at the disk space'],
+    ])
+    expect(asks[2]!.summary).toContain('replacing the file there')
+  })
+
+  it('creates no link and replaces nothing when the end user says no', async () => {
+    fs.writeFileSync(path.join(home, 'a.txt'), 'alpha')
+    fs.writeFileSync(path.join(home, 'b.txt'), 'bravo')
+    answer = () => false
+    const { sftp } = await connect()
+    const denied = (error: unknown) => expect(error).toMatchObject({ code: STATUS_CODE.PERMISSION_DENIED })
+    denied(
+      await call('symlink', (cb) => sftp.symlink(path.join(home, 'link'), 'a.txt', cb)).catch(
+        (e: unknown) => e,
+      ),
+    )
+    denied(
+      await call('rename', (cb) =>
+        sftp.ext_openssh_rename(path.join(home, 'a.txt'), path.join(home, 'b.txt'), cb),
+      ).catch((e: unknown) => e),
+    )
+    expect(fs.readdirSync(home).sort()).toEqual(['a.txt', 'b.txt'])
+    expect(fs.readFileSync(path.join(home, 'b.txt'), 'utf8')).toBe('bravo')
   })
 })

@@ -9,12 +9,18 @@
  *   client announced it as `attrs.size` in OPEN ("a file" otherwise);
  * - looking (OPENDIR, STAT, LSTAT, REALPATH, READLINK) asks `files.browse`. REALPATH of "", "." or
  *   the home folder is answered unasked, so a client can start;
- * - changing (MKDIR, RMDIR, REMOVE, RENAME, SETSTAT, FSETSTAT of a handle that is not an upload)
- *   asks `files.modify`, naming the path and the change ("change the mode of /x to 0666"). Two
+ * - changing (MKDIR, RMDIR, REMOVE, RENAME, SETSTAT, FSETSTAT of a handle that is not an upload,
+ *   SYMLINK, and OpenSSH's posix-rename and hardlink extensions) asks `files.modify`, naming the
+ *   path and the change ("change the mode of /x to 0666", "..., replacing the file there"). Two
  *   exceptions, both parts of an upload the end user allowed: a folder made inside a folder upload
  *   (`plan` on `transfer@rescue`) is that upload's `files.send`, and the mode and times of a file or
  *   folder this session made (scp -p) are set unasked while nobody else changed it. A rename onto a
- *   `.rescue-partial` name is refused: those are rescue's own. Symbolic links cannot be created.
+ *   `.rescue-partial` name is refused: those are rescue's own. statvfs@openssh.com (`df`) is
+ *   looking: `files.browse`. users-groups-by-id@openssh.com (owner names for `ls -l`) asks nothing.
+ *
+ * As sshd does for sshfs: a request on a path waits for an OPEN for writing or a CLOSE of an upload
+ * of that path still running (sshfs sends OPEN and LSTAT together); STAT and SETSTAT of a file an
+ * upload on this channel is writing meet that upload; a RENAME of it waits for its CLOSE a while.
  *
  * What is done on an open handle (READ, WRITE, FSTAT, READDIR, CLOSE, FSETSTAT of an upload) rides
  * on the answer given when it was opened. Each distinct prompt (permission, summary, detail) is
@@ -24,7 +30,7 @@
  *
  * Uploads never write to their target. Data goes to `.<name>.rescue-partial` in the same folder
  * (created 0600, exclusively, without following links). At CLOSE the partial is verified (every
- * write succeeded, no gap, the announced size if any), synced, hashed (SHA-256 as the data streams
+ * write succeeded, no gap, the announced size if any), synced when 1 MiB or more, hashed (SHA-256 as the data streams
  * in when writes come in order, by re-reading the file otherwise), given its mode (set by the
  * client, else the replaced file's, else 0644) and renamed onto the target. A failed check, or a
  * channel that ends without CLOSE, leaves the partial in place for a resume and reports
@@ -46,7 +52,8 @@
  *    write lands at the end of the partial);
  * 4. CLOSEs the handle: the partial is verified, hashed from its first byte and renamed to
  *    `<dir>/<name>`.
- * Reading and writing through one handle (READ|WRITE) is not supported.
+ * Reading and writing through one handle (READ|WRITE, as sshfs opens for `sed -i`) is an upload
+ * that READ reads back; when it starts from the end user's file, `files.receive` is asked too.
  *
  * Use it from `session.on('sftp', (accept) => serveSftp(accept(), ...))`: ssh2 gives an SFTP
  * server only there, not through the generic 'subsystem' event. Imports core only.
@@ -67,6 +74,13 @@ import {
   unpartialName,
 } from '../transfer/host-paths.js'
 import type { TransferLedger } from '../transfer/ledger.js'
+import {
+  announceExtensions,
+  longname,
+  readStrings,
+  sendExtendedReply,
+  usersGroupsById,
+} from './sftp-extensions.js'
 
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp
 
@@ -104,6 +118,11 @@ export interface SftpTransfer {
   sha256: string
   /** To the host: renamed into place. From the host: every byte of the file was read. */
   complete: boolean
+  /**
+   * A resumed download: where it started. `bytes - from` moved now; `bytes` and `sha256` are the
+   * whole file's, which the technician's copy is once its first `from` bytes are the file's own.
+   */
+  from?: number
 }
 
 /** A file on its way, at most twice a second per file. */
@@ -126,6 +145,11 @@ export interface SftpServeOptions {
 }
 
 const PROGRESS_INTERVAL_MS = 500
+/** Uploads this large or larger are synced to disk before they are renamed into place. */
+const SYNC_FROM_BYTES = 1024 * 1024
+/** How long a rename of a file this channel is still writing waits for its CLOSE. */
+const UPLOAD_CLOSE_WAIT_MS = 5000
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
 
 /** Serves one SFTP channel until it closes; every request is answered, none throws. */
 export function serveSftp(sftp: SFTPWrapper, options: SftpServeOptions): void {
@@ -189,6 +213,19 @@ class Ranges {
       .map(([start, end]): [number, number] => [start, Math.min(end, size)])
   }
 
+  /** Where the first range starts; undefined when nothing was seen. */
+  first(): number | undefined {
+    return this.list[0]?.[0]
+  }
+
+  /** The first offset in [from, size) never seen; undefined when all of it was. */
+  firstGapFrom(from: number, size: number): number | undefined {
+    if (size <= from) return undefined
+    const range = this.list.find(([start, end]) => start <= from && end > from)
+    if (!range) return from
+    return range[1] >= size ? undefined : range[1]
+  }
+
   /** The first offset below `size` that was never seen; undefined when all of [0, size) was. */
   firstGap(size: number): number | undefined {
     if (size === 0) return undefined
@@ -201,6 +238,13 @@ class Ranges {
 interface Upload {
   kind: 'upload'
   file: FileHandle
+  /** Opened for reading too (READ|WRITE, as sshfs opens a file for `sed -i`): READ reads it back. */
+  readable: boolean
+  /** The mode the target has until the client sets one: the replaced file's, else the default. */
+  baseMode: number
+  /** Resolves once the upload is closed or abandoned, its file in place or not. */
+  done: Promise<void>
+  settle(): void
   target: string
   /** The target's partial name: one upload at a time per target on this channel. */
   partial: string
@@ -247,6 +291,7 @@ interface Listing {
   kind: 'listing'
   dir: fs.Dir
   path: string
+  listedDots?: boolean
   queue: Promise<void>
 }
 
@@ -257,6 +302,13 @@ class SftpSession {
   private readonly answers = new Map<string, Promise<boolean | ConsentOutcome>>()
   /** Partial files an open upload handle writes to. */
   private readonly uploading = new Set<string>()
+  /** Open uploads by target: a STAT or SETSTAT of that path meets the file being written (sshfs). */
+  private readonly uploadsByTarget = new Map<string, Upload>()
+  /**
+   * OPENs for writing and CLOSEs of uploads still running, by path: a request on that path waits
+   * for them, as sshfs sends OPEN and LSTAT together and expects the file there once CLOSE is done.
+   */
+  private readonly busy = new Map<string, Promise<unknown>>()
   private readonly withdrawn = new AbortController()
   private handleCount = 0
   private closed = false
@@ -271,6 +323,7 @@ class SftpSession {
     // A malformed packet: ssh2 closes the channel itself, and 'close' follows.
     sftp.on('error', () => {})
     sftp.once('close', () => this.end())
+    announceExtensions(sftp)
     sftp.on('OPEN', (id, filename, flags, attrs) => this.run(id, () => this.open(id, filename, flags, attrs)))
     sftp.on('OPENDIR', (id, where) => this.run(id, () => this.openDirectory(id, where)))
     sftp.on('READ', (id, handle, offset, length) =>
@@ -284,17 +337,23 @@ class SftpSession {
     )
     sftp.on('CLOSE', (id, handle) => this.close(id, handle))
     sftp.on('REALPATH', (id, where) => this.run(id, () => this.realpath(id, where)))
-    sftp.on('STAT', (id, where) => this.run(id, () => this.stat(id, where, true)))
-    sftp.on('LSTAT', (id, where) => this.run(id, () => this.stat(id, where, false)))
-    sftp.on('SETSTAT', (id, where, attrs) => this.run(id, () => this.setstat(id, where, attrs)))
+    sftp.on('STAT', (id, where) => this.run(id, () => this.stat(id, where, true), where))
+    sftp.on('LSTAT', (id, where) => this.run(id, () => this.stat(id, where, false), where))
+    sftp.on('SETSTAT', (id, where, attrs) => this.run(id, () => this.setstat(id, where, attrs), where))
     sftp.on('MKDIR', (id, where, attrs) => this.run(id, () => this.mkdir(id, where, attrs)))
     sftp.on('RMDIR', (id, where) => this.run(id, () => this.rmdir(id, where)))
-    sftp.on('REMOVE', (id, where) => this.run(id, () => this.remove(id, where)))
-    sftp.on('RENAME', (id, from, to) => this.run(id, () => this.rename(id, from, to)))
+    sftp.on('REMOVE', (id, where) => this.run(id, () => this.remove(id, where), where))
+    sftp.on('RENAME', (id, from, to) => this.run(id, () => this.rename(id, from, to, false), from, to))
     sftp.on('READLINK', (id, where) => this.run(id, () => this.readlink(id, where)))
-    sftp.on('SYMLINK', (id) =>
-      this.status(id, STATUS_CODE.OP_UNSUPPORTED, 'symbolic links cannot be created here'),
-    )
+    sftp.on('SYMLINK', (id, first, second) => {
+      // On the wire OpenSSH's clients (and paramiko, lftp) send the link's target first, then the
+      // link: ssh2 swaps the two only for a peer that says it is OpenSSH, which this one is not.
+      const [target, link] = (sftp as unknown as { _isOpenSSH?: boolean })._isOpenSSH
+        ? [second, first]
+        : [first, second]
+      this.run(id, () => this.symlink(id, target, link), link)
+    })
+    sftp.on('EXTENDED', (id, name, data) => this.extended(id, name, data as Buffer | undefined))
   }
 
   // --- Requests on a path ------------------------------------------------------------------
@@ -303,11 +362,14 @@ class SftpSession {
     if (this.handles.size >= MAX_HANDLES) throw new SftpError(STATUS_CODE.FAILURE, 'too many open files')
     const reading = (flags & OPEN_MODE.READ) !== 0
     const writing = (flags & OPEN_MODE.WRITE) !== 0
-    if (reading && writing) {
-      throw new SftpError(STATUS_CODE.OP_UNSUPPORTED, 'open a file for reading or for writing, not both')
+    const requested = this.resolve(filename)
+    if (writing) {
+      const opening = this.openUpload(id, requested, flags, attrs, reading)
+      this.markBusy(requested, opening)
+      return opening
     }
-    if (writing) return this.openUpload(id, this.resolve(filename), flags, attrs)
-    if (reading) return this.openDownload(id, this.resolve(filename))
+    await this.settled(requested)
+    if (reading) return this.openDownload(id, requested)
     throw new SftpError(STATUS_CODE.FAILURE, 'open a file for reading or for writing')
   }
 
@@ -316,7 +378,9 @@ class SftpSession {
     requested: string,
     flags: number,
     attrs: Partial<Attributes>,
+    reading = false,
   ): Promise<void> {
+    await this.settled(requested)
     const where = await parentFollowed(requested)
     const dir = path.dirname(where)
     const base = path.basename(where)
@@ -341,6 +405,15 @@ class SftpSession {
     if (existing?.isDirectory()) throw new SftpError(STATUS_CODE.FAILURE, `${show(target)} is a folder`)
     if (existing && flags & OPEN_MODE.EXCL) {
       throw new SftpError(STATUS_CODE.FAILURE, `${show(target)} already exists`)
+    }
+    // Reading back a file that starts as the end user's is reading their bytes.
+    if (reading && existing && !(flags & OPEN_MODE.TRUNC) && resumed === undefined) {
+      await this.need(
+        'files.receive',
+        `copy a file from this computer: ${show(name, 100)} (${formatSize(existing.size)}) from ${show(dir)}`,
+        target,
+        { path: target, folder: dir },
+      )
     }
     // Two handles on one partial would each put the other's data in place.
     if (this.uploading.has(partial)) {
@@ -380,9 +453,15 @@ class SftpSession {
     if (!mixed) this.options.ledger?.notePartial(partial)
     const written = new Ranges()
     written.add(0, opened.start)
-    this.addHandle(id, {
+    let settle = () => {}
+    const done = new Promise<void>((resolve) => (settle = resolve))
+    const upload: Upload = {
       kind: 'upload',
+      done,
+      settle,
       file: opened.file,
+      readable: reading,
+      baseMode: existing?.isFile() ? existing.mode & 0o7777 : DEFAULT_FILE_MODE,
       target,
       partial,
       writing,
@@ -399,7 +478,9 @@ class SftpSession {
       ...(typeof attrs.mode === 'number' ? { mode: attrs.mode & 0o777 } : {}),
       progressAt: 0,
       queue: Promise.resolve(),
-    })
+    }
+    if (!this.closed) this.uploadsByTarget.set(target, upload)
+    this.addHandle(id, upload)
   }
 
   private async openDownload(id: number, requested: string): Promise<void> {
@@ -478,12 +559,19 @@ class SftpSession {
     const requested = this.resolve(where)
     const real = follow ? await followed(requested) : await parentFollowed(requested)
     await this.need('files.browse', `look at a file on this computer: ${show(real)}`, real, inFolder(real))
+    const upload = this.uploadsByTarget.get(real)
+    const writing = upload && (await upload.file.stat().catch(() => undefined))
+    if (upload && writing) return this.reply(() => this.sftp.attrs(id, uploadAttributes(upload, writing)))
     const stats = follow ? await fsp.stat(real) : await fsp.lstat(real)
     this.reply(() => this.sftp.attrs(id, toAttributes(stats)))
   }
 
   private async setstat(id: number, where: string, attrs: Partial<Attributes>): Promise<void> {
-    await this.change(id, await followed(this.resolve(where)), attrs)
+    const real = await followed(this.resolve(where))
+    // The file this channel is writing (sshfs's touch, truncate): part of that upload, as FSETSTAT.
+    const upload = this.uploadsByTarget.get(real)
+    if (upload) return this.enqueue(id, upload, () => this.fsetstat(id, upload, attrs))
+    await this.change(id, real, attrs)
   }
 
   /**
@@ -532,8 +620,12 @@ class SftpSession {
     this.ok(id)
   }
 
-  private async rename(id: number, from: string, to: string): Promise<void> {
+  private async rename(id: number, from: string, to: string, replace: boolean): Promise<void> {
     const source = await parentFollowed(this.resolve(from))
+    // A file still being written is not there yet: sshfs renames it (sed -i) before the kernel's
+    // release sends CLOSE. Its CLOSE comes right after; the rename waits for it, a while.
+    const writing = this.uploadsByTarget.get(source)
+    if (writing) await Promise.race([writing.done, delay(UPLOAD_CLOSE_WAIT_MS)])
     const destination = await parentFollowed(this.resolve(to))
     // Partial files hold only what uploads wrote, so a resume may hash them: nothing else becomes one.
     if (unpartialName(path.basename(destination)) !== undefined) {
@@ -542,19 +634,23 @@ class SftpSession {
         `names ending in ${PARTIAL_SUFFIX} are kept for rescue's own uploads`,
       )
     }
+    const replaced = replace ? await fsp.lstat(destination).catch(() => undefined) : undefined
     await this.need(
       'files.modify',
-      `rename a file on this computer: ${show(source)} to ${show(destination)}`,
+      replaced
+        ? `rename a file on this computer: ${show(source)} to ${show(destination)}, replacing the ${replaced.isDirectory() ? 'folder' : 'file'} there`
+        : `rename a file on this computer: ${show(source)} to ${show(destination)}`,
       `${source} -> ${destination}`,
       // A folder grant covers a rename inside that folder only: across folders, the end user is asked.
       path.dirname(source) === path.dirname(destination) ? inFolder(source) : undefined,
     )
-    // SFTP's RENAME does not replace: nothing the end user has is lost to a rename.
+    // SFTP's RENAME does not replace (as OpenSSH's): posix-rename@openssh.com does, and says so when it asks.
     if (
-      await fsp.lstat(destination).then(
+      !replace &&
+      (await fsp.lstat(destination).then(
         () => true,
         () => false,
-      )
+      ))
     ) {
       throw new SftpError(STATUS_CODE.FAILURE, `${show(destination)} already exists`)
     }
@@ -569,9 +665,107 @@ class SftpSession {
     this.reply(() => this.sftp.name(id, [{ filename: target, longname: target, attrs: {} as Attributes }]))
   }
 
+  private async symlink(id: number, target: string, where: string): Promise<void> {
+    if (target.includes('\0')) throw new SftpError(STATUS_CODE.FAILURE, 'a path cannot contain NUL')
+    const link = await parentFollowed(this.resolve(where))
+    await this.need(
+      'files.modify',
+      `create a symbolic link on this computer: ${show(link)} pointing to ${show(target)}`,
+      `${link} -> ${target}`,
+      inFolder(link),
+    )
+    await fsp.symlink(target, link)
+    this.ok(id)
+  }
+
+  private async hardlink(id: number, from: string, to: string): Promise<void> {
+    const source = await parentFollowed(this.resolve(from))
+    const link = await parentFollowed(this.resolve(to))
+    if (unpartialName(path.basename(link)) !== undefined) {
+      throw new SftpError(
+        STATUS_CODE.PERMISSION_DENIED,
+        `names ending in ${PARTIAL_SUFFIX} are kept for rescue's own uploads`,
+      )
+    }
+    await this.need(
+      'files.modify',
+      `create a hard link on this computer: ${show(link)} to the file ${show(source)}`,
+      `${link} = ${source}`,
+      path.dirname(source) === path.dirname(link) ? inFolder(link) : undefined,
+    )
+    await fsp.link(source, link)
+    this.ok(id)
+  }
+
+  private async statvfs(id: number, where: string): Promise<void> {
+    const real = await followed(this.resolve(where))
+    await this.need('files.browse', `look at the disk space on this computer: ${show(real)}`, real, {
+      path: real,
+      folder: real,
+    })
+    const disk = await fsp.statfs(real)
+    const reply = Buffer.alloc(11 * 8)
+    const fields = [
+      disk.bsize,
+      disk.bsize,
+      disk.blocks,
+      disk.bfree,
+      disk.bavail,
+      disk.files,
+      disk.ffree,
+      disk.ffree,
+      0,
+      0,
+      255,
+    ]
+    fields.forEach((value, index) => reply.writeBigUInt64BE(BigInt(value), index * 8))
+    if (!this.closed) sendExtendedReply(this.sftp, id, reply)
+  }
+
+  /** The OpenSSH extensions announced in VERSION (see sftp-extensions.ts); others are unsupported. */
+  private extended(id: number, name: string, data: Buffer | undefined): void {
+    const strings = readStrings(data ?? Buffer.alloc(0))
+    const [first, second] = strings
+    switch (name) {
+      case 'posix-rename@openssh.com':
+        if (first === undefined || second === undefined) break
+        return this.run(id, () => this.rename(id, first, second, true), first, second)
+      case 'hardlink@openssh.com':
+        if (first === undefined || second === undefined) break
+        return this.run(id, () => this.hardlink(id, first, second), first, second)
+      case 'statvfs@openssh.com':
+        if (first === undefined) break
+        return this.run(id, () => this.statvfs(id, first), first)
+      case 'users-groups-by-id@openssh.com':
+        // Names of the owners of files a listing (asked for) already showed by number: asked nothing.
+        return this.run(id, async () => {
+          if (!this.closed) sendExtendedReply(this.sftp, id, usersGroupsById(data ?? Buffer.alloc(0)))
+        })
+      case 'fsync@openssh.com': {
+        const handle = data && data.length >= 4 ? data.subarray(4, 4 + data.readUInt32BE(0)) : undefined
+        if (!handle) break
+        return this.onHandle(id, handle, async (open) => {
+          if (open.kind === 'upload') await open.file.sync()
+          this.ok(id)
+        })
+      }
+      default:
+        return this.status(id, STATUS_CODE.OP_UNSUPPORTED, `${show(name, 100)} is not supported`)
+    }
+    this.status(id, STATUS_CODE.FAILURE, 'malformed request')
+  }
+
   // --- Requests on a handle ----------------------------------------------------------------
 
   private async read(id: number, open: OpenHandle, offset: number, length: number): Promise<void> {
+    if (open.kind === 'upload' && open.readable) {
+      // Reading back what this handle wrote (or the copy it started from, which was asked for).
+      if (!Number.isSafeInteger(offset)) throw new SftpError(STATUS_CODE.FAILURE, 'offset out of range')
+      const back = Buffer.allocUnsafe(Math.min(length, MAX_READ))
+      const { bytesRead } = await open.file.read(back, 0, back.length, offset)
+      if (bytesRead === 0) return this.status(id, STATUS_CODE.EOF, 'end of file')
+      return this.reply(() => this.sftp.data(id, back.subarray(0, bytesRead)))
+    }
     if (open.kind !== 'download') throw new SftpError(STATUS_CODE.FAILURE, 'not open for reading')
     if (!Number.isSafeInteger(offset)) throw new SftpError(STATUS_CODE.FAILURE, 'offset out of range')
     const buffer = Buffer.allocUnsafe(Math.min(length, MAX_READ))
@@ -624,6 +818,17 @@ class SftpSession {
   private async readDirectory(id: number, open: OpenHandle): Promise<void> {
     if (open.kind !== 'listing') throw new SftpError(STATUS_CODE.FAILURE, 'not a folder handle')
     const names: { filename: string; longname: string; attrs: Attributes }[] = []
+    if (!open.listedDots) {
+      // As a readdir(3) on POSIX gives them, and OpenSSH's server passes them on: `ls -la` shows them.
+      open.listedDots = true
+      for (const [name, where] of [
+        ['.', open.path],
+        ['..', path.dirname(open.path)],
+      ] as const) {
+        const stats = await fsp.lstat(where).catch(() => undefined)
+        if (stats) names.push({ filename: name, longname: longname(name, stats), attrs: toAttributes(stats) })
+      }
+    }
     for (let entry = await open.dir.read(); entry; entry = await open.dir.read()) {
       const stats = await fsp.lstat(path.join(open.path, entry.name)).catch(() => undefined)
       // Gone since it was listed: leave it out.
@@ -667,6 +872,8 @@ class SftpSession {
     if (!open) return this.status(id, STATUS_CODE.FAILURE, 'no such handle')
     // Gone at once: what arrives for this handle from now on is refused.
     this.handles.delete(key)
+    // A request on the file arriving from now on meets it in place (sed -i renames it next).
+    if (open.kind === 'upload') this.markBusy(open.target, open.done)
     this.enqueue(id, open, async () => {
       if (open.kind === 'listing') {
         await open.dir.close().catch(() => {})
@@ -694,7 +901,9 @@ class SftpSession {
     try {
       size = (await up.file.stat()).size
       problem ??= verify(up, size)
-      await up.file.sync()
+      // Small files are not synced one by one (sshd syncs none): a tree of thousands would wait on
+      // the disk for each. A large file is, before it replaces anything.
+      if (size >= SYNC_FROM_BYTES) await up.file.sync()
     } catch (error) {
       problem ??= `the file could not be checked: ${statusOf(error).message}`
     } finally {
@@ -732,6 +941,8 @@ class SftpSession {
     // A copy of the end user's file is no partial to resume from: it goes.
     if (problem !== undefined && up.mixed) await fsp.rm(up.writing, { force: true }).catch(() => {})
     this.uploading.delete(up.partial)
+    if (this.uploadsByTarget.get(up.target) === up) this.uploadsByTarget.delete(up.target)
+    up.settle()
     this.report(
       up.target,
       { direction: 'to-host', path: up.shown, bytes: size, sha256, complete: problem === undefined },
@@ -750,12 +961,37 @@ class SftpSession {
     const complete = down.read.firstGap(down.size) === undefined
     let bytes = down.hashed
     let sha256 = down.hash.digest('hex')
-    if (complete && !down.inOrder) {
-      // Every byte went out, not in order: the file itself says what they were.
+    const streamed = { bytes, sha256 }
+    // A resume (reget, get -a) reads from where the technician's copy ends to the end of the file.
+    const from = down.read.first()
+    const resumed =
+      !complete && from !== undefined && from > 0 && down.read.firstGapFrom(from, down.size) === undefined
+    if ((complete && !down.inOrder) || resumed) {
+      // Every byte went out, or every byte from where the resume began: the file says what they were.
       bytes = down.size
       sha256 = await hashFile(down.path).catch(() => '')
     }
-    this.report(down.path, { direction: 'from-host', path: down.shown, bytes, sha256, complete })
+    if (resumed) {
+      // The ledger keeps what this channel read in order from the start (none of it, for a resume),
+      // as before: the end user's log says what the technician's copy now is.
+      this.options.ledger?.record(down.path, { ...streamed, complete: false }, false)
+      return this.emit({
+        event: 'file-transfer',
+        direction: 'from-host',
+        path: down.shown,
+        bytes,
+        sha256,
+        complete: true,
+        from,
+      })
+    }
+    this.report(down.path, {
+      direction: 'from-host',
+      path: down.shown,
+      bytes,
+      sha256,
+      complete,
+    })
   }
 
   /** The channel ended with this handle open: uploads keep their partial for a resume. */
@@ -782,6 +1018,8 @@ class SftpSession {
     // An empty partial has nothing to resume from, and a copy of the end user's file is no partial.
     if (size === 0 || open.mixed) await fsp.rm(open.writing, { force: true }).catch(() => {})
     this.uploading.delete(open.partial)
+    if (this.uploadsByTarget.get(open.target) === open) this.uploadsByTarget.delete(open.target)
+    open.settle()
     this.report(
       open.target,
       { direction: 'to-host', path: open.shown, bytes: size, sha256, complete: false },
@@ -851,10 +1089,37 @@ class SftpSession {
     return path.resolve(this.options.home, where)
   }
 
-  private run(id: number, operation: () => Promise<void>): void {
-    void operation()
+  /** Runs a request once what is still being opened or closed on its `paths` is done. */
+  private run(id: number, operation: () => Promise<void>, ...paths: string[]): void {
+    const waits = paths.length === 0 ? [] : this.waitsFor(paths)
+    void (waits.length === 0 ? operation() : Promise.all(waits).then(operation))
       .catch((error: unknown) => this.fail(id, error))
       .catch(() => {})
+  }
+
+  private waitsFor(paths: string[]): Promise<unknown>[] {
+    const waits: Promise<unknown>[] = []
+    for (const where of paths) {
+      if (where.includes('\0')) continue
+      const pending = this.busy.get(path.resolve(this.options.home, where))
+      if (pending) waits.push(pending.catch(() => {}))
+    }
+    return waits
+  }
+
+  private async settled(requested: string): Promise<void> {
+    await this.busy.get(requested)?.catch(() => {})
+  }
+
+  private markBusy(where: string, work: Promise<unknown>): void {
+    const done = work.then(
+      () => {},
+      () => {},
+    )
+    this.busy.set(where, done)
+    void done.then(() => {
+      if (this.busy.get(where) === done) this.busy.delete(where)
+    })
   }
 
   private onHandle(id: number, raw: Buffer, operation: (open: OpenHandle) => Promise<void>): void {
@@ -1008,14 +1273,15 @@ function toAttributes(stats: fs.Stats): Attributes {
   }
 }
 
-/** An `ls -l` line, which clients such as OpenSSH's `sftp` show as is. */
-function longname(name: string, stats: fs.Stats): string {
-  const type = stats.isDirectory() ? 'd' : stats.isSymbolicLink() ? 'l' : '-'
-  const bits = [...'rwxrwxrwx']
-    .map((letter, index) => (stats.mode & (0o400 >> index) ? letter : '-'))
-    .join('')
-  const date = stats.mtime.toISOString().slice(0, 16).replace('T', ' ')
-  return `${type}${bits} ${stats.nlink} ${stats.uid} ${stats.gid} ${stats.size} ${date} ${name}`
+/** What STAT says of a file an open upload is writing: its size now, and the mode and times it will get. */
+function uploadAttributes(up: Upload, stats: fs.Stats): Attributes {
+  const attributes = toAttributes(stats)
+  attributes.mode = (stats.mode & S_IFMT) | (up.mode ?? up.baseMode)
+  if (up.times) {
+    attributes.atime = up.times.atime
+    attributes.mtime = up.times.mtime
+  }
+  return attributes
 }
 
 function show(text: string, maxLength = 200): string {

@@ -1,0 +1,239 @@
+/**
+ * `rescue connect --listen` against a private sshd (issue 16), in the same run, with the same
+ * OpenSSH clients: per-request latency (one byte echoed on an exec channel; sftp stat, put and get
+ * of a small file) and trees of small files (`scp -r`, `rsync -a`). The session is the built CLI:
+ * `rescue server`, `rescue host --auto-approve ... --trust-gateway`, `rescue connect --listen 0`.
+ * Prints one JSON object on stdout; progress goes to stderr.
+ *
+ *   npm run build
+ *   npx tsx bench/listen.ts [--files 2000] [--ops 40] [--echoes 50]
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { cliEnv, parseJsonLine, readLines, requireBuiltCli, spawnCli, startLoggedInGateway } from './cli.js'
+import { benchLog, makeTempDir, postJson, runBench, subdir, track, withTimeout } from './lib.js'
+import { requireOpenSsh, sshOptions, startSshd } from './openssh.js'
+
+const log = benchLog('listen')
+const round = (value: number, digits = 2) => Number(value.toFixed(digits))
+
+interface Target {
+  name: 'sshd' | 'rescue'
+  port: number
+  user: string
+  options: string[]
+}
+
+function waitForEvent(child: ChildProcess, event: string, ms = 30_000): Promise<Record<string, unknown>> {
+  return withTimeout(
+    new Promise((resolve) => {
+      readLines(child.stdout!, (line) => {
+        const parsed = parseJsonLine(line)
+        if (parsed?.event === event) resolve(parsed)
+      })
+    }),
+    ms,
+    `the "${event}" event`,
+  )
+}
+
+/** Runs a command to its end; returns its wall time in ms. Fails on a non-zero exit. */
+function timed(file: string, args: string[], input?: string): Promise<number> {
+  const start = process.hrtime.bigint()
+  const child = track(spawn(file, args, { stdio: ['pipe', 'ignore', 'pipe'] }))
+  let stderr = ''
+  child.stderr!.on('data', (data: Buffer) => (stderr += data.toString()))
+  child.stdin!.end(input ?? '')
+  return new Promise((resolve, reject) =>
+    child.once('exit', (code) =>
+      code === 0
+        ? resolve(Number(process.hrtime.bigint() - start) / 1e6)
+        : reject(new Error(`${file} ${args.join(' ')} exited ${code}: ${stderr.slice(-500)}`)),
+    ),
+  )
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
+/** One byte to `cat` on an exec channel (no pty) and back, `samples` times: the median in ms. */
+async function echo(target: Target, samples: number): Promise<number> {
+  const child = track(
+    spawn('ssh', ['-p', String(target.port), ...target.options, `${target.user}@127.0.0.1`, 'cat'], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+    }),
+  )
+  const times: number[] = []
+  let waiting: (() => void) | undefined
+  child.stdout!.on('data', () => waiting?.())
+  for (let i = 0; i < samples + 5; i++) {
+    const start = process.hrtime.bigint()
+    await withTimeout(
+      new Promise<void>((resolve) => {
+        waiting = resolve
+        child.stdin!.write('x')
+      }),
+      10_000,
+      'an echo',
+    )
+    if (i >= 5) times.push(Number(process.hrtime.bigint() - start) / 1e6)
+  }
+  child.stdin!.end()
+  await new Promise((resolve) => child.once('exit', resolve))
+  return round(median(times), 3)
+}
+
+/** sftp -b with `ops` copies of `line` against one with none: the difference per operation, in ms. */
+async function sftpPerOp(target: Target, line: string, ops: number): Promise<number> {
+  const args = ['-P', String(target.port), ...target.options, '-b', '-', `${target.user}@127.0.0.1`]
+  const empty: number[] = []
+  const full: number[] = []
+  for (let round = 0; round < 3; round++) {
+    empty.push(await timed('sftp', args, 'pwd\n'))
+    full.push(await timed('sftp', args, `pwd\n${`${line}\n`.repeat(ops)}`))
+  }
+  return round((median(full) - median(empty)) / ops, 2)
+}
+
+async function measure(target: Target, work: string, remote: string, tree: string, opts: Options) {
+  log(`${target.name}: echo, sftp operations, scp -r and rsync -a of ${opts.files} files`)
+  const dest = `${target.user}@127.0.0.1`
+  const small = path.join(work, 'small.bin')
+  const there = path.join(remote, `${target.name}-small.bin`)
+  await timed('scp', ['-P', String(target.port), ...target.options, small, `${dest}:${there}`])
+  const result = {
+    echoMs: await echo(target, opts.echoes),
+    sftpStatMs: await sftpPerOp(target, `ls -l ${there}`, opts.ops),
+    sftpPutMs: await sftpPerOp(target, `put ${small} ${there}`, opts.ops),
+    sftpGetMs: await sftpPerOp(target, `get ${there} ${path.join(work, 'got.bin')}`, opts.ops),
+    scpTreeSeconds: 0,
+    rsyncTreeSeconds: 0,
+  }
+  const scpTo = path.join(remote, `${target.name}-scp`)
+  result.scpTreeSeconds = round(
+    (await timed('scp', [
+      '-q',
+      '-r',
+      '-P',
+      String(target.port),
+      ...target.options,
+      tree,
+      `${dest}:${scpTo}`,
+    ])) / 1000,
+  )
+  const rsyncTo = path.join(remote, `${target.name}-rsync`)
+  const rsh = ['ssh', '-p', String(target.port), ...target.options].join(' ')
+  result.rsyncTreeSeconds = round(
+    (await timed('rsync', ['-a', '-e', rsh, `${tree}/`, `${dest}:${rsyncTo}/`])) / 1000,
+  )
+  return result
+}
+
+interface Options {
+  files: number
+  ops: number
+  echoes: number
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = { files: 2000, ops: 40, echoes: 50 }
+  for (let i = 0; i < argv.length; i += 2) {
+    const name = argv[i]?.replace(/^--/, '') as keyof Options
+    const value = Number(argv[i + 1])
+    if (!(name in options) || !Number.isInteger(value) || value < 1)
+      throw new Error(`bad argument ${argv[i]}`)
+    options[name] = value
+  }
+  return options
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2))
+  requireBuiltCli()
+  requireOpenSsh(['ssh', 'scp', 'sftp', 'ssh-keygen'])
+  const work = makeTempDir('rescue-bench-listen-')
+  fs.writeFileSync(path.join(work, 'small.bin'), Buffer.alloc(1024, 7))
+  const tree = subdir(work, 'tree')
+  for (let i = 0; i < opts.files; i++) {
+    const dir = path.join(tree, `d${i % 20}`)
+    fs.mkdirSync(dir, { recursive: true })
+    fs.writeFileSync(path.join(dir, `f${i}.txt`), `small file ${i}\n`.repeat(1 + (i % 50)))
+  }
+  const remote = subdir(work, 'remote')
+  const env = cliEnv(work, subdir(work, 'technician-home'))
+  const sshd = await startSshd(subdir(work, 'ssh'), subdir(work, 'sshd-home'))
+  const gateway = await startLoggedInGateway(path.join(work, 'gateway'), env)
+  const { pin } = await postJson<{ pin: string }>(`${gateway.url}/v1/pins`, {}, gateway.token)
+  const host = spawnCli(
+    [
+      'host',
+      '--server',
+      gateway.url,
+      '--pin',
+      pin,
+      '--json',
+      '--auto-approve',
+      'exec,files.send,files.receive,files.browse,files.modify',
+      '--trust-gateway',
+    ],
+    { ...env, HOME: subdir(work, 'host-home'), SHELL: '/bin/sh' },
+  )
+  host.stdin!.end()
+  await waitForEvent(host, 'waiting')
+  const connect = spawnCli(['connect', '--pin', pin, '--listen', '0', '--json'], env)
+  connect.stdin!.end()
+  const listening = await waitForEvent(connect, 'listening')
+  const ssh = (listening.ssh as string).split(' ')
+  const key = ssh[ssh.indexOf('-i') + 1]!
+  const options = (clientKey: string) => {
+    const base = sshOptions({ ...sshd, clientKey })
+    return base
+  }
+  const targets: Target[] = [
+    { name: 'sshd', port: sshd.port, user: os.userInfo().username, options: options(sshd.clientKey) },
+    { name: 'rescue', port: listening.port as number, user: 'rescue', options: options(key) },
+  ]
+  const results: Record<string, Awaited<ReturnType<typeof measure>>> = {}
+  for (const target of targets) results[target.name] = await measure(target, work, remote, tree, opts)
+  const sshdResult = results.sshd!
+  const rescue = results.rescue!
+  const ratio = Object.fromEntries(
+    Object.keys(rescue).map((key) => [
+      key,
+      round(
+        rescue[key as keyof typeof rescue] / Math.max(sshdResult[key as keyof typeof sshdResult], 0.001),
+        2,
+      ),
+    ]),
+  )
+  process.stdout.write(
+    `${JSON.stringify(
+      {
+        bench: 'listen',
+        machine: {
+          cpus: os.cpus().length,
+          node: process.version,
+          loadavg: os.loadavg().map((v) => round(v)),
+        },
+        files: opts.files,
+        opsPerBatch: opts.ops,
+        sshd: sshdResult,
+        rescue,
+        ratio,
+        notes: [
+          'echoMs: median round trip of one byte through `ssh HOST cat` (exec channel, no pty).',
+          'sftp*Ms: (sftp -b with N operations - sftp -b with none) / N, medians of 3 runs; put/get of a 1 KiB file.',
+          'scpTreeSeconds / rsyncTreeSeconds: `scp -q -r` and `rsync -a` of the tree to an empty folder.',
+          'rescue: the built CLI, gateway, host (auto-approve, --trust-gateway) and connect --listen on this machine.',
+        ],
+      },
+      null,
+      2,
+    )}\n`,
+  )
+  track(host)
+  track(connect)
+}
+
+void runBench(log, main)
