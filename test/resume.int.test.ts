@@ -271,3 +271,52 @@ describe('a resume proof taken from the wire', () => {
     expect(has(a.hostEvents, 'ended') || has(b.hostEvents, 'ended')).toBe(false)
   })
 })
+
+describe('what a side does while its own link is down', () => {
+  it('ending: the peer hears who ended it once the link is back, not after the grace period', async () => {
+    const s = await session({ cut: 'technician', autoApprove: [], graceMs: 30_000 })
+    s.proxy.cut()
+    await waitFor(() => has(s.technicianEvents, 'link-lost') && has(s.hostEvents, 'link-lost'), 10_000)
+    s.technician.session.end()
+    await sleep(1000)
+    s.proxy.restore()
+    const [technicianEnded, hostEnded] = await Promise.all([s.technician.session.done, s.host.done])
+
+    expect(technicianEnded).toMatchObject({ by: 'technician', reason: 'the technician ended the session' })
+    // Not "did not come back within 30 s": the technician's leave reached the gateway.
+    expect(hostEnded).toMatchObject({ by: 'technician', reason: 'the technician ended the session' })
+    expect(hostEnded.code).toBeUndefined()
+    const row = await gw!.store.findSession(s.sessionId)
+    expect(row).toMatchObject({ ended_by: 'technician', end_reason: 'the technician ended the session' })
+  })
+
+  it('ending, when the link does not come back: it leaves within the grace period; the peer is told why at its end', async () => {
+    const s = await session({ cut: 'technician', autoApprove: [], graceMs: 2000 })
+    s.proxy.cut()
+    await waitFor(() => has(s.technicianEvents, 'link-lost'), 10_000)
+    s.technician.session.end()
+    const [technicianEnded, hostEnded] = await Promise.all([s.technician.session.done, s.host.done])
+    expect(technicianEnded).toMatchObject({ by: 'technician', reason: 'the technician ended the session' })
+    expect(hostEnded).toMatchObject({
+      by: 'gateway',
+      code: 'connectionLost',
+      reason: "the technician's connection did not come back within 2 s",
+    })
+  })
+
+  it('reporting: what it reports during the drop reaches the gateway’s session log after the resume, in order', async () => {
+    const s = await session({ cut: 'technician', autoApprove: [] })
+    s.proxy.cut()
+    await waitFor(() => has(s.technicianEvents, 'link-lost') && has(s.hostEvents, 'link-lost'), 10_000)
+    s.technician.session.report({ event: 'consent-decision', kind: 'shell', allowed: false })
+    s.technician.session.report({ event: 'consent-decision', kind: 'exec', allowed: false })
+    s.proxy.restore()
+    await waitFor(() => has(s.technicianEvents, 'link-restored'), 10_000, 'link-restored')
+    const fromTechnician = async () =>
+      (await gw!.store.listSessionEvents(s.sessionId))
+        .filter((row) => row.source === 'technician' && row.event === 'consent-decision')
+        .map((row) => `${row.kind}:${row.allowed}`)
+    await waitFor(async () => (await fromTechnician()).length === 2, 5000, 'the two reports in the log')
+    expect(await fromTechnician()).toEqual(['shell:0', 'exec:0'])
+  })
+})
