@@ -10,7 +10,7 @@ import path from 'node:path'
 import { PassThrough, Writable } from 'node:stream'
 import nacl from 'tweetnacl'
 import WebSocket from 'ws'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { readAuditLog } from '../src/core/audit/index.js'
 import { openGatewaySocket } from '../src/core/client/index.js'
 import { RESUME_HEADER, WS_PATH } from '../src/core/gateway/control-messages.js'
@@ -35,7 +35,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** A paired session; `cut` says whose link goes through the proxy. */
 async function session(options: { cut: 'host' | 'technician'; autoApprove: Permission[]; graceMs?: number }) {
-  gw = await startTestGateway()
+  // A second session in the same test shares the gateway.
+  gw ??= await startTestGateway()
   const proxy: CutProxy = await startCutProxy(Number(new URL(gw.url).port))
   cleanups.push(() => proxy.close())
   const pin = await gw.newPin()
@@ -205,5 +206,117 @@ describe('a resume that is not the paired side’s', () => {
     ).catch((error: unknown) => error)
     expect(unknown).toBeInstanceOf(UserError)
     expect((unknown as UserError).message).toBe('this session has ended and cannot be resumed')
+  })
+})
+
+/** A resume on `sessionId` as the host, answering the gateway's challenge with `proof(nonce)`; its close code. */
+async function tryResume(sessionId: string, proof: (nonce: string) => string): Promise<number> {
+  const url = new URL(gw!.url)
+  url.protocol = 'ws:'
+  url.pathname = WS_PATH.host
+  const forger = new WebSocket(url, { headers: { [RESUME_HEADER]: sessionId } })
+  const closed = new Promise<number>((resolve) => forger.once('close', (code) => resolve(code)))
+  const challenge = await new Promise<{ nonce: string }>((resolve) =>
+    forger.once('message', (data: Buffer) => resolve(JSON.parse(data.toString()) as { nonce: string })),
+  )
+  forger.send(JSON.stringify({ type: 'resume', proof: proof(challenge.nonce) }))
+  return closed
+}
+
+const refusedResumes = async (sessionId: string) =>
+  (await gw!.store.listSessionEvents(sessionId)).filter((row) => row.event === 'resume-refused').length
+
+describe('a resume proof taken from the wire', () => {
+  it('is refused and logged when used again, and for another session, even signed with that session’s real key', async () => {
+    const a = await session({ cut: 'host', autoApprove: [] })
+    const b = await session({ cut: 'host', autoApprove: [] })
+    // What B's end user signs when it resumes, as anyone on the path (or the gateway) could see it.
+    const signed: { text: string; secretKey: Uint8Array; signature: Uint8Array }[] = []
+    const detached = nacl.sign.detached
+    const spy = vi.spyOn(nacl.sign, 'detached').mockImplementation((message, secretKey) => {
+      const signature = detached(message, secretKey)
+      signed.push({ text: new TextDecoder().decode(message), secretKey, signature })
+      return signature
+    })
+    cleanups.push(() => spy.mockRestore())
+    b.proxy.cut()
+    await waitFor(() => has(b.technicianEvents, 'link-lost'), 10_000, 'link-lost')
+    b.proxy.restore()
+    await waitFor(() => has(b.hostEvents, 'link-restored'), 10_000, 'link-restored')
+    const used = signed.find((entry) => entry.text.startsWith(`rescue-resume-v1\n${b.sessionId}\nhost\n`))
+    expect(used, 'B’s host signed its resume').toBeDefined()
+    const proof = Buffer.from(used!.signature).toString('base64')
+
+    // The same proof again, on its own session: the challenge is fresh, the proof is not.
+    expect(await tryResume(b.sessionId, () => proof)).toBe(4404)
+    // On another session: B's proof as it was, and B's real key signing A's own challenge.
+    expect(await tryResume(a.sessionId, () => proof)).toBe(4404)
+    const withKeyOfB = (nonce: string) =>
+      Buffer.from(
+        detached(
+          new TextEncoder().encode(`rescue-resume-v1\n${a.sessionId}\nhost\n${nonce}`),
+          used!.secretKey,
+        ),
+      ).toString('base64')
+    expect(await tryResume(a.sessionId, withKeyOfB)).toBe(4404)
+
+    await waitFor(
+      async () => (await refusedResumes(a.sessionId)) === 2 && (await refusedResumes(b.sessionId)) === 1,
+      5000,
+      'three resume-refused rows in the session log',
+    )
+    // Neither session was taken over or even disturbed: A never dropped, B dropped once (the cut).
+    expect(has(a.hostEvents, 'link-lost') || has(a.technicianEvents, 'link-lost')).toBe(false)
+    expect(b.hostEvents.filter((event) => event.event === 'link-lost')).toHaveLength(1)
+    expect(has(a.hostEvents, 'ended') || has(b.hostEvents, 'ended')).toBe(false)
+  })
+})
+
+describe('what a side does while its own link is down', () => {
+  it('ending: the peer hears who ended it once the link is back, not after the grace period', async () => {
+    const s = await session({ cut: 'technician', autoApprove: [], graceMs: 30_000 })
+    s.proxy.cut()
+    await waitFor(() => has(s.technicianEvents, 'link-lost') && has(s.hostEvents, 'link-lost'), 10_000)
+    s.technician.session.end()
+    await sleep(1000)
+    s.proxy.restore()
+    const [technicianEnded, hostEnded] = await Promise.all([s.technician.session.done, s.host.done])
+
+    expect(technicianEnded).toMatchObject({ by: 'technician', reason: 'the technician ended the session' })
+    // Not "did not come back within 30 s": the technician's leave reached the gateway.
+    expect(hostEnded).toMatchObject({ by: 'technician', reason: 'the technician ended the session' })
+    expect(hostEnded.code).toBeUndefined()
+    const row = await gw!.store.findSession(s.sessionId)
+    expect(row).toMatchObject({ ended_by: 'technician', end_reason: 'the technician ended the session' })
+  })
+
+  it('ending, when the link does not come back: it leaves within the grace period; the peer is told why at its end', async () => {
+    const s = await session({ cut: 'technician', autoApprove: [], graceMs: 2000 })
+    s.proxy.cut()
+    await waitFor(() => has(s.technicianEvents, 'link-lost'), 10_000)
+    s.technician.session.end()
+    const [technicianEnded, hostEnded] = await Promise.all([s.technician.session.done, s.host.done])
+    expect(technicianEnded).toMatchObject({ by: 'technician', reason: 'the technician ended the session' })
+    expect(hostEnded).toMatchObject({
+      by: 'gateway',
+      code: 'connectionLost',
+      reason: "the technician's connection did not come back within 2 s",
+    })
+  })
+
+  it('reporting: what it reports during the drop reaches the gateway’s session log after the resume, in order', async () => {
+    const s = await session({ cut: 'technician', autoApprove: [] })
+    s.proxy.cut()
+    await waitFor(() => has(s.technicianEvents, 'link-lost') && has(s.hostEvents, 'link-lost'), 10_000)
+    s.technician.session.report({ event: 'consent-decision', kind: 'shell', allowed: false })
+    s.technician.session.report({ event: 'consent-decision', kind: 'exec', allowed: false })
+    s.proxy.restore()
+    await waitFor(() => has(s.technicianEvents, 'link-restored'), 10_000, 'link-restored')
+    const fromTechnician = async () =>
+      (await gw!.store.listSessionEvents(s.sessionId))
+        .filter((row) => row.source === 'technician' && row.event === 'consent-decision')
+        .map((row) => `${row.kind}:${row.allowed}`)
+    await waitFor(async () => (await fromTechnician()).length === 2, 5000, 'the two reports in the log')
+    expect(await fromTechnician()).toEqual(['shell:0', 'exec:0'])
   })
 })
