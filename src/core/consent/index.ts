@@ -78,7 +78,7 @@ export interface RequestOptions {
 export class ConsentBroker {
   private readonly grants = new Set<Permission>()
   private folderGrants: FolderGrant[] = []
-  private readonly autoApprove: ReadonlySet<Permission>
+  private readonly autoApprove: Set<Permission>
   private readonly policy?: ReadonlySet<Permission>
   private readonly pending = new Map<string, Pending>()
   private ended = false
@@ -219,6 +219,15 @@ export class ConsentBroker {
     this.grants.clear()
     this.folderGrants = []
     for (const pending of [...this.pending.values()]) pending.settle('deny', 'revoked')
+  }
+
+  /**
+   * Forgets one permission for the rest of the session, granted or pre-approved (the end user took
+   * control back): the next request for it is asked again.
+   */
+  forget(permission: Permission): void {
+    this.grants.delete(permission)
+    this.autoApprove.delete(permission)
   }
 
   /** The session is over: deny what waits and everything after. */

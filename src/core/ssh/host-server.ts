@@ -36,6 +36,8 @@ import { TRANSFER_SUBSYSTEM } from '../transfer/protocol.js'
 import type { WordsOutcome } from '../host/words.js'
 import { WORDS_SUBSYSTEM } from './subsystems.js'
 import { REFUSALS_SUBSYSTEM, REVOKED_MESSAGE } from './subsystems.js'
+import { CONTROL_SUBSYSTEM, CONTROL_TAKEN_BACK, VIEW_SUBSYSTEM } from './subsystems.js'
+import { ViewFrameDecoder, type SharedTerminal, type Viewer } from '../share/index.js'
 
 export interface HostSshOptions {
   transport: Duplex
@@ -49,6 +51,8 @@ export interface HostSshOptions {
   onFailure(reason: string): void
   /** What the end user said about the security words, once they said it (see host/words.ts). */
   words?: Promise<WordsOutcome>
+  /** The end user's shared terminal (`rescue host --share`): what `view@rescue` watches. */
+  share?: SharedTerminal
 }
 
 interface PtyRequest {
@@ -76,6 +80,10 @@ export class HostSshServer {
   /** This session's file transfers, shared by its SFTP channels and `transfer@rescue`. */
   private readonly ledger = new TransferLedger()
   private closed = false
+  /** The open `control@rescue` channels: while there is one, the technician's keys reach the shared terminal. */
+  private readonly controlling = new Map<number, ServerChannel>()
+  /** Typing without control is logged once, not for every key, until control is next given. */
+  private toldNoControl = false
 
   constructor(private readonly options: HostSshOptions) {
     this.server = new ssh2.Server({ hostKeys: [options.hostKey], ident: 'rescue' }, (connection) =>
@@ -169,7 +177,7 @@ export class HostSshServer {
     const withdrawn = new AbortController()
     session.once('close', () => withdrawn.abort())
     const ask = (
-      permission: 'shell' | 'exec' | 'sysinfo',
+      permission: 'shell' | 'exec' | 'sysinfo' | 'view' | 'control',
       summary: string,
       detail?: string,
     ): Promise<boolean> => {
@@ -296,6 +304,25 @@ export class HostSshServer {
         })
         return
       }
+      if (info.name === VIEW_SUBSYSTEM || info.name === CONTROL_SUBSYSTEM) {
+        const share = this.options.share
+        if (!share) {
+          this.options.broker.refuse('watching a terminal the end user does not share')
+          return reject?.()
+        }
+        const watch = info.name === VIEW_SUBSYSTEM
+        void (
+          watch
+            ? ask('view', 'watch your shared terminal (read only: they cannot type in it unless you let them)')
+            : ask('control', 'type in your shared terminal (you see who typed last; Ctrl-] takes it back at once)')
+        ).then((allowed) => {
+          const channel = allowed && !share.hasExited ? accept() : undefined
+          if (!channel) return reject?.()
+          if (watch) this.startView(channel, share)
+          else this.startControl(channel)
+        })
+        return
+      }
       if (info.name === SYSINFO_SUBSYSTEM) {
         void ask(
           'sysinfo',
@@ -319,6 +346,96 @@ export class HostSshServer {
       this.options.broker.refuse('SSH agent forwarding')
       reject?.()
     })
+  }
+
+  /**
+   * Streams the shared terminal to the technician. What they send is framed (share/frames.ts):
+   * window sizes, and keys that reach the shell only while a control channel is open: checked
+   * here, for every frame, so a key sent after the end user took control back goes nowhere.
+   */
+  private startView(channel: ServerChannel, share: SharedTerminal): void {
+    const viewer: Viewer = {
+      cols: 80,
+      rows: 24,
+      write: (data) => {
+        if (!channel.destroyed) channel.write(data)
+      },
+    }
+    const removeViewer = share.addViewer(viewer)
+    const id = this.track('view', undefined, {
+      stop: () => {
+        removeViewer()
+        channel.exit('HUP', false, REVOKED_MESSAGE)
+        channel.close()
+      },
+    })
+    const decoder = new ViewFrameDecoder()
+    channel.on('data', (chunk: Buffer) => {
+      let frames
+      try {
+        frames = decoder.feed(chunk)
+      } catch (error) {
+        this.options.broker.refuse(`a malformed frame on the view channel (${(error as Error).message})`)
+        channel.close()
+        return
+      }
+      for (const frame of frames) {
+        if (frame.type === 'size') share.resizeViewer(viewer, frame)
+        else if (this.controlling.size > 0) share.typeRemote(frame.keys)
+        else if (!this.toldNoControl) {
+          this.toldNoControl = true
+          this.options.broker.refuse('typing in the shared terminal without control (the keys were dropped)')
+        }
+      }
+    })
+    channel.on('error', () => {})
+    channel.on('close', () => {
+      removeViewer()
+      this.closeTracked(id)
+    })
+  }
+
+  /** Lets the technician's keys through while this channel is open; the end user closes it at will. */
+  private startControl(channel: ServerChannel): void {
+    const id = this.track('control', undefined, {
+      stop: () => {
+        this.controlling.delete(id)
+        channel.exit('HUP', false, REVOKED_MESSAGE)
+        channel.close()
+      },
+    })
+    this.controlling.set(id, channel)
+    this.toldNoControl = false
+    channel.on('data', () => {})
+    channel.on('error', () => {})
+    channel.on('close', () => {
+      this.controlling.delete(id)
+      this.closeTracked(id)
+    })
+  }
+
+  /** Takes control of the shared terminal back at once: closes every control channel; returns how many. */
+  takeControlBack(): number {
+    const channels = [...this.controlling]
+    // Before anything else: a key frame that arrives from now on is dropped.
+    this.controlling.clear()
+    for (const [id, channel] of channels) {
+      if (!this.open.delete(id)) continue
+      try {
+        channel.exit('HUP', false, CONTROL_TAKEN_BACK)
+        channel.close()
+      } catch {
+        // The SSH stream is already gone.
+      }
+      this.options.onActivity({ event: 'channel-close', channel: id, kind: 'control', signal: 'SIGHUP' })
+    }
+    return channels.length
+  }
+
+  private closeTracked(id: number): void {
+    const open = this.open.get(id)
+    if (!open || !this.open.delete(id)) return
+    this.options.onActivity({ event: 'channel-close', channel: id, kind: open.kind })
   }
 
   private finishSftp(id: number): void {

@@ -12,3 +12,13 @@ export const WORDS_SUBSYSTEM = 'words@rescue'
 export const REFUSALS_SUBSYSTEM = 'refusals@rescue'
 /** The message of the exit signal (HUP) a shell or command gets when the end user revokes access. */
 export const REVOKED_MESSAGE = 'the end user revoked access'
+/**
+ * Technician to host: watch the end user's shared terminal (`rescue host --share`), asked as
+ * `view`. The host streams the terminal's output; the technician sends framed keys and window
+ * sizes (share/frames.ts), and its keys reach the shell only while a `control@rescue` is open.
+ */
+export const VIEW_SUBSYSTEM = 'view@rescue'
+/** Technician to host: type in the shared terminal, asked as `control`; closed when the end user takes it back. */
+export const CONTROL_SUBSYSTEM = 'control@rescue'
+/** The message of the exit signal a control channel gets when the end user takes control back. */
+export const CONTROL_TAKEN_BACK = 'the end user took control back'
