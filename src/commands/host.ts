@@ -73,6 +73,10 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
         'let --auto-approve rely on the gateway alone for who the technician is (warned and logged)',
       exclusive: ['trust', 'trust-file'],
     }),
+    share: Flags.boolean({
+      description:
+        'show your own terminal: your shell runs here as usual, and your technician may watch it (view) and, if you let them, type in it (control); Ctrl-] takes control back',
+    }),
     'resume-grace': resumeGraceFlag,
     'consent-timeout': Flags.string({
       description: 'how long a consent prompt waits before it counts as a denial',
@@ -104,6 +108,7 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
       consentTimeoutMs: parseDuration(flags['consent-timeout']),
       resumeGraceMs: parseDuration(flags['resume-grace']),
       json: this.jsonEnabled(),
+      share: flags.share,
     })
   }
 }

@@ -20,18 +20,22 @@ const encode = (f: ViewFrame) => (f.type === 'keys' ? encodeKeys(f.keys) : encod
 describe('view frames', () => {
   it('decodes what was encoded, however the stream is cut', () => {
     fc.assert(
-      fc.property(fc.array(frame, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 10 }), (frames, cuts) => {
-        const bytes = Buffer.concat(frames.map(encode))
-        const points = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b)
-        const decoder = new ViewFrameDecoder()
-        const decoded: ViewFrame[] = []
-        let start = 0
-        for (const point of [...points, bytes.length]) {
-          decoded.push(...decoder.feed(bytes.subarray(start, point)))
-          start = point
-        }
-        expect(decoded).toEqual(frames)
-      }),
+      fc.property(
+        fc.array(frame, { maxLength: 20 }),
+        fc.array(fc.nat(), { maxLength: 10 }),
+        (frames, cuts) => {
+          const bytes = Buffer.concat(frames.map(encode))
+          const points = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b)
+          const decoder = new ViewFrameDecoder()
+          const decoded: ViewFrame[] = []
+          let start = 0
+          for (const point of [...points, bytes.length]) {
+            decoded.push(...decoder.feed(bytes.subarray(start, point)))
+            start = point
+          }
+          expect(decoded).toEqual(frames)
+        },
+      ),
     )
   })
 
