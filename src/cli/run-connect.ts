@@ -190,7 +190,6 @@ async function runRemote(
     }
     return { exitCode: 0 }
   }
-  }
   const person = !json && process.stdin.isTTY === true && process.stdout.isTTY === true
   if (!person) {
     note('asking the end user for a shell…')
