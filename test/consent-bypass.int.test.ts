@@ -670,7 +670,9 @@ describe('a technician client altered by the test, at a shared terminal', () => 
       true,
     )
     // Asked again after the take-back, though it had been allowed for the session.
-    const controlDecisions = auditRequests(entries, 'control').map((asked) => auditDecision(entries, asked.id))
+    const controlDecisions = auditRequests(entries, 'control').map((asked) =>
+      auditDecision(entries, asked.id),
+    )
     expect(controlDecisions).toMatchObject([
       { decision: 'session', by: 'end-user' },
       { decision: 'deny', by: 'end-user' },

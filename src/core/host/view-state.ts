@@ -221,8 +221,8 @@ export function reduceHostView(
               : action.kind === 'control'
                 ? 'the technician may type in your shared terminal'
                 : action.command
-              ? `ran: ${action.command}`
-              : 'ran a command'
+                  ? `ran: ${action.command}`
+                  : 'ran a command'
       return log(next, text)
     }
     case 'channel-close': {

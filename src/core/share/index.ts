@@ -45,6 +45,8 @@ const MIN_ROWS = 2
 
 export class SharedTerminal {
   private readonly viewers = new Set<Viewer>()
+  /** Viewers whose window size is known: only they count for the smallest window. */
+  private readonly sized = new WeakSet<Viewer>()
   private recent = ''
   private local: Window
   private exited = false
@@ -124,6 +126,7 @@ export class SharedTerminal {
   resizeViewer(viewer: Viewer, window: Window): void {
     viewer.cols = window.cols
     viewer.rows = window.rows
+    this.sized.add(viewer)
     this.fit()
   }
 
@@ -153,7 +156,7 @@ export class SharedTerminal {
   }
 
   private fit(): void {
-    const windows = [this.local, ...this.viewers]
+    const windows = [this.local, ...[...this.viewers].filter((viewer) => this.sized.has(viewer))]
     const cols = Math.max(MIN_COLS, Math.min(...windows.map((window) => window.cols)))
     const rows = Math.max(MIN_ROWS, Math.min(...windows.map((window) => window.rows)))
     if (cols === this.size.cols && rows === this.size.rows) return

@@ -107,12 +107,12 @@ function statusText(state: ShareStatus, lastTyped: Typist | undefined): string {
     return `${state.note ?? 'session ended'}. Your shell goes on: exit it to close rescue.`
   if (state.phase === 'waiting') return 'waiting for your technician… (Ctrl-] q ends)'
   if (state.words) {
-    return `${state.technician} · security words: ${state.words} · Do these match the words your technician reads you? Ctrl-] then y or n`
+    return `security words: ${state.words} · do they match what your technician reads you? Ctrl-] then y or n · ${state.technician}`
   }
   if (prompt) {
     const detail = prompt.detail ? `: ${prompt.detail}` : ''
     const keys = prompt.sessionOnly ? 's or d' : 'a, s or d'
-    return `${prompt.technician} wants to ${prompt.summary}${detail}. Ctrl-] then ${keys}`
+    return `Ctrl-] then ${keys} · ${prompt.technician} wants to ${prompt.summary}${detail}`
   }
   const watching = state.watching > 0 ? 'watching' : 'not watching'
   const typing = state.typing > 0 ? 'may type' : 'cannot type'

@@ -313,8 +313,14 @@ export class HostSshServer {
         const watch = info.name === VIEW_SUBSYSTEM
         void (
           watch
-            ? ask('view', 'watch your shared terminal (read only: they cannot type in it unless you let them)')
-            : ask('control', 'type in your shared terminal (you see who typed last; Ctrl-] takes it back at once)')
+            ? ask(
+                'view',
+                'watch your shared terminal (read only: they cannot type in it unless you let them)',
+              )
+            : ask(
+                'control',
+                'type in your shared terminal (you see who typed last; Ctrl-] takes it back at once)',
+              )
         ).then((allowed) => {
           const channel = allowed && !share.hasExited ? accept() : undefined
           if (!channel) return reject?.()

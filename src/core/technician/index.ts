@@ -222,6 +222,9 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     const channel = await Promise.race([openSubsystem(client, name), ended]).catch(reportRefusal(permission))
     report('consent-decision', permission, true)
     report('channel-open', permission)
+    // A control channel carries nothing: read it anyway, or its close (control taken back) never shows.
+    if (permission === 'control') channel.resume()
+    channel.stderr.resume()
     const closed = Promise.race([settleOnClose(channel), sessionOver]).finally(() =>
       report('channel-close', permission),
     )
