@@ -11,6 +11,7 @@ import { SharedTerminal } from '../core/share/index.js'
 import {
   initialShareStatus,
   MENU_KEY,
+  promptFits,
   reduceShareStatus,
   statusLine,
   type ShareAction,
@@ -60,7 +61,10 @@ export async function startShareScreen(): Promise<ShareScreen> {
     const prompt = state.prompts[0]
     const decisions: Record<string, Decision> = { a: 'once', s: 'session', d: 'deny' }
     if (state.words && (key === 'y' || key === 'n')) return host?.confirmWords(key === 'y')
-    if (prompt && decisions[key]) return host?.answer(prompt.id, decisions[key])
+    // A request that does not show whole on the status line can only be denied (see promptFits).
+    if (prompt && decisions[key] && (key === 'd' || promptFits(state, bar.cols))) {
+      return host?.answer(prompt.id, decisions[key])
+    }
     if (key === 'r') return host?.revoke()
     if (key === 'q') return host?.end()
     if (key === MENU_KEY) share.typeLocal(MENU_KEY)

@@ -90,7 +90,27 @@ export function reduceShareStatus(state: ShareStatus, action: ShareAction): Shar
 
 /** The status bar's text, cut to `cols`. */
 export function statusLine(state: ShareStatus, lastTyped: Typist | undefined, cols: number): string {
+  const prompt = state.prompts[0]
+  if (prompt && !state.words && !state.menu && !promptFits(state, cols)) {
+    // Nobody allows what they cannot read: a request cut short can only be denied here.
+    return fit(
+      `rescue: too long for this line, widen the window to read it all, or Ctrl-] then d to deny · ${promptText(prompt)}`,
+      cols,
+    )
+  }
   return fit(`rescue: ${statusText(state, lastTyped)}`, cols)
+}
+
+/** True when the waiting request shows whole on a line of `cols`: only then may it be allowed. */
+export function promptFits(state: ShareStatus, cols: number): boolean {
+  const prompt = state.prompts[0]
+  if (!prompt) return false
+  const keys = prompt.sessionOnly ? 's or d' : 'a, s or d'
+  return [...`rescue: Ctrl-] then ${keys} · ${promptText(prompt)}`].length <= cols
+}
+
+function promptText(prompt: ConsentRequest): string {
+  return `${prompt.technician} wants to ${prompt.summary}${prompt.detail ? `: ${prompt.detail}` : ''}`
 }
 
 function statusText(state: ShareStatus, lastTyped: Typist | undefined): string {
@@ -99,7 +119,7 @@ function statusText(state: ShareStatus, lastTyped: Typist | undefined): string {
     const answers = state.words
       ? 'y the words match · n they do not · '
       : prompt
-        ? `${prompt.sessionOnly ? '' : 'a allow once · '}s allow for this session · d deny · `
+        ? `${prompt.sessionOnly ? '' : 'a allow once · '}s allow for this session (if it shows whole) · d deny · `
         : ''
     return `${answers}r revoke everything · q end the session · Ctrl-] types Ctrl-] · any other key: back`
   }
@@ -110,9 +130,8 @@ function statusText(state: ShareStatus, lastTyped: Typist | undefined): string {
     return `security words: ${state.words} · do they match what your technician reads you? Ctrl-] then y or n · ${state.technician}`
   }
   if (prompt) {
-    const detail = prompt.detail ? `: ${prompt.detail}` : ''
     const keys = prompt.sessionOnly ? 's or d' : 'a, s or d'
-    return `Ctrl-] then ${keys} · ${prompt.technician} wants to ${prompt.summary}${detail}`
+    return `Ctrl-] then ${keys} · ${promptText(prompt)}`
   }
   const watching = state.watching > 0 ? 'watching' : 'not watching'
   const typing = state.typing > 0 ? 'may type' : 'cannot type'
