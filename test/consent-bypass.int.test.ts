@@ -680,3 +680,59 @@ describe('a technician client altered by the test, at a shared terminal', () => 
     expect(channelOpens(entries).map((entry) => entry.kind)).toEqual(['view', 'control'])
   })
 })
+
+/** Sends one address on url@rescue as an altered client would (no check of its own) and reads the answer. */
+async function sendUrl(client: ssh2.Client, text: string): Promise<{ opened?: boolean; error?: string }> {
+  const channel = await attempt<ClientChannel>((cb) => client.subsys('url@rescue', cb), 'url@rescue')
+  if (channel instanceof Error) throw channel
+  channel.end(`${text}\n`)
+  const answer = await drain(channel)
+  return JSON.parse(answer.trim()) as { opened?: boolean; error?: string }
+}
+
+describe('a technician client altered by the test, opening web addresses', () => {
+  it('opens no address with another scheme, control characters or no consent; each refusal logged', async () => {
+    const opened = path.join(dir, 'opened')
+    const opener = path.join(dir, 'opener.sh')
+    fs.writeFileSync(opener, `#!/bin/sh\nprintf '%s\\n' "$1" >> '${opened}'\n`, { mode: 0o700 })
+    const previous = process.env.RESCUE_URL_OPENER
+    process.env.RESCUE_URL_OPENER = opener
+    teardowns.push(async () => {
+      if (previous === undefined) delete process.env.RESCUE_URL_OPENER
+      else process.env.RESCUE_URL_OPENER = previous
+    })
+    const { client, host, nthRequest, end, audit } = await pair({
+      interactive: true,
+      consentTimeoutMs: 10_000,
+    })
+
+    expect(await sendUrl(client, 'file:///etc/passwd')).toMatchObject({
+      error: expect.stringMatching(/only http and https/),
+    })
+    expect(await sendUrl(client, 'https://acme.example/\u001b]52;c;aGk=\u0007')).toMatchObject({
+      error: expect.stringMatching(/control or invisible/),
+    })
+    expect(await sendUrl(client, `https://acme.example/${'a'.repeat(3000)}`)).toMatchObject({
+      error: expect.stringMatching(/at most 2000/),
+    })
+
+    const denied = sendUrl(client, 'https://denied.example/')
+    const askedDenied = await nthRequest(1)
+    expect(askedDenied).toMatchObject({ permission: 'url', detail: 'https://denied.example/' })
+    host.answer(askedDenied.id, 'deny')
+    expect(await denied).toMatchObject({ error: expect.stringMatching(/denied/) })
+
+    const allowed = sendUrl(client, 'https://status.acme.example/help?q=1')
+    host.answer((await nthRequest(2)).id, 'once')
+    expect(await allowed).toEqual({ opened: true })
+    await end()
+
+    // Only the allowed address reached the opener, exactly as shown.
+    expect(fs.readFileSync(opened, 'utf8')).toBe('https://status.acme.example/help?q=1\n')
+    const entries = audit()
+    const urlRefusals = refusals(entries).filter((what) => what.startsWith('opening'))
+    expect(urlRefusals).toHaveLength(3)
+    for (const entry of entries) expect(rawStrings(entry)).toEqual([])
+    expectDeniedInAudit(entries, 'url', 'end-user', { detail: 'https://denied.example/' })
+  })
+})

@@ -14,6 +14,7 @@ import type { Permission } from '../consent/index.js'
 import { ExitCode, UserError } from '../errors.js'
 import { generateSshKeyPair, parsePeerPublicKey } from '../ssh/keys.js'
 import { SINGLE_PROMPT_SUBSYSTEM, SYSINFO_SUBSYSTEM, TRANSFER_SUBSYSTEM } from '../ssh/subsystems.js'
+import { URL_SUBSYSTEM } from '../ssh/subsystems.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 
 export interface BridgeOptions {
@@ -43,6 +44,7 @@ const subsystemPermissions: Record<string, Permission[]> = {
   [TRANSFER_SUBSYSTEM]: FILE_PERMISSIONS,
   [SYSINFO_SUBSYSTEM]: ['sysinfo'],
   [SINGLE_PROMPT_SUBSYSTEM]: ['single-prompt'],
+  [URL_SUBSYSTEM]: ['url'],
 }
 
 export interface Bridge {

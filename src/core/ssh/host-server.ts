@@ -36,7 +36,9 @@ import { TRANSFER_SUBSYSTEM } from '../transfer/protocol.js'
 import type { WordsOutcome } from '../host/words.js'
 import { WORDS_SUBSYSTEM } from './subsystems.js'
 import { REFUSALS_SUBSYSTEM, REVOKED_MESSAGE } from './subsystems.js'
-import { CONTROL_SUBSYSTEM, CONTROL_TAKEN_BACK, VIEW_SUBSYSTEM } from './subsystems.js'
+import { CONTROL_SUBSYSTEM, CONTROL_TAKEN_BACK, URL_SUBSYSTEM, VIEW_SUBSYSTEM } from './subsystems.js'
+import { checkUrl, MAX_URL_LENGTH, openWithSystem } from '../tools/url.js'
+import { refusalError } from '../consent/refusal.js'
 import { ViewFrameDecoder, type SharedTerminal, type Viewer } from '../share/index.js'
 
 export interface HostSshOptions {
@@ -304,6 +306,14 @@ export class HostSshServer {
         })
         return
       }
+      if (info.name === URL_SUBSYSTEM && !claimed) {
+        // Accepted unasked, to read the address: the question needs it, shown whole.
+        claimed = true
+        const channel = this.closed ? undefined : accept()
+        if (!channel) return reject?.()
+        this.serveUrl(channel, withdrawn.signal)
+        return
+      }
       if (info.name === VIEW_SUBSYSTEM || info.name === CONTROL_SUBSYSTEM) {
         const share = this.options.share
         if (!share) {
@@ -398,6 +408,65 @@ export class HostSshServer {
     channel.on('close', () => {
       removeViewer()
       this.closeTracked(id)
+    })
+  }
+
+  /** Reads one address, checks it, asks the end user with it shown whole, opens it, and answers. */
+  private serveUrl(channel: ServerChannel, withdrawn: AbortSignal): void {
+    let received = ''
+    let done = false
+    const answer = (reply: object) => {
+      done = true
+      if (channel.destroyed) return
+      channel.write(`${JSON.stringify(reply)}\n`)
+      channel.exit(0)
+      channel.end()
+    }
+    channel.on('error', () => {})
+    channel.stderr.on('error', () => {})
+    channel.on('data', (chunk: Buffer) => {
+      if (done) return
+      received += chunk.toString('utf8')
+      const end = received.indexOf('\n')
+      if (end < 0 && received.length <= MAX_URL_LENGTH * 4) return
+      if (end < 0) {
+        this.options.broker.refuse(
+          `opening a web address too long to show (over ${MAX_URL_LENGTH} characters)`,
+        )
+        return answer({
+          error: `the address is too long: at most ${MAX_URL_LENGTH} characters`,
+          code: 'usage',
+        })
+      }
+      const text = received.slice(0, end)
+      let url: string
+      try {
+        url = checkUrl(text)
+      } catch (error) {
+        const why = (error as Error).message
+        this.options.broker.refuse(`opening the web address ${text}: ${why}`)
+        return answer({ error: why, code: 'usage' })
+      }
+      done = true
+      void this.options.broker
+        .decide('url', 'open this web address in your browser', { detail: url, withdrawn })
+        .then(async (outcome) => {
+          if (!outcome.allowed || this.closed) {
+            this.tellRefusal(outcome)
+            const refusal = refusalError({
+              permission: outcome.permission,
+              by: outcome.by,
+              ...(outcome.seconds !== undefined ? { seconds: outcome.seconds } : {}),
+            })
+            return answer({ error: refusal.message, code: refusal.code })
+          }
+          try {
+            await openWithSystem(url)
+            answer({ opened: true })
+          } catch (error) {
+            answer({ error: `could not open it: ${(error as Error).message}`, code: 'failure' })
+          }
+        })
     })
   }
 

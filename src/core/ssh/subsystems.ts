@@ -22,3 +22,9 @@ export const VIEW_SUBSYSTEM = 'view@rescue'
 export const CONTROL_SUBSYSTEM = 'control@rescue'
 /** The message of the exit signal a control channel gets when the end user takes control back. */
 export const CONTROL_TAKEN_BACK = 'the end user took control back'
+/**
+ * Technician to host: open one web address on the end user's computer (`rescue url`), asked as
+ * `url` with the address shown whole. The technician writes the address and a new line; the host
+ * answers one JSON line ({"opened":true} or {"error":"..."}) and closes.
+ */
+export const URL_SUBSYSTEM = 'url@rescue'
