@@ -142,3 +142,25 @@ describe('rescue host --share watched by rescue connect --watch', () => {
     ])
   })
 })
+
+describe('rescue url with bad input', () => {
+  it('refuses an address that is not http(s), too long or holds control characters, before looking for a session', async () => {
+    for (const [address, message] of [
+      ['file:///etc/passwd', 'only http and https addresses can be opened, not file:'],
+      [`https://acme.example/${'a'.repeat(2000)}`, 'characters long: at most 2000'],
+      ['https://acme.example/\u001b[2J', 'holds spaces, control or invisible characters'],
+    ] as const) {
+      const result = await world.run(['url', address])
+      expect(result.exitCode).toBe(2)
+      expect(result.stderr).toContain(message)
+      // eslint-disable-next-line no-control-regex
+      expect(result.stderr).not.toMatch(/\u001b\[2J/)
+    }
+  })
+
+  it('names the unknown session', async () => {
+    const result = await world.run(['url', 'https://acme.example/', '--session', 'nosuchsession'])
+    expect(result.exitCode).toBe(1)
+    expect(result.stderr).toContain('no live session nosuchsession on this machine')
+  })
+})
