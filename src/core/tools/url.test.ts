@@ -4,7 +4,9 @@ import { checkUrl, MAX_URL_LENGTH } from './url.js'
 
 describe('checkUrl', () => {
   it('lets http and https addresses through unchanged', () => {
-    expect(checkUrl('https://status.acme.example/help?q=1#top')).toBe('https://status.acme.example/help?q=1#top')
+    expect(checkUrl('https://status.acme.example/help?q=1#top')).toBe(
+      'https://status.acme.example/help?q=1#top',
+    )
     expect(checkUrl('http://127.0.0.1:8080/')).toBe('http://127.0.0.1:8080/')
   })
 
