@@ -736,3 +736,62 @@ describe('a technician client altered by the test, opening web addresses', () =>
     expectDeniedInAudit(entries, 'url', 'end-user', { detail: 'https://denied.example/' })
   })
 })
+
+describe('a technician client altered by the test, at the clipboard', () => {
+  it('puts nothing on the clipboard too big, not text or not allowed; reads it only when allowed', async () => {
+    const copied = path.join(dir, 'copied')
+    const copy = path.join(dir, 'copy.sh')
+    const paste = path.join(dir, 'paste.sh')
+    fs.writeFileSync(copy, `#!/bin/sh\ncat >> '${copied}'\n`, { mode: 0o700 })
+    fs.writeFileSync(paste, `#!/bin/sh\nprintf 'on the end user clipboard'\n`, { mode: 0o700 })
+    const previous = { copy: process.env.RESCUE_CLIPBOARD_COPY, paste: process.env.RESCUE_CLIPBOARD_PASTE }
+    process.env.RESCUE_CLIPBOARD_COPY = copy
+    process.env.RESCUE_CLIPBOARD_PASTE = paste
+    teardowns.push(async () => {
+      for (const [name, value] of [
+        ['RESCUE_CLIPBOARD_COPY', previous.copy],
+        ['RESCUE_CLIPBOARD_PASTE', previous.paste],
+      ] as const) {
+        if (value === undefined) delete process.env[name]
+        else process.env[name] = value
+      }
+    })
+    const { client, host, nthRequest, end, audit } = await pair({
+      interactive: true,
+      consentTimeoutMs: 10_000,
+    })
+    const send = async (line: string) => {
+      const channel = await attempt<ClientChannel>((cb) => client.subsys('clipboard@rescue', cb), 'clipboard')
+      if (channel instanceof Error) throw channel
+      channel.end(`${line}\n`)
+      return JSON.parse((await drain(channel)).trim()) as { ok?: boolean; text?: string; error?: string }
+    }
+
+    expect(await send(JSON.stringify({ op: 'push', text: 'x'.repeat(2001) }))).toMatchObject({
+      error: expect.stringMatching(/at most 2000/),
+    })
+    expect(await send(JSON.stringify({ op: 'push', text: 'a\u0000b' }))).toMatchObject({
+      error: expect.stringMatching(/only text/),
+    })
+    expect(await send('{"op":"format-disk"}')).toMatchObject({ error: 'a malformed clipboard request' })
+
+    const denied = send(JSON.stringify({ op: 'push', text: 'denied text' }))
+    const askedDenied = await nthRequest(1)
+    expect(askedDenied).toMatchObject({ permission: 'clipboard', detail: 'denied text' })
+    host.answer(askedDenied.id, 'deny')
+    expect(await denied).toMatchObject({ error: expect.stringMatching(/denied/) })
+
+    const pushed = send(JSON.stringify({ op: 'push', text: 'ping -c 3 192.168.1.1' }))
+    host.answer((await nthRequest(2)).id, 'once')
+    expect(await pushed).toEqual({ ok: true })
+    const pulled = send(JSON.stringify({ op: 'pull' }))
+    host.answer((await nthRequest(3)).id, 'once')
+    expect(await pulled).toEqual({ text: 'on the end user clipboard' })
+    await end()
+
+    expect(fs.readFileSync(copied, 'utf8')).toBe('ping -c 3 192.168.1.1')
+    const entries = audit()
+    expect(refusals(entries).filter((what) => what.startsWith('a clipboard request'))).toHaveLength(3)
+    expectDeniedInAudit(entries, 'clipboard', 'end-user', { detail: 'denied text' })
+  })
+})

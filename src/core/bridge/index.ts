@@ -14,7 +14,7 @@ import type { Permission } from '../consent/index.js'
 import { ExitCode, UserError } from '../errors.js'
 import { generateSshKeyPair, parsePeerPublicKey } from '../ssh/keys.js'
 import { SINGLE_PROMPT_SUBSYSTEM, SYSINFO_SUBSYSTEM, TRANSFER_SUBSYSTEM } from '../ssh/subsystems.js'
-import { URL_SUBSYSTEM } from '../ssh/subsystems.js'
+import { CLIPBOARD_SUBSYSTEM, URL_SUBSYSTEM } from '../ssh/subsystems.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 
 export interface BridgeOptions {
@@ -45,6 +45,7 @@ const subsystemPermissions: Record<string, Permission[]> = {
   [SYSINFO_SUBSYSTEM]: ['sysinfo'],
   [SINGLE_PROMPT_SUBSYSTEM]: ['single-prompt'],
   [URL_SUBSYSTEM]: ['url'],
+  [CLIPBOARD_SUBSYSTEM]: ['clipboard'],
 }
 
 export interface Bridge {

@@ -38,6 +38,14 @@ import { WORDS_SUBSYSTEM } from './subsystems.js'
 import { REFUSALS_SUBSYSTEM, REVOKED_MESSAGE } from './subsystems.js'
 import { CONTROL_SUBSYSTEM, CONTROL_TAKEN_BACK, URL_SUBSYSTEM, VIEW_SUBSYSTEM } from './subsystems.js'
 import { checkUrl, MAX_URL_LENGTH, openWithSystem } from '../tools/url.js'
+import {
+  checkClipboardText,
+  clipboardRequest,
+  copyOnHost,
+  MAX_CLIPBOARD_LINE,
+  pasteOnHost,
+} from '../tools/clipboard.js'
+import { CLIPBOARD_SUBSYSTEM } from './subsystems.js'
 import { refusalError } from '../consent/refusal.js'
 import { ViewFrameDecoder, type SharedTerminal, type Viewer } from '../share/index.js'
 
@@ -306,6 +314,14 @@ export class HostSshServer {
         })
         return
       }
+      if (info.name === CLIPBOARD_SUBSYSTEM && !claimed) {
+        // Accepted unasked, to read what is pushed: the question shows it whole.
+        claimed = true
+        const channel = this.closed ? undefined : accept()
+        if (!channel) return reject?.()
+        this.serveClipboard(channel, withdrawn.signal)
+        return
+      }
       if (info.name === URL_SUBSYSTEM && !claimed) {
         // Accepted unasked, to read the address: the question needs it, shown whole.
         claimed = true
@@ -408,6 +424,70 @@ export class HostSshServer {
     channel.on('close', () => {
       removeViewer()
       this.closeTracked(id)
+    })
+  }
+
+  /** Reads one clipboard request, checks it, asks the end user (a push shown whole), and answers. */
+  private serveClipboard(channel: ServerChannel, withdrawn: AbortSignal): void {
+    let received = ''
+    let done = false
+    const answer = (reply: object) => {
+      done = true
+      if (channel.destroyed) return
+      channel.write(`${JSON.stringify(reply)}\n`)
+      channel.exit(0)
+      channel.end()
+    }
+    const refuse = (what: string, why: string) => {
+      this.options.broker.refuse(what)
+      answer({ error: why, code: 'usage' })
+    }
+    channel.on('error', () => {})
+    channel.on('data', (chunk: Buffer) => {
+      if (done) return
+      received += chunk.toString('utf8')
+      const end = received.indexOf('\n')
+      if (end < 0 && received.length <= MAX_CLIPBOARD_LINE) return
+      if (end < 0)
+        return refuse('clipboard text too long to show', 'the text is too long: at most 2000 characters')
+      let request
+      try {
+        request = clipboardRequest.parse(JSON.parse(received.slice(0, end)))
+        if (request.op === 'push') checkClipboardText(request.text)
+      } catch (error) {
+        const why =
+          error instanceof Error && !(error instanceof SyntaxError) && !('issues' in error)
+            ? error.message
+            : 'a malformed clipboard request'
+        return refuse(`a clipboard request: ${why}`, why)
+      }
+      done = true
+      const push = request.op === 'push' ? request.text : undefined
+      void this.options.broker
+        .decide(
+          'clipboard',
+          push !== undefined ? 'put this text on your clipboard' : 'read the text on your clipboard',
+          { ...(push !== undefined ? { detail: push } : {}), withdrawn },
+        )
+        .then(async (outcome) => {
+          if (!outcome.allowed || this.closed) {
+            this.tellRefusal(outcome)
+            const refusal = refusalError({
+              permission: outcome.permission,
+              by: outcome.by,
+              ...(outcome.seconds !== undefined ? { seconds: outcome.seconds } : {}),
+            })
+            return answer({ error: refusal.message, code: refusal.code })
+          }
+          try {
+            if (push !== undefined) {
+              await copyOnHost(push, process.stdout)
+              answer({ ok: true })
+            } else answer({ text: await pasteOnHost() })
+          } catch (error) {
+            answer({ error: (error as Error).message, code: 'failure' })
+          }
+        })
     })
   }
 

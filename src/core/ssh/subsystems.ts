@@ -28,3 +28,9 @@ export const CONTROL_TAKEN_BACK = 'the end user took control back'
  * answers one JSON line ({"opened":true} or {"error":"..."}) and closes.
  */
 export const URL_SUBSYSTEM = 'url@rescue'
+/**
+ * Technician to host: the end user's clipboard (`rescue clipboard push|pull`), asked as
+ * `clipboard`. The technician writes one JSON line ({"op":"push","text":…} or {"op":"pull"}); the
+ * host answers one JSON line ({"ok":true}, {"text":…} or {"error":…,"code":…}) and closes.
+ */
+export const CLIPBOARD_SUBSYSTEM = 'clipboard@rescue'
