@@ -163,4 +163,10 @@ describe('rescue url with bad input', () => {
     expect(result.exitCode).toBe(1)
     expect(result.stderr).toContain('no live session nosuchsession on this machine')
   })
+
+  it('refuses clipboard text too big before looking for a session', async () => {
+    const big = await world.run(['clipboard', 'push'], { input: 'x'.repeat(2001) })
+    expect(big.exitCode).toBe(2)
+    expect(big.stderr).toContain('the text is 2001 characters long: at most 2000')
+  })
 })
