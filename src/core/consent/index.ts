@@ -274,11 +274,17 @@ export class ConsentBroker {
   }
 }
 
-/** Permissions about the session itself, not something done on this computer: a single prompt does not grant them. */
+/**
+ * Permissions about the session itself, not something done on this computer, and watching or
+ * typing in the end user's own terminal, which is always asked on its own (as control is in
+ * LogMeIn Rescue): a single prompt does not grant them.
+ */
 const PERMISSIONS_OUTSIDE_A_SESSION: ReadonlySet<Permission> = new Set([
   'single-prompt',
   'private',
   'transfer',
+  'view',
+  'control',
 ])
 
 /** True when `candidate` is `folder` or lies under it (both absolute, links already resolved). */
