@@ -15,6 +15,7 @@ import { readAuditLog, type AuditEntry } from '../src/core/audit/index.js'
 import type { DecidedBy, Permission } from '../src/core/consent/index.js'
 import { startHost, type HostEvent } from '../src/core/host/index.js'
 import { startTechnician } from '../src/core/technician/index.js'
+import { encodeKeys, encodeSize, SharedTerminal } from '../src/core/share/index.js'
 import { startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js'
 
 type RequestEvent = Extract<HostEvent, { event: 'consent-request' }>
@@ -87,7 +88,7 @@ function drain(channel: ClientChannel): Promise<string> {
 
 const touch = (file: string) => `touch '${file}'`
 
-async function pair(options: { interactive: boolean; consentTimeoutMs?: number }) {
+async function pair(options: { interactive: boolean; consentTimeoutMs?: number; share?: SharedTerminal }) {
   const pin = await gw.newPin()
   const events: HostEvent[] = []
   const auditFile = path.join(dir, 'audit', 'audit.jsonl')
@@ -103,6 +104,7 @@ async function pair(options: { interactive: boolean; consentTimeoutMs?: number }
     autoApprove: [],
     auditFile,
     ...(options.consentTimeoutMs !== undefined ? { consentTimeoutMs: options.consentTimeoutMs } : {}),
+    ...(options.share ? { share: options.share } : {}),
     onEvent: (event) => events.push(event),
   })
   teardowns.push(async () => {
@@ -566,5 +568,230 @@ describe('a technician client altered by the test, beyond what ssh2 offers', () 
     expect(events.filter((event) => event.event === 'channel-open')).toHaveLength(1)
     expect(events.filter((event) => event.event === 'consent-request')).toHaveLength(1)
     await end()
+  })
+})
+
+/** The end user's shared terminal (`rescue host --share`): /bin/sh in a real PTY, in the test's folder. */
+async function sharedShell() {
+  let output = ''
+  const share = await SharedTerminal.start({
+    shell: '/bin/sh',
+    args: [],
+    cwd: dir,
+    env: { ...process.env, PS1: '$ ' },
+    window: { cols: 80, rows: 24 },
+    onOutput: (data) => (output += data),
+    onChange: () => {},
+    onExit: () => {},
+  })
+  teardowns.push(async () => share.close())
+  return { share, output: () => output }
+}
+
+describe('a technician client altered by the test, at a shared terminal', () => {
+  it('watches nothing without view: not where nothing is shared, not when the end user denies it', async () => {
+    const unshared = await pair({ interactive: false })
+    const refused = await attempt<ClientChannel>((cb) => unshared.client.subsys('view@rescue', cb), 'view')
+    expect(refused).toBeInstanceOf(Error)
+    await unshared.end()
+    expect(refusals(unshared.audit())).toEqual(['watching a terminal the end user does not share'])
+
+    const { share } = await sharedShell()
+    const { client, host, nthRequest, end, audit } = await pair({ interactive: true, share })
+    const watching = attempt<ClientChannel>((cb) => client.subsys('view@rescue', cb), 'view', 8000)
+    const asked = await nthRequest(1)
+    expect(asked).toMatchObject({ permission: 'view', summary: expect.stringContaining('read only') })
+    host.answer(asked.id, 'deny')
+    expect(await watching).toBeInstanceOf(Error)
+    expect(share.viewerCount).toBe(0)
+    await end()
+    const entries = audit()
+    expectDeniedInAudit(entries, 'view', 'end-user')
+    expect(channelOpens(entries)).toEqual([])
+  })
+
+  it('types nothing without control, and nothing once the end user takes control back', async () => {
+    const { share, output } = await sharedShell()
+    const { client, host, nthRequest, end, audit } = await pair({
+      interactive: true,
+      consentTimeoutMs: 10_000,
+      share,
+    })
+    const marker = (name: string) => path.join(dir, name)
+    const opened = attempt<ClientChannel>((cb) => client.subsys('view@rescue', cb), 'view', 8000)
+    host.answer((await nthRequest(1)).id, 'once')
+    const view = await opened
+    if (view instanceof Error) throw view
+    let seen = ''
+    view.on('data', (chunk: Buffer) => (seen += chunk.toString('utf8')))
+    view.write(encodeSize(60, 20))
+    await waitFor(() => share.window.cols === 60, 5000, 'the smallest window to win')
+
+    // Keys without control: dropped, logged once.
+    view.write(encodeKeys(Buffer.from(`touch '${marker('without-control')}'\r`)))
+    view.write(encodeKeys(Buffer.from(`touch '${marker('without-control-2')}'\r`)))
+    await roundTrip(client)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(fs.existsSync(marker('without-control'))).toBe(false)
+    expect(output()).not.toContain('without-control')
+
+    // The end user's own typing reaches the watcher.
+    share.typeLocal('echo from-the-end-user-$((6*7))\r')
+    await waitFor(() => seen.includes('from-the-end-user-42'), 5000, 'the watcher to see the end user type')
+
+    const asking = attempt<ClientChannel>((cb) => client.subsys('control@rescue', cb), 'control', 8000)
+    const askedControl = await nthRequest(2)
+    expect(askedControl.permission).toBe('control')
+    host.answer(askedControl.id, 'session')
+    const control = await asking
+    if (control instanceof Error) throw control
+    view.write(encodeKeys(Buffer.from(`touch '${marker('with-control')}'\r`)))
+    await waitFor(() => fs.existsSync(marker('with-control')), 5000, 'the allowed keys to run')
+    expect(share.lastTyped).toBe('technician')
+
+    // Taken back: the very next key goes nowhere, and the session grant is forgotten.
+    host.takeControlBack()
+    view.write(encodeKeys(Buffer.from(`touch '${marker('after-take-back')}'\r`)))
+    const again = attempt<ClientChannel>((cb) => client.subsys('control@rescue', cb), 'control again', 8000)
+    const askedAgain = await nthRequest(3)
+    host.answer(askedAgain.id, 'deny')
+    expect(await again).toBeInstanceOf(Error)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(fs.existsSync(marker('after-take-back'))).toBe(false)
+    await end()
+
+    const entries = audit()
+    // Once before control was given (for both lines), once after it was taken back.
+    expect(refusals(entries).filter((what) => what.includes('shared terminal'))).toEqual([
+      'typing in the shared terminal without control (the keys were dropped)',
+      'typing in the shared terminal without control (the keys were dropped)',
+    ])
+    expect(entries.some((entry) => entry.event === 'control-taken-back' && entry.closedChannels === 1)).toBe(
+      true,
+    )
+    // Asked again after the take-back, though it had been allowed for the session.
+    const controlDecisions = auditRequests(entries, 'control').map((asked) =>
+      auditDecision(entries, asked.id),
+    )
+    expect(controlDecisions).toMatchObject([
+      { decision: 'session', by: 'end-user' },
+      { decision: 'deny', by: 'end-user' },
+    ])
+    expect(channelOpens(entries).map((entry) => entry.kind)).toEqual(['view', 'control'])
+  })
+})
+
+/** Sends one address on url@rescue as an altered client would (no check of its own) and reads the answer. */
+async function sendUrl(client: ssh2.Client, text: string): Promise<{ opened?: boolean; error?: string }> {
+  const channel = await attempt<ClientChannel>((cb) => client.subsys('url@rescue', cb), 'url@rescue')
+  if (channel instanceof Error) throw channel
+  channel.end(`${text}\n`)
+  const answer = await drain(channel)
+  return JSON.parse(answer.trim()) as { opened?: boolean; error?: string }
+}
+
+describe('a technician client altered by the test, opening web addresses', () => {
+  it('opens no address with another scheme, control characters or no consent; each refusal logged', async () => {
+    const opened = path.join(dir, 'opened')
+    const opener = path.join(dir, 'opener.sh')
+    fs.writeFileSync(opener, `#!/bin/sh\nprintf '%s\\n' "$1" >> '${opened}'\n`, { mode: 0o700 })
+    const previous = process.env.RESCUE_URL_OPENER
+    process.env.RESCUE_URL_OPENER = opener
+    teardowns.push(async () => {
+      if (previous === undefined) delete process.env.RESCUE_URL_OPENER
+      else process.env.RESCUE_URL_OPENER = previous
+    })
+    const { client, host, nthRequest, end, audit } = await pair({
+      interactive: true,
+      consentTimeoutMs: 10_000,
+    })
+
+    expect(await sendUrl(client, 'file:///etc/passwd')).toMatchObject({
+      error: expect.stringMatching(/only http and https/),
+    })
+    expect(await sendUrl(client, 'https://acme.example/\u001b]52;c;aGk=\u0007')).toMatchObject({
+      error: expect.stringMatching(/control or invisible/),
+    })
+    expect(await sendUrl(client, `https://acme.example/${'a'.repeat(3000)}`)).toMatchObject({
+      error: expect.stringMatching(/at most 2000/),
+    })
+
+    const denied = sendUrl(client, 'https://denied.example/')
+    const askedDenied = await nthRequest(1)
+    expect(askedDenied).toMatchObject({ permission: 'url', detail: 'https://denied.example/' })
+    host.answer(askedDenied.id, 'deny')
+    expect(await denied).toMatchObject({ error: expect.stringMatching(/denied/) })
+
+    const allowed = sendUrl(client, 'https://status.acme.example/help?q=1')
+    host.answer((await nthRequest(2)).id, 'once')
+    expect(await allowed).toEqual({ opened: true })
+    await end()
+
+    // Only the allowed address reached the opener, exactly as shown.
+    expect(fs.readFileSync(opened, 'utf8')).toBe('https://status.acme.example/help?q=1\n')
+    const entries = audit()
+    const urlRefusals = refusals(entries).filter((what) => what.startsWith('opening'))
+    expect(urlRefusals).toHaveLength(3)
+    for (const entry of entries) expect(rawStrings(entry)).toEqual([])
+    expectDeniedInAudit(entries, 'url', 'end-user', { detail: 'https://denied.example/' })
+  })
+})
+
+describe('a technician client altered by the test, at the clipboard', () => {
+  it('puts nothing on the clipboard too big, not text or not allowed; reads it only when allowed', async () => {
+    const copied = path.join(dir, 'copied')
+    const copy = path.join(dir, 'copy.sh')
+    const paste = path.join(dir, 'paste.sh')
+    fs.writeFileSync(copy, `#!/bin/sh\ncat >> '${copied}'\n`, { mode: 0o700 })
+    fs.writeFileSync(paste, `#!/bin/sh\nprintf 'on the end user clipboard'\n`, { mode: 0o700 })
+    const previous = { copy: process.env.RESCUE_CLIPBOARD_COPY, paste: process.env.RESCUE_CLIPBOARD_PASTE }
+    process.env.RESCUE_CLIPBOARD_COPY = copy
+    process.env.RESCUE_CLIPBOARD_PASTE = paste
+    teardowns.push(async () => {
+      for (const [name, value] of [
+        ['RESCUE_CLIPBOARD_COPY', previous.copy],
+        ['RESCUE_CLIPBOARD_PASTE', previous.paste],
+      ] as const) {
+        if (value === undefined) delete process.env[name]
+        else process.env[name] = value
+      }
+    })
+    const { client, host, nthRequest, end, audit } = await pair({
+      interactive: true,
+      consentTimeoutMs: 10_000,
+    })
+    const send = async (line: string) => {
+      const channel = await attempt<ClientChannel>((cb) => client.subsys('clipboard@rescue', cb), 'clipboard')
+      if (channel instanceof Error) throw channel
+      channel.end(`${line}\n`)
+      return JSON.parse((await drain(channel)).trim()) as { ok?: boolean; text?: string; error?: string }
+    }
+
+    expect(await send(JSON.stringify({ op: 'push', text: 'x'.repeat(2001) }))).toMatchObject({
+      error: expect.stringMatching(/at most 2000/),
+    })
+    expect(await send(JSON.stringify({ op: 'push', text: 'a\u0000b' }))).toMatchObject({
+      error: expect.stringMatching(/only text/),
+    })
+    expect(await send('{"op":"format-disk"}')).toMatchObject({ error: 'a malformed clipboard request' })
+
+    const denied = send(JSON.stringify({ op: 'push', text: 'denied text' }))
+    const askedDenied = await nthRequest(1)
+    expect(askedDenied).toMatchObject({ permission: 'clipboard', detail: 'denied text' })
+    host.answer(askedDenied.id, 'deny')
+    expect(await denied).toMatchObject({ error: expect.stringMatching(/denied/) })
+
+    const pushed = send(JSON.stringify({ op: 'push', text: 'ping -c 3 192.168.1.1' }))
+    host.answer((await nthRequest(2)).id, 'once')
+    expect(await pushed).toEqual({ ok: true })
+    const pulled = send(JSON.stringify({ op: 'pull' }))
+    host.answer((await nthRequest(3)).id, 'once')
+    expect(await pulled).toEqual({ text: 'on the end user clipboard' })
+    await end()
+
+    expect(fs.readFileSync(copied, 'utf8')).toBe('ping -c 3 192.168.1.1')
+    const entries = audit()
+    expect(refusals(entries).filter((what) => what.startsWith('a clipboard request'))).toHaveLength(3)
+    expectDeniedInAudit(entries, 'clipboard', 'end-user', { detail: 'denied text' })
   })
 })

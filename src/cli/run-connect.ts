@@ -26,6 +26,8 @@ export type ConnectMode =
   | { kind: 'hold' }
   | { kind: 'shell' }
   | { kind: 'exec'; command: string }
+  /** Watch the end user's shared terminal (`rescue host --share`). */
+  | { kind: 'watch' }
   /** Hold the session and serve it to OpenSSH tools on 127.0.0.1:port. */
   | { kind: 'listen'; port: number }
 
@@ -200,6 +202,16 @@ async function runRemote(
     })
     stdin?.destroy()
     return exit
+  }
+  if (mode.kind === 'watch') {
+    note('asking the end user to let you watch their terminal…')
+    const { runWatch } = await import('./watch.js')
+    const exit = await runWatch(technician)
+    // The view closing (stopped here, revoked, the shell gone) is no failure of a command.
+    if (exit.signal === 'HUP' && exit.message === REVOKED_MESSAGE) {
+      note('the end user revoked your access: the view was closed')
+    }
+    return { exitCode: 0 }
   }
   const person = !json && process.stdin.isTTY === true && process.stdout.isTTY === true
   if (!person) {

@@ -9,6 +9,7 @@ import { trustGatewayWarning, type TrustAnchor } from '../core/trust/index.js'
 import { holdSession, lineDisplay, type Display } from './run-session.js'
 import { describeHostEvent } from './session-lines.js'
 import { signalEnding } from './signals.js'
+import { UserError } from '../core/errors.js'
 
 export interface HostRunOptions {
   server: string
@@ -20,6 +21,8 @@ export interface HostRunOptions {
   resumeGraceMs: number
   json: boolean
   hostName?: string
+  /** `--share`: the end user's own shell, which the technician may watch and, if let, type in. */
+  share?: boolean
 }
 
 export async function runHost(options: HostRunOptions): Promise<void> {
@@ -29,6 +32,7 @@ export async function runHost(options: HostRunOptions): Promise<void> {
     // Before any view: the operator reads it where they typed the command (and the audit log keeps it).
     process.stderr.write(`Warning: ${trustGatewayWarning(options.autoApprove)}\n`)
   }
+  if (options.share) return runSharedHost(options, interactive)
   let host: HostSession | undefined
   const display: Display<HostEvent> = interactive
     ? await liveHostView({
@@ -43,7 +47,32 @@ export async function runHost(options: HostRunOptions): Promise<void> {
   await holdSession(display, async (onEvent) => {
     // The one place the words' gate is decided: whoever sits at the terminal confirms the words.
     // Without a terminal nobody can, and nothing is granted but what --auto-approve names.
-    host = await startHost({ ...options, interactive, confirmWords: interactive, onEvent })
+    const { share: _share, ...rest } = options
+    host = await startHost({ ...rest, interactive, confirmWords: interactive, onEvent })
+    return host
+  })
+}
+
+async function runSharedHost(options: HostRunOptions, interactive: boolean): Promise<void> {
+  if (!interactive) {
+    throw new UserError(
+      'usage',
+      '--share shares the terminal you run it in: it needs one (and no --json)',
+      'run rescue host --share in the terminal you want to show',
+    )
+  }
+  const { startShareScreen } = await import('./share-host.js')
+  const screen = await startShareScreen()
+  await holdSession(screen.display, async (onEvent) => {
+    const { share: _share, ...rest } = options
+    const host = await startHost({
+      ...rest,
+      interactive,
+      confirmWords: true,
+      share: screen.share,
+      onEvent,
+    })
+    screen.attach(host)
     return host
   })
 }

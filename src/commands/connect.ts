@@ -50,6 +50,11 @@ With --exec or a shell, stdout and stderr carry the remote side's output and res
       description: 'ask for a shell [default: when stdin is a terminal]',
       allowNo: true,
     }),
+    watch: Flags.boolean({
+      description:
+        "watch the end user's shared terminal (they run rescue host --share and allow it), read only; Ctrl-] then c asks to type, Ctrl-] then q stops",
+      exclusive: ['exec', 'listen', 'shell'],
+    }),
     'resume-grace': resumeGraceFlag,
     record: Flags.directory({
       description:
@@ -70,8 +75,9 @@ With --exec or a shell, stdout and stderr carry the remote side's output and res
     }
     const { server, token } = requireLogin(flags.server)
     const wantsShell = flags.shell ?? (process.stdin.isTTY === true && !this.jsonEnabled())
-    const mode: ConnectMode =
-      flags.listen !== undefined
+    const mode: ConnectMode = flags.watch
+      ? { kind: 'watch' }
+      : flags.listen !== undefined
         ? { kind: 'listen', port: flags.listen }
         : flags.exec !== undefined
           ? { kind: 'exec', command: flags.exec }

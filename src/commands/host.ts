@@ -74,6 +74,10 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
         'let --auto-approve rely on the gateway alone for who the technician is (warned and logged)',
       exclusive: ['trust', 'trust-file'],
     }),
+    share: Flags.boolean({
+      description:
+        'show your own terminal: your shell runs here as usual, and your technician may watch it (view) and, if you let them, type in it (control); Ctrl-] takes control back',
+    }),
     'resume-grace': resumeGraceFlag,
     'send-hostname': Flags.boolean({
       description: "send this computer's name to the gateway, for your helpdesk's session reports",
@@ -110,6 +114,7 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
       resumeGraceMs: parseDuration(flags['resume-grace']),
       json: this.jsonEnabled(),
       ...(flags['send-hostname'] ? { hostName: os.hostname() } : {}),
+      share: flags.share,
     })
   }
 }

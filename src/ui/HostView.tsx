@@ -314,6 +314,8 @@ function Permissions({ state }: { state: HostViewState }) {
 function describeChannel(open: OpenChannel): string {
   if (open.kind === 'shell') return `shell #${open.channel}`
   if (open.kind === 'sftp') return `file access #${open.channel}`
+  if (open.kind === 'view') return `watching #${open.channel}`
+  if (open.kind === 'control') return `typing #${open.channel}`
   return `command #${open.channel} (${open.command ?? '?'})`
 }
 

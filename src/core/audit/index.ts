@@ -152,7 +152,7 @@ function lastLine(fd: number): { last: string | undefined; endsLine: boolean } {
 const keysOf = <K extends string>(record: Record<K, unknown>) => Object.keys(record) as [K, ...K[]]
 
 const common = { time: z.iso.datetime({ offset: true }), session: z.string().min(1) }
-const channelKind = z.enum(['shell', 'exec', 'sftp'])
+const channelKind = z.enum(['shell', 'exec', 'sftp', 'view', 'control'])
 const channelNumber = z.number().int().nonnegative()
 
 const auditEntrySchema = z.discriminatedUnion('event', [
@@ -235,6 +235,7 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     signal: z.string().optional(),
   }),
   z.object({ ...common, event: z.literal('grants-revoked'), closedChannels: channelNumber }),
+  z.object({ ...common, event: z.literal('control-taken-back'), closedChannels: channelNumber }),
   z.object({
     ...common,
     event: z.literal('file-transfer'),

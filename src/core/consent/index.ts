@@ -78,7 +78,7 @@ export interface RequestOptions {
 export class ConsentBroker {
   private readonly grants = new Set<Permission>()
   private folderGrants: FolderGrant[] = []
-  private readonly autoApprove: ReadonlySet<Permission>
+  private readonly autoApprove: Set<Permission>
   private readonly policy?: ReadonlySet<Permission>
   private readonly pending = new Map<string, Pending>()
   private ended = false
@@ -221,6 +221,15 @@ export class ConsentBroker {
     for (const pending of [...this.pending.values()]) pending.settle('deny', 'revoked')
   }
 
+  /**
+   * Forgets one permission for the rest of the session, granted or pre-approved (the end user took
+   * control back): the next request for it is asked again.
+   */
+  forget(permission: Permission): void {
+    this.grants.delete(permission)
+    this.autoApprove.delete(permission)
+  }
+
   /** The session is over: deny what waits and everything after. */
   end(): void {
     this.ended = true
@@ -265,11 +274,17 @@ export class ConsentBroker {
   }
 }
 
-/** Permissions about the session itself, not something done on this computer: a single prompt does not grant them. */
+/**
+ * Permissions about the session itself, not something done on this computer, and watching or
+ * typing in the end user's own terminal, which is always asked on its own (as control is in
+ * LogMeIn Rescue): a single prompt does not grant them.
+ */
 const PERMISSIONS_OUTSIDE_A_SESSION: ReadonlySet<Permission> = new Set([
   'single-prompt',
   'private',
   'transfer',
+  'view',
+  'control',
 ])
 
 /** True when `candidate` is `folder` or lies under it (both absolute, links already resolved). */

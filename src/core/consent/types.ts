@@ -20,6 +20,8 @@ export const permissions = [
   'reboot',
   'url',
   'clipboard',
+  'view',
+  'control',
 ] as const
 export type Permission = (typeof permissions)[number]
 

@@ -30,6 +30,8 @@ export const PERMISSION_WORDS: Record<Permission, PermissionWords> = {
   reboot: { verb: 'restart this computer', noun: 'restarting this computer' },
   url: { verb: 'open web addresses', noun: 'opening web addresses' },
   clipboard: { verb: 'use the clipboard', noun: 'the clipboard' },
+  view: { verb: 'watch your shared terminal', noun: 'watching your shared terminal' },
+  control: { verb: 'type in your shared terminal', noun: 'typing in your shared terminal' },
 }
 
 /** "open a shell" */

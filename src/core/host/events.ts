@@ -2,7 +2,7 @@
 import type { ConsentRequest, ConsentResult, Permission } from '../consent/types.js'
 
 /** The kinds of SSH channel the host serves. */
-export type ChannelKind = 'shell' | 'exec' | 'sftp'
+export type ChannelKind = 'shell' | 'exec' | 'sftp' | 'view' | 'control'
 
 export type HostActivity =
   | ({ event: 'consent-request' } & ConsentRequest)
@@ -24,6 +24,8 @@ export type HostActivity =
     }
   /** The end user pressed `r`: every channel closed and session grants forgotten. */
   | { event: 'grants-revoked'; closedChannels: number }
+  /** The end user took control of their shared terminal back (Ctrl-]): control channels closed, the grant forgotten. */
+  | { event: 'control-taken-back'; closedChannels: number }
   /** A request the host has no consent prompt for (port forwarding, an unknown subsystem...): refused unasked. */
   | { event: 'refused'; request: string }
   /** A file that crossed through SFTP, with what arrived or left and its SHA-256. */

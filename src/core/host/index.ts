@@ -22,6 +22,7 @@ import { sanitizeForTerminal } from '../text/sanitize.js'
 import { UserError } from '../errors.js'
 import type { TrustAnchor } from '../trust/index.js'
 import type { HostActivity } from './events.js'
+import type { SharedTerminal } from '../share/index.js'
 import { GatedConsentBroker, WordsGate } from './words.js'
 
 export type { HostActivity } from './events.js'
@@ -54,6 +55,8 @@ export interface HostOptions {
   auditFile?: string
   /** The computer's name, for the gateway's reports, when the end user chose to send it. */
   hostName?: string
+  /** The end user's shared terminal (`--share`), which technicians may ask to watch (`view`) and type in (`control`). */
+  share?: SharedTerminal
   onEvent(event: HostEvent): void
 }
 
@@ -64,6 +67,8 @@ export interface HostSession {
   answer(id: string, decision: Decision): void
   /** Closes every open channel at once and forgets every grant made for the session. */
   revoke(): void
+  /** Takes control of the shared terminal back at once; the technician keeps watching. */
+  takeControlBack(): void
   /** Sends a chat line to the technician; false when no chat is open on their side. */
   chat(text: string): boolean
   /** Ends the session for both sides; `why` is this side's account of it (Ctrl-C's exit code). */
@@ -213,6 +218,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
             input: recording === 'required-input',
             allowed: recording !== 'off' || policy.includes('record'),
           },
+          ...(options.share ? { share: options.share } : {}),
         })
       },
     })
@@ -235,6 +241,11 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
       broker?.revoke()
       const closedChannels = ssh?.closeAllChannels() ?? 0
       onActivity({ event: 'grants-revoked', closedChannels })
+    },
+    takeControlBack() {
+      broker?.forget('control')
+      const closedChannels = ssh?.takeControlBack() ?? 0
+      onActivity({ event: 'control-taken-back', closedChannels })
     },
     chat(text) {
       const sent = ssh?.sendChat(text)

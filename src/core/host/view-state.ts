@@ -219,9 +219,13 @@ export function reduceHostView(
           ? 'shell opened'
           : action.kind === 'sftp'
             ? 'file access opened'
-            : action.command
-              ? `ran: ${action.command}`
-              : 'ran a command'
+            : action.kind === 'view'
+              ? 'the technician is watching your shared terminal'
+              : action.kind === 'control'
+                ? 'the technician may type in your shared terminal'
+                : action.command
+                  ? `ran: ${action.command}`
+                  : 'ran a command'
       return log(next, text)
     }
     case 'channel-close': {
@@ -231,6 +235,8 @@ export function reduceHostView(
       }
       if (action.kind === 'shell') return log(next, 'shell closed')
       if (action.kind === 'sftp') return log(next, 'file access closed')
+      if (action.kind === 'view') return log(next, 'the technician stopped watching')
+      if (action.kind === 'control') return log(next, 'the technician can no longer type')
       if (action.exitCode !== undefined) return log(next, `command finished, exit status ${action.exitCode}`)
       if (action.signal !== undefined) return log(next, `command ended by signal ${action.signal}`)
       return log(next, 'command finished')
@@ -251,6 +257,11 @@ export function reduceHostView(
       return log({ ...state, autoApprove }, `pre-approved by --auto-approve: ${autoApprove.join(', ')}`)
     }
 
+    case 'control-taken-back':
+      return log(
+        { ...state, openChannels: state.openChannels.filter((open) => open.kind !== 'control') },
+        'you took control of your terminal back',
+      )
     case 'refused':
       return log(state, `refused without asking: ${action.request}`)
     case 'trust-gateway':

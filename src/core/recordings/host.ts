@@ -52,8 +52,12 @@ export class HostRecordings {
   }
 
   /** Why a shell or command may not open now, or undefined when it may. */
-  refusal(permission: 'shell' | 'exec'): string | undefined {
-    if (!this.options.required || this.active) return undefined
+  refusal(permission: 'shell' | 'exec' | 'view' | 'control'): string | undefined {
+    if (!this.options.required) return undefined
+    // The shared terminal is not recorded yet: where recording is required, it stays closed.
+    if (permission === 'view' || permission === 'control')
+      return `the shared terminal (${permission}), which cannot be recorded yet, and the technician's policy requires recording`
+    if (this.active) return undefined
     const what = permission === 'shell' ? 'a shell' : 'a command'
     return `${what} without a recording, which the technician's policy requires${this.stopReason ? ` (the recording stopped: ${this.stopReason})` : ''}`
   }

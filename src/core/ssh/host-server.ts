@@ -38,6 +38,18 @@ import { WORDS_SUBSYSTEM } from './subsystems.js'
 import { REFUSALS_SUBSYSTEM, REVOKED_MESSAGE } from './subsystems.js'
 import { RECORDING_SUBSYSTEM } from '../recordings/checkpoint.js'
 import { HostRecordings } from '../recordings/host.js'
+import { CONTROL_SUBSYSTEM, CONTROL_TAKEN_BACK, URL_SUBSYSTEM, VIEW_SUBSYSTEM } from './subsystems.js'
+import { checkUrl, MAX_URL_LENGTH, openWithSystem } from '../tools/url.js'
+import {
+  checkClipboardText,
+  clipboardRequest,
+  copyOnHost,
+  MAX_CLIPBOARD_LINE,
+  pasteOnHost,
+} from '../tools/clipboard.js'
+import { CLIPBOARD_SUBSYSTEM } from './subsystems.js'
+import { refusalError } from '../consent/refusal.js'
+import { ViewFrameDecoder, type SharedTerminal, type Viewer } from '../share/index.js'
 
 export interface HostSshOptions {
   transport: Duplex
@@ -55,6 +67,8 @@ export interface HostSshOptions {
   sessionId?: string
   /** The policy's recording setting; with `required`, no shell or command runs unrecorded. */
   recording?: { required: boolean; input: boolean; allowed: boolean }
+  /** The end user's shared terminal (`rescue host --share`): what `view@rescue` watches. */
+  share?: SharedTerminal
 }
 
 interface PtyRequest {
@@ -85,6 +99,10 @@ export class HostSshServer {
   private closed = false
   /** The technician's `recording@rescue` channels and each shell's and command's checkpoints. */
   private readonly recordings: HostRecordings
+  /** The open `control@rescue` channels: while there is one, the technician's keys reach the shared terminal. */
+  private readonly controlling = new Map<number, ServerChannel>()
+  /** Typing without control is logged once, not for every key, until control is next given. */
+  private toldNoControl = false
 
   constructor(private readonly options: HostSshOptions) {
     this.recordings = new HostRecordings({
@@ -211,7 +229,7 @@ export class HostSshServer {
     const withdrawn = new AbortController()
     session.once('close', () => withdrawn.abort())
     const ask = (
-      permission: 'shell' | 'exec' | 'sysinfo',
+      permission: 'shell' | 'exec' | 'sysinfo' | 'view' | 'control',
       summary: string,
       detail?: string,
     ): Promise<boolean> => {
@@ -366,6 +384,47 @@ export class HostSshServer {
         })
         return
       }
+      if (info.name === CLIPBOARD_SUBSYSTEM && !claimed) {
+        // Accepted unasked, to read what is pushed: the question shows it whole.
+        claimed = true
+        const channel = this.closed ? undefined : accept()
+        if (!channel) return reject?.()
+        this.serveClipboard(channel, withdrawn.signal)
+        return
+      }
+      if (info.name === URL_SUBSYSTEM && !claimed) {
+        // Accepted unasked, to read the address: the question needs it, shown whole.
+        claimed = true
+        const channel = this.closed ? undefined : accept()
+        if (!channel) return reject?.()
+        this.serveUrl(channel, withdrawn.signal)
+        return
+      }
+      if (info.name === VIEW_SUBSYSTEM || info.name === CONTROL_SUBSYSTEM) {
+        const share = this.options.share
+        if (!share) {
+          this.options.broker.refuse('watching a terminal the end user does not share')
+          return reject?.()
+        }
+        const watch = info.name === VIEW_SUBSYSTEM
+        void (
+          watch
+            ? ask(
+                'view',
+                'watch your shared terminal (read only: they cannot type in it unless you let them)',
+              )
+            : ask(
+                'control',
+                'type in your shared terminal (you see who typed last; Ctrl-] takes it back at once)',
+              )
+        ).then((allowed) => {
+          const channel = allowed && !share.hasExited ? accept() : undefined
+          if (!channel) return reject?.()
+          if (watch) this.startView(channel, share)
+          else this.startControl(channel)
+        })
+        return
+      }
       if (info.name === SYSINFO_SUBSYSTEM) {
         void ask(
           'sysinfo',
@@ -389,6 +448,219 @@ export class HostSshServer {
       this.options.broker.refuse('SSH agent forwarding')
       reject?.()
     })
+  }
+
+  /**
+   * Streams the shared terminal to the technician. What they send is framed (share/frames.ts):
+   * window sizes, and keys that reach the shell only while a control channel is open: checked
+   * here, for every frame, so a key sent after the end user took control back goes nowhere.
+   */
+  private startView(channel: ServerChannel, share: SharedTerminal): void {
+    const viewer: Viewer = {
+      cols: 80,
+      rows: 24,
+      write: (data) => {
+        if (!channel.destroyed) channel.write(data)
+      },
+    }
+    const removeViewer = share.addViewer(viewer)
+    const id = this.track('view', undefined, {
+      stop: () => {
+        removeViewer()
+        channel.exit('HUP', false, REVOKED_MESSAGE)
+        channel.close()
+      },
+    })
+    const decoder = new ViewFrameDecoder()
+    channel.on('data', (chunk: Buffer) => {
+      let frames
+      try {
+        frames = decoder.feed(chunk)
+      } catch (error) {
+        this.options.broker.refuse(`a malformed frame on the view channel (${(error as Error).message})`)
+        channel.close()
+        return
+      }
+      for (const frame of frames) {
+        if (frame.type === 'size') share.resizeViewer(viewer, frame)
+        else if (this.controlling.size > 0) share.typeRemote(frame.keys)
+        else if (!this.toldNoControl) {
+          this.toldNoControl = true
+          this.options.broker.refuse('typing in the shared terminal without control (the keys were dropped)')
+        }
+      }
+    })
+    channel.on('error', () => {})
+    channel.on('close', () => {
+      removeViewer()
+      this.closeTracked(id)
+    })
+  }
+
+  /** Reads one clipboard request, checks it, asks the end user (a push shown whole), and answers. */
+  private serveClipboard(channel: ServerChannel, withdrawn: AbortSignal): void {
+    let received = ''
+    let done = false
+    const answer = (reply: object) => {
+      done = true
+      if (channel.destroyed) return
+      channel.write(`${JSON.stringify(reply)}\n`)
+      channel.exit(0)
+      channel.end()
+    }
+    const refuse = (what: string, why: string) => {
+      this.options.broker.refuse(what)
+      answer({ error: why, code: 'usage' })
+    }
+    channel.on('error', () => {})
+    channel.on('data', (chunk: Buffer) => {
+      if (done) return
+      received += chunk.toString('utf8')
+      const end = received.indexOf('\n')
+      if (end < 0 && received.length <= MAX_CLIPBOARD_LINE) return
+      if (end < 0)
+        return refuse('clipboard text too long to show', 'the text is too long: at most 2000 characters')
+      let request
+      try {
+        request = clipboardRequest.parse(JSON.parse(received.slice(0, end)))
+        if (request.op === 'push') checkClipboardText(request.text)
+      } catch (error) {
+        const why =
+          error instanceof Error && !(error instanceof SyntaxError) && !('issues' in error)
+            ? error.message
+            : 'a malformed clipboard request'
+        return refuse(`a clipboard request: ${why}`, why)
+      }
+      done = true
+      const push = request.op === 'push' ? request.text : undefined
+      void this.options.broker
+        .decide(
+          'clipboard',
+          push !== undefined ? 'put this text on your clipboard' : 'read the text on your clipboard',
+          { ...(push !== undefined ? { detail: push } : {}), withdrawn },
+        )
+        .then(async (outcome) => {
+          if (!outcome.allowed || this.closed) {
+            this.tellRefusal(outcome)
+            const refusal = refusalError({
+              permission: outcome.permission,
+              by: outcome.by,
+              ...(outcome.seconds !== undefined ? { seconds: outcome.seconds } : {}),
+            })
+            return answer({ error: refusal.message, code: refusal.code })
+          }
+          try {
+            if (push !== undefined) {
+              await copyOnHost(push, process.stdout)
+              answer({ ok: true })
+            } else answer({ text: await pasteOnHost() })
+          } catch (error) {
+            answer({ error: (error as Error).message, code: 'failure' })
+          }
+        })
+    })
+  }
+
+  /** Reads one address, checks it, asks the end user with it shown whole, opens it, and answers. */
+  private serveUrl(channel: ServerChannel, withdrawn: AbortSignal): void {
+    let received = ''
+    let done = false
+    const answer = (reply: object) => {
+      done = true
+      if (channel.destroyed) return
+      channel.write(`${JSON.stringify(reply)}\n`)
+      channel.exit(0)
+      channel.end()
+    }
+    channel.on('error', () => {})
+    channel.stderr.on('error', () => {})
+    channel.on('data', (chunk: Buffer) => {
+      if (done) return
+      received += chunk.toString('utf8')
+      const end = received.indexOf('\n')
+      if (end < 0 && received.length <= MAX_URL_LENGTH * 4) return
+      if (end < 0) {
+        this.options.broker.refuse(
+          `opening a web address too long to show (over ${MAX_URL_LENGTH} characters)`,
+        )
+        return answer({
+          error: `the address is too long: at most ${MAX_URL_LENGTH} characters`,
+          code: 'usage',
+        })
+      }
+      const text = received.slice(0, end)
+      let url: string
+      try {
+        url = checkUrl(text)
+      } catch (error) {
+        const why = (error as Error).message
+        this.options.broker.refuse(`opening the web address ${text}: ${why}`)
+        return answer({ error: why, code: 'usage' })
+      }
+      done = true
+      void this.options.broker
+        .decide('url', 'open this web address in your browser', { detail: url, withdrawn })
+        .then(async (outcome) => {
+          if (!outcome.allowed || this.closed) {
+            this.tellRefusal(outcome)
+            const refusal = refusalError({
+              permission: outcome.permission,
+              by: outcome.by,
+              ...(outcome.seconds !== undefined ? { seconds: outcome.seconds } : {}),
+            })
+            return answer({ error: refusal.message, code: refusal.code })
+          }
+          try {
+            await openWithSystem(url)
+            answer({ opened: true })
+          } catch (error) {
+            answer({ error: `could not open it: ${(error as Error).message}`, code: 'failure' })
+          }
+        })
+    })
+  }
+
+  /** Lets the technician's keys through while this channel is open; the end user closes it at will. */
+  private startControl(channel: ServerChannel): void {
+    const id = this.track('control', undefined, {
+      stop: () => {
+        this.controlling.delete(id)
+        channel.exit('HUP', false, REVOKED_MESSAGE)
+        channel.close()
+      },
+    })
+    this.controlling.set(id, channel)
+    this.toldNoControl = false
+    channel.on('data', () => {})
+    channel.on('error', () => {})
+    channel.on('close', () => {
+      this.controlling.delete(id)
+      this.closeTracked(id)
+    })
+  }
+
+  /** Takes control of the shared terminal back at once: closes every control channel; returns how many. */
+  takeControlBack(): number {
+    const channels = [...this.controlling]
+    // Before anything else: a key frame that arrives from now on is dropped.
+    this.controlling.clear()
+    for (const [id, channel] of channels) {
+      if (!this.open.delete(id)) continue
+      try {
+        channel.exit('HUP', false, CONTROL_TAKEN_BACK)
+        channel.close()
+      } catch {
+        // The SSH stream is already gone.
+      }
+      this.options.onActivity({ event: 'channel-close', channel: id, kind: 'control', signal: 'SIGHUP' })
+    }
+    return channels.length
+  }
+
+  private closeTracked(id: number): void {
+    const open = this.open.get(id)
+    if (!open || !this.open.delete(id)) return
+    this.options.onActivity({ event: 'channel-close', channel: id, kind: open.kind })
   }
 
   private finishSftp(id: number): void {

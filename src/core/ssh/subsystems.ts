@@ -12,3 +12,25 @@ export const WORDS_SUBSYSTEM = 'words@rescue'
 export const REFUSALS_SUBSYSTEM = 'refusals@rescue'
 /** The message of the exit signal (HUP) a shell or command gets when the end user revokes access. */
 export const REVOKED_MESSAGE = 'the end user revoked access'
+/**
+ * Technician to host: watch the end user's shared terminal (`rescue host --share`), asked as
+ * `view`. The host streams the terminal's output; the technician sends framed keys and window
+ * sizes (share/frames.ts), and its keys reach the shell only while a `control@rescue` is open.
+ */
+export const VIEW_SUBSYSTEM = 'view@rescue'
+/** Technician to host: type in the shared terminal, asked as `control`; closed when the end user takes it back. */
+export const CONTROL_SUBSYSTEM = 'control@rescue'
+/** The message of the exit signal a control channel gets when the end user takes control back. */
+export const CONTROL_TAKEN_BACK = 'the end user took control back'
+/**
+ * Technician to host: open one web address on the end user's computer (`rescue url`), asked as
+ * `url` with the address shown whole. The technician writes the address and a new line; the host
+ * answers one JSON line ({"opened":true} or {"error":"..."}) and closes.
+ */
+export const URL_SUBSYSTEM = 'url@rescue'
+/**
+ * Technician to host: the end user's clipboard (`rescue clipboard push|pull`), asked as
+ * `clipboard`. The technician writes one JSON line ({"op":"push","text":…} or {"op":"pull"}); the
+ * host answers one JSON line ({"ok":true}, {"text":…} or {"error":…,"code":…}) and closes.
+ */
+export const CLIPBOARD_SUBSYSTEM = 'clipboard@rescue'

@@ -93,3 +93,10 @@ export function settleOnClose(channel: ClientChannel, cleanup: () => void = () =
     })
   })
 }
+
+/** Opens one of rescue's subsystems; rejects with `denied` when the host refuses it. */
+export function openSubsystem(client: ssh2.Client, name: string): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    client.subsys(name, (error, channel) => (error ? reject(denied()) : resolve(channel)))
+  })
+}

@@ -344,6 +344,25 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('recordings_started').on('recordings').column('started_at').execute()
     },
   },
+  '0014-session-tools': {
+    async up(db: Kysely<unknown>) {
+      // Watching and typing in the end user's shared terminal (rescue host --share). As in 0006:
+      // an `admins` group that allows everything of 0003 gets the new ones; other groups must be let.
+      const everything = PERMISSIONS_0003.split(',')
+      const groups = await sql<{
+        id: string
+        allow: string
+      }>`SELECT id, allow FROM groups WHERE name = 'admins'`.execute(db)
+      for (const group of groups.rows) {
+        const allowed = group.allow.split(',')
+        if (!everything.every((permission) => allowed.includes(permission))) continue
+        const added = ['view', 'control'].filter((permission) => !allowed.includes(permission))
+        if (added.length === 0) continue
+        const allow = [...allowed, ...added].join(',')
+        await sql`UPDATE groups SET allow = ${allow} WHERE id = ${group.id}`.execute(db)
+      }
+    },
+  },
 }
 
 export const migrationProvider: MigrationProvider = {

@@ -20,11 +20,12 @@ import {
   type WordsEvent,
 } from '../session/index.js'
 import { generateSshKeyPair } from '../ssh/keys.js'
-import { WORDS_SUBSYSTEM } from '../ssh/subsystems.js'
+import { CONTROL_SUBSYSTEM, VIEW_SUBSYSTEM, WORDS_SUBSYSTEM } from '../ssh/subsystems.js'
 import type { DeviceCredential } from '../trust/index.js'
 import {
   connectSsh,
   openRemoteShell,
+  openSubsystem,
   runRemoteCommand,
   settleOnClose,
   type RemoteExit,
@@ -84,6 +85,13 @@ export interface TechnicianSession {
     cols: number
     rows: number
   }): Promise<{ channel: ClientChannel; closed: Promise<RemoteExit> }>
+  /**
+   * Watches the end user's shared terminal once they allow it (`view`): the channel carries its
+   * output; write share/frames.ts frames to it (window sizes; keys, which go nowhere without control).
+   */
+  watch(): Promise<{ channel: ClientChannel; closed: Promise<RemoteExit> }>
+  /** Asks to type in the shared terminal (`control`); `closed` settles when the end user takes it back. */
+  control(): Promise<{ channel: ClientChannel; closed: Promise<RemoteExit> }>
 }
 
 /** Starts the technician side; rejects with a UserError when the gateway refuses. */
@@ -262,6 +270,25 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
       })
     return recording
   }
+  /** A subsystem channel asked as `permission`, with the same waits, reports and reasons as a shell. */
+  async function openAsked(permission: 'view' | 'control', name: string) {
+    const client = await ssh
+    await words
+    await check([permission]).catch(reportGatewayRefusal(permission))
+    const ended = session.done.then((end) => {
+      throw new UserError(end.code ?? 'sessionEnded', `the session ended: ${end.reason}`)
+    })
+    const channel = await Promise.race([openSubsystem(client, name), ended]).catch(reportRefusal(permission))
+    report('consent-decision', permission, true)
+    report('channel-open', permission)
+    // A control channel carries nothing: read it anyway, or its close (control taken back) never shows.
+    if (permission === 'control') channel.resume()
+    channel.stderr.resume()
+    const closed = Promise.race([settleOnClose(channel), sessionOver]).finally(() =>
+      report('channel-close', permission),
+    )
+    return { channel, closed }
+  }
 
   return {
     session,
@@ -273,6 +300,8 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
       const active = await recorder?.catch(() => undefined)
       await active?.flush()
     },
+    watch: () => openAsked('view', VIEW_SUBSYSTEM),
+    control: () => openAsked('control', CONTROL_SUBSYSTEM),
     async exec(command, io) {
       const client = await ssh
       await words

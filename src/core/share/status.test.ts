@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest'
+import type { ConsentRequest } from '../consent/types.js'
+import { initialShareStatus, promptFits, reduceShareStatus, statusLine } from './status.js'
+
+const request = (detail?: string): ConsentRequest => ({
+  id: 'r1',
+  permission: 'exec',
+  summary: 'run a command as bob on this computer',
+  ...(detail ? { detail } : {}),
+  technician: 'dana@acme.example',
+  deadline: new Date().toISOString(),
+})
+
+const connected = reduceShareStatus(initialShareStatus(), {
+  event: 'paired',
+  role: 'host',
+  sessionId: 's',
+  sas: 'a b c',
+  technician: { name: 'Dana Kim', email: 'dana@acme.example', organisation: 'Acme IT' },
+})
+
+describe('the shared terminal status line', () => {
+  it('says who watches, who may type and who typed last', () => {
+    let state = reduceShareStatus(connected, { event: 'channel-open', channel: 1, kind: 'view' })
+    state = reduceShareStatus(state, { event: 'channel-open', channel: 2, kind: 'control' })
+    expect(statusLine(state, 'technician', 200)).toBe(
+      'rescue: Dana Kim <dana@acme.example> · watching · may type · last typed: technician · Ctrl-] takes control back',
+    )
+    state = reduceShareStatus(state, { event: 'control-taken-back', closedChannels: 1 })
+    expect(statusLine(state, 'technician', 200)).toContain('cannot type')
+    expect(statusLine(state, 'technician', 200)).toContain('you took control back')
+  })
+
+  it('offers only a denial for a request that does not show whole', () => {
+    const long = reduceShareStatus(connected, { event: 'consent-request', ...request('x'.repeat(300)) })
+    expect(promptFits(long, 120)).toBe(false)
+    expect(statusLine(long, undefined, 120)).toMatch(
+      /^rescue: too long for this line.*Ctrl-\] then d to deny/,
+    )
+    expect([...statusLine(long, undefined, 120)]).toHaveLength(120)
+    const short = reduceShareStatus(connected, { event: 'consent-request', ...request('uname -a') })
+    expect(promptFits(short, 120)).toBe(true)
+    expect(statusLine(short, undefined, 120)).toBe(
+      'rescue: Ctrl-] then a, s or d · dana@acme.example wants to run a command as bob on this computer: uname -a',
+    )
+    const decided = reduceShareStatus(short, {
+      event: 'consent-decision',
+      id: 'r1',
+      permission: 'exec',
+      decision: 'deny',
+      by: 'end-user',
+    })
+    expect(decided.prompts).toEqual([])
+  })
+})
