@@ -106,8 +106,15 @@ export interface CliGateway {
 }
 
 /** `rescue server` on 127.0.0.1 and a free port, resolved once it prints its URL. */
-export async function startCliGateway(dataDir: string, env: NodeJS.ProcessEnv): Promise<CliGateway> {
-  const child = spawnCli(['server', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--json'], env)
+export async function startCliGateway(
+  dataDir: string,
+  env: NodeJS.ProcessEnv,
+  extraArgs: string[] = [],
+): Promise<CliGateway> {
+  const child = spawnCli(
+    ['server', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--json', ...extraArgs],
+    env,
+  )
   child.stdin!.end()
   let stderr = ''
   child.stderr!.on('data', (data: Buffer) => (stderr += data.toString('utf8')))

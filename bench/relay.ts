@@ -15,7 +15,7 @@ import path from 'node:path'
 import WebSocket from 'ws'
 import { ADMIN, repoRoot, runCli, startCliGateway } from './cli.js'
 import { sampleRss, type RssReport } from './proc.js'
-import { MAX_FRAME_BYTES, PIN_HEADER, WS_PATH } from '../src/core/gateway/control-messages.js'
+import { MAX_FRAME_BYTES, PIN_HEADER, WS_PATH } from '../src/core/protocol/control-messages.js'
 import {
   benchLog,
   commandVersion,

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { openGatewaySocket } from '../src/core/client/index.js'
 import { UserError } from '../src/core/errors.js'
 import { HIGH_WATER_BYTES } from '../src/core/gateway/relay.js'
-import { MAX_FRAME_BYTES } from '../src/core/gateway/control-messages.js'
+import { MAX_FRAME_BYTES } from '../src/core/protocol/control-messages.js'
 import {
   createHostHandshake,
   createTechnicianHandshake,

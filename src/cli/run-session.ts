@@ -3,7 +3,7 @@
  * terminal, lines or JSON lines otherwise), end it on Ctrl-C or SIGTERM, and exit with the status
  * its end deserves.
  */
-import type { Role } from '../core/gateway/control-messages.js'
+import type { Role } from '../core/protocol/control-messages.js'
 import { ExitCode, type ErrorCode } from '../core/errors.js'
 import type { SessionEnded, SessionEvent, WordsEvent } from '../core/session/index.js'
 import { initialSessionView, reduceSessionView } from '../core/session/view-state.js'

@@ -4,7 +4,7 @@
  */
 import { describeHostActivity } from '../core/host/describe.js'
 import type { HostEvent } from '../core/host/index.js'
-import type { Role } from '../core/gateway/control-messages.js'
+import type { Role } from '../core/protocol/control-messages.js'
 import type { LinkSide, SessionEvent, WordsEvent } from '../core/session/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
 import { describeVerified, VOUCHED_BY_GATEWAY } from '../core/trust/index.js'

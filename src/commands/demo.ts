@@ -7,7 +7,7 @@ import { describeEvent, describeHostEvent } from '../cli/session-lines.js'
 import type { ConsentRequest, Decision } from '../core/consent/index.js'
 import { describeHostActivity } from '../core/host/describe.js'
 import { runDemo, scriptedShell, type DemoResult } from '../core/demo/index.js'
-import { roleName, type Role } from '../core/gateway/control-messages.js'
+import { roleName, type Role } from '../core/protocol/control-messages.js'
 import type { HostEvent } from '../core/host/index.js'
 import type { TechnicianEvent } from '../core/technician/index.js'
 

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
 import { api } from '../core/client/index.js'
 import { requireLogin } from '../core/credentials/index.js'
-import type { QueuedSession } from '../core/gateway/rendezvous.js'
+import type { QueuedSession } from '../core/protocol/control-messages.js'
 import { sanitizeForTerminal } from '../core/text/sanitize.js'
 
 export default class Queue extends BaseCommand {

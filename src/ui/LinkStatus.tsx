@@ -1,5 +1,5 @@
 import { Text } from 'ink'
-import type { Role } from '../core/gateway/control-messages.js'
+import type { Role } from '../core/protocol/control-messages.js'
 import type { SessionViewState } from '../core/session/view-state.js'
 
 /** While a link under the session is down: whose, and how long the session is still held. */

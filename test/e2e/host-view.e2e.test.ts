@@ -10,7 +10,7 @@ import { PassThrough } from 'node:stream'
 import { setTimeout as delay } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ExitCode } from '../../src/core/errors.js'
-import { WORDS_MISMATCH, WORDS_UNCONFIRMED } from '../../src/core/gateway/control-messages.js'
+import { WORDS_MISMATCH, WORDS_UNCONFIRMED } from '../../src/core/protocol/control-messages.js'
 import { runRemoteCommand } from '../../src/core/ssh/technician-client.js'
 import { startTechnician } from '../../src/core/technician/index.js'
 import {

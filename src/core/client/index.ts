@@ -16,9 +16,9 @@ import {
   WS_PATH,
   type Entry,
   type Role,
-} from '../gateway/control-messages.js'
+} from '../protocol/control-messages.js'
 import type { Permission } from '../consent/types.js'
-import type { QueuedSession } from '../gateway/rendezvous.js'
+import type { QueuedSession } from '../protocol/control-messages.js'
 import type {
   ChatLine,
   DeliveryStatus,

@@ -14,7 +14,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { WebSocket } from 'ws'
 import { z } from 'zod'
-import { MAX_FRAME_BYTES } from './control-messages.js'
+import { MAX_FRAME_BYTES } from '../protocol/control-messages.js'
 import { HIGH_WATER_BYTES, LOW_WATER_BYTES } from './relay.js'
 import type { Admission } from './rendezvous.js'
 import { UserError, type ErrorCode } from '../errors.js'

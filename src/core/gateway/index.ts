@@ -23,7 +23,7 @@ import {
   SESSION_HEADER,
   WS_PATH,
   type Role,
-} from './control-messages.js'
+} from '../protocol/control-messages.js'
 import { Rendezvous, type Admission, type RendezvousOptions } from './rendezvous.js'
 import { addressKey, DEFAULT_ADDRESS_LIMITS, FailureLimiter, type AddressLimits } from './address-limits.js'
 import { SharedFailureLimiter } from './shared-limiter.js'

@@ -16,13 +16,14 @@ import {
   type ControlMessage,
   type EndedMessage,
   type Role,
+  type QueuedSession,
+  type SessionPolicy,
   type SessionReportMessage,
   WORDS_MISMATCH,
   WORDS_UNCONFIRMED,
-} from './control-messages.js'
+} from '../protocol/control-messages.js'
 import type { LogCipher } from './log-cipher.js'
 import type { Permission } from '../consent/types.js'
-import type { SessionPolicy } from '../session/index.js'
 import { addressKey, type AddressLimits } from './address-limits.js'
 import { relayOneWay, type RelayEnd, type RelayStats } from './relay.js'
 import { identityOf } from '../accounts/index.js'
@@ -47,17 +48,6 @@ export type Admission =
   | { role: 'technician'; address: string; via: 'queue'; sessionId: string; technician: UserWithOrganisation }
   /** A paired side coming back after its link dropped; it must still prove it (a signed challenge). */
   | { role: Role; address: string; via: 'resume'; sessionId: string; technicianId?: string }
-
-/** A session waiting in a queue, as `rescue queue` lists it. */
-export interface QueuedSession {
-  sessionId: string
-  /** The group's name for a shared queue; absent for a PIN session (the technician's own queue). */
-  channel?: string
-  waitingSince: string
-  hostAddress: string
-  /** Set when another technician handed the session over: who (their email). */
-  transferredFrom?: string
-}
 
 interface Peer extends RelayEnd {
   role: Role

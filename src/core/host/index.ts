@@ -7,7 +7,7 @@
 import { AuditLog } from '../audit/index.js'
 import { DEFAULT_CONSENT_TIMEOUT_MS, type Decision, type Permission } from '../consent/index.js'
 import type { ErrorCode } from '../errors.js'
-import { CloseCode, WORDS_MISMATCH, WORDS_UNCONFIRMED } from '../gateway/control-messages.js'
+import { CloseCode, WORDS_MISMATCH, WORDS_UNCONFIRMED } from '../protocol/control-messages.js'
 import {
   startSession,
   type Session,

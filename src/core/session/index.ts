@@ -12,7 +12,6 @@ import { z } from 'zod'
 import { FrameQueue } from './frame-queue.js'
 import type { TechnicianIdentity } from '../accounts/index.js'
 import { openGatewaySocket } from '../client/index.js'
-import type { Permission } from '../consent/types.js'
 import { UserError, type ErrorCode } from '../errors.js'
 import {
   CloseCode,
@@ -20,10 +19,13 @@ import {
   roleName,
   roles,
   type EndedBy,
+  type SessionPolicy,
   type SessionReportMessage,
   type Entry,
   type Role,
-} from '../gateway/control-messages.js'
+} from '../protocol/control-messages.js'
+
+export type { SessionPolicy }
 import {
   createHostHandshake,
   createTechnicianHandshake,
@@ -112,12 +114,6 @@ export interface WordsEvent {
   event: 'words-waiting' | 'words-confirmed' | 'words-unchecked'
   role: Role
   sessionId: string
-}
-
-export interface SessionPolicy {
-  permissions: Permission[]
-  /** Whether shells and commands must be recorded (accounts/policy.ts); `off` when absent. */
-  recording?: 'off' | 'required' | 'required-input'
 }
 
 export interface SessionOptions {

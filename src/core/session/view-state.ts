@@ -1,6 +1,6 @@
 /** What a session's terminal view shows, derived from its events by one reducer. */
 import type { TechnicianIdentity } from '../accounts/index.js'
-import type { EndedBy, Role } from '../gateway/control-messages.js'
+import type { EndedBy, Role } from '../protocol/control-messages.js'
 import type { VerifiedTechnician } from '../trust/index.js'
 import type { LinkSide, SessionEvent, WordsEvent } from './index.js'
 

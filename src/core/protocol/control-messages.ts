@@ -1,10 +1,12 @@
 /**
- * Control messages the gateway sends to a peer as WebSocket text frames, and the reports a
- * technician sends it the same way. Binary frames are the peers' own bytes, relayed untouched;
+ * The wire protocol the gateway and its clients share (core/gateway, core/client, core/session
+ * import it; it imports none of them): the control messages the gateway sends to a peer as
+ * WebSocket text frames, the reports a peer sends it the same way, the paths and headers of the
+ * upgrade, the session policy and what a queue lists. Binary frames are the peers' own bytes, relayed untouched;
  * the gateway never sends binary and never reads it.
  */
 import { z } from 'zod'
-import { permissions } from '../consent/types.js'
+import { permissions, type Permission } from '../consent/types.js'
 
 export const roles = ['host', 'technician'] as const
 export type Role = (typeof roles)[number]
@@ -198,4 +200,22 @@ export type ResumeMessage = z.infer<typeof resumeMessage>
 /** Decodes a peer's resume message; undefined for anything else. */
 export function decodeResumeMessage(data: Uint8Array): ResumeMessage | undefined {
   return decodeJson(resumeMessage, data)
+}
+
+/** What a technician's groups let them ask for: sent to the host at pairing, which enforces it. */
+export interface SessionPolicy {
+  permissions: Permission[]
+  /** Whether shells and commands must be recorded (accounts/policy.ts); `off` when absent. */
+  recording?: 'off' | 'required' | 'required-input'
+}
+
+/** A session waiting in a queue, as `rescue queue` lists it. */
+export interface QueuedSession {
+  sessionId: string
+  /** The group's name for a shared queue; absent for a PIN session (the technician's own queue). */
+  channel?: string
+  waitingSince: string
+  hostAddress: string
+  /** Set when another technician handed the session over: who (their email). */
+  transferredFrom?: string
 }

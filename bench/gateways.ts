@@ -1,0 +1,293 @@
+/**
+ * The gateway as a rendezvous service (issue 10, STYLE.md rule 19), built `rescue server`
+ * processes only, in three parts:
+ *   - pairings per second of the gateway itself: a PIN made over HTTP, an end user and its
+ *     technician joined over raw WebSockets, both told `paired`. The sealed pairing (X25519, the
+ *     words, the SSH keys) runs between the two clients and costs the gateway a few relayed
+ *     frames, so it is left out here: with it, this one bench process would measure its own
+ *     crypto for both sides (bench/load.ts measures that whole path);
+ *     on one gateway over SQLite, one over PostgreSQL, and three over one PostgreSQL database with
+ *     every technician on another gateway than its end user;
+ *   - three gateways, `--sessions` full sessions (startSession, as `rescue host` and `rescue
+ *     connect` run it) held by the first: it is killed with SIGKILL, and the time until every side
+ *     of every session has `link-restored` through the other two.
+ * Needs PostgreSQL for the last two parts: RESCUE_TEST_PG_URL or --database (a fresh schema is
+ * made and dropped). Prints one JSON object on stdout; progress on stderr.
+ *
+ *   npm run build && npm run bench:gateways -- [--pairings 2000] [--concurrency 50] [--sessions 100]
+ */
+import { randomBytes } from 'node:crypto'
+import os from 'node:os'
+import { parseArgs } from 'node:util'
+import WebSocket from 'ws'
+import { ADMIN, cliEnv, requireBuiltCli, runCli, startCliGateway, type CliGateway } from './cli.js'
+import {
+  benchLog,
+  makeTempDir,
+  onCleanup,
+  postJson,
+  runBench,
+  sleep,
+  UsageError,
+  withTimeout,
+} from './lib.js'
+import { PIN_HEADER, WS_PATH, type Role } from '../src/core/protocol/control-messages.js'
+import { startSession, type Session, type SessionEvent } from '../src/core/session/index.js'
+import { generateSshKeyPair } from '../src/core/ssh/keys.js'
+import { freshPostgresSchema } from '../test/helpers/postgres.js'
+
+const log = benchLog('bench:gateways')
+const round = (value: number, digits = 1) => Number(value.toFixed(digits))
+
+let endUsers = 0
+/** The next of 127.2.0.0/16: end users come from many addresses, as the join limits expect. */
+function endUserAddress(): string {
+  endUsers = (endUsers + 1) % 65_000
+  return `127.2.${Math.floor(endUsers / 250)}.${(endUsers % 250) + 1}`
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN
+}
+
+/** Opens a peer's WebSocket and resolves with it once the gateway says `paired`. */
+function joinUntilPaired(url: string, role: Role, headers: Record<string, string>, localAddress?: string) {
+  const target = new URL(WS_PATH[role], url)
+  target.protocol = 'ws:'
+  const socket = new WebSocket(target, { headers, ...(localAddress ? { localAddress } : {}) })
+  return withTimeout(
+    new Promise<WebSocket>((resolve, reject) => {
+      socket.on('message', (data, isBinary) => {
+        if (!isBinary && (JSON.parse(String(data)) as { type?: string }).type === 'paired') resolve(socket)
+      })
+      socket.once('unexpected-response', (_request, response) =>
+        reject(new Error(`HTTP ${response.statusCode}`)),
+      )
+      socket.once('error', reject)
+      socket.once('close', (code) => reject(new Error(`closed ${code} before pairing`)))
+    }),
+    30_000,
+    `the ${role} to pair`,
+  )
+}
+
+/** `count` pairings, `concurrency` at a time; the PIN on the end user's gateway, the technician on `technicianOf`. */
+async function pairingRate(
+  gateways: { url: string; token: string }[],
+  count: number,
+  concurrency: number,
+  technicianOf: (index: number) => number,
+) {
+  const sockets: WebSocket[] = []
+  let next = 0
+  let failures = 0
+  const started = process.hrtime.bigint()
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const index = next++
+        const hostGateway = gateways[index % gateways.length]!
+        const technicianGateway = gateways[technicianOf(index) % gateways.length]!
+        try {
+          const { pin } = await postJson<{ pin: string }>(`${hostGateway.url}/v1/pins`, {}, hostGateway.token)
+          const pair = await Promise.all([
+            joinUntilPaired(hostGateway.url, 'host', { [PIN_HEADER]: pin }, endUserAddress()),
+            joinUntilPaired(technicianGateway.url, 'technician', {
+              [PIN_HEADER]: pin,
+              authorization: `Bearer ${technicianGateway.token}`,
+            }),
+          ])
+          sockets.push(...pair)
+        } catch (error) {
+          failures++
+          if (failures <= 3) log(`pairing failed: ${error instanceof Error ? error.message : String(error)}`)
+        }
+      }
+    }),
+  )
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  for (const socket of sockets) socket.terminate()
+  await sleep(1000)
+  return {
+    pairings: count - failures,
+    failures,
+    concurrency,
+    seconds: round(seconds, 2),
+    perSecond: round((count - failures) / seconds),
+  }
+}
+
+/** A fresh organisation and `count` gateways on it, the admin's token good on each. */
+async function startService(count: number, env: NodeJS.ProcessEnv, work: string, extraArgs: string[] = []) {
+  await runCli(
+    [
+      'admin',
+      'init',
+      '--data',
+      `${work}/gw0`,
+      '--email',
+      ADMIN.email,
+      '--name',
+      ADMIN.name,
+      '--organisation',
+      ADMIN.organisation,
+      '--password-stdin',
+    ],
+    env,
+    ADMIN.password,
+  )
+  const gateways: (CliGateway & { token: string })[] = []
+  for (let index = 0; index < count; index++) {
+    const gateway = await startCliGateway(`${work}/gw${index}`, env, extraArgs)
+    onCleanup(() => void gateway.child.kill('SIGKILL'))
+    const { token } = await postJson<{ token: string }>(`${gateway.url}/v1/login`, ADMIN)
+    gateways.push({ ...gateway, token })
+  }
+  return gateways
+}
+
+/** `count` full sessions on `server` (a list), both sides; resolved once each side holds its resume key. */
+async function fullSessions(server: string, token: string, count: number) {
+  const { publicKey } = generateSshKeyPair()
+  const sides: { session: Session; events: SessionEvent[] }[] = []
+  for (let index = 0; index < count; index++) {
+    const { pin } = await postJson<{ pin: string }>(`${server.split(',')[0]}/v1/pins`, {}, token)
+    const common = { sshPublicKey: publicKey, entry: { pin }, server }
+    const host = { events: [] as SessionEvent[] }
+    const technician = { events: [] as SessionEvent[] }
+    process.env.RESCUE_BIND_ADDRESS = endUserAddress()
+    const hostStarted = startSession({ ...common, role: 'host', onEvent: (event) => host.events.push(event) })
+    delete process.env.RESCUE_BIND_ADDRESS
+    const hostSession = await hostStarted
+    const technicianSession = await startSession({
+      ...common,
+      role: 'technician',
+      token,
+      onEvent: (event) => technician.events.push(event),
+    })
+    sides.push(
+      { session: hostSession, events: host.events },
+      { session: technicianSession, events: technician.events },
+    )
+  }
+  onCleanup(() => sides.forEach(({ session }) => session.end()))
+  // Paired, and the resume keys have reached the gateway (they follow `paired` at once).
+  await withTimeout(
+    (async () => {
+      while (!sides.every(({ events }) => events.some((event) => event.event === 'paired'))) await sleep(20)
+    })(),
+    60_000,
+    'every session to pair',
+  )
+  await sleep(1000)
+  return sides
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      pairings: { type: 'string', default: '2000' },
+      concurrency: { type: 'string', default: '50' },
+      sessions: { type: 'string', default: '100' },
+      database: { type: 'string', default: process.env.RESCUE_TEST_PG_URL },
+    },
+  })
+  const pairings = Number(values.pairings)
+  const concurrency = Number(values.concurrency)
+  const sessions = Number(values.sessions)
+  if (![pairings, concurrency, sessions].every((n) => Number.isInteger(n) && n > 0)) {
+    throw new UsageError('--pairings, --concurrency and --sessions take positive whole numbers')
+  }
+  requireBuiltCli()
+  const work = makeTempDir('rescue-bench-gateways-')
+  const baseEnv = cliEnv(work, work)
+
+  log(`one gateway on SQLite: ${pairings} pairings`)
+  const [embedded] = await startService(1, baseEnv, `${work}/sqlite`)
+  const oneSqlite = await pairingRate([embedded!], pairings, concurrency, (index) => index)
+  embedded!.child.kill('SIGTERM')
+
+  let onePostgres: Awaited<ReturnType<typeof pairingRate>> | undefined
+  let threePostgres: Awaited<ReturnType<typeof pairingRate>> | undefined
+  let failover: Record<string, unknown> | undefined
+  if (!values.database) {
+    log('no PostgreSQL (RESCUE_TEST_PG_URL or --database): the many-gateway parts are skipped')
+  } else {
+    process.env.RESCUE_TEST_PG_URL = values.database
+    const keys = {
+      RESCUE_SECRET_KEY: randomBytes(32).toString('base64'),
+      RESCUE_LOG_KEY: randomBytes(32).toString('base64'),
+    }
+    const one = await freshPostgresSchema()
+    onCleanup(() => one.drop())
+    log(`one gateway on PostgreSQL: ${pairings} pairings`)
+    const [single] = await startService(
+      1,
+      { ...baseEnv, ...keys, RESCUE_DATABASE_URL: one.url },
+      `${work}/pg1`,
+    )
+    onePostgres = await pairingRate([single!], pairings, concurrency, (index) => index)
+    single!.child.kill('SIGTERM')
+
+    const three = await freshPostgresSchema()
+    onCleanup(() => three.drop())
+    const env = { ...baseEnv, ...keys, RESCUE_DATABASE_URL: three.url }
+    const gateways = await startService(3, env, `${work}/pg3`, ['--heartbeat-ms', '1000'])
+    log(`three gateways on PostgreSQL: ${pairings} pairings, each technician on another gateway`)
+    threePostgres = await pairingRate(gateways, pairings, concurrency, (index) => index + 1)
+
+    log(`three gateways: ${sessions} full sessions held by the first, which is then killed`)
+    const service = gateways.map((gateway) => gateway.url).join(',')
+    const sides = await fullSessions(service, gateways[0]!.token, sessions)
+    const killedAt = performance.now()
+    gateways[0]!.child.kill('SIGKILL')
+    const restoredAt: number[] = []
+    const pending = new Set(sides)
+    const deadline = Date.now() + 60_000
+    while (pending.size > 0 && Date.now() < deadline) {
+      for (const side of pending) {
+        if (side.events.some((event) => event.event === 'link-restored')) {
+          restoredAt.push(performance.now() - killedAt)
+          pending.delete(side)
+        }
+      }
+      await sleep(5)
+    }
+    const sorted = restoredAt.sort((a, b) => a - b)
+    failover = {
+      sessions,
+      sidesResumed: sorted.length,
+      sidesEnded: sides.filter(({ events }) => events.some((event) => event.event === 'ended')).length,
+      msToLinkRestored: {
+        p50: round(percentile(sorted, 50)),
+        p99: round(percentile(sorted, 99)),
+        max: round(sorted.at(-1) ?? NaN),
+      },
+    }
+  }
+
+  process.stdout.write(
+    `${JSON.stringify(
+      {
+        bench: 'gateways',
+        machine: {
+          cpus: os.cpus().length,
+          cpuModel: os.cpus()[0]?.model ?? 'unknown',
+          node: process.version,
+        },
+        loadAverage: os.loadavg().map((value) => round(value, 2)),
+        pairingsPerSecond: { oneSqlite, onePostgres, threePostgres },
+        failover,
+        targets: {
+          pairingsPerSecondOneGateway: 500,
+          threeGatewaysSameTotal: true,
+          killedGatewayResumedWithinMs: 5000,
+        },
+      },
+      null,
+      2,
+    )}\n`,
+  )
+}
+
+await runBench(log, main)
