@@ -137,10 +137,8 @@ export async function startCliGateway(
  * A fresh organisation in `dataDir` (`rescue admin init`), its gateway, and ADMIN logged in twice:
  * by `rescue login` for the CLI processes run with `env`, and over HTTP for the bench's own calls.
  */
-export async function startLoggedInGateway(
-  dataDir: string,
-  env: NodeJS.ProcessEnv,
-): Promise<CliGateway & { token: string }> {
+/** `rescue admin init` of ADMIN's organisation in `dataDir` (or the database `env` names). */
+export async function initAdmin(dataDir: string, env: NodeJS.ProcessEnv): Promise<void> {
   await runCli(
     [
       'admin',
@@ -158,6 +156,13 @@ export async function startLoggedInGateway(
     env,
     ADMIN.password,
   )
+}
+
+export async function startLoggedInGateway(
+  dataDir: string,
+  env: NodeJS.ProcessEnv,
+): Promise<CliGateway & { token: string }> {
+  await initAdmin(dataDir, env)
   const gateway = await startCliGateway(dataDir, env)
   await runCli(
     ['login', '--server', gateway.url, '--email', ADMIN.email, '--password-stdin', '--json'],

@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
-import { ADMIN, cliEnv, requireBuiltCli, runCli, startCliGateway, type CliGateway } from './cli.js'
+import { ADMIN, cliEnv, initAdmin, requireBuiltCli, startCliGateway, type CliGateway } from './cli.js'
 import {
   benchLog,
   makeTempDir,
@@ -119,23 +119,7 @@ async function pairingRate(
 
 /** A fresh organisation and `count` gateways on it, the admin's token good on each. */
 async function startService(count: number, env: NodeJS.ProcessEnv, work: string, extraArgs: string[] = []) {
-  await runCli(
-    [
-      'admin',
-      'init',
-      '--data',
-      `${work}/gw0`,
-      '--email',
-      ADMIN.email,
-      '--name',
-      ADMIN.name,
-      '--organisation',
-      ADMIN.organisation,
-      '--password-stdin',
-    ],
-    env,
-    ADMIN.password,
-  )
+  await initAdmin(`${work}/gw0`, env)
   const gateways: (CliGateway & { token: string })[] = []
   for (let index = 0; index < count; index++) {
     const gateway = await startCliGateway(`${work}/gw${index}`, env, extraArgs)
