@@ -52,7 +52,8 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
       exclusive: ['pin', 'pin-stdin'],
     }),
     server: Flags.string({
-      description: 'the gateway URL, or several of one service separated by commas [default: http://127.0.0.1:8080]',
+      description:
+        'the gateway URL, or several of one service separated by commas [default: http://127.0.0.1:8080]',
       env: 'RESCUE_SERVER',
     }),
     'auto-approve': Flags.string({
