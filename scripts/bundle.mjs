@@ -5,6 +5,7 @@
  * and the gateway's server stack (which starts once and is loaded by `rescue server` only) stay
  * in node_modules.
  */
+import fs from 'node:fs/promises'
 import { readdirSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { build } from 'esbuild'
@@ -43,8 +44,34 @@ const ssh2Binding = {
   },
 }
 
+/**
+ * ssh2 1.17's server announces server-sig-algs with two names run together
+ * ("…ecdsa-sha2-nistp521rsa-sha2-512…", a missing comma in sendExtInfo), which OpenSSH clients
+ * read as one unknown name (issue 16, row 13). The packet is built and encrypted inside ssh2, so
+ * the bundle mends that one string; the build fails if the text is no longer there to mend (an
+ * ssh2 that fixed it, or moved it), so that this is looked at again, not silently skipped.
+ */
+const SIG_ALGS_BUG = "'ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521'\n      + 'rsa-sha2-512"
+const ssh2ServerSigAlgs = {
+  name: 'ssh2-server-sig-algs',
+  setup(build) {
+    build.onLoad({ filter: /ssh2[\\/]lib[\\/]protocol[\\/]Protocol\.js$/ }, async (args) => {
+      const source = await fs.readFile(args.path, 'utf8')
+      if (!source.includes(SIG_ALGS_BUG)) {
+        throw new Error(
+          `ssh2's server-sig-algs is not as scripts/bundle.mjs expects in ${args.path}: look again`,
+        )
+      }
+      return {
+        contents: source.replace(SIG_ALGS_BUG, SIG_ALGS_BUG.replace("nistp521'", "nistp521,'")),
+        loader: 'js',
+      }
+    })
+  },
+}
+
 await build({
-  plugins: [ssh2Binding],
+  plugins: [ssh2Binding, ssh2ServerSigAlgs],
   entryPoints,
   outdir: path.join(root, 'dist'),
   chunkNames: 'chunks/[name]-[hash]',

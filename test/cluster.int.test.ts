@@ -12,11 +12,13 @@ import os from 'node:os'
 import path from 'node:path'
 import { PassThrough } from 'node:stream'
 import { afterEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
 import { initOrganisation, login } from '../src/core/accounts/index.js'
 import { api, openGatewaySocket } from '../src/core/client/index.js'
 import type { Permission } from '../src/core/consent/index.js'
 import { UserError } from '../src/core/errors.js'
 import { startGateway, type Gateway } from '../src/core/gateway/index.js'
+import { CLUSTER_PATH, TICKET_HEADER } from '../src/core/gateway/cluster.js'
 import { LogCipher } from '../src/core/gateway/log-cipher.js'
 import { startHost, type HostEvent } from '../src/core/host/index.js'
 import { openRemoteShell, runRemoteCommand } from '../src/core/ssh/technician-client.js'
@@ -218,6 +220,31 @@ describe.skipIf(!TEST_PG_URL)('three gateways on one database', () => {
     // Ten "no such PIN" spread over the three gateways, then every gateway makes the address wait.
     expect(answers.slice(0, 10)).toEqual(Array(10).fill('pinInvalid'))
     expect(answers.slice(10)).toEqual(['rateLimited', 'rateLimited'])
+  })
+
+  it('refuses to seat anyone on the relay between gateways without a ticket signed with the shared key', async () => {
+    const { gateways } = await cluster()
+    const statusOf = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const url = new URL(CLUSTER_PATH, gateways[0]!.url)
+        url.protocol = 'ws:'
+        const socket = new WebSocket(url, { headers })
+        socket.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0))
+        socket.once('open', () => reject(new Error('seated without a valid ticket')))
+        socket.once('error', reject)
+      })
+    const ticket = {
+      role: 'host',
+      via: 'resume',
+      address: '10.0.0.1',
+      sessionId: 'whatever',
+      from: 'stranger',
+      issuedAt: Date.now(),
+    }
+    const body = Buffer.from(JSON.stringify(ticket)).toString('base64url')
+    expect(await statusOf({})).toBe(403)
+    expect(await statusOf({ [TICKET_HEADER]: `${body}.${'A'.repeat(43)}` })).toBe(403)
+    expect(await statusOf({ [TICKET_HEADER]: body })).toBe(403)
   })
 
   it('resumes a shell through another gateway when the one holding the session is cut off, same shell', async () => {

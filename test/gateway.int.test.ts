@@ -194,6 +194,12 @@ describe('when one side goes away', () => {
       code: 'connectionLost',
       reason: 'lost the connection to the technician',
     })
+    // The gateway tells the end user first and writes its log after: on PostgreSQL that can lag.
+    await waitFor(
+      async () => (await gw!.store.listSessions())[0]?.ended_at != null,
+      5000,
+      'the end in the log',
+    )
     const [row] = await gw.store.listSessions()
     expect(row).toMatchObject({ ended_by: 'gateway', end_reason: 'lost the connection to the technician' })
   })
