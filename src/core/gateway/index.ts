@@ -458,9 +458,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return { role: 'technician', via: 'queue', sessionId, technician, address }
   }
 
-  // A request about a session another gateway holds is answered there: it has the room. The
-  // caller's token goes along as it came; the holder checks it again.
+  // A request about a live session another gateway holds (/v1/sessions/…) is answered there: it
+  // has the room. The caller's token goes along as it came; the holder checks it again. Other
+  // routes naming a session read the shared store, which this gateway does as well.
   app.addHook('preHandler', async (request, reply) => {
+    if (!request.url.startsWith('/v1/sessions/')) return
     const { sessionId } = (request.params ?? {}) as { sessionId?: string }
     if (!sessionId || !/^[a-z0-9]{1,64}$/.test(sessionId) || rendezvous.holds(sessionId)) return
     const holder = await cluster.holderUrl(sessionId)
@@ -476,10 +478,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       redirect: 'manual',
       signal: AbortSignal.timeout(10_000),
     }).catch((error: unknown) => {
+      options.onLog?.(`the gateway at ${holder} does not answer: ${String(error)}`)
       throw new UserError(
         'gatewayUnreachable',
         'the gateway holding this session does not answer',
-        String(error),
+        'try again shortly',
       )
     })
     return reply
