@@ -353,12 +353,21 @@ export const AFTER_GUARD_MS = 500
  * output ended then, and the words shown.
  */
 export async function confirmWords(host: PtyProcess, from = 0): Promise<{ end: number; sas: string }> {
+  const words = await answerWords(host, from)
+  const confirmed = await host.waitFor('You confirmed these words with your technician.', { from: words.end })
+  return { end: confirmed.end, sas: words.text }
+}
+
+/**
+ * Presses `y` under the security words without waiting for the confirmation line: for a session
+ * that may end (and Ink skip that frame) before the line is drawn. Returns where the words ended.
+ */
+export async function answerWords(host: PtyProcess, from = 0): Promise<{ end: number; text: string }> {
   const words = await host.waitFor(/security words: (\S+ \S+ \S+)/, { from })
   await host.waitFor(WORDS_QUESTION, { from: words.end })
   await new Promise((resolve) => setTimeout(resolve, AFTER_GUARD_MS))
   host.write('y')
-  const confirmed = await host.waitFor('You confirmed these words with your technician.', { from: words.end })
-  return { end: confirmed.end, sas: words.text }
+  return words
 }
 
 function signalName(signal: number): string | undefined {
