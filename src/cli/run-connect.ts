@@ -229,8 +229,8 @@ async function runRemote(
     try {
       const exit = await runShell(technician, remoteStderr)
       if (restart.pending) {
-        // The shell went with the end user's computer: a new one is asked for once it is back.
-        await technician.restarted
+        // The shell went with the end user's computer (it closes once the computer is back, when
+        // `ssh` is already the new connection's): a new one is asked for.
         restart.pending = false
         await technician.ssh
         await technician.words

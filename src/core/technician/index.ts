@@ -243,6 +243,9 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     session.report({ event, kind, ...(allowed !== undefined ? { allowed } : {}) })
   // A channel whose session ends under it never sees its close from SSH: it ends with no status.
   const sessionOver: Promise<RemoteExit> = session.done.then(() => ({}))
+  // A channel whose host restarted under it (rescue reboot) ends with no status either: its process is gone.
+  const overOrRestarted = (): Promise<RemoteExit> =>
+    Promise.race([sessionOver, restarted.then(() => ({}))])
   // A refusal by the host comes with its reason, told on the refusals channel just before it.
   const reportRefusal = (kind: ChannelReport['kind'] & Permission) => async (error: unknown) => {
     const refused = error instanceof UserError && error.code === 'denied' ? await explain(kind) : error
@@ -320,7 +323,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     // A control channel carries nothing: read it anyway, or its close (control taken back) never shows.
     if (permission === 'control') channel.resume()
     channel.stderr.resume()
-    const closed = Promise.race([settleOnClose(channel), sessionOver]).finally(() =>
+    const closed = Promise.race([settleOnClose(channel), overOrRestarted()]).finally(() =>
       report('channel-close', permission),
     )
     return { channel, closed }
@@ -363,7 +366,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
           throw error
         })
         .catch(reportRefusal('exec'))
-      const exit = await Promise.race([running, sessionOver])
+      const exit = await Promise.race([running, overOrRestarted()])
       report('channel-close', 'exec')
       return exit
     },
@@ -386,7 +389,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
       recording?.attach(channel, pty)
       report('consent-decision', 'shell', true)
       report('channel-open', 'shell')
-      const closed = Promise.race([settleOnClose(channel), sessionOver]).finally(() =>
+      const closed = Promise.race([settleOnClose(channel), overOrRestarted()]).finally(() =>
         report('channel-close', 'shell'),
       )
       return { channel, closed }
