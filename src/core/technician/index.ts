@@ -244,8 +244,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
   // A channel whose session ends under it never sees its close from SSH: it ends with no status.
   const sessionOver: Promise<RemoteExit> = session.done.then(() => ({}))
   // A channel whose host restarted under it (rescue reboot) ends with no status either: its process is gone.
-  const overOrRestarted = (): Promise<RemoteExit> =>
-    Promise.race([sessionOver, restarted.then(() => ({}))])
+  const overOrRestarted = (): Promise<RemoteExit> => Promise.race([sessionOver, restarted.then(() => ({}))])
   // A refusal by the host comes with its reason, told on the refusals channel just before it.
   const reportRefusal = (kind: ChannelReport['kind'] & Permission) => async (error: unknown) => {
     const refused = error instanceof UserError && error.code === 'denied' ? await explain(kind) : error
