@@ -868,6 +868,51 @@ describe('a technician client altered by the test, restarting the computer', () 
     expect(entries.some((entry) => entry.event === 'reboot-scheduled')).toBe(false)
   })
 
+  it('is held only as long as the gateway bounds a restart, and a ticket whose key is not its session’s is refused', async () => {
+    const { ticket } = rebootPlace()
+    await gw.close()
+    gw = await startTestGateway({ maxRebootGraceMs: 3000 })
+    // Another live session, whose id a ticket will name with the first one's keys.
+    const other = await pair({ interactive: false })
+    const { client, host, technician, nthRequest } = await pair({
+      interactive: true,
+      consentTimeoutMs: 10_000,
+    })
+    const asked = askReboot(client)
+    host.answer((await nthRequest(1)).id, 'once')
+    // The host asked for 15 minutes; the gateway holds it 3 s.
+    expect(await asked).toMatchObject({ scheduled: true, graceMs: 15 * 60_000 })
+    const opened = useTicket(ticket)
+    const ended = await within(technician.session.done, 10_000, 'the gateway to give up on the restart')
+    expect(ended).toMatchObject({
+      by: 'gateway',
+      reason: "the end user's computer did not come back from its restart within 3 s",
+    })
+
+    // This session's keys cannot rejoin another live session: the resume proof fails.
+    const paired = other.events.find((event) => event.event === 'paired')
+    const otherId = paired && 'sessionId' in paired ? paired.sessionId : ''
+    expect(otherId).not.toBe(opened.sessionId)
+    const intruder = await startHost({
+      server: gw.url,
+      entry: { resume: otherId },
+      resume: { ...opened, sessionId: otherId },
+      interactive: true,
+      confirmWords: true,
+      trustGateway: true,
+      autoApprove: [],
+      auditFile: path.join(dir, 'audit-intruder', 'audit.jsonl'),
+      onEvent: () => {},
+    })
+    expect(await within(intruder.done, 15_000, 'the gateway to refuse the resume')).toMatchObject({
+      reason: expect.stringContaining('the resume proof did not check out'),
+    })
+    // The other session goes on, untouched.
+    expect(
+      await attempt<ClientChannel>((cb) => other.client.subsys('chat@rescue', cb), 'chat'),
+    ).not.toBeInstanceOf(Error)
+  })
+
   it('rejoins once with the ticket, asks everything again, and refuses the ticket reused, changed, expired or of an ended session', async () => {
     const { calls, ticket } = rebootPlace()
     const { client, host, technician, nthRequest, audit } = await pair({

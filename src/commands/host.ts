@@ -24,6 +24,8 @@ A channel link is a secret: rather than --channel LINK (visible to other users o
 
 Without a terminal, events are printed as lines (or JSON lines with --json) and every request is denied unless --auto-approve names it.
 
+After a restart your technician asked for (rescue reboot), rescue host --resume rejoins the same session: it shows whom you rejoin, you confirm with [y], and everything must be allowed again.
+
 --auto-approve lets a technician in with nobody at the keyboard to compare the security words, so it needs your organisation's key (--trust or --trust-file, printed by rescue admin ca init): only a technician whose device that key certified is let in, and the screen says who, as checked by signature. --trust-gateway instead relies on the gateway's word alone, with a warning.`
 
   static override examples = [
@@ -32,6 +34,7 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
     '<%= config.bin %> host --pin-stdin --trust-file /etc/rescue/trusted-ca.pub',
     'RESCUE_CHANNEL_LINK=https://rescue.acme.example/join#… <%= config.bin %> host',
     '<%= config.bin %> host --channel - < channel-link.txt',
+    '<%= config.bin %> host --resume',
   ]
 
   static override flags = {

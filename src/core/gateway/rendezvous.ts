@@ -416,7 +416,7 @@ export class Rendezvous {
         type: 'ended',
         by: 'gateway',
         reason: restarting
-          ? `the end user's computer did not come back from its restart within ${Math.round(graceMs / 60_000)} min`
+          ? `the end user's computer did not come back from its restart within ${graceMs >= 60_000 ? `${Math.round(graceMs / 60_000)} min` : `${Math.round(graceMs / 1000)} s`}`
           : `the ${roleName[role]}'s connection did not come back within ${Math.round(graceMs / 1000)} s`,
         code: 'connectionLost',
       }).catch(this.logError)
