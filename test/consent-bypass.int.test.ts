@@ -8,6 +8,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { PassThrough } from 'node:stream'
 import type ssh2 from 'ssh2'
 import type { ClientChannel, ExecOptions, SFTPWrapper } from 'ssh2'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -15,6 +16,7 @@ import { readAuditLog, type AuditEntry } from '../src/core/audit/index.js'
 import type { DecidedBy, Permission } from '../src/core/consent/index.js'
 import { startHost, type HostEvent } from '../src/core/host/index.js'
 import { startTechnician } from '../src/core/technician/index.js'
+import { useTicket, writeTicket } from '../src/core/reboot/ticket.js'
 import { encodeKeys, encodeSize, SharedTerminal } from '../src/core/share/index.js'
 import { startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js'
 
@@ -793,5 +795,219 @@ describe('a technician client altered by the test, at the clipboard', () => {
     const entries = audit()
     expect(refusals(entries).filter((what) => what.startsWith('a clipboard request'))).toHaveLength(3)
     expectDeniedInAudit(entries, 'clipboard', 'end-user', { detail: 'denied text' })
+  })
+})
+
+/** Asks for a restart on reboot@rescue as an altered client would, and reads the answer. */
+async function askReboot(
+  client: ssh2.Client,
+): Promise<{ scheduled?: boolean; graceMs?: number; error?: string }> {
+  const channel = await attempt<ClientChannel>((cb) => client.subsys('reboot@rescue', cb), 'reboot@rescue')
+  if (channel instanceof Error) throw channel
+  channel.end()
+  const answer = await drain(channel)
+  return JSON.parse(answer.trim()) as { scheduled?: boolean; error?: string }
+}
+
+describe('a technician client altered by the test, restarting the computer', () => {
+  /** A fake restart command, the ticket and the credential store in the test's folder. */
+  function rebootPlace() {
+    const calls = path.join(dir, 'reboot-calls')
+    const script = path.join(dir, 'reboot.sh')
+    fs.writeFileSync(script, `#!/bin/sh\necho restart >> '${calls}'\n`, { mode: 0o700 })
+    const ticket = path.join(dir, 'state', 'resume-ticket.json')
+    const names = [
+      'RESCUE_REBOOT_COMMAND',
+      'RESCUE_RESUME_TICKET',
+      'XDG_CONFIG_HOME',
+      'RESCUE_CREDENTIAL_STORE',
+    ]
+    const previous = names.map((name) => process.env[name])
+    process.env.RESCUE_REBOOT_COMMAND = script
+    process.env.RESCUE_RESUME_TICKET = ticket
+    process.env.XDG_CONFIG_HOME = path.join(dir, 'config')
+    process.env.RESCUE_CREDENTIAL_STORE = 'file'
+    teardowns.push(async () => {
+      names.forEach((name, index) => {
+        if (previous[index] === undefined) delete process.env[name]
+        else process.env[name] = previous[index]
+      })
+    })
+    return { calls, ticket }
+  }
+
+  it('restarts nothing without the end user’s consent, writes no ticket, and logs the refusal', async () => {
+    const { calls, ticket } = rebootPlace()
+    const { client, host, nthRequest, end, audit } = await pair({
+      interactive: true,
+      consentTimeoutMs: 10_000,
+    })
+    const denied = askReboot(client)
+    const asked = await nthRequest(1)
+    expect(asked).toMatchObject({ permission: 'reboot' })
+    host.answer(asked.id, 'deny')
+    expect(await denied).toMatchObject({ error: expect.stringMatching(/denied/) })
+    await end()
+    expect(fs.existsSync(calls)).toBe(false)
+    expect(fs.existsSync(ticket)).toBe(false)
+    expectDeniedInAudit(audit(), 'reboot', 'end-user')
+  })
+
+  it('restarts nothing when nobody can answer', async () => {
+    const { calls, ticket } = rebootPlace()
+    const { client, end, audit } = await pair({ interactive: false })
+    expect(await askReboot(client)).toMatchObject({ error: expect.any(String) })
+    await end()
+    expect(fs.existsSync(calls)).toBe(false)
+    expect(fs.existsSync(ticket)).toBe(false)
+    const entries = audit()
+    expect(auditRequests(entries, 'reboot')).toHaveLength(1)
+    expect(auditDecision(entries, auditRequests(entries, 'reboot')[0]!.id)).toMatchObject({
+      decision: 'deny',
+    })
+    expect(entries.some((entry) => entry.event === 'reboot-scheduled')).toBe(false)
+  })
+
+  it('is held only as long as the gateway bounds a restart, and a ticket whose key is not its session’s is refused', async () => {
+    const { ticket } = rebootPlace()
+    await gw.close()
+    gw = await startTestGateway({ maxRebootGraceMs: 3000 })
+    // Another live session, whose id a ticket will name with the first one's keys.
+    const other = await pair({ interactive: false })
+    const { client, host, technician, nthRequest } = await pair({
+      interactive: true,
+      consentTimeoutMs: 10_000,
+    })
+    const asked = askReboot(client)
+    host.answer((await nthRequest(1)).id, 'once')
+    // The host asked for 15 minutes; the gateway holds it 3 s.
+    expect(await asked).toMatchObject({ scheduled: true, graceMs: 15 * 60_000 })
+    const opened = useTicket(ticket)
+    const ended = await within(technician.session.done, 10_000, 'the gateway to give up on the restart')
+    expect(ended).toMatchObject({
+      by: 'gateway',
+      reason: "the end user's computer did not come back from its restart within 3 s",
+    })
+
+    // This session's keys cannot rejoin another live session: the resume proof fails.
+    const paired = other.events.find((event) => event.event === 'paired')
+    const otherId = paired && 'sessionId' in paired ? paired.sessionId : ''
+    expect(otherId).not.toBe(opened.sessionId)
+    const intruder = await startHost({
+      server: gw.url,
+      entry: { resume: otherId },
+      resume: { ...opened, sessionId: otherId },
+      interactive: true,
+      confirmWords: true,
+      trustGateway: true,
+      autoApprove: [],
+      auditFile: path.join(dir, 'audit-intruder', 'audit.jsonl'),
+      onEvent: () => {},
+    })
+    expect(await within(intruder.done, 15_000, 'the gateway to refuse the resume')).toMatchObject({
+      reason: expect.stringContaining('the resume proof did not check out'),
+    })
+    // The other session goes on, untouched.
+    expect(
+      await attempt<ClientChannel>((cb) => other.client.subsys('chat@rescue', cb), 'chat'),
+    ).not.toBeInstanceOf(Error)
+  })
+
+  it('rejoins once with the ticket, asks everything again, and refuses the ticket reused, changed, expired or of an ended session', async () => {
+    const { calls, ticket } = rebootPlace()
+    const { client, host, technician, nthRequest, audit } = await pair({
+      interactive: true,
+      consentTimeoutMs: 10_000,
+    })
+    const auditFile = path.join(dir, 'audit', 'audit.jsonl')
+    const asked = askReboot(client)
+    host.answer((await nthRequest(1)).id, 'once')
+    expect(await asked).toMatchObject({ scheduled: true })
+    const ended = await within(host.done, 5000, 'the host to leave for the restart')
+    expect(ended.reason).toContain('after the restart run rescue host --resume')
+    await waitFor(() => fs.existsSync(calls), 5000, 'the restart command')
+    expect(fs.statSync(ticket).mode & 0o777).toBe(0o600)
+    const copy = fs.readFileSync(ticket)
+
+    // After the "restart": the ticket opens once, and the technician's session comes back.
+    const opened = useTicket()
+    expect(fs.existsSync(ticket)).toBe(false)
+    const events: HostEvent[] = []
+    const back = await startHost({
+      server: gw.url,
+      entry: { resume: opened.sessionId },
+      resume: opened,
+      interactive: true,
+      confirmWords: true,
+      trustGateway: true,
+      autoApprove: [],
+      auditFile,
+      consentTimeoutMs: 10_000,
+      onEvent: (event) => events.push(event),
+    })
+    teardowns.push(async () => {
+      back.end()
+      await within(back.done, 5000, 'the resumed host to end')
+    })
+    await within(technician.restarted, 10_000, 'the technician to see the host back')
+    const after = await within(technician.ssh, 10_000, 'the new SSH connection')
+    expect(after).not.toBe(client)
+    // Nothing carried over: the command is asked again, and runs once allowed.
+    const marker = path.join(dir, 'ran-after-restart')
+    const running = technician.exec(touch(marker), {
+      stdout: new PassThrough().resume(),
+      stderr: new PassThrough().resume(),
+    })
+    await waitFor(
+      () => events.some((event) => event.event === 'consent-request' && event.permission === 'exec'),
+      5000,
+      'the command to be asked',
+    )
+    const request = events.find(
+      (event): event is RequestEvent => event.event === 'consent-request' && event.permission === 'exec',
+    )!
+    back.answer(request.id, 'once')
+    expect(await within(running, 10_000, 'the command')).toMatchObject({ exitCode: 0 })
+    expect(fs.existsSync(marker)).toBe(true)
+
+    // Reused: the same ticket again (its key was forgotten when it was opened).
+    fs.writeFileSync(ticket, copy, { mode: 0o600 })
+    expect(() => useTicket()).toThrow(/already used/)
+
+    // Changed: one byte of the sealed part.
+    const fresh = { ...opened }
+    writeTicket(fresh)
+    const body = JSON.parse(fs.readFileSync(ticket, 'utf8')) as { sealed: string }
+    const bytes = Buffer.from(body.sealed, 'base64')
+    bytes[10]! ^= 1
+    fs.writeFileSync(ticket, JSON.stringify({ ...body, sealed: bytes.toString('base64') }), { mode: 0o600 })
+    expect(() => useTicket()).toThrow(/was changed/)
+
+    // Expired.
+    writeTicket(fresh, 1)
+    expect(() => useTicket(ticket, Date.now() + 10)).toThrow(/expired/)
+
+    // Of a session that has ended: the gateway refuses it.
+    back.end()
+    await within(back.done, 5000, 'the resumed host to end')
+    writeTicket(fresh)
+    const stale = useTicket()
+    await expect(
+      startHost({
+        server: gw.url,
+        entry: { resume: stale.sessionId },
+        resume: stale,
+        interactive: true,
+        confirmWords: true,
+        trustGateway: true,
+        autoApprove: [],
+        auditFile: path.join(dir, 'audit-2', 'audit.jsonl'),
+        onEvent: () => {},
+      }),
+    ).rejects.toThrow(/ended|cannot be resumed/)
+
+    const entries = audit()
+    expect(entries.filter((entry) => entry.event === 'reboot-scheduled')).toHaveLength(1)
+    expect(entries.filter((entry) => entry.event === 'session-rejoined')).toHaveLength(1)
   })
 })

@@ -102,6 +102,8 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
   // Listened for from the start: a Ctrl-C while connecting ends the session once there is one.
   let technician: TechnicianSession | undefined
   let early: NodeJS.Signals | undefined
+  // Set from the end user's computer saying it restarts until it is back: its shell goes, not the session.
+  const restart = { pending: false }
   const stopListening = onSignal((signal) => {
     if (technician) technician.session.end(signalEnding(signal))
     else early ??= signal
@@ -110,6 +112,7 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
     technician = await start(
       (event) => {
         if (event.event === 'ended') ended = event
+        if (event.event === 'link-lost' && event.restarting) restart.pending = true
         // Once the remote side has finished, how the session closes is no news to a person; a
         // script still gets its promised last event, `ended`.
         if (options.json || !(finished && event.event === 'ended')) display.show(event)
@@ -127,7 +130,7 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
   if (early) technician.session.end(signalEnding(early))
   try {
     const remoteStderr = options.json ? stderrEvents() : process.stderr
-    const exit = await runRemote(technician, mode, options.json, remoteStderr)
+    const exit = await runRemote(technician, mode, options.json, remoteStderr, restart)
     finished = true
     held.splice(0).forEach(showChat)
     process.exitCode = exitStatus(exit, () => ended)
@@ -185,6 +188,7 @@ async function runRemote(
   mode: ConnectMode,
   json: boolean,
   remoteStderr: Writable,
+  restart: { pending: boolean },
 ): Promise<RemoteExit> {
   const note = (text: string) => {
     if (!json) process.stderr.write(`${text}\n`)
@@ -224,6 +228,15 @@ async function runRemote(
     note('asking the end user for a shell…')
     try {
       const exit = await runShell(technician, remoteStderr)
+      if (restart.pending) {
+        // The shell went with the end user's computer (it closes once the computer is back, when
+        // `ssh` is already the new connection's): a new one is asked for.
+        restart.pending = false
+        await technician.ssh
+        await technician.words
+        note('the shell starts anew after the restart: the end user is asked again')
+        continue
+      }
       if (exit.signal !== 'HUP' || exit.message !== REVOKED_MESSAGE) return exit
       note('the end user revoked your access: the shell was closed')
     } catch (error) {

@@ -9,11 +9,62 @@ import { trustGatewayWarning, type TrustAnchor } from '../core/trust/index.js'
 import { holdSession, lineDisplay, type Display } from './run-session.js'
 import { describeHostEvent } from './session-lines.js'
 import { signalEnding } from './signals.js'
-import { UserError } from '../core/errors.js'
+import { ExitCode, UserError } from '../core/errors.js'
+import { useTicket, type ResumeTicket } from '../core/reboot/ticket.js'
+import { describeVerified, VOUCHED_BY_GATEWAY } from '../core/trust/index.js'
+import { readKey } from './read-key.js'
+import { sanitizeForTerminal } from '../core/text/sanitize.js'
+
+/** How long the end user has to say whether to rejoin after a restart. */
+const REJOIN_ANSWER_MS = 5 * 60_000
+
+/**
+ * `rescue host --resume`: opens (and so uses up) the resume ticket kept before the restart, shows
+ * whom it rejoins, and goes on only once the end user at this terminal says yes.
+ */
+export async function runResumedHost(
+  options: Omit<HostRunOptions, 'server' | 'entry' | 'resume'> & { ticketFile?: string },
+): Promise<void> {
+  const interactive = !options.json && process.stdin.isTTY === true && process.stdout.isTTY === true
+  if (!interactive) {
+    throw new UserError(
+      'usage',
+      'rescue host --resume needs you at a terminal: you confirm whom you rejoin',
+      'run it in a terminal, without --json',
+    )
+  }
+  const ticket = useTicket(options.ticketFile)
+  const safe = (text: string) => sanitizeForTerminal(text, 200)
+  const { name, email, organisation } = ticket.technician
+  process.stdout.write(
+    [
+      'after the restart, rejoin this session?',
+      `  technician ${safe(name)} <${safe(email)}> of ${safe(organisation)}`,
+      `  ${ticket.verified ? safe(describeVerified(ticket.verified)) : `${safe(email)} ${VOUCHED_BY_GATEWAY}`}`,
+      `  security words of the session: ${safe(ticket.sas)}`,
+      `  gateway ${safe(ticket.server)}, session ${ticket.sessionId}`,
+      '  nothing you allowed before the restart carries over: you will be asked again',
+      '[y] rejoin   [n] do not',
+      '',
+    ].join('\n'),
+  )
+  const key = await readKey(['y', 'n'], REJOIN_ANSWER_MS)
+  if (key !== 'y') {
+    throw new UserError(
+      'denied',
+      'you did not rejoin the session; the resume ticket is used up',
+      'ask your technician for a new PIN to start again',
+    )
+  }
+  const { ticketFile: _file, ...rest } = options
+  await runHost({ ...rest, server: ticket.server, entry: { resume: ticket.sessionId }, resume: ticket })
+}
 
 export interface HostRunOptions {
   server: string
-  entry: { pin: string } | { channelSecret: string }
+  entry: { pin: string } | { channelSecret: string } | { resume: string }
+  /** `--resume`: the opened resume ticket of the session to rejoin after a restart. */
+  resume?: ResumeTicket
   autoApprove: Permission[]
   trust: TrustAnchor[]
   trustGateway: boolean
@@ -51,6 +102,22 @@ export async function runHost(options: HostRunOptions): Promise<void> {
     host = await startHost({ ...rest, interactive, confirmWords: interactive, onEvent })
     return host
   })
+  await afterRestart(host)
+}
+
+/** When the end user allowed a restart: the restart command's outcome, once the session is left. */
+async function afterRestart(host: HostSession | undefined): Promise<void> {
+  const restarting = host?.restart()
+  if (!restarting) return
+  try {
+    await restarting
+    process.stderr.write('restarting; after the restart run rescue host --resume\n')
+  } catch (error) {
+    process.stderr.write(
+      `the restart command failed: ${(error as Error).message}; restart by hand, then run rescue host --resume (the session is held for a while)\n`,
+    )
+    process.exitCode = ExitCode.failure
+  }
 }
 
 async function runSharedHost(options: HostRunOptions, interactive: boolean): Promise<void> {
@@ -63,9 +130,10 @@ async function runSharedHost(options: HostRunOptions, interactive: boolean): Pro
   }
   const { startShareScreen } = await import('./share-host.js')
   const screen = await startShareScreen()
+  let host: HostSession | undefined
   await holdSession(screen.display, async (onEvent) => {
     const { share: _share, ...rest } = options
-    const host = await startHost({
+    host = await startHost({
       ...rest,
       interactive,
       confirmWords: true,
@@ -75,6 +143,7 @@ async function runSharedHost(options: HostRunOptions, interactive: boolean): Pro
     screen.attach(host)
     return host
   })
+  await afterRestart(host)
 }
 
 // Ink and React load only when there is a terminal to draw on.

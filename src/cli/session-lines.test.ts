@@ -174,3 +174,36 @@ describe('lineWriter', () => {
     expect(lines).toEqual([...describeEvent(paired), 'session ended: done'])
   })
 })
+
+describe('describeEvent around a restart (rescue reboot)', () => {
+  it('tells the technician the end user’s computer is restarting and how long it is waited for', () => {
+    const event: SessionEvent = {
+      event: 'link-lost',
+      role: 'technician',
+      sessionId: 's',
+      side: 'peer',
+      graceMs: 15 * 60_000,
+      restarting: true,
+    }
+    expect(describeEvent(event)).toEqual([
+      "the end user's computer is restarting; waiting up to 15 min for it to come back (the end user runs rescue host --resume)…",
+    ])
+  })
+
+  it('says the shell starts anew, with everything asked again, once the computer is back', () => {
+    const [line] = describeEvent({ event: 'restarted', role: 'technician', sessionId: 's' })
+    expect(line).toContain('the same host key')
+    expect(line).toContain('a shell starts anew, and everything must be allowed again')
+  })
+
+  it('keeps an ordinary drop’s wording when the host is not restarting', () => {
+    const [line] = describeEvent({
+      event: 'link-lost',
+      role: 'technician',
+      sessionId: 's',
+      side: 'peer',
+      graceMs: 60_000,
+    })
+    expect(line).toBe("the end user's connection dropped; waiting up to 60 s for it to come back…")
+  })
+})

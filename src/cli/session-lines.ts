@@ -78,7 +78,14 @@ export function describeEvent(event: SessionEvent | WordsEvent): string[] {
       ]
     }
     case 'link-lost':
+      if (event.restarting) return [describeRestarting(event.graceMs)]
       return [describeLinkLost(event.role, event.side, event.graceMs)]
+    case 'restarted':
+      return event.role === 'host'
+        ? ['back in the session after the restart; everything must be allowed again']
+        : [
+            "the end user's computer is back from its restart (the same host key): a new SSH connection; a shell starts anew, and everything must be allowed again",
+          ]
     case 'link-restored':
       return [`reconnected after ${(event.downMs / 1000).toFixed(1)} s; the session goes on where it was`]
     case 'ended':
@@ -90,6 +97,12 @@ export function describeEvent(event: SessionEvent | WordsEvent): string[] {
     case 'words-unchecked':
       return [endUserWordsText.unchecked]
   }
+}
+
+/** The technician's line while the end user's computer restarts. */
+export function describeRestarting(graceMs: number): string {
+  const minutes = Math.max(1, Math.round(graceMs / 60_000))
+  return `the end user's computer is restarting; waiting up to ${minutes} min for it to come back (the end user runs rescue host --resume)…`
 }
 
 /** "connection lost, reconnecting…" for this side's link; "… waiting for them" for the peer's. */
@@ -116,6 +129,7 @@ export function describeHostEvent(event: HostEvent): string[] {
     case 'transferred':
     case 'link-lost':
     case 'link-restored':
+    case 'restarted':
     case 'ended':
       return describeEvent(event)
     case 'consent-request':

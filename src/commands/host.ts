@@ -5,7 +5,7 @@ import { parseDuration } from '../cli/duration.js'
 import { readChannelLink } from '../cli/channel-link-input.js'
 import { readPin } from '../cli/read-secret.js'
 import { resumeGraceFlag } from '../cli/resume-flags.js'
-import { runHost } from '../cli/run-host.js'
+import { runHost, runResumedHost } from '../cli/run-host.js'
 import { parsePermissionList, permissions } from '../core/consent/index.js'
 import { loadLogin } from '../core/credentials/index.js'
 import { checkPinForm } from '../core/pin-form.js'
@@ -24,6 +24,8 @@ A channel link is a secret: rather than --channel LINK (visible to other users o
 
 Without a terminal, events are printed as lines (or JSON lines with --json) and every request is denied unless --auto-approve names it.
 
+After a restart your technician asked for (rescue reboot), rescue host --resume rejoins the same session: it shows whom you rejoin, you confirm with [y], and everything must be allowed again.
+
 --auto-approve lets a technician in with nobody at the keyboard to compare the security words, so it needs your organisation's key (--trust or --trust-file, printed by rescue admin ca init): only a technician whose device that key certified is let in, and the screen says who, as checked by signature. --trust-gateway instead relies on the gateway's word alone, with a warning.`
 
   static override examples = [
@@ -32,6 +34,7 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
     '<%= config.bin %> host --pin-stdin --trust-file /etc/rescue/trusted-ca.pub',
     'RESCUE_CHANNEL_LINK=https://rescue.acme.example/join#… <%= config.bin %> host',
     '<%= config.bin %> host --channel - < channel-link.txt',
+    '<%= config.bin %> host --resume',
   ]
 
   static override flags = {
@@ -79,6 +82,11 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
       description:
         'show your own terminal: your shell runs here as usual, and your technician may watch it (view) and, if you let them, type in it (control); Ctrl-] takes control back',
     }),
+    resume: Flags.boolean({
+      description:
+        'after a restart your technician asked for (rescue reboot): rejoin the same session, once you confirm whom you rejoin; nothing you allowed before carries over',
+      exclusive: ['pin', 'pin-stdin', 'channel'],
+    }),
     'resume-grace': resumeGraceFlag,
     'send-hostname': Flags.boolean({
       description: "send this computer's name to the gateway, for your helpdesk's session reports",
@@ -93,6 +101,21 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Host)
+    const common = {
+      autoApprove: flags['auto-approve'] ? parsePermissionList(flags['auto-approve']) : [],
+      trust: readTrustAnchors({
+        keys: flags.trust ? [flags.trust] : [],
+        files: flags['trust-file'] ? [flags['trust-file']] : [],
+      }),
+      trustGateway: flags['trust-gateway'],
+      consentTimeoutMs: parseDuration(flags['consent-timeout']),
+      resumeGraceMs: parseDuration(flags['resume-grace']),
+      json: this.jsonEnabled(),
+      ...(flags['send-hostname'] ? { hostName: os.hostname() } : {}),
+      share: flags.share,
+    }
+    // The ticket names the gateway and the session: no PIN, no channel.
+    if (flags.resume) return runResumedHost(common)
     // A channel link names its gateway.
     const link = flags.channel !== undefined ? await readChannelLink(flags.channel) : undefined
     // Checked here, before the gateway is asked: a typo is no wrong PIN.
@@ -100,22 +123,6 @@ Without a terminal, events are printed as lines (or JSON lines with --json) and 
       ? { channelSecret: link.secret }
       : { pin: checkPinForm(flags.pin ?? (await readPin({ fromStdin: flags['pin-stdin'] }))) }
     const server = link?.server ?? flags.server ?? loadLogin()?.server ?? 'http://127.0.0.1:8080'
-    const autoApprove = flags['auto-approve'] ? parsePermissionList(flags['auto-approve']) : []
-    const trust = readTrustAnchors({
-      keys: flags.trust ? [flags.trust] : [],
-      files: flags['trust-file'] ? [flags['trust-file']] : [],
-    })
-    await runHost({
-      server,
-      entry,
-      autoApprove,
-      trust,
-      trustGateway: flags['trust-gateway'],
-      consentTimeoutMs: parseDuration(flags['consent-timeout']),
-      resumeGraceMs: parseDuration(flags['resume-grace']),
-      json: this.jsonEnabled(),
-      ...(flags['send-hostname'] ? { hostName: os.hostname() } : {}),
-      share: flags.share,
-    })
+    await runHost({ ...common, server, entry })
   }
 }

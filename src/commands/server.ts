@@ -51,6 +51,12 @@ export default class Server extends BaseCommand {
       default: '90d',
       env: 'RESCUE_PASSWORD_MAX_AGE',
     }),
+    'reboot-grace': Flags.string({
+      description:
+        "the longest an end user's computer restarting for its technician (rescue reboot) is waited for",
+      default: '15m',
+      env: 'RESCUE_REBOOT_GRACE',
+    }),
     'resume-grace': Flags.string({
       description:
         'the longest a paired side whose connection dropped is held for it to come back, whatever the sides ask',
@@ -82,6 +88,7 @@ export default class Server extends BaseCommand {
       heartbeatMs: flags['heartbeat-ms'],
       ...(flags['cluster-url'] ? { clusterUrl: flags['cluster-url'] } : {}),
       maxResumeGraceMs: parseDuration(flags['resume-grace']),
+      maxRebootGraceMs: parseDuration(flags['reboot-grace']),
       login: {
         lockout: { maxFailures: 5, lockoutMs: parseDuration(flags.lockout) },
         passwordMaxAgeMs: parseDuration(flags['password-max-age']),

@@ -14,6 +14,14 @@ export function LinkStatus({
 }) {
   const left = Math.max(0, Math.ceil((link.since + link.graceMs - now) / 1000))
   const peer = role === 'host' ? "the technician's" : "the end user's"
+  if (link.restarting) {
+    return (
+      <Text color="yellow">
+        ● the end user's computer is restarting; waiting up to {Math.ceil(left / 60)} min for rescue host
+        --resume…
+      </Text>
+    )
+  }
   return (
     <Text color="yellow">
       ● {link.side === 'self' ? 'connection lost, reconnecting' : `${peer} connection dropped, waiting`} (

@@ -256,6 +256,14 @@ const auditEntrySchema = z.discriminatedUnion('event', [
   }),
   z.object({ ...common, event: z.literal('auto-approve'), permissions: z.array(z.enum(permissions)) }),
   z.object({ ...common, event: z.literal('words-confirmed'), by: z.literal('end-user') }),
+  z.object({
+    ...common,
+    event: z.literal('reboot-scheduled'),
+    ticket: z.string(),
+    graceMs: z.number().int().nonnegative(),
+    command: z.string(),
+  }),
+  z.object({ ...common, event: z.literal('session-rejoined'), technician: z.string() }),
   z.object({ ...common, event: z.literal('words-rejected'), by: z.enum(['end-user', 'timeout']) }),
   z.object({ ...common, event: z.literal('trust-gateway'), permissions: z.array(z.enum(permissions)) }),
   z.object({

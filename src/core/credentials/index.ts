@@ -151,3 +151,13 @@ export function findSecret(
   const fromFile = readJson(secretFilePath(), tokenFile)?.[name]
   return fromFile ? { secret: fromFile, source: 'file' } : undefined
 }
+
+/** Forgets a secret saved by `saveSecret`, wherever it was kept; true when there was one. */
+export function deleteSecret(name: string): boolean {
+  const fromKeychain = keychain((entry) => entry.deletePassword(), name) === true
+  const secrets = readJson(secretFilePath(), tokenFile)
+  if (!secrets || !(name in secrets)) return fromKeychain
+  delete secrets[name]
+  writePrivate(secretFilePath(), secrets)
+  return true
+}

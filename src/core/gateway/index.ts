@@ -60,6 +60,8 @@ export interface GatewayOptions {
   login?: Partial<accounts.LoginSettings>
   /** The longest a paired side whose link dropped is held for its resume (default 60 s). */
   maxResumeGraceMs?: number
+  /** The longest a host restarting its computer (`rescue reboot`) is held for (default 15 min). */
+  maxRebootGraceMs?: number
   /** What anyone may try without an account, per address and per group; defaults in address-limits.ts. */
   limits?: Partial<AddressLimits>
   /** Where the other gateways of the same database reach this one; its own URL when absent. */
@@ -184,6 +186,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return { permissions: policy.permissions, recording: policy.recording }
     },
     ...(options.maxResumeGraceMs !== undefined ? { maxResumeGraceMs: options.maxResumeGraceMs } : {}),
+    ...(options.maxRebootGraceMs !== undefined ? { maxRebootGraceMs: options.maxRebootGraceMs } : {}),
     // A forged resume costs what a wrong PIN costs: a guesser is slowed the same way.
     onResumeRefused: (address) => void wrongPins.record(address).catch(logInternal),
   })

@@ -92,10 +92,19 @@ interface Room {
   wasPaired?: boolean
   /** Who handed the session over, while it waits for the technician it was handed to. */
   transferredFrom?: string
+  /**
+   * The host said it is restarting its computer (`rescue reboot`): how long it is held for, within
+   * the gateway's bound. Set from its `rebooting` message until it comes back with a fresh stream.
+   */
+  rebootGraceMs?: number
+  /** The host went away to restart; its return starts a new SSH (`resumed` with `restarted`). */
+  restarting?: boolean
 }
 
 /** How long a gateway holds a dropped side at most, whatever the sides ask for. */
 export const DEFAULT_MAX_RESUME_GRACE_MS = 60_000
+/** How long a gateway holds a host that is restarting its computer at most: a slow reboot's length. */
+export const DEFAULT_MAX_REBOOT_GRACE_MS = 15 * 60_000
 /** How long a resuming side has to answer the challenge. */
 const RESUME_PROOF_TIMEOUT_MS = 10_000
 
@@ -122,6 +131,8 @@ export interface RendezvousOptions {
   policyFor(technician: UserWithOrganisation): Promise<SessionPolicy>
   /** The longest grace period a dropped side is held for; DEFAULT_MAX_RESUME_GRACE_MS when absent. */
   maxResumeGraceMs?: number
+  /** The longest a restarting host is held for (`rescue reboot`); DEFAULT_MAX_REBOOT_GRACE_MS when absent. */
+  maxRebootGraceMs?: number
   /** A resume whose proof did not check out, from this address (counted like a wrong PIN). */
   onResumeRefused?: (address: string) => void
   /** How many end users may wait in shared queues at once, per address and per group. */
@@ -390,19 +401,23 @@ export class Rendezvous {
   }
 
   /** The grace period of this room: the shortest any side asked for, within the gateway's bound. */
-  private graceOf(room: Room): number {
+  private graceOf(room: Room, role?: Role): number {
+    if (role === 'host' && room.restarting && room.rebootGraceMs !== undefined) return room.rebootGraceMs
     return Math.min(this.maxGraceMs, ...Object.values(room.graceMs))
   }
 
   /** Holds a dropped side's place; the session ends if it is not back within the grace period. */
   private holdLost(room: Room, role: Role): void {
     clearTimeout(room.lost[role])
-    const graceMs = this.graceOf(room)
+    const graceMs = this.graceOf(room, role)
+    const restarting = role === 'host' && room.restarting
     room.lost[role] = setTimeout(() => {
       void this.end(room, {
         type: 'ended',
         by: 'gateway',
-        reason: `the ${roleName[role]}'s connection did not come back within ${Math.round(graceMs / 1000)} s`,
+        reason: restarting
+          ? `the end user's computer did not come back from its restart within ${graceMs >= 60_000 ? `${Math.round(graceMs / 60_000)} min` : `${Math.round(graceMs / 1000)} s`}`
+          : `the ${roleName[role]}'s connection did not come back within ${Math.round(graceMs / 1000)} s`,
         code: 'connectionLost',
       }).catch(this.logError)
     }, graceMs)
@@ -462,12 +477,21 @@ export class Rendezvous {
     room.peers[role] = peer
     this.watch(room, peer)
     this.recordReports(room, peer, role)
-    this.logEvent(room, 'link-restored', role)
-    this.options.onLog?.(`session ${room.sessionId}: the ${roleName[role]} is back (${admission.address})`)
+    // A host back from a restart starts a new stream and SSH: both sides are told so.
+    const restarted = role === 'host' && room.restarting === true
+    if (restarted) {
+      room.restarting = false
+      room.rebootGraceMs = undefined
+    }
+    this.logEvent(room, restarted ? 'restarted' : 'link-restored', role)
+    this.options.onLog?.(
+      `session ${room.sessionId}: the ${roleName[role]} is back${restarted ? ' from a restart' : ''} (${admission.address})`,
+    )
     const { host, technician } = room.peers
     if (!host || !technician) return
     this.relay(room, host, technician)
-    for (const side of [host, technician]) send(side.socket, { type: 'resumed', sessionId: room.sessionId })
+    for (const side of [host, technician])
+      send(side.socket, { type: 'resumed', sessionId: room.sessionId, ...(restarted ? { restarted } : {}) })
   }
 
   private relay(room: Room, host: Peer, technician: Peer): void {
@@ -614,6 +638,15 @@ export class Rendezvous {
       if (isBinary || room.ended) return
       const resume = decodeResumeMessage(data)
       if (resume?.type === 'resume-key') return this.keepResumeKey(room, source, resume.key, resume.graceMs)
+      if (resume?.type === 'rebooting') {
+        if (source !== 'host' || !room.resumeKeys.host) return
+        room.rebootGraceMs = Math.min(
+          resume.graceMs,
+          this.options.maxRebootGraceMs ?? DEFAULT_MAX_REBOOT_GRACE_MS,
+        )
+        this.logEvent(room, 'rebooting', 'host')
+        return
+      }
       if (room.reports >= MAX_REPORTS_PER_SESSION) return
       const report = decodeSessionReport(data)
       if (!report) return
@@ -738,6 +771,11 @@ export class Rendezvous {
       return
     }
     if (isLinkDrop(code) && room.resumeKeys[peer.role]) return this.linkDropped(room, peer)
+    // Only after the host said so in its own words, over its own link: the technician cannot ask it.
+    if (code === CloseCode.rebooting && peer.role === 'host' && room.rebootGraceMs && room.resumeKeys.host) {
+      room.restarting = true
+      return this.linkDropped(room, peer)
+    }
     await this.end(room, endedByClose(peer.role, code))
   }
 
@@ -748,7 +786,14 @@ export class Rendezvous {
     room.unrelay = undefined
     this.holdLost(room, peer.role)
     const other = room.peers[peer.role === 'host' ? 'technician' : 'host']
-    if (other) send(other.socket, { type: 'peer-lost', role: peer.role, graceMs: this.graceOf(room) })
+    const restarting = peer.role === 'host' && room.restarting === true
+    if (other)
+      send(other.socket, {
+        type: 'peer-lost',
+        role: peer.role,
+        graceMs: this.graceOf(room, peer.role),
+        ...(restarting ? { restarting } : {}),
+      })
     this.logEvent(room, 'link-lost', peer.role)
     this.options.onLog?.(`session ${room.sessionId}: lost the ${roleName[peer.role]}, holding it for resume`)
   }

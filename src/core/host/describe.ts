@@ -63,6 +63,10 @@ export function describeHostActivity(activity: HostActivity): string {
       return `chat from the ${activity.from === 'host' ? 'end user' : 'technician'}: ${safe(activity.text)}`
     case 'auto-approve':
       return `auto-approved: ${activity.permissions.length > 0 ? activity.permissions.join(', ') : 'nothing'}`
+    case 'reboot-scheduled':
+      return `restarting this computer (${safe(activity.command)}); after the restart run rescue host --resume (the sealed resume ticket is ${safe(activity.ticket)}; the session is held for ${Math.round(activity.graceMs / 60_000)} min)`
+    case 'session-rejoined':
+      return `back after the restart: rejoined the session of ${safe(activity.technician)}; nothing allowed before carries over`
     case 'words-asked':
       return `asked the end user whether the technician reads the same security words: ${safe(activity.sas)}`
     case 'words-confirmed':

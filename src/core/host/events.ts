@@ -73,3 +73,10 @@ export type HostActivity =
    * `required` by their policy; `input` when their keystrokes are recorded too.
    */
   | { event: 'recording'; state: 'started' | 'stopped'; required: boolean; input: boolean; reason?: string }
+  /**
+   * The end user allowed a restart (`rescue reboot`): the sealed resume ticket is at `ticket`
+   * (0600), the gateway is asked to hold the session `graceMs`, and the restart command runs next.
+   */
+  | { event: 'reboot-scheduled'; ticket: string; graceMs: number; command: string }
+  /** After a restart, the end user confirmed rejoining this session (`rescue host --resume`); nothing allowed before carries over. */
+  | { event: 'session-rejoined'; technician: string }

@@ -24,6 +24,10 @@ import type { TrustAnchor } from '../trust/index.js'
 import type { HostActivity } from './events.js'
 import type { SharedTerminal } from '../share/index.js'
 import { GatedConsentBroker, WordsGate } from './words.js'
+import { rebootCommand, runRebootCommand } from '../reboot/index.js'
+import { TICKET_LIFETIME_MS, writeTicket, type ResumeTicket } from '../reboot/ticket.js'
+import { parsePeerPublicKey, publicKeyOf } from '../ssh/keys.js'
+import type { VerifiedTechnician } from '../trust/index.js'
 
 export type { HostActivity } from './events.js'
 export type HostEvent = SessionEvent | HostActivity
@@ -31,7 +35,12 @@ export type HostEvent = SessionEvent | HostActivity
 export interface HostOptions {
   server: string
   /** How the end user comes in: with the technician's PIN, or into a group's shared queue. */
-  entry: { pin: string } | { channelSecret: string }
+  entry: { pin: string } | { channelSecret: string } | { resume: string }
+  /**
+   * After a restart (`rescue host --resume`): the opened resume ticket. The host comes back into
+   * that session instead of `entry`; the end user has confirmed it already (words confirmed).
+   */
+  resume?: ResumeTicket
   /** True when the end user sits at a terminal that can answer consent prompts. */
   interactive: boolean
   /** Permissions granted up front, for unattended use (`--auto-approve`). */
@@ -71,6 +80,11 @@ export interface HostSession {
   takeControlBack(): void
   /** Sends a chat line to the technician; false when no chat is open on their side. */
   chat(text: string): boolean
+  /**
+   * Once the session is over: the restart command's run when the end user allowed a restart
+   * (rejects when it failed), undefined otherwise.
+   */
+  restart(): Promise<void> | undefined
   /** Ends the session for both sides; `why` is this side's account of it (Ctrl-C's exit code). */
   end(why?: { reason: string; code?: ErrorCode }): void
   done: Promise<SessionEnded>
@@ -80,20 +94,44 @@ export interface HostSession {
 export async function startHost(options: HostOptions): Promise<HostSession> {
   checkUnattendedTrust(options)
   // Opened first: a host that cannot keep its log does not let anyone in.
-  const audit = AuditLog.open(options.auditFile)
-  const keys = generateSshKeyPair()
-  let sessionId = ''
+  const { resume } = options
+  const audit = AuditLog.open(options.auditFile ?? resume?.auditFile)
+  // Back from a restart, the same host key: the technician's client accepts no other.
+  const keys = resume
+    ? { privateKey: resume.hostKey, publicKey: publicKeyOf(resume.hostKey) }
+    : generateSshKeyPair()
+  const technicianKey = resume && parsePeerPublicKey(resume.technicianKey)
+  if (resume && !technicianKey) {
+    audit.close()
+    throw new UserError('failure', 'the resume ticket holds no usable technician key')
+  }
+  let sessionId = resume?.sessionId ?? ''
   let broker: GatedConsentBroker | undefined
   // Closed until the end user confirms the words of this pairing; a new pairing brings a new gate.
   let words = new WordsGate(options.confirmWords)
+  // The end user confirmed rejoining this technician before the host connected.
+  if (resume) words.confirm()
   let wordsTimer: NodeJS.Timeout | undefined
   const wordsTimeoutMs =
     options.wordsTimeoutMs ?? 2 * (options.consentTimeoutMs ?? DEFAULT_CONSENT_TIMEOUT_MS)
   let ssh: HostSshServer | undefined
-  let technician = ''
-  let policy: Permission[] = []
-  let recording: 'off' | 'required' | 'required-input' = 'off'
+  let technician = resume?.technician.email ?? ''
+  let policy: Permission[] = resume?.policy.permissions ?? []
+  let recording: 'off' | 'required' | 'required-input' = resume?.policy.recording ?? 'off'
   let warned = false
+  // What a resume ticket must keep of this pairing, learnt as it goes (see reboot/ticket.ts).
+  let paired: {
+    technician: { name: string; email: string; organisation: string }
+    sas: string
+    verified?: VerifiedTechnician
+  } = resume
+    ? {
+        technician: resume.technician,
+        sas: resume.sas,
+        ...(resume.verified ? { verified: resume.verified } : {}),
+      }
+    : { technician: { name: '', email: '', organisation: '' }, sas: '' }
+  let secured: { resumeKey: Uint8Array; technicianKey: string } | undefined
 
   let session: Session | undefined
   const onActivity = (activity: HostActivity) => {
@@ -126,6 +164,15 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
       entry: options.entry,
       role: 'host',
       sshPublicKey: keys.publicKey,
+      ...(resume && technicianKey
+        ? {
+            restart: {
+              sessionId: resume.sessionId,
+              resumeKey: new Uint8Array(Buffer.from(resume.resumeKey, 'base64')),
+              peerSshKey: technicianKey,
+            },
+          }
+        : {}),
       ...(options.resumeGraceMs !== undefined ? { resumeGraceMs: options.resumeGraceMs } : {}),
       ...(options.trust?.length ? { trust: options.trust } : {}),
       onEvent(event) {
@@ -144,6 +191,11 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           technician = event.technician?.email ?? 'the technician'
           policy = event.policy?.permissions ?? []
           recording = event.policy?.recording ?? 'off'
+          paired = {
+            technician: event.technician ?? { name: '', email: '', organisation: '' },
+            sas: event.sas,
+            ...(event.verified ? { verified: event.verified } : {}),
+          }
           audit.record({
             event: 'session-start',
             session: sessionId,
@@ -180,6 +232,19 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
             audit.close()
           }
         }
+        if (event.event === 'restarted' && resume) {
+          // The view shows whom this is with, as when they paired; the words were confirmed before.
+          options.onEvent({
+            event: 'paired',
+            role: 'host',
+            sessionId,
+            sas: resume.sas,
+            technician: resume.technician,
+            ...(resume.verified ? { verified: resume.verified } : {}),
+            policy: resume.policy,
+          })
+          onActivity({ event: 'session-rejoined', technician: resume.technician.email })
+        }
         options.onEvent(event)
         // Asked only once the identity and the words are on the end user's screen (`paired`).
         if (event.event === 'paired' && words.pending) {
@@ -188,8 +253,12 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           options.onEvent({ event: 'words-asked', sas: event.sas, deadline })
         }
       },
-      onSecured({ transport, peerSshKey }) {
+      onSecured({ transport, peerSshKey, resumeKey }) {
         const gate = words
+        secured = {
+          resumeKey,
+          technicianKey: `${peerSshKey.type} ${peerSshKey.getPublicSSH().toString('base64')}`,
+        }
         broker = new GatedConsentBroker(
           {
             technician,
@@ -219,6 +288,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
             allowed: recording !== 'off' || policy.includes('record'),
           },
           ...(options.share ? { share: options.share } : {}),
+          reboot: { prepare: prepareReboot, go: reboot },
         })
       },
     })
@@ -227,6 +297,37 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
     throw error
   }
   const started = session
+
+  /** The end user allowed a restart: the sealed ticket first, so nothing is left to chance after. */
+  let rebootGraceMs = TICKET_LIFETIME_MS
+  function prepareReboot(): { graceMs: number } {
+    if (!secured || !sessionId) throw new Error('the session is not secured yet')
+    const { file } = writeTicket({
+      sessionId,
+      server: options.server,
+      resumeKey: Buffer.from(secured.resumeKey).toString('base64'),
+      hostKey: keys.privateKey,
+      technicianKey: secured.technicianKey,
+      ...paired,
+      policy: { permissions: policy, recording },
+      ...(options.auditFile ? { auditFile: options.auditFile } : {}),
+    })
+    rebootGraceMs = TICKET_LIFETIME_MS
+    const [command, args] = rebootCommand()
+    onActivity({
+      event: 'reboot-scheduled',
+      ticket: file,
+      graceMs: rebootGraceMs,
+      command: [command, ...args].join(' '),
+    })
+    return { graceMs: rebootGraceMs }
+  }
+  /** Leaves the session for the gateway to hold, then restarts (once the gateway has been told). */
+  let restarted: Promise<void> | undefined
+  function reboot(): void {
+    started.restart(rebootGraceMs, 'restarting this computer; after the restart run rescue host --resume')
+    restarted = started.done.then(() => runRebootCommand())
+  }
 
   return {
     confirmWords(match) {
@@ -254,6 +355,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
     },
     end: (why) => started.end(why),
     done: started.done,
+    restart: () => restarted,
   }
 }
 

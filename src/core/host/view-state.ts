@@ -117,6 +117,14 @@ export function reduceHostView(
           ? 'your connection dropped; reconnecting…'
           : "the technician's connection dropped; waiting for it to come back…",
       )
+    case 'restarted':
+      return log(
+        { ...state, ...reduceSessionView(state, action), role: 'host' },
+        'back in the session after the restart: everything must be allowed again',
+      )
+    case 'reboot-scheduled':
+    case 'session-rejoined':
+      return log(state, describeHostActivity(action))
     case 'link-restored':
       return log(
         { ...state, ...reduceSessionView(state, action), role: 'host' },

@@ -49,12 +49,21 @@ export const controlMessage = z.discriminatedUnion('type', [
    * granted so far is void; `to` is who comes next, as the gateway vouches for them.
    */
   z.object({ type: z.literal('transferred'), sessionId: z.string(), to: identity }),
-  /** The other side's link dropped; the gateway holds the session for it for `graceMs`. */
-  z.object({ type: z.literal('peer-lost'), role: z.enum(roles), graceMs: z.number().int().nonnegative() }),
+  /**
+   * The other side's link dropped; the gateway holds the session for it for `graceMs`. `restarting`:
+   * the host said it is restarting its computer (`rescue reboot`), so the wait is a reboot's.
+   */
+  z.object({
+    type: z.literal('peer-lost'),
+    role: z.enum(roles),
+    graceMs: z.number().int().nonnegative(),
+    restarting: z.boolean().optional(),
+  }),
   /** First on a resuming link: sign this to prove the session is yours (resume-proof.ts). */
   z.object({ type: z.literal('resume-challenge'), nonce: z.string().regex(/^[A-Za-z0-9+/=]{44}$/) }),
   /** Both sides' links are up again: each sends its RESUME frame and the stream goes on. */
-  z.object({ type: z.literal('resumed'), sessionId: z.string() }),
+  /** `restarted`: the host came back from a restart with a fresh stream (a new SSH), not a resumed one. */
+  z.object({ type: z.literal('resumed'), sessionId: z.string(), restarted: z.boolean().optional() }),
   z.object({
     type: z.literal('ended'),
     by: z.enum(['host', 'technician', 'gateway']),
@@ -108,6 +117,8 @@ export const CloseCode = {
   wordsUnconfirmed: 4402,
   /** A resume whose proof did not check out (4403 is a host's refusal of a device certificate). */
   resumeRefused: 4404,
+  /** The host is restarting its computer (it said `rebooting` first): held for `rescue host --resume`. */
+  rebooting: 4405,
 } as const
 
 /** Headers a peer sends on the upgrade request. The PIN is in a header, not the URL, so it stays out of access logs. */
@@ -194,6 +205,15 @@ export const resumeMessage = z.discriminatedUnion('type', [
       .max(24 * 60 * 60 * 1000),
   }),
   z.object({ type: z.literal('resume'), proof: z.string().regex(/^[A-Za-z0-9+/=]{88}$/) }),
+  /** The host's, before it closes with CloseCode.rebooting: hold me this long for a restart. */
+  z.object({
+    type: z.literal('rebooting'),
+    graceMs: z
+      .number()
+      .int()
+      .positive()
+      .max(24 * 60 * 60 * 1000),
+  }),
 ])
 export type ResumeMessage = z.infer<typeof resumeMessage>
 

@@ -80,8 +80,20 @@ export type SessionEvent =
     }
   /** The host's: the technician handed the session to `to`, who must pair afresh (a new SAS). */
   | { event: 'transferred'; role: Role; sessionId: string; to: TechnicianIdentity }
-  /** A link dropped: this side's own (it is reconnecting) or the peer's (the gateway waits for it). */
-  | { event: 'link-lost'; role: Role; sessionId: string; side: LinkSide; graceMs: number }
+  /**
+   * A link dropped: this side's own (it is reconnecting) or the peer's (the gateway waits for it).
+   * `restarting`: the peer is the host, restarting its computer (`rescue reboot`).
+   */
+  | {
+      event: 'link-lost'
+      role: Role
+      sessionId: string
+      side: LinkSide
+      graceMs: number
+      restarting?: boolean
+    }
+  /** The host is back from a restart: a new stream and a new SSH over the same pairing's keys. */
+  | { event: 'restarted'; role: Role; sessionId: string }
   /** Both links are up again; the stream went on where it was. */
   | { event: 'link-restored'; role: Role; sessionId: string; side: LinkSide; downMs: number }
   | SessionEnded
@@ -139,12 +151,28 @@ export interface SessionOptions {
    * by one of them, and a proof bound to this pairing, is refused before SSH starts.
    */
   trust?: readonly TrustAnchor[]
+  /**
+   * The host's, after a restart (`rescue host --resume`): what its resume ticket kept of the
+   * pairing. The session comes back with a resume proof instead of pairing, then starts a fresh
+   * stream for a new SSH with the same keys.
+   */
+  restart?: RestartState
+}
+
+/** What a restarted host needs of its old pairing to rejoin it (see tools/reboot-ticket.ts). */
+export interface RestartState {
+  sessionId: string
+  resumeKey: Uint8Array
+  /** The technician's SSH key, as received in the sealed hello before the restart. */
+  peerSshKey: ParsedKey
 }
 
 export interface SecuredLink {
   transport: ResumableStream
   /** The key the peer sent inside the sealed channel: the only one SSH may accept from it. */
   peerSshKey: ParsedKey
+  /** The pairing's resume key: what a host keeps, sealed, across a restart (reboot/ticket.ts). */
+  resumeKey: Uint8Array
 }
 
 export interface Session {
@@ -155,6 +183,11 @@ export interface Session {
   end(reason?: { reason: string; code?: ErrorCode; closeCode?: number }): void
   /** Tells the gateway, for its session log, something that happened (never payload or output). */
   report(event: SessionReport): void
+  /**
+   * The host's: it is restarting its computer. The gateway is asked to hold the session `graceMs`
+   * (within its own bound), then this side leaves, ending with `reason`.
+   */
+  restart(graceMs: number, reason: string): void
   done: Promise<SessionEnded>
 }
 
@@ -190,7 +223,8 @@ const clean = (text: string) => sanitizeForTerminal(text, 200)
 
 /** Connects to the gateway; rejects with a UserError when it refuses (wrong PIN, no token, ...). */
 export async function startSession(options: SessionOptions): Promise<Session> {
-  return openGatewaySocket(options, (socket) => new SessionRun(socket, options).session)
+  const entry = options.restart ? { resume: options.restart.sessionId } : options.entry
+  return openGatewaySocket({ ...options, entry }, (socket) => new SessionRun(socket, options).session)
 }
 
 class SessionRun {
@@ -223,14 +257,35 @@ class SessionRun {
   private lastHeard = Date.now()
   private watchdog?: NodeJS.Timeout
   private resolveDone!: (ended: SessionEnded) => void
+  /** The peer's SSH key from the sealed hello: a host back from a restart must present the same. */
+  private peerSshKey?: ParsedKey
+  /** The host's, coming back from a restart, until the gateway has taken it back. */
+  private restarting = false
 
   constructor(
     socket: WebSocket,
     private readonly options: SessionOptions,
   ) {
     const done = new Promise<SessionEnded>((resolve) => (this.resolveDone = resolve))
-    this.session = { end: (reason) => this.endLocally(reason), report: (event) => this.report(event), done }
+    this.session = {
+      end: (reason) => this.endLocally(reason),
+      report: (event) => this.report(event),
+      restart: (graceMs, reason) => this.restart(graceMs, reason),
+      done,
+    }
     this.socket = socket
+    const { restart } = options
+    if (restart) {
+      // As if its own link had dropped: the gateway's challenge is answered with the ticket's key.
+      this.restarting = true
+      this.sessionId = restart.sessionId
+      this.resumeKey = restart.resumeKey
+      this.peerSshKey = restart.peerSshKey
+      this.lostSide = 'self'
+      this.lostAt = Date.now()
+      this.ownLink = 'down'
+      this.startWatchdog(5000)
+    }
     this.bind(socket)
   }
 
@@ -259,6 +314,16 @@ class SessionRun {
 
   private onSocketClosed(): void {
     if (this.finished) return
+    if (this.restarting) {
+      this.outcome ??= {
+        event: 'ended',
+        by: 'gateway',
+        reason:
+          'the gateway did not take this computer back into the session: the resume proof did not check out',
+        code: 'failure',
+      }
+      return this.finish()
+    }
     // A paired session whose link dropped without anyone ending it: come back, SSH is still there.
     if (this.stream && (!this.outcome || (this.leaving && !this.leaving.told))) return void this.reconnect()
     this.finish()
@@ -317,7 +382,7 @@ class SessionRun {
       case 'peer-lost':
         if (!this.stream) return
         this.stream.linkLost()
-        this.linkLost('peer', message.graceMs)
+        this.linkLost('peer', message.graceMs, message.restarting === true && message.role === 'host')
         break
       case 'resume-challenge': {
         if (!this.resumeKey || this.lostSide !== 'self') return
@@ -337,7 +402,9 @@ class SessionRun {
         break
       }
       case 'resumed':
-        if (!this.stream || message.sessionId !== this.sessionId || this.leaving) return
+        if (message.sessionId !== this.sessionId || this.leaving) return
+        if (message.restarted || this.restarting) return this.freshStream()
+        if (!this.stream) return
         this.ownLink = 'up'
         this.stream.rejoin(this.socket)
         if (this.heartbeatMs) this.startWatchdog(this.heartbeatMs)
@@ -443,6 +510,7 @@ class SessionRun {
       }
       // The SSH keys were all it had to carry: SSH seals everything from here, so its keys go.
       channel.destroy()
+      this.peerSshKey = peerSshKey
       if (this.finished) return
       const transport = (this.stream = new ResumableStream({ role, resumeKey: result.resumeKey }))
       transport.start(this.socket)
@@ -464,7 +532,7 @@ class SessionRun {
         ...(this.policy ? { policy: this.policy } : {}),
       })
       for (const frame of this.frames.drain()) transport.pushFrame(Buffer.from(frame))
-      this.options.onSecured?.({ transport, peerSshKey })
+      this.options.onSecured?.({ transport, peerSshKey, resumeKey: result.resumeKey })
     } catch (error) {
       if (this.finished) return
       const detail = error instanceof PairingError ? error.message : String(error)
@@ -498,12 +566,48 @@ class SessionRun {
     if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(message))
   }
 
-  private linkLost(side: LinkSide, graceMs: number): void {
+  private linkLost(side: LinkSide, graceMs: number, restarting = false): void {
     if (this.lostAt === undefined) {
       this.lostAt = Date.now()
       this.lostSide = side
     }
-    this.emit({ event: 'link-lost', role: this.options.role, sessionId: this.sessionId, side, graceMs })
+    this.emit({
+      event: 'link-lost',
+      role: this.options.role,
+      sessionId: this.sessionId,
+      side,
+      graceMs,
+      ...(restarting ? { restarting } : {}),
+    })
+  }
+
+  /**
+   * The host came back from a restart: its SSH is gone, so both sides drop the old stream (the
+   * technician's SSH sees its end) and start a new one from offset 0 for a new SSH, which still
+   * accepts only the keys of the sealed hello. Told by the gateway, which could only make a
+   * technician start an SSH the host's key must then answer: it cannot forge the host.
+   */
+  private freshStream(): void {
+    const { role } = this.options
+    if (!this.resumeKey || !this.peerSshKey) return
+    if (role === 'host' && !this.restarting) return
+    if (role === 'technician' && !this.stream) return
+    this.restarting = false
+    this.stream?.endOfStream()
+    this.ownLink = 'up'
+    this.lostAt = undefined
+    this.lostSide = undefined
+    const transport = (this.stream = new ResumableStream({ role, resumeKey: this.resumeKey }))
+    transport.start(this.socket)
+    this.emit({ event: 'restarted', role, sessionId: this.sessionId })
+    this.options.onSecured?.({ transport, peerSshKey: this.peerSshKey, resumeKey: this.resumeKey })
+  }
+
+  /** The host's: asks the gateway to hold the session for a restart, then leaves. */
+  private restart(graceMs: number, reason: string): void {
+    if (this.finished || this.options.role !== 'host' || !this.stream) return
+    this.sendText({ type: 'rebooting', graceMs })
+    this.close({ event: 'ended', by: 'host', reason }, CloseCode.rebooting)
   }
 
   /**

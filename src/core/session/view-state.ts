@@ -23,7 +23,7 @@ export interface SessionViewState {
   verified?: VerifiedTechnician
   ended?: { by: EndedBy; reason: string; abnormal: boolean }
   /** Set while a link under the session is down: whose, since when (ms), and for how long it is held. */
-  link?: { side: LinkSide; since: number; graceMs: number }
+  link?: { side: LinkSide; since: number; graceMs: number; restarting?: boolean }
 }
 
 export function initialSessionView(role: Role): SessionViewState {
@@ -69,8 +69,15 @@ export function reduceSessionView(
     case 'words-unchecked':
       return { ...state, endUserWords: wordsStatus[event.event] }
     case 'link-lost':
+      if (event.restarting) {
+        return {
+          ...state,
+          link: { side: 'peer', since: Date.now(), graceMs: event.graceMs, restarting: true },
+        }
+      }
       return { ...state, link: state.link ?? { side: event.side, since: Date.now(), graceMs: event.graceMs } }
     case 'link-restored':
+    case 'restarted':
       return { ...state, link: undefined }
     case 'ended':
       return {

@@ -47,7 +47,8 @@ import {
   MAX_CLIPBOARD_LINE,
   pasteOnHost,
 } from '../tools/clipboard.js'
-import { CLIPBOARD_SUBSYSTEM } from './subsystems.js'
+import { CLIPBOARD_SUBSYSTEM, REBOOT_SUBSYSTEM } from './subsystems.js'
+import { serveReboot, type HostReboot } from '../reboot/host.js'
 import { refusalError } from '../consent/refusal.js'
 import { ViewFrameDecoder, type SharedTerminal, type Viewer } from '../share/index.js'
 
@@ -69,6 +70,8 @@ export interface HostSshOptions {
   recording?: { required: boolean; input: boolean; allowed: boolean }
   /** The end user's shared terminal (`rescue host --share`): what `view@rescue` watches. */
   share?: SharedTerminal
+  /** What a restart the end user allowed does (host/index.ts); without it, `reboot@rescue` is refused. */
+  reboot?: HostReboot
 }
 
 interface PtyRequest {
@@ -390,6 +393,24 @@ export class HostSshServer {
         const channel = this.closed ? undefined : accept()
         if (!channel) return reject?.()
         this.serveClipboard(channel, withdrawn.signal)
+        return
+      }
+      if (info.name === REBOOT_SUBSYSTEM && !claimed) {
+        claimed = true
+        const channel = this.closed ? undefined : accept()
+        if (!channel) return reject?.()
+        serveReboot(channel, {
+          ...(this.options.reboot ? { reboot: this.options.reboot } : {}),
+          decide: () =>
+            this.options.broker.decide('reboot', 'restart this computer', {
+              detail:
+                'this session ends now and comes back after the restart when you run rescue host --resume (you will be asked again for everything)',
+              withdrawn: withdrawn.signal,
+            }),
+          tellRefusal: (outcome) => this.tellRefusal(outcome),
+          refuse: (what) => this.options.broker.refuse(what),
+          closed: () => this.closed,
+        })
         return
       }
       if (info.name === URL_SUBSYSTEM && !claimed) {

@@ -44,3 +44,10 @@ export function parsePeerPublicKey(text: string): ssh2.ParsedKey | undefined {
   if (parsed instanceof Error || Array.isArray(parsed) || parsed.type !== 'ssh-ed25519') return undefined
   return parsed
 }
+
+/** The OpenSSH public key line of an OpenSSH private key (a host key kept across a restart). */
+export function publicKeyOf(privateText: string): string {
+  const parsed = utils.parseKey(privateText)
+  if (parsed instanceof Error || Array.isArray(parsed)) throw new BugError('an unreadable SSH private key')
+  return `${parsed.type} ${parsed.getPublicSSH().toString('base64')}`
+}

@@ -34,3 +34,9 @@ export const URL_SUBSYSTEM = 'url@rescue'
  * host answers one JSON line ({"ok":true}, {"text":…} or {"error":…,"code":…}) and closes.
  */
 export const CLIPBOARD_SUBSYSTEM = 'clipboard@rescue'
+/**
+ * Technician to host: restart the end user's computer (`rescue reboot`), asked as `reboot`. The
+ * host answers one JSON line ({"scheduled":true,"graceMs":…} or {"error":…,"code":…}) and closes;
+ * once allowed, it writes its resume ticket, leaves the session for the restart and restarts.
+ */
+export const REBOOT_SUBSYSTEM = 'reboot@rescue'

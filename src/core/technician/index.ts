@@ -63,8 +63,13 @@ export type TechnicianEvent = SessionEvent | WordsEvent
 
 export interface TechnicianSession {
   session: Session
-  /** Resolves once SSH is up; rejects with a UserError when the session ends first. */
-  ssh: Promise<ssh2.Client>
+  /**
+   * Resolves once SSH is up; rejects with a UserError when the session ends first. After the end
+   * user's computer restarted (`rescue reboot`) it is the new SSH connection's.
+   */
+  readonly ssh: Promise<ssh2.Client>
+  /** Resolves when the end user's computer is back from a restart with a new SSH connection. */
+  readonly restarted: Promise<void>
   /**
    * Resolves once the host says, over SSH, that the end user confirmed the security words
    * (`confirmed`) or that it has nobody to ask (`unchecked`); rejects when the session ends first.
@@ -99,19 +104,28 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
   const keys = generateSshKeyPair()
   let resolveSsh!: (client: ssh2.Client) => void
   let rejectSsh!: (error: Error) => void
-  const ssh = new Promise<ssh2.Client>((resolve, reject) => {
-    resolveSsh = resolve
-    rejectSsh = reject
-  })
-  // Callers that never ask for SSH must not see an unhandled rejection.
-  ssh.catch(() => {})
   let resolveWords!: (outcome: 'confirmed' | 'unchecked') => void
   let rejectWords!: (error: Error) => void
-  const words = new Promise<'confirmed' | 'unchecked'>((resolve, reject) => {
-    resolveWords = resolve
-    rejectWords = reject
-  })
-  words.catch(() => {})
+  let resolveRestarted!: () => void
+  let ssh!: Promise<ssh2.Client>
+  let words!: Promise<'confirmed' | 'unchecked'>
+  let restarted!: Promise<void>
+  /** New promises for a new SSH connection: the first, and each after a restart of the end user's computer. */
+  const freshPromises = () => {
+    ssh = new Promise<ssh2.Client>((resolve, reject) => {
+      resolveSsh = resolve
+      rejectSsh = reject
+    })
+    // Callers that never ask for SSH must not see an unhandled rejection.
+    ssh.catch(() => {})
+    words = new Promise<'confirmed' | 'unchecked'>((resolve, reject) => {
+      resolveWords = resolve
+      rejectWords = reject
+    })
+    words.catch(() => {})
+    restarted = new Promise<void>((resolve) => (resolveRestarted = resolve))
+  }
+  freshPromises()
   let client: ssh2.Client | undefined
   let hostKey = ''
   let recorder: Promise<TechnicianRecordings | undefined> | undefined
@@ -135,6 +149,21 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     ...(options.device ? { device: options.device } : {}),
     onEvent(event) {
       if (event.event === 'paired') sessionId = event.sessionId
+      if (event.event === 'link-lost' && event.restarting) {
+        // The host's SSH is going with its computer: the end of this connection is not a failure.
+        client?.removeAllListeners('error')
+        client?.on('error', () => {})
+      }
+      if (event.event === 'restarted') {
+        const old = client
+        client = undefined
+        recorder = undefined
+        const resolveOld = resolveRestarted
+        freshPromises()
+        // Its shells and commands close now: the host's processes went with its computer.
+        old?.destroy()
+        resolveOld()
+      }
       if (event.event === 'ended') {
         void control?.close()
         // destroy, not end: ssh2 fails its outstanding requests only when the connection closes.
@@ -163,15 +192,22 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
           }
           askForWords(connected)
           if (options.controlDir && sessionId) {
-            startControlSocket(
-              connected,
-              path.join(options.controlDir, `${sessionId}.sock`),
-              check,
-              explain,
-            ).then(
-              (opened) => (control = opened),
-              () => {}, // Other commands will say there is no live session; this one goes on.
-            )
+            // After a restart the socket is the new connection's: the old one goes first.
+            const previous = control
+            control = undefined
+            void (previous?.close() ?? Promise.resolve())
+              .then(() =>
+                startControlSocket(
+                  connected,
+                  path.join(options.controlDir!, `${sessionId}.sock`),
+                  check,
+                  explain,
+                ),
+              )
+              .then(
+                (opened) => (control = opened),
+                () => {}, // Other commands will say there is no live session; this one goes on.
+              )
           }
         },
         (error: UserError) => {
@@ -207,6 +243,8 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     session.report({ event, kind, ...(allowed !== undefined ? { allowed } : {}) })
   // A channel whose session ends under it never sees its close from SSH: it ends with no status.
   const sessionOver: Promise<RemoteExit> = session.done.then(() => ({}))
+  // A channel whose host restarted under it (rescue reboot) ends with no status either: its process is gone.
+  const overOrRestarted = (): Promise<RemoteExit> => Promise.race([sessionOver, restarted.then(() => ({}))])
   // A refusal by the host comes with its reason, told on the refusals channel just before it.
   const reportRefusal = (kind: ChannelReport['kind'] & Permission) => async (error: unknown) => {
     const refused = error instanceof UserError && error.code === 'denied' ? await explain(kind) : error
@@ -284,7 +322,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     // A control channel carries nothing: read it anyway, or its close (control taken back) never shows.
     if (permission === 'control') channel.resume()
     channel.stderr.resume()
-    const closed = Promise.race([settleOnClose(channel), sessionOver]).finally(() =>
+    const closed = Promise.race([settleOnClose(channel), overOrRestarted()]).finally(() =>
       report('channel-close', permission),
     )
     return { channel, closed }
@@ -292,8 +330,15 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
 
   return {
     session,
-    ssh,
-    words,
+    get ssh() {
+      return ssh
+    },
+    get restarted() {
+      return restarted
+    },
+    get words() {
+      return words
+    },
     check,
     explain,
     flushRecordings: async () => {
@@ -320,7 +365,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
           throw error
         })
         .catch(reportRefusal('exec'))
-      const exit = await Promise.race([running, sessionOver])
+      const exit = await Promise.race([running, overOrRestarted()])
       report('channel-close', 'exec')
       return exit
     },
@@ -343,7 +388,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
       recording?.attach(channel, pty)
       report('consent-decision', 'shell', true)
       report('channel-open', 'shell')
-      const closed = Promise.race([settleOnClose(channel), sessionOver]).finally(() =>
+      const closed = Promise.race([settleOnClose(channel), overOrRestarted()]).finally(() =>
         report('channel-close', 'shell'),
       )
       return { channel, closed }
