@@ -399,6 +399,9 @@ describe('describeAuditEntry', () => {
     expect(describe_({ event: 'refused', session: SESSION_A, request: 'port forwarding' })).toMatch(
       /^refused .*: port forwarding$/,
     )
+    expect(describe_({ event: 'env', session: SESSION_A, name: 'LANG', value: 'C.UTF-8' })).toBe(
+      'environment variable passed on: LANG=C.UTF-8',
+    )
     const end = {
       event: 'session-end',
       session: SESSION_A,

@@ -247,6 +247,7 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     from: z.number().int().nonnegative().optional(),
   }),
   z.object({ ...common, event: z.literal('refused'), request: z.string() }),
+  z.object({ ...common, event: z.literal('env'), name: z.string(), value: z.string() }),
   z.object({
     ...common,
     event: z.literal('chat'),
