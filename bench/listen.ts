@@ -33,11 +33,18 @@ interface Target {
 const clientCpu = () => cpuTimes('self')!.children
 
 /** Runs `work` and adds its wall time and the CPU seconds of both sides to the result. */
-async function costed<T>(target: Target, work: () => Promise<T>): Promise<{ value: T; serverCpu: number; clientCpu: number }> {
+async function costed<T>(
+  target: Target,
+  work: () => Promise<T>,
+): Promise<{ value: T; serverCpu: number; clientCpu: number }> {
   const server = target.serverCpu()
   const client = clientCpu()
   const value = await work()
-  return { value, serverCpu: round(target.serverCpu() - server, 2), clientCpu: round(clientCpu() - client, 2) }
+  return {
+    value,
+    serverCpu: round(target.serverCpu() - server, 2),
+    clientCpu: round(clientCpu() - client, 2),
+  }
 }
 
 function waitForEvent(child: ChildProcess, event: string, ms = 30_000): Promise<Record<string, unknown>> {
@@ -207,11 +214,13 @@ async function main(): Promise<void> {
     const base = sshOptions({ ...sshd, clientKey })
     return base
   }
-  const cpuOf = (...pids: number[]) => () =>
-    pids.reduce((sum, pid) => {
-      const times = cpuTimes(pid)
-      return sum + (times ? times.own + times.children : 0)
-    }, 0)
+  const cpuOf =
+    (...pids: number[]) =>
+    () =>
+      pids.reduce((sum, pid) => {
+        const times = cpuTimes(pid)
+        return sum + (times ? times.own + times.children : 0)
+      }, 0)
   const targets: Target[] = [
     {
       name: 'sshd',

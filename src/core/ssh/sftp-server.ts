@@ -932,8 +932,7 @@ class SftpSession {
     if (problem === undefined) {
       try {
         // OpenSSH's clients send the mode with OPEN: then the file it replaces need not be looked at.
-        const replaced =
-          up.mode === undefined ? await fsp.stat(up.target).catch(() => undefined) : undefined
+        const replaced = up.mode === undefined ? await fsp.stat(up.target).catch(() => undefined) : undefined
         await fsp.chmod(up.writing, up.mode ?? (replaced ? replaced.mode & 0o777 : DEFAULT_FILE_MODE))
         await fsp.rename(up.writing, up.target)
       } catch (error) {
