@@ -15,6 +15,7 @@ import path from 'node:path'
 import { cliEnv, parseJsonLine, readLines, requireBuiltCli, spawnCli, startLoggedInGateway } from './cli.js'
 import { benchLog, makeTempDir, postJson, runBench, subdir, track, withTimeout } from './lib.js'
 import { requireOpenSsh, sshOptions, startSshd } from './openssh.js'
+import { cpuTimes } from './proc.js'
 
 const log = benchLog('listen')
 const round = (value: number, digits = 2) => Number(value.toFixed(digits))
@@ -24,6 +25,26 @@ interface Target {
   port: number
   user: string
   options: string[]
+  /** CPU seconds used so far by the serving side: sshd and its reaped sessions; rescue's gateway, host and connect. */
+  serverCpu: () => number
+}
+
+/** CPU seconds used so far by the bench's reaped children: the OpenSSH clients (ssh, sftp, scp, rsync). */
+const clientCpu = () => cpuTimes('self')!.children
+
+/** Runs `work` and adds its wall time and the CPU seconds of both sides to the result. */
+async function costed<T>(
+  target: Target,
+  work: () => Promise<T>,
+): Promise<{ value: T; serverCpu: number; clientCpu: number }> {
+  const server = target.serverCpu()
+  const client = clientCpu()
+  const value = await work()
+  return {
+    value,
+    serverCpu: round(target.serverCpu() - server, 2),
+    clientCpu: round(clientCpu() - client, 2),
+  }
 }
 
 function waitForEvent(child: ChildProcess, event: string, ms = 30_000): Promise<Record<string, unknown>> {
@@ -102,32 +123,35 @@ async function measure(target: Target, work: string, remote: string, tree: strin
   const small = path.join(work, 'small.bin')
   const there = path.join(remote, `${target.name}-small.bin`)
   await timed('scp', ['-P', String(target.port), ...target.options, small, `${dest}:${there}`])
+  const cpu: Record<string, { serverCpu: number; clientCpu: number }> = {}
+  const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    const { value, ...seconds } = await costed(target, work)
+    cpu[name] = seconds
+    return value
+  }
   const result = {
-    echoMs: await echo(target, opts.echoes),
-    sftpStatMs: await sftpPerOp(target, `ls -l ${there}`, opts.ops),
-    sftpPutMs: await sftpPerOp(target, `put ${small} ${there}`, opts.ops),
-    sftpGetMs: await sftpPerOp(target, `get ${there} ${path.join(work, 'got.bin')}`, opts.ops),
+    echoMs: await step('echo', () => echo(target, opts.echoes)),
+    sftpStatMs: await step('sftpStat', () => sftpPerOp(target, `ls -l ${there}`, opts.ops)),
+    sftpPutMs: await step('sftpPut', () => sftpPerOp(target, `put ${small} ${there}`, opts.ops)),
+    sftpGetMs: await step('sftpGet', () =>
+      sftpPerOp(target, `get ${there} ${path.join(work, 'got.bin')}`, opts.ops),
+    ),
     scpTreeSeconds: 0,
     rsyncTreeSeconds: 0,
   }
   const scpTo = path.join(remote, `${target.name}-scp`)
   result.scpTreeSeconds = round(
-    (await timed('scp', [
-      '-q',
-      '-r',
-      '-P',
-      String(target.port),
-      ...target.options,
-      tree,
-      `${dest}:${scpTo}`,
-    ])) / 1000,
+    (await step('scpTree', () =>
+      timed('scp', ['-q', '-r', '-P', String(target.port), ...target.options, tree, `${dest}:${scpTo}`]),
+    )) / 1000,
   )
   const rsyncTo = path.join(remote, `${target.name}-rsync`)
   const rsh = ['ssh', '-p', String(target.port), ...target.options].join(' ')
   result.rsyncTreeSeconds = round(
-    (await timed('rsync', ['-a', '-e', rsh, `${tree}/`, `${dest}:${rsyncTo}/`])) / 1000,
+    (await step('rsyncTree', () => timed('rsync', ['-a', '-e', rsh, `${tree}/`, `${dest}:${rsyncTo}/`]))) /
+      1000,
   )
-  return result
+  return { result, cpu }
 }
 
 interface Options {
@@ -190,14 +214,33 @@ async function main(): Promise<void> {
     const base = sshOptions({ ...sshd, clientKey })
     return base
   }
+  const cpuOf =
+    (...pids: number[]) =>
+    () =>
+      pids.reduce((sum, pid) => {
+        const times = cpuTimes(pid)
+        return sum + (times ? times.own + times.children : 0)
+      }, 0)
   const targets: Target[] = [
-    { name: 'sshd', port: sshd.port, user: os.userInfo().username, options: options(sshd.clientKey) },
-    { name: 'rescue', port: listening.port as number, user: 'rescue', options: options(key) },
+    {
+      name: 'sshd',
+      port: sshd.port,
+      user: os.userInfo().username,
+      options: options(sshd.clientKey),
+      serverCpu: cpuOf(sshd.child.pid!),
+    },
+    {
+      name: 'rescue',
+      port: listening.port as number,
+      user: 'rescue',
+      options: options(key),
+      serverCpu: cpuOf(gateway.pid, host.pid!, connect.pid!),
+    },
   ]
   const results: Record<string, Awaited<ReturnType<typeof measure>>> = {}
   for (const target of targets) results[target.name] = await measure(target, work, remote, tree, opts)
-  const sshdResult = results.sshd!
-  const rescue = results.rescue!
+  const sshdResult = results.sshd!.result
+  const rescue = results.rescue!.result
   const ratio = Object.fromEntries(
     Object.keys(rescue).map((key) => [
       key,
@@ -221,10 +264,12 @@ async function main(): Promise<void> {
         sshd: sshdResult,
         rescue,
         ratio,
+        cpuSeconds: { sshd: results.sshd!.cpu, rescue: results.rescue!.cpu },
         notes: [
           'echoMs: median round trip of one byte through `ssh HOST cat` (exec channel, no pty).',
           'sftp*Ms: (sftp -b with N operations - sftp -b with none) / N, medians of 3 runs; put/get of a 1 KiB file.',
           'scpTreeSeconds / rsyncTreeSeconds: `scp -q -r` and `rsync -a` of the tree to an empty folder.',
+          'cpuSeconds: per step, serverCpu = sshd and its reaped sessions, or rescue gateway + host + connect; clientCpu = the OpenSSH clients.',
           'rescue: the built CLI, gateway, host (auto-approve, --trust-gateway) and connect --listen on this machine.',
         ],
       },

@@ -282,6 +282,18 @@ const ROWS: Row[] = [
     name: 'env: LANG and LC_* pass (SendEnv, SetEnv), the rest does not',
     script:
       'LANG=C.UTF-8 LC_TIME=C FOO=bar $SSH -o SendEnv=LANG -o "SendEnv=LC_*" -o SendEnv=FOO -o "SetEnv=LC_PAPER=C BAR=baz" $DEST \'echo "[$LANG][$LC_TIME][$LC_PAPER][$FOO][$BAR]"\'',
+    // The end user's audit log names both: the locale passed on with its value, the rest refused by name alone.
+    after: () => {
+      const lines = fs.readFileSync(auditLog, 'utf8').trim().split('\n')
+      const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>)
+      const passed = entries.filter((entry) => entry.event === 'env').map((e) => `${e.name}=${e.value}`)
+      expect(passed).toEqual(expect.arrayContaining(['LANG=C.UTF-8', 'LC_TIME=C', 'LC_PAPER=C']))
+      const refused = entries.filter((entry) => entry.event === 'refused').map((entry) => entry.request)
+      expect(refused).toEqual(
+        expect.arrayContaining(['the environment variable FOO', 'the environment variable BAR']),
+      )
+      expect(lines.filter((line) => /"(FOO|BAR)=|\bbaz\b|=bar\b/.test(line))).toEqual([])
+    },
   },
   {
     name: 'sftp ls -l: longname with the setuid bit, link counts, . and ..',

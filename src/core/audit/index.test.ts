@@ -169,6 +169,22 @@ describe('the hash chain', () => {
     expect(readAuditLog(file).entries[0]).toEqual({ ...start, time: expect.any(String) })
   })
 
+  it('keeps one chain when two hosts write the same log in turns, each remembering its own last line', () => {
+    const one = AuditLog.open(file)
+    const two = AuditLog.open(file)
+    one.record(start)
+    one.record({ event: 'grants-revoked', session: SESSION_A, closedChannels: 0 })
+    two.record({ event: 'grants-revoked', session: SESSION_A, closedChannels: 1 })
+    one.record({ event: 'grants-revoked', session: SESSION_A, closedChannels: 2 })
+    one.record({ event: 'grants-revoked', session: SESSION_A, closedChannels: 3 })
+    two.record({ event: 'grants-revoked', session: SESSION_A, closedChannels: 4 })
+    one.close()
+    two.close()
+    const all = lines()
+    for (let i = 1; i < all.length; i++) expect(prevOf(all[i]!)).toBe(linkTo(all[i - 1]!))
+    expect(verifyAuditLog(file)).toEqual({ status: 'intact', entries: 6, unchained: 0, file })
+  })
+
   it('links to a last line longer than one read of the file end', () => {
     const long = {
       event: 'chat',
@@ -398,6 +414,9 @@ describe('describeAuditEntry', () => {
     )
     expect(describe_({ event: 'refused', session: SESSION_A, request: 'port forwarding' })).toMatch(
       /^refused .*: port forwarding$/,
+    )
+    expect(describe_({ event: 'env', session: SESSION_A, name: 'LANG', value: 'C.UTF-8' })).toBe(
+      'environment variable passed on: LANG=C.UTF-8',
     )
     const end = {
       event: 'session-end',

@@ -59,6 +59,8 @@ const reason = (error: unknown) => (error instanceof Error ? error.message : Str
 /** An append-only audit log file, written synchronously so a killed host loses nothing it recorded. */
 export class AuditLog {
   private fd: number | undefined
+  /** The line this log wrote last and the file's size after it: while the size is still that, no one else wrote. */
+  private tail?: { size: number; last: string }
 
   private constructor(
     readonly file: string,
@@ -95,7 +97,11 @@ export class AuditLog {
   record(record: AuditRecord): void {
     if (this.fd === undefined) return
     try {
-      const { last, endsLine } = lastLine(this.fd)
+      const size = fs.fstatSync(this.fd).size
+      // A tree of small files writes a few lines per file: the tail is read back only when
+      // someone else (another host on the same log) wrote since.
+      const { last, endsLine } =
+        this.tail?.size === size ? { last: this.tail.last, endsLine: true } : lastLine(this.fd, size)
       const entry = toJsonLine({
         time: new Date().toISOString(),
         ...record,
@@ -103,9 +109,11 @@ export class AuditLog {
       })
       // A line cut short (a full disk, a crash) is ended first: the entry must not be glued to it.
       const line = Buffer.from(`${endsLine ? '' : '\n'}${entry}\n`)
+      this.tail = undefined
       for (let written = 0; written < line.length;) {
         written += fs.writeSync(this.fd, line, written, line.length - written)
       }
+      this.tail = { size: size + line.length, last: entry }
     } catch (error) {
       throw new UserError('failure', `cannot write to the audit log ${this.file}: ${reason(error)}`)
     }
@@ -125,8 +133,7 @@ const TAIL_CHUNK = 4096
  * The file's last non-blank line (undefined when it has none), and whether the file ends with a
  * new line (an empty file counts as ended). Reads backwards from the end, a chunk at a time.
  */
-function lastLine(fd: number): { last: string | undefined; endsLine: boolean } {
-  const size = fs.fstatSync(fd).size
+function lastLine(fd: number, size: number): { last: string | undefined; endsLine: boolean } {
   if (size === 0) return { last: undefined, endsLine: true }
   let tail = Buffer.alloc(0)
   let start = size
@@ -247,6 +254,7 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     from: z.number().int().nonnegative().optional(),
   }),
   z.object({ ...common, event: z.literal('refused'), request: z.string() }),
+  z.object({ ...common, event: z.literal('env'), name: z.string(), value: z.string() }),
   z.object({
     ...common,
     event: z.literal('chat'),

@@ -17,6 +17,7 @@ import { generateSshKeyPair, parsePeerPublicKey } from '../ssh/keys.js'
 import { SINGLE_PROMPT_SUBSYSTEM, SYSINFO_SUBSYSTEM, TRANSFER_SUBSYSTEM } from '../ssh/subsystems.js'
 import { CLIPBOARD_SUBSYSTEM, REBOOT_SUBSYSTEM, URL_SUBSYSTEM } from '../ssh/subsystems.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { coalesceWrites } from '../transport/coalesce.js'
 
 export interface BridgeOptions {
   /** The session's SSH connection to the end user's computer. */
@@ -76,8 +77,17 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     connections,
     (context) => authenticate(context, allowed),
   )
+  // Our own listener, so that each client's socket is ours to tune before ssh2 takes it.
+  const listener = net.createServer((socket) => {
+    // Interactive traffic: without this, a small packet after another waits for the peer's delayed
+    // ACK (40 ms on Linux), which was every sftp request's and echoed keystroke's latency.
+    socket.setNoDelay(true)
+    // ssh2 writes each packet of a reply on its own: they leave together (transport/coalesce.ts).
+    coalesceWrites(socket)
+    server.injectSocket(socket)
+  })
   const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) =>
+    listener.once('error', (error: NodeJS.ErrnoException) =>
       reject(
         new UserError(
           'usage',
@@ -86,7 +96,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         ),
       ),
     )
-    server.listen(options.port, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port))
+    listener.listen(options.port, '127.0.0.1', () => resolve((listener.address() as net.AddressInfo).port))
   })
 
   const keyFile = path.join(options.dir, 'id_ed25519')
@@ -106,7 +116,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     },
     async close() {
       for (const connection of connections) connection.end()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await new Promise<void>((resolve) => listener.close(() => resolve()))
       fs.rmSync(options.dir, { recursive: true, force: true })
     },
   }
@@ -122,9 +132,6 @@ function bridgeServer(
 ): ssh2.Server {
   return new ssh2.Server({ hostKeys: [hostKey], ident: 'rescue-bridge' }, (connection) => {
     connections.add(connection)
-    // Interactive traffic: without this, a small packet after another waits for the peer's delayed
-    // ACK (40 ms on Linux), which was every sftp request's and echoed keystroke's latency.
-    ;(connection as unknown as { setNoDelay(noDelay: boolean): void }).setNoDelay(true)
     connection.on('close', () => connections.delete(connection))
     connection.on('error', () => connection.end())
     connection.on('authentication', authenticate)

@@ -49,6 +49,8 @@ export function describeHostActivity(activity: HostActivity): string {
       return `the end user took control of the shared terminal back, ${plural(activity.closedChannels, 'control channel')} closed`
     case 'refused':
       return `refused without asking (the host has no prompt for it): ${safe(activity.request)}`
+    case 'env':
+      return `environment variable passed on: ${safe(activity.name)}=${safe(activity.value)}`
     case 'file-transfer': {
       const what = activity.direction === 'to-host' ? 'received' : 'sent'
       const state = activity.complete ? '' : ' (incomplete)'

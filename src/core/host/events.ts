@@ -28,6 +28,12 @@ export type HostActivity =
   | { event: 'control-taken-back'; closedChannels: number }
   /** A request the host has no consent prompt for (port forwarding, an unknown subsystem...): refused unasked. */
   | { event: 'refused'; request: string }
+  /**
+   * An environment variable the technician's client set (SendEnv, SetEnv) that the host passed on
+   * to the channel's shell or command: LANG or LC_*, as sshd's default AcceptEnv. Any other is
+   * `refused`, by its name alone: its value may be a secret of the technician's.
+   */
+  | { event: 'env'; name: string; value: string }
   /** A file that crossed through SFTP, with what arrived or left and its SHA-256. */
   | {
       event: 'file-transfer'

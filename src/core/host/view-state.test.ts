@@ -268,6 +268,12 @@ describe('reduceHostView', () => {
     expect(lastFeed(state)).toBe('refused without asking: port forwarding to 10.0.0.1:22')
   })
 
+  it("logs the technician's locale passed on to a command", () => {
+    const state = run([...paired, { event: 'env', name: 'LC_TIME', value: 'en_GB.UTF-8' }])
+    expect(state.prompts).toEqual([])
+    expect(lastFeed(state)).toBe("passed on the technician's LC_TIME=en_GB.UTF-8 (a locale setting)")
+  })
+
   it('asks to confirm before ending, and can be cancelled', () => {
     const confirming = run([...paired, { event: 'confirm-end' }])
     expect(confirming.confirmingEnd).toBe(true)

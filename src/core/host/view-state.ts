@@ -272,6 +272,8 @@ export function reduceHostView(
       )
     case 'refused':
       return log(state, `refused without asking: ${action.request}`)
+    case 'env':
+      return log(state, `passed on the technician's ${action.name}=${action.value} (a locale setting)`)
     case 'trust-gateway':
       return log({ ...state, trustGateway: true }, `warning: ${trustGatewayWarning(action.permissions)}`)
     case 'recording': {

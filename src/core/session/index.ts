@@ -45,6 +45,7 @@ import {
   type TrustAnchor,
   type VerifiedTechnician,
 } from '../trust/index.js'
+import { coalesceWrites, socketUnder } from '../transport/coalesce.js'
 import { ResumableStream } from '../transport/resumable-stream.js'
 import { resumeSigningKey, signResume } from '../transport/resume-proof.js'
 
@@ -296,6 +297,9 @@ class SessionRun {
   /** Listens on a gateway socket; events of a socket this side has since replaced are ignored. */
   private bind(socket: WebSocket): void {
     const current = () => socket === this.socket
+    // An SSH packet and the reports it caused leave together (transport/coalesce.ts).
+    const tcp = socketUnder(socket)
+    if (tcp) coalesceWrites(tcp)
     socket.on('message', (data: Buffer, isBinary) => {
       if (!current()) return
       this.lastHeard = Date.now()

@@ -222,6 +222,7 @@ export class HostSshServer {
     session.on('env', (accept, reject, info) => {
       if (ACCEPTED_ENV.test(info.key) && !info.val.includes('\0') && info.val.length <= 256) {
         locale[info.key] = info.val
+        this.options.onActivity({ event: 'env', name: info.key, value: sanitizeForTerminal(info.val, 256) })
         return accept?.()
       }
       this.options.broker.refuse(`the environment variable ${sanitizeForTerminal(info.key, 100)}`)

@@ -215,6 +215,35 @@ describe('uploads (files.send)', () => {
     ])
   })
 
+  it('hashes what is in the file after an FSETSTAT of its size, as OpenSSH ends each upload', async () => {
+    const { sftp } = await connect()
+    const data = randomBytes(3000)
+    for (const [name, size] of [
+      ['same.bin', data.length],
+      ['cut.bin', 1000],
+      ['longer.bin', 4000],
+    ] as const) {
+      const handle = await call<Buffer>('open', (callback) => sftp.open(name, 'w', { mode: 0o640 }, callback))
+      await writeAt(sftp, handle, data, 0)
+      await call('fsetstat', (callback) => sftp.fsetstat(handle, { size }, callback))
+      await call('close', (callback) => sftp.close(handle, callback))
+    }
+
+    const expected = [data, data.subarray(0, 1000), Buffer.concat([data, Buffer.alloc(1000)])]
+    expect(
+      ['same.bin', 'cut.bin', 'longer.bin'].map((name) => fs.readFileSync(path.join(home, name))),
+    ).toEqual(expected)
+    expect(fs.statSync(path.join(home, 'same.bin')).mode & 0o777).toBe(0o640)
+    expect(activity).toMatchObject(
+      expected.map((bytes) => ({
+        direction: 'to-host',
+        bytes: bytes.length,
+        sha256: sha256(bytes),
+        complete: true,
+      })),
+    )
+  })
+
   it('does not put in place a file with a gap nobody wrote', async () => {
     const { sftp } = await connect()
     const handle = await call<Buffer>('open', (callback) => sftp.open('gap.bin', 'w', callback))
