@@ -253,9 +253,12 @@ describe('the relay', () => {
     collect()
     const rssBefore = process.memoryUsage().rss
     for (let offset = 0; offset < total; offset += chunk.length) {
-      chunk.writeUInt32BE(offset / chunk.length, 0)
-      sent.update(chunk)
-      technician.socket.send(chunk, { binary: true })
+      // A frame of its own each time: clients send unmasked buffers as they are, not a copy
+      // (src/core/client/index.ts), so a buffer must not change until it is written.
+      const frame = Buffer.from(chunk)
+      frame.writeUInt32BE(offset / chunk.length, 0)
+      sent.update(frame)
+      technician.socket.send(frame, { binary: true })
       // A well-behaved sender waits for its own socket buffer: only the gateway is under test.
       while (technician.socket.bufferedAmount > 4 * chunk.length) await new Promise((r) => setImmediate(r))
     }
