@@ -302,12 +302,16 @@ async function rescueTransfers(
     const watched = { gateway: gateway.pid, host: session.host.pid!, connect: session.connect.pid! }
     const transfer = async (direction: 'send' | 'get', from: string, to: string, copy: string) => {
       log(`rescue ${direction}: ${source.bytes / MiB} MiB`)
+      const from_ = process.hrtime.bigint()
       const { sha256, ...result } = await timeRescueCommand(
         [direction, '--json', from, to],
         session.technicianEnv,
         watched,
         source.bytes,
       )
+      // CLOCK_MONOTONIC in µs, the clock of --cpu-prof's timestamps: slices each profile per transfer.
+      if (cliNodeOptions.includes('--cpu-prof'))
+        log(`  profile window ${direction}: ${from_ / 1000n} ${process.hrtime.bigint() / 1000n} µs`)
       if (sha256 !== source.sha256) throw new Error(`rescue ${direction} reported SHA-256 ${String(sha256)}`)
       await verifyCopy(copy, source.sha256, `rescue ${direction}`)
       log(
@@ -411,15 +415,17 @@ interface Options {
   sizeMiB: number
   /** A folder for a CPU profile of every rescue process (node --cpu-prof), or none. */
   cpuProf?: string
+  /** More options for every rescue process's node (--node-option, repeatable), e.g. --require a probe. */
+  nodeOptions: string[]
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { sizeMiB: 1024 }
+  const options: Options = { sizeMiB: 1024, nodeOptions: [] }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === '--help' || arg === '-h') {
       process.stderr.write(
-        'usage: npx tsx bench/files.ts [--size-mib N (the file each tool sends and fetches, 1024)] [--cpu-prof DIR (profile every rescue process into DIR)]\n',
+        'usage: npx tsx bench/files.ts [--size-mib N (the file each tool sends and fetches, 1024)] [--cpu-prof DIR (profile every rescue process into DIR)] [--node-option OPT (for every rescue process, repeatable)]\n',
       )
       process.exit(0)
     }
@@ -429,6 +435,9 @@ function parseArgs(argv: string[]): Options {
       options.sizeMiB = Number(value)
       if (!Number.isInteger(options.sizeMiB) || options.sizeMiB <= 0)
         throw new UsageError(`--size-mib wants a positive integer, got ${value}`)
+    } else if (flag === '--node-option') {
+      if (!value) throw new UsageError('--node-option wants a node option')
+      options.nodeOptions.push(value)
     } else if (flag === '--cpu-prof') {
       if (!value) throw new UsageError('--cpu-prof wants a folder')
       options.cpuProf = path.resolve(value)
@@ -440,7 +449,8 @@ function parseArgs(argv: string[]): Options {
 }
 
 async function main(): Promise<void> {
-  const { sizeMiB, cpuProf } = parseArgs(process.argv.slice(2))
+  const { sizeMiB, cpuProf, nodeOptions } = parseArgs(process.argv.slice(2))
+  cliNodeOptions.push(...nodeOptions)
   if (process.platform !== 'linux') throw new Error('this benchmark reads /proc and needs Linux')
   requireBuiltCli()
   requireOpenSsh(['ssh', 'scp', 'ssh-keygen'])
@@ -499,7 +509,7 @@ async function main(): Promise<void> {
       get: round(rescue.get.MBps / scp.get.MBps, 3),
     },
     goal: 'rescue send / get match scp (ratio 1), about 350 MB/s on this machine',
-    options: { sizeMiB, distStale: stale, cpuProf: cpuProf ?? null },
+    options: { sizeMiB, distStale: stale, cpuProf: cpuProf ?? null, nodeOptions },
     notes: [
       'MBps is 10^6 bytes per second over `seconds`, the wall time from spawning the command until it exited (node and oclif start-up, the session or SSH set-up, the copy and, for rescue, the SHA-256 compared on both ends); ratio = rescue MBps / scp MBps.',
       "rescue: the built CLI (dist/). `rescue server` on 127.0.0.1 (plain ws://), `rescue host --json --auto-approve files.send,files.receive --trust-gateway` with HOME in a temp folder (files land there), `rescue connect --no-shell --json` holding the session, then `rescue send --json FILE NAME` and `rescue get --json NAME COPY` on connect's control socket. reportedSeconds is the command's own `seconds` (from its start, after node's start-up, until the hashes agreed).",

@@ -70,8 +70,44 @@ const ssh2ServerSigAlgs = {
   },
 }
 
+/**
+ * ssh2 cuts channel data into 32 KiB packets (its own constant, for every channel it opens or
+ * accepts) and refuses packets over 35,000 bytes. Bulk data then costs one packet's JavaScript,
+ * allocation and cipher call per 32 KiB on both ends (issue 12): with 256 KiB packets, the size
+ * OpenSSH itself accepts (PACKET_MAX_SIZE), an SFTP request of 192 KiB is one packet instead of
+ * seven (255 KiB of data, so that a whole packet stays within those 256 KiB). Each side advertises what it takes when a channel opens and sends at most what the other
+ * advertised, so an OpenSSH client (--listen) or an older rescue still gets 32 KiB packets. As
+ * above, the build fails if the text to change is gone.
+ */
+const SSH2_PACKET_TEXT = [
+  {
+    file: /ssh2[\\/]lib[\\/]Channel\.js$/,
+    from: 'const PACKET_SIZE = 32 * 1024;',
+    to: 'const PACKET_SIZE = 256 * 1024 - 1024;',
+  },
+  {
+    file: /ssh2[\\/]lib[\\/]protocol[\\/]crypto\.js$/,
+    from: 'const MAX_PACKET_SIZE = 35000;',
+    to: 'const MAX_PACKET_SIZE = 256 * 1024;',
+  },
+]
+const ssh2PacketSize = {
+  name: 'ssh2-packet-size',
+  setup(build) {
+    for (const { file, from, to } of SSH2_PACKET_TEXT) {
+      build.onLoad({ filter: file }, async (args) => {
+        const source = await fs.readFile(args.path, 'utf8')
+        if (!source.includes(from)) {
+          throw new Error(`ssh2's "${from}" is not in ${args.path} as scripts/bundle.mjs expects: look again`)
+        }
+        return { contents: source.replace(from, to), loader: 'js' }
+      })
+    }
+  },
+}
+
 await build({
-  plugins: [ssh2Binding, ssh2ServerSigAlgs],
+  plugins: [ssh2Binding, ssh2ServerSigAlgs, ssh2PacketSize],
   entryPoints,
   outdir: path.join(root, 'dist'),
   chunkNames: 'chunks/[name]-[hash]',

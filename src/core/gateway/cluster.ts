@@ -241,6 +241,8 @@ function openUpstream(gatewayUrl: string, ticket: string): Promise<Upstream> {
     maxPayload: MAX_FRAME_BYTES,
     handshakeTimeout: 5000,
     perMessageDeflate: false,
+    // Unmasked, as rescue's clients send (see src/core/client/index.ts): this relays their frames.
+    generateMask: (mask: Buffer) => void mask.fill(0),
   })
   const early: { data: Buffer; isBinary: boolean }[] = []
   let closed: { code: number; reason: Buffer } | undefined

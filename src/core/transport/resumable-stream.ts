@@ -23,8 +23,12 @@ export const REPLAY_LIMIT_BYTES = 4 * 1024 * 1024
 const SEND_HIGH_WATER = 1024 * 1024
 /** The most one DATA frame carries: well under the gateway's 2 MiB frame limit. */
 const MAX_BATCH_BYTES = 256 * 1024
-/** Acknowledge at once after this much, else a little later (one ack covers a burst). */
-const ACK_EVERY_BYTES = 256 * 1024
+/**
+ * Acknowledge at once after this much, else a little later (one ack covers a burst). A quarter
+ * of the replay buffer: the sender is never held back waiting for one, and a bulk transfer sends
+ * a fourth as many small frames back (each a socket write on every hop).
+ */
+const ACK_EVERY_BYTES = 1024 * 1024
 const ACK_DELAY_MS = 20
 
 const DATA = 0x01
