@@ -15,7 +15,7 @@ import { ExitCode, UserError } from '../errors.js'
 import { serveTransferRequest } from '../control/transfers.js'
 import { generateSshKeyPair, parsePeerPublicKey } from '../ssh/keys.js'
 import { SINGLE_PROMPT_SUBSYSTEM, SYSINFO_SUBSYSTEM, TRANSFER_SUBSYSTEM } from '../ssh/subsystems.js'
-import { CLIPBOARD_SUBSYSTEM, URL_SUBSYSTEM } from '../ssh/subsystems.js'
+import { CLIPBOARD_SUBSYSTEM, PRESENT_SUBSYSTEM, URL_SUBSYSTEM } from '../ssh/subsystems.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 
 export interface BridgeOptions {
@@ -47,6 +47,7 @@ const subsystemPermissions: Record<string, Permission[]> = {
   [SINGLE_PROMPT_SUBSYSTEM]: ['single-prompt'],
   [URL_SUBSYSTEM]: ['url'],
   [CLIPBOARD_SUBSYSTEM]: ['clipboard'],
+  [PRESENT_SUBSYSTEM]: ['present'],
 }
 
 export interface Bridge {

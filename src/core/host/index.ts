@@ -23,6 +23,7 @@ import { UserError } from '../errors.js'
 import type { TrustAnchor } from '../trust/index.js'
 import type { HostActivity } from './events.js'
 import type { SharedTerminal } from '../share/index.js'
+import type { PresentStage } from '../present/index.js'
 import { GatedConsentBroker, WordsGate } from './words.js'
 
 export type { HostActivity } from './events.js'
@@ -57,6 +58,8 @@ export interface HostOptions {
   hostName?: string
   /** The end user's shared terminal (`--share`), which technicians may ask to watch (`view`) and type in (`control`). */
   share?: SharedTerminal
+  /** The end user's screen, where the technician may show their own terminal (`rescue present`). */
+  stage?: PresentStage
   onEvent(event: HostEvent): void
 }
 
@@ -219,6 +222,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
             allowed: recording !== 'off' || policy.includes('record'),
           },
           ...(options.share ? { share: options.share } : {}),
+          ...(options.stage ? { stage: options.stage, technician } : {}),
         })
       },
     })
