@@ -226,8 +226,8 @@ export function reduceHostView(
                 : action.kind === 'present'
                   ? 'the technician showed you their terminal'
                   : action.command
-                  ? `ran: ${action.command}`
-                  : 'ran a command'
+                    ? `ran: ${action.command}`
+                    : 'ran a command'
       return log(next, text)
     }
     case 'channel-close': {

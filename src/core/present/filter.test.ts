@@ -24,7 +24,7 @@ describe("a presenting technician's output on the end user's terminal", () => {
   it('never lets an OSC 52 through, however the stream is cut', () => {
     fc.assert(
       fc.property(fc.string(), fc.string(), fc.array(fc.nat(), { maxLength: 6 }), (before, after, cuts) => {
-        const text = `${before.replace(/\u001b/g, '')}\u001b]52;c;ZXZpbA==\u0007${after.replace(/\u001b/g, '')}`
+        const text = `${before.split('\u001b').join('')}\u001b]52;c;ZXZpbA==\u0007${after.split('\u001b').join('')}`
         const points = [...new Set(cuts.map((cut) => cut % (text.length + 1)))].sort((a, b) => a - b)
         const chunks: string[] = []
         let start = 0
@@ -34,7 +34,7 @@ describe("a presenting technician's output on the end user's terminal", () => {
         }
         const shown = through(...chunks)
         expect(shown).not.toContain(']52')
-        expect(shown).toContain(after.replace(/\u001b/g, ''))
+        expect(shown).toContain(after.split('\u001b').join(''))
       }),
     )
   })

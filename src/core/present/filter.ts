@@ -9,7 +9,9 @@
 const ESC = 0x1b
 const BEL = 0x07
 /** ESC followed by one of these opens a string that runs until ST (ESC \) or, for OSC, BEL. */
-const STRING_OPENERS = new Set([0x5d /* ] OSC */, 0x50 /* P DCS */, 0x58 /* X SOS */, 0x5e /* ^ PM */, 0x5f /* _ APC */])
+const STRING_OPENERS = new Set([
+  0x5d /* ] OSC */, 0x50 /* P DCS */, 0x58 /* X SOS */, 0x5e /* ^ PM */, 0x5f /* _ APC */,
+])
 
 type State = 'text' | 'escape' | 'string' | 'string-escape'
 

@@ -57,7 +57,9 @@ export function requestPresent(client: ssh2.Client): Promise<Presentation> {
   return new Promise((resolve, reject) => {
     client.subsys(PRESENT_SUBSYSTEM, (error, channel) => {
       if (error) {
-        return reject(new UserError('failure', `the end user's side cannot be shown a terminal: ${error.message}`))
+        return reject(
+          new UserError('failure', `the end user's side cannot be shown a terminal: ${error.message}`),
+        )
       }
       const decoder = new ViewFrameDecoder(['size'])
       const listeners: ((window: Window) => void)[] = []
@@ -67,7 +69,10 @@ export function requestPresent(client: ssh2.Client): Promise<Presentation> {
       let stopped = false
       let resolveClosed!: (why: 'stopped-watching' | 'closed') => void
       const closed = new Promise<'stopped-watching' | 'closed'>((done) => (resolveClosed = done))
-      channel.stderr.on('data', (chunk: Buffer) => (refusal = (refusal + chunk.toString('utf8')).slice(0, 1000)))
+      channel.stderr.on(
+        'data',
+        (chunk: Buffer) => (refusal = (refusal + chunk.toString('utf8')).slice(0, 1000)),
+      )
       channel.on('exit', (code: number | null, _signal?: string, _dumped?: boolean, message?: string) => {
         if (typeof code === 'number') status = code
         if (message === STOPPED_WATCHING) stopped = true

@@ -17,7 +17,11 @@ const frame = fc.oneof(
     .map(({ cols, rows }): ViewFrame => ({ type: 'size', cols, rows })),
 )
 const encode = (f: ViewFrame) =>
-  f.type === 'keys' ? encodeKeys(f.keys) : f.type === 'size' ? encodeSize(f.cols, f.rows) : encodeOutput(f.data)
+  f.type === 'keys'
+    ? encodeKeys(f.keys)
+    : f.type === 'size'
+      ? encodeSize(f.cols, f.rows)
+      : encodeOutput(f.data)
 
 describe('view frames', () => {
   it('decodes what was encoded, however the stream is cut', () => {
@@ -60,18 +64,21 @@ describe('view frames', () => {
     expect(() => new ViewFrameDecoder().feed(Buffer.from([9, 0, 0, 0, 0]))).toThrow(/unknown frame type 9/)
   })
 
-  it('cuts a presenter\'s output into frames a present channel decodes whole, and a view channel refuses', () => {
+  it("cuts a presenter's output into frames a present channel decodes whole, and a view channel refuses", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 3 * MAX_FRAME_PAYLOAD }), (data) => {
         const decoded = new ViewFrameDecoder(['output', 'size']).feed(encodeOutput(data))
         const joined = Buffer.concat(decoded.map((f) => (f.type === 'output' ? f.data : Buffer.alloc(0))))
         expect(joined.equals(Buffer.from(data))).toBe(true)
         expect(decoded.every((f) => f.type === 'output')).toBe(true)
-        if (data.length > 0) expect(() => new ViewFrameDecoder().feed(encodeOutput(data))).toThrow(/unknown frame type 3/)
+        if (data.length > 0)
+          expect(() => new ViewFrameDecoder().feed(encodeOutput(data))).toThrow(/unknown frame type 3/)
       }),
       { numRuns: 30 },
     )
     // A present channel takes no keys: nothing typed travels that way.
-    expect(() => new ViewFrameDecoder(['output', 'size']).feed(encodeKeys(Buffer.from('x')))).toThrow(ViewFrameError)
+    expect(() => new ViewFrameDecoder(['output', 'size']).feed(encodeKeys(Buffer.from('x')))).toThrow(
+      ViewFrameError,
+    )
   })
 })

@@ -436,7 +436,9 @@ export class HostSshServer {
         const stage = this.options.stage
         if (!stage || stage.busy) {
           this.options.broker.refuse(
-            stage ? 'a second presentation while one is shown' : "a presentation: this screen cannot show one",
+            stage
+              ? 'a second presentation while one is shown'
+              : 'a presentation: this screen cannot show one',
           )
           return reject?.()
         }
