@@ -41,9 +41,10 @@ export function presentStage(hooks: HostScreenHooks): PresentStageOnTerminal {
       const who = sanitizeForTerminal(technician, 120)
       let waiting = false
       const redraw = () => {
-        const news = waiting ? ' · a question waits for you: q to see it' : ''
+        // The keys first: on a narrow window the end of the line is cut, and they must show.
+        const news = waiting ? 'a question waits for you: q to see it · ' : ''
         bar.draw(
-          `rescue: ${who} is showing you their terminal · read only: nothing you type reaches it · q stops watching · Ctrl-C ends the session${news}`.slice(
+          `rescue: ${news}q stop watching · Ctrl-C end the session · ${who} is showing you their terminal, read only: nothing you type reaches it`.slice(
             0,
             bar.cols,
           ),

@@ -79,7 +79,9 @@ describe('rescue present', () => {
     await host.waitFor(`${ADMIN.email} wants to show you their terminal`, { from: afterWords })
     await delay(AFTER_GUARD_MS)
     host.write('a')
-    await host.waitFor(`${ADMIN.email} is showing you their terminal · read only`)
+    await host.waitFor(
+      `q stop watching · Ctrl-C end the session · ${ADMIN.email} is showing you their terminal`,
+    )
     await present.waitFor('presenting this terminal to the end user')
     // The shell's first prompt reaches the end user's screen too.
     await host.waitFor('$ ', { from: host.output.lastIndexOf('is showing you their terminal') })
@@ -139,6 +141,22 @@ describe('rescue present', () => {
     expect(entries).toContainEqual(
       expect.objectContaining({ event: 'channel-close', kind: 'present', channel: opened!.channel }),
     )
+  })
+
+  it('lets the end user end the whole session from the presentation with Ctrl-C', async () => {
+    const { host, technician, from: afterWords } = await attendedSession()
+    const present = world.track(await presenter())
+    await host.waitFor(`${ADMIN.email} wants to show you their terminal`, { from: afterWords })
+    await delay(AFTER_GUARD_MS)
+    host.write('a')
+    await host.waitFor('q stop watching · Ctrl-C end the session')
+    await present.waitFor('presenting this terminal to the end user')
+    host.write('\u0003')
+    await technician.waitForEvent('ended')
+    expect((await host.waitForExit()).exitCode).toBe(130)
+    await present.waitFor('the end user no longer sees this terminal')
+    present.write('exit\r')
+    expect((await present.waitForExit()).exitCode).toBe(0)
   })
 
   it('shows nothing when the end user denies it, and says so (exit 15)', async () => {
