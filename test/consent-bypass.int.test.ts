@@ -17,7 +17,14 @@ import type { DecidedBy, Permission } from '../src/core/consent/index.js'
 import { startHost, type HostEvent } from '../src/core/host/index.js'
 import { startTechnician } from '../src/core/technician/index.js'
 import { useTicket, writeTicket } from '../src/core/reboot/ticket.js'
-import { encodeKeys, encodeSize, SharedTerminal } from '../src/core/share/index.js'
+import {
+  encodeKeys,
+  encodeOutput,
+  encodeSize,
+  SharedTerminal,
+  ViewFrameDecoder,
+} from '../src/core/share/index.js'
+import type { PresentStage } from '../src/core/present/index.js'
 import { startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js'
 
 type RequestEvent = Extract<HostEvent, { event: 'consent-request' }>
@@ -90,7 +97,12 @@ function drain(channel: ClientChannel): Promise<string> {
 
 const touch = (file: string) => `touch '${file}'`
 
-async function pair(options: { interactive: boolean; consentTimeoutMs?: number; share?: SharedTerminal }) {
+async function pair(options: {
+  interactive: boolean
+  consentTimeoutMs?: number
+  share?: SharedTerminal
+  stage?: PresentStage
+}) {
   const pin = await gw.newPin()
   const events: HostEvent[] = []
   const auditFile = path.join(dir, 'audit', 'audit.jsonl')
@@ -107,6 +119,7 @@ async function pair(options: { interactive: boolean; consentTimeoutMs?: number; 
     auditFile,
     ...(options.consentTimeoutMs !== undefined ? { consentTimeoutMs: options.consentTimeoutMs } : {}),
     ...(options.share ? { share: options.share } : {}),
+    ...(options.stage ? { stage: options.stage } : {}),
     onEvent: (event) => events.push(event),
   })
   teardowns.push(async () => {
@@ -1009,5 +1022,123 @@ describe('a technician client altered by the test, restarting the computer', () 
     const entries = audit()
     expect(entries.filter((entry) => entry.event === 'reboot-scheduled')).toHaveLength(1)
     expect(entries.filter((entry) => entry.event === 'session-rejoined')).toHaveLength(1)
+  })
+})
+
+/** An end user's screen that records what a presentation drew on it, and stops it on demand. */
+function recordingStage() {
+  let drawn = ''
+  let shows = 0
+  let stop: (() => void) | undefined
+  let showing = false
+  const stage: PresentStage = {
+    get busy() {
+      return showing
+    },
+    show(options) {
+      shows++
+      showing = true
+      stop = options.onStop
+      return {
+        window: { cols: 70, rows: 20 },
+        write: (data) => (drawn += data.toString('latin1')),
+        close: () => (showing = false),
+      }
+    },
+  }
+  return {
+    stage,
+    drawn: () => drawn,
+    shows: () => shows,
+    showing: () => showing,
+    stopWatching: () => stop?.(),
+  }
+}
+
+describe('a technician client altered by the test, presenting its terminal', () => {
+  it('shows nothing where there is no screen, or when the end user declined; what it shows is filtered, and the end user stops it', async () => {
+    const unseen = await pair({ interactive: false })
+    const refused = await attempt<ClientChannel>(
+      (cb) => unseen.client.subsys('present@rescue', cb),
+      'present',
+    )
+    expect(refused).toBeInstanceOf(Error)
+    await unseen.end()
+    expect(refusals(unseen.audit())).toEqual(['a presentation: this screen cannot show one'])
+
+    const screen = recordingStage()
+    const { client, host, nthRequest, end, audit } = await pair({
+      interactive: true,
+      consentTimeoutMs: 10_000,
+      stage: screen.stage,
+    })
+    // Declined: nothing shown.
+    const declined = attempt<ClientChannel>((cb) => client.subsys('present@rescue', cb), 'present', 8000)
+    const asked = await nthRequest(1)
+    expect(asked).toMatchObject({ permission: 'present', summary: expect.stringContaining('read only') })
+    host.answer(asked.id, 'deny')
+    expect(await declined).toBeInstanceOf(Error)
+    expect(screen.shows()).toBe(0)
+
+    // Allowed once: the first frame is the end user's window; output is drawn without OSC 52.
+    const opening = attempt<ClientChannel>((cb) => client.subsys('present@rescue', cb), 'present again', 8000)
+    host.answer((await nthRequest(2)).id, 'once')
+    const channel = await opening
+    if (channel instanceof Error) throw channel
+    const frames = new ViewFrameDecoder(['size'])
+    const sizes: unknown[] = []
+    channel.on('data', (chunk: Buffer) => sizes.push(...frames.feed(chunk)))
+    let exitMessage: string | undefined
+    channel.on(
+      'exit',
+      (_code: unknown, _signal: unknown, _dumped: unknown, message?: string) => (exitMessage = message),
+    )
+    const closed = new Promise<void>((resolve) => channel.on('close', () => resolve()))
+    channel.write(encodeOutput(Buffer.from('shown \u001b]52;c;ZXZpbA==\u0007 whole\r\n')))
+    await waitFor(() => screen.drawn().includes('whole'), 5000, 'the output to be drawn')
+    expect(screen.drawn()).toBe('shown  whole\r\n')
+    expect(sizes).toEqual([{ type: 'size', cols: 70, rows: 20 }])
+    // A second presentation while one shows is refused unasked.
+    expect(
+      await attempt<ClientChannel>((cb) => client.subsys('present@rescue', cb), 'a second'),
+    ).toBeInstanceOf(Error)
+
+    // The end user stops watching: the channel closes saying so, and it is logged.
+    screen.stopWatching()
+    await within(closed, 5000, 'the presentation to close')
+    expect(exitMessage).toBe('the end user stopped watching')
+    expect(screen.showing()).toBe(false)
+
+    // Keys on a present channel are no frame it carries: closed, logged, nothing typed anywhere.
+    const third = attempt<ClientChannel>((cb) => client.subsys('present@rescue', cb), 'a third', 8000)
+    host.answer((await nthRequest(3)).id, 'once')
+    const typing = await third
+    if (typing instanceof Error) throw typing
+    typing.resume()
+    const typingClosed = new Promise<void>((resolve) => typing.on('close', () => resolve()))
+    typing.write(encodeKeys(Buffer.from('rm -rf ~\r')))
+    await within(typingClosed, 5000, 'the channel with keys on it to close')
+    expect(screen.showing()).toBe(false)
+    await end()
+
+    const entries = audit()
+    expect(auditRequests(entries, 'present').map((asked) => auditDecision(entries, asked.id))).toMatchObject([
+      { decision: 'deny', by: 'end-user' },
+      { decision: 'once', by: 'end-user' },
+      { decision: 'once', by: 'end-user' },
+    ])
+    // The first session's refusal is in the same log (one audit file per test).
+    expect(refusals(entries)).toEqual([
+      'a presentation: this screen cannot show one',
+      'a second presentation while one is shown',
+      'a malformed frame on the present channel (unknown frame type 1)',
+    ])
+    const presents = channelOpens(entries).filter(
+      (entry) => entry.event === 'channel-open' && entry.kind === 'present',
+    )
+    expect(presents).toHaveLength(2)
+    expect(entries).toContainEqual(
+      expect.objectContaining({ event: 'stopped-watching', channel: presents[0]!.channel }),
+    )
   })
 })

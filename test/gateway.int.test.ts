@@ -74,7 +74,14 @@ describe('pairing through a real gateway', () => {
       expect(techEnd).toMatchObject({ by: 'technician' })
       expect(hostEnd.code).toBeUndefined()
     }
-    const sessions = await gw.store.listSessions()
+    // The gateway tells both sides first and writes the end after (one store, maybe PostgreSQL).
+    const store = gw.store
+    await waitFor(
+      async () => (await store.listSessions()).every((row) => row.ended_by !== null),
+      5000,
+      'both sessions written as ended',
+    )
+    const sessions = await store.listSessions()
     expect(sessions).toHaveLength(2)
     for (const row of sessions) {
       expect(row.paired_at).toBeTruthy()

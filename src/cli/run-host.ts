@@ -14,6 +14,7 @@ import { useTicket, type ResumeTicket } from '../core/reboot/ticket.js'
 import { describeVerified, VOUCHED_BY_GATEWAY } from '../core/trust/index.js'
 import { readKey } from './read-key.js'
 import { sanitizeForTerminal } from '../core/text/sanitize.js'
+import type { PresentStageOnTerminal } from './present-screen.js'
 
 /** How long the end user has to say whether to rejoin after a restart. */
 const REJOIN_ANSWER_MS = 5 * 60_000
@@ -85,6 +86,8 @@ export async function runHost(options: HostRunOptions): Promise<void> {
   }
   if (options.share) return runSharedHost(options, interactive)
   let host: HostSession | undefined
+  // On a terminal, the technician may show theirs there (rescue present), once allowed.
+  let stage: PresentStageOnTerminal | undefined
   const display: Display<HostEvent> = interactive
     ? await liveHostView({
         onDecision: (id, decision) => host?.answer(id, decision),
@@ -93,13 +96,20 @@ export async function runHost(options: HostRunOptions): Promise<void> {
         onInterrupt: () => host?.end(signalEnding('SIGINT')),
         onChat: (text) => host?.chat(text) ?? false,
         onWords: (match) => host?.confirmWords(match),
+        onStage: (made) => (stage = made),
       })
     : lineDisplay(options.json, describeHostEvent)
   await holdSession(display, async (onEvent) => {
     // The one place the words' gate is decided: whoever sits at the terminal confirms the words.
     // Without a terminal nobody can, and nothing is granted but what --auto-approve names.
     const { share: _share, ...rest } = options
-    host = await startHost({ ...rest, interactive, confirmWords: interactive, onEvent })
+    host = await startHost({
+      ...rest,
+      interactive,
+      confirmWords: interactive,
+      ...(stage ? { stage } : {}),
+      onEvent,
+    })
     return host
   })
   await afterRestart(host)
@@ -154,10 +164,15 @@ async function liveHostView(actions: {
   onInterrupt(): void
   onChat(text: string): boolean
   onWords(match: boolean): void
+  onStage(stage: PresentStageOnTerminal): void
 }): Promise<Display<HostEvent>> {
-  const [{ HostView }, { createElement, mountView }, { initialHostView, reduceHostView }] = await Promise.all(
-    [import('../ui/HostView.js'), import('../ui/render.js'), import('../core/host/view-state.js')],
-  )
+  const [{ HostView }, { createElement, mountView }, { initialHostView, reduceHostView }, { presentStage }] =
+    await Promise.all([
+      import('../ui/HostView.js'),
+      import('../ui/render.js'),
+      import('../core/host/view-state.js'),
+      import('./present-screen.js'),
+    ])
   let state = initialHostView()
   const render = () =>
     createElement(HostView, {
@@ -173,19 +188,37 @@ async function liveHostView(actions: {
   // the session) must not flash a prompt for one frame.
   let scheduled = false
   let closed = false
+  // While the technician presents, the view is unmounted: it keeps its state and draws nothing.
+  let suspended = false
   const dispatch = (action: Parameters<typeof reduceHostView>[1]) => {
     state = reduceHostView(state, action)
-    if (scheduled || closed) return
+    if (scheduled || closed || suspended) return
     scheduled = true
     setImmediate(() => {
-      if (!scheduled || closed) return
+      if (!scheduled || closed || suspended) return
       scheduled = false
       view.update(render())
     })
   }
-  const view = mountView(render())
+  let view = mountView(render())
+  const stage = presentStage({
+    suspend() {
+      suspended = true
+      scheduled = false
+      return view.suspend()
+    },
+    resume() {
+      suspended = false
+      if (!closed) view = mountView(render())
+    },
+    interrupt: actions.onInterrupt,
+  })
+  actions.onStage(stage)
   return {
-    show: dispatch,
+    show(event) {
+      stage.notice(event)
+      dispatch(event)
+    },
     close() {
       // The last events (the session's end) are drawn before the view lets go of the terminal,
       // and nothing is drawn after: a render after unmounting would take the terminal back.

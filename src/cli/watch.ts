@@ -13,7 +13,18 @@ import { CONTROL_TAKEN_BACK } from '../core/ssh/subsystems.js'
 import type { TechnicianSession } from '../core/technician/index.js'
 import { StatusBar } from './status-bar.js'
 
-export async function runWatch(technician: TechnicianSession): Promise<RemoteExit> {
+export interface WatchOptions {
+  /**
+   * Watching from `rescue connect`'s shell (its Ctrl-]): on the terminal's other screen, so that
+   * the shell's comes back as it was, and the terminal stays raw for the shell.
+   */
+  fromShell?: boolean
+}
+
+export async function runWatch(
+  technician: TechnicianSession,
+  options: WatchOptions = {},
+): Promise<RemoteExit> {
   const { stdin, stdout } = process
   const { channel, closed } = await technician.watch()
   if (!(stdin.isTTY && stdout.isTTY)) {
@@ -28,7 +39,7 @@ export async function runWatch(technician: TechnicianSession): Promise<RemoteExi
   let note = ''
   const redraw = () => {
     const text = menu
-      ? 'c ask to type · q stop watching · Ctrl-] types Ctrl-] · any other key: back'
+      ? `c ask to type · q ${options.fromShell ? 'back to your shell' : 'stop watching'} · Ctrl-] types Ctrl-] · any other key: back`
       : `watching the end user's terminal · ${control ? 'you may type' : asking ? 'asking to type…' : 'read only'} · Ctrl-] menu${note ? ` · ${note}` : ''}`
     bar.draw(`rescue: ${text}`.slice(0, bar.cols))
   }
@@ -84,6 +95,7 @@ export async function runWatch(technician: TechnicianSession): Promise<RemoteExi
     bar.refit()
     sendSize()
   }
+  if (options.fromShell) stdout.write('\u001b[?1049h')
   bar.start()
   redraw()
   sendSize()
@@ -99,9 +111,12 @@ export async function runWatch(technician: TechnicianSession): Promise<RemoteExi
     control?.close()
     stdout.off('resize', onResize)
     stdin.off('data', onKeys)
-    stdin.setRawMode(false)
-    stdin.pause()
-    stdin.unref?.()
     bar.stop()
+    if (options.fromShell) stdout.write('\u001b[?1049l')
+    else {
+      stdin.setRawMode(false)
+      stdin.pause()
+      stdin.unref?.()
+    }
   }
 }

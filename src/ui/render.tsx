@@ -8,6 +8,8 @@ export { createElement } from 'react'
 
 export interface MountedView {
   update(element: ReactElement): void
+  /** Lets go of the terminal at once, drawing nothing more (a presentation takes the screen); mount again after. */
+  suspend(): Promise<void>
   /** Renders the last frame and releases the terminal. */
   close(): Promise<void>
 }
@@ -17,6 +19,12 @@ export function mountView(element: ReactElement): MountedView {
   const instance = render(element, { exitOnCtrlC: false, patchConsole: false })
   return {
     update: (next) => instance.rerender(next),
+    async suspend() {
+      instance.unmount()
+      await instance.waitUntilExit()
+      // Ink's last frame may still be on its way out: drawn before whatever takes the screen.
+      await new Promise((resolve) => setImmediate(resolve))
+    },
     async close() {
       instance.unmount()
       await instance.waitUntilExit()

@@ -159,7 +159,7 @@ function lastLine(fd: number, size: number): { last: string | undefined; endsLin
 const keysOf = <K extends string>(record: Record<K, unknown>) => Object.keys(record) as [K, ...K[]]
 
 const common = { time: z.iso.datetime({ offset: true }), session: z.string().min(1) }
-const channelKind = z.enum(['shell', 'exec', 'sftp', 'view', 'control'])
+const channelKind = z.enum(['shell', 'exec', 'sftp', 'view', 'control', 'present'])
 const channelNumber = z.number().int().nonnegative()
 
 const auditEntrySchema = z.discriminatedUnion('event', [
@@ -243,6 +243,7 @@ const auditEntrySchema = z.discriminatedUnion('event', [
   }),
   z.object({ ...common, event: z.literal('grants-revoked'), closedChannels: channelNumber }),
   z.object({ ...common, event: z.literal('control-taken-back'), closedChannels: channelNumber }),
+  z.object({ ...common, event: z.literal('stopped-watching'), channel: channelNumber }),
   z.object({
     ...common,
     event: z.literal('file-transfer'),

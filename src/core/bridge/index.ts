@@ -15,7 +15,7 @@ import { ExitCode, UserError } from '../errors.js'
 import { serveTransferRequest } from '../control/transfers.js'
 import { generateSshKeyPair, parsePeerPublicKey } from '../ssh/keys.js'
 import { SINGLE_PROMPT_SUBSYSTEM, SYSINFO_SUBSYSTEM, TRANSFER_SUBSYSTEM } from '../ssh/subsystems.js'
-import { CLIPBOARD_SUBSYSTEM, REBOOT_SUBSYSTEM, URL_SUBSYSTEM } from '../ssh/subsystems.js'
+import { CLIPBOARD_SUBSYSTEM, PRESENT_SUBSYSTEM, REBOOT_SUBSYSTEM, URL_SUBSYSTEM } from '../ssh/subsystems.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { coalesceWrites } from '../transport/coalesce.js'
 
@@ -49,6 +49,7 @@ const subsystemPermissions: Record<string, Permission[]> = {
   [URL_SUBSYSTEM]: ['url'],
   [CLIPBOARD_SUBSYSTEM]: ['clipboard'],
   [REBOOT_SUBSYSTEM]: ['reboot'],
+  [PRESENT_SUBSYSTEM]: ['present'],
 }
 
 export interface Bridge {

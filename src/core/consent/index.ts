@@ -285,6 +285,8 @@ const PERMISSIONS_OUTSIDE_A_SESSION: ReadonlySet<Permission> = new Set([
   'transfer',
   'view',
   'control',
+  // Takes over the end user's screen: asked on its own too.
+  'present',
 ])
 
 /** True when `candidate` is `folder` or lies under it (both absolute, links already resolved). */

@@ -22,6 +22,7 @@ export const permissions = [
   'clipboard',
   'view',
   'control',
+  'present',
 ] as const
 export type Permission = (typeof permissions)[number]
 

@@ -32,6 +32,7 @@ export const PERMISSION_WORDS: Record<Permission, PermissionWords> = {
   clipboard: { verb: 'use the clipboard', noun: 'the clipboard' },
   view: { verb: 'watch your shared terminal', noun: 'watching your shared terminal' },
   control: { verb: 'type in your shared terminal', noun: 'typing in your shared terminal' },
+  present: { verb: 'show you their terminal', noun: 'being shown their terminal' },
 }
 
 /** "open a shell" */

@@ -47,6 +47,8 @@ export function describeHostActivity(activity: HostActivity): string {
       return `all grants revoked, ${plural(activity.closedChannels, 'channel')} closed`
     case 'control-taken-back':
       return `the end user took control of the shared terminal back, ${plural(activity.closedChannels, 'control channel')} closed`
+    case 'stopped-watching':
+      return `the end user stopped watching the technician's terminal (channel ${activity.channel})`
     case 'refused':
       return `refused without asking (the host has no prompt for it): ${safe(activity.request)}`
     case 'env':

@@ -2,7 +2,7 @@
 import type { ConsentRequest, ConsentResult, Permission } from '../consent/types.js'
 
 /** The kinds of SSH channel the host serves. */
-export type ChannelKind = 'shell' | 'exec' | 'sftp' | 'view' | 'control'
+export type ChannelKind = 'shell' | 'exec' | 'sftp' | 'view' | 'control' | 'present'
 
 export type HostActivity =
   | ({ event: 'consent-request' } & ConsentRequest)
@@ -26,6 +26,8 @@ export type HostActivity =
   | { event: 'grants-revoked'; closedChannels: number }
   /** The end user took control of their shared terminal back (Ctrl-]): control channels closed, the grant forgotten. */
   | { event: 'control-taken-back'; closedChannels: number }
+  /** The end user stopped watching the technician's terminal (`rescue present`) with one key. */
+  | { event: 'stopped-watching'; channel: number }
   /** A request the host has no consent prompt for (port forwarding, an unknown subsystem...): refused unasked. */
   | { event: 'refused'; request: string }
   /**

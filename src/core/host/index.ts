@@ -23,6 +23,7 @@ import { UserError } from '../errors.js'
 import type { TrustAnchor } from '../trust/index.js'
 import type { HostActivity } from './events.js'
 import type { SharedTerminal } from '../share/index.js'
+import type { PresentStage } from '../present/index.js'
 import { GatedConsentBroker, WordsGate } from './words.js'
 import { rebootCommand, runRebootCommand } from '../reboot/index.js'
 import { TICKET_LIFETIME_MS, writeTicket, type ResumeTicket } from '../reboot/ticket.js'
@@ -66,6 +67,8 @@ export interface HostOptions {
   hostName?: string
   /** The end user's shared terminal (`--share`), which technicians may ask to watch (`view`) and type in (`control`). */
   share?: SharedTerminal
+  /** The end user's screen, where the technician may show their own terminal (`rescue present`). */
+  stage?: PresentStage
   onEvent(event: HostEvent): void
 }
 
@@ -289,6 +292,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           },
           ...(options.share ? { share: options.share } : {}),
           reboot: { prepare: prepareReboot, go: reboot },
+          ...(options.stage ? { stage: options.stage, technician } : {}),
         })
       },
     })

@@ -231,9 +231,11 @@ export function reduceHostView(
               ? 'the technician is watching your shared terminal'
               : action.kind === 'control'
                 ? 'the technician may type in your shared terminal'
-                : action.command
-                  ? `ran: ${action.command}`
-                  : 'ran a command'
+                : action.kind === 'present'
+                  ? 'the technician showed you their terminal'
+                  : action.command
+                    ? `ran: ${action.command}`
+                    : 'ran a command'
       return log(next, text)
     }
     case 'channel-close': {
@@ -245,6 +247,7 @@ export function reduceHostView(
       if (action.kind === 'sftp') return log(next, 'file access closed')
       if (action.kind === 'view') return log(next, 'the technician stopped watching')
       if (action.kind === 'control') return log(next, 'the technician can no longer type')
+      if (action.kind === 'present') return log(next, 'the technician stopped showing their terminal')
       if (action.exitCode !== undefined) return log(next, `command finished, exit status ${action.exitCode}`)
       if (action.signal !== undefined) return log(next, `command ended by signal ${action.signal}`)
       return log(next, 'command finished')
@@ -270,6 +273,8 @@ export function reduceHostView(
         { ...state, openChannels: state.openChannels.filter((open) => open.kind !== 'control') },
         'you took control of your terminal back',
       )
+    case 'stopped-watching':
+      return log(state, "you stopped watching the technician's terminal")
     case 'refused':
       return log(state, `refused without asking: ${action.request}`)
     case 'env':

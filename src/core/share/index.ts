@@ -7,7 +7,14 @@
  */
 import type { IPty } from '@lydell/node-pty'
 
-export { encodeKeys, encodeSize, ViewFrameDecoder, ViewFrameError, type ViewFrame } from './frames.js'
+export {
+  encodeKeys,
+  encodeOutput,
+  encodeSize,
+  ViewFrameDecoder,
+  ViewFrameError,
+  type ViewFrame,
+} from './frames.js'
 export { VIEW_SUBSYSTEM, CONTROL_SUBSYSTEM } from '../ssh/subsystems.js'
 
 export type Typist = 'end user' | 'technician'

@@ -51,6 +51,8 @@ import { CLIPBOARD_SUBSYSTEM, REBOOT_SUBSYSTEM } from './subsystems.js'
 import { serveReboot, type HostReboot } from '../reboot/host.js'
 import { refusalError } from '../consent/refusal.js'
 import { ViewFrameDecoder, type SharedTerminal, type Viewer } from '../share/index.js'
+import { servePresent } from '../present/host.js'
+import { PRESENT_SUBSYSTEM, type PresentStage } from '../present/index.js'
 
 export interface HostSshOptions {
   transport: Duplex
@@ -72,6 +74,10 @@ export interface HostSshOptions {
   share?: SharedTerminal
   /** What a restart the end user allowed does (host/index.ts); without it, `reboot@rescue` is refused. */
   reboot?: HostReboot
+  /** The end user's screen, where a technician may show their own terminal (`rescue present`). */
+  stage?: PresentStage
+  /** Who asks, as the consent prompts name them: shown above a presentation. */
+  technician?: string
 }
 
 interface PtyRequest {
@@ -233,7 +239,7 @@ export class HostSshServer {
     const withdrawn = new AbortController()
     session.once('close', () => withdrawn.abort())
     const ask = (
-      permission: 'shell' | 'exec' | 'sysinfo' | 'view' | 'control',
+      permission: 'shell' | 'exec' | 'sysinfo' | 'view' | 'control' | 'present',
       summary: string,
       detail?: string,
     ): Promise<boolean> => {
@@ -242,7 +248,8 @@ export class HostSshServer {
         return Promise.resolve(false)
       }
       claimed = true
-      if (permission !== 'sysinfo') {
+      // A presentation runs nothing here: the technician's own terminal is theirs to record.
+      if (permission !== 'sysinfo' && permission !== 'present') {
         const unrecorded = this.recordings.refusal(permission)
         if (unrecorded) {
           this.options.broker.refuse(unrecorded)
@@ -447,6 +454,34 @@ export class HostSshServer {
         })
         return
       }
+      if (info.name === PRESENT_SUBSYSTEM) {
+        const stage = this.options.stage
+        if (!stage || stage.busy) {
+          this.options.broker.refuse(
+            stage
+              ? 'a second presentation while one is shown'
+              : 'a presentation: this screen cannot show one',
+          )
+          return reject?.()
+        }
+        void ask(
+          'present',
+          'show you their terminal (read only: nothing you type reaches it; q stops watching)',
+        ).then((allowed) => {
+          const channel = allowed && !this.closed ? accept() : undefined
+          if (!channel) return reject?.()
+          const id = this.track('present', undefined, { stop: (message) => served.stop(message) })
+          const served = servePresent(channel, stage, {
+            technician: this.options.technician ?? 'your technician',
+            refuse: (what) => this.options.broker.refuse(what),
+            onStopped: () => {
+              if (this.open.has(id)) this.options.onActivity({ event: 'stopped-watching', channel: id })
+            },
+            onClose: () => this.closeTracked(id),
+          })
+        })
+        return
+      }
       if (info.name === SYSINFO_SUBSYSTEM) {
         void ask(
           'sysinfo',
@@ -504,6 +539,7 @@ export class HostSshServer {
         return
       }
       for (const frame of frames) {
+        if (frame.type === 'output') continue // never decoded here: a view channel takes keys and sizes
         if (frame.type === 'size') share.resizeViewer(viewer, frame)
         else if (this.controlling.size > 0) share.typeRemote(frame.keys)
         else if (!this.toldNoControl) {

@@ -40,3 +40,12 @@ export const CLIPBOARD_SUBSYSTEM = 'clipboard@rescue'
  * once allowed, it writes its resume ticket, leaves the session for the restart and restarts.
  */
 export const REBOOT_SUBSYSTEM = 'reboot@rescue'
+/**
+ * Technician to host: show the technician's own terminal on the end user's screen, read only
+ * (`rescue present`), asked as `present`. The technician sends frames (share/frames.ts) of its
+ * terminal's output; the host sends frames of the window it shows it in, the first one as soon
+ * as the end user allowed it. Nothing the end user types is ever sent.
+ */
+export const PRESENT_SUBSYSTEM = 'present@rescue'
+/** The message of the exit signal a present channel gets when the end user stops watching. */
+export const STOPPED_WATCHING = 'the end user stopped watching'

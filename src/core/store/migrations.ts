@@ -363,6 +363,24 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0017-present': {
+    async up(db: Kysely<unknown>) {
+      // Showing the technician's own terminal to the end user (rescue present). As in 0014: an
+      // `admins` group that allows everything of 0003 gets it; other groups must be let.
+      const everything = PERMISSIONS_0003.split(',')
+      const groups = await sql<{
+        id: string
+        allow: string
+      }>`SELECT id, allow FROM groups WHERE name = 'admins'`.execute(db)
+      for (const group of groups.rows) {
+        const allowed = group.allow.split(',')
+        if (!everything.every((permission) => allowed.includes(permission))) continue
+        if (allowed.includes('present')) continue
+        const allow = [...allowed, 'present'].join(',')
+        await sql`UPDATE groups SET allow = ${allow} WHERE id = ${group.id}`.execute(db)
+      }
+    },
+  },
 }
 
 export const migrationProvider: MigrationProvider = {

@@ -149,6 +149,52 @@ describe('the embedded store', () => {
     ])
   })
 
+  it('gives the stored "everything" of an admins group made before rescue present the new permission, and no other group', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-store-'))
+    dirs.push(dataDir)
+    const old = new Kysely<Database>({ dialect: sqliteDialect(dataDir) })
+    const migrated = await new Migrator({ db: old, provider: migrationProvider }).migrateTo(
+      '0014-session-tools',
+    )
+    expect(migrated.error).toBeUndefined()
+    await old
+      .insertInto('organisations')
+      .values({ id: 'org', name: 'Acme', created_at: '2025-01-01T00:00:00.000Z' })
+      .execute()
+    const before = permissions.filter((name) => name !== 'present')
+    for (const [id, name, allow] of [
+      ['g1', 'admins', before.join(',')],
+      ['g2', 'helpdesk', 'view,control'],
+    ] as const) {
+      await old
+        .insertInto('groups')
+        .values({
+          id,
+          organisation_id: 'org',
+          name,
+          allow,
+          deny: '',
+          require_2fa: 0,
+          ip_allow: '',
+          idle_timeout_ms: null,
+          created_at: '2025-01-01T00:00:00.000Z',
+          updated_at: '2025-01-01T00:00:00.000Z',
+        })
+        .execute()
+    }
+    await old.destroy()
+
+    await freshStore(dataDir)
+    const after = new Kysely<Database>({ dialect: sqliteDialect(dataDir) })
+    const rows = await after.selectFrom('groups').select(['name', 'allow']).orderBy('name').execute()
+    await after.destroy()
+    expect(rows).toEqual([
+      { name: 'admins', allow: [...before, 'present'].join(',') },
+      // Watching the end user's terminal is not being shown the technician's: asked of an admin.
+      { name: 'helpdesk', allow: 'view,control' },
+    ])
+  })
+
   it('refuses a second organisation on the same data directory', async () => {
     const { store } = await freshStore()
     await initOrganisation(store, { email: 'a@example.com', password: 'correct horse' })
