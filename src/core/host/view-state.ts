@@ -296,6 +296,19 @@ export function reduceHostView(
       return log({ ...state, transfers }, `${verb} ${action.path} (${size}, ${outcome})`)
     }
 
+    case 'technician-invited':
+      return log(state, `${person(action.by)} invited ${person(action.technician)}: they will pair with you, with words of their own`)
+    case 'technician-joined':
+      return log(state, `${person(action.technician)} (invited) is connecting`)
+    case 'technician-removed':
+      return log(state, `you removed ${person(action.technician)}`)
+    case 'technician-left':
+      return log(state, `${person(action.technician)} left: ${action.reason}`)
+    case 'lead-changed':
+      return log(state, `${person(action.to)} now leads the session`)
+    case 'invitation-refused':
+      return log(state, `${person(action.technician)} was invited; refused: ${action.reason}`)
+
     default: {
       // A new HostActivity must get its feed line here: the end user sees everything the host does.
       const unhandled: never = action
@@ -303,6 +316,8 @@ export function reduceHostView(
     }
   }
 }
+
+const person = (who: { name: string; email: string }) => (who.name ? `${who.name} <${who.email}>` : who.email)
 
 function withoutWords(state: HostViewState): HostViewState {
   const { wordsDeadline: _deadline, ...rest } = state
