@@ -8,7 +8,7 @@ import { sanitizeForTerminal } from '../core/text/sanitize.js'
 export default class Invite extends BaseCommand {
   static override summary = 'Invite another technician into your live session'
   static override description =
-    "You must lead the session (you connected it, or the lead was handed to you). The other technician pairs with the end user in a session of their own, with their own security words: they take it with rescue connect SESSION (it is in their rescue queue too). The end user compares the words with them and lets them in or not, sees everyone present, and can remove anyone; nothing you were allowed carries over to them. Both your groups and theirs must allow transfer."
+    'You must lead the session (you connected it, or the lead was handed to you). The other technician pairs with the end user in a session of their own, with their own security words: they take it with rescue connect SESSION (it is in their rescue queue too). The end user compares the words with them and lets them in or not, sees everyone present, and can remove anyone; nothing you were allowed carries over to them. Both your groups and theirs must allow transfer.'
 
   static override examples = ['<%= config.bin %> invite k5nvmh3wq2x7tb4c9d0e1f2g3h --to carol@acme.example']
 

@@ -274,7 +274,12 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     by: z.enum(['end-user', 'timeout']),
     technician: z.string().optional(),
   }),
-  z.object({ ...common, event: z.literal('technician-invited'), technician: identitySchema, by: identitySchema }),
+  z.object({
+    ...common,
+    event: z.literal('technician-invited'),
+    technician: identitySchema,
+    by: identitySchema,
+  }),
   z.object({ ...common, event: z.literal('technician-joined'), technician: identitySchema, sas: z.string() }),
   z.object({ ...common, event: z.literal('technician-removed'), technician: identitySchema }),
   z.object({

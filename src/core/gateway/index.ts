@@ -434,7 +434,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   /** The end user's side joins an invited technician's session with the secret its gateway link brought. */
   const admitInvitation = async (secret: string, address: string): Promise<Admission> => {
     const retryAfter = await wrongLinks.retryAfterSeconds(address)
-    if (retryAfter !== undefined) throw new RateLimitedError('too many refused attempts from this address', retryAfter)
+    if (retryAfter !== undefined)
+      throw new RateLimitedError('too many refused attempts from this address', retryAfter)
     const invitation = await store.findInvitationBySecretHash(hashToken(secret))
     if (!invitation || invitation.state !== 'waiting' || Date.parse(invitation.expires_at) <= Date.now()) {
       await wrongLinks.record(address)
@@ -452,8 +453,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const invitation = await store.findInvitation(sessionId)
     if (invitation?.state !== 'removed' || invitation.to_id !== technician.id) return
     await rendezvous.recordAfterEnd(sessionId, 'rejoin-refused', 'technician')
-    options.onLog?.(`session ${sessionId}: refused ${technician.email} (${address}): the end user removed them`)
-    throw new UserError('forbidden', 'the end user removed you from this session', 'ask the lead technician to invite you again')
+    options.onLog?.(
+      `session ${sessionId}: refused ${technician.email} (${address}): the end user removed them`,
+    )
+    throw new UserError(
+      'forbidden',
+      'the end user removed you from this session',
+      'ask the lead technician to invite you again',
+    )
   }
 
   /** A session whose end user waits on another live gateway of this database. */
@@ -593,13 +600,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const target = await store.findUserByEmail(to.trim().toLowerCase())
     if (target?.id === principal.user.id) throw new UserError('usage', `you cannot ${what} yourself`)
     if (!target || target.kind !== 'person') {
-      throw new UserError('usage', `no technician ${sanitizeForTerminal(to, 100)}`, 'check the address (rescue admin users list)')
+      throw new UserError(
+        'usage',
+        `no technician ${sanitizeForTerminal(to, 100)}`,
+        'check the address (rescue admin users list)',
+      )
     }
     if (!principal.policy.permissions.includes('transfer')) {
-      throw new UserError('forbidden', `your groups do not allow you to ${what} others (transfer)`, 'ask an admin of your group')
+      throw new UserError(
+        'forbidden',
+        `your groups do not allow you to ${what} others (transfer)`,
+        'ask an admin of your group',
+      )
     }
     if (!(await accounts.effectivePolicy(store, target.id)).permissions.includes('transfer')) {
-      throw new UserError('forbidden', `${target.email}'s groups do not allow joining others' sessions (transfer)`)
+      throw new UserError(
+        'forbidden',
+        `${target.email}'s groups do not allow joining others' sessions (transfer)`,
+      )
     }
     return target
   }

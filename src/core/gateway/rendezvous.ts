@@ -773,12 +773,25 @@ export class Rendezvous {
   private ledBy(sessionId: string, lead: UserWithOrganisation): Room {
     const room = this.roomOf(sessionId)
     if (!room || room.ended || !room.paired || room.invitation) {
-      throw new UserError('failure', `no live session ${sessionId} of yours`, 'rescue connect prints the session id')
+      throw new UserError(
+        'failure',
+        `no live session ${sessionId} of yours`,
+        'rescue connect prints the session id',
+      )
     }
     const present = this.present(room).some((user) => user.id === lead.id)
-    if (!present) throw new UserError('failure', `no live session ${sessionId} of yours`, 'rescue connect prints the session id')
+    if (!present)
+      throw new UserError(
+        'failure',
+        `no live session ${sessionId} of yours`,
+        'rescue connect prints the session id',
+      )
     if ((room.leadId ?? room.technician?.id) !== lead.id) {
-      throw new UserError('forbidden', 'only the lead technician of this session may do that', 'ask the lead to hand the lead over (rescue lead)')
+      throw new UserError(
+        'forbidden',
+        'only the lead technician of this session may do that',
+        'ask the lead to hand the lead over (rescue lead)',
+      )
     }
     return room
   }
@@ -801,7 +814,8 @@ export class Rendezvous {
   async invite(sessionId: string, lead: UserWithOrganisation, to: UserWithOrganisation): Promise<string> {
     const room = this.ledBy(sessionId, lead)
     const waiting = [...this.rooms.values()].some(
-      (child) => child.invitation?.parentId === room.sessionId && !child.ended && child.technician?.id === to.id,
+      (child) =>
+        child.invitation?.parentId === room.sessionId && !child.ended && child.technician?.id === to.id,
     )
     if (waiting || room.technician?.id === to.id) {
       throw new UserError('conflict', `${to.email} is already in this session, or invited to it`)
@@ -954,7 +968,11 @@ export class Rendezvous {
     }
     // The technicians invited into it leave with it (their end user's side leaves them too).
     for (const child of [...this.rooms.values()].filter((r) => r.invitation?.parentId === room.sessionId)) {
-      await this.end(child, { type: 'ended', by: message.by, reason: `the session you were invited into ended: ${message.reason}` })
+      await this.end(child, {
+        type: 'ended',
+        by: message.by,
+        reason: `the session you were invited into ended: ${message.reason}`,
+      })
     }
     if (room.wasPaired) this.options.onSessionEnded?.(room.sessionId)
     this.options.onLog?.(`session ${room.sessionId}: ended by ${message.by}: ${message.reason}`)

@@ -134,7 +134,11 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
         void seat.done.then(() => seats.splice(seats.indexOf(seat), 1))
       },
       (error: unknown) =>
-        onActivity({ event: 'invitation-refused', technician: news.to, reason: String((error as Error).message) }),
+        onActivity({
+          event: 'invitation-refused',
+          technician: news.to,
+          reason: String((error as Error).message),
+        }),
     )
   }
   const onActivity = (activity: HostActivity) => {

@@ -64,7 +64,7 @@ export async function startInvitedSeat(options: InvitedSeatOptions): Promise<Inv
   let policy: Permission[] = []
   let recording: 'off' | 'required' | 'required-input' = 'off'
   let removed = false
-  let session: Session | undefined
+  let session: Session | undefined = undefined
 
   const onActivity = (activity: HostActivity) => {
     if (activity.event !== 'file-progress' && activity.event !== 'words-asked') {

@@ -297,7 +297,10 @@ export function reduceHostView(
     }
 
     case 'technician-invited':
-      return log(state, `${person(action.by)} invited ${person(action.technician)}: they will pair with you, with words of their own`)
+      return log(
+        state,
+        `${person(action.by)} invited ${person(action.technician)}: they will pair with you, with words of their own`,
+      )
     case 'technician-joined':
       return log(state, `${person(action.technician)} (invited) is connecting`)
     case 'technician-removed':

@@ -52,7 +52,10 @@ export function reduceShareStatus(state: ShareStatus, action: ShareAction): Shar
     }
     case 'words-asked': {
       if (state.words !== undefined && action.technician) {
-        return { ...state, moreWords: [...state.moreWords, { sas: action.sas, technician: action.technician }] }
+        return {
+          ...state,
+          moreWords: [...state.moreWords, { sas: action.sas, technician: action.technician }],
+        }
       }
       const { wordsOf: _of, ...rest } = state
       return { ...rest, words: action.sas, ...(action.technician ? { wordsOf: action.technician } : {}) }
@@ -67,12 +70,21 @@ export function reduceShareStatus(state: ShareStatus, action: ShareAction): Shar
       return { ...nextWords(state, action.technician), note }
     }
     case 'technician-invited':
-      return { ...state, note: `${person(action.technician)} was invited by ${person(action.by)}` }
+      return {
+        ...state,
+        note: `${short(action.technician)} invited by ${short(action.by)}, to pair with you`,
+      }
     case 'technician-joined':
-      return { ...state, invited: [...state.invited, { name: action.technician.name, email: action.technician.email }] }
+      return {
+        ...state,
+        invited: [...state.invited, { name: action.technician.name, email: action.technician.email }],
+      }
     case 'technician-left': {
       const gone = action.technician.email
-      const next = nextWords({ ...state, moreWords: state.moreWords.filter((w) => w.technician !== gone) }, gone)
+      const next = nextWords(
+        { ...state, moreWords: state.moreWords.filter((w) => w.technician !== gone) },
+        gone,
+      )
       return {
         ...next,
         invited: state.invited.filter((who) => who.email !== gone),
@@ -181,6 +193,7 @@ function statusText(state: ShareStatus, lastTyped: Typist | undefined): string {
   return `${state.technician}${others} · ${watching} · ${typing} · ${last} · ${key}${note}`
 }
 
+const short = (who: { name: string; email: string }) => sanitizeForTerminal(who.name || who.email, 60)
 const person = (who: { name: string; email: string }) =>
   sanitizeForTerminal(who.name ? `${who.name} <${who.email}>` : who.email, 120)
 
@@ -189,7 +202,9 @@ function nextWords(state: ShareStatus, answered: string | undefined): ShareStatu
   if (state.words === undefined || state.wordsOf !== answered) return state
   const { words: _words, wordsOf: _of, ...rest } = state
   const [next, ...more] = state.moreWords
-  return next ? { ...rest, words: next.sas, wordsOf: next.technician, moreWords: more } : { ...rest, moreWords: more }
+  return next
+    ? { ...rest, words: next.sas, wordsOf: next.technician, moreWords: more }
+    : { ...rest, moreWords: more }
 }
 
 function fit(text: string, cols: number): string {

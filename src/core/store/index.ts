@@ -705,7 +705,11 @@ export class Store {
   }
 
   async findInvitationBySecretHash(secretHash: string): Promise<Invitation | undefined> {
-    return this.db.selectFrom('invitations').selectAll().where('secret_hash', '=', secretHash).executeTakeFirst()
+    return this.db
+      .selectFrom('invitations')
+      .selectAll()
+      .where('secret_hash', '=', secretHash)
+      .executeTakeFirst()
   }
 
   /** Moves an invitation on; `from` guards a change that only one state may make. */
