@@ -42,6 +42,7 @@ export async function runHost(options: HostRunOptions): Promise<void> {
         onInterrupt: () => host?.end(signalEnding('SIGINT')),
         onChat: (text) => host?.chat(text) ?? false,
         onWords: (match) => host?.confirmWords(match),
+        onRemove: (email) => host?.remove(email),
       })
     : lineDisplay(options.json, describeHostEvent)
   await holdSession(display, async (onEvent) => {
@@ -85,6 +86,7 @@ async function liveHostView(actions: {
   onInterrupt(): void
   onChat(text: string): boolean
   onWords(match: boolean): void
+  onRemove(email: string): void
 }): Promise<Display<HostEvent>> {
   const [{ HostView }, { createElement, mountView }, { initialHostView, reduceHostView }] = await Promise.all(
     [import('../ui/HostView.js'), import('../ui/render.js'), import('../core/host/view-state.js')],
