@@ -874,6 +874,38 @@ describe('technicians invited into a session (rescue invite)', () => {
     )
   })
 
+  it('lets only the lead invite, and the lead hand the lead to a technician present', async () => {
+    const lead = await pair({ interactive: true, consentTimeoutMs: 10_000 })
+    const { token, leadSessionId, sessionId } = await inviteBob(lead)
+    // Bob is in, but does not lead: he may not invite, nor take the lead himself.
+    await expect(api.invite(gw.url, token, sessionId, ADMIN.email)).rejects.toThrow(
+      /only the lead technician/,
+    )
+    await expect(api.handOverLead(gw.url, token, leadSessionId, ADMIN.email)).rejects.toThrow(
+      /only the lead technician/,
+    )
+    await expect(api.handOverLead(gw.url, gw.token, leadSessionId, 'nobody@acme.example')).rejects.toThrow(
+      /no technician nobody@acme.example/,
+    )
+    await api.handOverLead(gw.url, gw.token, leadSessionId, 'bob@acme.example')
+    await waitFor(
+      () =>
+        lead.events.some((event) => event.event === 'lead-changed' && event.to.email === 'bob@acme.example'),
+      5000,
+      'the end user to be told who leads',
+    )
+    // Now the first technician is the one who may not invite.
+    await expect(api.invite(gw.url, gw.token, leadSessionId, 'bob@acme.example')).rejects.toThrow(
+      /only the lead technician/,
+    )
+    expect(lead.audit()).toContainEqual(
+      expect.objectContaining({ event: 'lead-changed', session: leadSessionId }),
+    )
+    expect((await gw.store.findSession(leadSessionId))?.lead_id).toBe(
+      (await gw.store.findUserByEmail('bob@acme.example'))?.id,
+    )
+  })
+
   it('lets a removed technician back in neither by taking his session again nor by resuming it', async () => {
     const lead = await pair({ interactive: true, consentTimeoutMs: 10_000 })
     const { bob, token, sessionId, leadSessionId } = await inviteBob(lead)
