@@ -120,6 +120,8 @@ export function reduceShareStatus(state: ShareStatus, action: ShareAction): Shar
         ...rest,
         phase: 'ended',
         prompts: [],
+        invited: [],
+        moreWords: [],
         watching: 0,
         typing: 0,
         menu: false,
