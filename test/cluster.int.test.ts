@@ -288,3 +288,65 @@ describe.skipIf(!TEST_PG_URL)('three gateways on one database', () => {
     )
   })
 })
+
+describe.skipIf(!TEST_PG_URL)('an invitation across three gateways', () => {
+  it('invites through gateway A into a session held by C; the end user on B and the invitee on A pair afresh', async () => {
+    const { gateways, stores, token } = await cluster()
+    const [a, b, c] = gateways as [Gateway, Gateway, Gateway]
+    const { oneTimePassword } = await api.admin.addUser(a.url, token, {
+      email: 'bob@acme.example',
+      name: 'Bob',
+      groups: ['admins'],
+    })
+    const bobLogin = await api.login(a.url, {
+      email: 'bob@acme.example',
+      password: oneTimePassword,
+      newPassword: 'another horse battery',
+    })
+    if (!('token' in bobLogin)) throw new Error('bob could not log in')
+    const { pin } = await api.createPin(a.url, token)
+    // The lead comes first, on C: C holds the room, and every link of the end user's (on B) is relayed there.
+    const { technician } = await technicianOn(c.url, { pin }, token)
+    const events: HostEvent[] = []
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-cluster-host-'))
+    const host = await startHost({
+      server: b.url,
+      entry: { pin },
+      interactive: true,
+      confirmWords: true,
+      autoApprove: [],
+      auditFile: path.join(dir, 'audit.jsonl'),
+      onEvent: (event) => events.push(event),
+    })
+    cleanups.push(async () => {
+      host.end()
+      await host.done
+      fs.rmSync(dir, { recursive: true, force: true })
+    })
+    await technician.ssh
+    await waitFor(() => events.some((event) => event.event === 'words-asked'), 5000, 'the words question')
+    host.confirmWords(true)
+    const { sessionId } = events.find((event) => event.event === 'paired') as { sessionId: string }
+
+    // A forwards the invitation to C, which holds the session and tells the end user's side (through B).
+    const invited = await api.invite(a.url, token, sessionId, 'bob@acme.example')
+    expect((await stores[0]!.findInvitation(invited.sessionId))?.state).toBe('waiting')
+    const { technician: bob, events: bobEvents } = await technicianOn(
+      a.url,
+      { sessionId: invited.sessionId },
+      bobLogin.token,
+    )
+    await bob.ssh
+    const asked = () =>
+      events.find((event) => event.event === 'words-asked' && event.technician === 'bob@acme.example') as
+        { sas: string } | undefined
+    await waitFor(() => asked() !== undefined, 5000, "Bob's words asked")
+    const bobPaired = bobEvents.find((event) => event.event === 'paired') as { sas: string }
+    expect(bobPaired.sas).toBe(asked()!.sas)
+    expect((await stores[0]!.findInvitation(invited.sessionId))?.state).toBe('joined')
+    expect((await stores[0]!.findSession(invited.sessionId))?.gateway_id).toBe(c.id)
+    expect(a.rendezvous.openSessions).toBe(0)
+    expect(b.rendezvous.openSessions).toBe(0)
+    expect(c.rendezvous.openSessions).toBe(2)
+  })
+})

@@ -25,7 +25,9 @@ import {
   ViewFrameDecoder,
 } from '../src/core/share/index.js'
 import type { PresentStage } from '../src/core/present/index.js'
-import { startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js'
+import { WebSocket } from 'ws'
+import { api } from '../src/core/client/index.js'
+import { ADMIN, startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js'
 
 type RequestEvent = Extract<HostEvent, { event: 'consent-request' }>
 type DecisionEvent = Extract<HostEvent, { event: 'consent-decision' }>
@@ -1139,6 +1141,152 @@ describe('a technician client altered by the test, presenting its terminal', () 
     expect(presents).toHaveLength(2)
     expect(entries).toContainEqual(
       expect.objectContaining({ event: 'stopped-watching', channel: presents[0]!.channel }),
+    )
+  })
+})
+
+describe('technicians invited into a session (rescue invite)', () => {
+  /** Bob, a second technician in the admins group, logged in: his token. */
+  async function bobToken(): Promise<string> {
+    const { oneTimePassword } = await api.admin.addUser(gw.url, gw.token, {
+      email: 'bob@acme.example',
+      name: 'Bob Jones',
+      groups: ['admins'],
+    })
+    const login = await api.login(gw.url, {
+      email: 'bob@acme.example',
+      password: oneTimePassword,
+      newPassword: 'another horse battery',
+    })
+    if (!('token' in login)) throw new Error('bob could not log in')
+    return login.token
+  }
+
+  /** The lead invites Bob; Bob pairs in his own session and the end user confirms his words. */
+  async function inviteBob(lead: Awaited<ReturnType<typeof pair>>) {
+    const token = await bobToken()
+    const paired = lead.events.find((event) => event.event === 'paired')
+    if (paired?.event !== 'paired') throw new Error('the lead is not paired')
+    const invited = await api.invite(gw.url, gw.token, paired.sessionId, 'bob@acme.example')
+    expect(invited.sessionId).not.toBe(paired.sessionId)
+    const bob = await startTechnician({
+      server: gw.url,
+      entry: { sessionId: invited.sessionId },
+      token,
+      onEvent: () => {},
+    })
+    teardowns.push(async () => {
+      bob.session.end()
+      await within(bob.session.done, 5000, "bob's session to end")
+    })
+    const client = await within(bob.ssh, 10_000, "Bob's SSH to come up")
+    const asked = () =>
+      lead.events.find((event) => event.event === 'words-asked' && event.technician === 'bob@acme.example')
+    await waitFor(() => asked() !== undefined, 5000, "the end user asked about Bob's words")
+    lead.host.confirmWords(true)
+    await within(bob.words, 5000, "Bob's words to be confirmed")
+    return { bob, client, token, sessionId: invited.sessionId, leadSessionId: paired.sessionId }
+  }
+
+  it("gives an invited technician none of the lead's grants: asked again, in his name, and denied", async () => {
+    const lead = await pair({ interactive: true, consentTimeoutMs: 10_000 })
+    const granted = path.join(dir, 'granted-to-the-lead')
+    const first = attempt<ClientChannel>((cb) => lead.client.exec(touch(granted), cb), 'the lead exec', 8000)
+    lead.host.answer((await lead.nthRequest(1)).id, 'session')
+    const channel = await first
+    if (channel instanceof Error) throw channel
+    await drain(channel)
+    expect(fs.existsSync(granted)).toBe(true)
+
+    const { client, sessionId } = await inviteBob(lead)
+    const marker = path.join(dir, 'bob-used-the-lead-grant')
+    const bobs = attempt<ClientChannel>((cb) => client.exec(touch(marker), cb), "Bob's exec", 8000)
+    const asked = await lead.nthRequest(2)
+    expect(asked).toMatchObject({ permission: 'exec', technician: 'Bob Jones', detail: touch(marker) })
+    lead.host.answer(asked.id, 'deny')
+    expect(await bobs).toBeInstanceOf(Error)
+    expect(fs.existsSync(marker)).toBe(false)
+
+    const entries = lead.audit()
+    const bobsRequest = auditRequests(entries, 'exec').find((entry) => entry.detail === touch(marker))
+    expect(bobsRequest).toMatchObject({ session: sessionId, technician: 'Bob Jones' })
+    expect(auditDecision(entries, bobsRequest!.id)).toMatchObject({ decision: 'deny', by: 'end-user' })
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        event: 'session-start',
+        session: sessionId,
+        technician: expect.objectContaining({ email: 'bob@acme.example' }),
+        invitedBy: expect.objectContaining({ email: ADMIN.email }),
+      }),
+    )
+  })
+
+  it('lets only the lead invite, and the lead hand the lead to a technician present', async () => {
+    const lead = await pair({ interactive: true, consentTimeoutMs: 10_000 })
+    const { token, leadSessionId, sessionId } = await inviteBob(lead)
+    // Bob is in, but does not lead: he may not invite, nor take the lead himself.
+    await expect(api.invite(gw.url, token, sessionId, ADMIN.email)).rejects.toThrow(
+      /only the lead technician/,
+    )
+    await expect(api.handOverLead(gw.url, token, leadSessionId, ADMIN.email)).rejects.toThrow(
+      /only the lead technician/,
+    )
+    await expect(api.handOverLead(gw.url, gw.token, leadSessionId, 'nobody@acme.example')).rejects.toThrow(
+      /no technician nobody@acme.example/,
+    )
+    await api.handOverLead(gw.url, gw.token, leadSessionId, 'bob@acme.example')
+    await waitFor(
+      () =>
+        lead.events.some((event) => event.event === 'lead-changed' && event.to.email === 'bob@acme.example'),
+      5000,
+      'the end user to be told who leads',
+    )
+    // Now the first technician is the one who may not invite.
+    await expect(api.invite(gw.url, gw.token, leadSessionId, 'bob@acme.example')).rejects.toThrow(
+      /only the lead technician/,
+    )
+    expect(lead.audit()).toContainEqual(
+      expect.objectContaining({ event: 'lead-changed', session: leadSessionId }),
+    )
+    expect((await gw.store.findSession(leadSessionId))?.lead_id).toBe(
+      (await gw.store.findUserByEmail('bob@acme.example'))?.id,
+    )
+  })
+
+  it('lets a removed technician back in neither by taking his session again nor by resuming it', async () => {
+    const lead = await pair({ interactive: true, consentTimeoutMs: 10_000 })
+    const { bob, token, sessionId, leadSessionId } = await inviteBob(lead)
+    expect(lead.host.remove('bob@acme.example')).toBe(true)
+    const ended = await within(bob.session.done, 5000, "Bob's session to end")
+    expect(ended).toMatchObject({ by: 'host', reason: 'the end user removed you from the session' })
+
+    await expect(
+      startTechnician({ server: gw.url, entry: { sessionId }, token, onEvent: () => {} }),
+    ).rejects.toThrow(/removed you from this session/)
+    const resumed = await new Promise<number>((resolve, reject) => {
+      const socket = new WebSocket(`${gw.url.replace('http', 'ws')}/v1/ws/technician`, {
+        headers: { authorization: `Bearer ${token}`, 'rescue-resume': sessionId },
+      })
+      socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0))
+      socket.on('open', () => reject(new Error('the gateway let a removed technician resume')))
+      socket.on('error', () => {})
+    })
+    expect(resumed).toBe(403)
+
+    // The end user's session with the lead goes on; the log says who did what.
+    const still = attempt<ClientChannel>((cb) => lead.client.exec('true', cb), 'the lead exec after', 8000)
+    lead.host.answer((await lead.nthRequest(1)).id, 'once')
+    expect(await still).not.toBeInstanceOf(Error)
+    const events = await gw.store.listSessionEvents(sessionId)
+    expect(events.filter((event) => event.event === 'rejoin-refused')).toHaveLength(2)
+    expect((await gw.store.findInvitation(sessionId))?.state).toBe('removed')
+    expect((await gw.store.listSessionEvents(leadSessionId)).map((event) => event.event)).toContain('invited')
+    expect(lead.audit()).toContainEqual(
+      expect.objectContaining({
+        event: 'technician-removed',
+        session: sessionId,
+        technician: expect.objectContaining({ email: 'bob@acme.example' }),
+      }),
     )
   })
 })

@@ -97,6 +97,7 @@ export async function runHost(options: HostRunOptions): Promise<void> {
         onChat: (text) => host?.chat(text) ?? false,
         onWords: (match) => host?.confirmWords(match),
         onStage: (made) => (stage = made),
+        onRemove: (email) => host?.remove(email),
       })
     : lineDisplay(options.json, describeHostEvent)
   await holdSession(display, async (onEvent) => {
@@ -165,6 +166,7 @@ async function liveHostView(actions: {
   onChat(text: string): boolean
   onWords(match: boolean): void
   onStage(stage: PresentStageOnTerminal): void
+  onRemove(email: string): void
 }): Promise<Display<HostEvent>> {
   const [{ HostView }, { createElement, mountView }, { initialHostView, reduceHostView }, { presentStage }] =
     await Promise.all([

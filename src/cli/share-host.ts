@@ -66,6 +66,9 @@ export async function startShareScreen(): Promise<ShareScreen> {
       return host?.answer(prompt.id, decisions[key])
     }
     if (key === 'r') return host?.revoke()
+    // 1-9: remove that invited technician, as numbered on the status line.
+    const invited = /^[1-9]$/.test(key) ? state.invited[Number(key) - 1] : undefined
+    if (invited) return host?.remove(invited.email)
     if (key === 'q') return host?.end()
     if (key === MENU_KEY) share.typeLocal(MENU_KEY)
   }

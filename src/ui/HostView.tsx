@@ -29,6 +29,8 @@ export interface HostViewProps {
   onChat?(text: string): void
   /** The end user's answer to "do the security words match?": `y` true, `n` false. */
   onWords?(match: boolean): void
+  /** `1`-`9`: remove that invited technician (rescue invite), as numbered on screen. */
+  onRemove?(email: string): void
 }
 
 const decisionKeys: Record<string, Decision> = { a: 'once', s: 'session', f: 'folder', d: 'deny' }
@@ -61,6 +63,7 @@ export function HostView({
   onCancelEnd,
   onChat,
   onWords,
+  onRemove,
 }: HostViewProps) {
   const [draft, setDraftState] = useState<string | undefined>(undefined)
   // Keys can arrive faster than React re-renders the input handler: the ref is always current.
@@ -132,6 +135,10 @@ export function HostView({
       if (input === 'c' && onChat && state.phase === 'connected') setDraft('')
       else if (input === 'r') onRevoke()
       else if (input === 'q') onConfirmEnd()
+      else if (/^[1-9]$/.test(input)) {
+        const invited = Object.keys(state.joining ?? {})[Number(input) - 1]
+        if (invited) onRemove?.(invited)
+      }
     },
     // Without raw mode there are no key presses to read; the command falls back to its flags.
     { isActive: isRawModeSupported },
@@ -141,6 +148,13 @@ export function HostView({
     <Box flexDirection="column" paddingX={1}>
       <Text dimColor>rescue · you are sharing this computer</Text>
       <ConnectionLine state={state} now={now} />
+      {state.phase === 'connected' && Object.keys(state.joining ?? {}).length > 0 && (
+        <Text>
+          {`also here (invited): ${Object.values(state.joining ?? {})
+            .map((joined, index) => `[${index + 1}] ${joined.technician.name} <${joined.technician.email}>`)
+            .join('  ')}   the number removes them`}
+        </Text>
+      )}
       {state.phase === 'connected' && state.link && <LinkStatus link={state.link} role="host" now={now} />}
       {state.phase === 'connected' && state.recorded && (
         <Text color="red">

@@ -29,6 +29,8 @@ export type AuditAction =
   | 'tokens.create'
   | 'tokens.revoke'
   | 'sessions.transfer'
+  | 'sessions.invite'
+  | 'sessions.lead'
   | 'channels.create'
   | 'channels.revoke'
   | 'login.rate-limited'

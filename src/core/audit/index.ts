@@ -30,6 +30,9 @@ export type AuditRecord = (
       sas: string
       /** With --trust: the technician as the organisation's key vouches by signature. */
       verified?: VerifiedTechnician
+      /** An invited technician's session: the one they were invited into, and by whom. */
+      invitedInto?: string
+      invitedBy?: TechnicianIdentity
     }
   | { event: 'session-end'; by: EndedBy; reason: string; code?: ErrorCode }
   /** The technician handed the session to another; every grant was revoked. */
@@ -162,6 +165,8 @@ const common = { time: z.iso.datetime({ offset: true }), session: z.string().min
 const channelKind = z.enum(['shell', 'exec', 'sftp', 'view', 'control', 'present'])
 const channelNumber = z.number().int().nonnegative()
 
+const identitySchema = z.object({ name: z.string(), email: z.string(), organisation: z.string() })
+
 const auditEntrySchema = z.discriminatedUnion('event', [
   z.object({
     ...common,
@@ -178,6 +183,8 @@ const auditEntrySchema = z.discriminatedUnion('event', [
         validUntil: z.string(),
       })
       .optional(),
+    invitedInto: z.string().optional(),
+    invitedBy: identitySchema.optional(),
   }),
   z.object({
     ...common,
@@ -264,7 +271,40 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     text: z.string(),
   }),
   z.object({ ...common, event: z.literal('auto-approve'), permissions: z.array(z.enum(permissions)) }),
-  z.object({ ...common, event: z.literal('words-confirmed'), by: z.literal('end-user') }),
+  z.object({
+    ...common,
+    event: z.literal('words-confirmed'),
+    by: z.literal('end-user'),
+    technician: z.string().optional(),
+  }),
+  z.object({
+    ...common,
+    event: z.literal('words-rejected'),
+    by: z.enum(['end-user', 'timeout']),
+    technician: z.string().optional(),
+  }),
+  z.object({
+    ...common,
+    event: z.literal('technician-invited'),
+    technician: identitySchema,
+    by: identitySchema,
+  }),
+  z.object({ ...common, event: z.literal('technician-joined'), technician: identitySchema, sas: z.string() }),
+  z.object({ ...common, event: z.literal('technician-removed'), technician: identitySchema }),
+  z.object({
+    ...common,
+    event: z.literal('technician-left'),
+    technician: identitySchema,
+    removed: z.boolean(),
+    reason: z.string(),
+  }),
+  z.object({ ...common, event: z.literal('lead-changed'), to: identitySchema }),
+  z.object({
+    ...common,
+    event: z.literal('invitation-refused'),
+    technician: identitySchema,
+    reason: z.string(),
+  }),
   z.object({
     ...common,
     event: z.literal('reboot-scheduled'),
@@ -273,7 +313,6 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     command: z.string(),
   }),
   z.object({ ...common, event: z.literal('session-rejoined'), technician: z.string() }),
-  z.object({ ...common, event: z.literal('words-rejected'), by: z.enum(['end-user', 'timeout']) }),
   z.object({ ...common, event: z.literal('trust-gateway'), permissions: z.array(z.enum(permissions)) }),
   z.object({
     ...common,

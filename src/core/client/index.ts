@@ -12,6 +12,7 @@ import {
   MAX_FRAME_BYTES,
   PIN_HEADER,
   RESUME_HEADER,
+  INVITATION_HEADER,
   SESSION_HEADER,
   WS_PATH,
   type Entry,
@@ -293,6 +294,22 @@ export const api = {
       { to },
       token,
     ),
+  invite: (server: string, token: string, sessionId: string, to: string) =>
+    request<{ sessionId: string; to: TechnicianIdentity }>(
+      server,
+      'POST',
+      `/v1/sessions/${encodeURIComponent(sessionId)}/invitations`,
+      { to },
+      token,
+    ),
+  handOverLead: (server: string, token: string, sessionId: string, to: string) =>
+    request<{ sessionId: string; lead: TechnicianIdentity }>(
+      server,
+      'POST',
+      `/v1/sessions/${encodeURIComponent(sessionId)}/lead`,
+      { to },
+      token,
+    ),
   queue: (server: string, token: string) =>
     request<{ sessions: QueuedSession[] }>(server, 'GET', '/v1/queue', undefined, token),
   createPin: (server: string, token: string, ttlSeconds?: number) =>
@@ -461,6 +478,7 @@ function entryHeaders(entry: Entry): Record<string, string> {
   if ('pin' in entry) return { [PIN_HEADER]: entry.pin }
   if ('channelSecret' in entry) return { [CHANNEL_LINK_HEADER]: entry.channelSecret }
   if ('resume' in entry) return { [RESUME_HEADER]: entry.resume }
+  if ('invitation' in entry) return { [INVITATION_HEADER]: entry.invitation }
   return { [SESSION_HEADER]: entry.sessionId }
 }
 

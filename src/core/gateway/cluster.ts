@@ -30,7 +30,7 @@ const TICKET_TTL_MS = 30_000
 /** What the holder needs to seat a client another gateway already admitted. */
 const ticketSchema = z.object({
   role: z.enum(['host', 'technician']),
-  via: z.enum(['pin', 'queue', 'resume']),
+  via: z.enum(['pin', 'queue', 'resume', 'invite']),
   address: z.string().max(100),
   pinId: z.string().max(64).optional(),
   sessionId: z.string().max(64).optional(),
@@ -131,7 +131,7 @@ export class Cluster {
       if (!row || holder === null || holder === this.id) return { kind: 'local' }
       const remote = await this.relayTo(holder, admission)
       if (remote) return remote
-      if (admission.via === 'queue') {
+      if (admission.via === 'queue' || admission.via === 'invite') {
         throw new UserError(
           'failure',
           'no such session is waiting',
@@ -178,7 +178,7 @@ export class Cluster {
       ...(admission.via === 'queue'
         ? { sessionId: admission.sessionId, technicianId: admission.technician.id }
         : {}),
-      ...(admission.via === 'resume' ? { sessionId: admission.sessionId } : {}),
+      ...(admission.via === 'resume' || admission.via === 'invite' ? { sessionId: admission.sessionId } : {}),
     }
     const body = Buffer.from(JSON.stringify(ticket)).toString('base64url')
     return `${body}.${this.sign(body)}`

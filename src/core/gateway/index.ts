@@ -17,6 +17,7 @@ import { LogCipher } from './log-cipher.js'
 import {
   CHANNEL_HEADER,
   RESUME_HEADER,
+  INVITATION_HEADER,
   CHANNEL_LINK_HEADER,
   MAX_FRAME_BYTES,
   PIN_HEADER,
@@ -36,6 +37,7 @@ import {
   type Ticket,
   type Upstream,
 } from './cluster.js'
+import { hashToken } from '../accounts/token.js'
 import * as accounts from '../accounts/index.js'
 import { BugError, toErrorBody, UserError, type ErrorCode } from '../errors.js'
 import { isPinForm, newId } from '../ids.js'
@@ -137,6 +139,8 @@ const alreadyTaken = () =>
   )
 
 const transferBody = z.object({ to: z.string().min(3).max(320) })
+/** Who an invitation or a hand-over of the lead is for. */
+const technicianBody = z.object({ to: z.string().min(3).max(320) })
 const checkBody = z.object({ permissions: z.array(z.enum(permissions)).min(1).max(permissions.length) })
 
 /** Starts a gateway and resolves once it listens. */
@@ -320,6 +324,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (role === 'host') {
       const secret = request.headers[CHANNEL_LINK_HEADER]
       if (typeof secret === 'string') return admitToChannel(secret, address)
+      const invitation = request.headers[INVITATION_HEADER]
+      if (typeof invitation === 'string') return admitInvitation(invitation, address)
       if (typeof request.headers[CHANNEL_HEADER] === 'string') {
         throw new UserError(
           'pinInvalid',
@@ -331,6 +337,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const technician =
       role === 'technician' ? await accounts.authenticate(store, bearer(request), { address }) : undefined
     const resume = request.headers[RESUME_HEADER]
+    if (technician && typeof resume === 'string') await refuseRemoved(resume, technician, address)
     if (typeof resume === 'string') {
       const retryAfter = await wrongPins.retryAfterSeconds(address)
       if (retryAfter !== undefined) {
@@ -346,7 +353,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
     }
     const sessionId = request.headers[SESSION_HEADER]
-    if (technician && typeof sessionId === 'string') return takeFromQueue(sessionId, technician, address)
+    if (technician && typeof sessionId === 'string') {
+      await refuseRemoved(sessionId, technician, address)
+      return takeFromQueue(sessionId, technician, address)
+    }
     return admitWithPin(request.headers[PIN_HEADER], role, technician, address)
   }
 
@@ -422,6 +432,38 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     admitEndUser(address, link.group)
     await store.touchChannelLink(link.linkId, new Date().toISOString())
     return { role: 'host', via: 'channel', channel: link.group, address }
+  }
+
+  /** The end user's side joins an invited technician's session with the secret its gateway link brought. */
+  const admitInvitation = async (secret: string, address: string): Promise<Admission> => {
+    const retryAfter = await wrongLinks.retryAfterSeconds(address)
+    if (retryAfter !== undefined)
+      throw new RateLimitedError('too many refused attempts from this address', retryAfter)
+    const invitation = await store.findInvitationBySecretHash(hashToken(secret))
+    if (!invitation || invitation.state !== 'waiting' || Date.parse(invitation.expires_at) <= Date.now()) {
+      await wrongLinks.record(address)
+      throw new UserError('failure', 'no such invitation is waiting')
+    }
+    return { role: 'host', via: 'invite', sessionId: invitation.id, address }
+  }
+
+  /**
+   * A technician the end user removed, trying to come back into the session they were removed
+   * from (taking it again, or resuming it): refused, and the refusal goes to the session's log.
+   */
+  const refuseRemoved = async (sessionId: string, technician: UserWithOrganisation, address: string) => {
+    if (!/^[a-z0-9]{1,64}$/.test(sessionId)) return
+    const invitation = await store.findInvitation(sessionId)
+    if (invitation?.state !== 'removed' || invitation.to_id !== technician.id) return
+    await rendezvous.recordAfterEnd(sessionId, 'rejoin-refused', 'technician')
+    options.onLog?.(
+      `session ${sessionId}: refused ${technician.email} (${address}): the end user removed them`,
+    )
+    throw new UserError(
+      'forbidden',
+      'the end user removed you from this session',
+      'ask the lead technician to invite you again',
+    )
   }
 
   /** A session whose end user waits on another live gateway of this database. */
@@ -548,6 +590,77 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return { sessionId, to: accounts.identityOf(target) }
   })
 
+  /**
+   * The other technician of a request about a live session (an invitation, the lead): someone
+   * else, known. The policy rule: both the asker's groups and theirs allow `transfer`, as for
+   * handing a session over (an invitation hands part of it), so no new permission is needed.
+   */
+  const otherTechnician = async (
+    principal: Awaited<ReturnType<typeof accounts.authenticateCall>>,
+    to: string,
+    what: string,
+  ): Promise<UserWithOrganisation> => {
+    const target = await store.findUserByEmail(to.trim().toLowerCase())
+    if (target?.id === principal.user.id) throw new UserError('usage', `you cannot ${what} yourself`)
+    if (!target || target.kind !== 'person') {
+      throw new UserError(
+        'usage',
+        `no technician ${sanitizeForTerminal(to, 100)}`,
+        'check the address (rescue admin users list)',
+      )
+    }
+    if (!principal.policy.permissions.includes('transfer')) {
+      throw new UserError(
+        'forbidden',
+        `your groups do not allow you to ${what} others (transfer)`,
+        'ask an admin of your group',
+      )
+    }
+    if (!(await accounts.effectivePolicy(store, target.id)).permissions.includes('transfer')) {
+      throw new UserError(
+        'forbidden',
+        `${target.email}'s groups do not allow joining others' sessions (transfer)`,
+      )
+    }
+    return target
+  }
+
+  app.post('/v1/sessions/:sessionId/invitations', async (request) => {
+    const principal = await accounts.authenticateCall(store, bearer(request), {
+      address: clientAddress(request),
+    })
+    const { sessionId } = request.params as { sessionId: string }
+    const { to } = parse(technicianBody, request.body)
+    const target = await otherTechnician(principal, to, 'invite')
+    const invitee = await rendezvous.invite(rendezvous.leadSessionOf(sessionId), principal.user, target)
+    await accounts.recordAudit(store, {
+      actor: principal.name,
+      action: 'sessions.invite',
+      target: sessionId,
+      after: { to: target.email, session: invitee },
+      address: clientAddress(request),
+    })
+    return { sessionId: invitee, to: accounts.identityOf(target) }
+  })
+
+  app.post('/v1/sessions/:sessionId/lead', async (request) => {
+    const principal = await accounts.authenticateCall(store, bearer(request), {
+      address: clientAddress(request),
+    })
+    const { sessionId } = request.params as { sessionId: string }
+    const { to } = parse(technicianBody, request.body)
+    const target = await otherTechnician(principal, to, 'hand the lead to')
+    await rendezvous.handOverLead(rendezvous.leadSessionOf(sessionId), principal.user, target)
+    await accounts.recordAudit(store, {
+      actor: principal.name,
+      action: 'sessions.lead',
+      target: sessionId,
+      after: { to: target.email },
+      address: clientAddress(request),
+    })
+    return { sessionId, lead: accounts.identityOf(target) }
+  })
+
   app.get('/v1/queue', async (request) => {
     const { user } = await accounts.authenticateCall(store, bearer(request), {
       address: clientAddress(request),
@@ -586,6 +699,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         address,
         ...(technician ? { technicianId: technician.id } : {}),
       }
+    }
+    if (ticket.via === 'invite') {
+      const invitation = await store.findInvitation(ticket.sessionId ?? '')
+      const row = invitation && (await store.findSession(invitation.id))
+      if (invitation?.state !== 'waiting' || !row || row.gateway_id !== gatewayId) {
+        throw new UserError('failure', 'no such invitation is waiting')
+      }
+      return { role: 'host', via: 'invite', sessionId: invitation.id, address }
     }
     if (!technician) throw new UserError('forbidden', 'no such technician')
     if (ticket.via === 'queue') {

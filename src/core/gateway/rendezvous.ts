@@ -29,6 +29,7 @@ import { relayOneWay, type RelayEnd, type RelayStats } from './relay.js'
 import { identityOf } from '../accounts/index.js'
 import { UserError } from '../errors.js'
 import { newId } from '../ids.js'
+import { hashToken, newToken } from '../accounts/token.js'
 import type { Group, Pin, SessionRow, Store, UserWithOrganisation } from '../store/index.js'
 import type { SessionEventsTable } from '../store/schema.js'
 import { resumeNonce, verifyResume } from '../transport/resume-proof.js'
@@ -46,6 +47,8 @@ export type Admission =
   | { role: 'host'; address: string; via: 'channel'; channel: Group }
   /** A technician who took a waiting session from a queue (the store's take already succeeded). */
   | { role: 'technician'; address: string; via: 'queue'; sessionId: string; technician: UserWithOrganisation }
+  /** The end user's side joining the session of a technician invited into theirs (the gateway checked its secret). */
+  | { role: 'host'; address: string; via: 'invite'; sessionId: string }
   /** A paired side coming back after its link dropped; it must still prove it (a signed challenge). */
   | { role: Role; address: string; via: 'resume'; sessionId: string; technicianId?: string }
 
@@ -99,6 +102,14 @@ interface Room {
   rebootGraceMs?: number
   /** The host went away to restart; its return starts a new SSH (`resumed` with `restarted`). */
   restarting?: boolean
+  /** A session of its own for a technician invited into `parentId` (rescue invite), by `from`. */
+  invitation?: { parentId: string; from: UserWithOrganisation }
+  /** Who leads the session when the lead was handed over; else its technician. */
+  leadId?: string
+  /** The end user removed the invited technician of this room: their invitation is over for good. */
+  removed?: boolean
+  /** Rebuilt from the store (restoreRoom): it may be an invited technician's, unknown to this room. */
+  restored?: boolean
 }
 
 /** How long a gateway holds a dropped side at most, whatever the sides ask for. */
@@ -115,6 +126,8 @@ function isLinkDrop(code: number): boolean {
 
 /** How long a transferred session waits for its new technician. */
 export const TRANSFER_WAIT_MS = 10 * 60 * 1000
+/** How long an invitation waits for the invited technician. */
+export const INVITATION_WAIT_MS = 10 * 60 * 1000
 
 export interface RendezvousOptions {
   store: Store
@@ -155,6 +168,8 @@ export function endedByClose(role: Role, code: number): EndedMessage {
       return { type: 'ended', by: role, reason: WORDS_MISMATCH, code: 'pairingFailed' }
     case CloseCode.wordsUnconfirmed:
       return { type: 'ended', by: role, reason: WORDS_UNCONFIRMED, code: 'pairingFailed' }
+    case CloseCode.removed:
+      return { type: 'ended', by: role, reason: 'the end user removed you from the session' }
     case CloseCode.untrusted:
       return {
         type: 'ended',
@@ -200,7 +215,9 @@ export class Rendezvous {
   /** A session whose end user waits and no technician has joined: what a queue offers. */
   waitingSession(sessionId: string): { channelId?: string; ownerId?: string } | undefined {
     const room = [...this.rooms.values()].find((candidate) => candidate.sessionId === sessionId)
-    if (!room || !isWaiting(room)) return undefined
+    // An invited technician may come before the end user's side has joined; they wait for it.
+    const invited = room?.invitation && !room.ended && !room.paired && !room.peers.technician
+    if (!room || !(isWaiting(room) || invited)) return undefined
     return {
       ...(room.channel ? { channelId: room.channel.id } : {}),
       // A PIN session, or one transferred to someone: theirs alone.
@@ -306,7 +323,8 @@ export class Rendezvous {
       sessionId: room.sessionId,
       expiresAt: room.expiresAt,
       heartbeatMs: this.options.heartbeatMs,
-      via: admission.via,
+      // The end user's side of an invitation comes in as if taking a queued session (it is one).
+      via: admission.via === 'invite' ? 'queue' : admission.via,
       ...(room.channel ? { channel: room.channel.name } : {}),
     })
     if (room.peers.host && room.peers.technician)
@@ -368,6 +386,7 @@ export class Rendezvous {
     const again = this.roomOf(sessionId)
     if (again) return again
     const room = this.newRoom(row, technician)
+    if (row.lead_id) room.leadId = row.lead_id
     for (const role of ['host', 'technician'] as const) this.holdLost(room, role)
     this.options.onLog?.(`session ${sessionId}: restored from the store, waiting for both sides to resume`)
     return room
@@ -391,6 +410,7 @@ export class Rendezvous {
       },
       graceMs: {},
       lost: {},
+      restored: true,
     }
     this.rooms.set(room.key, room)
     return room
@@ -533,8 +553,9 @@ export class Rendezvous {
 
   /** The room this admission goes to: found, or made for the first of a PIN's peers or a queue's end user. */
   private roomFor(admission: Exclude<Admission, { via: 'resume' }>): Room | undefined {
-    if (admission.via === 'queue') {
-      return [...this.rooms.values()].find((room) => room.sessionId === admission.sessionId)
+    if (admission.via === 'queue' || admission.via === 'invite') {
+      const room = this.roomOf(admission.sessionId)
+      return admission.via === 'invite' && !room?.invitation ? undefined : room
     }
     const key = admission.via === 'pin' ? `pin:${admission.pin.id}` : ''
     const existing = key ? this.rooms.get(key) : undefined
@@ -610,6 +631,7 @@ export class Rendezvous {
     clearTimeout(room.expiry)
     room.paired = true
     room.wasPaired = true
+    if (room.invitation) await this.options.store.setInvitationState(room.sessionId, 'joined', 'waiting')
     delete room.transferredFrom
     await room.logged
     await this.options.store.updateSession(room.sessionId, {
@@ -758,6 +780,162 @@ export class Rendezvous {
     this.options.onLog?.(`session ${sessionId}: transferred from ${from.email} to ${to.email}`)
   }
 
+  /** Logs something the gateway refused about a session that is over (it has no room left). */
+  async recordAfterEnd(sessionId: string, event: string, kind: Role): Promise<void> {
+    const { store } = this.options
+    const seq = (await store.listSessionEvents(sessionId)).length + 1
+    await store.insertSessionEvent({
+      id: newId(),
+      session_id: sessionId,
+      seq,
+      at: new Date().toISOString(),
+      source: 'gateway',
+      event,
+      kind,
+      allowed: 0,
+      detail: null,
+    })
+  }
+
+  /** The session `sessionId` belongs to: the one its technician was invited into, or itself. */
+  leadSessionOf(sessionId: string): string {
+    return this.roomOf(sessionId)?.invitation?.parentId ?? sessionId
+  }
+
+  /** The live, paired session `sessionId` led by `lead`, or a UserError saying why not. */
+  private ledBy(sessionId: string, lead: UserWithOrganisation): Room {
+    const room = this.roomOf(sessionId)
+    if (!room || room.ended || !room.paired || room.invitation) {
+      throw new UserError(
+        'failure',
+        `no live session ${sessionId} of yours`,
+        'rescue connect prints the session id',
+      )
+    }
+    const present = this.present(room).some((user) => user.id === lead.id)
+    if (!present)
+      throw new UserError(
+        'failure',
+        `no live session ${sessionId} of yours`,
+        'rescue connect prints the session id',
+      )
+    if ((room.leadId ?? room.technician?.id) !== lead.id) {
+      throw new UserError(
+        'forbidden',
+        'only the lead technician of this session may do that',
+        'ask the lead to hand the lead over (rescue lead)',
+      )
+    }
+    return room
+  }
+
+  /** The technicians in a session now: its own, and those invited who paired and were not removed. */
+  private present(room: Room): UserWithOrganisation[] {
+    const invited = [...this.rooms.values()].filter(
+      (child) => child.invitation?.parentId === room.sessionId && child.paired && !child.ended,
+    )
+    return [room.technician, ...invited.map((child) => child.technician)].filter(
+      (user): user is UserWithOrganisation => user !== undefined,
+    )
+  }
+
+  /**
+   * The lead invites `to` into the session: a session of their own waits for them (in their
+   * queue) and for the end user's side, which is told over its link (with the secret it joins
+   * with) and pairs afresh with them, words and all. Returns the invitee's session id.
+   */
+  async invite(sessionId: string, lead: UserWithOrganisation, to: UserWithOrganisation): Promise<string> {
+    const room = this.ledBy(sessionId, lead)
+    const waiting = [...this.rooms.values()].some(
+      (child) =>
+        child.invitation?.parentId === room.sessionId && !child.ended && child.technician?.id === to.id,
+    )
+    if (waiting || room.technician?.id === to.id) {
+      throw new UserError('conflict', `${to.email} is already in this session, or invited to it`)
+    }
+    const host = room.peers.host
+    if (!host) throw new UserError('failure', "the end user's link is down", 'try again once it is back')
+    const childId = newId()
+    const secret = newToken()
+    const now = new Date()
+    const expiresAt = new Date(now.getTime() + INVITATION_WAIT_MS).toISOString()
+    const child: Room = {
+      sessionId: childId,
+      key: `session:${childId}`,
+      technician: to,
+      invitation: { parentId: room.sessionId, from: lead },
+      expiresAt,
+      peers: {},
+      paired: false,
+      reports: 0,
+      ended: false,
+      resumeKeys: {},
+      graceMs: {},
+      lost: {},
+      expiry: setTimeout(
+        () =>
+          void this.end(child, {
+            type: 'ended',
+            by: 'gateway',
+            reason: `${to.email} did not join in time`,
+            code: 'failure',
+          }).catch(this.logError),
+        INVITATION_WAIT_MS,
+      ),
+      logged: Promise.resolve(),
+    }
+    const { store } = this.options
+    await store.insertSession({
+      id: childId,
+      pin_id: null,
+      technician_id: to.id,
+      channel_id: null,
+      taken_by: null,
+      created_at: now.toISOString(),
+      paired_at: null,
+      ended_at: null,
+      ended_by: null,
+      end_reason: null,
+      host_address: host.address,
+      technician_address: null,
+      gateway_id: this.options.gatewayId,
+    })
+    await store.insertInvitation({
+      id: childId,
+      session_id: room.sessionId,
+      from_id: lead.id,
+      to_id: to.id,
+      secret_hash: hashToken(secret),
+      created_at: now.toISOString(),
+      expires_at: expiresAt,
+      state: 'waiting',
+    })
+    this.rooms.set(child.key, child)
+    this.logEvent(room, 'invited', 'technician')
+    send(host.socket, {
+      type: 'invited',
+      sessionId: childId,
+      secret,
+      to: identityOf(to),
+      by: identityOf(lead),
+    })
+    this.options.onLog?.(`session ${room.sessionId}: ${lead.email} invited ${to.email} (session ${childId})`)
+    return childId
+  }
+
+  /** The lead hands the lead to another technician present in the session; the end user is told. */
+  async handOverLead(sessionId: string, lead: UserWithOrganisation, to: UserWithOrganisation): Promise<void> {
+    const room = this.ledBy(sessionId, lead)
+    if (!this.present(room).some((user) => user.id === to.id)) {
+      throw new UserError('usage', `${to.email} is not in this session`, 'invite them first (rescue invite)')
+    }
+    room.leadId = to.id
+    await this.options.store.updateSession(room.sessionId, { lead_id: to.id })
+    if (room.peers.host) send(room.peers.host.socket, { type: 'lead', to: identityOf(to) })
+    this.logEvent(room, 'lead', 'technician')
+    this.options.onLog?.(`session ${room.sessionId}: ${lead.email} handed the lead to ${to.email}`)
+  }
+
   private async onClose(room: Room, peer: Peer, code: number): Promise<void> {
     clearInterval(peer.heartbeat)
     // A technician let go by a transfer is no longer this room's.
@@ -765,6 +943,10 @@ export class Rendezvous {
     const leaver = roleName[peer.role]
     if (!room.paired) {
       delete room.peers[peer.role]
+      // The end user's side is the invitation's only way in: gone, the invited technician cannot pair.
+      if (room.invitation && peer.role === 'host') {
+        return this.end(room, { type: 'ended', by: 'host', reason: "the end user's side did not let you in" })
+      }
       if (!room.peers.host && !room.peers.technician) {
         await this.end(room, { type: 'ended', by: peer.role, reason: `the ${leaver} left before pairing` })
       }
@@ -776,6 +958,7 @@ export class Rendezvous {
       room.restarting = true
       return this.linkDropped(room, peer)
     }
+    if (code === CloseCode.removed && peer.role === 'host') room.removed = true
     await this.end(room, endedByClose(peer.role, code))
   }
 
@@ -825,6 +1008,17 @@ export class Rendezvous {
       ended_by: message.by,
       end_reason: message.reason,
     })
+    if (room.invitation || room.restored) {
+      await this.options.store.setInvitationState(room.sessionId, room.removed ? 'removed' : 'ended')
+    }
+    // The technicians invited into it leave with it (their end user's side leaves them too).
+    for (const child of [...this.rooms.values()].filter((r) => r.invitation?.parentId === room.sessionId)) {
+      await this.end(child, {
+        type: 'ended',
+        by: message.by,
+        reason: `the session you were invited into ended: ${message.reason}`,
+      })
+    }
     if (room.wasPaired) this.options.onSessionEnded?.(room.sessionId)
     this.options.onLog?.(`session ${room.sessionId}: ended by ${message.by}: ${message.reason}`)
   }

@@ -26,6 +26,9 @@ export const decisionText = {
   deny: 'denied',
 } as const satisfies Record<Decision, string>
 
+const who = (technician: { name: string; email: string }) =>
+  sanitizeForTerminal(technician.name ? `${technician.name} <${technician.email}>` : technician.email, 300)
+
 const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`
 
 /** Every string that came from the other side is sanitized again: a log file may have been edited. */
@@ -72,13 +75,25 @@ export function describeHostActivity(activity: HostActivity): string {
     case 'session-rejoined':
       return `back after the restart: rejoined the session of ${safe(activity.technician)}; nothing allowed before carries over`
     case 'words-asked':
-      return `asked the end user whether the technician reads the same security words: ${safe(activity.sas)}`
+      return `asked the end user whether ${activity.technician ? safe(activity.technician) : 'the technician'} reads the same security words: ${safe(activity.sas)}`
     case 'words-confirmed':
-      return 'the end user confirmed the security words'
+      return `the end user confirmed the security words${activity.technician ? ` of ${safe(activity.technician)}` : ''}`
     case 'words-rejected':
       return activity.by === 'end-user'
-        ? 'the end user said the security words did not match'
-        : 'the end user did not confirm the security words in time'
+        ? `the end user said the security words${activity.technician ? ` of ${safe(activity.technician)}` : ''} did not match`
+        : `the end user did not confirm the security words${activity.technician ? ` of ${safe(activity.technician)}` : ''} in time`
+    case 'technician-invited':
+      return `${who(activity.by)} invited ${who(activity.technician)}`
+    case 'technician-joined':
+      return `${who(activity.technician)} (invited) paired: security words ${safe(activity.sas)}`
+    case 'technician-removed':
+      return `the end user removed ${who(activity.technician)}`
+    case 'technician-left':
+      return `${who(activity.technician)} left: ${safe(activity.reason)}`
+    case 'lead-changed':
+      return `${who(activity.to)} now leads the session`
+    case 'invitation-refused':
+      return `refused an invitation of ${who(activity.technician)}: ${safe(activity.reason)}`
     case 'trust-gateway':
       return `warning: ${trustGatewayWarning(activity.permissions)}`
     case 'recording':

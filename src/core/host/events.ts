@@ -1,4 +1,5 @@
 /** What the host side reports while a session is connected, beyond the session's own events. */
+import type { TechnicianIdentity } from '../accounts/index.js'
 import type { ConsentRequest, ConsentResult, Permission } from '../consent/types.js'
 
 /** The kinds of SSH channel the host serves. */
@@ -66,11 +67,29 @@ export type HostActivity =
    * say yes, no request is shown or granted. For the view only (not the audit log): `deadline`
    * (ISO-8601) is when silence ends the session.
    */
-  | { event: 'words-asked'; sas: string; deadline: string }
+  | {
+      event: 'words-asked'
+      sas: string
+      deadline: string
+      /** An invited technician's words (their email); absent for the session's own technician. */
+      technician?: string
+    }
   /** The end user said the security words match: requests are shown and answered from now on. */
-  | { event: 'words-confirmed'; by: 'end-user' }
+  | { event: 'words-confirmed'; by: 'end-user'; technician?: string }
   /** The end user said they differ, or did not answer in time: the session ends. */
-  | { event: 'words-rejected'; by: 'end-user' | 'timeout' }
+  | { event: 'words-rejected'; by: 'end-user' | 'timeout'; technician?: string }
+  /** The lead invited another technician (rescue invite): they pair afresh, with words of their own. */
+  | { event: 'technician-invited'; technician: TechnicianIdentity; by: TechnicianIdentity }
+  /** An invited technician paired: their words are asked next. */
+  | { event: 'technician-joined'; technician: TechnicianIdentity; sas: string }
+  /** The end user removed an invited technician. */
+  | { event: 'technician-removed'; technician: TechnicianIdentity }
+  /** An invited technician is gone (removed, left, or the words did not match). */
+  | { event: 'technician-left'; technician: TechnicianIdentity; removed: boolean; reason: string }
+  /** The lead of the session is now `to` (rescue lead). */
+  | { event: 'lead-changed'; to: TechnicianIdentity }
+  /** An invitation the host refused unasked: nobody at this computer to let the technician in. */
+  | { event: 'invitation-refused'; technician: TechnicianIdentity; reason: string }
   /**
    * `--auto-approve` with `--trust-gateway`: pre-approved for whoever the gateway pairs with,
    * nobody's identity checked by a key of the end user's. Warned on screen and in the audit log.

@@ -29,6 +29,8 @@ import { rebootCommand, runRebootCommand } from '../reboot/index.js'
 import { TICKET_LIFETIME_MS, writeTicket, type ResumeTicket } from '../reboot/ticket.js'
 import { parsePeerPublicKey, publicKeyOf } from '../ssh/keys.js'
 import type { VerifiedTechnician } from '../trust/index.js'
+import { startInvitedSeat, type InvitedSeat } from './invited.js'
+import type { InvitationNews } from '../session/index.js'
 
 export type { HostActivity } from './events.js'
 export type HostEvent = SessionEvent | HostActivity
@@ -88,6 +90,8 @@ export interface HostSession {
    * (rejects when it failed), undefined otherwise.
    */
   restart(): Promise<void> | undefined
+  /** Removes an invited technician (by email): their session closes, and they may not come back. */
+  remove(email: string): boolean
   /** Ends the session for both sides; `why` is this side's account of it (Ctrl-C's exit code). */
   end(why?: { reason: string; code?: ErrorCode }): void
   done: Promise<SessionEnded>
@@ -137,6 +141,47 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
   let secured: { resumeKey: Uint8Array; technicianKey: string } | undefined
 
   let session: Session | undefined
+  /** Technicians invited into the session (invited.ts), in the order their words were asked. */
+  const seats: InvitedSeat[] = []
+  const onInvitation = (news: InvitationNews) => {
+    if (news.event === 'lead') return onActivity({ event: 'lead-changed', to: news.to })
+    onActivity({ event: 'technician-invited', technician: news.to, by: news.by })
+    // Nobody at the keyboard to compare their words and let them in: an invitation is refused unasked.
+    if (!options.confirmWords) {
+      return onActivity({
+        event: 'invitation-refused',
+        technician: news.to,
+        reason: 'nobody is at this computer to let them in',
+      })
+    }
+    startInvitedSeat({
+      server: options.server,
+      invitation: news,
+      invitedInto: sessionId,
+      audit,
+      keys,
+      ...(options.share ? { share: options.share } : {}),
+      ...(options.consentTimeoutMs !== undefined ? { consentTimeoutMs: options.consentTimeoutMs } : {}),
+      ...(options.resumeGraceMs !== undefined ? { resumeGraceMs: options.resumeGraceMs } : {}),
+      wordsTimeoutMs,
+      onActivity: options.onEvent,
+      report(invited, activity) {
+        const report = reportFor(activity)
+        if (report) invited.report(report)
+      },
+    }).then(
+      (seat) => {
+        seats.push(seat)
+        void seat.done.then(() => seats.splice(seats.indexOf(seat), 1))
+      },
+      (error: unknown) =>
+        onActivity({
+          event: 'invitation-refused',
+          technician: news.to,
+          reason: String((error as Error).message),
+        }),
+    )
+  }
   const onActivity = (activity: HostActivity) => {
     if (activity.event !== 'file-progress' && activity.event !== 'words-asked') {
       audit.record({ ...activity, session: sessionId })
@@ -178,6 +223,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
         : {}),
       ...(options.resumeGraceMs !== undefined ? { resumeGraceMs: options.resumeGraceMs } : {}),
       ...(options.trust?.length ? { trust: options.trust } : {}),
+      onInvitation: (news) => onInvitation(news),
       onEvent(event) {
         if (event.event === 'waiting') {
           sessionId = event.sessionId
@@ -227,6 +273,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
         if (event.event === 'transferred' || event.event === 'ended') closeGate()
         if (event.event === 'ended') {
           try {
+            for (const seat of seats) seat.end(`the session you were invited into ended: ${event.reason}`)
             broker?.end()
             ssh?.close()
           } finally {
@@ -335,19 +382,27 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
 
   return {
     confirmWords(match) {
+      // The first words still unanswered: the session's own, then each invited technician's in turn.
+      const invited = !words.pending && seats.find((seat) => seat.wordsPending)
+      if (invited) return invited.confirmWords(match)
       if (!match) return wordsRejected('end-user')
       if (words.confirm()) {
         clearTimeout(wordsTimer)
         onActivity({ event: 'words-confirmed', by: 'end-user' })
       }
     },
-    answer: (id, decision) => broker?.answer(id, decision),
+    answer(id, decision) {
+      broker?.answer(id, decision)
+      for (const seat of seats) seat.answer(id, decision)
+    },
     revoke() {
+      for (const seat of seats) seat.revoke()
       broker?.revoke()
       const closedChannels = ssh?.closeAllChannels() ?? 0
       onActivity({ event: 'grants-revoked', closedChannels })
     },
     takeControlBack() {
+      for (const seat of seats) seat.takeControlBack()
       broker?.forget('control')
       const closedChannels = ssh?.takeControlBack() ?? 0
       onActivity({ event: 'control-taken-back', closedChannels })
@@ -356,6 +411,11 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
       const sent = ssh?.sendChat(text)
       if (sent) onActivity({ event: 'chat', ...sent, text: sanitizeForTerminal(sent.text, MAX_CHAT_TEXT) })
       return sent !== undefined
+    },
+    remove(email) {
+      const seat = seats.find((candidate) => candidate.technician.email === email)
+      seat?.remove()
+      return seat !== undefined
     },
     end: (why) => started.end(why),
     done: started.done,

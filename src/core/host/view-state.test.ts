@@ -478,4 +478,38 @@ describe('a recorded session', () => {
       /recording stopped: the disk is full; shells and commands were closed/,
     )
   })
+
+  it("asks an invited technician's words in place of the lead's, lists them, and forgets them when they leave", () => {
+    const dana = { name: 'Dana Kim', email: 'dana@acme.example', organisation: 'Acme IT' }
+    const bob = { name: 'Bob Jones', email: 'bob@acme.example', organisation: 'Acme IT' }
+    const lead = run([
+      ...paired.slice(0, 1),
+      { event: 'paired', role: 'host', sessionId: 's', sas: 'west lucky violin', technician: dana },
+      { event: 'words-asked', sas: 'west lucky violin', deadline: at(120).toISOString() },
+      { event: 'words-confirmed', by: 'end-user' },
+    ])
+    const asking = run(
+      [
+        { event: 'technician-joined', technician: bob, sas: 'red kite lamp' },
+        {
+          event: 'words-asked',
+          sas: 'red kite lamp',
+          deadline: at(120).toISOString(),
+          technician: bob.email,
+        },
+      ],
+      lead,
+    )
+    expect(asking).toMatchObject({ words: 'asking', sas: 'red kite lamp', technician: bob })
+    expect(Object.keys(asking.joining ?? {})).toEqual([bob.email])
+    const confirmed = run([{ event: 'words-confirmed', by: 'end-user', technician: bob.email }], asking)
+    expect(confirmed).toMatchObject({ words: 'confirmed', sas: 'west lucky violin', technician: dana })
+    expect(confirmed.lead).toBeUndefined()
+    const left = run(
+      [{ event: 'technician-left', technician: bob, removed: true, reason: 'the end user removed them' }],
+      confirmed,
+    )
+    expect(left.joining).toEqual({})
+    expect(lastFeed(left)).toBe('Bob Jones <bob@acme.example> left: the end user removed them')
+  })
 })

@@ -52,6 +52,13 @@ export interface HostViewState extends SessionViewState {
    * not ask (unattended) or nothing is paired.
    */
   words: 'unasked' | 'asking' | 'confirmed'
+  /**
+   * While an invited technician's words are asked, they fill the identity and words on screen
+   * (the same question, answered with the same keys); the lead's are kept here to come back.
+   */
+  lead?: { technician?: SessionViewState['technician']; sas?: string }
+  /** Invited technicians who paired (rescue invite) and are still here, by email, with their words; in the order they came. */
+  joining?: Record<string, { technician: NonNullable<SessionViewState['technician']>; sas: string }>
   /** When silence about the words ends the session (ISO-8601), while asking. */
   wordsDeadline?: string
   /** `--trust-gateway`: what is pre-approved rests on the gateway's word alone. */
@@ -157,13 +164,34 @@ export function reduceHostView(
     }
 
     case 'words-asked':
+      if (action.technician) {
+        const joining = state.joining?.[action.technician]
+        // One question at a time: another invited technician's words wait, and go unanswered (denied) if not asked.
+        if (!joining || state.phase !== 'connected' || state.words !== 'confirmed') return state
+        return log(
+          {
+            ...state,
+            lead: {
+              ...(state.technician ? { technician: state.technician } : {}),
+              ...(state.sas ? { sas: state.sas } : {}),
+            },
+            technician: joining.technician,
+            sas: action.sas,
+            words: 'asking',
+            wordsDeadline: action.deadline,
+          },
+          `${person(joining.technician)} (invited) reads you security words of their own: y lets them in, n does not`,
+        )
+      }
       if (state.phase !== 'connected' || state.words !== 'unasked') return state
       return { ...state, words: 'asking', wordsDeadline: action.deadline, confirmingEnd: false }
     case 'words-confirmed': {
+      if (action.technician) return log(backToLead(state), `you let ${action.technician} in`)
       const { wordsDeadline: _deadline, ...rest } = state
       return log({ ...rest, words: 'confirmed' }, 'you confirmed the security words with your technician')
     }
     case 'words-rejected':
+      if (action.technician) return log(backToLead(state), `${action.technician} was not let in`)
       return log(
         withoutWords(state),
         action.by === 'end-user'
@@ -311,12 +339,52 @@ export function reduceHostView(
       return log({ ...state, transfers }, `${verb} ${action.path} (${size}, ${outcome})`)
     }
 
+    case 'technician-invited':
+      return log(
+        state,
+        `${person(action.by)} invited ${person(action.technician)}: they will pair with you, with words of their own`,
+      )
+    case 'technician-joined':
+      return log(
+        {
+          ...state,
+          joining: {
+            ...state.joining,
+            [action.technician.email]: { technician: action.technician, sas: action.sas },
+          },
+        },
+        `${person(action.technician)} (invited) is connecting`,
+      )
+    case 'technician-removed':
+      return log(state, `you removed ${person(action.technician)}`)
+    case 'technician-left': {
+      const { [action.technician.email]: _gone, ...joining } = state.joining ?? {}
+      const asked = state.lead && state.technician?.email === action.technician.email
+      return log(
+        { ...(asked ? backToLead(state) : state), joining },
+        `${person(action.technician)} left: ${action.reason}`,
+      )
+    }
+    case 'lead-changed':
+      return log(state, `${person(action.to)} now leads the session`)
+    case 'invitation-refused':
+      return log(state, `${person(action.technician)} was invited; refused: ${action.reason}`)
+
     default: {
       // A new HostActivity must get its feed line here: the end user sees everything the host does.
       const unhandled: never = action
       return unhandled
     }
   }
+}
+
+const person = (who: { name: string; email: string }) => (who.name ? `${who.name} <${who.email}>` : who.email)
+
+/** The lead's identity and words back on screen, once an invited technician's were answered. */
+function backToLead(state: HostViewState): HostViewState {
+  if (!state.lead) return state
+  const { lead, wordsDeadline: _deadline, ...rest } = state
+  return { ...rest, ...lead, words: 'confirmed' }
 }
 
 function withoutWords(state: HostViewState): HostViewState {

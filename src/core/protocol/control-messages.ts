@@ -50,6 +50,20 @@ export const controlMessage = z.discriminatedUnion('type', [
    */
   z.object({ type: z.literal('transferred'), sessionId: z.string(), to: identity }),
   /**
+   * To the host, over its link of the session `to` was invited into (rescue invite): `to` waits to
+   * pair in a session of their own, `sessionId`, which the host joins with `secret` (a fresh
+   * sealed pairing, with words of its own, that the end user must let in).
+   */
+  z.object({
+    type: z.literal('invited'),
+    sessionId: z.string().regex(/^[a-z0-9]{1,64}$/),
+    secret: z.string().regex(/^[A-Za-z0-9_-]{16,128}$/),
+    to: identity,
+    by: identity,
+  }),
+  /** To the host: the lead of the session is now `to` (rescue lead). */
+  z.object({ type: z.literal('lead'), to: identity }),
+  /**
    * The other side's link dropped; the gateway holds the session for it for `graceMs`. `restarting`:
    * the host said it is restarting its computer (`rescue reboot`), so the wait is a reboot's.
    */
@@ -61,8 +75,10 @@ export const controlMessage = z.discriminatedUnion('type', [
   }),
   /** First on a resuming link: sign this to prove the session is yours (resume-proof.ts). */
   z.object({ type: z.literal('resume-challenge'), nonce: z.string().regex(/^[A-Za-z0-9+/=]{44}$/) }),
-  /** Both sides' links are up again: each sends its RESUME frame and the stream goes on. */
-  /** `restarted`: the host came back from a restart with a fresh stream (a new SSH), not a resumed one. */
+  /**
+   * Both sides' links are up again: each sends its RESUME frame and the stream goes on. `restarted`:
+   * the host came back from a restart with a fresh stream (a new SSH), not a resumed one.
+   */
   z.object({ type: z.literal('resumed'), sessionId: z.string(), restarted: z.boolean().optional() }),
   z.object({
     type: z.literal('ended'),
@@ -119,6 +135,8 @@ export const CloseCode = {
   resumeRefused: 4404,
   /** The host is restarting its computer (it said `rebooting` first): held for `rescue host --resume`. */
   rebooting: 4405,
+  /** The end user removed this invited technician from the session. */
+  removed: 4406,
 } as const
 
 /** Headers a peer sends on the upgrade request. The PIN is in a header, not the URL, so it stays out of access logs. */
@@ -131,12 +149,19 @@ export const CHANNEL_LINK_HEADER = 'rescue-channel-link'
 export const SESSION_HEADER = 'rescue-session'
 /** A side whose link dropped comes back to its paired session named here. */
 export const RESUME_HEADER = 'rescue-resume'
+/** The end user's side joins the session of a technician invited into its own with this secret. */
+export const INVITATION_HEADER = 'rescue-invitation'
 
 /**
  * How a peer asks to come in: with a PIN, into a group's shared queue, taking a queued session,
  * or back into its own paired session after a lost link.
  */
-export type Entry = { pin: string } | { channelSecret: string } | { sessionId: string } | { resume: string }
+export type Entry =
+  | { pin: string }
+  | { channelSecret: string }
+  | { sessionId: string }
+  | { resume: string }
+  | { invitation: string }
 
 export const WS_PATH: Record<Role, string> = { host: '/v1/ws/host', technician: '/v1/ws/technician' }
 

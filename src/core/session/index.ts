@@ -101,6 +101,11 @@ export type SessionEvent =
 
 export type LinkSide = 'self' | 'peer'
 
+/** What the gateway tells a host about other technicians of its session (SessionOptions.onInvitation). */
+export type InvitationNews =
+  | { event: 'invited'; sessionId: string; secret: string; to: TechnicianIdentity; by: TechnicianIdentity }
+  | { event: 'lead'; to: TechnicianIdentity }
+
 /** How long a dropped link may take to come back before the session ends. */
 export const DEFAULT_RESUME_GRACE_MS = 60_000
 /**
@@ -139,6 +144,12 @@ export interface SessionOptions {
   onEvent: (event: SessionEvent) => void
   /** This side's SSH public key (`ssh-ed25519 ...`), sent to the peer inside the sealed channel. */
   sshPublicKey: string
+  /**
+   * The host's: the lead invited another technician (who waits to pair in a session of their own,
+   * joined with `secret`), or handed the lead over. Apart from `onEvent`, whose events are printed:
+   * the secret must reach no screen or log.
+   */
+  onInvitation?: (news: InvitationNews) => void
   /** Called once, right after `paired`, with the stream SSH runs on and the peer's SSH key. */
   onSecured?: (link: SecuredLink) => void
   /** How long the peer may take over each pairing step. */
@@ -221,6 +232,11 @@ const hello = z.object({
 const refused = z.object({ type: z.literal('refused'), reason: z.string().max(1000) })
 
 const clean = (text: string) => sanitizeForTerminal(text, 200)
+const cleanIdentity = (who: TechnicianIdentity): TechnicianIdentity => ({
+  name: clean(who.name),
+  email: clean(who.email),
+  organisation: clean(who.organisation),
+})
 
 /** Connects to the gateway; rejects with a UserError when it refuses (wrong PIN, no token, ...). */
 export async function startSession(options: SessionOptions): Promise<Session> {
@@ -383,6 +399,22 @@ class SessionRun {
         this.policy = undefined
         break
       }
+      case 'invited':
+      case 'lead':
+        // Only ever about a session this host has paired in; anything else is the gateway's mistake, ignored.
+        if (this.options.role !== 'host' || !this.stream) return
+        if (message.type === 'lead') {
+          this.options.onInvitation?.({ event: 'lead', to: cleanIdentity(message.to) })
+          break
+        }
+        this.options.onInvitation?.({
+          event: 'invited',
+          sessionId: message.sessionId,
+          secret: message.secret,
+          to: cleanIdentity(message.to),
+          by: cleanIdentity(message.by),
+        })
+        break
       case 'peer-lost':
         if (!this.stream) return
         this.stream.linkLost()

@@ -52,4 +52,40 @@ describe('the shared terminal status line', () => {
     })
     expect(decided.prompts).toEqual([])
   })
+
+  it("asks invited technicians' words one at a time, lists who is here and numbers them for removal", () => {
+    const bob = { name: 'Bob Jones', email: 'bob@acme.example', organisation: 'Acme IT' }
+    const eve = { name: 'Eve Ng', email: 'eve@acme.example', organisation: 'Acme IT' }
+    const deadline = new Date().toISOString()
+    let state = reduceShareStatus(connected, { event: 'words-confirmed', by: 'end-user' })
+    for (const [who, sas] of [
+      [bob, 'one two three'],
+      [eve, 'four five six'],
+    ] as const) {
+      state = reduceShareStatus(state, { event: 'technician-joined', technician: who, sas })
+      state = reduceShareStatus(state, { event: 'words-asked', sas, deadline, technician: who.email })
+    }
+    expect(statusLine(state, undefined, 200)).toBe(
+      'rescue: invited: Bob Jones <bob@acme.example> · security words: one two three · do they match what they read you? Ctrl-] then y (let them in) or n',
+    )
+    state = reduceShareStatus(state, { event: 'words-confirmed', by: 'end-user', technician: bob.email })
+    expect(statusLine(state, undefined, 200)).toContain(
+      'invited: Eve Ng <eve@acme.example> · security words: four five six',
+    )
+    state = reduceShareStatus(state, { event: 'words-rejected', by: 'end-user', technician: eve.email })
+    state = reduceShareStatus(state, {
+      event: 'technician-left',
+      technician: eve,
+      removed: false,
+      reason: 'no',
+    })
+    expect(state.words).toBeUndefined()
+    expect(statusLine(state, undefined, 200)).toMatch(
+      /^rescue: Dana Kim <dana@acme\.example> \+ 1 Bob Jones · not watching/,
+    )
+    state = reduceShareStatus(state, { event: 'menu', open: true })
+    expect(statusLine(state, undefined, 200)).toContain(
+      'r revoke everything · 1 remove Bob Jones · q end the session',
+    )
+  })
 })

@@ -18,6 +18,12 @@ export interface ShareStatus {
   technician?: string
   /** The security words, while the end user has not said whether they match. */
   words?: string
+  /** Whose words they are when an invited technician's (their email); the session's own technician's when absent. */
+  wordsOf?: string
+  /** Words of invited technicians waiting their turn, oldest first. */
+  moreWords: { sas: string; technician: string }[]
+  /** Invited technicians present, in the order they came: `1`, `2`… after Ctrl-] removes one. */
+  invited: { name: string; email: string }[]
   /** Waiting consent requests, oldest first: the first is the one the menu answers. */
   prompts: ConsentRequest[]
   watching: number
@@ -30,7 +36,7 @@ export interface ShareStatus {
 export type ShareAction = SessionEvent | HostActivity | { event: 'menu'; open: boolean }
 
 export function initialShareStatus(): ShareStatus {
-  return { phase: 'waiting', prompts: [], watching: 0, typing: 0, menu: false }
+  return { phase: 'waiting', prompts: [], watching: 0, typing: 0, menu: false, moreWords: [], invited: [] }
 }
 
 export function reduceShareStatus(state: ShareStatus, action: ShareAction): ShareStatus {
@@ -44,12 +50,49 @@ export function reduceShareStatus(state: ShareStatus, action: ShareAction): Shar
       const { words: _words, ...rest } = state
       return { ...rest, phase: 'connected', technician: sanitizeForTerminal(who, 120), prompts: [] }
     }
-    case 'words-asked':
-      return { ...state, words: action.sas }
-    case 'words-confirmed': {
-      const { words: _words, ...rest } = state
-      return { ...rest, note: 'You confirmed these words with your technician.' }
+    case 'words-asked': {
+      if (state.words !== undefined && action.technician) {
+        return {
+          ...state,
+          moreWords: [...state.moreWords, { sas: action.sas, technician: action.technician }],
+        }
+      }
+      const { wordsOf: _of, ...rest } = state
+      return { ...rest, words: action.sas, ...(action.technician ? { wordsOf: action.technician } : {}) }
     }
+    case 'words-confirmed':
+    case 'words-rejected': {
+      if (action.event === 'words-rejected' && !action.technician) return state
+      const note =
+        action.event === 'words-confirmed'
+          ? `You confirmed these words with ${action.technician ?? 'your technician'}.`
+          : `${action.technician} was not let in: the words were not confirmed`
+      return { ...nextWords(state, action.technician), note }
+    }
+    case 'technician-invited':
+      return {
+        ...state,
+        note: `${short(action.technician)} invited by ${short(action.by)}, to pair with you`,
+      }
+    case 'technician-joined':
+      return {
+        ...state,
+        invited: [...state.invited, { name: action.technician.name, email: action.technician.email }],
+      }
+    case 'technician-left': {
+      const gone = action.technician.email
+      const next = nextWords(
+        { ...state, moreWords: state.moreWords.filter((w) => w.technician !== gone) },
+        gone,
+      )
+      return {
+        ...next,
+        invited: state.invited.filter((who) => who.email !== gone),
+        note: `${person(action.technician)} ${action.removed ? 'removed' : `left: ${sanitizeForTerminal(action.reason, 120)}`}`,
+      }
+    }
+    case 'lead-changed':
+      return { ...state, note: `${person(action.to)} now leads` }
     case 'consent-request':
       return { ...state, prompts: [...state.prompts, action] }
     case 'consent-decision': {
@@ -77,6 +120,8 @@ export function reduceShareStatus(state: ShareStatus, action: ShareAction): Shar
         ...rest,
         phase: 'ended',
         prompts: [],
+        invited: [],
+        moreWords: [],
         watching: 0,
         typing: 0,
         menu: false,
@@ -121,11 +166,17 @@ function statusText(state: ShareStatus, lastTyped: Typist | undefined): string {
       : prompt
         ? `${prompt.sessionOnly ? '' : 'a allow once · '}s allow for this session (if it shows whole) · d deny · `
         : ''
-    return `${answers}r revoke everything · q end the session · Ctrl-] types Ctrl-] · any other key: back`
+    const remove = state.invited.map((who, index) => `${index + 1} remove ${who.name || who.email}`)
+    return `${answers}r revoke everything · ${remove.length > 0 ? `${remove.join(' · ')} · ` : ''}q end the session · Ctrl-] types Ctrl-] · any other key: back`
   }
   if (state.phase === 'ended')
     return `${state.note ?? 'session ended'}. Your shell goes on: exit it to close rescue.`
   if (state.phase === 'waiting') return 'waiting for your technician… (Ctrl-] q ends)'
+  if (state.words && state.wordsOf) {
+    const who = state.invited.find((candidate) => candidate.email === state.wordsOf)
+    const name = sanitizeForTerminal(who ? `${who.name} <${who.email}>` : state.wordsOf, 120)
+    return `invited: ${name} · security words: ${state.words} · do they match what they read you? Ctrl-] then y (let them in) or n`
+  }
   if (state.words) {
     return `security words: ${state.words} · do they match what your technician reads you? Ctrl-] then y or n · ${state.technician}`
   }
@@ -140,7 +191,22 @@ function statusText(state: ShareStatus, lastTyped: Typist | undefined): string {
     : 'nobody typed yet'
   const key = state.typing > 0 ? 'Ctrl-] takes control back' : 'Ctrl-] menu'
   const note = state.note ? ` · ${state.note}` : ''
-  return `${state.technician} · ${watching} · ${typing} · ${last} · ${key}${note}`
+  const others = state.invited.map((who, index) => ` + ${index + 1} ${who.name || who.email}`).join('')
+  return `${state.technician}${others} · ${watching} · ${typing} · ${last} · ${key}${note}`
+}
+
+const short = (who: { name: string; email: string }) => sanitizeForTerminal(who.name || who.email, 60)
+const person = (who: { name: string; email: string }) =>
+  sanitizeForTerminal(who.name ? `${who.name} <${who.email}>` : who.email, 120)
+
+/** The words shown next, once `answered` (an invited technician's email, or the session's own when absent) are off the line. */
+function nextWords(state: ShareStatus, answered: string | undefined): ShareStatus {
+  if (state.words === undefined || state.wordsOf !== answered) return state
+  const { words: _words, wordsOf: _of, ...rest } = state
+  const [next, ...more] = state.moreWords
+  return next
+    ? { ...rest, words: next.sas, wordsOf: next.technician, moreWords: more }
+    : { ...rest, moreWords: more }
 }
 
 function fit(text: string, cols: number): string {

@@ -7,6 +7,7 @@
 import { Kysely, Migrator, sql, type Insertable, type Selectable, type Updateable } from 'kysely'
 import { migrationProvider } from './migrations.js'
 import type {
+  InvitationsTable,
   GatewaysTable,
   AdminAuditTable,
   ChannelLinksTable,
@@ -36,6 +37,7 @@ export type SessionRow = Selectable<SessionsTable>
 export type SessionEventRow = Selectable<SessionEventsTable>
 export type ChannelLinkRow = Selectable<ChannelLinksTable>
 export type GatewayRow = Selectable<GatewaysTable>
+export type Invitation = Selectable<InvitationsTable>
 export type UserWithOrganisation = User & { organisation_name: string }
 
 export interface StoreOptions {
@@ -690,6 +692,32 @@ export class Store {
       .where('sessions.taken_by', 'is', null)
       .where('sessions.host_address', 'is not', null)
       .execute()
+  }
+
+  // Invitations into a live session (rescue invite), in the store so that every gateway sees them.
+
+  async insertInvitation(invitation: InvitationsTable): Promise<void> {
+    await this.db.insertInto('invitations').values(invitation).execute()
+  }
+
+  async findInvitation(id: string): Promise<Invitation | undefined> {
+    return this.db.selectFrom('invitations').selectAll().where('id', '=', id).executeTakeFirst()
+  }
+
+  async findInvitationBySecretHash(secretHash: string): Promise<Invitation | undefined> {
+    return this.db
+      .selectFrom('invitations')
+      .selectAll()
+      .where('secret_hash', '=', secretHash)
+      .executeTakeFirst()
+  }
+
+  /** Moves an invitation on; `from` guards a change that only one state may make. */
+  async setInvitationState(id: string, state: string, from?: string): Promise<boolean> {
+    let query = this.db.updateTable('invitations').set({ state }).where('id', '=', id)
+    if (from !== undefined) query = query.where('state', '=', from)
+    const result = await query.executeTakeFirst()
+    return result.numUpdatedRows === 1n
   }
 
   // Failures per address, counted across gateways (gateway/shared-limiter.ts).

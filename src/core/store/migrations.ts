@@ -363,6 +363,27 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  // Several technicians in one session (rescue invite): each invited one pairs afresh in a session
+  // of their own (the row's id), tied here to the session they were invited into. Kept in the
+  // store so that any gateway of the database can let the end user's side and the invitee in.
+  '0015-invitations': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('invitations')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('session_id', 'text', (c) => c.notNull())
+        .addColumn('from_id', 'text', (c) => c.notNull())
+        .addColumn('to_id', 'text', (c) => c.notNull())
+        .addColumn('secret_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .execute()
+      await db.schema.createIndex('invitations_session').on('invitations').column('session_id').execute()
+      // Who leads the session now (may invite, may hand over); null: its technician.
+      await db.schema.alterTable('sessions').addColumn('lead_id', 'text').execute()
+    },
+  },
   '0017-present': {
     async up(db: Kysely<unknown>) {
       // Showing the technician's own terminal to the end user (rescue present). As in 0014: an

@@ -138,6 +138,23 @@ export interface SessionsTable {
   technician_resume_key: Generated<string | null>
   /** The gateway relaying this session now; another one takes it over when that one is gone. */
   gateway_id: Generated<string | null>
+  /** Who leads the session now, when the lead was handed over (rescue lead); null: its technician. */
+  lead_id: Generated<string | null>
+}
+
+/** A technician invited into a live session; they pair with the end user in a session of their own (`id`). */
+export interface InvitationsTable {
+  id: string
+  /** The session they were invited into. */
+  session_id: string
+  from_id: string
+  to_id: string
+  /** SHA-256 of the secret the end user's side comes in with; the secret itself goes to it alone. */
+  secret_hash: string
+  created_at: string
+  expires_at: string
+  /** waiting, joined, removed (by the end user), ended. */
+  state: string
 }
 
 /** A running gateway, as the others on the same database reach it. */
@@ -211,6 +228,7 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable
   recording_keys: RecordingKeysTable
   recordings: RecordingsTable
+  invitations: InvitationsTable
 }
 
 /** An organisation's compliance settings (migration 0013); no row means the defaults. */
