@@ -20,7 +20,16 @@ import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
-import { ADMIN, cliEnv, initAdmin, requireBuiltCli, startCliGateway, type CliGateway } from './cli.js'
+import {
+  ADMIN,
+  cliEnv,
+  cliNodeOptions,
+  initAdmin,
+  requireBuiltCli,
+  startCliGateway,
+  type CliGateway,
+} from './cli.js'
+import { cpuTimes, watchMachine } from './proc.js'
 import {
   benchLog,
   makeTempDir,
@@ -28,6 +37,7 @@ import {
   postJson,
   runBench,
   sleep,
+  stopChild,
   UsageError,
   withTimeout,
 } from './lib.js'
@@ -73,7 +83,7 @@ function joinUntilPaired(url: string, role: Role, headers: Record<string, string
 
 /** `count` pairings, `concurrency` at a time; the PIN on the end user's gateway, the technician on `technicianOf`. */
 async function pairingRate(
-  gateways: { url: string; token: string }[],
+  gateways: { url: string; token: string; pid: number }[],
   count: number,
   concurrency: number,
   technicianOf: (index: number) => number,
@@ -81,6 +91,8 @@ async function pairingRate(
   const sockets: WebSocket[] = []
   let next = 0
   let failures = 0
+  const cpuBefore = gateways.map((gateway) => cpuTimes(gateway.pid)?.own ?? NaN)
+  const machine = watchMachine()
   const started = process.hrtime.bigint()
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -106,6 +118,12 @@ async function pairingRate(
     }),
   )
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  const machineBusyPercent = machine.stop()
+  // The gateways' own CPU (user + kernel), whatever else the machine ran meanwhile: the steadier figure.
+  const gatewayCpuSeconds = gateways.reduce(
+    (sum, gateway, index) => sum + (cpuTimes(gateway.pid)?.own ?? NaN) - cpuBefore[index]!,
+    0,
+  )
   for (const socket of sockets) socket.terminate()
   await sleep(1000)
   return {
@@ -114,6 +132,8 @@ async function pairingRate(
     concurrency,
     seconds: round(seconds, 2),
     perSecond: round((count - failures) / seconds),
+    gatewayCpuMsPerPairing: round((gatewayCpuSeconds * 1000) / Math.max(1, count - failures), 2),
+    machineBusyPercent,
   }
 }
 
@@ -174,6 +194,10 @@ async function main(): Promise<void> {
       concurrency: { type: 'string', default: '50' },
       sessions: { type: 'string', default: '100' },
       database: { type: 'string', default: process.env.RESCUE_TEST_PG_URL },
+      // sqlite,postgres,three,failover: the parts to run (all by default).
+      parts: { type: 'string', default: 'sqlite,postgres,three,failover' },
+      // Writes a V8 CPU profile of each gateway into this folder (node --cpu-prof).
+      'cpu-prof': { type: 'string' },
     },
   })
   const pairings = Number(values.pairings)
@@ -182,19 +206,26 @@ async function main(): Promise<void> {
   if (![pairings, concurrency, sessions].every((n) => Number.isInteger(n) && n > 0)) {
     throw new UsageError('--pairings, --concurrency and --sessions take positive whole numbers')
   }
+  const parts = new Set(values.parts.split(','))
+  if (values['cpu-prof']) cliNodeOptions.push('--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`)
   requireBuiltCli()
   const work = makeTempDir('rescue-bench-gateways-')
   const baseEnv = cliEnv(work, work)
 
-  log(`one gateway on SQLite: ${pairings} pairings`)
-  const [embedded] = await startService(1, baseEnv, `${work}/sqlite`)
-  const oneSqlite = await pairingRate([embedded!], pairings, concurrency, (index) => index)
-  embedded!.child.kill('SIGTERM')
+  let oneSqlite: Awaited<ReturnType<typeof pairingRate>> | undefined
+  if (parts.has('sqlite')) {
+    log(`one gateway on SQLite: ${pairings} pairings`)
+    const [embedded] = await startService(1, baseEnv, `${work}/sqlite`)
+    oneSqlite = await pairingRate([embedded!], pairings, concurrency, (index) => index)
+    await stopChild(embedded!.child)
+  }
 
   let onePostgres: Awaited<ReturnType<typeof pairingRate>> | undefined
   let threePostgres: Awaited<ReturnType<typeof pairingRate>> | undefined
   let failover: Record<string, unknown> | undefined
-  if (!values.database) {
+  if (!['postgres', 'three', 'failover'].some((part) => parts.has(part))) {
+    // Only the SQLite part was asked for.
+  } else if (!values.database) {
     log('no PostgreSQL (RESCUE_TEST_PG_URL or --database): the many-gateway parts are skipped')
   } else {
     process.env.RESCUE_TEST_PG_URL = values.database
@@ -204,49 +235,58 @@ async function main(): Promise<void> {
     }
     const one = await freshPostgresSchema()
     onCleanup(() => one.drop())
-    log(`one gateway on PostgreSQL: ${pairings} pairings`)
-    const [single] = await startService(
-      1,
-      { ...baseEnv, ...keys, RESCUE_DATABASE_URL: one.url },
-      `${work}/pg1`,
-    )
-    onePostgres = await pairingRate([single!], pairings, concurrency, (index) => index)
-    single!.child.kill('SIGTERM')
+    if (parts.has('postgres')) {
+      log(`one gateway on PostgreSQL: ${pairings} pairings`)
+      const [single] = await startService(
+        1,
+        { ...baseEnv, ...keys, RESCUE_DATABASE_URL: one.url },
+        `${work}/pg1`,
+      )
+      onePostgres = await pairingRate([single!], pairings, concurrency, (index) => index)
+      await stopChild(single!.child)
+    }
 
-    const three = await freshPostgresSchema()
-    onCleanup(() => three.drop())
-    const env = { ...baseEnv, ...keys, RESCUE_DATABASE_URL: three.url }
-    const gateways = await startService(3, env, `${work}/pg3`, ['--heartbeat-ms', '1000'])
-    log(`three gateways on PostgreSQL: ${pairings} pairings, each technician on another gateway`)
-    threePostgres = await pairingRate(gateways, pairings, concurrency, (index) => index + 1)
+    if (parts.has('three') || parts.has('failover')) {
+      const three = await freshPostgresSchema()
+      onCleanup(() => three.drop())
+      const env = { ...baseEnv, ...keys, RESCUE_DATABASE_URL: three.url }
+      const gateways = await startService(3, env, `${work}/pg3`, ['--heartbeat-ms', '1000'])
+      if (parts.has('three')) {
+        log(`three gateways on PostgreSQL: ${pairings} pairings, each technician on another gateway`)
+        threePostgres = await pairingRate(gateways, pairings, concurrency, (index) => index + 1)
+      }
 
-    log(`three gateways: ${sessions} full sessions held by the first, which is then killed`)
-    const service = gateways.map((gateway) => gateway.url).join(',')
-    const sides = await fullSessions(service, gateways[0]!.token, sessions)
-    const killedAt = performance.now()
-    gateways[0]!.child.kill('SIGKILL')
-    const restoredAt: number[] = []
-    const pending = new Set(sides)
-    const deadline = Date.now() + 60_000
-    while (pending.size > 0 && Date.now() < deadline) {
-      for (const side of pending) {
-        if (side.events.some((event) => event.event === 'link-restored')) {
-          restoredAt.push(performance.now() - killedAt)
-          pending.delete(side)
+      if (parts.has('failover')) {
+        log(`three gateways: ${sessions} full sessions held by the first, which is then killed`)
+        const service = gateways.map((gateway) => gateway.url).join(',')
+        const sides = await fullSessions(service, gateways[0]!.token, sessions)
+        const killedAt = performance.now()
+        gateways[0]!.child.kill('SIGKILL')
+        const restoredAt: number[] = []
+        const pending = new Set(sides)
+        const deadline = Date.now() + 60_000
+        while (pending.size > 0 && Date.now() < deadline) {
+          for (const side of pending) {
+            if (side.events.some((event) => event.event === 'link-restored')) {
+              restoredAt.push(performance.now() - killedAt)
+              pending.delete(side)
+            }
+          }
+          await sleep(5)
+        }
+        const sorted = restoredAt.sort((a, b) => a - b)
+        failover = {
+          sessions,
+          sidesResumed: sorted.length,
+          sidesEnded: sides.filter(({ events }) => events.some((event) => event.event === 'ended')).length,
+          msToLinkRestored: {
+            p50: round(percentile(sorted, 50)),
+            p99: round(percentile(sorted, 99)),
+            max: round(sorted.at(-1) ?? NaN),
+          },
         }
       }
-      await sleep(5)
-    }
-    const sorted = restoredAt.sort((a, b) => a - b)
-    failover = {
-      sessions,
-      sidesResumed: sorted.length,
-      sidesEnded: sides.filter(({ events }) => events.some((event) => event.event === 'ended')).length,
-      msToLinkRestored: {
-        p50: round(percentile(sorted, 50)),
-        p99: round(percentile(sorted, 99)),
-        max: round(sorted.at(-1) ?? NaN),
-      },
+      for (const gateway of gateways) await stopChild(gateway.child)
     }
   }
 

@@ -27,6 +27,7 @@ import {
 import { Rendezvous, type Admission, type RendezvousOptions } from './rendezvous.js'
 import { addressKey, DEFAULT_ADDRESS_LIMITS, FailureLimiter, type AddressLimits } from './address-limits.js'
 import { SharedFailureLimiter } from './shared-limiter.js'
+import { withReadCache } from './read-cache.js'
 import {
   Cluster,
   CLUSTER_PATH,
@@ -141,6 +142,8 @@ const checkBody = z.object({ permissions: z.array(z.enum(permissions)).min(1).ma
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   assertSafeListenAddress(options)
   const { store } = options
+  // The pairing path's reads of accounts and groups, kept a moment (read-cache.ts).
+  const reads = withReadCache(store)
   const loginSettings: accounts.LoginSettings = { ...accounts.DEFAULT_LOGIN_SETTINGS, ...options.login }
   const limits: AddressLimits = { ...DEFAULT_ADDRESS_LIMITS, ...options.limits }
   const logInternal = (error: unknown) => options.onLog?.(`internal error: ${String(error)}`)
@@ -180,7 +183,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logCipher,
     onSessionEnded: (sessionId) => complianceJobs.sessionEnded(sessionId),
     policyFor: async (technician) => {
-      const policy = await accounts.effectivePolicy(store, technician.id)
+      const policy = await accounts.effectivePolicy(reads, technician.id)
       return { permissions: policy.permissions, recording: policy.recording }
     },
     ...(options.maxResumeGraceMs !== undefined ? { maxResumeGraceMs: options.maxResumeGraceMs } : {}),
@@ -221,6 +224,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (!result.success) throw new UserError('usage', `malformed request: ${result.error.issues[0]?.message}`)
     return result.data
   }
+
+  // A change made through this gateway (an admin call, a login, a logout) is seen at once by the
+  // pairing path: the cache is emptied before the caller hears that it is done.
+  app.addHook('onSend', async (request) => {
+    if (request.method !== 'GET' && !request.url.startsWith('/v1/pins')) reads.clearReadCache()
+  })
 
   app.get('/healthz', () => ({ ok: true }))
 
@@ -272,7 +281,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   })
 
   app.post('/v1/pins', async (request) => {
-    const { user, policy } = await accounts.authenticateCall(store, bearer(request), {
+    const { user, policy } = await accounts.authenticateCall(reads, bearer(request), {
       address: clientAddress(request),
     })
     if (!accounts.allows(policy, 'private')) {
@@ -326,7 +335,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
     }
     const technician =
-      role === 'technician' ? await accounts.authenticate(store, bearer(request), { address }) : undefined
+      role === 'technician' ? await accounts.authenticate(reads, bearer(request), { address }) : undefined
     const resume = request.headers[RESUME_HEADER]
     if (typeof resume === 'string') {
       const retryAfter = await wrongPins.retryAfterSeconds(address)
@@ -380,7 +389,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (pin.used_at) return refuse('pinUsed', 'this PIN was already used')
     if (Date.parse(pin.expires_at) <= Date.now()) return refuse('pinExpired', 'this PIN has expired')
     rendezvous.assertVacant(pin.id, role)
-    const owner = technician ?? (await store.findUserById(pin.technician_id))
+    const owner = technician ?? (await reads.findUserById(pin.technician_id))
     if (!owner) return refuse('pinInvalid', 'no such PIN')
     if (role === 'host') admitEndUser(address)
     return { role, via: 'pin', pin, technician: owner, address }
