@@ -16,7 +16,10 @@
  *
  *   npm run build && npm run bench:gateways -- [--pairings 2000] [--concurrency 50] [--sessions 100]
  */
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
 import os from 'node:os'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
@@ -25,11 +28,13 @@ import {
   cliEnv,
   cliNodeOptions,
   initAdmin,
+  parseJsonLine,
+  readLines,
   requireBuiltCli,
   startCliGateway,
   type CliGateway,
 } from './cli.js'
-import { cpuTimes, watchMachine } from './proc.js'
+import { cpuTimes, readStatusKiB, watchMachine } from './proc.js'
 import {
   benchLog,
   makeTempDir,
@@ -38,10 +43,11 @@ import {
   runBench,
   sleep,
   stopChild,
+  track,
   UsageError,
   withTimeout,
 } from './lib.js'
-import { PIN_HEADER, WS_PATH, type Role } from '../src/core/protocol/control-messages.js'
+import { endUserAddresses, rawPairing } from './raw-pairing.js'
 import { startSession, type Session, type SessionEvent } from '../src/core/session/index.js'
 import { generateSshKeyPair } from '../src/core/ssh/keys.js'
 import { freshPostgresSchema } from '../test/helpers/postgres.js'
@@ -49,36 +55,11 @@ import { freshPostgresSchema } from '../test/helpers/postgres.js'
 const log = benchLog('bench:gateways')
 const round = (value: number, digits = 1) => Number(value.toFixed(digits))
 
-let endUsers = 0
-/** The next of 127.2.0.0/16: end users come from many addresses, as the join limits expect. */
-function endUserAddress(): string {
-  endUsers = (endUsers + 1) % 65_000
-  return `127.2.${Math.floor(endUsers / 250)}.${(endUsers % 250) + 1}`
-}
+/** End users come from many addresses, as the join limits expect. */
+const endUserAddress = endUserAddresses(2)
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN
-}
-
-/** Opens a peer's WebSocket and resolves with it once the gateway says `paired`. */
-function joinUntilPaired(url: string, role: Role, headers: Record<string, string>, localAddress?: string) {
-  const target = new URL(WS_PATH[role], url)
-  target.protocol = 'ws:'
-  const socket = new WebSocket(target, { headers, ...(localAddress ? { localAddress } : {}) })
-  return withTimeout(
-    new Promise<WebSocket>((resolve, reject) => {
-      socket.on('message', (data, isBinary) => {
-        if (!isBinary && (JSON.parse(String(data)) as { type?: string }).type === 'paired') resolve(socket)
-      })
-      socket.once('unexpected-response', (_request, response) =>
-        reject(new Error(`HTTP ${response.statusCode}`)),
-      )
-      socket.once('error', reject)
-      socket.once('close', (code) => reject(new Error(`closed ${code} before pairing`)))
-    }),
-    30_000,
-    `the ${role} to pair`,
-  )
 }
 
 /** `count` pairings, `concurrency` at a time; the PIN on the end user's gateway, the technician on `technicianOf`. */
@@ -101,15 +82,7 @@ async function pairingRate(
         const hostGateway = gateways[index % gateways.length]!
         const technicianGateway = gateways[technicianOf(index) % gateways.length]!
         try {
-          const { pin } = await postJson<{ pin: string }>(`${hostGateway.url}/v1/pins`, {}, hostGateway.token)
-          const pair = await Promise.all([
-            joinUntilPaired(hostGateway.url, 'host', { [PIN_HEADER]: pin }, endUserAddress()),
-            joinUntilPaired(technicianGateway.url, 'technician', {
-              [PIN_HEADER]: pin,
-              authorization: `Bearer ${technicianGateway.token}`,
-            }),
-          ])
-          sockets.push(...pair)
+          sockets.push(...(await rawPairing(hostGateway, technicianGateway, endUserAddress())))
         } catch (error) {
           failures++
           if (failures <= 3) log(`pairing failed: ${error instanceof Error ? error.message : String(error)}`)
@@ -187,14 +160,123 @@ async function fullSessions(server: string, token: string, count: number) {
   return sides
 }
 
+/** The gateway's own diagnostic report (node --report-on-signal): its V8 heap, without a collection first. */
+async function heapOf(pid: number, reportDir: string): Promise<{ usedMiB: number; totalMiB: number }> {
+  const before = new Set(fs.readdirSync(reportDir))
+  process.kill(pid, 'SIGUSR2')
+  const file = await withTimeout(
+    (async () => {
+      for (;;) {
+        const made = fs.readdirSync(reportDir).find((name) => !before.has(name))
+        // Written at once; read it once it parses.
+        if (made) {
+          try {
+            return JSON.parse(fs.readFileSync(path.join(reportDir, made), 'utf8')) as {
+              javascriptHeap: { usedMemory: number; totalMemory: number }
+            }
+          } catch {
+            // not complete yet
+          }
+        }
+        await sleep(100)
+      }
+    })(),
+    30_000,
+    'the gateway to write its report',
+  )
+  const MiB = 1024 * 1024
+  return {
+    usedMiB: round(file.javascriptHeap.usedMemory / MiB),
+    totalMiB: round(file.javascriptHeap.totalMemory / MiB),
+  }
+}
+
+/**
+ * `count` idle paired sessions on one gateway over SQLite, the clients spread over processes of
+ * at most `perProcess` sessions each (each holds two sockets a session): the gateway's RSS and
+ * heap with all of them, over its own when idle.
+ */
+async function idleSessions(count: number, perProcess: number, env: NodeJS.ProcessEnv, work: string) {
+  const reportDir = `${work}/reports`
+  fs.mkdirSync(reportDir, { recursive: true })
+  cliNodeOptions.push('--report-on-signal', `--report-directory=${reportDir}`)
+  const [gateway] = await startService(1, env, `${work}/idle`)
+  cliNodeOptions.splice(-2)
+  const limit = Number(
+    fs.readFileSync(`/proc/${gateway!.pid}/limits`, 'utf8').match(/Max open files\s+(\d+)/)?.[1],
+  )
+  // Two sockets a session, and the gateway's own files (database, listening socket, stdio).
+  if (2 * count + 64 > limit) {
+    throw new UsageError(
+      `--idle ${count} needs ${2 * count + 64} files in the gateway; its limit is ${limit} (raise it with ulimit -n, or lower --idle)`,
+    )
+  }
+  await sleep(2000)
+  const idleRssKiB = readStatusKiB(gateway!.pid, 'VmRSS') ?? NaN
+  const idleHeap = await heapOf(gateway!.pid, reportDir)
+  const started = performance.now()
+  const workers = Array.from({ length: Math.ceil(count / perProcess) }, (_, index) => {
+    const share = Math.min(perProcess, count - index * perProcess)
+    const child = track(
+      spawn(
+        process.execPath,
+        [
+          ...process.execArgv,
+          path.join(import.meta.dirname, 'idle-clients.ts'),
+          `--url=${gateway!.url}`,
+          `--token=${gateway!.token}`,
+          `--count=${share}`,
+          '--concurrency=20',
+          `--subnet=${10 + index}`,
+        ],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      ),
+    )
+    return new Promise<{ done: number; failures: number }>((resolve, reject) => {
+      readLines(child.stdout!, (line) => {
+        const message = parseJsonLine(line)
+        if (typeof message?.paired === 'number') log(`idle clients ${index}: ${message.paired} paired`)
+        if (typeof message?.done === 'number') resolve(message as { done: number; failures: number })
+      })
+      child.once('exit', (code) => reject(new Error(`idle clients ${index} exited ${code}`)))
+    })
+  })
+  const results = await withTimeout(Promise.all(workers), 60 * 60_000, 'the idle sessions')
+  const seconds = (performance.now() - started) / 1000
+  const held = results.reduce((sum, result) => sum + result.done, 0)
+  // Heartbeats (ping/pong every 5 s) go on; let the gateway settle before reading it.
+  await sleep(10_000)
+  const rssKiB = readStatusKiB(gateway!.pid, 'VmRSS') ?? NaN
+  const heap = await heapOf(gateway!.pid, reportDir)
+  const openSessions = held
+  return {
+    sessions: openSessions,
+    failures: results.reduce((sum, result) => sum + result.failures, 0),
+    clientProcesses: workers.length,
+    secondsToPair: round(seconds, 1),
+    gatewayFileLimit: limit,
+    rssIdleMiB: round(idleRssKiB / 1024),
+    rssMiB: round(rssKiB / 1024),
+    rssPerSessionKiB: round((rssKiB - idleRssKiB) / openSessions, 2),
+    heapUsedIdleMiB: idleHeap.usedMiB,
+    heapUsedMiB: heap.usedMiB,
+    heapTotalMiB: heap.totalMiB,
+    heapPerSessionKiB: round(((heap.usedMiB - idleHeap.usedMiB) * 1024) / openSessions, 2),
+    rssFor10000MiB: round((idleRssKiB + ((rssKiB - idleRssKiB) / openSessions) * 10_000) / 1024),
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       pairings: { type: 'string', default: '2000' },
       concurrency: { type: 'string', default: '50' },
       sessions: { type: 'string', default: '100' },
+      // The idle part: this many idle paired sessions on one gateway, clients in processes of --per-process.
+      idle: { type: 'string', default: '9900' },
+      'per-process': { type: 'string', default: '4000' },
       database: { type: 'string', default: process.env.RESCUE_TEST_PG_URL },
-      // sqlite,postgres,three,failover: the parts to run (all by default).
+      // sqlite,postgres,three,failover,idle: the parts to run (the first four by default).
       parts: { type: 'string', default: 'sqlite,postgres,three,failover' },
       // Writes a V8 CPU profile of each gateway into this folder (node --cpu-prof).
       'cpu-prof': { type: 'string' },
@@ -218,6 +300,13 @@ async function main(): Promise<void> {
     const [embedded] = await startService(1, baseEnv, `${work}/sqlite`)
     oneSqlite = await pairingRate([embedded!], pairings, concurrency, (index) => index)
     await stopChild(embedded!.child)
+  }
+
+  let idle: Awaited<ReturnType<typeof idleSessions>> | undefined
+  if (parts.has('idle')) {
+    log(`one gateway on SQLite: ${values.idle} idle paired sessions`)
+    idle = await idleSessions(Number(values.idle), Number(values['per-process']), baseEnv, `${work}/idle`)
+    log(`idle: ${JSON.stringify(idle)}`)
   }
 
   let onePostgres: Awaited<ReturnType<typeof pairingRate>> | undefined
@@ -302,7 +391,9 @@ async function main(): Promise<void> {
         loadAverage: os.loadavg().map((value) => round(value, 2)),
         pairingsPerSecond: { oneSqlite, onePostgres, threePostgres },
         failover,
+        idleSessions: idle,
         targets: {
+          idleSessionsUnder1GiB: 10_000,
           pairingsPerSecondOneGateway: 500,
           threeGatewaysSameTotal: true,
           killedGatewayResumedWithinMs: 5000,
