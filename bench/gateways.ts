@@ -20,6 +20,7 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import os from 'node:os'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
@@ -160,34 +161,24 @@ async function fullSessions(server: string, token: string, count: number) {
   return sides
 }
 
-/** The gateway's own diagnostic report (node --report-on-signal): its V8 heap, without a collection first. */
-async function heapOf(pid: number, reportDir: string): Promise<{ usedMiB: number; totalMiB: number }> {
-  const before = new Set(fs.readdirSync(reportDir))
+/** The gateway's V8 heap (bench/heap-probe.cjs): used before a full collection, and used and reserved after it. */
+async function heapOf(pid: number, file: string) {
+  fs.rmSync(file, { force: true })
   process.kill(pid, 'SIGUSR2')
-  const file = await withTimeout(
+  const report = await withTimeout(
     (async () => {
-      for (;;) {
-        const made = fs.readdirSync(reportDir).find((name) => !before.has(name))
-        // Written at once; read it once it parses.
-        if (made) {
-          try {
-            return JSON.parse(fs.readFileSync(path.join(reportDir, made), 'utf8')) as {
-              javascriptHeap: { usedMemory: number; totalMemory: number }
-            }
-          } catch {
-            // not complete yet
-          }
-        }
-        await sleep(100)
-      }
+      while (!fs.existsSync(file)) await sleep(100)
+      return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<'before' | 'after', NodeJS.MemoryUsage>
     })(),
-    30_000,
-    'the gateway to write its report',
+    300_000,
+    'the gateway to write its heap',
   )
   const MiB = 1024 * 1024
   return {
-    usedMiB: round(file.javascriptHeap.usedMemory / MiB),
-    totalMiB: round(file.javascriptHeap.totalMemory / MiB),
+    usedMiB: round(report.before.heapUsed / MiB),
+    usedAfterGcMiB: round(report.after.heapUsed / MiB),
+    totalAfterGcMiB: round(report.after.heapTotal / MiB),
+    rssAfterGcMiB: round(report.after.rss / MiB),
   }
 }
 
@@ -197,11 +188,14 @@ async function heapOf(pid: number, reportDir: string): Promise<{ usedMiB: number
  * heap with all of them, over its own when idle.
  */
 async function idleSessions(count: number, perProcess: number, env: NodeJS.ProcessEnv, work: string) {
-  const reportDir = `${work}/reports`
-  fs.mkdirSync(reportDir, { recursive: true })
-  cliNodeOptions.push('--report-on-signal', `--report-directory=${reportDir}`)
-  const [gateway] = await startService(1, env, `${work}/idle`)
-  cliNodeOptions.splice(-2)
+  const heapFile = `${work}/heap.json`
+  cliNodeOptions.push(
+    '--expose-gc',
+    '--import',
+    pathToFileURL(path.join(import.meta.dirname, 'heap-probe.mjs')).href,
+  )
+  const [gateway] = await startService(1, { ...env, RESCUE_BENCH_HEAP_FILE: heapFile }, `${work}/idle`)
+  cliNodeOptions.splice(-3)
   const limit = Number(
     fs.readFileSync(`/proc/${gateway!.pid}/limits`, 'utf8').match(/Max open files\s+(\d+)/)?.[1],
   )
@@ -213,7 +207,7 @@ async function idleSessions(count: number, perProcess: number, env: NodeJS.Proce
   }
   await sleep(2000)
   const idleRssKiB = readStatusKiB(gateway!.pid, 'VmRSS') ?? NaN
-  const idleHeap = await heapOf(gateway!.pid, reportDir)
+  const idleHeap = await heapOf(gateway!.pid, heapFile)
   const started = performance.now()
   const workers = Array.from({ length: Math.ceil(count / perProcess) }, (_, index) => {
     const share = Math.min(perProcess, count - index * perProcess)
@@ -247,7 +241,10 @@ async function idleSessions(count: number, perProcess: number, env: NodeJS.Proce
   // Heartbeats (ping/pong every 5 s) go on; let the gateway settle before reading it.
   await sleep(10_000)
   const rssKiB = readStatusKiB(gateway!.pid, 'VmRSS') ?? NaN
-  const heap = await heapOf(gateway!.pid, reportDir)
+  log(
+    `${held} idle sessions held, gateway RSS ${round(rssKiB / 1024)} MiB (idle ${round(idleRssKiB / 1024)})`,
+  )
+  const heap = await heapOf(gateway!.pid, heapFile)
   const openSessions = held
   return {
     sessions: openSessions,
@@ -258,10 +255,9 @@ async function idleSessions(count: number, perProcess: number, env: NodeJS.Proce
     rssIdleMiB: round(idleRssKiB / 1024),
     rssMiB: round(rssKiB / 1024),
     rssPerSessionKiB: round((rssKiB - idleRssKiB) / openSessions, 2),
-    heapUsedIdleMiB: idleHeap.usedMiB,
-    heapUsedMiB: heap.usedMiB,
-    heapTotalMiB: heap.totalMiB,
-    heapPerSessionKiB: round(((heap.usedMiB - idleHeap.usedMiB) * 1024) / openSessions, 2),
+    heapIdle: idleHeap,
+    heap,
+    heapPerSessionKiB: round(((heap.usedAfterGcMiB - idleHeap.usedAfterGcMiB) * 1024) / openSessions, 2),
     rssFor10000MiB: round((idleRssKiB + ((rssKiB - idleRssKiB) / openSessions) * 10_000) / 1024),
   }
 }

@@ -227,8 +227,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   // A change made through this gateway (an admin call, a login, a logout) is seen at once by the
   // pairing path: the cache is emptied before the caller hears that it is done.
-  app.addHook('onSend', async (request) => {
+  app.addHook('onSend', (request, _reply, payload, done) => {
     if (request.method !== 'GET' && !request.url.startsWith('/v1/pins')) reads.clearReadCache()
+    done(null, payload)
   })
 
   app.get('/healthz', () => ({ ok: true }))
