@@ -443,6 +443,21 @@ describe('roles on the admin routes', () => {
 })
 
 describe('script tokens and the PIN permission', () => {
+  it('applies a change to a group made through the gateway to the very next PIN, though the pairing path keeps policies a second', async () => {
+    const { url, token, oneTimePassword } = await withBob()
+    const { token: bob } = (await api.login(url, {
+      email: 'bob@acme.example',
+      password: oneTimePassword,
+      newPassword: NEW_PASSWORD,
+    })) as { token: string }
+    await api.createPin(url, bob)
+    // At once, well within the second the gateway keeps bob's groups for.
+    await api.admin.setGroup(url, token, 'helpdesk', { allow: ['shell'] })
+    expect((await refusal(api.createPin(url, bob), 'forbidden')).message).toMatch(/private/)
+    await api.admin.setGroup(url, token, 'helpdesk', { allow: ['shell', 'private'] })
+    expect(await api.createPin(url, bob)).toMatchObject({ pin: expect.any(String) })
+  })
+
   it("authenticate with exactly their group's permissions, and stop at once when revoked", async () => {
     gw = await startTestGateway()
     const { url, token } = gw

@@ -28,6 +28,7 @@ import {
 import { Rendezvous, type Admission, type RendezvousOptions } from './rendezvous.js'
 import { addressKey, DEFAULT_ADDRESS_LIMITS, FailureLimiter, type AddressLimits } from './address-limits.js'
 import { SharedFailureLimiter } from './shared-limiter.js'
+import { withReadCache } from './read-cache.js'
 import {
   Cluster,
   CLUSTER_PATH,
@@ -147,6 +148,8 @@ const checkBody = z.object({ permissions: z.array(z.enum(permissions)).min(1).ma
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   assertSafeListenAddress(options)
   const { store } = options
+  // The pairing path's reads of accounts and groups, kept a moment (read-cache.ts).
+  const reads = withReadCache(store)
   const loginSettings: accounts.LoginSettings = { ...accounts.DEFAULT_LOGIN_SETTINGS, ...options.login }
   const limits: AddressLimits = { ...DEFAULT_ADDRESS_LIMITS, ...options.limits }
   const logInternal = (error: unknown) => options.onLog?.(`internal error: ${String(error)}`)
@@ -186,7 +189,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logCipher,
     onSessionEnded: (sessionId) => complianceJobs.sessionEnded(sessionId),
     policyFor: async (technician) => {
-      const policy = await accounts.effectivePolicy(store, technician.id)
+      const policy = await accounts.effectivePolicy(reads, technician.id)
       return { permissions: policy.permissions, recording: policy.recording }
     },
     ...(options.maxResumeGraceMs !== undefined ? { maxResumeGraceMs: options.maxResumeGraceMs } : {}),
@@ -228,6 +231,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (!result.success) throw new UserError('usage', `malformed request: ${result.error.issues[0]?.message}`)
     return result.data
   }
+
+  // A change made through this gateway (an admin call, a login, a logout) is seen at once by the
+  // pairing path: the cache is emptied before the caller hears that it is done.
+  app.addHook('onSend', (request, _reply, payload, done) => {
+    if (request.method !== 'GET' && !request.url.startsWith('/v1/pins')) reads.clearReadCache()
+    done(null, payload)
+  })
 
   app.get('/healthz', () => ({ ok: true }))
 
@@ -279,7 +289,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   })
 
   app.post('/v1/pins', async (request) => {
-    const { user, policy } = await accounts.authenticateCall(store, bearer(request), {
+    const { user, policy } = await accounts.authenticateCall(reads, bearer(request), {
       address: clientAddress(request),
     })
     if (!accounts.allows(policy, 'private')) {
@@ -335,7 +345,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
     }
     const technician =
-      role === 'technician' ? await accounts.authenticate(store, bearer(request), { address }) : undefined
+      role === 'technician' ? await accounts.authenticate(reads, bearer(request), { address }) : undefined
     const resume = request.headers[RESUME_HEADER]
     if (technician && typeof resume === 'string') await refuseRemoved(resume, technician, address)
     if (typeof resume === 'string') {
@@ -393,7 +403,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (pin.used_at) return refuse('pinUsed', 'this PIN was already used')
     if (Date.parse(pin.expires_at) <= Date.now()) return refuse('pinExpired', 'this PIN has expired')
     rendezvous.assertVacant(pin.id, role)
-    const owner = technician ?? (await store.findUserById(pin.technician_id))
+    const owner = technician ?? (await reads.findUserById(pin.technician_id))
     if (!owner) return refuse('pinInvalid', 'no such PIN')
     if (role === 'host') admitEndUser(address)
     return { role, via: 'pin', pin, technician: owner, address }

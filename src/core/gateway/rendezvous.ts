@@ -110,6 +110,8 @@ interface Room {
   removed?: boolean
   /** Rebuilt from the store (restoreRoom): it may be an invited technician's, unknown to this room. */
   restored?: boolean
+  /** The end user's address as the session row has it (other gateways list waiting rooms from it). */
+  loggedHostAddress?: string
 }
 
 /** How long a gateway holds a dropped side at most, whatever the sides ask for. */
@@ -308,11 +310,13 @@ export class Rendezvous {
     }
     if (admission.role === 'host') {
       room.hostSince = new Date().toISOString()
-      // Other gateways list the waiting end user from the row.
-      if (admission.via === 'pin')
+      // Other gateways list the waiting end user from the row (made with it when the host came first).
+      if (admission.via === 'pin' && room.loggedHostAddress !== admission.address) {
+        room.loggedHostAddress = admission.address
         room.logged
           .then(() => this.options.store.updateSession(room.sessionId, { host_address: admission.address }))
           .catch(this.logError)
+      }
     }
     if (admission.via === 'queue') room.technician = admission.technician
     const peer = this.newPeer(admission.role, socket, admission.address)
@@ -571,6 +575,7 @@ export class Rendezvous {
       ...(admission.via === 'pin' ? { pin: admission.pin, technician: admission.technician } : {}),
       ...(admission.via === 'channel' ? { channel: admission.channel } : {}),
       expiresAt,
+      ...(admission.role === 'host' ? { loggedHostAddress: admission.address } : {}),
       peers: {},
       paired: false,
       reports: 0,
@@ -601,7 +606,7 @@ export class Rendezvous {
         ended_at: null,
         ended_by: null,
         end_reason: null,
-        host_address: admission.via === 'channel' ? admission.address : null,
+        host_address: admission.role === 'host' ? admission.address : null,
         technician_address: null,
         gateway_id: this.options.gatewayId,
       }),

@@ -23,6 +23,7 @@ import type {
 import { isPostgresUrl, postgresDialect } from './postgres.js'
 import { checkSecretKeyMatches, loadSecretKey } from './secret-key.js'
 import { sqliteDialect } from './sqlite.js'
+import { PreparedQuery } from './prepared.js'
 import { BugError, UserError } from '../errors.js'
 
 export type { Database } from './schema.js'
@@ -84,12 +85,104 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   return new Store(db, secretKey)
 }
 
+/** The columns a session row is made with (the resume keys come after pairing). */
+const SESSION_COLUMNS = [
+  'id',
+  'pin_id',
+  'technician_id',
+  'channel_id',
+  'taken_by',
+  'created_at',
+  'paired_at',
+  'ended_at',
+  'ended_by',
+  'end_reason',
+  'host_address',
+  'technician_address',
+  'gateway_id',
+] as const satisfies readonly (keyof SessionsTable)[]
+
+/** The queries of every pairing, compiled once per store (prepared.ts); the SQL is the dialect's. */
+function pairingQueries(db: Kysely<Database>) {
+  const usersWithOrganisation = () =>
+    db
+      .selectFrom('users')
+      .innerJoin('organisations', 'organisations.id', 'users.organisation_id')
+      .selectAll('users')
+      .select('organisations.name as organisation_name')
+  return {
+    userById: new PreparedQuery((id: string) => usersWithOrganisation().where('users.id', '=', id)),
+    groupsOfUser: new PreparedQuery((userId: string) =>
+      db
+        .selectFrom('groups')
+        .innerJoin('group_members', 'group_members.group_id', 'groups.id')
+        .selectAll('groups')
+        .where('group_members.user_id', '=', userId)
+        .orderBy('groups.name'),
+    ),
+    liveToken: new PreparedQuery((tokenHash: string, now: string) =>
+      db.selectFrom('tokens').selectAll().where('token_hash', '=', tokenHash).where('expires_at', '>', now),
+    ),
+    touchToken: new PreparedQuery((id: string, at: string) =>
+      db.updateTable('tokens').set({ last_used_at: at }).where('id', '=', id),
+    ),
+    livePin: new PreparedQuery((digits: string, now: string) =>
+      db
+        .selectFrom('pins')
+        .select('id')
+        .where('pin', '=', digits)
+        .where('used_at', 'is', null)
+        .where('expires_at', '>', now),
+    ),
+    newestPin: new PreparedQuery((digits: string) =>
+      db.selectFrom('pins').selectAll().where('pin', '=', digits).orderBy('created_at', 'desc').limit(1),
+    ),
+    consumePin: new PreparedQuery((id: string, at: string) =>
+      db.updateTable('pins').set({ used_at: at }).where('id', '=', id).where('used_at', 'is', null),
+    ),
+    claimPinRoom: new PreparedQuery((pinId: string, gatewayId: string) =>
+      db
+        .updateTable('pins')
+        .set({ room_gateway: gatewayId })
+        .where('id', '=', pinId)
+        .where((eb) => eb.or([eb('room_gateway', 'is', null), eb('room_gateway', '=', gatewayId)])),
+    ),
+    insertSession: new PreparedQuery((...values: (string | null)[]) =>
+      db
+        .insertInto('sessions')
+        .values(Object.fromEntries(SESSION_COLUMNS.map((column, index) => [column, values[index]])) as never),
+    ),
+    endSession: new PreparedQuery(
+      (endedAt: string, endedBy: string, reason: string, id: string, gatewayId: string) =>
+        db
+          .updateTable('sessions')
+          .set({ ended_at: endedAt, ended_by: endedBy, end_reason: reason })
+          .where('id', '=', id)
+          .where((eb) => eb.or([eb('gateway_id', '=', gatewayId), eb('gateway_id', 'is', null)])),
+    ),
+    recentFailures: new PreparedQuery((kind: string, addressKey: string, since: number, limit: number) =>
+      db
+        .selectFrom('address_failures')
+        .select('at')
+        .where('kind', '=', kind)
+        .where('address_key', '=', addressKey)
+        .where('at', '>', since)
+        .orderBy('at', 'desc')
+        .limit(limit),
+    ),
+  }
+}
+
 export class Store {
+  private readonly prepared: ReturnType<typeof pairingQueries>
+
   constructor(
     readonly db: Kysely<Database>,
     /** 32 bytes kept beside the database, not in it: seals TOTP secrets at rest. */
     readonly secretKey: Buffer,
-  ) {}
+  ) {
+    this.prepared = pairingQueries(db)
+  }
 
   async close(): Promise<void> {
     await this.db.destroy()
@@ -251,13 +344,7 @@ export class Store {
 
   /** The groups a user is a member of: their policy is the combination of these. */
   async groupsOfUser(userId: string): Promise<Group[]> {
-    return this.db
-      .selectFrom('groups')
-      .innerJoin('group_members', 'group_members.group_id', 'groups.id')
-      .selectAll('groups')
-      .where('group_members.user_id', '=', userId)
-      .orderBy('groups.name')
-      .execute()
+    return (await this.prepared.groupsOfUser.execute(this.db, userId)).rows
   }
 
   /** The groups an admin (role admin) manages. */
@@ -294,7 +381,7 @@ export class Store {
   }
 
   async findUserById(id: string): Promise<UserWithOrganisation | undefined> {
-    return this.usersWithOrganisation().where('users.id', '=', id).executeTakeFirst()
+    return (await this.prepared.userById.execute(this.db, id)).rows[0]
   }
 
   async insertToken(token: Insertable<TokensTable>) {
@@ -309,12 +396,7 @@ export class Store {
 
   /** A token that has not expired, by its hash. */
   async findLiveToken(tokenHash: string, now: string): Promise<TokenRow | undefined> {
-    return this.db
-      .selectFrom('tokens')
-      .selectAll()
-      .where('token_hash', '=', tokenHash)
-      .where('expires_at', '>', now)
-      .executeTakeFirst()
+    return (await this.prepared.liveToken.execute(this.db, tokenHash, now)).rows[0]
   }
 
   /** A token by its hash, expired or not: to tell a caller why theirs is refused. */
@@ -323,7 +405,7 @@ export class Store {
   }
 
   async touchToken(id: string, at: string): Promise<void> {
-    await this.db.updateTable('tokens').set({ last_used_at: at }).where('id', '=', id).execute()
+    await this.prepared.touchToken.execute(this.db, id, at)
   }
 
   async deleteToken(tokenHash: string): Promise<void> {
@@ -429,13 +511,7 @@ export class Store {
   /** Inserts the PIN unless the same digits are live already; says whether it did. */
   async insertPinIfUnique(pin: Insertable<PinsTable>, now: string): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
-      const live = await tx
-        .selectFrom('pins')
-        .select('id')
-        .where('pin', '=', pin.pin)
-        .where('used_at', 'is', null)
-        .where('expires_at', '>', now)
-        .executeTakeFirst()
+      const live = (await this.prepared.livePin.execute(tx, pin.pin, now)).rows[0]
       if (live) return false
       await tx.insertInto('pins').values(pin).execute()
       return true
@@ -444,27 +520,22 @@ export class Store {
 
   /** The newest PIN with these digits, whatever its state, so callers can say why it is refused. */
   async findNewestPin(digits: string): Promise<Pin | undefined> {
-    return this.db
-      .selectFrom('pins')
-      .selectAll()
-      .where('pin', '=', digits)
-      .orderBy('created_at', 'desc')
-      .limit(1)
-      .executeTakeFirst()
+    return (await this.prepared.newestPin.execute(this.db, digits)).rows[0]
   }
 
   /** Marks a PIN used; false when somebody used it first. */
   async consumePin(id: string, at: string): Promise<boolean> {
-    const result = await this.db
-      .updateTable('pins')
-      .set({ used_at: at })
-      .where('id', '=', id)
-      .where('used_at', 'is', null)
-      .executeTakeFirst()
-    return result.numUpdatedRows === 1n
+    const result = await this.prepared.consumePin.execute(this.db, id, at)
+    return result.numAffectedRows === 1n
   }
 
   async insertSession(session: Insertable<SessionsTable>): Promise<void> {
+    // The gateway's rows have these columns; anything else (tests set a few) is built each time.
+    if (Object.keys(session).every((key) => (SESSION_COLUMNS as readonly string[]).includes(key))) {
+      const values = SESSION_COLUMNS.map((column) => (session[column] ?? null) as string | null)
+      await this.prepared.insertSession.execute(this.db, ...values)
+      return
+    }
     await this.db.insertInto('sessions').values(session).execute()
   }
 
@@ -559,6 +630,11 @@ export class Store {
     gatewayId: string,
     ending: Pick<Updateable<SessionsTable>, 'ended_at' | 'ended_by' | 'end_reason'>,
   ): Promise<boolean> {
+    const { ended_at: endedAt, ended_by: endedBy, end_reason: reason } = ending
+    if (typeof endedAt === 'string' && typeof endedBy === 'string' && typeof reason === 'string') {
+      const result = await this.prepared.endSession.execute(this.db, endedAt, endedBy, reason, id, gatewayId)
+      return result.numAffectedRows === 1n
+    }
     const result = await this.db
       .updateTable('sessions')
       .set(ending)
@@ -617,6 +693,9 @@ export class Store {
    * was, or the holder was `insteadOf` (a gateway found gone); false when another holds it.
    */
   async claimPinRoom(pinId: string, gatewayId: string, insteadOf?: string): Promise<boolean> {
+    if (!insteadOf) {
+      return (await this.prepared.claimPinRoom.execute(this.db, pinId, gatewayId)).numAffectedRows === 1n
+    }
     const result = await this.db
       .updateTable('pins')
       .set({ room_gateway: gatewayId })
@@ -733,15 +812,7 @@ export class Store {
     since: number,
     limit: number,
   ): Promise<number[]> {
-    const rows = await this.db
-      .selectFrom('address_failures')
-      .select('at')
-      .where('kind', '=', kind)
-      .where('address_key', '=', addressKey)
-      .where('at', '>', since)
-      .orderBy('at', 'desc')
-      .limit(limit)
-      .execute()
+    const { rows } = await this.prepared.recentFailures.execute(this.db, kind, addressKey, since, limit)
     // PostgreSQL returns a bigint as a string.
     return rows.map((row) => Number(row.at))
   }
