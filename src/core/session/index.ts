@@ -45,7 +45,7 @@ import {
   type TrustAnchor,
   type VerifiedTechnician,
 } from '../trust/index.js'
-import { coalesceWrites, socketUnder } from '../transport/coalesce.js'
+import { coalesceWrites, flushWrites, socketUnder } from '../transport/coalesce.js'
 import { ResumableStream } from '../transport/resumable-stream.js'
 import { resumeSigningKey, signResume } from '../transport/resume-proof.js'
 
@@ -558,6 +558,7 @@ class SessionRun {
         key: Buffer.from(publicKey).toString('base64'),
         graceMs: this.graceMs,
       })
+      flushWrites(socketUnder(this.socket))
       this.emit({
         event: 'paired',
         role,

@@ -19,6 +19,9 @@ export function coalesceWrites(socket: net.Socket): void {
     corked = false
     socket.uncork()
   }
+  flushers.set(socket, () => {
+    if (corked) uncork()
+  })
   socket.write = function (this: net.Socket, ...args: Parameters<net.Socket['write']>) {
     if (!corked && !socket.destroyed) {
       corked = true
@@ -29,6 +32,14 @@ export function coalesceWrites(socket: net.Socket): void {
   } as net.Socket['write']
 }
 
+/**
+ * Sends what this turn has written so far now, not at its end: for a message that must have left
+ * before anything else happens (the resume key, before `paired` is told and the side may die).
+ */
+export function flushWrites(socket: net.Socket | undefined): void {
+  if (socket) flushers.get(socket)?.()
+}
+
 /** The TCP socket under a `ws` WebSocket, once it is open (ws keeps it in `_socket`). */
 export function socketUnder(webSocket: object): net.Socket | undefined {
   const socket = (webSocket as { _socket?: unknown })._socket
@@ -36,3 +47,4 @@ export function socketUnder(webSocket: object): net.Socket | undefined {
 }
 
 const coalesced = new WeakSet<net.Socket>()
+const flushers = new WeakMap<net.Socket, () => void>()
