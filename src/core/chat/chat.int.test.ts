@@ -6,9 +6,11 @@ import type net from 'node:net'
 import ssh2 from 'ssh2'
 import { afterEach, beforeEach, expect, it } from 'vitest'
 import { UserError } from '../errors.js'
+import { generateSshKeyPair } from '../ssh/keys.js'
 import { CHAT_SUBSYSTEM, openChat, serveChat, type ChatLink, type ChatMessage } from './index.js'
 
-const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private
+// ssh2's own generator now and then makes an ed25519 key its parser refuses; ours retries (ssh/keys.ts).
+const hostKey = generateSshKeyPair().privateKey
 let server: ssh2.Server
 let port: number
 let hostReceived: ChatMessage[]
