@@ -8,7 +8,10 @@ import type { Permission } from './types.js'
 export interface PermissionWords {
   /** What the technician may do, after "wants to" or in a list: "open a shell". */
   verb: string
-  /** The thing itself, after "allowed" or "denied": "the shell". */
+  /**
+   * The thing itself, after "allowed" or "denied": "the shell". Read by both sides ("you denied…"
+   * on the host, "the end user denied…" on the technician's), so it names no one as "your".
+   */
   noun: string
 }
 
@@ -30,9 +33,9 @@ export const PERMISSION_WORDS: Record<Permission, PermissionWords> = {
   reboot: { verb: 'restart this computer', noun: 'restarting this computer' },
   url: { verb: 'open web addresses', noun: 'opening web addresses' },
   clipboard: { verb: 'use the clipboard', noun: 'the clipboard' },
-  view: { verb: 'watch your shared terminal', noun: 'watching your shared terminal' },
-  control: { verb: 'type in your shared terminal', noun: 'typing in your shared terminal' },
-  present: { verb: 'show you their terminal', noun: 'being shown their terminal' },
+  view: { verb: 'watch your shared terminal', noun: 'watching the shared terminal' },
+  control: { verb: 'type in your shared terminal', noun: 'typing in the shared terminal' },
+  present: { verb: 'show you their terminal', noun: "being shown the technician's terminal" },
 }
 
 /** "open a shell" */
