@@ -16,7 +16,7 @@ import {
   type SessionReport,
 } from '../session/index.js'
 import { generateSshKeyPair } from '../ssh/keys.js'
-import { HostSshServer } from '../ssh/host-server.js'
+import { HostSshServer, recordingRule } from '../ssh/host-server.js'
 import { MAX_CHAT_TEXT } from '../chat/index.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
 import { UserError } from '../errors.js'
@@ -332,11 +332,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           onFailure: (reason) => session?.end({ reason, code: 'pairingFailed' }),
           words: gate.outcome,
           sessionId,
-          recording: {
-            required: recording !== 'off',
-            input: recording === 'required-input',
-            allowed: recording !== 'off' || policy.includes('record'),
-          },
+          recording: recordingRule(recording, policy),
           ...(options.share ? { share: options.share } : {}),
           reboot: { prepare: prepareReboot, go: reboot },
           ...(options.stage ? { stage: options.stage, technician } : {}),

@@ -13,7 +13,7 @@ import type { Decision, Permission } from '../consent/index.js'
 import { CloseCode, WORDS_MISMATCH, WORDS_UNCONFIRMED } from '../protocol/control-messages.js'
 import { startSession, type InvitationNews, type Session, type SessionEnded } from '../session/index.js'
 import type { SharedTerminal } from '../share/index.js'
-import { HostSshServer } from '../ssh/host-server.js'
+import { HostSshServer, recordingRule } from '../ssh/host-server.js'
 import type { SshKeyPair } from '../ssh/keys.js'
 import type { HostActivity } from './events.js'
 import { GatedConsentBroker, WordsGate } from './words.js'
@@ -155,11 +155,7 @@ export async function startInvitedSeat(options: InvitedSeatOptions): Promise<Inv
         onFailure: (reason) => session?.end({ reason, code: 'pairingFailed' }),
         words: gate.outcome,
         sessionId,
-        recording: {
-          required: recording !== 'off',
-          input: recording === 'required-input',
-          allowed: recording !== 'off' || policy.includes('record'),
-        },
+        recording: recordingRule(recording, policy),
         ...(options.share ? { share: options.share } : {}),
       })
     },

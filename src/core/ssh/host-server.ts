@@ -54,6 +54,25 @@ import { ViewFrameDecoder, type SharedTerminal, type Viewer } from '../share/ind
 import { servePresent } from '../present/host.js'
 import { PRESENT_SUBSYSTEM, type PresentStage } from '../present/index.js'
 
+/** What the group's policy says of recording, as the SSH server applies it. */
+export interface RecordingRule {
+  required: boolean
+  input: boolean
+  allowed: boolean
+}
+
+/** The rule from the policy's recording setting and permissions (`record` allows it unasked-for). */
+export function recordingRule(
+  recording: 'off' | 'required' | 'required-input',
+  permissions: readonly string[],
+): RecordingRule {
+  return {
+    required: recording !== 'off',
+    input: recording === 'required-input',
+    allowed: recording !== 'off' || permissions.includes('record'),
+  }
+}
+
 export interface HostSshOptions {
   transport: Duplex
   /** This session's host key (OpenSSH private key text). */
@@ -69,7 +88,7 @@ export interface HostSshOptions {
   /** This session's id, named in the recordings' signed checkpoints. */
   sessionId?: string
   /** The policy's recording setting; with `required`, no shell or command runs unrecorded. */
-  recording?: { required: boolean; input: boolean; allowed: boolean }
+  recording?: RecordingRule
   /** The end user's shared terminal (`rescue host --share`): what `view@rescue` watches. */
   share?: SharedTerminal
   /** What a restart the end user allowed does (host/index.ts); without it, `reboot@rescue` is refused. */
