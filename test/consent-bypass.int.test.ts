@@ -1289,4 +1289,73 @@ describe('technicians invited into a session (rescue invite)', () => {
       }),
     )
   })
+
+  /** What the gateway answers a technician resuming `sessionId` over a fresh link (the upgrade's status). */
+  function resumeStatus(token: string, sessionId: string): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const socket = new WebSocket(`${gw.url.replace('http', 'ws')}/v1/ws/technician`, {
+        headers: { authorization: `Bearer ${token}`, 'rescue-resume': sessionId },
+      })
+      socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0))
+      socket.on('open', () => {
+        socket.terminate()
+        reject(new Error('the gateway let the technician try to resume'))
+      })
+      socket.on('error', () => {})
+    })
+  }
+
+  it('lets the first technician leave after handing the lead over: the others go on, and they cannot resume', async () => {
+    const lead = await pair({ interactive: true, consentTimeoutMs: 10_000 })
+    const { bob, client, leadSessionId } = await inviteBob(lead)
+    await api.handOverLead(gw.url, gw.token, leadSessionId, 'bob@acme.example')
+    await waitFor(() => lead.events.some((event) => event.event === 'lead-changed'), 5000, 'the new lead')
+
+    lead.technician.session.end()
+    await within(lead.technician.session.done, 5000, "the first technician's session to end")
+    await waitFor(
+      () => lead.events.some((event) => event.event === 'technician-left' && event.first === true),
+      5000,
+      'the end user to be told the first technician left',
+    )
+    // Bob goes on: his requests still reach the end user, who answers them.
+    const still = attempt<ClientChannel>((cb) => client.exec('true', cb), 'bob exec after', 8000)
+    lead.host.answer((await lead.nthRequest(1)).id, 'once')
+    expect(await still).not.toBeInstanceOf(Error)
+    expect(lead.events.some((event) => event.event === 'ended')).toBe(false)
+
+    // Who left on purpose does not come back by resuming: the key is gone, here and in the store.
+    expect(await resumeStatus(gw.token, leadSessionId)).toBe(410)
+    expect((await gw.store.findSession(leadSessionId))?.technician_resume_key).toBeNull()
+    expect((await gw.store.listSessionEvents(leadSessionId)).map((event) => event.event)).toContain(
+      'technician-left',
+    )
+    expect(lead.audit()).toContainEqual(
+      expect.objectContaining({
+        event: 'technician-left',
+        session: leadSessionId,
+        technician: expect.objectContaining({ email: ADMIN.email }),
+      }),
+    )
+
+    // The end user removes Bob, the last one: nobody is left to help, so the session ends.
+    expect(lead.host.remove('bob@acme.example')).toBe(true)
+    await within(bob.session.done, 5000, "Bob's session to end")
+    const ended = await within(lead.host.done, 5000, "the end user's session to end")
+    expect(ended).toMatchObject({ by: 'host', reason: 'every technician has left the session' })
+    expect(ended.code).toBeUndefined()
+  })
+
+  it('ends the session for everyone when the lead leaves, saying who', async () => {
+    const lead = await pair({ interactive: true, consentTimeoutMs: 10_000 })
+    const { bob, leadSessionId } = await inviteBob(lead)
+    await api.handOverLead(gw.url, gw.token, leadSessionId, 'bob@acme.example')
+    await waitFor(() => lead.events.some((event) => event.event === 'lead-changed'), 5000, 'the new lead')
+    bob.session.end()
+    const reason = 'the lead technician bob@acme.example ended the session'
+    expect(await within(lead.technician.session.done, 5000, "the first technician's end")).toMatchObject({
+      reason,
+    })
+    expect(await within(lead.host.done, 5000, "the end user's end")).toMatchObject({ reason })
+  })
 })

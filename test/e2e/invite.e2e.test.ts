@@ -17,30 +17,40 @@ const ADMIN = {
 }
 const BOB = 'bob@acme.example'
 const BOB_PASSWORD = 'eight blue bottles on the shelf'
+const CAROL = 'carol@acme.example'
+const CAROL_PASSWORD = 'nine red kites above the hill'
 const MENU = '\u001d'
 
 let world: CliWorld
 let url: string
 let bobEnv: Record<string, string>
+let carolEnv: Record<string, string>
 
 function ok(result: RunResult): RunResult {
   expect(result.exitCode, `${result.command}\n${result.stdout}\n${result.stderr}`).toBe(0)
   return result
 }
 
+/** Adds a technician of the admins' group and logs them in; returns their environment. */
+async function technician(email: string, name: string, password: string): Promise<Record<string, string>> {
+  const env = { XDG_CONFIG_HOME: world.dir(`${email}-config`) }
+  const added = onlyJson(
+    ok(await world.run(['admin', 'users', 'add', email, '--name', name, '--group', 'admins', '--json'])),
+  )
+  ok(
+    await world.run(['login', '--server', url, '--email', email, '--password-stdin', '--json'], {
+      input: `${added.oneTimePassword as string}\n${password}\n`,
+      env,
+    }),
+  )
+  return env
+}
+
 beforeAll(async () => {
   world = new CliWorld()
   url = await world.startLoggedIn(ADMIN)
-  bobEnv = { XDG_CONFIG_HOME: world.dir('bob-config') }
-  const added = onlyJson(
-    ok(await world.run(['admin', 'users', 'add', BOB, '--name', 'Bob Jones', '--group', 'admins', '--json'])),
-  )
-  ok(
-    await world.run(['login', '--server', url, '--email', BOB, '--password-stdin', '--json'], {
-      input: `${added.oneTimePassword as string}\n${BOB_PASSWORD}\n`,
-      env: bobEnv,
-    }),
-  )
+  bobEnv = await technician(BOB, 'Bob Jones', BOB_PASSWORD)
+  carolEnv = await technician(CAROL, 'Carol Ng', CAROL_PASSWORD)
 })
 afterEach(() => world.stopTracked())
 afterAll(() => world?.dispose())
@@ -172,6 +182,129 @@ describe('a second technician in the end user’s shared terminal', () => {
     )
     expect(entries).toContainEqual(
       expect.objectContaining({ event: 'technician-removed', session: bobSession }),
+    )
+  })
+
+  it('goes on for the others when a technician who handed the lead over leaves, and ends when the lead leaves', async () => {
+    const { pin } = await world.newPin()
+    const stateDir = world.dir('state-lead')
+    const env = {
+      XDG_STATE_HOME: stateDir,
+      HOME: world.dir('home-lead'),
+      SHELL: '/bin/sh',
+      PS1: '$ ',
+      CI: undefined,
+    }
+    const host = world.track(
+      await world.spawnPty('host', ['host', '--server', url, '--pin', pin, '--share'], {
+        cols: 160,
+        rows: 30,
+        env,
+      }),
+    )
+    await host.waitFor('waiting for your technician')
+    const dana = world.track(
+      await world.spawnPty('dana', ['connect', '--pin', pin], {
+        cols: 120,
+        rows: 40,
+        env: { CI: undefined },
+      }),
+    )
+    const words = await host.waitFor(/security words: (\S+ \S+ \S+)/)
+    await menu(host, 'y')
+    await host.waitFor(`${ADMIN.email} wants to open a shell`, { from: words.end })
+    await menu(host, 'a')
+    let from = dana.mark()
+    dana.write('echo dana-in-$((1+1))\r')
+    await dana.waitFor('dana-in-2', { from })
+    const started = onlyJson(await world.run(['log', '--json'], { env: { XDG_STATE_HOME: stateDir } }))
+    const sessionId = (started.entries as JsonLine[]).find((entry) => entry.event === 'session-start')
+      ?.session as string
+    expect(sessionId).toMatch(/^[a-z0-9]+$/)
+
+    // Bob is invited and pairs with words of his own; he opens a shell of his own.
+    const bobSession = onlyJson(ok(await world.run(['invite', sessionId, '--to', BOB, '--json'])))
+      .sessionId as string
+    const bob = world.track(
+      await world.spawnPty('bob', ['connect', bobSession], {
+        cols: 120,
+        rows: 40,
+        env: { ...bobEnv, CI: undefined },
+      }),
+    )
+    const bobAsked = await host.waitFor(
+      /invited: Bob Jones <bob@acme\.example> · security words: (\S+ \S+ \S+)/,
+    )
+    await bob.waitFor(bobAsked.text)
+    await menu(host, 'y')
+    await host.waitFor('Bob Jones wants to open a shell', { from: bobAsked.end })
+    await menu(host, 'a')
+    from = bob.mark()
+    bob.write('echo bob-pid-$$-end\r')
+    const pid = (await bob.waitFor(/bob-pid-(\d+)-end/, { from })).text
+    await host.waitFor(/dana@acme\.example> \+ 1 Bob Jones/)
+
+    // Dana hands the lead to Bob, then leaves: only her seat ends.
+    ok(await world.run(['lead', sessionId, '--to', BOB]))
+    await host.waitFor('Bob Jones <bob@acme.example> now leads')
+    const beforeLeaving = host.mark()
+    dana.write('exit\r')
+    expect((await dana.waitForExit()).exitCode).toBe(0)
+    await host.waitFor(`${ADMIN.name} <${ADMIN.email}> left`, { from: beforeLeaving })
+    await host.waitFor('here: 1 Bob Jones ·', { from: beforeLeaving })
+    // Bob's shell is the same one, still answering.
+    from = bob.mark()
+    bob.write('echo bob-pid-$$-end\r')
+    expect((await bob.waitFor(/bob-pid-(\d+)-end/, { from })).text).toBe(pid)
+    // Bob, the lead now, invites Carol into the same session.
+    const carolSession = onlyJson(
+      ok(await world.run(['invite', bobSession, '--to', CAROL, '--json'], { env: bobEnv })),
+    ).sessionId as string
+    const carol = world.track(
+      await world.spawnPty('carol', ['connect', carolSession], {
+        cols: 120,
+        rows: 40,
+        env: { ...carolEnv, CI: undefined },
+      }),
+    )
+    const carolAsked = await host.waitFor(
+      /invited: Carol Ng <carol@acme\.example> · security words: (\S+ \S+ \S+)/,
+    )
+    await carol.waitFor(carolAsked.text)
+    await menu(host, 'y')
+    await host.waitFor('Carol Ng wants to open a shell', { from: carolAsked.end })
+    await menu(host, 'a')
+    from = carol.mark()
+    carol.write('echo carol-in-$((2+3))\r')
+    await carol.waitFor('carol-in-5', { from })
+    await host.waitFor('here: 1 Bob Jones + 2 Carol Ng ·')
+
+    // Bob leaves without handing the lead over: the session ends for Carol and the end user, saying why.
+    bob.write('exit\r')
+    expect((await bob.waitForExit()).exitCode).toBe(0)
+    await carol.waitFor(`the lead technician ${BOB} ended the session`)
+    expect((await carol.waitForExit()).exitCode).toBe(0)
+    await host.waitFor(`session ended: the lead technician ${BOB} ended the session`)
+    await host.waitFor('Your shell goes on: exit it to close rescue.')
+    host.write('exit\r')
+    expect(await host.waitForExit()).toEqual({ exitCode: 0, signal: undefined })
+
+    // The end user's log says who left, and when.
+    const log = onlyJson(await world.run(['log', '--json'], { env: { XDG_STATE_HOME: stateDir } }))
+    const entries = log.entries as JsonLine[]
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        event: 'technician-left',
+        session: sessionId,
+        technician: expect.objectContaining({ email: ADMIN.email }),
+      }),
+    )
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        event: 'technician-left',
+        session: bobSession,
+        technician: expect.objectContaining({ email: BOB }),
+      }),
     )
   })
 })

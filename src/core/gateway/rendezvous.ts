@@ -106,6 +106,11 @@ interface Room {
   invitation?: { parentId: string; from: UserWithOrganisation }
   /** Who leads the session when the lead was handed over; else its technician. */
   leadId?: string
+  /**
+   * The session's own technician left while others go on in sessions of their own (invited): the
+   * room stays for the end user's link, which carries the news about them, and relays nothing more.
+   */
+  technicianLeft?: boolean
   /** The end user removed the invited technician of this room: their invitation is over for good. */
   removed?: boolean
   /** Rebuilt from the store (restoreRoom): it may be an invited technician's, unknown to this room. */
@@ -230,7 +235,13 @@ export class Rendezvous {
   /** True when `userId` is the technician of this live, paired session. */
   isPairedWith(sessionId: string, userId: string): boolean {
     const room = [...this.rooms.values()].find((candidate) => candidate.sessionId === sessionId)
-    return room !== undefined && room.paired && !room.ended && room.technician?.id === userId
+    return (
+      room !== undefined &&
+      room.paired &&
+      !room.ended &&
+      !room.technicianLeft &&
+      room.technician?.id === userId
+    )
   }
 
   /** Puts the gateway's own refusal of a request in the session log. */
@@ -363,7 +374,7 @@ export class Rendezvous {
   async canResume(sessionId: string, role: Role, technicianId?: string): Promise<boolean> {
     const room = this.roomOf(sessionId) ?? (await this.restoreRoom(sessionId))
     if (!room || room.ended || !room.paired || !room.resumeKeys[role]) return false
-    return role === 'host' || room.technician?.id === technicianId
+    return role === 'host' || (room.technician?.id === technicianId && !room.technicianLeft)
   }
 
   /** True when this gateway has the session's room. */
@@ -382,16 +393,30 @@ export class Rendezvous {
   private async restoreRoom(sessionId: string): Promise<Room | undefined> {
     if (!/^[a-z0-9]{1,64}$/.test(sessionId)) return undefined
     const row = await this.options.store.findSession(sessionId)
-    if (!row?.paired_at || row.ended_at || !row.host_resume_key || !row.technician_resume_key)
+    const technicianId = row?.taken_by ?? row?.technician_id
+    // Its technician left after handing the lead over (their key was dropped): the others go on.
+    const technicianLeft =
+      !row?.technician_resume_key && row?.lead_id !== null && row?.lead_id !== technicianId
+    if (
+      !row?.paired_at ||
+      row.ended_at ||
+      !row.host_resume_key ||
+      (!row.technician_resume_key && !technicianLeft)
+    )
       return undefined
-    const technicianId = row.taken_by ?? row.technician_id
     const technician = technicianId ? await this.options.store.findUserById(technicianId) : undefined
     if (!technician) return undefined
     const again = this.roomOf(sessionId)
     if (again) return again
     const room = this.newRoom(row, technician)
     if (row.lead_id) room.leadId = row.lead_id
-    for (const role of ['host', 'technician'] as const) this.holdLost(room, role)
+    if (technicianLeft) room.technicianLeft = true
+    // An invited technician's session knows whose it was invited into, as before the restart.
+    const invitation = await this.options.store.findInvitation(sessionId)
+    const from = invitation && (await this.options.store.findUserById(invitation.from_id))
+    if (invitation && from) room.invitation = { parentId: invitation.session_id, from }
+    for (const role of technicianLeft ? (['host'] as const) : (['host', 'technician'] as const))
+      this.holdLost(room, role)
     this.options.onLog?.(`session ${sessionId}: restored from the store, waiting for both sides to resume`)
     return room
   }
@@ -436,6 +461,12 @@ export class Rendezvous {
     const graceMs = this.graceOf(room, role)
     const restarting = role === 'host' && room.restarting
     room.lost[role] = setTimeout(() => {
+      // Others go on without a technician whose link did not come back, when there are others.
+      if (role === 'technician' && this.othersPresent(room)) {
+        const reason = `their connection did not come back within ${Math.round(graceMs / 1000)} s`
+        void this.technicianGone(room, reason).catch(this.logError)
+        return
+      }
       void this.end(room, {
         type: 'ended',
         by: 'gateway',
@@ -512,6 +543,16 @@ export class Rendezvous {
       `session ${room.sessionId}: the ${roleName[role]} is back${restarted ? ' from a restart' : ''} (${admission.address})`,
     )
     const { host, technician } = room.peers
+    if (host && room.technicianLeft && room.technician) {
+      // Its technician left while it was away: told again, and back without them.
+      send(host.socket, {
+        type: 'left',
+        technician: identityOf(room.technician),
+        reason: 'they left the session',
+      })
+      send(host.socket, { type: 'resumed', sessionId: room.sessionId })
+      return
+    }
     if (!host || !technician) return
     this.relay(room, host, technician)
     for (const side of [host, technician])
@@ -749,7 +790,7 @@ export class Rendezvous {
    */
   async transfer(sessionId: string, from: UserWithOrganisation, to: UserWithOrganisation): Promise<void> {
     const room = [...this.rooms.values()].find((candidate) => candidate.sessionId === sessionId)
-    if (!room || room.ended || !room.paired || room.technician?.id !== from.id) {
+    if (!room || room.ended || !room.paired || room.technicianLeft || room.technician?.id !== from.id) {
       throw new UserError('failure', 'that is not a live session of yours')
     }
     const { host, technician } = room.peers
@@ -839,7 +880,8 @@ export class Rendezvous {
     const invited = [...this.rooms.values()].filter(
       (child) => child.invitation?.parentId === room.sessionId && child.paired && !child.ended,
     )
-    return [room.technician, ...invited.map((child) => child.technician)].filter(
+    const own = room.technicianLeft ? undefined : room.technician
+    return [own, ...invited.map((child) => child.technician)].filter(
       (user): user is UserWithOrganisation => user !== undefined,
     )
   }
@@ -855,7 +897,8 @@ export class Rendezvous {
       (child) =>
         child.invitation?.parentId === room.sessionId && !child.ended && child.technician?.id === to.id,
     )
-    if (waiting || room.technician?.id === to.id) {
+    // Someone who left may be invited again: they pair afresh, like anyone invited.
+    if (waiting || this.present(room).some((user) => user.id === to.id)) {
       throw new UserError('conflict', `${to.email} is already in this session, or invited to it`)
     }
     const host = room.peers.host
@@ -964,7 +1007,81 @@ export class Rendezvous {
       return this.linkDropped(room, peer)
     }
     if (code === CloseCode.removed && peer.role === 'host') room.removed = true
-    await this.end(room, endedByClose(peer.role, code))
+    if (peer.role === 'technician' && !room.invitation && !this.leads(room, room.technician)) {
+      // Not the lead (they handed it over): only their own seat ends; the others go on.
+      return this.technicianGone(room, 'they left the session')
+    }
+    const parent = room.invitation && this.roomOf(room.invitation.parentId)
+    const lead = parent && !parent.ended && this.leads(parent, room.technician) ? parent : undefined
+    if (lead && peer.role === 'technician') {
+      // The lead left without handing the lead over: the session ends for everyone in it.
+      const left = this.leadLeft(room.technician)
+      void this.end(lead, left, left.reason).catch(this.logError)
+    }
+    const ended = endedByClose(peer.role, code)
+    const leadGone = peer.role === 'technician' && !room.invitation
+    await this.end(room, ended, leadGone ? this.leadLeft(room.technician).reason : undefined)
+  }
+
+  /** True when `user` leads the session `room` (a lead's room, not an invited one's). */
+  private leads(room: Room, user: UserWithOrganisation | undefined): boolean {
+    return user !== undefined && (room.leadId ?? room.technician?.id) === user.id
+  }
+
+  /** Why everyone else's session ends when the lead leaves without handing the lead over. */
+  private leadLeft(lead: UserWithOrganisation | undefined): EndedMessage {
+    return {
+      type: 'ended',
+      by: 'technician',
+      reason: `the lead technician ${lead?.email ?? ''} ended the session`,
+    }
+  }
+
+  /** Technicians other than the session's own are in it now (invited, paired, not removed). */
+  private othersPresent(room: Room): boolean {
+    if (room.invitation) return false
+    return this.present(room).some((user) => user.id !== room.technician?.id)
+  }
+
+  /**
+   * The session's own technician is gone while others go on: their seat ends (and their resume
+   * key with it: who left on purpose needs a new invitation), the end user's side is told, and the
+   * lead passes on if it was theirs.
+   */
+  private async technicianGone(room: Room, reason: string): Promise<void> {
+    const who = room.technician
+    if (room.ended || room.technicianLeft || !who) return
+    room.technicianLeft = true
+    const peer = room.peers.technician
+    if (peer) {
+      delete room.peers.technician
+      clearInterval(peer.heartbeat)
+      send(peer.socket, { type: 'ended', by: 'technician', reason: 'you left the session; the others go on' })
+      peer.socket.close(CloseCode.normal)
+      setTimeout(() => peer.socket.terminate(), 2000).unref()
+    }
+    clearTimeout(room.lost.technician)
+    delete room.lost.technician
+    room.unrelay?.()
+    room.unrelay = undefined
+    delete room.resumeKeys.technician
+    if (room.peers.host) send(room.peers.host.socket, { type: 'left', technician: identityOf(who), reason })
+    this.logEvent(room, 'technician-left', 'technician')
+    this.options.onLog?.(`session ${room.sessionId}: ${who.email} left (${reason}); the others go on`)
+    await room.logged
+    await this.options.store.dropTechnicianResumeKey(room.sessionId)
+    if (this.leads(room, who)) await this.passLead(room)
+  }
+
+  /** The lead is gone while others are here: the one present longest leads now, and the end user is told. */
+  private async passLead(room: Room): Promise<void> {
+    const next = this.present(room)[0]
+    if (room.ended || !next || this.leads(room, next)) return
+    room.leadId = next.id
+    await this.options.store.updateSession(room.sessionId, { lead_id: next.id })
+    if (room.peers.host) send(room.peers.host.socket, { type: 'lead', to: identityOf(next) })
+    this.logEvent(room, 'lead', 'technician')
+    this.options.onLog?.(`session ${room.sessionId}: the lead passed to ${next.email}`)
   }
 
   /** A paired side's link dropped: stop relaying, tell the other side, and hold the place. */
@@ -986,9 +1103,20 @@ export class Rendezvous {
     this.options.onLog?.(`session ${room.sessionId}: lost the ${roleName[peer.role]}, holding it for resume`)
   }
 
-  private async end(room: Room, message: EndedMessage): Promise<void> {
+  /** Ends a room; the rooms of technicians invited into it end too, with `childReason` when given. */
+  private async end(room: Room, message: EndedMessage, childReason?: string): Promise<void> {
     if (room.ended) return
     room.ended = true
+    // The technicians invited into it leave with it (their end user's side leaves them too), told
+    // first: before the end user's side, told now too, closes their links itself.
+    const children = [...this.rooms.values()].filter((r) => r.invitation?.parentId === room.sessionId)
+    const ending = children.map((child) =>
+      this.end(child, {
+        type: 'ended',
+        by: message.by,
+        reason: childReason ?? `the session you were invited into ended: ${message.reason}`,
+      }),
+    )
     clearTimeout(room.expiry)
     for (const timer of Object.values(room.lost)) clearTimeout(timer)
     this.rooms.delete(room.key)
@@ -1016,14 +1144,10 @@ export class Rendezvous {
     if (room.invitation || room.restored) {
       await this.options.store.setInvitationState(room.sessionId, room.removed ? 'removed' : 'ended')
     }
-    // The technicians invited into it leave with it (their end user's side leaves them too).
-    for (const child of [...this.rooms.values()].filter((r) => r.invitation?.parentId === room.sessionId)) {
-      await this.end(child, {
-        type: 'ended',
-        by: message.by,
-        reason: `the session you were invited into ended: ${message.reason}`,
-      })
-    }
+    await Promise.all(ending)
+    // The lead removed by the end user, or whose link did not come back: the next one present leads.
+    const parent = room.invitation && this.roomOf(room.invitation.parentId)
+    if (parent && !parent.ended && this.leads(parent, room.technician)) await this.passLead(parent)
     if (room.wasPaired) this.options.onSessionEnded?.(room.sessionId)
     this.options.onLog?.(`session ${room.sessionId}: ended by ${message.by}: ${message.reason}`)
   }

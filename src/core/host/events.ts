@@ -84,8 +84,17 @@ export type HostActivity =
   | { event: 'technician-joined'; technician: TechnicianIdentity; sas: string }
   /** The end user removed an invited technician. */
   | { event: 'technician-removed'; technician: TechnicianIdentity }
-  /** An invited technician is gone (removed, left, or the words did not match). */
-  | { event: 'technician-left'; technician: TechnicianIdentity; removed: boolean; reason: string }
+  /**
+   * A technician is gone (removed, left, or the words did not match): an invited one, or with
+   * `first` the session's own technician, who left after handing the lead over while others go on.
+   */
+  | {
+      event: 'technician-left'
+      technician: TechnicianIdentity
+      removed: boolean
+      reason: string
+      first?: boolean
+    }
   /** The lead of the session is now `to` (rescue lead). */
   | { event: 'lead-changed'; to: TechnicianIdentity }
   /** An invitation the host refused unasked: nobody at this computer to let the technician in. */

@@ -143,8 +143,40 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
   let session: Session | undefined
   /** Technicians invited into the session (invited.ts), in the order their words were asked. */
   const seats: InvitedSeat[] = []
+  /** Invitations whose session is being joined (not yet a seat). */
+  let joiningSeats = 0
+  /** Who leads the session (by email): the session's own technician until the lead is handed over. */
+  let lead: string | undefined
+  /** The session's own technician left while invited ones went on. */
+  let firstLeft = false
+  /** Nobody is left to help: the session ends for the end user too. */
+  const endIfAlone = () => {
+    if (firstLeft && seats.length === 0 && joiningSeats === 0) {
+      session?.end({ reason: 'every technician has left the session' })
+    }
+  }
   const onInvitation = (news: InvitationNews) => {
-    if (news.event === 'lead') return onActivity({ event: 'lead-changed', to: news.to })
+    if (news.event === 'lead') {
+      lead = news.to.email
+      return onActivity({ event: 'lead-changed', to: news.to })
+    }
+    if (news.event === 'left') {
+      // Their seat ends here (nothing they were allowed stays); the invited ones go on.
+      firstLeft = true
+      closeGate()
+      broker?.end()
+      ssh?.close()
+      broker = undefined
+      ssh = undefined
+      onActivity({
+        event: 'technician-left',
+        technician: news.technician,
+        removed: false,
+        reason: news.reason,
+        first: true,
+      })
+      return endIfAlone()
+    }
     onActivity({ event: 'technician-invited', technician: news.to, by: news.by })
     // Nobody at the keyboard to compare their words and let them in: an invitation is refused unasked.
     if (!options.confirmWords) {
@@ -154,6 +186,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
         reason: 'nobody is at this computer to let them in',
       })
     }
+    joiningSeats++
     startInvitedSeat({
       server: options.server,
       invitation: news,
@@ -171,15 +204,27 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
       },
     }).then(
       (seat) => {
+        joiningSeats--
         seats.push(seat)
-        void seat.done.then(() => seats.splice(seats.indexOf(seat), 1))
+        void seat.done.then((ended) => {
+          seats.splice(seats.indexOf(seat), 1)
+          // The lead left without handing the lead over: the session ends for everyone (the gateway
+          // ends it too when it holds both sessions; this covers one that holds only theirs).
+          if (ended.by === 'technician' && !ended.code && seat.technician.email === lead) {
+            return session?.end({ reason: `the lead technician ${lead} ended the session` })
+          }
+          endIfAlone()
+        })
       },
-      (error: unknown) =>
+      (error: unknown) => {
+        joiningSeats--
         onActivity({
           event: 'invitation-refused',
           technician: news.to,
           reason: String((error as Error).message),
-        }),
+        })
+        endIfAlone()
+      },
     )
   }
   const onActivity = (activity: HostActivity) => {
@@ -238,6 +283,7 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
           words = new WordsGate(options.confirmWords)
           sessionId = event.sessionId
           technician = event.technician?.email ?? 'the technician'
+          lead = event.technician?.email
           policy = event.policy?.permissions ?? []
           recording = event.policy?.recording ?? 'off'
           paired = {

@@ -123,7 +123,8 @@ export async function startInvitedSeat(options: InvitedSeatOptions): Promise<Inv
           ssh?.close()
         } finally {
           audit.record({ ...event, event: 'session-end', session: sessionId })
-          options.onActivity({
+          // Who left, and why, on record under their session as on the end user's screen.
+          onActivity({
             event: 'technician-left',
             technician,
             removed,

@@ -512,4 +512,35 @@ describe('a recorded session', () => {
     expect(left.joining).toEqual({})
     expect(lastFeed(left)).toBe('Bob Jones <bob@acme.example> left: the end user removed them')
   })
+
+  it('drops the session’s own technician when they leave and the invited ones go on', () => {
+    const dana = { name: 'Dana Kim', email: 'dana@acme.example', organisation: 'Acme IT' }
+    const bob = { name: 'Bob Jones', email: 'bob@acme.example', organisation: 'Acme IT' }
+    const withBob = run([
+      ...paired.slice(0, 1),
+      { event: 'paired', role: 'host', sessionId: 's', sas: 'west lucky violin', technician: dana },
+      { event: 'words-asked', sas: 'west lucky violin', deadline: at(120).toISOString() },
+      { event: 'words-confirmed', by: 'end-user' },
+      { event: 'technician-joined', technician: bob, sas: 'red kite lamp' },
+      { event: 'words-asked', sas: 'red kite lamp', deadline: at(120).toISOString(), technician: bob.email },
+      { event: 'words-confirmed', by: 'end-user', technician: bob.email },
+    ])
+    const left = run(
+      [
+        {
+          event: 'technician-left',
+          technician: dana,
+          removed: false,
+          reason: 'they left the session',
+          first: true,
+        },
+      ],
+      withBob,
+    )
+    expect(left).toMatchObject({ phase: 'connected', words: 'confirmed' })
+    expect(left.technician).toBeUndefined()
+    expect(left.sas).toBeUndefined()
+    expect(Object.keys(left.joining ?? {})).toEqual([bob.email])
+    expect(lastFeed(left)).toBe('Dana Kim <dana@acme.example> left: they left the session')
+  })
 })

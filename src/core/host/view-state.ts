@@ -358,6 +358,7 @@ export function reduceHostView(
     case 'technician-removed':
       return log(state, `you removed ${person(action.technician)}`)
     case 'technician-left': {
+      if (action.first) return log(withoutFirst(state), `${person(action.technician)} left: ${action.reason}`)
       const { [action.technician.email]: _gone, ...joining } = state.joining ?? {}
       const asked = state.lead && state.technician?.email === action.technician.email
       return log(
@@ -384,7 +385,22 @@ const person = (who: { name: string; email: string }) => (who.name ? `${who.name
 function backToLead(state: HostViewState): HostViewState {
   if (!state.lead) return state
   const { lead, wordsDeadline: _deadline, ...rest } = state
+  if (!lead.technician) {
+    // The session's own technician left meanwhile: only the invited ones are here, on their line.
+    const { technician: _invited, sas: _sas, ...others } = rest
+    return { ...others, words: 'confirmed' }
+  }
   return { ...rest, ...lead, words: 'confirmed' }
+}
+
+/**
+ * The session's own technician left while invited ones go on: their identity and words leave the
+ * screen (kept aside while an invited technician's words are asked), and what they held with them.
+ */
+function withoutFirst(state: HostViewState): HostViewState {
+  if (state.lead) return { ...state, lead: {} }
+  const { technician: _technician, sas: _sas, ...rest } = state
+  return { ...rest, words: 'confirmed', prompts: [], askedAt: {}, openChannels: [], transfers: [] }
 }
 
 function withoutWords(state: HostViewState): HostViewState {

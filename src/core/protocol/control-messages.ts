@@ -64,6 +64,12 @@ export const controlMessage = z.discriminatedUnion('type', [
   /** To the host: the lead of the session is now `to` (rescue lead). */
   z.object({ type: z.literal('lead'), to: identity }),
   /**
+   * To the host, over its link of the session: the technician it paired with there left (after
+   * handing the lead over, or their link did not come back) while others go on in their own
+   * sessions. The link stays up for the news about them; nothing more is relayed on it.
+   */
+  z.object({ type: z.literal('left'), technician: identity, reason: z.string().max(400) }),
+  /**
    * The other side's link dropped; the gateway holds the session for it for `graceMs`. `restarting`:
    * the host said it is restarting its computer (`rescue reboot`), so the wait is a reboot's.
    */

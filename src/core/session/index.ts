@@ -105,6 +105,8 @@ export type LinkSide = 'self' | 'peer'
 export type InvitationNews =
   | { event: 'invited'; sessionId: string; secret: string; to: TechnicianIdentity; by: TechnicianIdentity }
   | { event: 'lead'; to: TechnicianIdentity }
+  /** The technician this session paired with left; the invited ones go on, and this link with them. */
+  | { event: 'left'; technician: TechnicianIdentity; reason: string }
 
 /** How long a dropped link may take to come back before the session ends. */
 export const DEFAULT_RESUME_GRACE_MS = 60_000
@@ -278,6 +280,8 @@ class SessionRun {
   private peerSshKey?: ParsedKey
   /** The host's, coming back from a restart, until the gateway has taken it back. */
   private restarting = false
+  /** The host's: its technician left (`left`); the link stays for news of the invited ones. */
+  private technicianLeft = false
 
   constructor(
     socket: WebSocket,
@@ -401,8 +405,21 @@ class SessionRun {
       }
       case 'invited':
       case 'lead':
+      case 'left':
         // Only ever about a session this host has paired in; anything else is the gateway's mistake, ignored.
         if (this.options.role !== 'host' || !this.stream) return
+        if (message.type === 'left') {
+          if (this.technicianLeft) return
+          this.technicianLeft = true
+          this.options.onInvitation?.({
+            event: 'left',
+            technician: cleanIdentity(message.technician),
+            reason: clean(message.reason),
+          })
+          // Their SSH sees its end; nothing more goes their way.
+          this.stream.endOfStream()
+          break
+        }
         if (message.type === 'lead') {
           this.options.onInvitation?.({ event: 'lead', to: cleanIdentity(message.to) })
           break
@@ -416,7 +433,7 @@ class SessionRun {
         })
         break
       case 'peer-lost':
-        if (!this.stream) return
+        if (!this.stream || this.technicianLeft) return
         this.stream.linkLost()
         this.linkLost('peer', message.graceMs, message.restarting === true && message.role === 'host')
         break
@@ -442,7 +459,8 @@ class SessionRun {
         if (message.restarted || this.restarting) return this.freshStream()
         if (!this.stream) return
         this.ownLink = 'up'
-        this.stream.rejoin(this.socket)
+        // Without a technician on this link, there is no stream to go on with: only the link is back.
+        if (!this.technicianLeft) this.stream.rejoin(this.socket)
         if (this.heartbeatMs) this.startWatchdog(this.heartbeatMs)
         if (this.lostAt !== undefined) {
           this.emit({

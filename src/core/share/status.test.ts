@@ -88,4 +88,22 @@ describe('the shared terminal status line', () => {
       'r revoke everything · 1 remove Bob Jones · q end the session',
     )
   })
+
+  it('lists only who is still here once the session’s own technician left', () => {
+    const dana = { name: 'Dana Kim', email: 'dana@acme.example', organisation: 'Acme IT' }
+    const bob = { name: 'Bob Jones', email: 'bob@acme.example', organisation: 'Acme IT' }
+    let state = reduceShareStatus(connected, { event: 'words-confirmed', by: 'end-user' })
+    state = reduceShareStatus(state, { event: 'technician-joined', technician: bob, sas: 'one two three' })
+    state = reduceShareStatus(state, {
+      event: 'technician-left',
+      technician: dana,
+      removed: false,
+      reason: 'they left the session',
+      first: true,
+    })
+    const line = statusLine(state, undefined, 200)
+    expect(line).toMatch(/^rescue: here: 1 Bob Jones · not watching/)
+    expect(line).toContain('Dana Kim <dana@acme.example> left: they left the session')
+    expect(line.replace(/ · Dana Kim.*left.*$/, '')).not.toContain('dana@')
+  })
 })

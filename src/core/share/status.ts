@@ -80,6 +80,14 @@ export function reduceShareStatus(state: ShareStatus, action: ShareAction): Shar
         invited: [...state.invited, { name: action.technician.name, email: action.technician.email }],
       }
     case 'technician-left': {
+      if (action.first) {
+        // The session's own technician left; the invited ones go on, and so does the line without them.
+        const { technician: _gone, ...rest } = state
+        return {
+          ...rest,
+          note: `${person(action.technician)} left: ${sanitizeForTerminal(action.reason, 120)}`,
+        }
+      }
       const gone = action.technician.email
       const next = nextWords(
         { ...state, moreWords: state.moreWords.filter((w) => w.technician !== gone) },
@@ -191,8 +199,9 @@ function statusText(state: ShareStatus, lastTyped: Typist | undefined): string {
     : 'nobody typed yet'
   const key = state.typing > 0 ? 'Ctrl-] takes control back' : 'Ctrl-] menu'
   const note = state.note ? ` · ${state.note}` : ''
-  const others = state.invited.map((who, index) => ` + ${index + 1} ${who.name || who.email}`).join('')
-  return `${state.technician}${others} · ${watching} · ${typing} · ${last} · ${key}${note}`
+  const others = state.invited.map((who, index) => `${index + 1} ${who.name || who.email}`)
+  const here = state.technician ? [state.technician, ...others].join(' + ') : `here: ${others.join(' + ')}`
+  return `${here} · ${watching} · ${typing} · ${last} · ${key}${note}`
 }
 
 const short = (who: { name: string; email: string }) => sanitizeForTerminal(who.name || who.email, 60)

@@ -539,6 +539,11 @@ export class Store {
     await this.db.insertInto('sessions').values(session).execute()
   }
 
+  /** Forgets the technician's resume key: they left on purpose, and may not come back that way. */
+  async dropTechnicianResumeKey(id: string): Promise<void> {
+    await this.db.updateTable('sessions').set({ technician_resume_key: null }).where('id', '=', id).execute()
+  }
+
   /** Records the key a side's resume proofs verify with; the first one set stays. */
   async setResumeKey(id: string, role: 'host' | 'technician', key: string): Promise<void> {
     const column = role === 'host' ? 'host_resume_key' : 'technician_resume_key'
