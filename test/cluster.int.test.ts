@@ -348,5 +348,30 @@ describe.skipIf(!TEST_PG_URL)('an invitation across three gateways', () => {
     expect(a.rendezvous.openSessions).toBe(0)
     expect(b.rendezvous.openSessions).toBe(0)
     expect(c.rendezvous.openSessions).toBe(2)
+
+    // Bob is let in; the lead hands him the lead (asked on A, answered by C) and leaves: Bob goes on,
+    // and so does the end user's link of the lead's session (through B), which brought the news.
+    host.confirmWords(true)
+    await api.handOverLead(a.url, token, sessionId, 'bob@acme.example')
+    await waitFor(() => events.some((event) => event.event === 'lead-changed'), 5000, 'the new lead')
+    technician.session.end()
+    await technician.session.done
+    await waitFor(
+      () => events.some((event) => event.event === 'technician-left' && event.first === true),
+      5000,
+      'the end user told the first technician left',
+    )
+    // His requests still reach the end user, who lets one through: a channel opens on his SSH.
+    void run(bob.ssh, 'true').catch(() => undefined)
+    await waitFor(() => events.some((event) => event.event === 'consent-request'), 5000, "Bob's request")
+    host.answer((events.find((event) => event.event === 'consent-request') as { id: string }).id, 'once')
+    await waitFor(() => events.some((event) => event.event === 'channel-open'), 5000, "Bob's channel")
+    expect(events.some((event) => event.event === 'ended')).toBe(false)
+
+    // Bob, who leads now, leaves: the session ends for the end user, saying who.
+    bob.session.end()
+    expect(await host.done).toMatchObject({
+      reason: 'the lead technician bob@acme.example ended the session',
+    })
   })
 })
