@@ -374,6 +374,16 @@ function signalName(signal: number): string | undefined {
   return Object.entries(os.constants.signals).find(([, value]) => value === signal)?.[0]
 }
 
+/** Ctrl-] on `rescue host --share`'s terminal: takes control back and opens the status bar's menu. */
+export const SHARE_MENU = '\u001d'
+
+/** The end user presses Ctrl-] then `key` on their shared terminal's status bar (the menu's answer). */
+export async function shareMenu(pty: PtyProcess, key: string): Promise<void> {
+  pty.write(SHARE_MENU)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  pty.write(key)
+}
+
 /** Host flags as given, with `--trust-gateway` added when they auto-approve and name no key to trust. */
 export function unattended(flags: string[]): string[] {
   const trusts = flags.some((flag) => flag.startsWith('--trust'))
@@ -582,6 +592,42 @@ export class CliWorld {
     const socket = path.join(runtime, 'rescue', `${paired.sessionId as string}.sock`)
     await waitUntil(() => fs.existsSync(socket))
     return { host, technician, home, auditLog, socket }
+  }
+
+  /**
+   * An end user sharing their own terminal (`rescue host --share`: their own HOME and state
+   * folder, SHELL=/bin/sh, PS1 `$ `) and a technician connecting with the PIN and `connect` flags
+   * (`--watch`, or none for a shell), both on real terminals with CI unset, both tracked. Returns
+   * once the end user confirmed the security words (Ctrl-] then y), with where they ended.
+   */
+  async sharedSession(url: string, connect: string[] = [], hostCols = 150) {
+    const { pin } = await this.newPin()
+    const stateDir = this.dir(`state-${pin}`)
+    const env = {
+      XDG_STATE_HOME: stateDir,
+      HOME: this.dir(`home-${pin}`),
+      SHELL: '/bin/sh',
+      PS1: '$ ',
+      CI: undefined,
+    }
+    const host = this.track(
+      await this.spawnPty('host', ['host', '--server', url, '--pin', pin, '--share'], {
+        cols: hostCols,
+        rows: 30,
+        env,
+      }),
+    )
+    await host.waitFor('waiting for your technician')
+    const technician = this.track(
+      await this.spawnPty('connect', ['connect', '--pin', pin, ...connect], {
+        cols: 120,
+        rows: 40,
+        env: { CI: undefined },
+      }),
+    )
+    const words = await host.waitFor(/security words: (\S+ \S+ \S+)/)
+    await shareMenu(host, 'y')
+    return { host, technician, stateDir, words }
   }
 
   /**

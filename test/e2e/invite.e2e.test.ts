@@ -7,7 +7,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { CliWorld, onlyJson, type JsonLine, type PtyProcess, type RunResult } from './cli.js'
+import { CliWorld, onlyJson, type JsonLine, type RunResult, shareMenu } from './cli.js'
 
 const ADMIN = {
   email: 'dana@acme.example',
@@ -55,43 +55,14 @@ beforeAll(async () => {
 afterEach(() => world.stopTracked())
 afterAll(() => world?.dispose())
 
-/** The end user presses Ctrl-] then `key` (the menu's answer). */
-async function menu(pty: PtyProcess, key: string): Promise<void> {
-  pty.write(MENU)
-  await delay(100)
-  pty.write(key)
-}
-
 describe('a second technician in the end user’s shared terminal', () => {
   it('pairs with words of their own, is asked for view in their name, sees the same shell, and is removed by the end user', async () => {
-    const { pin } = await world.newPin()
-    const stateDir = world.dir('state')
-    const env = {
-      XDG_STATE_HOME: stateDir,
-      HOME: world.dir('home'),
-      SHELL: '/bin/sh',
-      PS1: '$ ',
-      CI: undefined,
-    }
-    const host = world.track(
-      await world.spawnPty('host', ['host', '--server', url, '--pin', pin, '--share'], {
-        cols: 160,
-        rows: 30,
-        env,
-      }),
-    )
-    await host.waitFor('waiting for your technician')
-    const lead = world.track(
-      await world.spawnPty('lead', ['connect', '--pin', pin, '--watch'], {
-        cols: 120,
-        rows: 40,
-        env: { CI: undefined },
-      }),
-    )
-    const leadWords = (await host.waitFor(/security words: (\S+ \S+ \S+)/)).text
-    await menu(host, 'y')
+    const shared = await world.sharedSession(url, ['--watch'], 160)
+    const { host, stateDir } = shared
+    const lead = shared.technician
+    const leadWords = shared.words.text
     await host.waitFor(`${ADMIN.email} wants to watch your shared terminal`)
-    await menu(host, 's')
+    await shareMenu(host, 's')
     await lead.waitFor("watching the end user's terminal · read only")
     const sessionId = (await lead.waitFor(/session ([a-z0-9]+) \(for rescue transfer/)).text
 
@@ -126,10 +97,10 @@ describe('a second technician in the end user’s shared terminal', () => {
     const bobWords = asked.text
     expect(bobWords).not.toBe(leadWords)
     await bob.waitFor(bobWords)
-    await menu(host, 'y')
+    await shareMenu(host, 'y')
     // The lead's view grant is not Bob's: he is asked for it in his own name.
     await host.waitFor(`Bob Jones wants to watch your shared terminal`, { from: asked.end })
-    await menu(host, 'a')
+    await shareMenu(host, 'a')
     await bob.waitFor("watching the end user's terminal · read only")
     await host.waitFor(/dana@acme\.example> \+ 1 Bob Jones · watching/)
 
@@ -142,7 +113,7 @@ describe('a second technician in the end user’s shared terminal', () => {
 
     // Ctrl-] then 1 removes Bob; the lead stays.
     const beforeRemoval = host.mark()
-    await menu(host, '1')
+    await shareMenu(host, '1')
     await host.waitFor(`Bob Jones <${BOB}> removed`, { from: beforeRemoval })
     await bob.waitFor('the end user removed you from the session')
     await bob.waitForExit()
@@ -186,34 +157,9 @@ describe('a second technician in the end user’s shared terminal', () => {
   })
 
   it('goes on for the others when a technician who handed the lead over leaves, and ends when the lead leaves', async () => {
-    const { pin } = await world.newPin()
-    const stateDir = world.dir('state-lead')
-    const env = {
-      XDG_STATE_HOME: stateDir,
-      HOME: world.dir('home-lead'),
-      SHELL: '/bin/sh',
-      PS1: '$ ',
-      CI: undefined,
-    }
-    const host = world.track(
-      await world.spawnPty('host', ['host', '--server', url, '--pin', pin, '--share'], {
-        cols: 160,
-        rows: 30,
-        env,
-      }),
-    )
-    await host.waitFor('waiting for your technician')
-    const dana = world.track(
-      await world.spawnPty('dana', ['connect', '--pin', pin], {
-        cols: 120,
-        rows: 40,
-        env: { CI: undefined },
-      }),
-    )
-    const words = await host.waitFor(/security words: (\S+ \S+ \S+)/)
-    await menu(host, 'y')
+    const { host, technician: dana, stateDir, words } = await world.sharedSession(url, [], 160)
     await host.waitFor(`${ADMIN.email} wants to open a shell`, { from: words.end })
-    await menu(host, 'a')
+    await shareMenu(host, 'a')
     let from = dana.mark()
     dana.write('echo dana-in-$((1+1))\r')
     await dana.waitFor('dana-in-2', { from })
@@ -236,9 +182,9 @@ describe('a second technician in the end user’s shared terminal', () => {
       /invited: Bob Jones <bob@acme\.example> · security words: (\S+ \S+ \S+)/,
     )
     await bob.waitFor(bobAsked.text)
-    await menu(host, 'y')
+    await shareMenu(host, 'y')
     await host.waitFor('Bob Jones wants to open a shell', { from: bobAsked.end })
-    await menu(host, 'a')
+    await shareMenu(host, 'a')
     from = bob.mark()
     bob.write('echo bob-pid-$$-end\r')
     const pid = (await bob.waitFor(/bob-pid-(\d+)-end/, { from })).text
@@ -271,9 +217,9 @@ describe('a second technician in the end user’s shared terminal', () => {
       /invited: Carol Ng <carol@acme\.example> · security words: (\S+ \S+ \S+)/,
     )
     await carol.waitFor(carolAsked.text)
-    await menu(host, 'y')
+    await shareMenu(host, 'y')
     await host.waitFor('Carol Ng wants to open a shell', { from: carolAsked.end })
-    await menu(host, 'a')
+    await shareMenu(host, 'a')
     from = carol.mark()
     carol.write('echo carol-in-$((2+3))\r')
     await carol.waitFor('carol-in-5', { from })

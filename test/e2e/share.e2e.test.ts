@@ -6,7 +6,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { CliWorld, onlyJson, type JsonLine, type PtyProcess } from './cli.js'
+import { CliWorld, onlyJson, type JsonLine, shareMenu } from './cli.js'
 import { printScreen, screenOf } from './screen.js'
 
 const ADMIN = {
@@ -29,42 +29,14 @@ beforeAll(async () => {
 afterEach(() => world.stopTracked())
 afterAll(() => world?.dispose())
 
-/** The end user presses Ctrl-] then `key` (the menu's answer). */
-async function menu(pty: PtyProcess, key: string): Promise<void> {
-  pty.write(MENU)
-  await delay(100)
-  pty.write(key)
-}
-
 describe('rescue host --share watched by rescue connect --watch', () => {
   it('shows the end user typing, drops the watcher’s keys until control, and takes control back with one key', async () => {
-    const { pin } = await world.newPin()
-    const stateDir = world.dir('state')
-    const home = world.dir('home')
-    const env = { XDG_STATE_HOME: stateDir, HOME: home, SHELL: '/bin/sh', PS1: '$ ', CI: undefined }
-    const host = world.track(
-      await world.spawnPty('host', ['host', '--server', url, '--pin', pin, '--share'], {
-        cols: 150,
-        rows: 30,
-        env,
-      }),
-    )
-    await host.waitFor('waiting for your technician')
-    const technician = world.track(
-      await world.spawnPty('connect', ['connect', '--pin', pin, '--watch'], {
-        cols: 120,
-        rows: 40,
-        env: { CI: undefined },
-      }),
-    )
-
     // The words, then the request to watch, are asked on the end user's status bar.
-    const words = await host.waitFor(/security words: (\S+ \S+ \S+)/)
-    await menu(host, 'y')
+    const { host, technician, stateDir, words } = await world.sharedSession(url, ['--watch'])
     const asked = await host.waitFor(`${ADMIN.email} wants to watch your shared terminal (read only`, {
       from: words.end,
     })
-    await menu(host, 'a')
+    await shareMenu(host, 'a')
     await technician.waitFor("watching the end user's terminal · read only")
     await host.waitFor('· watching · cannot type', { from: asked.end })
 
@@ -92,7 +64,7 @@ describe('rescue host --share watched by rescue connect --watch', () => {
     expect(host.output.slice(from)).not.toContain('typed-unasked')
     await technician.waitFor('asking to type…')
 
-    await menu(host, 'a')
+    await shareMenu(host, 'a')
     await technician.waitFor('you may type')
     await host.waitFor('may type', { from: control.end })
     from = host.mark()
@@ -114,7 +86,7 @@ describe('rescue host --share watched by rescue connect --watch', () => {
     await host.waitFor(`${ADMIN.email} wants to type in your shared terminal`, { from: afterTakeBack })
     await delay(SETTLE_MS)
     expect(host.output.slice(afterTakeBack)).not.toContain('typed-after-take-back')
-    await menu(host, 'd')
+    await shareMenu(host, 'd')
 
     printScreen('the technician watching', await screenOf(technician.rawOutput, 120, 40))
     // The technician stops watching; the end user's shell goes on until they leave it.

@@ -6,7 +6,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { CliWorld, onlyJson, type JsonLine, type PtyProcess } from './cli.js'
+import { CliWorld, onlyJson, type JsonLine, shareMenu } from './cli.js'
 
 const ADMIN = {
   email: 'omar@acme.example',
@@ -26,43 +26,11 @@ beforeAll(async () => {
 afterEach(() => world.stopTracked())
 afterAll(() => world?.dispose())
 
-/** The end user presses Ctrl-] then `key` on their shared terminal's status bar. */
-async function menu(pty: PtyProcess, key: string): Promise<void> {
-  pty.write(MENU)
-  await delay(100)
-  pty.write(key)
-}
-
 describe("the watch key in rescue connect's shell", () => {
   it("switches to the end user's shared terminal and back, refused without view, without ending the session", async () => {
-    const { pin } = await world.newPin()
-    const stateDir = world.dir('state')
-    const env = {
-      XDG_STATE_HOME: stateDir,
-      HOME: world.dir('home'),
-      SHELL: '/bin/sh',
-      PS1: '$ ',
-      CI: undefined,
-    }
-    const host = world.track(
-      await world.spawnPty('host', ['host', '--server', url, '--pin', pin, '--share'], {
-        cols: 150,
-        rows: 30,
-        env,
-      }),
-    )
-    await host.waitFor('waiting for your technician')
-    const technician = world.track(
-      await world.spawnPty('connect', ['connect', '--pin', pin], {
-        cols: 120,
-        rows: 40,
-        env: { CI: undefined },
-      }),
-    )
-    const words = await host.waitFor(/security words: (\S+ \S+ \S+)/)
-    await menu(host, 'y')
+    const { host, technician, stateDir, words } = await world.sharedSession(url)
     const shellAsked = await host.waitFor(`${ADMIN.email} wants to open a shell`, { from: words.end })
-    await menu(host, 'a')
+    await shareMenu(host, 'a')
     let from = technician.mark()
     technician.write('echo in-the-remote-shell-$((1+1))\r')
     await technician.waitFor('in-the-remote-shell-2', { from })
@@ -74,7 +42,7 @@ describe("the watch key in rescue connect's shell", () => {
     const viewAsked = await host.waitFor(`${ADMIN.email} wants to watch your shared terminal`, {
       from: shellAsked.end,
     })
-    await menu(host, 'd')
+    await shareMenu(host, 'd')
     await technician.waitFor('you cannot watch', { from })
     await technician.waitFor('back in your shell', { from })
     from = technician.mark()
@@ -85,7 +53,7 @@ describe("the watch key in rescue connect's shell", () => {
     from = technician.mark()
     technician.write(MENU)
     await host.waitFor(`${ADMIN.email} wants to watch your shared terminal`, { from: viewAsked.end })
-    await menu(host, 'a')
+    await shareMenu(host, 'a')
     await technician.waitFor("watching the end user's terminal · read only", { from })
     const hostFrom = host.mark()
     host.write('echo typed-by-the-end-user-$((3*3))\r')
