@@ -1,5 +1,10 @@
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config'
 
+// The end user's shell in int tests (hosts started in-process) is /bin/sh, as in e2e: the
+// developer's rc files must not decide whether a test passes (a stale pyenv lock in ~/.bashrc once
+// made every interactive bash here wait 60 s, and every shell test time out).
+const endUserShell = { SHELL: '/bin/sh' }
+
 // The gateway's int tests again on PostgreSQL (same migrations, same queries, many-gateway races),
 // when RESCUE_TEST_PG_URL names a server; without it they are skipped, and this says so once.
 const pgProjects: TestProjectInlineConfiguration[] = process.env.RESCUE_TEST_PG_URL
@@ -13,7 +18,7 @@ const pgProjects: TestProjectInlineConfiguration[] = process.env.RESCUE_TEST_PG_
             'test/queues.int.test.ts',
             'test/compliance.int.test.ts',
           ],
-          env: { RESCUE_TEST_STORE: 'postgres' },
+          env: { RESCUE_TEST_STORE: 'postgres', ...endUserShell },
           pool: 'forks',
           testTimeout: 60_000,
           hookTimeout: 30_000,
@@ -44,6 +49,7 @@ export default defineConfig({
         test: {
           name: 'int',
           include: ['src/**/*.int.test.ts', 'test/**/*.int.test.ts'],
+          env: endUserShell,
           exclude: ['test/e2e/**', 'node_modules/**', 'dist/**'],
           pool: 'forks',
           testTimeout: 60_000,
