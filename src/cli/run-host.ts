@@ -95,7 +95,7 @@ export async function runHost(options: HostRunOptions): Promise<void> {
         onEndSession: () => host?.end(),
         onInterrupt: () => host?.end(signalEnding('SIGINT')),
         onChat: (text) => host?.chat(text) ?? false,
-        onWords: (match) => host?.confirmWords(match),
+        onWords: (match, technician) => host?.confirmWords(match, technician),
         onStage: (made) => (stage = made),
         onRemove: (email) => host?.remove(email),
       })
@@ -164,7 +164,7 @@ async function liveHostView(actions: {
   onEndSession(): void
   onInterrupt(): void
   onChat(text: string): boolean
-  onWords(match: boolean): void
+  onWords(match: boolean, technician?: string): void
   onStage(stage: PresentStageOnTerminal): void
   onRemove(email: string): void
 }): Promise<Display<HostEvent>> {

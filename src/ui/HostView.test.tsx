@@ -452,10 +452,33 @@ describe('HostView: the security words come first', () => {
     expect(view.props.onWords).not.toHaveBeenCalled()
     await advance(PROMPT_GUARD_MS)
     await view.press('y')
-    expect(view.props.onWords.mock.calls).toEqual([[true]])
+    expect(view.props.onWords.mock.calls).toEqual([[true, undefined]])
     await view.press('n')
-    expect(view.props.onWords.mock.calls).toEqual([[true], [false]])
+    expect(view.props.onWords.mock.calls).toEqual([
+      [true, undefined],
+      [false, undefined],
+    ])
     expect(view.props.onDecision).not.toHaveBeenCalled()
+    view.unmount()
+  })
+
+  it("answers an invited technician's words by their name (several may be asked in turn)", async () => {
+    const bob = { name: 'Bob Jones', email: 'bob@acme.example', organisation: 'Acme IT' }
+    const deadline = new Date(t0.getTime() + 120_000).toISOString()
+    const view = mount(
+      stateAfter([
+        ...connected,
+        asked,
+        { event: 'words-confirmed', by: 'end-user' },
+        { event: 'technician-joined', technician: bob, sas: 'red kite lamp' },
+        { event: 'words-asked', sas: 'red kite lamp', deadline, technician: bob.email },
+      ]),
+    )
+    await settle()
+    await advance(PROMPT_GUARD_MS)
+    expect(view.lastFrame()).toContain('red kite lamp')
+    await view.press('y')
+    expect(view.props.onWords.mock.calls).toEqual([[true, bob.email]])
     view.unmount()
   })
 

@@ -28,7 +28,7 @@ export interface HostViewProps {
   /** The end user wrote a chat line (`c`, then Enter). */
   onChat?(text: string): void
   /** The end user's answer to "do the security words match?": `y` true, `n` false. */
-  onWords?(match: boolean): void
+  onWords?(match: boolean, technician?: string): void
   /** `1`-`9`: remove that invited technician (rescue invite), as numbered on screen. */
   onRemove?(email: string): void
 }
@@ -99,7 +99,9 @@ export function HostView({
       if (asking) {
         // Keys typed before the question appeared were meant for something else: ignored.
         const answer = input.toLowerCase()
-        if ((answer === 'y' || answer === 'n') && settled()) onWords?.(answer === 'y')
+        // An invited technician's words are answered by name: the host asks several in turn.
+        const invited = state.lead ? state.technician?.email : undefined
+        if ((answer === 'y' || answer === 'n') && settled()) onWords?.(answer === 'y', invited)
         return
       }
       if (prompt) {

@@ -75,8 +75,11 @@ export interface HostOptions {
 }
 
 export interface HostSession {
-  /** The end user's answer to "do the words match?": yes lets requests through, no ends the session. */
-  confirmWords(match: boolean): void
+  /**
+   * The end user's answer to "do the words match?": yes lets requests through, no ends the session
+   * (or, for an invited `technician`'s words, lets them in or not).
+   */
+  confirmWords(match: boolean, technician?: string): void
   /** The end user's answer to a consent prompt. */
   answer(id: string, decision: Decision): void
   /** Closes every open channel at once and forgets every grant made for the session. */
@@ -423,10 +426,15 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
   }
 
   return {
-    confirmWords(match) {
-      // The first words still unanswered: the session's own, then each invited technician's in turn.
-      const invited = !words.pending && seats.find((seat) => seat.wordsPending)
+    confirmWords(match, technician) {
+      // The words on screen: an invited technician's when named, else the first still unanswered
+      // (the session's own, then each invited technician's in turn).
+      const invited =
+        !words.pending &&
+        seats.find((seat) => seat.wordsPending && (!technician || seat.technician.email === technician))
       if (invited) return invited.confirmWords(match)
+      // Theirs were answered meanwhile (or ran out of time): the answer was not about the session's own.
+      if (technician) return
       if (!match) return wordsRejected('end-user')
       if (words.confirm()) {
         clearTimeout(wordsTimer)

@@ -543,4 +543,39 @@ describe('a recorded session', () => {
     expect(Object.keys(left.joining ?? {})).toEqual([bob.email])
     expect(lastFeed(left)).toBe('Dana Kim <dana@acme.example> left: they left the session')
   })
+  it("asks two invited technicians' words in turn, each under its own name, and drops words that ran out of time while waiting", () => {
+    const dana = { name: 'Dana Kim', email: 'dana@acme.example', organisation: 'Acme IT' }
+    const bob = { name: 'Bob Jones', email: 'bob@acme.example', organisation: 'Acme IT' }
+    const carol = { name: 'Carol Diaz', email: 'carol@acme.example', organisation: 'Acme IT' }
+    const erin = { name: 'Erin Wu', email: 'erin@acme.example', organisation: 'Acme IT' }
+    const wordsOf = (who: typeof bob, sas: string): HostViewAction[] => [
+      { event: 'technician-joined', technician: who, sas },
+      { event: 'words-asked', sas, deadline: at(120).toISOString(), technician: who.email },
+    ]
+    const three = run([
+      ...paired.slice(0, 1),
+      { event: 'paired', role: 'host', sessionId: 's', sas: 'west lucky violin', technician: dana },
+      { event: 'words-asked', sas: 'west lucky violin', deadline: at(120).toISOString() },
+      { event: 'words-confirmed', by: 'end-user' },
+      ...wordsOf(bob, 'red kite lamp'),
+      ...wordsOf(carol, 'blue fox chair'),
+      ...wordsOf(erin, 'green owl door'),
+    ])
+    // Bob's are on screen; Carol's and Erin's wait their turn rather than go unasked.
+    expect(three).toMatchObject({ words: 'asking', sas: 'red kite lamp', technician: bob })
+    expect(three.wordsWaiting?.map((asked) => asked.technician)).toEqual([carol.email, erin.email])
+    // Erin's ran out of time while waiting: gone from the queue, Bob's question stays.
+    const erinLate = run([{ event: 'words-rejected', by: 'timeout', technician: erin.email }], three)
+    expect(erinLate).toMatchObject({ words: 'asking', sas: 'red kite lamp', technician: bob })
+    expect(erinLate.wordsWaiting?.map((asked) => asked.technician)).toEqual([carol.email])
+    // Bob answered: Carol's words come next, then the lead's identity is back.
+    const carolAsked = run([{ event: 'words-confirmed', by: 'end-user', technician: bob.email }], erinLate)
+    expect(carolAsked).toMatchObject({ words: 'asking', sas: 'blue fox chair', technician: carol })
+    expect(lastFeed(carolAsked)).toMatch(
+      /Carol Diaz <carol@acme.example> \(invited\) reads you security words/,
+    )
+    const done = run([{ event: 'words-rejected', by: 'end-user', technician: carol.email }], carolAsked)
+    expect(done).toMatchObject({ words: 'confirmed', sas: 'west lucky violin', technician: dana })
+    expect(done.wordsWaiting).toEqual([])
+  })
 })

@@ -59,6 +59,11 @@ export interface HostViewState extends SessionViewState {
   lead?: { technician?: SessionViewState['technician']; sas?: string }
   /** Invited technicians who paired (rescue invite) and are still here, by email, with their words; in the order they came. */
   joining?: Record<string, { technician: NonNullable<SessionViewState['technician']>; sas: string }>
+  /**
+   * Invited technicians whose words arrived while another question was on screen, oldest first:
+   * each is asked in turn (their own deadline runs meanwhile, as it would unanswered).
+   */
+  wordsWaiting?: { technician: string; sas: string; deadline: string }[]
   /** When silence about the words ends the session (ISO-8601), while asking. */
   wordsDeadline?: string
   /** `--trust-gateway`: what is pre-approved rests on the gateway's word alone. */
@@ -165,33 +170,29 @@ export function reduceHostView(
 
     case 'words-asked':
       if (action.technician) {
-        const joining = state.joining?.[action.technician]
-        // One question at a time: another invited technician's words wait, and go unanswered (denied) if not asked.
-        if (!joining || state.phase !== 'connected' || state.words !== 'confirmed') return state
-        return log(
-          {
-            ...state,
-            lead: {
-              ...(state.technician ? { technician: state.technician } : {}),
-              ...(state.sas ? { sas: state.sas } : {}),
-            },
-            technician: joining.technician,
-            sas: action.sas,
-            words: 'asking',
-            wordsDeadline: action.deadline,
-          },
-          `${person(joining.technician)} (invited) reads you security words of their own: y lets them in, n does not`,
-        )
+        if (!state.joining?.[action.technician] || state.phase !== 'connected') return state
+        const asked = { technician: action.technician, sas: action.sas, deadline: action.deadline }
+        // One question at a time: another invited technician's words wait their turn.
+        if (state.words !== 'confirmed') {
+          return { ...state, wordsWaiting: [...(state.wordsWaiting ?? []), asked] }
+        }
+        return askInvited(state, asked, log)
       }
       if (state.phase !== 'connected' || state.words !== 'unasked') return state
       return { ...state, words: 'asking', wordsDeadline: action.deadline, confirmingEnd: false }
     case 'words-confirmed': {
-      if (action.technician) return log(backToLead(state), `you let ${action.technician} in`)
+      if (action.technician) return nextWords(log(backToLead(state), `you let ${action.technician} in`), log)
       const { wordsDeadline: _deadline, ...rest } = state
       return log({ ...rest, words: 'confirmed' }, 'you confirmed the security words with your technician')
     }
     case 'words-rejected':
-      if (action.technician) return log(backToLead(state), `${action.technician} was not let in`)
+      if (action.technician) {
+        const who = action.technician
+        const waiting = state.wordsWaiting?.some((asked) => asked.technician === who)
+        // Words still waiting their turn ran out of time: off the queue, the question on screen stays.
+        if (waiting) return log(withoutWaiting(state, who), `${who} was not let in: nobody answered in time`)
+        return nextWords(log(backToLead(state), `${who} was not let in`), log)
+      }
       return log(
         withoutWords(state),
         action.by === 'end-user'
@@ -361,10 +362,11 @@ export function reduceHostView(
       if (action.first) return log(withoutFirst(state), `${person(action.technician)} left: ${action.reason}`)
       const { [action.technician.email]: _gone, ...joining } = state.joining ?? {}
       const asked = state.lead && state.technician?.email === action.technician.email
-      return log(
-        { ...(asked ? backToLead(state) : state), joining },
+      const left = log(
+        { ...withoutWaiting(asked ? backToLead(state) : state, action.technician.email), joining },
         `${person(action.technician)} left: ${action.reason}`,
       )
+      return asked ? nextWords(left, log) : left
     }
     case 'lead-changed':
       return log(state, `${person(action.to)} now leads the session`)
@@ -380,6 +382,46 @@ export function reduceHostView(
 }
 
 const person = (who: { name: string; email: string }) => (who.name ? `${who.name} <${who.email}>` : who.email)
+
+/** An invited technician's identity and words on screen, asked as the lead's were; the lead's kept aside. */
+function askInvited(
+  state: HostViewState,
+  asked: { technician: string; sas: string; deadline: string },
+  log: FeedLog,
+): HostViewState {
+  const joining = state.joining?.[asked.technician]
+  if (!joining) return state
+  return log(
+    {
+      ...withoutWaiting(state, asked.technician),
+      lead: {
+        ...(state.technician ? { technician: state.technician } : {}),
+        ...(state.sas ? { sas: state.sas } : {}),
+      },
+      technician: joining.technician,
+      sas: asked.sas,
+      words: 'asking',
+      wordsDeadline: asked.deadline,
+    },
+    `${person(joining.technician)} (invited) reads you security words of their own: y lets them in, n does not`,
+  )
+}
+
+/** The next invited technician's words waiting their turn, if any, once the screen is free. */
+function nextWords(state: HostViewState, log: FeedLog): HostViewState {
+  const [next] = state.wordsWaiting ?? []
+  if (!next || state.words !== 'confirmed' || state.phase !== 'connected') return state
+  return askInvited(state, next, log)
+}
+
+/** Adds a line to the feed (the reducer's, stamped with its `now`). */
+type FeedLog = (next: HostViewState, text: string) => HostViewState
+
+function withoutWaiting(state: HostViewState, technician: string): HostViewState {
+  if (!state.wordsWaiting) return state
+  const wordsWaiting = state.wordsWaiting.filter((asked) => asked.technician !== technician)
+  return { ...state, wordsWaiting }
+}
 
 /** The lead's identity and words back on screen, once an invited technician's were answered. */
 function backToLead(state: HostViewState): HostViewState {
