@@ -6,13 +6,21 @@
  * Prints one JSON object on stdout; progress goes to stderr.
  *
  *   npm run build
- *   npx tsx bench/listen.ts [--files 2000] [--ops 40] [--echoes 50]
+ *   npx tsx bench/listen.ts [--files 2000] [--ops 40] [--echoes 50] [--cpu-prof DIR]
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { cliEnv, parseJsonLine, readLines, requireBuiltCli, spawnCli, startLoggedInGateway } from './cli.js'
+import {
+  cliEnv,
+  cliNodeOptions,
+  parseJsonLine,
+  readLines,
+  requireBuiltCli,
+  spawnCli,
+  startLoggedInGateway,
+} from './cli.js'
 import { benchLog, makeTempDir, postJson, runBench, subdir, track, withTimeout } from './lib.js'
 import { requireOpenSsh, sshOptions, startSshd } from './openssh.js'
 import { cpuTimes } from './proc.js'
@@ -27,6 +35,8 @@ interface Target {
   options: string[]
   /** CPU seconds used so far by the serving side: sshd and its reaped sessions; rescue's gateway, host and connect. */
   serverCpu: () => number
+  /** The same for each of rescue's processes by name (gateway, host, connect). */
+  parts?: () => Record<string, number>
 }
 
 /** CPU seconds used so far by the bench's reaped children: the OpenSSH clients (ssh, sftp, scp, rsync). */
@@ -36,14 +46,26 @@ const clientCpu = () => cpuTimes('self')!.children
 async function costed<T>(
   target: Target,
   work: () => Promise<T>,
-): Promise<{ value: T; serverCpu: number; clientCpu: number }> {
+): Promise<{ value: T; serverCpu: number; clientCpu: number; parts?: Record<string, number> }> {
   const server = target.serverCpu()
   const client = clientCpu()
+  const parts = target.parts?.()
   const value = await work()
+  const partsAfter = target.parts?.()
   return {
     value,
     serverCpu: round(target.serverCpu() - server, 2),
     clientCpu: round(clientCpu() - client, 2),
+    ...(parts && partsAfter
+      ? {
+          parts: Object.fromEntries(
+            Object.entries(partsAfter).map(([name, seconds]) => [
+              name,
+              round(seconds - (parts[name] ?? 0), 2),
+            ]),
+          ),
+        }
+      : {}),
   }
 }
 
@@ -123,7 +145,7 @@ async function measure(target: Target, work: string, remote: string, tree: strin
   const small = path.join(work, 'small.bin')
   const there = path.join(remote, `${target.name}-small.bin`)
   await timed('scp', ['-P', String(target.port), ...target.options, small, `${dest}:${there}`])
-  const cpu: Record<string, { serverCpu: number; clientCpu: number }> = {}
+  const cpu: Record<string, { serverCpu: number; clientCpu: number; parts?: Record<string, number> }> = {}
   const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
     const { value, ...seconds } = await costed(target, work)
     cpu[name] = seconds
@@ -163,6 +185,11 @@ interface Options {
 function parseArgs(argv: string[]): Options {
   const options: Options = { files: 2000, ops: 40, echoes: 50 }
   for (let i = 0; i < argv.length; i += 2) {
+    // A V8 profile of each rescue process (gateway, host, connect) in DIR.
+    if (argv[i] === '--cpu-prof') {
+      cliNodeOptions.push('--cpu-prof', `--cpu-prof-dir=${path.resolve(argv[i + 1] ?? '.')}`)
+      continue
+    }
     const name = argv[i]?.replace(/^--/, '') as keyof Options
     const value = Number(argv[i + 1])
     if (!(name in options) || !Number.isInteger(value) || value < 1)
@@ -235,6 +262,11 @@ async function main(): Promise<void> {
       user: 'rescue',
       options: options(key),
       serverCpu: cpuOf(gateway.pid, host.pid!, connect.pid!),
+      parts: () => ({
+        gateway: cpuOf(gateway.pid)(),
+        host: cpuOf(host.pid!)(),
+        connect: cpuOf(connect.pid!)(),
+      }),
     },
   ]
   const results: Record<string, Awaited<ReturnType<typeof measure>>> = {}
@@ -269,7 +301,7 @@ async function main(): Promise<void> {
           'echoMs: median round trip of one byte through `ssh HOST cat` (exec channel, no pty).',
           'sftp*Ms: (sftp -b with N operations - sftp -b with none) / N, medians of 3 runs; put/get of a 1 KiB file.',
           'scpTreeSeconds / rsyncTreeSeconds: `scp -q -r` and `rsync -a` of the tree to an empty folder.',
-          'cpuSeconds: per step, serverCpu = sshd and its reaped sessions, or rescue gateway + host + connect; clientCpu = the OpenSSH clients.',
+          'cpuSeconds: per step, serverCpu = sshd and its reaped sessions, or rescue gateway + host + connect (each in parts); clientCpu = the OpenSSH clients.',
           'rescue: the built CLI, gateway, host (auto-approve, --trust-gateway) and connect --listen on this machine.',
         ],
       },

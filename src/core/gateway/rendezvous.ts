@@ -11,7 +11,7 @@ import type { WebSocket } from 'ws'
 import {
   CloseCode,
   decodeResumeMessage,
-  decodeSessionReport,
+  decodePeerText,
   roleName,
   type ControlMessage,
   type EndedMessage,
@@ -33,6 +33,7 @@ import { hashToken, newToken } from '../accounts/token.js'
 import type { Group, Pin, SessionRow, Store, UserWithOrganisation } from '../store/index.js'
 import type { SessionEventsTable } from '../store/schema.js'
 import { resumeNonce, verifyResume } from '../transport/resume-proof.js'
+import { SessionLogWriter } from './session-log.js'
 
 /** A technician flooding reports cannot fill the gateway's disk: past this, they are dropped. */
 const MAX_REPORTS_PER_SESSION = 10_000
@@ -210,7 +211,12 @@ export class Rendezvous {
   private readonly rooms = new Map<string, Room>()
   readonly stats: RelayStats = { peakQueuedBytes: 0, relayedBytes: 0 }
 
-  constructor(private readonly options: RendezvousOptions) {}
+  /** The session log's rows of one turn go into the store together (session-log.ts). */
+  private readonly sessionLog: SessionLogWriter
+
+  constructor(private readonly options: RendezvousOptions) {
+    this.sessionLog = new SessionLogWriter(options.store, (error) => this.logError(error))
+  }
 
   /** Throws when this role's place in the PIN's room is taken, so the upgrade can be refused with a status. */
   assertVacant(pinId: string, role: Role): void {
@@ -248,7 +254,7 @@ export class Rendezvous {
   async recordRefusal(sessionId: string, permission: Permission): Promise<void> {
     const room = [...this.rooms.values()].find((candidate) => candidate.sessionId === sessionId)
     if (!room || room.reports >= MAX_REPORTS_PER_SESSION) return
-    await this.options.store.insertSessionEvent({
+    await this.sessionLog.add({
       id: newId(),
       session_id: sessionId,
       seq: ++room.reports,
@@ -571,19 +577,17 @@ export class Rendezvous {
   /** Something the gateway itself saw happen to a session, for its log (never payload). */
   private logEvent(room: Room, event: string, kind: Role): void {
     if (room.reports >= MAX_REPORTS_PER_SESSION) return
-    this.options.store
-      .insertSessionEvent({
-        id: newId(),
-        session_id: room.sessionId,
-        seq: ++room.reports,
-        at: new Date().toISOString(),
-        source: 'gateway',
-        event,
-        kind,
-        allowed: null,
-        detail: null,
-      })
-      .catch(this.logError)
+    void this.sessionLog.add({
+      id: newId(),
+      session_id: room.sessionId,
+      seq: ++room.reports,
+      at: new Date().toISOString(),
+      source: 'gateway',
+      event,
+      kind,
+      allowed: null,
+      detail: null,
+    })
   }
 
   /** Ends every room, telling both sides; used when the gateway shuts down. Returns how many it ended. */
@@ -593,6 +597,7 @@ export class Rendezvous {
     await Promise.all(
       rooms.map((room) => this.end(room, { type: 'ended', by: 'gateway', reason, code: 'connectionLost' })),
     )
+    await this.sessionLog.flush()
     return rooms.length
   }
 
@@ -704,31 +709,29 @@ export class Rendezvous {
   private recordReports(room: Room, peer: Peer, source: Role): void {
     peer.socket.on('message', (data: Buffer, isBinary) => {
       if (isBinary || room.ended) return
-      const resume = decodeResumeMessage(data)
-      if (resume?.type === 'resume-key') return this.keepResumeKey(room, source, resume.key, resume.graceMs)
-      if (resume?.type === 'rebooting') {
+      const message = decodePeerText(data)
+      if (message?.type === 'resume-key')
+        return this.keepResumeKey(room, source, message.key, message.graceMs)
+      if (message?.type === 'rebooting') {
         if (source !== 'host' || !room.resumeKeys.host) return
         room.rebootGraceMs = Math.min(
-          resume.graceMs,
+          message.graceMs,
           this.options.maxRebootGraceMs ?? DEFAULT_MAX_REBOOT_GRACE_MS,
         )
         this.logEvent(room, 'rebooting', 'host')
         return
       }
-      if (room.reports >= MAX_REPORTS_PER_SESSION) return
-      const report = decodeSessionReport(data)
-      if (!report) return
+      if (room.reports >= MAX_REPORTS_PER_SESSION || message?.type !== 'report') return
+      const report = message
       const seq = ++room.reports
-      this.options.store
-        .insertSessionEvent({
-          id: newId(),
-          session_id: room.sessionId,
-          seq,
-          at: new Date().toISOString(),
-          source,
-          ...this.logEntry(room.sessionId, report),
-        })
-        .catch(this.logError)
+      void this.sessionLog.add({
+        id: newId(),
+        session_id: room.sessionId,
+        seq,
+        at: new Date().toISOString(),
+        source,
+        ...this.logEntry(room.sessionId, report),
+      })
     })
   }
 
@@ -829,6 +832,7 @@ export class Rendezvous {
   /** Logs something the gateway refused about a session that is over (it has no room left). */
   async recordAfterEnd(sessionId: string, event: string, kind: Role): Promise<void> {
     const { store } = this.options
+    await this.sessionLog.flush()
     const seq = (await store.listSessionEvents(sessionId)).length + 1
     await store.insertSessionEvent({
       id: newId(),

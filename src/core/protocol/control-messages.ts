@@ -253,6 +253,21 @@ export function decodeResumeMessage(data: Uint8Array): ResumeMessage | undefined
   return decodeJson(resumeMessage, data)
 }
 
+/**
+ * A paired side's text frame, read once: a report (most of them: one or two per file of a tree)
+ * or a resume message; undefined for anything else, which the gateway drops.
+ */
+export function decodePeerText(data: Uint8Array): SessionReportMessage | ResumeMessage | undefined {
+  try {
+    const json: unknown = JSON.parse(Buffer.from(data).toString('utf8'))
+    const isReport = (json as { type?: unknown } | null)?.type === 'report'
+    const parsed = isReport ? sessionReport.safeParse(json) : resumeMessage.safeParse(json)
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** What a technician's groups let them ask for: sent to the host at pairing, which enforces it. */
 export interface SessionPolicy {
   permissions: Permission[]

@@ -126,6 +126,11 @@ export const LEAVE_WAIT_MS = 5000
 /** Reports told while this side's link is down wait for it, up to this many; later ones are dropped. */
 export const MAX_QUEUED_REPORTS = 1000
 /**
+ * Reports wait this long to leave together: the gateway's session log is no live view, and a
+ * burst (two reports per file of a tree) costs one write and one commit instead of two per file.
+ */
+const REPORT_DELAY_MS = 20
+/**
  * The technician's, heard from the host over SSH (so the gateway cannot forge it): the end user is
  * asked whether the security words match (`words-waiting`), said yes (`words-confirmed`), or the
  * host has nobody at its keyboard to ask (`words-unchecked`: it runs on --auto-approve alone).
@@ -265,6 +270,9 @@ class SessionRun {
   private ownLink: 'up' | 'down' | 'proving' = 'up'
   /** Reports told while the link was down, sent as soon as the gateway has this side back. */
   private queuedReports: SessionReport[] = []
+  /** Reports of the last REPORT_DELAY_MS, sent together (see report()). */
+  private pendingReports: SessionReport[] = []
+  private reportTimer?: NodeJS.Timeout
   /** Set when this side ended while its link was down: it reconnects only to say so. */
   private leaving?: { closeCode: number; told: boolean; timer: NodeJS.Timeout }
   private pairing = false
@@ -445,7 +453,8 @@ class SessionRun {
         // The gateway takes this side back as it checks the proof, before its next message: what
         // was reported meanwhile goes now (even if the peer is still away), then the leave if any.
         this.ownLink = 'proving'
-        for (const report of this.queuedReports.splice(0)) this.report(report)
+        this.pendingReports.unshift(...this.queuedReports.splice(0))
+        this.sendReports()
         if (this.leaving) {
           this.leaving.told = true
           const { socket } = this
@@ -610,14 +619,37 @@ class SessionRun {
     return { key, sshKey: parsed.data.sshKey, device: parsed.data.device }
   }
 
+  /**
+   * Reports wait up to REPORT_DELAY_MS and leave together, ahead of any other text: a tree of small
+   * files makes two a file, each a write on this side, a wake-up of the gateway and a commit there;
+   * sent together, they arrive in one read and are stored in one transaction (gateway/session-log.ts).
+   */
   private report(event: SessionReport): void {
     if (this.finished) return
-    if (this.ownLink !== 'down') return this.sendText({ type: 'report', ...event })
-    // Sent once the gateway has this side back (in the order told); a drop no log would show.
-    if (this.queuedReports.length < MAX_QUEUED_REPORTS) this.queuedReports.push(event)
+    if (this.ownLink === 'down') return this.queueReports([event])
+    this.pendingReports.push(event)
+    this.reportTimer ??= setTimeout(() => this.sendReports(), REPORT_DELAY_MS)
   }
 
-  private sendText(message: object): void {
+  /** Sends the reports waiting, or keeps them for the link's return (before those told since). */
+  private sendReports(): void {
+    clearTimeout(this.reportTimer)
+    this.reportTimer = undefined
+    if (this.pendingReports.length === 0) return
+    const reports = this.pendingReports.splice(0)
+    if (this.ownLink === 'down') return this.queueReports(reports, true)
+    for (const report of reports) this.sendText({ type: 'report', ...report })
+  }
+
+  /** Sent once the gateway has this side back (in the order told); a drop no log would show. */
+  private queueReports(reports: SessionReport[], older = false): void {
+    const room = Math.max(0, MAX_QUEUED_REPORTS - this.queuedReports.length)
+    if (older) this.queuedReports.unshift(...reports.slice(0, room))
+    else this.queuedReports.push(...reports.slice(0, room))
+  }
+
+  private sendText(message: { type: string; [field: string]: unknown }): void {
+    if (message.type !== 'report' && this.pendingReports.length > 0) this.sendReports()
     if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(message))
   }
 
@@ -674,6 +706,7 @@ class SessionRun {
     clearInterval(this.watchdog)
     this.stream!.linkLost()
     this.ownLink = 'down'
+    this.sendReports()
     const firstDrop = this.lostAt === undefined || this.lostSide !== 'self'
     if (firstDrop) {
       this.lostAt = undefined
@@ -776,6 +809,7 @@ class SessionRun {
 
   private close(outcome: SessionEnded, closeCode: number): void {
     if (this.finished) return
+    this.sendReports()
     this.outcome ??= outcome
     if (this.ownLink === 'down' && this.stream) {
       // The peer would wait out the grace period for this side: the reconnects going on carry the
@@ -802,6 +836,7 @@ class SessionRun {
     if (this.finished) return
     this.finished = true
     clearInterval(this.watchdog)
+    clearTimeout(this.reportTimer)
     clearTimeout(this.leaving?.timer)
     this.channel?.destroy()
     this.stream?.endOfStream()

@@ -194,6 +194,24 @@ describe('uploads (files.send)', () => {
     expect(activity).toEqual([])
   })
 
+  it('replaces what a new upload finds at its partial name: a stale partial, or a link out of the folder', async () => {
+    const outside = path.join(local, 'not-yours.txt')
+    fs.writeFileSync(outside, 'keep me')
+    fs.writeFileSync(path.join(home, partialName('stale.bin')), 'left over from an upload long gone')
+    fs.symlinkSync(outside, path.join(home, partialName('linked.bin')))
+    const { file, data } = localFile('fresh.bin', 3000)
+    const { sftp } = await connect()
+
+    await call('fastPut', (callback) => sftp.fastPut(file, 'stale.bin', callback))
+    await call('fastPut', (callback) => sftp.fastPut(file, 'linked.bin', callback))
+
+    expect(fs.readFileSync(path.join(home, 'stale.bin'))).toEqual(data)
+    expect(fs.readFileSync(path.join(home, 'linked.bin'))).toEqual(data)
+    expect(fs.lstatSync(path.join(home, 'linked.bin')).isFile()).toBe(true)
+    expect(fs.readFileSync(outside, 'utf8')).toBe('keep me')
+    expect(fs.readdirSync(home).sort()).toEqual(['linked.bin', 'stale.bin'])
+  })
+
   it('shows an announced size in the prompt and keeps a file shorter than announced as a partial', async () => {
     const { sftp } = await connect()
     const handle = await call<Buffer>('open', (callback) =>

@@ -434,17 +434,20 @@ class SftpSession {
         if (!existing && !(flags & OPEN_MODE.CREAT)) {
           throw new SftpError(STATUS_CODE.NO_SUCH_FILE, `no such file: ${show(target)}`)
         }
-        // unlink, not rm: one system call instead of two, and a folder there fails the OPEN as before.
-        await fsp.unlink(partial).catch((error: unknown) => {
-          if (errorCode(error) !== 'ENOENT') throw error
-        })
         if (existing && !(flags & OPEN_MODE.TRUNC)) {
+          await removeStale(partial)
           // Without TRUNC the client edits the file as it is: it does so on a copy, renamed at CLOSE.
           writing = path.join(dir, `.${name}.${randomBytes(6).toString('hex')}${EDIT_SUFFIX}`)
           await fsp.copyFile(target, writing, fs.constants.COPYFILE_EXCL)
           opened = await openPartial(writing, O_RDWR | O_NOFOLLOW)
         } else {
-          opened = await createPartial(partial)
+          // O_EXCL first: a stale partial is rare, and unlinking one that was not there cost every
+          // file of a tree a trip through libuv's thread pool.
+          opened = await createPartial(partial).catch(async (error: unknown) => {
+            if (errorCode(error) !== 'EEXIST') throw error
+            await removeStale(partial)
+            return createPartial(partial)
+          })
         }
       }
     } catch (error) {
@@ -1210,6 +1213,13 @@ function verify(up: Upload, size: number): string | undefined {
     return `${size} bytes arrived where ${up.announced} were announced`
   }
   return undefined
+}
+
+/** unlink, not rm: one system call instead of two, and a folder there fails the OPEN as before. */
+async function removeStale(partial: string): Promise<void> {
+  await fsp.unlink(partial).catch((error: unknown) => {
+    if (errorCode(error) !== 'ENOENT') throw error
+  })
 }
 
 /**

@@ -26,7 +26,7 @@ import { sqliteDialect } from './sqlite.js'
 import { PreparedQuery } from './prepared.js'
 import { BugError, UserError } from '../errors.js'
 
-export type { Database } from './schema.js'
+export type { Database, SessionEventsTable } from './schema.js'
 export type User = Selectable<UsersTable>
 export type Group = Selectable<GroupsTable>
 export type TokenRow = Selectable<TokensTable>
@@ -40,6 +40,9 @@ export type ChannelLinkRow = Selectable<ChannelLinksTable>
 export type GatewayRow = Selectable<GatewaysTable>
 export type Invitation = Selectable<InvitationsTable>
 export type UserWithOrganisation = User & { organisation_name: string }
+
+/** Rows of one multi-row INSERT: 9 columns each, well under either database's parameter limit. */
+const SESSION_EVENTS_PER_STATEMENT = 100
 
 export interface StoreOptions {
   /** The gateway's data directory: the embedded SQLite database, and the secret keys for either. */
@@ -659,6 +662,22 @@ export class Store {
 
   async insertSessionEvent(event: SessionEventsTable): Promise<void> {
     await this.db.insertInto('session_events').values(event).execute()
+  }
+
+  /** Many rows of the session log in one transaction (one commit, one WAL append on SQLite). */
+  async insertSessionEvents(events: SessionEventsTable[]): Promise<void> {
+    if (events.length <= SESSION_EVENTS_PER_STATEMENT) {
+      if (events.length > 0) await this.db.insertInto('session_events').values(events).execute()
+      return
+    }
+    await this.db.transaction().execute(async (trx) => {
+      for (let at = 0; at < events.length; at += SESSION_EVENTS_PER_STATEMENT) {
+        await trx
+          .insertInto('session_events')
+          .values(events.slice(at, at + SESSION_EVENTS_PER_STATEMENT))
+          .execute()
+      }
+    })
   }
 
   async listSessionEvents(sessionId: string): Promise<SessionEventRow[]> {
