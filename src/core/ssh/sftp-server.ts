@@ -164,6 +164,9 @@ export const DENIED_MESSAGE = 'denied by the end user'
 // One READ answers at most this much; clients ask again for the rest (SFTP allows short reads).
 // rescue's own client asks for 192 KiB at a time; OpenSSH's and ssh2's clients take answers up to 256 KiB.
 const MAX_READ = 192 * 1024
+/** READ buffers kept for reuse, as many as a client keeps reads in flight (rescue's: 32). */
+const SPARE_READS = 32
+const spareReads: Buffer[] = []
 const MAX_HANDLES = 64
 const DIRECTORY_BATCH = 64
 const DEFAULT_FILE_MODE = 0o644
@@ -771,8 +774,8 @@ class SftpSession {
     }
     if (open.kind !== 'download') throw new SftpError(STATUS_CODE.FAILURE, 'not open for reading')
     if (!Number.isSafeInteger(offset)) throw new SftpError(STATUS_CODE.FAILURE, 'offset out of range')
-    const buffer = Buffer.allocUnsafe(Math.min(length, MAX_READ))
-    const { bytesRead } = await open.file.read(buffer, 0, buffer.length, offset)
+    const buffer = spareReads.pop() ?? Buffer.allocUnsafe(MAX_READ)
+    const { bytesRead } = await open.file.read(buffer, 0, Math.min(length, MAX_READ), offset)
     if (bytesRead === 0) return this.status(id, STATUS_CODE.EOF, 'end of file')
     const chunk = buffer.subarray(0, bytesRead)
     const end = offset + bytesRead
@@ -785,6 +788,8 @@ class SftpSession {
     open.read.add(offset, end)
     this.progress(open, end)
     this.reply(() => this.sftp.data(id, chunk))
+    // ssh2 copied the bytes into its reply: the buffer serves a next READ (less for V8 to collect).
+    if (spareReads.length < SPARE_READS) spareReads.push(buffer)
   }
 
   // Hashing happens as each WRITE arrives, so in the client's order, before the write is queued.
