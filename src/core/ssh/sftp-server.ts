@@ -273,6 +273,8 @@ interface Upload {
   failure?: string
   progressAt: number
   queue: Promise<void>
+  /** WRITEs queued after the last other operation and not yet started: they go to disk together. */
+  batch?: { id: number; at: number; data: Buffer }[]
 }
 
 interface Download {
@@ -808,18 +810,34 @@ class SftpSession {
     }
     open.written.add(at, at + data.length)
     this.progress(open, open.end)
-    this.enqueue(id, open, async () => {
+    // WRITEs that arrive while the file is busy join one batch: one writev per contiguous run, and
+    // their OKs in one turn, so one frame back through the hops instead of one per request.
+    if (open.batch) return void open.batch.push({ id, at, data })
+    const batch = [{ id, at, data }]
+    open.batch = batch
+    open.queue = open.queue.then(async () => {
+      if (open.batch === batch) open.batch = undefined
       try {
-        let done = 0
-        while (done < data.length) {
-          const { bytesWritten } = await open.file.write(data, done, data.length - done, at + done)
-          done += bytesWritten
+        for (let first = 0; first < batch.length;) {
+          let last = first + 1
+          while (
+            last < batch.length &&
+            batch[last]!.at === batch[last - 1]!.at + batch[last - 1]!.data.length
+          )
+            last++
+          await writeAll(
+            open.file,
+            batch.slice(first, last).map((write) => write.data),
+            batch[first]!.at,
+          )
+          first = last
         }
       } catch (error) {
         open.failure ??= `a write failed: ${statusOf(error).message}`
-        throw error
+        for (const write of batch) this.fail(write.id, error)
+        return
       }
-      this.ok(id)
+      for (const write of batch) this.ok(write.id)
     })
   }
 
@@ -1147,6 +1165,8 @@ class SftpSession {
 
   // One request at a time per handle, in the order they came: CLOSE waits for every write before it.
   private enqueue(id: number, open: OpenHandle, operation: () => Promise<void>): void {
+    // Later WRITEs go after this operation, not into a batch queued before it.
+    if (open.kind === 'upload') open.batch = undefined
     open.queue = open.queue.then(operation).catch((error: unknown) => this.fail(id, error))
   }
 
@@ -1347,5 +1367,19 @@ function statusOf(error: unknown): { code: number; message: string } {
         code: STATUS_CODE.FAILURE,
         message: show(error instanceof Error ? error.message : String(error)),
       }
+  }
+}
+
+/** Writes `buffers` one after the other from `position`, however short each writev comes back. */
+async function writeAll(file: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let rest = buffers
+  while (rest.length > 0) {
+    let { bytesWritten } = await file.writev(rest, position)
+    position += bytesWritten
+    while (rest.length > 0 && bytesWritten >= rest[0]!.length) {
+      bytesWritten -= rest[0]!.length
+      rest = rest.slice(1)
+    }
+    if (rest.length > 0 && bytesWritten > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)]
   }
 }
