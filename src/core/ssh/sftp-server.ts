@@ -164,7 +164,7 @@ export const DENIED_MESSAGE = 'denied by the end user'
 // One READ answers at most this much; clients ask again for the rest (SFTP allows short reads).
 // rescue's own client asks for 192 KiB at a time; OpenSSH's and ssh2's clients take answers up to 256 KiB.
 const MAX_READ = 192 * 1024
-/** READ buffers kept for reuse, as many as a client keeps reads in flight (rescue's: 32). */
+/** READ buffers kept for reuse, more than a client keeps reads in flight (rescue's: 12). */
 const SPARE_READS = 32
 const spareReads: Buffer[] = []
 const MAX_HANDLES = 64

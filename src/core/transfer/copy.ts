@@ -26,11 +26,11 @@ const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp
  */
 const CHUNK = 192 * 1024
 /**
- * Requests in flight at once: 6 MiB, within the 8 MiB channel window of rescue's ssh2 (see
- * scripts/bundle.mjs). With 2 MiB (12) the three hops between the ends sat idle waiting for
- * replies and window top-ups (issue 12, third round).
+ * Requests in flight at once: about 2 MiB, enough to keep the link busy without a large queue.
+ * 32 (6 MiB, within the 8 MiB channel window scripts/bundle.mjs gives ssh2) was tried in issue 12's
+ * third round: no faster on this shared machine, and a get cost more CPU per byte in every run.
  */
-const IN_FLIGHT = 32
+const IN_FLIGHT = 12
 /** Local reads for an upload are this large, then cut into CHUNKs. */
 const READ_BLOCK = 1024 * 1024
 /**
