@@ -71,6 +71,16 @@ const ssh2ServerSigAlgs = {
 }
 
 /**
+ * ssh2 opens and accepts every channel with a 2 MiB window (its own constant) and tops it up only
+ * when half of it is used: a sender may then have at most 2 MiB on the way, and on rescue's three
+ * hops (connect, the gateway, the host, each a process on loopback at best) the window's top-up
+ * comes back a whole round trip later (issue 12). 8 MiB lets a transfer keep its requests moving;
+ * a peer's own window still bounds what ssh2 sends it (OpenSSH advertises 2 MiB), and the channel
+ * streams buffer at most this much each.
+ */
+const WINDOW_EDIT = { from: 'const MAX_WINDOW = 2 * 1024 * 1024;', to: 'const MAX_WINDOW = 8 * 1024 * 1024;' }
+
+/**
  * ssh2 cuts channel data into 32 KiB packets (its own constant, for every channel it opens or
  * accepts) and refuses packets over 35,000 bytes. Bulk data then costs one packet's JavaScript,
  * allocation and cipher call per 32 KiB on both ends (issue 12): with 256 KiB packets, the size
@@ -82,25 +92,32 @@ const ssh2ServerSigAlgs = {
 const SSH2_PACKET_TEXT = [
   {
     file: /ssh2[\\/]lib[\\/]Channel\.js$/,
-    from: 'const PACKET_SIZE = 32 * 1024;',
-    to: 'const PACKET_SIZE = 256 * 1024 - 1024;',
+    edits: [
+      { from: 'const PACKET_SIZE = 32 * 1024;', to: 'const PACKET_SIZE = 256 * 1024 - 1024;' },
+      WINDOW_EDIT,
+    ],
   },
   {
     file: /ssh2[\\/]lib[\\/]protocol[\\/]crypto\.js$/,
-    from: 'const MAX_PACKET_SIZE = 35000;',
-    to: 'const MAX_PACKET_SIZE = 256 * 1024;',
+    edits: [{ from: 'const MAX_PACKET_SIZE = 35000;', to: 'const MAX_PACKET_SIZE = 256 * 1024;' }],
   },
 ]
 const ssh2PacketSize = {
   name: 'ssh2-packet-size',
   setup(build) {
-    for (const { file, from, to } of SSH2_PACKET_TEXT) {
+    // One onLoad per file: esbuild uses the first that answers, so a file's edits go together.
+    for (const { file, edits } of SSH2_PACKET_TEXT) {
       build.onLoad({ filter: file }, async (args) => {
-        const source = await fs.readFile(args.path, 'utf8')
-        if (!source.includes(from)) {
-          throw new Error(`ssh2's "${from}" is not in ${args.path} as scripts/bundle.mjs expects: look again`)
+        let source = await fs.readFile(args.path, 'utf8')
+        for (const { from, to } of edits) {
+          if (!source.includes(from)) {
+            throw new Error(
+              `ssh2's "${from}" is not in ${args.path} as scripts/bundle.mjs expects: look again`,
+            )
+          }
+          source = source.replace(from, to)
         }
-        return { contents: source.replace(from, to), loader: 'js' }
+        return { contents: source, loader: 'js' }
       })
     }
   },

@@ -290,6 +290,25 @@ describe('uploads (files.send)', () => {
     expect(activity).toMatchObject([{ bytes: data.length, sha256: sha256(data), complete: true }])
   })
 
+  it('lands writes sent all at once, out of order, and a size change after them, as the client sent them', async () => {
+    const data = randomBytes(128 * 1024)
+    const { sftp } = await connect()
+    const handle = await call<Buffer>('open', (callback) => sftp.open('batched.bin', 'w', callback))
+    // Nothing awaited in between: the host has them all at once, as a client with many in flight
+    // sends. 16 KiB each: ssh2's client sends the rest of a larger write only after the first reply.
+    await Promise.all([
+      ...[0, 1, 7, 2, 3, 5, 4, 6].map((n) =>
+        writeAt(sftp, handle, data.subarray(n * 16 * 1024, (n + 1) * 16 * 1024), n * 16 * 1024),
+      ),
+      call('fsetstat', (callback) => sftp.fsetstat(handle, { size: 100 * 1024 }, callback)),
+    ])
+    await call('close', (callback) => sftp.close(handle, callback))
+
+    const expected = data.subarray(0, 100 * 1024)
+    expect(fs.readFileSync(path.join(home, 'batched.bin'))).toEqual(expected)
+    expect(activity).toMatchObject([{ bytes: expected.length, sha256: sha256(expected), complete: true }])
+  })
+
   it('keeps an interrupted upload as a partial file, and a resumed one completes it', async () => {
     const { data } = localFile('big.bin', 2 * MiB)
     const chunk = 32 * 1024

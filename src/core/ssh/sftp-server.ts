@@ -164,6 +164,9 @@ export const DENIED_MESSAGE = 'denied by the end user'
 // One READ answers at most this much; clients ask again for the rest (SFTP allows short reads).
 // rescue's own client asks for 192 KiB at a time; OpenSSH's and ssh2's clients take answers up to 256 KiB.
 const MAX_READ = 192 * 1024
+/** READ buffers kept for reuse, more than a client keeps reads in flight (rescue's: 12). */
+const SPARE_READS = 32
+const spareReads: Buffer[] = []
 const MAX_HANDLES = 64
 const DIRECTORY_BATCH = 64
 const DEFAULT_FILE_MODE = 0o644
@@ -270,6 +273,8 @@ interface Upload {
   failure?: string
   progressAt: number
   queue: Promise<void>
+  /** WRITEs queued after the last other operation and not yet started: they go to disk together. */
+  batch?: { id: number; at: number; data: Buffer }[]
 }
 
 interface Download {
@@ -774,8 +779,8 @@ class SftpSession {
     }
     if (open.kind !== 'download') throw new SftpError(STATUS_CODE.FAILURE, 'not open for reading')
     if (!Number.isSafeInteger(offset)) throw new SftpError(STATUS_CODE.FAILURE, 'offset out of range')
-    const buffer = Buffer.allocUnsafe(Math.min(length, MAX_READ))
-    const { bytesRead } = await open.file.read(buffer, 0, buffer.length, offset)
+    const buffer = spareReads.pop() ?? Buffer.allocUnsafe(MAX_READ)
+    const { bytesRead } = await open.file.read(buffer, 0, Math.min(length, MAX_READ), offset)
     if (bytesRead === 0) return this.status(id, STATUS_CODE.EOF, 'end of file')
     const chunk = buffer.subarray(0, bytesRead)
     const end = offset + bytesRead
@@ -788,6 +793,8 @@ class SftpSession {
     open.read.add(offset, end)
     this.progress(open, end)
     this.reply(() => this.sftp.data(id, chunk))
+    // ssh2 copied the bytes into its reply: the buffer serves a next READ (less for V8 to collect).
+    if (spareReads.length < SPARE_READS) spareReads.push(buffer)
   }
 
   // Hashing happens as each WRITE arrives, so in the client's order, before the write is queued.
@@ -806,18 +813,34 @@ class SftpSession {
     }
     open.written.add(at, at + data.length)
     this.progress(open, open.end)
-    this.enqueue(id, open, async () => {
+    // WRITEs that arrive while the file is busy join one batch: one writev per contiguous run, and
+    // their OKs in one turn, so one frame back through the hops instead of one per request.
+    if (open.batch) return void open.batch.push({ id, at, data })
+    const batch = [{ id, at, data }]
+    open.batch = batch
+    open.queue = open.queue.then(async () => {
+      if (open.batch === batch) open.batch = undefined
       try {
-        let done = 0
-        while (done < data.length) {
-          const { bytesWritten } = await open.file.write(data, done, data.length - done, at + done)
-          done += bytesWritten
+        for (let first = 0; first < batch.length;) {
+          let last = first + 1
+          while (
+            last < batch.length &&
+            batch[last]!.at === batch[last - 1]!.at + batch[last - 1]!.data.length
+          )
+            last++
+          await writeAll(
+            open.file,
+            batch.slice(first, last).map((write) => write.data),
+            batch[first]!.at,
+          )
+          first = last
         }
       } catch (error) {
         open.failure ??= `a write failed: ${statusOf(error).message}`
-        throw error
+        for (const write of batch) this.fail(write.id, error)
+        return
       }
-      this.ok(id)
+      for (const write of batch) this.ok(write.id)
     })
   }
 
@@ -1145,6 +1168,8 @@ class SftpSession {
 
   // One request at a time per handle, in the order they came: CLOSE waits for every write before it.
   private enqueue(id: number, open: OpenHandle, operation: () => Promise<void>): void {
+    // Later WRITEs go after this operation, not into a batch queued before it.
+    if (open.kind === 'upload') open.batch = undefined
     open.queue = open.queue.then(operation).catch((error: unknown) => this.fail(id, error))
   }
 
@@ -1352,5 +1377,19 @@ function statusOf(error: unknown): { code: number; message: string } {
         code: STATUS_CODE.FAILURE,
         message: show(error instanceof Error ? error.message : String(error)),
       }
+  }
+}
+
+/** Writes `buffers` one after the other from `position`, however short each writev comes back. */
+async function writeAll(file: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let rest = buffers
+  while (rest.length > 0) {
+    let { bytesWritten } = await file.writev(rest, position)
+    position += bytesWritten
+    while (rest.length > 0 && bytesWritten >= rest[0]!.length) {
+      bytesWritten -= rest[0]!.length
+      rest = rest.slice(1)
+    }
+    if (rest.length > 0 && bytesWritten > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)]
   }
 }

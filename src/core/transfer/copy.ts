@@ -25,7 +25,11 @@ const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp
  * 256 KiB and answers reads of up to this much (see raiseRequestLimits).
  */
 const CHUNK = 192 * 1024
-/** Requests in flight at once: about 2 MiB, enough to keep the link busy without a large queue. */
+/**
+ * Requests in flight at once: about 2 MiB, enough to keep the link busy without a large queue.
+ * 32 (6 MiB, within the 8 MiB channel window scripts/bundle.mjs gives ssh2) was tried in issue 12's
+ * third round: no faster on this shared machine, and a get cost more CPU per byte in every run.
+ */
 const IN_FLIGHT = 12
 /** Local reads for an upload are this large, then cut into CHUNKs. */
 const READ_BLOCK = 1024 * 1024
@@ -195,9 +199,12 @@ export class Transfers {
     options.onProgress?.(start)
 
     const file = await fsp.open(this.here(local), 'r')
+    // One block for the whole file: ssh2's sftp.write copies the bytes into its request before it
+    // returns, so the block is free again once its requests are sent (fewer buffers for V8 to collect).
+    const reused = Buffer.allocUnsafe(Math.min(READ_BLOCK, Math.max(size - start, 1)))
     try {
       await pump(start, size, options, async (offset, write) => {
-        const block = Buffer.allocUnsafe(Math.min(READ_BLOCK, size - offset))
+        const block = reused.subarray(0, Math.min(reused.length, size - offset))
         const { bytesRead } = await file.read(block, 0, block.length, offset)
         if (bytesRead === 0)
           throw new UserError('failure', `${show(local)} got shorter while it was being sent`)
@@ -304,7 +311,9 @@ export class Transfers {
     remote: string,
     options: CopyOptions,
   ): Promise<void> {
-    const arrived = new Map<number, Buffer>()
+    const arrived = new Map<number, { piece: Buffer; buffer: Buffer }>()
+    // Buffers whose bytes are written and hashed, for the next reads (fewer for V8 to collect).
+    const spare: Buffer[] = []
     let written = start
     let flushing = Promise.resolve()
     const syncs: Promise<void>[] = []
@@ -312,11 +321,13 @@ export class Transfers {
     let syncedTo = start
     const flush = () => {
       flushing = flushing.then(async () => {
-        for (let piece = arrived.get(written); piece; piece = arrived.get(written)) {
+        for (let next = arrived.get(written); next; next = arrived.get(written)) {
+          const { piece, buffer } = next
           arrived.delete(written)
           await out.write(piece, 0, piece.length, written)
           hash.update(piece)
           written += piece.length
+          spare.push(buffer)
           options.onProgress?.(written)
           if (written - syncedTo >= SYNC_EVERY) {
             syncedTo = written
@@ -327,11 +338,11 @@ export class Transfers {
       return flushing
     }
     const readAt = async (offset: number, length: number): Promise<void> => {
-      const buffer = Buffer.allocUnsafe(length)
+      const buffer = spare.pop() ?? Buffer.allocUnsafe(CHUNK)
       const bytes = await this.call<number>((done) => this.sftp.read(handle, buffer, 0, length, offset, done))
       if (bytes === 0)
         throw new UserError('failure', `${show(remote)} got shorter on the host while it was copied`)
-      arrived.set(offset, buffer.subarray(0, bytes))
+      arrived.set(offset, { piece: buffer.subarray(0, bytes), buffer })
       // SFTP allows short reads: ask again for the rest of this piece.
       if (bytes < length) await readAt(offset + bytes, length - bytes)
     }
