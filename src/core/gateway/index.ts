@@ -772,7 +772,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const role = path === WS_PATH.host ? 'host' : path === WS_PATH.technician ? 'technician' : undefined
     if (!role) throw Object.assign(new Error('no WebSocket is served at this path'), { statusCode: 404 })
     const admission = await admit(request, address, role)
-    const placement = await cluster.place(admission)
+    const placement = await cluster.place(
+      admission,
+      admission.via === 'pin' && rendezvous.holdsPinRoom(admission.pin.id),
+    )
     if (placement.kind === 'remote') {
       const { upstream } = placement
       return {
