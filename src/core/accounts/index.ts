@@ -136,7 +136,6 @@ export async function createPin(store: Store, technicianId: string, ttlMs: numbe
         technician_id: technicianId,
         created_at: now.toISOString(),
         expires_at: expiresAt,
-        used_at: null,
       },
       now.toISOString(),
     )

@@ -107,11 +107,12 @@ export class Cluster {
 
   /**
    * Where an admitted client is seated: here, or relayed to the gateway holding its room. Claims
-   * the room for this gateway when nobody holds it or its holder is gone.
+   * the room for this gateway when nobody holds it or its holder is gone. `heldHere`: this gateway
+   * has the PIN's room already, so its claim is on record (the second side of a pairing).
    */
-  async place(admission: Admission): Promise<Placement> {
+  async place(admission: Admission, heldHere = false): Promise<Placement> {
     const { store } = this.options
-    if (admission.via === 'channel') return { kind: 'local' }
+    if (admission.via === 'channel' || (admission.via === 'pin' && heldHere)) return { kind: 'local' }
     // Bounded: each round either settles or finds the holder changed under it.
     for (let round = 0; round < 3; round++) {
       if (admission.via === 'pin') {

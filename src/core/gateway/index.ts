@@ -6,8 +6,8 @@
  * accounts, rooms and the relay live in their own files. Imports core only.
  */
 import fs from 'node:fs'
-import websocket from '@fastify/websocket'
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { z } from 'zod'
 import { registerAdminRoutes } from './admin-routes.js'
@@ -29,6 +29,7 @@ import { Rendezvous, type Admission, type RendezvousOptions } from './rendezvous
 import { addressKey, DEFAULT_ADDRESS_LIMITS, FailureLimiter, type AddressLimits } from './address-limits.js'
 import { SharedFailureLimiter } from './shared-limiter.js'
 import { withReadCache } from './read-cache.js'
+import { takeUpgrades, type Refusal, type Seat } from './upgrades.js'
 import {
   Cluster,
   CLUSTER_PATH,
@@ -36,7 +37,6 @@ import {
   pipeSockets,
   TICKET_HEADER,
   type Ticket,
-  type Upstream,
 } from './cluster.js'
 import { hashToken } from '../accounts/token.js'
 import * as accounts from '../accounts/index.js'
@@ -119,9 +119,28 @@ export function assertSafeListenAddress(options: Pick<GatewayOptions, 'host' | '
   )
 }
 
-function bearer(request: FastifyRequest): string | undefined {
+function bearer(request: { headers: IncomingHttpHeaders }): string | undefined {
   const header = request.headers.authorization
   return header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined
+}
+
+/** The HTTP answer to a refused request, the API's and the WebSocket upgrades' alike. */
+function refusalOf(error: unknown, log?: (line: string) => void): Refusal {
+  if (error instanceof UserError) {
+    return {
+      status: httpStatus[error.code] ?? 400,
+      body: toErrorBody(error),
+      ...(error instanceof RateLimitedError
+        ? { headers: { 'retry-after': String(error.retryAfterSeconds) } }
+        : {}),
+    }
+  }
+  const status = (error as { statusCode?: number }).statusCode
+  if (status && status < 500) {
+    return { status, body: toErrorBody(new UserError('usage', (error as Error).message)) }
+  }
+  log?.(`internal error: ${String(error)}`)
+  return { status: 500, body: toErrorBody(new BugError('internal gateway error')) }
 }
 
 const loginBody = z.object({
@@ -200,9 +219,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   /** Who is asking: the socket's address, or the one a gateway of this database forwarded for. */
   const clientAddress = (request: FastifyRequest): string =>
     cluster.readForwardedFor(request.headers[FORWARDED_HEADER]) ?? request.ip
-  const admissions = new WeakMap<FastifyRequest, Admission>()
-  /** Clients whose room another gateway holds: the pipe to it, opened before the upgrade. */
-  const upstreams = new WeakMap<FastifyRequest, Upstream>()
 
   const app: FastifyInstance = Fastify({
     logger: false,
@@ -211,19 +227,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       ? { https: { cert: fs.readFileSync(options.tls.certFile), key: fs.readFileSync(options.tls.keyFile) } }
       : {}),
   }) as unknown as FastifyInstance
-  await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } })
 
   app.setErrorHandler((error: unknown, _request, reply) => {
-    if (error instanceof UserError) {
-      if (error instanceof RateLimitedError) void reply.header('retry-after', String(error.retryAfterSeconds))
-      return reply.code(httpStatus[error.code] ?? 400).send(toErrorBody(error))
-    }
-    const status = (error as { statusCode?: number }).statusCode
-    if (status && status < 500) {
-      return reply.code(status).send(toErrorBody(new UserError('usage', (error as Error).message)))
-    }
-    options.onLog?.(`internal error: ${String(error)}`)
-    return reply.code(500).send(toErrorBody(new BugError('internal gateway error')))
+    const { status, body, headers } = refusalOf(error, options.onLog)
+    return reply
+      .code(status)
+      .headers(headers ?? {})
+      .send(body)
   })
 
   const parse = <T>(schema: z.ZodType<T>, body: unknown): T => {
@@ -329,8 +339,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   })
 
   /** Decides, before the upgrade, whether this peer may come in, and where; failures are HTTP errors. */
-  const admit = async (request: FastifyRequest, role: Role): Promise<Admission> => {
-    const address = clientAddress(request)
+  const admit = async (request: IncomingMessage, address: string, role: Role): Promise<Admission> => {
     if (role === 'host') {
       const secret = request.headers[CHANNEL_LINK_HEADER]
       if (typeof secret === 'string') return admitToChannel(secret, address)
@@ -741,53 +750,62 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return { role, via: 'pin', pin, technician, address }
   }
 
-  /** Seats an upgraded socket: in its room here, or piped to the gateway holding it. */
-  const seat = (socket: WebSocket, request: FastifyRequest) => {
-    const upstream = upstreams.get(request)
-    if (upstream) return pipeSockets(socket, upstream, heartbeatMs)
-    const admission = admissions.get(request)
-    if (!admission) return socket.terminate()
-    rendezvous.join(socket, admission).catch((error: unknown) => {
-      logInternal(error)
-      socket.terminate()
+  /** Seats an upgraded socket in its room here. */
+  const seatHere = (admission: Admission): Seat => ({
+    seat(socket: WebSocket) {
+      rendezvous.join(socket, admission).catch((error: unknown) => {
+        logInternal(error)
+        socket.terminate()
+      })
+    },
+  })
+
+  /** Decides, before the upgrade, whether a WebSocket may come in, and where it goes. */
+  const admitUpgrade = async (request: IncomingMessage, path: string): Promise<Seat> => {
+    const address =
+      cluster.readForwardedFor(request.headers[FORWARDED_HEADER]) ?? request.socket.remoteAddress ?? ''
+    if (path === CLUSTER_PATH) {
+      const ticket = cluster.readTicket(request.headers[TICKET_HEADER])
+      if (!ticket) throw new UserError('forbidden', 'only a gateway of the same database may relay here')
+      return seatHere(await admitTicket(ticket))
+    }
+    const role = path === WS_PATH.host ? 'host' : path === WS_PATH.technician ? 'technician' : undefined
+    if (!role) throw Object.assign(new Error('no WebSocket is served at this path'), { statusCode: 404 })
+    const admission = await admit(request, address, role)
+    const placement = await cluster.place(
+      admission,
+      admission.via === 'pin' && rendezvous.holdsPinRoom(admission.pin.id),
+    )
+    if (placement.kind === 'remote') {
+      const { upstream } = placement
+      return {
+        seat: (socket) => pipeSockets(socket, upstream, heartbeatMs),
+        drop: () => upstream.socket.terminate(),
+      }
+    }
+    const { technicianId } = admission as { technicianId?: string }
+    if (
+      admission.via === 'resume' &&
+      !(await rendezvous.canResume(admission.sessionId, role, technicianId))
+    ) {
+      throw new UserError('sessionEnded', 'this session has ended and cannot be resumed')
+    }
+    return seatHere(admission)
+  }
+  // A plain GET on a WebSocket path meets the same checks (a guesser gains nothing by skipping
+  // the upgrade: a wrong PIN counts, a limit answers 429), then is told to upgrade.
+  for (const role of ['host', 'technician'] as const) {
+    app.get(WS_PATH[role], async (request) => {
+      await admit(request.raw, clientAddress(request), role)
+      throw Object.assign(new Error('this path takes a WebSocket upgrade'), { statusCode: 426 })
     })
   }
-
-  app.get(
-    CLUSTER_PATH,
-    {
-      websocket: true,
-      preValidation: async (request: FastifyRequest, _reply: FastifyReply) => {
-        const ticket = cluster.readTicket(request.headers[TICKET_HEADER])
-        if (!ticket) throw new UserError('forbidden', 'only a gateway of the same database may relay here')
-        admissions.set(request, await admitTicket(ticket))
-      },
-    },
-    seat,
-  )
-
-  for (const role of ['host', 'technician'] as const) {
-    app.get(
-      WS_PATH[role],
-      {
-        websocket: true,
-        preValidation: async (request: FastifyRequest, _reply: FastifyReply) => {
-          const admission = await admit(request, role)
-          const placement = await cluster.place(admission)
-          if (placement.kind === 'remote') return void upstreams.set(request, placement.upstream)
-          const { technicianId } = admission as { technicianId?: string }
-          if (
-            admission.via === 'resume' &&
-            !(await rendezvous.canResume(admission.sessionId, role, technicianId))
-          ) {
-            throw new UserError('sessionEnded', 'this session has ended and cannot be resumed')
-          }
-          admissions.set(request, admission)
-        },
-      },
-      seat,
-    )
-  }
+  // Before fastify's routes: an upgrade never goes through its request cycle (upgrades.ts).
+  const upgrades = takeUpgrades(app.server, {
+    maxPayload: MAX_FRAME_BYTES,
+    admit: admitUpgrade,
+    refusal: (error) => refusalOf(error, options.onLog),
+  })
 
   /** Where this gateway listens, once it does. */
   let url = ''
@@ -814,6 +832,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       clearInterval(pruner)
       await cluster.stop()
       const ended = await rendezvous.closeAll('the gateway stopped')
+      upgrades.close()
       await complianceJobs.stop()
       await app.close()
       return ended

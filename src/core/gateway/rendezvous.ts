@@ -225,6 +225,11 @@ export class Rendezvous {
     }
   }
 
+  /** True while this gateway has the live waiting room of this PIN (it claimed it in the store to make it). */
+  holdsPinRoom(pinId: string): boolean {
+    return this.rooms.has(`pin:${pinId}`)
+  }
+
   /** A session whose end user waits and no technician has joined: what a queue offers. */
   waitingSession(sessionId: string): { channelId?: string; ownerId?: string } | undefined {
     const room = [...this.rooms.values()].find((candidate) => candidate.sessionId === sessionId)
@@ -670,26 +675,31 @@ export class Rendezvous {
     const taker = room.technician
     if (!taker)
       return this.end(room, { type: 'ended', by: 'gateway', reason: 'no technician', code: 'failure' })
-    if (room.pin && !(await this.options.store.consumePin(room.pin.id, now))) {
-      await this.end(room, {
-        type: 'ended',
-        by: 'gateway',
-        reason: 'the PIN was already used',
-        code: 'failure',
-      })
-      return
+    const { store } = this.options
+    if (room.pin) {
+      await room.logged
+      // The PIN's use and the pairing in one go (one statement on PostgreSQL).
+      if (
+        !(await store.consumePinAndPair(room.pin.id, room.sessionId, now, host.address, technician.address))
+      ) {
+        await this.end(room, {
+          type: 'ended',
+          by: 'gateway',
+          reason: 'the PIN was already used',
+          code: 'failure',
+        })
+        return
+      }
     }
     clearTimeout(room.expiry)
     room.paired = true
     room.wasPaired = true
-    if (room.invitation) await this.options.store.setInvitationState(room.sessionId, 'joined', 'waiting')
+    if (room.invitation) await store.setInvitationState(room.sessionId, 'joined', 'waiting')
     delete room.transferredFrom
-    await room.logged
-    await this.options.store.updateSession(room.sessionId, {
-      paired_at: now,
-      host_address: host.address,
-      technician_address: technician.address,
-    })
+    if (!room.pin) {
+      await room.logged
+      await store.pairSession(room.sessionId, now, host.address, technician.address)
+    }
     const policy = await this.options.policyFor(taker)
     this.relay(room, host, technician)
     send(host.socket, {

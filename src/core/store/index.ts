@@ -4,7 +4,16 @@
  * plain Kysely and so dialect-agnostic. A dialect is one file (sqlite.ts, postgres.ts), chosen
  * here from the options. Imports nothing of ours but errors and ids.
  */
-import { Kysely, Migrator, sql, type Insertable, type Selectable, type Updateable } from 'kysely'
+import {
+  Kysely,
+  Migrator,
+  sql,
+  type CompiledQuery,
+  type Insertable,
+  type QueryResult,
+  type Selectable,
+  type Updateable,
+} from 'kysely'
 import { migrationProvider } from './migrations.js'
 import type {
   InvitationsTable,
@@ -22,7 +31,7 @@ import type {
 } from './schema.js'
 import { isPostgresUrl, postgresDialect } from './postgres.js'
 import { checkSecretKeyMatches, loadSecretKey } from './secret-key.js'
-import { sqliteDialect } from './sqlite.js'
+import { embeddedDatabase, type EmbeddedDatabase } from './sqlite.js'
 import { PreparedQuery } from './prepared.js'
 import { BugError, UserError } from '../errors.js'
 
@@ -63,9 +72,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   }
   // The embedded database makes the data folder (saying so when it cannot); a shared one is
   // not touched by a gateway without a usable key.
-  const embedded = databaseUrl ? undefined : sqliteDialect(options.dataDir)
+  const embedded = databaseUrl ? undefined : embeddedDatabase(options.dataDir)
   const secretKey = loadSecretKey(options.dataDir)
-  const dialect = embedded ?? (await postgresDialect(databaseUrl!))
+  const dialect = embedded?.dialect ?? (await postgresDialect(databaseUrl!))
   const db = new Kysely<Database>({ dialect })
   try {
     // Kysely's migrator takes a lock in the database, so gateways starting at once migrate once.
@@ -85,7 +94,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     await db.destroy()
     throw error
   }
-  return new Store(db, secretKey)
+  return new Store(db, secretKey, embedded?.runNow)
 }
 
 /** The columns a session row is made with (the resume keys come after pairing). */
@@ -129,19 +138,66 @@ function pairingQueries(db: Kysely<Database>) {
     touchToken: new PreparedQuery((id: string, at: string) =>
       db.updateTable('tokens').set({ last_used_at: at }).where('id', '=', id),
     ),
-    livePin: new PreparedQuery((digits: string, now: string) =>
-      db
-        .selectFrom('pins')
-        .select('id')
-        .where('pin', '=', digits)
-        .where('used_at', 'is', null)
-        .where('expires_at', '>', now),
+    // One statement, not a transaction of a read and a write: the same outcome (on SQLite one
+    // statement is as atomic; on PostgreSQL neither form locks against a racing insert, whose
+    // chance is a million to one), a third of the cost.
+    insertPinUnlessLive: new PreparedQuery(
+      (id: string, digits: string, technicianId: string, createdAt: string, expiresAt: string, now: string) =>
+        db
+          .insertInto('pins')
+          .columns(['id', 'pin', 'technician_id', 'created_at', 'expires_at'])
+          .expression(
+            db
+              .selectNoFrom((eb) => [
+                eb.val(id).as('id'),
+                eb.val(digits).as('pin'),
+                eb.val(technicianId).as('technician_id'),
+                eb.val(createdAt).as('created_at'),
+                eb.val(expiresAt).as('expires_at'),
+              ])
+              .where(({ not, exists, selectFrom }) =>
+                not(
+                  exists(
+                    selectFrom('pins')
+                      .select('id')
+                      .where('pin', '=', digits)
+                      .where('used_at', 'is', null)
+                      .where('expires_at', '>', now),
+                  ),
+                ),
+              ),
+          ),
     ),
     newestPin: new PreparedQuery((digits: string) =>
       db.selectFrom('pins').selectAll().where('pin', '=', digits).orderBy('created_at', 'desc').limit(1),
     ),
     consumePin: new PreparedQuery((id: string, at: string) =>
       db.updateTable('pins').set({ used_at: at }).where('id', '=', id).where('used_at', 'is', null),
+    ),
+    // PostgreSQL only (SQLite has no UPDATE in WITH): the PIN used and its session paired in one
+    // round trip, the session only if this statement used the PIN.
+    consumePinAndPair: new PreparedQuery(
+      (pinId: string, at: string, id: string, hostAddress: string, technicianAddress: string) =>
+        db
+          .with('used', (cte) =>
+            cte
+              .updateTable('pins')
+              .set({ used_at: at })
+              .where('id', '=', pinId)
+              .where('used_at', 'is', null)
+              .returning('id'),
+          )
+          .updateTable('sessions')
+          .set({ paired_at: at, host_address: hostAddress, technician_address: technicianAddress })
+          .where('id', '=', id)
+          .where(({ exists, selectFrom }) => exists(selectFrom('used').select('used.id'))),
+    ),
+    pairSession: new PreparedQuery(
+      (id: string, pairedAt: string, hostAddress: string, technicianAddress: string) =>
+        db
+          .updateTable('sessions')
+          .set({ paired_at: pairedAt, host_address: hostAddress, technician_address: technicianAddress })
+          .where('id', '=', id),
     ),
     claimPinRoom: new PreparedQuery((pinId: string, gatewayId: string) =>
       db
@@ -178,13 +234,24 @@ function pairingQueries(db: Kysely<Database>) {
 
 export class Store {
   private readonly prepared: ReturnType<typeof pairingQueries>
+  /** Where the prepared queries run: the embedded database at once when it can, else through kysely. */
+  private readonly runner: Pick<Kysely<unknown>, 'executeQuery'>
+  private readonly embedded: boolean
 
   constructor(
     readonly db: Kysely<Database>,
     /** 32 bytes kept beside the database, not in it: seals TOTP secrets at rest. */
     readonly secretKey: Buffer,
+    runNow?: EmbeddedDatabase['runNow'],
   ) {
     this.prepared = pairingQueries(db)
+    this.embedded = runNow !== undefined
+    this.runner = runNow
+      ? {
+          executeQuery: async <R>(query: CompiledQuery<R>) =>
+            (runNow(query) as QueryResult<R> | undefined) ?? db.executeQuery(query),
+        }
+      : db
   }
 
   async close(): Promise<void> {
@@ -347,7 +414,7 @@ export class Store {
 
   /** The groups a user is a member of: their policy is the combination of these. */
   async groupsOfUser(userId: string): Promise<Group[]> {
-    return (await this.prepared.groupsOfUser.execute(this.db, userId)).rows
+    return (await this.prepared.groupsOfUser.execute(this.runner, userId)).rows
   }
 
   /** The groups an admin (role admin) manages. */
@@ -384,7 +451,7 @@ export class Store {
   }
 
   async findUserById(id: string): Promise<UserWithOrganisation | undefined> {
-    return (await this.prepared.userById.execute(this.db, id)).rows[0]
+    return (await this.prepared.userById.execute(this.runner, id)).rows[0]
   }
 
   async insertToken(token: Insertable<TokensTable>) {
@@ -399,7 +466,7 @@ export class Store {
 
   /** A token that has not expired, by its hash. */
   async findLiveToken(tokenHash: string, now: string): Promise<TokenRow | undefined> {
-    return (await this.prepared.liveToken.execute(this.db, tokenHash, now)).rows[0]
+    return (await this.prepared.liveToken.execute(this.runner, tokenHash, now)).rows[0]
   }
 
   /** A token by its hash, expired or not: to tell a caller why theirs is refused. */
@@ -408,7 +475,7 @@ export class Store {
   }
 
   async touchToken(id: string, at: string): Promise<void> {
-    await this.prepared.touchToken.execute(this.db, id, at)
+    await this.prepared.touchToken.execute(this.runner, id, at)
   }
 
   async deleteToken(tokenHash: string): Promise<void> {
@@ -511,24 +578,32 @@ export class Store {
     return rows.reverse()
   }
 
-  /** Inserts the PIN unless the same digits are live already; says whether it did. */
-  async insertPinIfUnique(pin: Insertable<PinsTable>, now: string): Promise<boolean> {
-    return this.db.transaction().execute(async (tx) => {
-      const live = (await this.prepared.livePin.execute(tx, pin.pin, now)).rows[0]
-      if (live) return false
-      await tx.insertInto('pins').values(pin).execute()
-      return true
-    })
+  /** Inserts an unused PIN unless the same digits are live already; says whether it did. */
+  async insertPinIfUnique(
+    pin: Pick<Pin, 'id' | 'pin' | 'technician_id' | 'created_at' | 'expires_at'>,
+    now: string,
+  ): Promise<boolean> {
+    const { id, technician_id: technicianId, created_at: createdAt, expires_at: expiresAt } = pin
+    const result = await this.prepared.insertPinUnlessLive.execute(
+      this.runner,
+      id,
+      pin.pin,
+      technicianId,
+      createdAt,
+      expiresAt,
+      now,
+    )
+    return result.numAffectedRows === 1n
   }
 
   /** The newest PIN with these digits, whatever its state, so callers can say why it is refused. */
   async findNewestPin(digits: string): Promise<Pin | undefined> {
-    return (await this.prepared.newestPin.execute(this.db, digits)).rows[0]
+    return (await this.prepared.newestPin.execute(this.runner, digits)).rows[0]
   }
 
   /** Marks a PIN used; false when somebody used it first. */
   async consumePin(id: string, at: string): Promise<boolean> {
-    const result = await this.prepared.consumePin.execute(this.db, id, at)
+    const result = await this.prepared.consumePin.execute(this.runner, id, at)
     return result.numAffectedRows === 1n
   }
 
@@ -536,7 +611,7 @@ export class Store {
     // The gateway's rows have these columns; anything else (tests set a few) is built each time.
     if (Object.keys(session).every((key) => (SESSION_COLUMNS as readonly string[]).includes(key))) {
       const values = SESSION_COLUMNS.map((column) => (session[column] ?? null) as string | null)
-      await this.prepared.insertSession.execute(this.db, ...values)
+      await this.prepared.insertSession.execute(this.runner, ...values)
       return
     }
     await this.db.insertInto('sessions').values(session).execute()
@@ -628,6 +703,46 @@ export class Store {
     await this.db.deleteFrom('channel_links').where('id', '=', id).execute()
   }
 
+  /**
+   * Uses the PIN and marks its session paired (at `at`, with both sides' addresses); false, and
+   * the session left as it was, when the PIN was used first, on any gateway.
+   */
+  async consumePinAndPair(
+    pinId: string,
+    id: string,
+    at: string,
+    hostAddress: string,
+    technicianAddress: string,
+  ): Promise<boolean> {
+    // SQLite: two statements that cost little run at once (runNow); the PIN's single use is the
+    // first one's, as atomic as before.
+    if (this.embedded) {
+      if (!(await this.consumePin(pinId, at))) return false
+      await this.pairSession(id, at, hostAddress, technicianAddress)
+      return true
+    }
+    const { prepared, runner } = this
+    const result = await prepared.consumePinAndPair.execute(
+      runner,
+      pinId,
+      at,
+      id,
+      hostAddress,
+      technicianAddress,
+    )
+    return result.numAffectedRows === 1n
+  }
+
+  /** Marks a session paired, with both sides' addresses. */
+  async pairSession(
+    id: string,
+    pairedAt: string,
+    hostAddress: string,
+    technicianAddress: string,
+  ): Promise<void> {
+    await this.prepared.pairSession.execute(this.runner, id, pairedAt, hostAddress, technicianAddress)
+  }
+
   async updateSession(id: string, patch: Updateable<SessionsTable>): Promise<void> {
     await this.db.updateTable('sessions').set(patch).where('id', '=', id).execute()
   }
@@ -640,7 +755,14 @@ export class Store {
   ): Promise<boolean> {
     const { ended_at: endedAt, ended_by: endedBy, end_reason: reason } = ending
     if (typeof endedAt === 'string' && typeof endedBy === 'string' && typeof reason === 'string') {
-      const result = await this.prepared.endSession.execute(this.db, endedAt, endedBy, reason, id, gatewayId)
+      const result = await this.prepared.endSession.execute(
+        this.runner,
+        endedAt,
+        endedBy,
+        reason,
+        id,
+        gatewayId,
+      )
       return result.numAffectedRows === 1n
     }
     const result = await this.db
@@ -718,7 +840,7 @@ export class Store {
    */
   async claimPinRoom(pinId: string, gatewayId: string, insteadOf?: string): Promise<boolean> {
     if (!insteadOf) {
-      return (await this.prepared.claimPinRoom.execute(this.db, pinId, gatewayId)).numAffectedRows === 1n
+      return (await this.prepared.claimPinRoom.execute(this.runner, pinId, gatewayId)).numAffectedRows === 1n
     }
     const result = await this.db
       .updateTable('pins')
@@ -836,7 +958,7 @@ export class Store {
     since: number,
     limit: number,
   ): Promise<number[]> {
-    const { rows } = await this.prepared.recentFailures.execute(this.db, kind, addressKey, since, limit)
+    const { rows } = await this.prepared.recentFailures.execute(this.runner, kind, addressKey, since, limit)
     // PostgreSQL returns a bigint as a string.
     return rows.map((row) => Number(row.at))
   }
