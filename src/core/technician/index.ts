@@ -19,7 +19,7 @@ import {
   type SessionReport,
   type WordsEvent,
 } from '../session/index.js'
-import { generateSshKeyPair } from '../ssh/keys.js'
+import { generateSshKeyPair, type SshKeyPair } from '../ssh/keys.js'
 import { CONTROL_SUBSYSTEM, VIEW_SUBSYSTEM, WORDS_SUBSYSTEM } from '../ssh/subsystems.js'
 import type { DeviceCredential } from '../trust/index.js'
 import {
@@ -101,7 +101,9 @@ export interface TechnicianSession {
 
 /** Starts the technician side; rejects with a UserError when the gateway refuses. */
 export async function startTechnician(options: TechnicianOptions): Promise<TechnicianSession> {
-  const keys = generateSshKeyPair()
+  // Made once the pairing has begun (session/index.ts), not before the gateway is contacted.
+  let keys: SshKeyPair | undefined
+  const sshKeys = () => (keys ??= generateSshKeyPair())
   let resolveSsh!: (client: ssh2.Client) => void
   let rejectSsh!: (error: Error) => void
   let resolveWords!: (outcome: 'confirmed' | 'unchecked') => void
@@ -145,7 +147,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     entry: options.entry,
     role: 'technician',
     token: options.token,
-    sshPublicKey: keys.publicKey,
+    sshPublicKey: () => sshKeys().publicKey,
     ...(options.resumeGraceMs !== undefined ? { resumeGraceMs: options.resumeGraceMs } : {}),
     ...(options.device ? { device: options.device } : {}),
     onEvent(event) {
@@ -178,7 +180,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     },
     onSecured({ transport, peerSshKey }) {
       hostKey = `${peerSshKey.type} ${peerSshKey.getPublicSSH().toString('base64')}`
-      connectSsh({ transport, privateKey: keys.privateKey, hostKey: peerSshKey }).then(
+      connectSsh({ transport, privateKey: sshKeys().privateKey, hostKey: peerSshKey }).then(
         (connected) => {
           client = connected
           refusals = Refusals.open(connected)
