@@ -17,6 +17,7 @@
  * Needs Linux, openssh-server (/usr/sbin/sshd), openssh-client and socat.
  */
 import { spawn, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { ClientChannel } from 'ssh2'
@@ -87,13 +88,39 @@ function summarize(values: number[], percentiles: number[], digits: number): Sum
 }
 
 const setupSummary = (values: number[]) => summarize(values, [50, 90], 1)
+/** Wall times as setupSummary, and the CPU times' (the process's user + system ms). */
+const timedSummary = (runs: { ms: number; cpuMs: number }[]) => ({
+  ...setupSummary(runs.map((run) => run.ms)),
+  cpuMs: setupSummary(runs.map((run) => run.cpuMs)),
+})
 const echoSummary = (values: number[]) => summarize(values, [50, 90, 99], 3)
 
 // ---------------------------------------------------------------------------------------------
 // The rescue CLI and its gateway (the built one, in dist/)
 
+/**
+ * CPU milliseconds (user + system) of this process's children that have exited and been waited
+ * for, from /proc (Linux; in clock ticks, 10 ms here). The difference across a child's life is that
+ * child's CPU, as long as no other child exits meanwhile: on a loaded machine CPU time says more
+ * than wall time, which includes waiting for a core.
+ */
+function childrenCpuMs(): number {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  // Fields 16 and 17 of proc(5) (cutime, cstime), counted from field 3 here.
+  return ((Number(fields[13]) + Number(fields[14])) * 1000) / CLOCK_TICKS
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
+
+/** A command's wall time from spawn to exit, and its CPU time. */
+interface Timed {
+  ms: number
+  cpuMs: number
+}
+
 /** Times a command from spawn to exit; it must exit 0. */
-async function timeCommand(file: string, args: string[], env?: NodeJS.ProcessEnv): Promise<number> {
+async function timeCommand(file: string, args: string[], env?: NodeJS.ProcessEnv): Promise<Timed> {
+  const cpuBefore = childrenCpuMs()
   const startedAt = process.hrtime.bigint()
   const child = track(spawn(file, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] }))
   let output = ''
@@ -107,11 +134,15 @@ async function timeCommand(file: string, args: string[], env?: NodeJS.ProcessEnv
   const ms = msSince(startedAt)
   if (code !== 0)
     throw new Error(`${path.basename(file)} ${args.join(' ')} -> ${code ?? signal}: ${output.trim()}`)
-  return ms
+  return { ms, cpuMs: childrenCpuMs() - cpuBefore }
 }
 
 interface RescueSetupRun {
   totalMs: number
+  /** connect's CPU ms; undefined when the host exited first (its CPU would be counted in). */
+  connectCpuMs?: number
+  /** CPU ms of both processes, `rescue host` and `rescue connect`, each from spawn to exit. */
+  bothCpuMs: number
   /** Milliseconds from spawning `rescue host` until it printed `waiting` (registered on the gateway). */
   hostStartToWaiting: number
   /** Milliseconds from spawning `rescue connect` to each event, as seen on either side's output. */
@@ -137,6 +168,7 @@ async function rescueSetupRun(url: string, token: string, env: NodeJS.ProcessEnv
     'exec',
     '--trust-gateway',
   ]
+  const hostCpuBefore = childrenCpuMs()
   const hostSpawnedAt = process.hrtime.bigint()
   const host = track(spawn(process.execPath, [runJs, ...hostArgs], { cwd: repoRoot, env, stdio: 'pipe' }))
   host.stdin!.end()
@@ -163,6 +195,7 @@ async function rescueSetupRun(url: string, token: string, env: NodeJS.ProcessEnv
       'rescue host to wait for the technician',
     )
 
+    const connectCpuBefore = childrenCpuMs()
     const startedAt = process.hrtime.bigint()
     const connect = track(
       spawn(process.execPath, [runJs, 'connect', '--pin', pin, '--exec', 'true', '--json'], {
@@ -181,12 +214,17 @@ async function rescueSetupRun(url: string, token: string, env: NodeJS.ProcessEnv
     })
     const { code, signal } = await withTimeout(exitOf(connect), 30_000, 'rescue connect to exit')
     const totalMs = msSince(startedAt)
+    const hostGone = host.exitCode !== null || host.signalCode !== null
+    const connectCpuMs = hostGone ? undefined : childrenCpuMs() - connectCpuBefore
     if (code !== 0) throw new Error(`rescue connect exited ${code ?? signal}: ${connectOutput.trim()}`)
     await withTimeout(hostExit, 10_000, 'rescue host to exit after the session')
+    const bothCpuMs = childrenCpuMs() - hostCpuBefore
 
     const since = (at: bigint | undefined) => (at === undefined ? undefined : Number(at - startedAt) / 1e6)
     return {
       totalMs,
+      ...(connectCpuMs !== undefined ? { connectCpuMs } : {}),
+      bothCpuMs,
       hostStartToWaiting: Number(hostEvents.get('waiting')! - hostSpawnedAt) / 1e6,
       connectWaiting: since(connectEvents.get('waiting')),
       connectPaired: since(connectEvents.get('paired')),
@@ -477,8 +515,8 @@ async function main(): Promise<void> {
     for (const args of Object.values(nodeArgs)) await timeCommand(process.execPath, args, env)
   }
   const rescueRuns: RescueSetupRun[] = []
-  const sshRuns: number[] = []
-  const baselines: Record<keyof typeof nodeArgs, number[]> = { bare: [], oclif: [], imports: [] }
+  const sshRuns: Timed[] = []
+  const baselines: Record<keyof typeof nodeArgs, Timed[]> = { bare: [], oclif: [], imports: [] }
   for (let i = 0; i < options.runs; i++) {
     rescueRuns.push(await rescueSetupRun(cliGatewayUrl, cliToken, env))
     sshRuns.push(await timeCommand('ssh', sshTrue))
@@ -486,7 +524,7 @@ async function main(): Promise<void> {
       baselines[name as keyof typeof nodeArgs].push(await timeCommand(process.execPath, args, env))
     }
     log(
-      `  run ${i + 1}: rescue ${rescueRuns.at(-1)!.totalMs.toFixed(0)} ms, ssh ${sshRuns.at(-1)!.toFixed(0)} ms`,
+      `  run ${i + 1}: rescue ${rescueRuns.at(-1)!.totalMs.toFixed(0)} ms, ssh ${sshRuns.at(-1)!.ms.toFixed(0)} ms`,
     )
   }
   const phase = (pick: (run: RescueSetupRun) => number | undefined) =>
@@ -498,6 +536,8 @@ async function main(): Promise<void> {
     rescue: {
       command: 'node bin/run.js connect --pin P --exec true --json',
       ...setupSummary(rescueRuns.map((run) => run.totalMs)),
+      cpuMs: phase((run) => run.connectCpuMs),
+      hostAndConnectCpuMs: phase((run) => run.bothCpuMs),
       phases: {
         spawnToGateway: phase((run) => run.connectWaiting),
         gatewayToPaired: between('connectWaiting', 'connectPaired'),
@@ -508,17 +548,17 @@ async function main(): Promise<void> {
         ),
       },
     },
-    ssh: { command: `ssh ${sshTrue.join(' ')}`, ...setupSummary(sshRuns) },
+    ssh: { command: `ssh ${sshTrue.join(' ')}`, ...timedSummary(sshRuns) },
     hostStartToWaiting: {
       command:
         'node bin/run.js host --pin P --json --auto-approve exec --trust-gateway, spawn until "waiting"',
       ...setupSummary(rescueRuns.map((run) => run.hostStartToWaiting)),
     },
-    oclifStartup: { command: 'node bin/run.js --version', ...setupSummary(baselines.oclif) },
-    nodeStartup: { command: 'node -e 0', ...setupSummary(baselines.bare) },
+    oclifStartup: { command: 'node bin/run.js --version', ...timedSummary(baselines.oclif) },
+    nodeStartup: { command: 'node -e 0', ...timedSummary(baselines.bare) },
     connectModuleImport: {
       command: 'node --input-type=module -e "await import(\'dist/commands/connect.js\')"',
-      ...setupSummary(baselines.imports),
+      ...timedSummary(baselines.imports),
     },
   }
 
@@ -581,6 +621,7 @@ async function main(): Promise<void> {
       "remote shells on both sides run with HOME set to an empty temp directory (sshd: SetEnv HOME; rescue: the host's environment), so user rc files do not count: bash sources ~/.bashrc for `ssh host true` but not for rescue's `bash -c true`, and an rc file like pyenv init costs hundreds of ms or blocks on a lock.",
       `setup: wall time from spawn to exit, runs interleaved (rescue, ssh, baselines) after ${SETUP_WARMUP} warm-up rounds. rescue connect is the built CLI (dist/) logged in to a \`rescue server\` on 127.0.0.1 (its own process, plain ws://), with \`rescue host --json --auto-approve exec\` already waiting on a fresh PIN; --json only moves its event lines to stderr, where their arrival times give the phases. ssh goes to a private sshd (UsePAM no) with a fresh ed25519 key and no ssh_config (-F /dev/null, so no ControlMaster).`,
       'setup.rescue.phases: spawnToGateway = spawn until connect prints "waiting", its first event, right after the gateway accepted its WebSocket (node + oclif start-up, module imports, reading the login, SSH key generation, the WebSocket upgrade); gatewayToPaired = until it prints "paired" (the sealed pairing with the host: X25519, commitments, sealed hellos); pairedToChannelOpen = until the host prints channel-open (SSH over the sealed stream, the exec request, consent, spawning the command); channelOpenToClose = the command running; channelCloseToExit = until the connect process has exited (exit status, session end, process teardown). Event times are when the benchmark read the line, so each boundary carries up to a pipe read of delay.',
+      "cpuMs: user + system CPU ms of the process, from /proc/self/stat's cutime and cstime around its life (clock ticks, 10 ms): less skewed by a loaded machine than wall time. setup.rescue.cpuMs is connect's (a run where the host exited first is left out); hostAndConnectCpuMs is both processes', each from spawn to exit; ssh's is the ssh client's only (sshd's work is not a child of this process).",
       'oclifStartup, nodeStartup and connectModuleImport are baselines measured in the same rounds: `rescue --version` (node + oclif), bare node, and node importing dist/commands/connect.js and everything it imports, without oclif running a command.',
       `echo: one byte sent, timed until it comes back, ${samples} samples ${pauseMs} ms apart after ${ECHO_WARMUP} untimed ones; the remote PTY runs \`stty raw -echo; exec cat\` in the login shell, so exactly one process reads and writes each byte. rescue uses the core API from src/ (through tsx): startTechnician + openRemoteShell with a ${PTY.cols}x${PTY.rows} PTY, startHost with autoApprove shell; "rescue" has the gateway (startGateway over a temp SQLite store) in the same process, so its three hops share one event loop; "rescueGatewayProcess" uses the built gateway in its own process, as in real use. ssh and sshViaRelay spawn \`ssh -tt\` with pipes; sshViaRelay connects through \`socat TCP-LISTEN,fork\` (nodelay), one extra TCP hop and process, like a gateway without any processing.`,
       "strayChunks counts output chunks that were not exactly the expected byte; 0 means every sample timed exactly one byte there and back. warmupP50 and warmupMax summarise the untimed first bytes (V8 has not compiled rescue's path yet; ssh is C and has no warm-up).",

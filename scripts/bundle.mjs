@@ -21,12 +21,15 @@ function commandFiles(dir) {
   })
 }
 
-// Commands, and oclif's hooks (a mistyped command's suggestion).
-const entryPoints = Object.fromEntries(
-  [...commandFiles(path.join(compiled, 'commands')), ...commandFiles(path.join(compiled, 'hooks'))].map(
-    (file) => [path.relative(compiled, file).replace(/\.js$/, ''), file],
+// Commands, oclif's hooks (a mistyped command's suggestion), and oclif's `execute` for bin/run.js.
+const entryPoints = {
+  ...Object.fromEntries(
+    [...commandFiles(path.join(compiled, 'commands')), ...commandFiles(path.join(compiled, 'hooks'))].map(
+      (file) => [path.relative(compiled, file).replace(/\.js$/, ''), file],
+    ),
   ),
-)
+  execute: path.join(compiled, 'cli', 'execute.js'),
+}
 
 /**
  * ssh2 loads its native crypto binding (built by its install script where a compiler is present:
@@ -123,8 +126,27 @@ const ssh2PacketSize = {
   },
 }
 
+/**
+ * `import { z } from 'zod'` is a namespace object, so esbuild cannot drop what of zod is unused:
+ * every one of its ~60 error-message locales came along (1.6 MB of source, half the chunk that
+ * `connect` and `host` parse and run at start-up, issue 12). rescue speaks English only and never
+ * reads `z.locales`; zod itself imports `en` directly. The build fails if the file changes shape.
+ */
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(build) {
+    build.onLoad({ filter: /zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, async (args) => {
+      const source = await fs.readFile(args.path, 'utf8')
+      if (!source.includes('export { default as en } from "./en.js";')) {
+        throw new Error(`zod's locales are not as scripts/bundle.mjs expects in ${args.path}: look again`)
+      }
+      return { contents: 'export { default as en } from "./en.js";\n', loader: 'js' }
+    })
+  },
+}
+
 await build({
-  plugins: [ssh2Binding, ssh2ServerSigAlgs, ssh2PacketSize],
+  plugins: [ssh2Binding, ssh2ServerSigAlgs, ssh2PacketSize, zodEnglishOnly],
   entryPoints,
   outdir: path.join(root, 'dist'),
   chunkNames: 'chunks/[name]-[hash]',
@@ -135,7 +157,10 @@ await build({
   target: 'node20',
   logLevel: 'warning',
   external: [
-    '@oclif/core',
+    // oclif is bundled (one chunk shared by bin/run.js and the commands: a third of the start-up
+    // of `rescue --version` was node resolving and reading oclif's ~150 files). TypeScript is what
+    // oclif loads only to run commands from src/ in development.
+    'typescript',
     // Native addons, loaded from node_modules by their own loaders.
     'better-sqlite3',
     '@lydell/node-pty',

@@ -3,10 +3,11 @@
  * of the test's own between one side and the gateway that the test cuts (every connection reset,
  * new ones refused) and restores. SSH above the resumable stream must never notice.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import crypto, { createHash, randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { syncBuiltinESMExports } from 'node:module'
 import { PassThrough, Writable } from 'node:stream'
 import nacl from 'tweetnacl'
 import WebSocket from 'ws'
@@ -231,14 +232,24 @@ describe('a resume proof taken from the wire', () => {
     const a = await session({ cut: 'host', autoApprove: [] })
     const b = await session({ cut: 'host', autoApprove: [] })
     // What B's end user signs when it resumes, as anyone on the path (or the gateway) could see it.
-    const signed: { text: string; secretKey: Uint8Array; signature: Uint8Array }[] = []
-    const detached = nacl.sign.detached
-    const spy = vi.spyOn(nacl.sign, 'detached').mockImplementation((message, secretKey) => {
-      const signature = detached(message, secretKey)
-      signed.push({ text: new TextDecoder().decode(message), secretKey, signature })
+    // Resume proofs are node:crypto ed25519 signatures: its `sign`, watched (and the named import
+    // of node:crypto synced with it).
+    const signed: { text: string; key: crypto.KeyObject; signature: Buffer }[] = []
+    const realSign = crypto.sign
+    const spy = vi.spyOn(crypto, 'sign').mockImplementation(((
+      algorithm: null,
+      message: Uint8Array,
+      key: crypto.KeyObject,
+    ) => {
+      const signature = realSign(algorithm, message, key)
+      signed.push({ text: Buffer.from(message).toString('utf8'), key, signature })
       return signature
+    }) as typeof crypto.sign)
+    syncBuiltinESMExports()
+    cleanups.push(() => {
+      spy.mockRestore()
+      syncBuiltinESMExports()
     })
-    cleanups.push(() => spy.mockRestore())
     b.proxy.cut()
     await waitFor(() => has(b.technicianEvents, 'link-lost'), 10_000, 'link-lost')
     b.proxy.restore()
@@ -252,11 +263,10 @@ describe('a resume proof taken from the wire', () => {
     // On another session: B's proof as it was, and B's real key signing A's own challenge.
     expect(await tryResume(a.sessionId, () => proof)).toBe(4404)
     const withKeyOfB = (nonce: string) =>
-      Buffer.from(
-        detached(
-          new TextEncoder().encode(`rescue-resume-v1\n${a.sessionId}\nhost\n${nonce}`),
-          used!.secretKey,
-        ),
+      realSign(
+        null,
+        new TextEncoder().encode(`rescue-resume-v1\n${a.sessionId}\nhost\n${nonce}`),
+        used!.key,
       ).toString('base64')
     expect(await tryResume(a.sessionId, withKeyOfB)).toBe(4404)
 

@@ -160,14 +160,19 @@ export async function startControlSocket(
   explain: Explain = noExplain,
 ): Promise<ControlSocket> {
   const connections = new Set<Connection>()
-  const server = bridgeServer(
-    upstream,
-    check,
-    explain,
-    generateSshKeyPair().privateKey,
-    connections,
-    (context) => context.accept(),
-  )
+  // Made when the first SSH client (sysinfo, chat) comes, not here: its host key costs 10-25 ms
+  // of CPU, which every `rescue connect` paid between SSH being ready and its first request, for a
+  // server most sessions never use (issue 12). send and get do not use it.
+  let server: ssh2.Server | undefined
+  const sshServer = () =>
+    (server ??= bridgeServer(
+      upstream,
+      check,
+      explain,
+      generateSshKeyPair().privateKey,
+      connections,
+      (context) => context.accept(),
+    ))
   // A client's first byte says what it speaks: `{` a copy for `rescue send` / `get`, run on the
   // session's own SSH connection (control/transfers.ts); anything else SSH, for sysinfo and chat.
   const sockets = new Set<net.Socket>()
@@ -180,7 +185,7 @@ export async function startControlSocket(
       if (!first) return void socket.destroy()
       socket.unshift(first)
       if (first[0] === 0x7b) serveTransferRequest(socket, upstream, check)
-      else server.injectSocket(socket)
+      else sshServer().injectSocket(socket)
     })
   })
   fs.rmSync(socketPath, { force: true })

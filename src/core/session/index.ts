@@ -149,8 +149,11 @@ export interface SessionOptions {
   /** The technician's bearer token; the end user has none. */
   token?: string
   onEvent: (event: SessionEvent) => void
-  /** This side's SSH public key (`ssh-ed25519 ...`), sent to the peer inside the sealed channel. */
-  sshPublicKey: string
+  /**
+   * This side's SSH public key (`ssh-ed25519 ...`), sent to the peer inside the sealed channel; or
+   * what makes it, called once the technician's pairing has begun, while the host works on it.
+   */
+  sshPublicKey: string | (() => string)
   /**
    * The host's: the lead invited another technician (who waits to pair in a session of their own,
    * joined with `secret`), or handed the lead over. Apart from `onEvent`, whose events are printed:
@@ -511,6 +514,12 @@ class SessionRun {
       if (role === 'technician') {
         const handshake = createTechnicianHandshake(sessionIdBytes)
         this.sendFrame(handshake.commit())
+        if (typeof this.options.sshPublicKey === 'function') {
+          // The commit leaves now; the SSH key (10-25 ms of CPU) is made while the gateway and
+          // the host answer it, instead of before the first contact with the gateway (issue 12).
+          flushWrites(socketUnder(this.socket))
+          this.options.sshPublicKey()
+        }
         const { reveal, result: pairing } = handshake.onHostKey(await this.frames.next(timeout))
         this.sendFrame(reveal)
         result = pairing
@@ -522,7 +531,8 @@ class SessionRun {
       const channel = (this.channel = result.channel)
       this.sessionId = sessionId
       this.resumeKey = result.resumeKey
-      const sshKey = this.options.sshPublicKey
+      const { sshPublicKey } = this.options
+      const sshKey = typeof sshPublicKey === 'function' ? sshPublicKey() : sshPublicKey
       const ownHello = { type: 'hello', role, protocol: SESSION_PROTOCOL, sshKey }
       const { transcriptHash } = result
       let peerSshKey: ParsedKey

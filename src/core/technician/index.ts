@@ -10,7 +10,7 @@ import type { ClientChannel } from 'ssh2'
 import { startControlSocket, type ControlSocket, type PolicyCheck } from '../bridge/index.js'
 import { openChat, type ChatMessage } from '../chat/index.js'
 import type { Permission } from '../consent/types.js'
-import { api } from '../client/index.js'
+import { api, type RecordingKeyInfo } from '../client/index.js'
 import { UserError } from '../errors.js'
 import {
   startSession,
@@ -19,7 +19,7 @@ import {
   type SessionReport,
   type WordsEvent,
 } from '../session/index.js'
-import { generateSshKeyPair } from '../ssh/keys.js'
+import { generateSshKeyPair, type SshKeyPair } from '../ssh/keys.js'
 import { CONTROL_SUBSYSTEM, VIEW_SUBSYSTEM, WORDS_SUBSYSTEM } from '../ssh/subsystems.js'
 import type { DeviceCredential } from '../trust/index.js'
 import {
@@ -101,7 +101,9 @@ export interface TechnicianSession {
 
 /** Starts the technician side; rejects with a UserError when the gateway refuses. */
 export async function startTechnician(options: TechnicianOptions): Promise<TechnicianSession> {
-  const keys = generateSshKeyPair()
+  // Made once the pairing has begun (session/index.ts), not before the gateway is contacted.
+  let keys: SshKeyPair | undefined
+  const sshKeys = () => (keys ??= generateSshKeyPair())
   let resolveSsh!: (client: ssh2.Client) => void
   let rejectSsh!: (error: Error) => void
   let resolveWords!: (outcome: 'confirmed' | 'unchecked') => void
@@ -129,6 +131,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
   let client: ssh2.Client | undefined
   let hostKey = ''
   let recorder: Promise<TechnicianRecordings | undefined> | undefined
+  let recordingKey: Promise<RecordingKeyInfo> | undefined
   let sessionId = ''
   let control: ControlSocket | undefined
   let refusals: Refusals | undefined
@@ -144,7 +147,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     entry: options.entry,
     role: 'technician',
     token: options.token,
-    sshPublicKey: keys.publicKey,
+    sshPublicKey: () => sshKeys().publicKey,
     ...(options.resumeGraceMs !== undefined ? { resumeGraceMs: options.resumeGraceMs } : {}),
     ...(options.device ? { device: options.device } : {}),
     onEvent(event) {
@@ -158,6 +161,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
         const old = client
         client = undefined
         recorder = undefined
+        recordingKey = undefined
         const resolveOld = resolveRestarted
         freshPromises()
         // Its shells and commands close now: the host's processes went with its computer.
@@ -176,7 +180,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     },
     onSecured({ transport, peerSshKey }) {
       hostKey = `${peerSshKey.type} ${peerSshKey.getPublicSSH().toString('base64')}`
-      connectSsh({ transport, privateKey: keys.privateKey, hostKey: peerSshKey }).then(
+      connectSsh({ transport, privateKey: sshKeys().privateKey, hostKey: peerSshKey }).then(
         (connected) => {
           client = connected
           refusals = Refusals.open(connected)
@@ -265,9 +269,24 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
    * What this session records, asked of the gateway once: the policy's requirement and the key
    * to seal to, plus `--record DIR`. Undefined when nothing is recorded.
    */
+  /**
+   * The organisation's recording policy and key, asked once; asked again after a failure. A shell
+   * or command asks for it at the same time as the policy check, not after it: one round trip to
+   * the gateway less before the first byte (issue 12). Asking has no effect of its own.
+   */
+  const recordingPolicy = (): Promise<RecordingKeyInfo> => {
+    if (!recordingKey) {
+      const asked = api.recordings.key(options.server, options.token)
+      recordingKey = asked
+      asked.catch(() => {
+        if (recordingKey === asked) recordingKey = undefined
+      })
+    }
+    return recordingKey
+  }
   const recordings = (connected: ssh2.Client): Promise<TechnicianRecordings | undefined> => {
     recorder ??= (async () => {
-      const info = await api.recordings.key(options.server, options.token)
+      const info = await recordingPolicy()
       const required = info.mode !== 'off'
       if (required && !info.publicKey) {
         throw new UserError(
@@ -350,6 +369,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     async exec(command, io) {
       const client = await ssh
       await words
+      if (!recorder) void recordingPolicy()
       await check(['exec']).catch(reportGatewayRefusal('exec'))
       const recording = await prepareRecording(client, 'exec', command)
       const running = runRemoteCommand(client, command, {
@@ -372,6 +392,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     async shell(pty) {
       const client = await ssh
       await words
+      if (!recorder) void recordingPolicy()
       await check(['shell']).catch(reportGatewayRefusal('shell'))
       // A session that ends while the end user is being asked (Ctrl-C, the end user's q) never
       // answers the request: without this race the command would wait on it forever.

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
+import nacl from 'tweetnacl'
 import { describe, expect, it } from 'vitest'
 import { resumeNonce, resumeSigningKey, signResume, verifyResume } from './resume-proof.js'
+import { createHmac } from 'node:crypto'
 
 describe('resume proofs', () => {
   const resumeKey = randomBytes(32)
@@ -33,5 +35,15 @@ describe('resume proofs', () => {
   it('refuse keys and proofs of the wrong size instead of throwing', () => {
     expect(verifyResume('AAAA', 'session1', 'host', nonce, proof)).toBe(false)
     expect(verifyResume(publicKey, 'session1', 'host', nonce, 'AAAA')).toBe(false)
+  })
+
+  it('are the ed25519 keys and signatures tweetnacl made, so an older peer or gateway still agrees', () => {
+    const seed = createHmac('sha256', resumeKey).update('rescue-resume-sign-v1 host').digest()
+    const theirs = nacl.sign.keyPair.fromSeed(new Uint8Array(seed))
+    expect(Buffer.from(host.publicKey)).toEqual(Buffer.from(theirs.publicKey))
+    const message = new TextEncoder().encode(`rescue-resume-v1\nsession1\nhost\n${nonce}`)
+    expect(Buffer.from(proof, 'base64')).toEqual(Buffer.from(nacl.sign.detached(message, theirs.secretKey)))
+    const theirProof = Buffer.from(nacl.sign.detached(message, theirs.secretKey)).toString('base64')
+    expect(verifyResume(publicKey, 'session1', 'host', nonce, theirProof)).toBe(true)
   })
 })
