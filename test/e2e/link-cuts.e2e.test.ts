@@ -6,6 +6,7 @@
  * same shell, bytes typed meanwhile arriving once, the file whole without --resume or a second
  * consent); a cut longer than the grace period ends both sides, saying so, with exit 11.
  */
+import Database from 'better-sqlite3'
 import { createHash, randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -26,13 +27,19 @@ const CUT_MS = 10_000
 
 let world: CliWorld
 let url: string
+/** The gateway's data directory: its store says when a session can be resumed. */
+let dataDir: string
 /** The technician's token, for `connect --server PROXY` (the saved login is for the gateway's own URL). */
 let token: string
 const proxies: CutProxy[] = []
 
 beforeAll(async () => {
   world = new CliWorld()
-  url = await world.startLoggedIn(ADMIN)
+  const gateway = await world.startServer()
+  await world.initAdmin(gateway.dataDir, ADMIN)
+  await world.login(gateway.url, ADMIN)
+  url = gateway.url
+  dataDir = gateway.dataDir
   const response = await fetch(`${url}/v1/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -52,6 +59,25 @@ async function cutProxy(): Promise<CutProxy> {
   const proxy = await startCutProxy(Number(new URL(url).port))
   proxies.push(proxy)
   return proxy
+}
+
+/**
+ * Until the gateway holds both sides' resume keys (each sends its own as it pairs): a link cut
+ * before its key got through cannot be resumed at all, which is not the cut under test.
+ */
+async function untilResumable(sessionId: string): Promise<void> {
+  await waitUntil(() => {
+    const db = new Database(path.join(dataDir, 'rescue.db'), { readonly: true })
+    try {
+      const row = db
+        .prepare('SELECT host_resume_key, technician_resume_key FROM sessions WHERE id = ?')
+        .get(sessionId) as
+        { host_resume_key: string | null; technician_resume_key: string | null } | undefined
+      return Boolean(row?.host_resume_key && row.technician_resume_key)
+    } finally {
+      db.close()
+    }
+  })
 }
 
 /** The technician's side through `server`, with the token of the saved login. */
@@ -199,6 +225,7 @@ describe('a cut longer than the grace period', () => {
     )
     const paired = await host.waitForEvent('paired')
     await technician.waitForLine('the words', (line) => line.startsWith('security words:'))
+    await untilResumable(paired.sessionId as string)
 
     proxy.cut()
     const [technicianExit, hostExit] = await Promise.all([technician.waitForExit(), host.waitForExit()])
