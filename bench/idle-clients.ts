@@ -6,7 +6,7 @@
  * `{"done":n,"failures":f}`.
  */
 import { parseArgs } from 'node:util'
-import type WebSocket from 'ws'
+import type net from 'node:net'
 import { endUserAddresses, rawPairing } from './raw-pairing.js'
 
 const { values } = parseArgs({
@@ -22,11 +22,11 @@ const { values } = parseArgs({
 const gateway = { url: values.url ?? '', token: values.token ?? '' }
 const count = Number(values.count)
 const address = endUserAddresses(Number(values.subnet))
-const sockets: WebSocket[] = []
+const sockets: net.Socket[] = []
 const say = (line: object) => process.stdout.write(`${JSON.stringify(line)}\n`)
 
 const stop = () => {
-  for (const socket of sockets) socket.terminate()
+  for (const socket of sockets) socket.destroy()
   process.exit(0)
 }
 process.on('SIGTERM', stop)
