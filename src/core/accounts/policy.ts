@@ -80,9 +80,22 @@ export function combinePolicies(groups: readonly GroupPolicy[]): EffectivePolicy
   }
 }
 
+/**
+ * The policy combined from one list of group rows, kept while that list is: the gateway's read
+ * cache (gateway/read-cache.ts) hands out the same list for a moment, and a pairing asks for its
+ * technician's policy three times. Callers never change a policy, so sharing one is safe.
+ */
+const combined = new WeakMap<readonly Group[], EffectivePolicy>()
+
 /** The effective policy of a user (or of a script token's account), from the store. */
 export async function effectivePolicy(store: Store, userId: string): Promise<EffectivePolicy> {
-  return combinePolicies((await store.groupsOfUser(userId)).map(groupPolicy))
+  const groups = await store.groupsOfUser(userId)
+  let policy = combined.get(groups)
+  if (!policy) {
+    policy = combinePolicies(groups.map(groupPolicy))
+    combined.set(groups, policy)
+  }
+  return policy
 }
 
 /** Whether the policy lets a call come from `address`: it must lie in every group's allow-list. */

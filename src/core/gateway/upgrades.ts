@@ -56,6 +56,10 @@ function answer(socket: Duplex, { status, body, headers = {} }: Refusal): void {
   socket.end(`${lines.join('\r\n')}\r\n\r\n${text}`)
 }
 
+function uncork(socket: Duplex): void {
+  socket.uncork()
+}
+
 function destroyOnError(this: Duplex): void {
   this.destroy()
 }
@@ -77,10 +81,13 @@ export function takeUpgrades(server: Server, options: UpgradeOptions): Upgrades 
           drop?.()
           return void socket.destroy()
         }
-        // The 101 and what the seat sends at once (`waiting`) leave in one write.
+        // The 101 and what the seat sends in this turn of the event loop leave in one write:
+        // `waiting`, and for the second side of a pairing over SQLite (whose statements run at
+        // once) `paired` too. One write a pairing fewer; on PostgreSQL `paired` waits on the
+        // database and goes later, alone, the 101 delayed by nothing but this turn.
         socket.cork()
         wss.handleUpgrade(request, socket, head, seat)
-        socket.uncork()
+        setImmediate(uncork, socket)
       },
       (error: unknown) => answer(socket, options.refusal(error)),
     )

@@ -94,7 +94,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     await db.destroy()
     throw error
   }
-  return new Store(db, secretKey, embedded?.runNow)
+  return new Store(db, secretKey, embedded)
 }
 
 /** The columns a session row is made with (the resume keys come after pairing). */
@@ -236,16 +236,17 @@ export class Store {
   private readonly prepared: ReturnType<typeof pairingQueries>
   /** Where the prepared queries run: the embedded database at once when it can, else through kysely. */
   private readonly runner: Pick<Kysely<unknown>, 'executeQuery'>
-  private readonly embedded: boolean
+  private readonly embedded?: Pick<EmbeddedDatabase, 'runNow' | 'transactionNow'>
 
   constructor(
     readonly db: Kysely<Database>,
     /** 32 bytes kept beside the database, not in it: seals TOTP secrets at rest. */
     readonly secretKey: Buffer,
-    runNow?: EmbeddedDatabase['runNow'],
+    embedded?: Pick<EmbeddedDatabase, 'runNow' | 'transactionNow'>,
   ) {
     this.prepared = pairingQueries(db)
-    this.embedded = runNow !== undefined
+    this.embedded = embedded
+    const runNow = embedded?.runNow
     this.runner = runNow
       ? {
           executeQuery: async <R>(query: CompiledQuery<R>) =>
@@ -714,14 +715,21 @@ export class Store {
     hostAddress: string,
     technicianAddress: string,
   ): Promise<boolean> {
-    // SQLite: two statements that cost little run at once (runNow); the PIN's single use is the
-    // first one's, as atomic as before.
-    if (this.embedded) {
+    const { prepared, runner, embedded } = this
+    // SQLite: two short statements in one transaction run at once, one commit instead of two;
+    // the PIN's single use is the first one's, as atomic as before.
+    if (embedded) {
+      const paired = embedded.transactionNow((run) => {
+        if (run(prepared.consumePin.with(pinId, at)).numAffectedRows !== 1n) return false
+        run(prepared.pairSession.with(id, at, hostAddress, technicianAddress))
+        return true
+      })
+      if (paired !== undefined) return paired
+      // A transaction of kysely's is open on the connection: the same two, through it.
       if (!(await this.consumePin(pinId, at))) return false
       await this.pairSession(id, at, hostAddress, technicianAddress)
       return true
     }
-    const { prepared, runner } = this
     const result = await prepared.consumePinAndPair.execute(
       runner,
       pinId,

@@ -17,11 +17,16 @@ export class PreparedQuery<A extends unknown[], R> {
   constructor(private readonly build: (...args: A) => Compilable<R>) {}
 
   async execute(db: Pick<Kysely<unknown>, 'executeQuery'>, ...args: A): Promise<QueryResult<R>> {
+    return db.executeQuery<R>(this.with(...args))
+  }
+
+  /** The compiled query with these arguments, to run elsewhere (in one transaction with others). */
+  with(...args: A): CompiledQuery<R> {
     const compiled = this.compiled ?? this.compile(args.length)
     const parameters = compiled.slots.map((slot, index) =>
       slot < 0 ? compiled.constants[index] : args[slot],
     )
-    return db.executeQuery<R>(CompiledQuery.raw(compiled.sql, parameters))
+    return CompiledQuery.raw(compiled.sql, parameters) as CompiledQuery<R>
   }
 
   private compile(arity: number) {
