@@ -705,7 +705,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
    */
   const admitTicket = async (ticket: Ticket): Promise<Admission> => {
     const { role, address } = ticket
-    const technician = ticket.technicianId ? await store.findUserById(ticket.technicianId) : undefined
+    // Through the read cache, as on the gateway that admitted them a moment ago.
+    const technician = ticket.technicianId ? await reads.findUserById(ticket.technicianId) : undefined
     if (ticket.via === 'resume') {
       const sessionId = ticket.sessionId ?? ''
       if (!(await rendezvous.canResume(sessionId, role, technician?.id))) {
@@ -743,7 +744,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (!pin || pin.technician_id !== technician.id) throw new UserError('pinInvalid', 'no such PIN')
     if (pin.used_at) throw new UserError('pinUsed', 'this PIN was already used')
     if (Date.parse(pin.expires_at) <= Date.now()) throw new UserError('pinExpired', 'this PIN has expired')
-    if (!(await store.claimPinRoom(pin.id, gatewayId))) {
+    // A live room here means this gateway claimed it in the store to make it: no second claim.
+    if (!rendezvous.holdsPinRoom(pin.id) && !(await store.claimPinRoom(pin.id, gatewayId))) {
       throw new UserError('conflict', 'the waiting room of this PIN moved to another gateway', 'try again')
     }
     rendezvous.assertVacant(pin.id, role)
