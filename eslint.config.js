@@ -17,6 +17,15 @@ export default tseslint.config(
     },
   },
   {
+    // CommonJS on purpose (scripts/vendor-load.cjs: loaded with require, for V8's code cache).
+    files: ['**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', module: 'writable', __dirname: 'readonly' },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['src/core/**/*.ts'],
     rules: {
       'no-restricted-imports': [

@@ -7,6 +7,8 @@
  */
 import fs from 'node:fs/promises'
 import { readdirSync, statSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import { build } from 'esbuild'
 
@@ -145,8 +147,107 @@ const zodEnglishOnly = {
   },
 }
 
+/**
+ * The large dependencies of `connect`, `host` and `--version`, each bundled into one CommonJS file,
+ * dist/vendor/NAME.cjs, that dist/vendor/load.cjs (scripts/vendor-load.cjs) loads with a V8 code
+ * cache made here: Node 20 keeps no compiled code between runs and cannot cache ES modules at all,
+ * and compiling these ~2 MB was ~110 ms of `connect`'s start-up (issue 12). The commands' bundle
+ * imports them through small modules (below) in place of the packages.
+ */
+const VENDORED = {
+  '@oclif/core': { name: 'oclif', entry: "module.exports = require('@oclif/core')" },
+  ssh2: { name: 'ssh2', entry: "module.exports = require('ssh2')" },
+  ws: { name: 'ws', entry: "module.exports = require('ws')" },
+  tweetnacl: { name: 'tweetnacl', entry: "module.exports = require('tweetnacl')" },
+  // zod is ES modules: imported as such, so that its English-only locales (above) apply.
+  zod: { name: 'zod', entry: "export * from 'zod'" },
+}
+const vendorDir = path.join(root, 'dist', 'vendor')
+const buildId = randomBytes(16).toString('hex')
+
+const vendorEntries = {
+  name: 'vendor-entries',
+  setup(build) {
+    build.onResolve({ filter: /^vendor-entry:/ }, (args) => ({
+      path: args.path.slice('vendor-entry:'.length),
+      namespace: 'vendor-entry',
+    }))
+    build.onLoad({ filter: /.*/, namespace: 'vendor-entry' }, (args) => ({
+      contents: VENDORED[args.path].entry,
+      resolveDir: root,
+      loader: 'js',
+    }))
+  },
+}
+
 await build({
-  plugins: [ssh2Binding, ssh2ServerSigAlgs, ssh2PacketSize, zodEnglishOnly],
+  plugins: [vendorEntries, ssh2Binding, ssh2ServerSigAlgs, ssh2PacketSize, zodEnglishOnly],
+  entryPoints: Object.fromEntries(
+    Object.entries(VENDORED).map(([pkg, { name }]) => [name, `vendor-entry:${pkg}`]),
+  ),
+  outdir: vendorDir,
+  outExtension: { '.js': '.cjs' },
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  logLevel: 'warning',
+  // Read by load.cjs, which uses a code cache only with the file it was made from.
+  footer: { js: `// rescue-build ${buildId}` },
+  external: ['typescript', 'cpu-features', 'bufferutil', '*.node'],
+})
+await fs.copyFile(path.join(root, 'scripts', 'vendor-load.cjs'), path.join(vendorDir, 'load.cjs'))
+
+/**
+ * `import()` in a file that load.cjs compiles would need vm's experimental hook, which a code cache
+ * also loses: the build points each one (oclif's, to load commands and hooks) at load.cjs's own.
+ * Any other shape of `import(` fails the build, so that a new one is looked at, not broken.
+ */
+for (const { name } of Object.values(VENDORED)) {
+  const file = path.join(vendorDir, `${name}.cjs`)
+  const source = (await fs.readFile(file, 'utf8')).replace(/\bawait import\(/g, 'await __rescueImport(')
+  const left = source.match(/(?<![\w$.`"'])import\(/)
+  if (left) throw new Error(`dist/vendor/${name}.cjs has an import() the build does not rewrite: look again`)
+  await fs.writeFile(file, source)
+}
+
+// Each file is loaded once here: its code cache is written, and its export names are read for the
+// modules that stand in for the packages.
+const loadVendor = createRequire(import.meta.url)(path.join(vendorDir, 'load.cjs'))
+const vendorExports = {}
+for (const [pkg, { name }] of Object.entries(VENDORED)) {
+  vendorExports[pkg] = Object.keys(loadVendor.writeCache(name)).filter(
+    (key) => key !== 'default' && key !== '__esModule' && /^[A-Za-z_$][\w$]*$/.test(key),
+  )
+}
+
+/**
+ * `import { z } from 'zod'` and the like, in the commands' bundle: the package as loaded by
+ * load.cjs, with node's meaning for a CommonJS module (default = the module's exports).
+ */
+const vendorModules = {
+  name: 'vendor-modules',
+  setup(build) {
+    const filter = new RegExp(
+      `^(${Object.keys(VENDORED)
+        .map((pkg) => pkg.replace(/[/@]/g, '\\$&'))
+        .join('|')})$`,
+    )
+    build.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'vendor-module' }))
+    build.onLoad({ filter: /.*/, namespace: 'vendor-module' }, (args) => ({
+      contents: [
+        "import { createRequire } from 'node:module'",
+        `const vendor = createRequire(import.meta.url)('#vendor/load.cjs')(${JSON.stringify(VENDORED[args.path].name)})`,
+        `export const { ${vendorExports[args.path].join(', ')} } = vendor`,
+        'export default vendor',
+      ].join('\n'),
+      loader: 'js',
+    }))
+  },
+}
+
+await build({
+  plugins: [vendorModules, ssh2Binding, ssh2ServerSigAlgs, ssh2PacketSize, zodEnglishOnly],
   entryPoints,
   outdir: path.join(root, 'dist'),
   chunkNames: 'chunks/[name]-[hash]',
