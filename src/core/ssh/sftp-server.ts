@@ -168,7 +168,7 @@ export const DENIED_MESSAGE = 'denied by the end user'
 const MAX_READ = 192 * 1024
 /**
  * Reads and writes that end below this offset are made at once (pread/pwrite on the event loop's
- * thread), as are the metadata calls of one small operation (stat, realpath, fstat, chmod, rename):
+ * thread), as are the metadata calls of one small operation (stat, realpath, fstat, chmod, utimes):
  * each trip through libuv's thread pool costs two wake-ups of the event loop, and a small file's
  * upload made ten. OpenSSH's sftp-server makes every call so. Past it, a large file's reads and
  * writes stay in the pool, where they overlap with SSH's crypto on this thread.
@@ -977,7 +977,9 @@ class SftpSession {
         // OpenSSH's clients send the mode with OPEN: then the file it replaces need not be looked at.
         const replaced = up.mode === undefined ? attempt(() => fs.statSync(up.target)) : undefined
         fs.chmodSync(up.writing, up.mode ?? (replaced ? replaced.mode & 0o777 : DEFAULT_FILE_MODE))
-        fs.renameSync(up.writing, up.target)
+        // Stays in the pool: a rename onto a file makes ext4 start writing the new one's blocks
+        // (auto_da_alloc), about a millisecond and at times tens, which would stall every channel.
+        await fsp.rename(up.writing, up.target)
       } catch (error) {
         problem = `the file could not be put in place: ${statusOf(error).message}`
       }
