@@ -100,8 +100,27 @@ function timed(file: string, args: string[], input?: string): Promise<number> {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
-/** One byte to `cat` on an exec channel (no pty) and back, `samples` times: the median in ms. */
-async function echo(target: Target, samples: number): Promise<number> {
+/** CPU seconds used so far per serving process: rescue's gateway, host and connect, or sshd. */
+const cpuParts = (target: Target): Record<string, number> => target.parts?.() ?? { sshd: target.serverCpu() }
+
+/** CPU milliseconds per unit of work and process, from two `cpuParts` readings. */
+function perUnit(before: Record<string, number>, after: Record<string, number>, units: number) {
+  return Object.fromEntries(
+    Object.entries(after).map(([name, seconds]) => [
+      name,
+      round(((seconds - (before[name] ?? 0)) * 1000) / units, 3),
+    ]),
+  )
+}
+
+/** CPU ms per operation and process, filled in by `echo` and `sftpPerOp` (ticks of 10 ms: use many ops). */
+type CpuPerOp = Record<string, Record<string, number>>
+
+/**
+ * One byte to `cat` on an exec channel (no pty) and back, `samples` times: the median in ms, and
+ * the CPU each serving process spent per echo (the warm-up and the connection's set-up left out).
+ */
+async function echo(target: Target, samples: number, cpuPerOp: CpuPerOp): Promise<number> {
   const child = track(
     spawn('ssh', ['-p', String(target.port), ...target.options, `${target.user}@127.0.0.1`, 'cat'], {
       stdio: ['pipe', 'pipe', 'ignore'],
@@ -110,7 +129,9 @@ async function echo(target: Target, samples: number): Promise<number> {
   const times: number[] = []
   let waiting: (() => void) | undefined
   child.stdout!.on('data', () => waiting?.())
+  let cpuBefore: Record<string, number> = {}
   for (let i = 0; i < samples + 5; i++) {
+    if (i === 5) cpuBefore = cpuParts(target)
     const start = process.hrtime.bigint()
     await withTimeout(
       new Promise<void>((resolve) => {
@@ -122,20 +143,41 @@ async function echo(target: Target, samples: number): Promise<number> {
     )
     if (i >= 5) times.push(Number(process.hrtime.bigint() - start) / 1e6)
   }
+  cpuPerOp.echo = perUnit(cpuBefore, cpuParts(target), samples)
   child.stdin!.end()
   await new Promise((resolve) => child.once('exit', resolve))
   return round(median(times), 3)
 }
 
-/** sftp -b with `ops` copies of `line` against one with none: the difference per operation, in ms. */
-async function sftpPerOp(target: Target, line: string, ops: number): Promise<number> {
+/**
+ * sftp -b with `ops` copies of `line` against one with none: the difference per operation, in ms;
+ * the same difference of CPU per process goes to `cpuPerOp[name]` (sums of the three rounds).
+ */
+async function sftpPerOp(
+  target: Target,
+  line: string,
+  ops: number,
+  cpuPerOp: CpuPerOp,
+  name: string,
+): Promise<number> {
   const args = ['-P', String(target.port), ...target.options, '-b', '-', `${target.user}@127.0.0.1`]
   const empty: number[] = []
   const full: number[] = []
-  for (let round = 0; round < 3; round++) {
-    empty.push(await timed('sftp', args, 'pwd\n'))
-    full.push(await timed('sftp', args, `pwd\n${`${line}\n`.repeat(ops)}`))
+  const emptyCpu: Record<string, number> = {}
+  const fullCpu: Record<string, number> = {}
+  const add = (sum: Record<string, number>, before: Record<string, number>) => {
+    for (const [part, seconds] of Object.entries(cpuParts(target)))
+      sum[part] = (sum[part] ?? 0) + seconds - (before[part] ?? 0)
   }
+  for (let round = 0; round < 3; round++) {
+    let before = cpuParts(target)
+    empty.push(await timed('sftp', args, 'pwd\n'))
+    add(emptyCpu, before)
+    before = cpuParts(target)
+    full.push(await timed('sftp', args, `pwd\n${`${line}\n`.repeat(ops)}`))
+    add(fullCpu, before)
+  }
+  cpuPerOp[name] = perUnit(emptyCpu, fullCpu, 3 * ops)
   return round((median(full) - median(empty)) / ops, 2)
 }
 
@@ -151,12 +193,17 @@ async function measure(target: Target, work: string, remote: string, tree: strin
     cpu[name] = seconds
     return value
   }
+  const cpuPerOp: CpuPerOp = {}
   const result = {
-    echoMs: await step('echo', () => echo(target, opts.echoes)),
-    sftpStatMs: await step('sftpStat', () => sftpPerOp(target, `ls -l ${there}`, opts.ops)),
-    sftpPutMs: await step('sftpPut', () => sftpPerOp(target, `put ${small} ${there}`, opts.ops)),
+    echoMs: await step('echo', () => echo(target, opts.echoes, cpuPerOp)),
+    sftpStatMs: await step('sftpStat', () =>
+      sftpPerOp(target, `ls -l ${there}`, opts.ops, cpuPerOp, 'sftpStat'),
+    ),
+    sftpPutMs: await step('sftpPut', () =>
+      sftpPerOp(target, `put ${small} ${there}`, opts.ops, cpuPerOp, 'sftpPut'),
+    ),
     sftpGetMs: await step('sftpGet', () =>
-      sftpPerOp(target, `get ${there} ${path.join(work, 'got.bin')}`, opts.ops),
+      sftpPerOp(target, `get ${there} ${path.join(work, 'got.bin')}`, opts.ops, cpuPerOp, 'sftpGet'),
     ),
     scpTreeSeconds: 0,
     rsyncTreeSeconds: 0,
@@ -173,7 +220,9 @@ async function measure(target: Target, work: string, remote: string, tree: strin
     (await step('rsyncTree', () => timed('rsync', ['-a', '-e', rsh, `${tree}/`, `${dest}:${rsyncTo}/`]))) /
       1000,
   )
-  return { result, cpu }
+  const treeCpu = cpu.scpTree!
+  cpuPerOp.scpTreeFile = perUnit({}, treeCpu.parts ?? { sshd: treeCpu.serverCpu }, opts.files)
+  return { result, cpu, cpuPerOp }
 }
 
 interface Options {
@@ -297,11 +346,13 @@ async function main(): Promise<void> {
         rescue,
         ratio,
         cpuSeconds: { sshd: results.sshd!.cpu, rescue: results.rescue!.cpu },
+        cpuMsPerOp: { sshd: results.sshd!.cpuPerOp, rescue: results.rescue!.cpuPerOp },
         notes: [
           'echoMs: median round trip of one byte through `ssh HOST cat` (exec channel, no pty).',
           'sftp*Ms: (sftp -b with N operations - sftp -b with none) / N, medians of 3 runs; put/get of a 1 KiB file.',
           'scpTreeSeconds / rsyncTreeSeconds: `scp -q -r` and `rsync -a` of the tree to an empty folder.',
           'cpuSeconds: per step, serverCpu = sshd and its reaped sessions, or rescue gateway + host + connect (each in parts); clientCpu = the OpenSSH clients.',
+          'cpuMsPerOp: CPU ms per echo, per sftp operation (the full batches less the empty ones, three rounds) and per file of scp -r, for each serving process (sshd counts its sessions when it reaps them; ticks are 10 ms, so use --ops 100 or more).',
           'rescue: the built CLI, gateway, host (auto-approve, --trust-gateway) and connect --listen on this machine.',
         ],
       },

@@ -218,8 +218,9 @@ export type SessionReport = SessionReportMessage extends infer M
 /**
  * Version of what runs over the sealed channel and SSH; a peer speaking another one is refused.
  * 2: the host answers `words@rescue` (the end user's confirmation of the security words).
+ * 3: the resumable stream's DATA+ACK frame (an ACK riding on data), which a 2 refuses mid-session.
  */
-export const SESSION_PROTOCOL = 2
+export const SESSION_PROTOCOL = 3
 
 // The hello proves the channel both ways. It names nothing (no user, no host name): the two people
 // may not have compared the SAS yet, and until they have, a man in the middle could read it.

@@ -68,7 +68,9 @@ import { sanitizeForTerminal } from '../text/sanitize.js'
 import { formatSize } from '../text/size.js'
 import {
   followed,
+  followedNow,
   parentFollowed,
+  parentFollowedNow,
   PARTIAL_SUFFIX,
   partialName,
   unpartialName,
@@ -164,6 +166,14 @@ export const DENIED_MESSAGE = 'denied by the end user'
 // One READ answers at most this much; clients ask again for the rest (SFTP allows short reads).
 // rescue's own client asks for 192 KiB at a time; OpenSSH's and ssh2's clients take answers up to 256 KiB.
 const MAX_READ = 192 * 1024
+/**
+ * Reads and writes that end below this offset are made at once (pread/pwrite on the event loop's
+ * thread), as are the metadata calls of one small operation (stat, realpath, fstat, chmod, utimes):
+ * each trip through libuv's thread pool costs two wake-ups of the event loop, and a small file's
+ * upload made ten. OpenSSH's sftp-server makes every call so. Past it, a large file's reads and
+ * writes stay in the pool, where they overlap with SSH's crypto on this thread.
+ */
+const AT_ONCE_BYTES = 64 * 1024
 /** READ buffers kept for reuse, more than a client keeps reads in flight (rescue's: 12). */
 const SPARE_READS = 32
 const spareReads: Buffer[] = []
@@ -386,7 +396,7 @@ class SftpSession {
     reading = false,
   ): Promise<void> {
     await this.settled(requested)
-    const where = await parentFollowed(requested)
+    const where = parentFollowedNow(requested)
     const dir = path.dirname(where)
     const base = path.basename(where)
     if (!base || base === '.' || base === '..') throw new SftpError(STATUS_CODE.FAILURE, 'not a file name')
@@ -398,7 +408,7 @@ class SftpSession {
     const size = announced === undefined ? '' : ` (${formatSize(announced)})`
     const verb = resumed === undefined ? 'put' : 'finish putting'
     // Looked at before asking, for the end user only: the technician learns nothing before the answer.
-    const existing = await fsp.stat(target).catch(() => undefined)
+    const existing = attempt(() => fs.statSync(target))
     const replacing = existing?.isFile() ? ', replacing the file there' : ''
     await this.need(
       'files.send',
@@ -495,8 +505,8 @@ class SftpSession {
   }
 
   private async openDownload(id: number, requested: string): Promise<void> {
-    const real = await followed(requested)
-    const stats = await fsp.stat(real).catch(() => undefined)
+    const real = followedNow(requested)
+    const stats = attempt(() => fs.statSync(real))
     const size = stats?.isFile() ? ` (${formatSize(stats.size)})` : ''
     const name = show(path.basename(real), 100)
     await this.need(
@@ -515,7 +525,7 @@ class SftpSession {
     })
     let fileSize: number
     try {
-      const opened = await file.stat()
+      const opened = fs.fstatSync(file.fd)
       if (!opened.isFile()) throw new SftpError(STATUS_CODE.FAILURE, `${show(real)} is not a regular file`)
       fileSize = opened.size
       this.options.ledger?.noteReadable(real, opened)
@@ -558,22 +568,25 @@ class SftpSession {
         folder: path.dirname(requested),
       })
     }
-    const real = await fsp.realpath(requested).catch((error: unknown) => {
+    let real: string
+    try {
+      real = fs.realpathSync.native(requested)
+    } catch (error) {
       // Like OpenSSH: a path that does not exist (yet) is returned as it would be.
-      if (errorCode(error) === 'ENOENT') return requested
-      throw error
-    })
+      if (errorCode(error) !== 'ENOENT') throw error
+      real = requested
+    }
     this.reply(() => this.sftp.name(id, [{ filename: real, longname: real, attrs: {} as Attributes }]))
   }
 
   private async stat(id: number, where: string, follow: boolean): Promise<void> {
     const requested = this.resolve(where)
-    const real = follow ? await followed(requested) : await parentFollowed(requested)
+    const real = follow ? followedNow(requested) : parentFollowedNow(requested)
     await this.need('files.browse', `look at a file on this computer: ${show(real)}`, real, inFolder(real))
     const upload = this.uploadsByTarget.get(real)
-    const writing = upload && (await upload.file.stat().catch(() => undefined))
+    const writing = upload && attempt(() => fs.fstatSync(upload.file.fd))
     if (upload && writing) return this.reply(() => this.sftp.attrs(id, uploadAttributes(upload, writing)))
-    const stats = follow ? await fsp.stat(real) : await fsp.lstat(real)
+    const stats = follow ? fs.statSync(real) : fs.lstatSync(real)
     this.reply(() => this.sftp.attrs(id, toAttributes(stats)))
   }
 
@@ -780,7 +793,11 @@ class SftpSession {
     if (open.kind !== 'download') throw new SftpError(STATUS_CODE.FAILURE, 'not open for reading')
     if (!Number.isSafeInteger(offset)) throw new SftpError(STATUS_CODE.FAILURE, 'offset out of range')
     const buffer = spareReads.pop() ?? Buffer.allocUnsafe(MAX_READ)
-    const { bytesRead } = await open.file.read(buffer, 0, Math.min(length, MAX_READ), offset)
+    const wanted = Math.min(length, MAX_READ)
+    const bytesRead =
+      offset + wanted <= AT_ONCE_BYTES
+        ? fs.readSync(open.file.fd, buffer, 0, wanted, offset)
+        : (await open.file.read(buffer, 0, wanted, offset)).bytesRead
     if (bytesRead === 0) return this.status(id, STATUS_CODE.EOF, 'end of file')
     const chunk = buffer.subarray(0, bytesRead)
     const end = offset + bytesRead
@@ -828,11 +845,11 @@ class SftpSession {
             batch[last]!.at === batch[last - 1]!.at + batch[last - 1]!.data.length
           )
             last++
-          await writeAll(
-            open.file,
-            batch.slice(first, last).map((write) => write.data),
-            batch[first]!.at,
-          )
+          const run = batch.slice(first, last).map((write) => write.data)
+          const at = batch[first]!.at
+          if (at + run.reduce((sum, data) => sum + data.length, 0) <= AT_ONCE_BYTES)
+            writeAllNow(open.file.fd, run, at)
+          else await writeAll(open.file, run, at)
           first = last
         }
       } catch (error) {
@@ -870,7 +887,7 @@ class SftpSession {
   }
 
   private async fstat(id: number, open: OpenHandle): Promise<void> {
-    const stats = open.kind === 'listing' ? await fsp.stat(open.path) : await open.file.stat()
+    const stats = open.kind === 'listing' ? fs.statSync(open.path) : fs.fstatSync(open.file.fd)
     this.reply(() => this.sftp.attrs(id, toAttributes(stats)))
   }
 
@@ -933,7 +950,7 @@ class SftpSession {
     let size = up.end
     let stats: fs.Stats | undefined
     try {
-      stats = await up.file.stat()
+      stats = fs.fstatSync(up.file.fd)
       size = stats.size
       problem ??= verify(up, size)
       // Small files are not synced one by one (sshd syncs none): a tree of thousands would wait on
@@ -958,8 +975,10 @@ class SftpSession {
     if (problem === undefined) {
       try {
         // OpenSSH's clients send the mode with OPEN: then the file it replaces need not be looked at.
-        const replaced = up.mode === undefined ? await fsp.stat(up.target).catch(() => undefined) : undefined
-        await fsp.chmod(up.writing, up.mode ?? (replaced ? replaced.mode & 0o777 : DEFAULT_FILE_MODE))
+        const replaced = up.mode === undefined ? attempt(() => fs.statSync(up.target)) : undefined
+        fs.chmodSync(up.writing, up.mode ?? (replaced ? replaced.mode & 0o777 : DEFAULT_FILE_MODE))
+        // Stays in the pool: a rename onto a file makes ext4 start writing the new one's blocks
+        // (auto_da_alloc), about a millisecond and at times tens, which would stall every channel.
         await fsp.rename(up.writing, up.target)
       } catch (error) {
         problem = `the file could not be put in place: ${statusOf(error).message}`
@@ -967,13 +986,13 @@ class SftpSession {
     }
     if (problem === undefined && up.times) {
       // The file is in place and whole: times that cannot be set do not undo that.
-      await fsp.utimes(up.target, up.times.atime, up.times.mtime).catch(() => {})
+      attempt(() => fs.utimesSync(up.target, up.times!.atime, up.times!.mtime))
     }
     if (problem === undefined && !up.mixed) {
       // Every byte of it is the technician's: it may learn its hash and set its mode and times.
       // Its identity (device, inode, size, mtime) is the one fstat saw: chmod and rename change
       // none of them, utimes the mtime. A change by anyone since makes it look foreign: the safe side.
-      const identity = up.times ? await fsp.lstat(up.target).catch(() => undefined) : stats
+      const identity = up.times ? attempt(() => fs.lstatSync(up.target)) : stats
       if (identity) this.options.ledger?.noteWritten(up.target, identity)
     }
     // A copy of the end user's file is no partial to resume from: it goes.
@@ -1381,6 +1400,29 @@ function statusOf(error: unknown): { code: number; message: string } {
 }
 
 /** Writes `buffers` one after the other from `position`, however short each writev comes back. */
+/** `writeAll` made at once, for the few KiB of a small file (AT_ONCE_BYTES). */
+function writeAllNow(fd: number, buffers: Buffer[], position: number): void {
+  let rest = buffers
+  while (rest.length > 0) {
+    let bytesWritten = fs.writevSync(fd, rest, position)
+    position += bytesWritten
+    while (rest.length > 0 && bytesWritten >= rest[0]!.length) {
+      bytesWritten -= rest[0]!.length
+      rest = rest.slice(1)
+    }
+    if (rest.length > 0 && bytesWritten > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)]
+  }
+}
+
+/** What `work` returns, or undefined when it throws (a file that is not there, or not readable). */
+function attempt<T>(work: () => T): T | undefined {
+  try {
+    return work()
+  } catch {
+    return undefined
+  }
+}
+
 async function writeAll(file: FileHandle, buffers: Buffer[], position: number): Promise<void> {
   let rest = buffers
   while (rest.length > 0) {

@@ -2,6 +2,7 @@
  * How the host turns a path a technician sent into the path it acts on. The SFTP server and the
  * transfer service share these, so a path named in one means the same file in the other.
  */
+import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
 
@@ -28,4 +29,24 @@ export function partialName(name: string): string {
 /** The name a partial file stands for: `fix.sh` for `.fix.sh.rescue-partial`; undefined for other names. */
 export function unpartialName(name: string): string | undefined {
   return /^\.(.+)\.rescue-partial$/su.exec(name)?.[1]
+}
+
+/**
+ * `followed` made at once, without a trip through libuv's thread pool (two wake-ups of the event
+ * loop): for a request that waits on nothing else, as OpenSSH's sftp-server makes it. The same
+ * realpath(3).
+ */
+export function followedNow(where: string): string {
+  try {
+    return fs.realpathSync.native(where)
+  } catch {
+    return where
+  }
+}
+
+/** `parentFollowed` made at once (see `followedNow`). */
+export function parentFollowedNow(where: string): string {
+  const parent = path.dirname(where)
+  if (parent === where) return where
+  return path.join(followedNow(parent), path.basename(where))
 }

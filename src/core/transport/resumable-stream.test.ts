@@ -176,4 +176,90 @@ describe('ResumableStream', () => {
     await until(() => errors.length === 1)
     expect(errors[0]!.message).toBe('the peer sent a gap in the stream')
   })
+
+  it('acknowledges a request on its answer: no ACK frame of its own, and the request is forgotten', async () => {
+    const host = new ResumableStream({ role: 'host', resumeKey: randomBytes(32) })
+    const technician = new ResumableStream({ role: 'technician', resumeKey: host['options'].resumeKey })
+    const sentByHost: Buffer[] = []
+    const toTechnician = new TestLink((frame) => technician.pushFrame(frame))
+    const toHost = new TestLink((frame) => host.pushFrame(frame))
+    host.start({
+      ...toTechnician,
+      bufferedAmount: 0,
+      pause() {},
+      resume() {},
+      send: (frame) => {
+        sentByHost.push(frame)
+        toTechnician.send(frame)
+      },
+    })
+    technician.start(toHost)
+    host.on('data', (request: Buffer) => host.write(Buffer.concat([Buffer.from('re: '), request])))
+    const answers = collect(technician)
+    let pendingAtAnswer = -1
+    technician.once('data', () => (pendingAtAnswer = technician.pendingBytes))
+    technician.write(Buffer.from('stat /tmp'))
+    await until(() => answers.bytes().length === 13)
+    expect(answers.bytes().toString()).toBe('re: stat /tmp')
+    // The answer itself told the technician that its request arrived.
+    expect(pendingAtAnswer).toBe(0)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(sentByHost.map((frame) => frame[0])).toEqual([0x04])
+    // The answer, which nothing went back on, is acknowledged on its own after the delay.
+    expect(host.pendingBytes).toBe(0)
+    host.destroy()
+    technician.destroy()
+  })
+
+  it('after a cut in a conversation both ways, delivers every byte exactly once in each direction', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 30_000 })), {
+          minLength: 1,
+          maxLength: 16,
+        }),
+        fc.integer({ min: 0, max: 15 }),
+        async (writes, cutAfter) => {
+          const { host, technician, reconnect } = pair()
+          const atTechnician = collect(technician)
+          const atHost = collect(host)
+          const down: Buffer[] = []
+          const up: Buffer[] = []
+          let link
+          for (const [index, [fromHost, size]] of writes.entries()) {
+            const chunk = randomBytes(size)
+            ;(fromHost ? down : up).push(chunk)
+            ;(fromHost ? host : technician).write(chunk)
+            if (index === cutAfter) link = reconnect()
+            await new Promise((resolve) => setImmediate(resolve))
+          }
+          if (!link) reconnect()
+          const [allDown, allUp] = [Buffer.concat(down), Buffer.concat(up)]
+          await until(
+            () => atTechnician.bytes().length >= allDown.length && atHost.bytes().length >= allUp.length,
+          )
+          await new Promise((resolve) => setTimeout(resolve, 30))
+          expect(atTechnician.bytes().equals(allDown)).toBe(true)
+          expect(atHost.bytes().equals(allUp)).toBe(true)
+          await until(() => host.pendingBytes === 0 && technician.pendingBytes === 0)
+          host.destroy()
+          technician.destroy()
+        },
+      ),
+      { numRuns: 25 },
+    )
+  })
+
+  it('fails on data that acknowledges bytes never sent', async () => {
+    const { technician } = pair()
+    const errors: Error[] = []
+    technician.on('error', (error: Error) => errors.push(error))
+    const frame = Buffer.alloc(17 + 3)
+    frame[0] = 0x04
+    frame.writeBigUInt64BE(0n, 1)
+    frame.writeBigUInt64BE(5n, 9)
+    technician.pushFrame(frame)
+    await until(() => errors.length === 1)
+    expect(errors[0]!.message).toBe('the peer sent an acknowledgement of bytes never sent')
+  })
 })

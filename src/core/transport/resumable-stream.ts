@@ -8,6 +8,7 @@
  * Frames (binary, after the sealed pairing; docs/protocol.md):
  *   DATA   0x01 | offset u64 | bytes          the stream from `offset` on
  *   ACK    0x02 | offset u64                  everything before `offset` arrived
+ *   DATA+ACK 0x04 | offset u64 | ack u64 | bytes   both at once: the ACK rides on data
  *   RESUME 0x03 | offset u64 | mac 32         first frame on a new link: what this side has
  *                                             received, with HMAC-SHA-256 under the pairing's
  *                                             resume key, so only the paired peer can make it
@@ -26,7 +27,9 @@ const MAX_BATCH_BYTES = 256 * 1024
 /**
  * Acknowledge at once after this much, else a little later (one ack covers a burst). A quarter
  * of the replay buffer: the sender is never held back waiting for one, and a bulk transfer sends
- * a fourth as many small frames back (each a socket write on every hop).
+ * a fourth as many small frames back (each a socket write on every hop). Data going the other way
+ * within the delay carries the ack instead (DATA+ACK): an SSH request and its answer then cost no
+ * ACK frame of their own, which would otherwise cross every hop and wake every process again.
  */
 const ACK_EVERY_BYTES = 1024 * 1024
 const ACK_DELAY_MS = 20
@@ -34,7 +37,9 @@ const ACK_DELAY_MS = 20
 const DATA = 0x01
 const ACK = 0x02
 const RESUME = 0x03
+const DATA_ACK = 0x04
 const HEADER = 9
+const DATA_ACK_HEADER = HEADER + 8
 const MAC_BYTES = 32
 
 /** What the stream needs of a link: a WebSocket satisfies it. */
@@ -61,7 +66,7 @@ export class ResumableStream extends Duplex {
   private sent = 0
   /** Bytes the peer confirmed; everything before it can go. */
   private peerHas = 0
-  /** DATA frames not yet acknowledged, oldest first, whole (header included). */
+  /** DATA (or DATA+ACK) frames not yet acknowledged, oldest first, whole (header included). */
   private unacked: Buffer[] = []
   private unackedBytes = 0
   /** Bytes delivered to SSH, in order. */
@@ -124,6 +129,11 @@ export class ResumableStream extends Duplex {
     if (!this.live) return
     if (type === DATA) return this.onData(frame.subarray(HEADER), offset)
     if (type === ACK && frame.length === HEADER) return this.onAck(offset)
+    if (type === DATA_ACK && frame.length >= DATA_ACK_HEADER) {
+      this.onAck(Number(frame.readBigUInt64BE(HEADER)))
+      if (this.destroyed) return
+      return this.onData(frame.subarray(DATA_ACK_HEADER), offset)
+    }
     this.violation(`an unknown frame (type ${type})`)
   }
 
@@ -161,12 +171,14 @@ export class ResumableStream extends Duplex {
     this.peerHas = offset
     this.dropAcknowledged()
     this.live = true
-    // Everything the peer lacks, in order; the first frame may start inside one already sent.
+    // Everything the peer lacks, in order; the first frame may start inside one already sent. An
+    // ack a resent DATA+ACK carries is old, so at most what the peer already knows: it ignores it.
     for (const old of this.unacked) {
       const start = Number(old.readBigUInt64BE(1))
-      this.link.send(start >= offset ? old : dataFrame(offset, old.subarray(HEADER + (offset - start))), {
-        binary: true,
-      })
+      this.link.send(
+        start >= offset ? old : dataFrame(offset, old.subarray(headerOf(old) + (offset - start))),
+        { binary: true },
+      )
     }
     this.flush()
     this.releaseWrite()
@@ -191,10 +203,10 @@ export class ResumableStream extends Duplex {
   private dropAcknowledged(): void {
     while (this.unacked.length > 0) {
       const first = this.unacked[0]!
-      const end = Number(first.readBigUInt64BE(1)) + first.length - HEADER
+      const end = Number(first.readBigUInt64BE(1)) + first.length - headerOf(first)
       if (end > this.peerHas) break
       this.unacked.shift()
-      this.unackedBytes -= first.length - HEADER
+      this.unackedBytes -= first.length - headerOf(first)
     }
   }
 
@@ -235,13 +247,21 @@ export class ResumableStream extends Duplex {
 
   private flush(): void {
     if (this.batch.length === 0) return
-    const frame = dataFrame(this.sent, this.batch, this.batchBytes)
+    const sending = this.live && this.link !== undefined
+    // What arrived since the last ack rides on this frame; the ack's own timer is then not needed.
+    const ack = sending && this.received > this.acknowledged ? this.received : undefined
+    const frame = dataFrame(this.sent, this.batch, this.batchBytes, ack)
     this.batch = []
     this.unacked.push(frame)
-    this.unackedBytes += frame.length - HEADER
-    this.sent += frame.length - HEADER
+    this.unackedBytes += this.batchBytes
+    this.sent += this.batchBytes
     this.batchBytes = 0
-    if (this.live && this.link) this.link.send(frame, { binary: true })
+    if (ack !== undefined) {
+      this.acknowledged = ack
+      clearTimeout(this.ackTimer)
+      this.ackTimer = undefined
+    }
+    if (sending) this.link!.send(frame, { binary: true })
   }
 
   private violation(what: string): void {
@@ -273,13 +293,18 @@ export class ResumableStream extends Duplex {
   }
 }
 
-function dataFrame(offset: number, payload: Buffer | Buffer[], length?: number): Buffer {
+/** The header's length of a DATA or DATA+ACK frame kept for a resend. */
+const headerOf = (frame: Buffer) => (frame[0] === DATA_ACK ? DATA_ACK_HEADER : HEADER)
+
+function dataFrame(offset: number, payload: Buffer | Buffer[], length?: number, ack?: number): Buffer {
   const parts = Array.isArray(payload) ? payload : [payload]
   const size = length ?? parts.reduce((sum, part) => sum + part.length, 0)
-  const frame = Buffer.allocUnsafe(HEADER + size)
-  frame[0] = DATA
+  const header = ack === undefined ? HEADER : DATA_ACK_HEADER
+  const frame = Buffer.allocUnsafe(header + size)
+  frame[0] = ack === undefined ? DATA : DATA_ACK
   frame.writeBigUInt64BE(BigInt(offset), 1)
-  let at = HEADER
+  if (ack !== undefined) frame.writeBigUInt64BE(BigInt(ack), HEADER)
+  let at = header
   for (const part of parts) {
     part.copy(frame, at)
     at += part.length
