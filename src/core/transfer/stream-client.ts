@@ -7,6 +7,7 @@ import type ssh2 from 'ssh2'
 import type { ClientChannel } from 'ssh2'
 import { UserError } from '../errors.js'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { Blocks } from './blocks.js'
 import { LineReader } from './protocol.js'
 import { FILE_STREAM_SUBSYSTEM, type StreamHeader } from './stream.js'
 
@@ -122,20 +123,18 @@ export class FileStream {
     take: (chunks: Buffer[]) => Promise<void>,
   ): Promise<void> {
     let received = 0
-    let waiting: Buffer[] = []
-    let waitingBytes = 0
+    const waiting = new Blocks()
     let taking: Promise<void> = Promise.resolve()
     let busy = false
     let failure: unknown
     let tooMuch = false
     const drain = () => {
-      if (busy || waiting.length === 0 || failure !== undefined) return
-      const chunks = waiting
-      waiting = []
-      waitingBytes = 0
+      if (busy || waiting.waiting === 0 || failure !== undefined) return
+      const chunks = waiting.take()
       busy = true
       taking = take(chunks).then(
         () => {
+          waiting.release(chunks)
           busy = false
           this.channel.resume()
           drain()
@@ -153,9 +152,8 @@ export class FileStream {
         return
       }
       received += chunk.length
-      waiting.push(chunk)
-      waitingBytes += chunk.length
-      if (waitingBytes >= MAX_WAITING) this.channel.pause()
+      waiting.add(chunk)
+      if (waiting.waiting >= MAX_WAITING) this.channel.pause()
       drain()
     })
     this.sendHeader({ op: 'read', handle: handle.toString('hex'), offset, length })

@@ -6,6 +6,7 @@
  */
 import type { ServerChannel } from 'ssh2'
 import { sanitizeForTerminal } from '../text/sanitize.js'
+import { Blocks } from './blocks.js'
 import { decodeLine } from './protocol.js'
 import {
   ACK_EVERY,
@@ -90,8 +91,7 @@ function receive(
   let received = 0
   let written = 0
   let told = 0
-  let waiting: Buffer[] = []
-  let waitingBytes = 0
+  const waiting = new Blocks()
   let writing = false
   let ended = false
   const tell = () => {
@@ -100,23 +100,23 @@ function receive(
   }
   const settle = () => {
     if (writing || isFinished()) return
-    if (received === request.length && waitingBytes === 0) {
+    if (received === request.length && waiting.waiting === 0) {
       tell()
       return finish()
     }
-    if (ended && waitingBytes === 0) finish(`the stream ended after ${received} of ${request.length} bytes`)
+    if (ended && waiting.waiting === 0)
+      finish(`the stream ended after ${received} of ${request.length} bytes`)
   }
   const flush = () => {
-    if (writing || waitingBytes === 0 || isFinished()) return settle()
+    if (writing || waiting.waiting === 0 || isFinished()) return settle()
     if (!file.isOpen()) return finish('the file was closed')
-    const batch = waiting
-    const bytes = waitingBytes
-    waiting = []
-    waitingBytes = 0
+    const bytes = waiting.waiting
+    const batch = waiting.take()
     writing = true
     file.write(request.offset + written, batch).then(
       () => {
         writing = false
+        waiting.release(batch)
         written += bytes
         if (written - told >= ACK_EVERY) tell()
         channel.resume()
@@ -134,9 +134,8 @@ function receive(
       return finish(`more than the ${request.length} bytes the header said`)
     }
     received += chunk.length
-    waiting.push(chunk)
-    waitingBytes += chunk.length
-    if (waitingBytes >= MAX_WAITING) channel.pause()
+    waiting.add(chunk)
+    if (waiting.waiting >= MAX_WAITING) channel.pause()
     flush()
   }
   take(first)
