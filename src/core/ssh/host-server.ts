@@ -33,6 +33,8 @@ import { serveSysinfo } from '../sysinfo/subsystem.js'
 import { serveTransfer } from '../transfer/host-service.js'
 import { TransferLedger } from '../transfer/ledger.js'
 import { TRANSFER_SUBSYSTEM } from '../transfer/protocol.js'
+import { FILE_STREAM_SUBSYSTEM, OpenFiles } from '../transfer/stream.js'
+import { serveFileStream } from '../transfer/stream-service.js'
 import type { WordsOutcome } from '../host/words.js'
 import { WORDS_SUBSYSTEM } from './subsystems.js'
 import { REFUSALS_SUBSYSTEM, REVOKED_MESSAGE } from './subsystems.js'
@@ -124,6 +126,8 @@ export class HostSshServer {
   private readonly refusalLinks = new Set<ServerChannel>()
   /** This session's file transfers, shared by its SFTP channels and `transfer@rescue`. */
   private readonly ledger = new TransferLedger()
+  /** Files this session's SFTP channels have open, which `file-stream@rescue` moves the bytes of. */
+  private readonly openFiles = new OpenFiles()
   private closed = false
   /** The technician's `recording@rescue` channels and each shell's and command's checkpoints. */
   private readonly recordings: HostRecordings
@@ -324,6 +328,7 @@ export class HostSshServer {
       serveSftp(sftp, {
         home: os.homedir(),
         ledger: this.ledger,
+        openFiles: this.openFiles,
         consent: {
           ask: (permission, summary, detail, withdrawn, scope) =>
             this.closed
@@ -388,6 +393,17 @@ export class HostSshServer {
             this.options.broker.grantTransfer(permissions, folder, until),
           refuse: (what) => this.options.broker.refuse(what),
         })
+        return
+      }
+      if (info.name === FILE_STREAM_SUBSYSTEM && !claimed) {
+        // Opening it asks nothing: it moves bytes only of files an SFTP OPEN of this connection
+        // asked the end user for, and only as that handle's WRITEs and READs would.
+        claimed = true
+        const channel = this.closed ? undefined : accept()
+        if (!channel) return reject?.()
+        // Not tracked as a channel of its own: revoking access ends the SFTP channel, which closes
+        // its handles, and the stream stops at its next block.
+        serveFileStream(channel, this.openFiles)
         return
       }
       if (info.name === SINGLE_PROMPT_SUBSYSTEM && !claimed) {

@@ -76,6 +76,8 @@ import {
   unpartialName,
 } from '../transfer/host-paths.js'
 import type { TransferLedger } from '../transfer/ledger.js'
+import type { OpenFiles, StreamableFile } from '../transfer/stream.js'
+import { writeAll, writeAllNow } from '../transfer/write-all.js'
 import {
   announceExtensions,
   longname,
@@ -144,6 +146,8 @@ export interface SftpServeOptions {
   home: string
   /** This session's record of opened files, expected hashes and outcomes, shared with `transfer@rescue`. */
   ledger?: TransferLedger
+  /** This connection's open files, for `file-stream@rescue` (transfer/stream.ts); it gives out the handles. */
+  openFiles?: OpenFiles
 }
 
 const PROGRESS_INTERVAL_MS = 500
@@ -800,7 +804,15 @@ class SftpSession {
         : (await open.file.read(buffer, 0, wanted, offset)).bytesRead
     if (bytesRead === 0) return this.status(id, STATUS_CODE.EOF, 'end of file')
     const chunk = buffer.subarray(0, bytesRead)
-    const end = offset + bytesRead
+    this.noteRead(open, offset, chunk)
+    this.reply(() => this.sftp.data(id, chunk))
+    // ssh2 copied the bytes into its reply: the buffer serves a next READ (less for V8 to collect).
+    if (spareReads.length < SPARE_READS) spareReads.push(buffer)
+  }
+
+  /** Bytes read from a download, by a READ or the file stream: hashed when in order, counted. */
+  private noteRead(open: Download, offset: number, chunk: Buffer): void {
+    const end = offset + chunk.length
     if (open.inOrder && offset <= open.hashed && end > open.hashed) {
       open.hash.update(chunk.subarray(open.hashed - offset))
       open.hashed = end
@@ -809,17 +821,10 @@ class SftpSession {
     }
     open.read.add(offset, end)
     this.progress(open, end)
-    this.reply(() => this.sftp.data(id, chunk))
-    // ssh2 copied the bytes into its reply: the buffer serves a next READ (less for V8 to collect).
-    if (spareReads.length < SPARE_READS) spareReads.push(buffer)
   }
 
-  // Hashing happens as each WRITE arrives, so in the client's order, before the write is queued.
-  private write(id: number, raw: Buffer, offset: number, data: Buffer): void {
-    const open = this.handles.get(raw.toString('hex'))
-    if (!open) return this.status(id, STATUS_CODE.FAILURE, 'no such handle')
-    if (open.kind !== 'upload') return this.status(id, STATUS_CODE.FAILURE, 'not open for writing')
-    if (!Number.isSafeInteger(offset)) return this.status(id, STATUS_CODE.FAILURE, 'offset out of range')
+  /** Bytes for an upload, from a WRITE or the file stream, as they arrive: hashed when in order, counted. */
+  private noteWrite(open: Upload, offset: number, data: Buffer): number {
     const at = open.append ? open.end : offset
     open.end = Math.max(open.end, at + data.length)
     if (open.inOrder && at === open.hashed) {
@@ -830,6 +835,16 @@ class SftpSession {
     }
     open.written.add(at, at + data.length)
     this.progress(open, open.end)
+    return at
+  }
+
+  // Hashing happens as each WRITE arrives, so in the client's order, before the write is queued.
+  private write(id: number, raw: Buffer, offset: number, data: Buffer): void {
+    const open = this.handles.get(raw.toString('hex'))
+    if (!open) return this.status(id, STATUS_CODE.FAILURE, 'no such handle')
+    if (open.kind !== 'upload') return this.status(id, STATUS_CODE.FAILURE, 'not open for writing')
+    if (!Number.isSafeInteger(offset)) return this.status(id, STATUS_CODE.FAILURE, 'offset out of range')
+    const at = this.noteWrite(open, offset, data)
     // WRITEs that arrive while the file is busy join one batch: one writev per contiguous run, and
     // their OKs in one turn, so one frame back through the hops instead of one per request.
     if (open.batch) return void open.batch.push({ id, at, data })
@@ -922,6 +937,7 @@ class SftpSession {
     if (!open) return this.status(id, STATUS_CODE.FAILURE, 'no such handle')
     // Gone at once: what arrives for this handle from now on is refused.
     this.handles.delete(key)
+    this.options.openFiles?.remove(key)
     // A request on the file arriving from now on meets it in place (sed -i renames it next).
     if (open.kind === 'upload') this.markBusy(open.target, open.done)
     this.enqueue(id, open, async () => {
@@ -1091,6 +1107,7 @@ class SftpSession {
     this.closed = true
     this.withdrawn.abort()
     const open = [...this.handles.values()]
+    for (const key of this.handles.keys()) this.options.openFiles?.remove(key)
     this.handles.clear()
     for (const handle of open) {
       handle.queue = handle.queue.then(() => this.abandon(handle)).catch(() => {})
@@ -1102,10 +1119,50 @@ class SftpSession {
       void this.abandon(open).catch(() => {})
       return
     }
-    const handle = Buffer.alloc(4)
-    handle.writeUInt32BE(++this.handleCount % 2 ** 32)
-    this.handles.set(handle.toString('hex'), open)
+    const handle = this.options.openFiles?.newHandle() ?? Buffer.alloc(4)
+    if (!this.options.openFiles) handle.writeUInt32BE(++this.handleCount % 2 ** 32)
+    const key = handle.toString('hex')
+    this.handles.set(key, open)
+    if (open.kind !== 'listing') this.options.openFiles?.add(handle, this.streamable(key, open))
     this.reply(() => this.sftp.handle(id, handle))
+  }
+
+  /** What `file-stream@rescue` may do with an open file: what its WRITEs and READs do, in their queue. */
+  private streamable(key: string, open: Upload | Download): StreamableFile {
+    const isOpen = () => !this.closed && this.handles.get(key) === open
+    if (open.kind === 'download') {
+      return {
+        kind: 'download',
+        isOpen,
+        size: () => open.size,
+        read: async (at, into) => {
+          const reading = open.queue.then(() => open.file.read(into, 0, into.length, at))
+          open.queue = reading.then(
+            () => {},
+            () => {},
+          )
+          const { bytesRead } = await reading
+          this.noteRead(open, at, into.subarray(0, bytesRead))
+          return bytesRead
+        },
+      }
+    }
+    return {
+      kind: 'upload',
+      isOpen,
+      end: () => open.end,
+      write: (at, data) => {
+        for (let offset = at, next = 0; next < data.length; offset += data[next]!.length, next++)
+          this.noteWrite(open, offset, data[next]!)
+        // SFTP WRITEs after this start a batch of their own, behind it.
+        open.batch = undefined
+        const writing = open.queue.then(() => writeAll(open.file, data, at))
+        open.queue = writing.catch((error: unknown) => {
+          open.failure ??= `a write failed: ${statusOf(error).message}`
+        })
+        return writing
+      },
+    }
   }
 
   /** Asks once per distinct prompt and channel; throws PERMISSION_DENIED unless allowed. */
@@ -1399,39 +1456,11 @@ function statusOf(error: unknown): { code: number; message: string } {
   }
 }
 
-/** Writes `buffers` one after the other from `position`, however short each writev comes back. */
-/** `writeAll` made at once, for the few KiB of a small file (AT_ONCE_BYTES). */
-function writeAllNow(fd: number, buffers: Buffer[], position: number): void {
-  let rest = buffers
-  while (rest.length > 0) {
-    let bytesWritten = fs.writevSync(fd, rest, position)
-    position += bytesWritten
-    while (rest.length > 0 && bytesWritten >= rest[0]!.length) {
-      bytesWritten -= rest[0]!.length
-      rest = rest.slice(1)
-    }
-    if (rest.length > 0 && bytesWritten > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)]
-  }
-}
-
 /** What `work` returns, or undefined when it throws (a file that is not there, or not readable). */
 function attempt<T>(work: () => T): T | undefined {
   try {
     return work()
   } catch {
     return undefined
-  }
-}
-
-async function writeAll(file: FileHandle, buffers: Buffer[], position: number): Promise<void> {
-  let rest = buffers
-  while (rest.length > 0) {
-    let { bytesWritten } = await file.writev(rest, position)
-    position += bytesWritten
-    while (rest.length > 0 && bytesWritten >= rest[0]!.length) {
-      bytesWritten -= rest[0]!.length
-      rest = rest.slice(1)
-    }
-    if (rest.length > 0 && bytesWritten > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)]
   }
 }

@@ -49,3 +49,8 @@ export const REBOOT_SUBSYSTEM = 'reboot@rescue'
 export const PRESENT_SUBSYSTEM = 'present@rescue'
 /** The message of the exit signal a present channel gets when the end user stops watching. */
 export const STOPPED_WATCHING = 'the end user stopped watching'
+/**
+ * Technician to host: one file's bytes as a plain stream, for a file an SFTP handle of the same
+ * SSH connection has open (transfer/stream.ts). Opening it asks nothing: the SFTP OPEN asked.
+ */
+export const FILE_STREAM_SUBSYSTEM = 'file-stream@rescue'

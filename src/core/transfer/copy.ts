@@ -16,6 +16,8 @@ import { sanitizeForTerminal } from '../text/sanitize.js'
 import { formatSize } from '../text/size.js'
 import { TransferChannel } from './client.js'
 import { partialName } from './host-paths.js'
+import { FileStream } from './stream-client.js'
+import { writeAll } from './write-all.js'
 
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp
 
@@ -39,6 +41,12 @@ const READ_BLOCK = 1024 * 1024
  * has only the tail left: on this machine's disk that sync cost 0.7-0.8 s per GiB at the end.
  */
 const SYNC_EVERY = 32 * 1024 * 1024
+/**
+ * A file with this much left to move goes through `file-stream@rescue` (stream.ts) rather than
+ * SFTP READs and WRITEs: a channel of its own costs a round trip, which a small file of a tree
+ * would feel more than it gains.
+ */
+const STREAM_FROM = 1024 * 1024
 
 export interface FileCopied {
   local: string
@@ -74,8 +82,11 @@ type Here = (local: string) => string
 /** SFTP and the transfer channel of one live session, for one command's worth of copies. */
 export class Transfers {
   private readonly here: Here
+  /** False once the host refused `file-stream@rescue` (a rescue from before it): SFTP does it all. */
+  private streams = true
 
   private constructor(
+    private readonly client: ssh2.Client,
     private readonly sftp: SFTPWrapper,
     private readonly channel: TransferChannel,
     cwd: string | undefined,
@@ -98,7 +109,7 @@ export class Transfers {
       ),
     )
     raiseRequestLimits(sftp)
-    return new Transfers(sftp, channel, cwd)
+    return new Transfers(client, sftp, channel, cwd)
   }
 
   close(): void {
@@ -199,24 +210,46 @@ export class Transfers {
     options.onProgress?.(start)
 
     const file = await fsp.open(this.here(local), 'r')
-    // One block for the whole file: ssh2's sftp.write copies the bytes into its request before it
-    // returns, so the block is free again once its requests are sent (fewer buffers for V8 to collect).
-    const reused = Buffer.allocUnsafe(Math.min(READ_BLOCK, Math.max(size - start, 1)))
+    const stream = await this.fileStream(size - start).catch(async (error: unknown) => {
+      await file.close()
+      throw error
+    })
     try {
-      await pump(start, size, options, async (offset, write) => {
-        const block = reused.subarray(0, Math.min(reused.length, size - offset))
-        const { bytesRead } = await file.read(block, 0, block.length, offset)
-        if (bytesRead === 0)
-          throw new UserError('failure', `${show(local)} got shorter while it was being sent`)
-        hash.update(block.subarray(0, bytesRead))
-        for (let at = 0; at < bytesRead; at += CHUNK) {
-          const chunk = block.subarray(at, Math.min(at + CHUNK, bytesRead))
-          await write(chunk.length, () =>
-            this.call((done) => this.sftp.write(handle, chunk, 0, chunk.length, offset + at, done)),
-          )
-        }
-        return bytesRead
-      })
+      if (stream) {
+        let offset = start
+        await stream.write(
+          handle,
+          start,
+          size - start,
+          async (block) => {
+            const { bytesRead } = await file.read(block, 0, block.length, offset)
+            if (bytesRead === 0)
+              throw new UserError('failure', `${show(local)} got shorter while it was being sent`)
+            hash.update(block.subarray(0, bytesRead))
+            offset += bytesRead
+            return bytesRead
+          },
+          (written) => options.onProgress?.(start + written),
+        )
+      } else {
+        // One block for the whole file: ssh2's sftp.write copies the bytes into its request before it
+        // returns, so the block is free again once its requests are sent (fewer buffers for V8 to collect).
+        const reused = Buffer.allocUnsafe(Math.min(READ_BLOCK, Math.max(size - start, 1)))
+        await pump(start, size, options, async (offset, write) => {
+          const block = reused.subarray(0, Math.min(reused.length, size - offset))
+          const { bytesRead } = await file.read(block, 0, block.length, offset)
+          if (bytesRead === 0)
+            throw new UserError('failure', `${show(local)} got shorter while it was being sent`)
+          hash.update(block.subarray(0, bytesRead))
+          for (let at = 0; at < bytesRead; at += CHUNK) {
+            const chunk = block.subarray(at, Math.min(at + CHUNK, bytesRead))
+            await write(chunk.length, () =>
+              this.call((done) => this.sftp.write(handle, chunk, 0, chunk.length, offset + at, done)),
+            )
+          }
+          return bytesRead
+        })
+      }
     } finally {
       await file.close()
     }
@@ -273,7 +306,9 @@ export class Transfers {
     const out = await fsp.open(partial, start > 0 ? 'r+' : 'w', 0o600)
     try {
       if (start === 0) await out.truncate(0)
-      await this.receive(handle, out, start, size, hash, remote, options)
+      const stream = await this.fileStream(size - start)
+      if (stream) await receiveStream(stream, handle, out, start, size, hash, options)
+      else await this.receive(handle, out, start, size, hash, remote, options)
       await out.sync()
     } finally {
       await out.close()
@@ -356,6 +391,15 @@ export class Transfers {
     if (syncFailure !== undefined) throw syncFailure
     if (written !== size)
       throw new UserError('failure', `only ${written} of ${size} bytes of ${show(remote)} arrived`)
+  }
+
+  /** A `file-stream@rescue` channel for `bytes` to move, unless SFTP should move them (see STREAM_FROM). */
+  private async fileStream(bytes: number): Promise<FileStream | undefined> {
+    if (!this.streams || bytes < STREAM_FROM) return undefined
+    const stream = await FileStream.open(this.client)
+    // Refused once, refused for good: an older host would log the refusal for every file.
+    if (!stream) this.streams = false
+    return stream
   }
 
   // --- Resumes -----------------------------------------------------------------------------
@@ -523,6 +567,40 @@ async function pump(
   }
   await Promise.all(waiting)
   if (failure !== undefined) throw failure
+}
+
+/**
+ * Receives [start, size) of an open download through `stream` into `out`, hashed in order, synced
+ * in the background every SYNC_EVERY bytes as `receive` does.
+ */
+async function receiveStream(
+  stream: FileStream,
+  handle: Buffer,
+  out: FileHandle,
+  start: number,
+  size: number,
+  hash: Hash,
+  options: CopyOptions,
+): Promise<void> {
+  let written = start
+  let syncedTo = start
+  const syncs: Promise<void>[] = []
+  let syncFailure: unknown
+  await stream.read(handle, start, size - start, async (chunks) => {
+    const writing = writeAll(out, chunks, written)
+    for (const chunk of chunks) {
+      hash.update(chunk)
+      written += chunk.length
+    }
+    await writing
+    options.onProgress?.(written)
+    if (written - syncedTo >= SYNC_EVERY) {
+      syncedTo = written
+      syncs.push(out.datasync().catch((error: unknown) => void (syncFailure ??= error)))
+    }
+  })
+  await Promise.all(syncs)
+  if (syncFailure !== undefined) throw syncFailure
 }
 
 async function walkLocal(root: string, events: CopyEvents): Promise<Tree> {
