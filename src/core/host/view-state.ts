@@ -148,7 +148,10 @@ export function reduceHostView(
     case 'direct-offered':
       return log(state, `listening on port ${action.port} for 10 s for a direct link from the technician`)
     case 'direct-refused':
-      return log(state, `refused a connection to the direct link's port from ${action.from}: ${action.reason}`)
+      return log(
+        state,
+        `refused a connection to the direct link's port from ${action.from}: ${action.reason}`,
+      )
     case 'link-restored':
       return log(
         { ...state, ...reduceSessionView(state, action), role: 'host' },

@@ -591,7 +591,8 @@ class SessionRun {
       if (role === 'technician') {
         const { device } = this.options
         const proof = device && makeDeviceProof(device, { transcriptHash, sshKey })
-        const wish = this.directMode !== 'refuse' && this.gatewayAllowsDirect ? { direct: this.directMode } : {}
+        const wish =
+          this.directMode !== 'refuse' && this.gatewayAllowsDirect ? { direct: this.directMode } : {}
         this.sendFrame(sealJson(channel, { ...ownHello, ...wish, ...(proof ? { device: proof } : {}) }))
         const answer = openJson(channel, await this.frames.next(timeout))
         const refusal = refused.safeParse(answer)
@@ -736,7 +737,12 @@ class SessionRun {
     if (link) return this.useDirect(link)
     if (this.finished || this.stream !== stream) return
     const reason = `no direct link (${failure}): the session stays on the relay`
-    this.emit({ event: 'link-relay', role: this.options.role, sessionId: this.sessionId, reason: clean(reason) })
+    this.emit({
+      event: 'link-relay',
+      role: this.options.role,
+      sessionId: this.sessionId,
+      reason: clean(reason),
+    })
   }
 
   /** A proven direct link: the stream moves onto it (its RESUME exchange makes that lossless). */

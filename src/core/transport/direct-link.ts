@@ -99,7 +99,9 @@ export class DirectLink implements FrameLink {
   /** The peer's address, as `address:port`. */
   get remote(): string {
     const { remoteAddress, remotePort } = this.socket
-    return remoteAddress?.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`
+    return remoteAddress?.includes(':')
+      ? `[${remoteAddress}]:${remotePort}`
+      : `${remoteAddress}:${remotePort}`
   }
 
   get bufferedAmount(): number {
@@ -182,9 +184,9 @@ export class DirectLink implements FrameLink {
 }
 
 /** Waits for the next frame on a link in its handshake, or fails with why. */
-function nextFrame(link: DirectLink, timeoutMs: number): Promise<Buffer> {
+function nextFrame(link: DirectLink, timeoutMs: number, missing = 'no answer in time'): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no answer in time')), timeoutMs)
+    const timer = setTimeout(() => reject(new Error(missing)), timeoutMs)
     link.onClose((reason) => {
       clearTimeout(timer)
       reject(new Error(reason))
@@ -284,18 +286,14 @@ function listenAnywhere(server: net.Server): Promise<void> {
 
 /** The host's half of the handshake; rejects with why the connection is not the peer. */
 async function prove(link: DirectLink, key: Buffer, sessionId: string): Promise<void> {
-  const hello = await nextFrame(link, HANDSHAKE_TIMEOUT_MS).catch(() => {
-    throw new Error('no rescue handshake in time')
-  })
+  const hello = await nextFrame(link, HANDSHAKE_TIMEOUT_MS, 'no rescue handshake in time')
   if (hello.length !== MAGIC.length + NONCE_BYTES || !hello.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw new Error('not a rescue handshake')
   }
   const nonceT = Buffer.from(hello.subarray(MAGIC.length))
   const nonceH = randomBytes(NONCE_BYTES)
   link.send(Buffer.concat([nonceH, proofMac(key, 'host', sessionId, nonceT, nonceH)]))
-  const proof = await nextFrame(link, HANDSHAKE_TIMEOUT_MS).catch(() => {
-    throw new Error('no proof in time')
-  })
+  const proof = await nextFrame(link, HANDSHAKE_TIMEOUT_MS, 'no proof in time')
   const expected = proofMac(key, 'technician', sessionId, nonceT, nonceH)
   if (proof.length !== MAC_BYTES || !timingSafeEqual(proof, expected)) {
     throw new Error('a proof that does not come from the paired technician')
