@@ -38,6 +38,8 @@ interface Options {
   /** What the host offers instead of its own addresses, given the port it listens on. */
   candidates?: (port: number) => DirectCandidate[]
   gatewayDirect?: boolean
+  /** The host reaches the gateway through the test's proxy, which can cut its relay link. */
+  hostRelay?: (gatewayUrl: string) => Promise<string>
 }
 
 async function session(options: Options) {
@@ -52,7 +54,7 @@ async function session(options: Options) {
   const hostEvents: HostEvent[] = []
   const technicianEvents: TechnicianEvent[] = []
   const host = await startHost({
-    server: gw.url,
+    server: options.hostRelay ? await options.hostRelay(gw.url) : gw.url,
     entry: { pin },
     interactive: false,
     confirmWords: false,
@@ -196,6 +198,42 @@ describe('the direct link', () => {
     const audit = readAuditLog(s.auditFile).entries.map((entry) => entry.event)
     expect(audit).toEqual(expect.arrayContaining(['link-direct', 'link-relay']))
     proxy = undefined
+  })
+
+  it('goes on over the direct link while the relay link is cut, and the relay comes back', async () => {
+    let relay: CutProxy | undefined
+    const s = await session({
+      host: 'ask',
+      technician: 'allow',
+      hostRelay: async (url) => {
+        relay = await startCutProxy(Number(new URL(url).port))
+        cleanups.push(() => relay!.close())
+        return relay.url
+      },
+    })
+    await waitFor(
+      () => has(s.hostEvents, 'link-direct') && has(s.technicianEvents, 'link-direct'),
+      15_000,
+      'link-direct on both sides',
+    )
+    relay!.cut()
+    await waitFor(
+      () => has(s.technicianEvents, 'link-lost'),
+      10_000,
+      "the technician told of the host's drop",
+    )
+    // The gateway cannot reach the host, yet the session's bytes flow.
+    const during = randomBytes(4 * 1024 * 1024)
+    expect(await hashRemotely(s, during)).toBe(sha256(during))
+    relay!.restore()
+    await waitFor(
+      () => has(s.hostEvents, 'link-restored') && has(s.technicianEvents, 'link-restored'),
+      15_000,
+      'link-restored on both sides',
+    )
+    const after = randomBytes(4 * 1024 * 1024)
+    expect(await hashRemotely(s, after)).toBe(sha256(after))
+    expect(has(s.hostEvents, 'link-relay')).toBe(false)
   })
 
   it('refuses garbage, a forged proof and a second connection on its port, logs them, and goes on', async () => {
