@@ -155,6 +155,7 @@ async function startSession(
   gateway: { url: string; token: string },
   env: NodeJS.ProcessEnv,
   dirs: { hostHome: string; hostRuntime: string; technicianRuntime: string },
+  direct: boolean,
 ): Promise<Session> {
   const { pin } = await postJson<{ pin: string }>(`${gateway.url}/v1/pins`, {}, gateway.token)
   const hostEnv = { ...env, HOME: dirs.hostHome, SHELL: '/bin/sh', XDG_RUNTIME_DIR: dirs.hostRuntime }
@@ -169,11 +170,13 @@ async function startSession(
       '--auto-approve',
       'files.send,files.receive',
       '--trust-gateway',
+      ...(direct ? ['--direct'] : []),
     ],
     hostEnv,
   )
   host.stdin!.end()
-  await new EventLines(host, 'rescue host').waitFor('waiting', 20_000)
+  const hostLines = new EventLines(host, 'rescue host')
+  await hostLines.waitFor('waiting', 20_000)
 
   const technicianEnv = { ...env, XDG_RUNTIME_DIR: dirs.technicianRuntime }
   const connect = spawnCli(['connect', '--pin', pin, '--no-shell', '--json'], technicianEnv)
@@ -187,6 +190,7 @@ async function startSession(
     if (connect.exitCode !== null) throw new Error('rescue connect exited before making its control socket')
     await sleep(20)
   }
+  if (direct) await hostLines.waitFor('link-direct', 15_000)
   return { host, connect, technicianEnv }
 }
 
@@ -289,6 +293,7 @@ async function rescueTransfers(
   gateway: { url: string; token: string; pid: number },
   env: NodeJS.ProcessEnv,
   work: string,
+  direct: boolean,
 ): Promise<{ send: RescueTransfer; get: RescueTransfer }> {
   const hostHome = subdir(work, 'host-home')
   const dirs = {
@@ -297,7 +302,7 @@ async function rescueTransfers(
     technicianRuntime: subdir(work, 'technician-runtime', 0o700),
   }
   log('rescue: starting rescue host and rescue connect --no-shell')
-  const session = await startSession(gateway, env, dirs)
+  const session = await startSession(gateway, env, dirs, direct)
   try {
     const watched = { gateway: gateway.pid, host: session.host.pid!, connect: session.connect.pid! }
     const transfer = async (direction: 'send' | 'get', from: string, to: string, copy: string) => {
@@ -413,6 +418,8 @@ async function scpTransfers(
 
 interface Options {
   sizeMiB: number
+  /** `--direct`: the host asks for a direct link, and the transfers wait for it. */
+  direct: boolean
   /** A folder for a CPU profile of every rescue process (node --cpu-prof), or none. */
   cpuProf?: string
   /** More options for every rescue process's node (--node-option, repeatable), e.g. --require a probe. */
@@ -420,14 +427,18 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { sizeMiB: 1024, nodeOptions: [] }
+  const options: Options = { sizeMiB: 1024, nodeOptions: [], direct: false }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === '--help' || arg === '-h') {
       process.stderr.write(
-        'usage: npx tsx bench/files.ts [--size-mib N (the file each tool sends and fetches, 1024)] [--cpu-prof DIR (profile every rescue process into DIR)] [--node-option OPT (for every rescue process, repeatable)]\n',
+        'usage: npx tsx bench/files.ts [--size-mib N (the file each tool sends and fetches, 1024)] [--cpu-prof DIR (profile every rescue process into DIR)] [--node-option OPT (for every rescue process, repeatable)] [--direct (rescue on a direct link, not through the gateway)]\n',
       )
       process.exit(0)
+    }
+    if (arg === '--direct') {
+      options.direct = true
+      continue
     }
     const [flag, inline] = arg.split('=', 2) as [string, string | undefined]
     const value = inline ?? argv[++i]
@@ -449,7 +460,7 @@ function parseArgs(argv: string[]): Options {
 }
 
 async function main(): Promise<void> {
-  const { sizeMiB, cpuProf, nodeOptions } = parseArgs(process.argv.slice(2))
+  const { sizeMiB, cpuProf, nodeOptions, direct } = parseArgs(process.argv.slice(2))
   cliNodeOptions.push(...nodeOptions)
   if (process.platform !== 'linux') throw new Error('this benchmark reads /proc and needs Linux')
   requireBuiltCli()
@@ -484,7 +495,7 @@ async function main(): Promise<void> {
   const sshd = await startSshd(subdir(work, 'ssh'), sshdHome)
   const gateway = await startLoggedInGateway(path.join(work, 'gateway'), env)
 
-  const rescue = await rescueTransfers(source, gateway, env, work)
+  const rescue = await rescueTransfers(source, gateway, env, work, direct)
   const scp = await scpTransfers(source, sshd, sshdHome, work)
 
   const cpus = os.cpus()
@@ -509,7 +520,7 @@ async function main(): Promise<void> {
       get: round(rescue.get.MBps / scp.get.MBps, 3),
     },
     goal: 'rescue send / get match scp (ratio 1), about 350 MB/s on this machine',
-    options: { sizeMiB, distStale: stale, cpuProf: cpuProf ?? null, nodeOptions },
+    options: { sizeMiB, direct, distStale: stale, cpuProf: cpuProf ?? null, nodeOptions },
     notes: [
       'MBps is 10^6 bytes per second over `seconds`, the wall time from spawning the command until it exited (node and oclif start-up, the session or SSH set-up, the copy and, for rescue, the SHA-256 compared on both ends); ratio = rescue MBps / scp MBps.',
       "rescue: the built CLI (dist/). `rescue server` on 127.0.0.1 (plain ws://), `rescue host --json --auto-approve files.send,files.receive --trust-gateway` with HOME in a temp folder (files land there), `rescue connect --no-shell --json` holding the session, then `rescue send --json FILE NAME` and `rescue get --json NAME COPY` on connect's control socket. reportedSeconds is the command's own `seconds` (from its start, after node's start-up, until the hashes agreed).",

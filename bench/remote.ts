@@ -366,9 +366,11 @@ async function sshEchoLink(sshd: Sshd, port: number): Promise<EchoLink> {
  * rescue's own path in this process: technician and host (core API, auto-approving the shell) paired
  * through the gateway at `url`, and a shell in a PTY on the technician's SSH client.
  */
-async function rescueEchoLink(url: string, token: string, dir: string): Promise<EchoLink> {
+async function rescueEchoLink(url: string, token: string, dir: string, direct = false): Promise<EchoLink> {
   const { pin } = await api.createPin(url, token)
   let ended: string | undefined
+  let onDirect!: () => void
+  const directUp = new Promise<void>((resolve) => (onDirect = resolve))
   const host = await startHost({
     server: url,
     entry: { pin },
@@ -377,6 +379,7 @@ async function rescueEchoLink(url: string, token: string, dir: string): Promise<
     autoApprove: ['shell'],
     trustGateway: true,
     auditFile: path.join(dir, 'audit.jsonl'),
+    ...(direct ? { direct: 'ask' as const } : {}),
     onEvent: (event) => {
       if (event.event === 'ended') ended ??= `host: ${event.reason}`
     },
@@ -387,6 +390,7 @@ async function rescueEchoLink(url: string, token: string, dir: string): Promise<
     token,
     onEvent: (event) => {
       if (event.event === 'ended') ended ??= `technician: ${event.reason}`
+      if (event.event === 'link-direct') onDirect()
     },
   })
   const opened: { channel?: ClientChannel } = {}
@@ -400,6 +404,7 @@ async function rescueEchoLink(url: string, token: string, dir: string): Promise<
   }
   onCleanup(close)
   const client = await withTimeout(technician.ssh, 20_000, 'rescue SSH to come up')
+  if (direct) await withTimeout(directUp, 15_000, 'the direct link')
   const channel = await withTimeout(openRemoteShell(client, PTY), 20_000, 'the remote shell')
   opened.channel = channel
   channel.on('close', () => {
@@ -586,6 +591,12 @@ async function main(): Promise<void> {
       samples,
       pauseMs,
     ),
+    rescueDirectLink: await echoScenario(
+      'rescue, technician + host in this process on a direct link (--direct), the built gateway in its own',
+      () => rescueEchoLink(cliGatewayUrl, cliToken, echoDir, true),
+      samples,
+      pauseMs,
+    ),
     ssh: await echoScenario('ssh -tt, direct', () => sshEchoLink(sshd, sshd.port), samples, pauseMs),
     sshViaRelay: await echoScenario(
       'ssh -tt through a socat hop',
@@ -623,7 +634,7 @@ async function main(): Promise<void> {
       'setup.rescue.phases: spawnToGateway = spawn until connect prints "waiting", its first event, right after the gateway accepted its WebSocket (node + oclif start-up, module imports, reading the login, SSH key generation, the WebSocket upgrade); gatewayToPaired = until it prints "paired" (the sealed pairing with the host: X25519, commitments, sealed hellos); pairedToChannelOpen = until the host prints channel-open (SSH over the sealed stream, the exec request, consent, spawning the command); channelOpenToClose = the command running; channelCloseToExit = until the connect process has exited (exit status, session end, process teardown). Event times are when the benchmark read the line, so each boundary carries up to a pipe read of delay.',
       "cpuMs: user + system CPU ms of the process, from /proc/self/stat's cutime and cstime around its life (clock ticks, 10 ms): less skewed by a loaded machine than wall time. setup.rescue.cpuMs is connect's (a run where the host exited first is left out); hostAndConnectCpuMs is both processes', each from spawn to exit; ssh's is the ssh client's only (sshd's work is not a child of this process).",
       'oclifStartup, nodeStartup and connectModuleImport are baselines measured in the same rounds: `rescue --version` (node + oclif), bare node, and node importing dist/commands/connect.js and everything it imports, without oclif running a command.',
-      `echo: one byte sent, timed until it comes back, ${samples} samples ${pauseMs} ms apart after ${ECHO_WARMUP} untimed ones; the remote PTY runs \`stty raw -echo; exec cat\` in the login shell, so exactly one process reads and writes each byte. rescue uses the core API from src/ (through tsx): startTechnician + openRemoteShell with a ${PTY.cols}x${PTY.rows} PTY, startHost with autoApprove shell; "rescue" has the gateway (startGateway over a temp SQLite store) in the same process, so its three hops share one event loop; "rescueGatewayProcess" uses the built gateway in its own process, as in real use. ssh and sshViaRelay spawn \`ssh -tt\` with pipes; sshViaRelay connects through \`socat TCP-LISTEN,fork\` (nodelay), one extra TCP hop and process, like a gateway without any processing.`,
+      `echo: one byte sent, timed until it comes back, ${samples} samples ${pauseMs} ms apart after ${ECHO_WARMUP} untimed ones; the remote PTY runs \`stty raw -echo; exec cat\` in the login shell, so exactly one process reads and writes each byte. rescue uses the core API from src/ (through tsx): startTechnician + openRemoteShell with a ${PTY.cols}x${PTY.rows} PTY, startHost with autoApprove shell; "rescue" has the gateway (startGateway over a temp SQLite store) in the same process, so its three hops share one event loop; "rescueGatewayProcess" uses the built gateway in its own process, as in real use; "rescueDirectLink" is the same with direct: 'ask' (--direct), timed once the direct link is up, so the gateway carries none of the bytes. ssh and sshViaRelay spawn \`ssh -tt\` with pipes; sshViaRelay connects through \`socat TCP-LISTEN,fork\` (nodelay), one extra TCP hop and process, like a gateway without any processing.`,
       "strayChunks counts output chunks that were not exactly the expected byte; 0 means every sample timed exactly one byte there and back. warmupP50 and warmupMax summarise the untimed first bytes (V8 has not compiled rescue's path yet; ssh is C and has no warm-up).",
       ...(stale ? ['dist/ looked older than src/: the setup numbers are of the last build'] : []),
     ],

@@ -11,7 +11,7 @@ import { StringDecoder } from 'node:string_decoder'
 import type { ChatMessage } from '../core/chat/index.js'
 import { ExitCode, UserError } from '../core/errors.js'
 import { runtimeDir } from '../core/paths.js'
-import type { SessionEnded } from '../core/session/index.js'
+import type { DirectMode, SessionEnded } from '../core/session/index.js'
 import { toJsonLine } from '../core/text/json-line.js'
 import { REVOKED_MESSAGE } from '../core/ssh/subsystems.js'
 import { loadDeviceCredential } from '../core/trust/index.js'
@@ -39,6 +39,7 @@ export interface ConnectOptions {
   mode: ConnectMode
   /** How long a dropped link may take to come back before the session ends. */
   resumeGraceMs: number
+  direct?: DirectMode
   /** `--record DIR`: a local recording of each shell and command. */
   recordDir?: string
 }
@@ -56,6 +57,7 @@ export async function runConnect(options: ConnectOptions): Promise<void> {
       onChat,
       controlDir: runtimeDir(),
       resumeGraceMs: options.resumeGraceMs,
+      ...(options.direct ? { direct: options.direct } : {}),
       ...(device ? { device } : {}),
       ...(options.recordDir !== undefined ? { recordDir: options.recordDir } : {}),
       onRecording: (recording) => {

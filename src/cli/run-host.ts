@@ -15,6 +15,7 @@ import { describeVerified, VOUCHED_BY_GATEWAY } from '../core/trust/index.js'
 import { readKey } from './read-key.js'
 import { sanitizeForTerminal } from '../core/text/sanitize.js'
 import type { PresentStageOnTerminal } from './present-screen.js'
+import type { DirectMode } from '../core/session/index.js'
 
 /** How long the end user has to say whether to rejoin after a restart. */
 const REJOIN_ANSWER_MS = 5 * 60_000
@@ -71,6 +72,7 @@ export interface HostRunOptions {
   trustGateway: boolean
   consentTimeoutMs: number
   resumeGraceMs: number
+  direct?: DirectMode
   json: boolean
   hostName?: string
   /** `--share`: the end user's own shell, which the technician may watch and, if let, type in. */

@@ -88,6 +88,14 @@ export function describeEvent(event: SessionEvent | WordsEvent): string[] {
           ]
     case 'link-restored':
       return [`reconnected after ${(event.downMs / 1000).toFixed(1)} s; the session goes on where it was`]
+    case 'direct-offered':
+      return [`listening on port ${event.port} for 10 s for a direct link from your technician`]
+    case 'link-direct':
+      return [`direct link (${event.peer}): the session no longer goes through the gateway`]
+    case 'link-relay':
+      return [`through the gateway: ${event.reason}`]
+    case 'direct-refused':
+      return [`refused a connection to the direct link's port from ${event.from}: ${event.reason}`]
     case 'ended':
       return [`session ended: ${event.reason}`]
     case 'words-waiting':
@@ -131,6 +139,10 @@ export function describeHostEvent(event: HostEvent): string[] {
     case 'link-restored':
     case 'restarted':
     case 'ended':
+    case 'direct-offered':
+    case 'link-direct':
+    case 'link-relay':
+    case 'direct-refused':
       return describeEvent(event)
     case 'consent-request':
       return [`${describeHostActivity(event)} (no terminal to answer on: denied unless pre-approved)`]

@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { parseDuration } from '../cli/duration.js'
+import { directFlag, directMode } from '../cli/direct-flag.js'
 import { resumeGraceFlag } from '../cli/resume-flags.js'
 import { BaseCommand } from '../cli/base-command.js'
 import { runConnect, type ConnectMode } from '../cli/run-connect.js'
@@ -56,6 +57,7 @@ With --exec or a shell, stdout and stderr carry the remote side's output and res
       exclusive: ['exec', 'listen', 'shell'],
     }),
     'resume-grace': resumeGraceFlag,
+    direct: directFlag,
     record: Flags.directory({
       description:
         'keep a recording (asciicast, for rescue recordings play and asciinema) of each shell and command in DIR (needs the permission record)',
@@ -95,6 +97,7 @@ With --exec or a shell, stdout and stderr carry the remote side's output and res
       json: this.jsonEnabled(),
       mode,
       resumeGraceMs: parseDuration(flags['resume-grace']),
+      direct: directMode(flags.direct),
       ...(flags.record !== undefined ? { recordDir: flags.record } : {}),
     })
   }

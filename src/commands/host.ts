@@ -4,6 +4,7 @@ import { BaseCommand } from '../cli/base-command.js'
 import { parseDuration } from '../cli/duration.js'
 import { readChannelLink } from '../cli/channel-link-input.js'
 import { readPin } from '../cli/read-secret.js'
+import { directFlag, directMode } from '../cli/direct-flag.js'
 import { resumeGraceFlag } from '../cli/resume-flags.js'
 import { runHost, runResumedHost } from '../cli/run-host.js'
 import { parsePermissionList, permissions } from '../core/consent/index.js'
@@ -88,6 +89,7 @@ After a restart your technician asked for (rescue reboot), rescue host --resume 
       exclusive: ['pin', 'pin-stdin', 'channel'],
     }),
     'resume-grace': resumeGraceFlag,
+    direct: directFlag,
     'send-hostname': Flags.boolean({
       description: "send this computer's name to the gateway, for your helpdesk's session reports",
       env: 'RESCUE_SEND_HOSTNAME',
@@ -110,6 +112,7 @@ After a restart your technician asked for (rescue reboot), rescue host --resume 
       trustGateway: flags['trust-gateway'],
       consentTimeoutMs: parseDuration(flags['consent-timeout']),
       resumeGraceMs: parseDuration(flags['resume-grace']),
+      direct: directMode(flags.direct),
       json: this.jsonEnabled(),
       ...(flags['send-hostname'] ? { hostName: os.hostname() } : {}),
       share: flags.share,

@@ -68,6 +68,13 @@ export default class Server extends BaseCommand {
         'where the other gateways on the same --database reach this one [default: the address it listens on]',
       env: 'RESCUE_CLUSTER_URL',
     }),
+    direct: Flags.boolean({
+      description:
+        "let paired sides move a session's bytes onto a direct TCP link between them when they can reach each other; --no-direct keeps every byte on this gateway's relay",
+      default: true,
+      allowNo: true,
+      env: 'RESCUE_DIRECT_LINKS',
+    }),
     'heartbeat-ms': Flags.integer({
       description: 'ping interval for peers',
       default: 5000,
@@ -89,6 +96,7 @@ export default class Server extends BaseCommand {
       ...(flags['cluster-url'] ? { clusterUrl: flags['cluster-url'] } : {}),
       maxResumeGraceMs: parseDuration(flags['resume-grace']),
       maxRebootGraceMs: parseDuration(flags['reboot-grace']),
+      direct: flags.direct,
       login: {
         lockout: { maxFailures: 5, lockoutMs: parseDuration(flags.lockout) },
         passwordMaxAgeMs: parseDuration(flags['password-max-age']),

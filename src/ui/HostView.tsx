@@ -157,6 +157,11 @@ export function HostView({
             .join('  ')}   the number removes them`}
         </Text>
       )}
+      {state.phase === 'connected' && state.path && (
+        <Text dimColor>
+          {state.path === 'direct' ? '● direct link to the technician' : '● through the gateway'}
+        </Text>
+      )}
       {state.phase === 'connected' && state.link && <LinkStatus link={state.link} role="host" now={now} />}
       {state.phase === 'connected' && state.recorded && (
         <Text color="red">

@@ -64,6 +64,11 @@ export function SessionView({ state, notes = [] }: { state: SessionViewState; no
           ))}
         </Box>
       )}
+      {state.phase === 'connected' && state.path && (
+        <Text dimColor>
+          {state.path === 'direct' ? '● direct link to the end user' : '● through the gateway'}
+        </Text>
+      )}
       {state.link && state.phase !== 'ended' && <LinkStatus link={state.link} role={state.role} now={now} />}
       {state.phase === 'ended' && state.ended && (
         <Text color={state.ended.abnormal ? 'red' : undefined}>● session ended: {state.ended.reason}</Text>

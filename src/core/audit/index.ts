@@ -41,6 +41,12 @@ export type AuditRecord = (
   | { event: 'link-lost'; side: LinkSide; graceMs: number }
   /** The link came back and the session went on where it was. */
   | { event: 'link-restored'; side: LinkSide; downMs: number }
+  /** The session's bytes went onto a direct link with the technician's computer at `peer`. */
+  | { event: 'link-direct'; peer: string }
+  /** The session's bytes go through the gateway (the direct link failed or dropped). */
+  | { event: 'link-relay'; reason: string }
+  /** A connection to the direct link's port was refused: not the paired technician, or one too many. */
+  | { event: 'direct-refused'; from: string; reason: string }
   /** Progress and the words' question are for the view only: the log keeps outcomes. */
   | Exclude<HostActivity, { event: 'file-progress' | 'words-asked' }>
 ) & { session: string }
@@ -203,6 +209,9 @@ const auditEntrySchema = z.discriminatedUnion('event', [
     side: z.enum(['self', 'peer']),
     downMs: z.number().int().nonnegative(),
   }),
+  z.object({ ...common, event: z.literal('link-direct'), peer: z.string() }),
+  z.object({ ...common, event: z.literal('link-relay'), reason: z.string() }),
+  z.object({ ...common, event: z.literal('direct-refused'), from: z.string(), reason: z.string() }),
   z.object({
     ...common,
     event: z.literal('session-end'),
@@ -448,6 +457,12 @@ export function describeAuditEntry(entry: AuditEntry): string {
       const whose = entry.side === 'self' ? "this computer's connection" : "the technician's connection"
       return `${whose} came back after ${(entry.downMs / 1000).toFixed(1)} s; the session went on`
     }
+    case 'link-direct':
+      return `direct link to the technician's computer at ${safe(entry.peer)}: the gateway no longer carries the session`
+    case 'link-relay':
+      return `the session goes through the gateway: ${safe(entry.reason)}`
+    case 'direct-refused':
+      return `refused a connection to the direct link's port from ${safe(entry.from)}: ${safe(entry.reason)}`
     case 'session-end': {
       const by = entry.by === 'gateway' ? 'the gateway' : `the ${roleName[entry.by]}`
       return `session ended by ${by}: ${safe(entry.reason)}${entry.code ? ` (${entry.code})` : ''}`

@@ -69,6 +69,8 @@ export interface GatewayOptions {
   limits?: Partial<AddressLimits>
   /** Where the other gateways of the same database reach this one; its own URL when absent. */
   clusterUrl?: string
+  /** False: every session's bytes stay on this gateway's relay; the sides try no direct link. */
+  direct?: boolean
   /** Retention purge and webhook deliveries: their clock and timings (tests move them). */
   compliance?: Omit<ComplianceJobOptions, 'store' | 'cipher' | 'onLog'>
 }
@@ -213,6 +215,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
     ...(options.maxResumeGraceMs !== undefined ? { maxResumeGraceMs: options.maxResumeGraceMs } : {}),
     ...(options.maxRebootGraceMs !== undefined ? { maxRebootGraceMs: options.maxRebootGraceMs } : {}),
+    ...(options.direct === false ? { direct: false } : {}),
     // A forged resume costs what a wrong PIN costs: a guesser is slowed the same way.
     onResumeRefused: (address) => void wrongPins.record(address).catch(logInternal),
   })

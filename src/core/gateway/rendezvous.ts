@@ -160,6 +160,8 @@ export interface RendezvousOptions {
   limits: Pick<AddressLimits, 'waitingPerAddress' | 'waitingPerGroup'>
   /** A paired session ended and its row is final: the compliance hook (CRM webhook). */
   onSessionEnded?: (sessionId: string) => void
+  /** False: the sides are told to keep every byte on the relay, no direct link (`--no-direct`). */
+  direct?: boolean
 }
 
 /** Why a paired session ended, from the close code of the side that left. */
@@ -707,8 +709,13 @@ export class Rendezvous {
       sessionId: room.sessionId,
       technician: identityOf(taker),
       policy,
+      ...(this.options.direct === false ? { direct: false } : {}),
     })
-    send(technician.socket, { type: 'paired', sessionId: room.sessionId })
+    send(technician.socket, {
+      type: 'paired',
+      sessionId: room.sessionId,
+      ...(this.options.direct === false ? { direct: false } : {}),
+    })
     this.recordReports(room, technician, 'technician')
     if (!room.hostReporting) this.recordReports(room, host, 'host')
     room.hostReporting = true

@@ -30,7 +30,8 @@ import { TICKET_LIFETIME_MS, writeTicket, type ResumeTicket } from '../reboot/ti
 import { parsePeerPublicKey, publicKeyOf } from '../ssh/keys.js'
 import type { VerifiedTechnician } from '../trust/index.js'
 import { startInvitedSeat, type InvitedSeat } from './invited.js'
-import type { InvitationNews } from '../session/index.js'
+import type { DirectMode, InvitationNews } from '../session/index.js'
+import type { DirectCandidate } from '../transport/direct-link.js'
 
 export type { HostActivity } from './events.js'
 export type HostEvent = SessionEvent | HostActivity
@@ -61,6 +62,10 @@ export interface HostOptions {
   consentTimeoutMs?: number
   /** How long a dropped link may take to come back before the session ends. */
   resumeGraceMs?: number
+  /** `--direct` / `--no-direct`: whether to try a direct link with the technician (session/direct.ts). */
+  direct?: DirectMode
+  /** The addresses offered for a direct link, given the port (SessionOptions.directCandidates). */
+  directCandidates?: (port: number) => DirectCandidate[]
   /** How long the end user has to confirm the words; twice the consent timeout unless given. */
   wordsTimeoutMs?: number
   /** The audit log file; the default is under XDG_STATE_HOME. */
@@ -271,6 +276,8 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
         : {}),
       ...(options.resumeGraceMs !== undefined ? { resumeGraceMs: options.resumeGraceMs } : {}),
       ...(options.trust?.length ? { trust: options.trust } : {}),
+      ...(options.direct ? { direct: options.direct } : {}),
+      ...(options.directCandidates ? { directCandidates: options.directCandidates } : {}),
       onInvitation: (news) => onInvitation(news),
       onEvent(event) {
         if (event.event === 'waiting') {
@@ -318,6 +325,18 @@ export async function startHost(options: HostOptions): Promise<HostSession> {
         }
         if (event.event === 'link-restored') {
           audit.record({ event: 'link-restored', session: sessionId, side: event.side, downMs: event.downMs })
+        }
+        if (event.event === 'link-direct')
+          audit.record({ event: 'link-direct', session: sessionId, peer: event.peer })
+        if (event.event === 'link-relay')
+          audit.record({ event: 'link-relay', session: sessionId, reason: event.reason })
+        if (event.event === 'direct-refused') {
+          audit.record({
+            event: 'direct-refused',
+            session: sessionId,
+            from: event.from,
+            reason: event.reason,
+          })
         }
         if (event.event === 'transferred' || event.event === 'ended') closeGate()
         if (event.event === 'ended') {

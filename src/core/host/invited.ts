@@ -90,6 +90,9 @@ export async function startInvitedSeat(options: InvitedSeatOptions): Promise<Inv
     role: 'host',
     sshPublicKey: options.keys.publicKey,
     ...(options.resumeGraceMs !== undefined ? { resumeGraceMs: options.resumeGraceMs } : {}),
+    // An invited technician's seat stays on the relay: its port and refusals would have no place
+    // in this seat's view and log yet.
+    direct: 'refuse',
     onEvent(event) {
       if (event.event === 'paired') {
         paired = true

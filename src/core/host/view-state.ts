@@ -137,6 +137,21 @@ export function reduceHostView(
     case 'reboot-scheduled':
     case 'session-rejoined':
       return log(state, describeHostActivity(action))
+    case 'link-direct':
+    case 'link-relay':
+      return log(
+        { ...state, ...reduceSessionView(state, action), role: 'host' },
+        action.event === 'link-direct'
+          ? `direct link to the technician's computer (${action.peer}): the gateway no longer carries the session`
+          : `through the gateway: ${action.reason}`,
+      )
+    case 'direct-offered':
+      return log(state, `listening on port ${action.port} for 10 s for a direct link from the technician`)
+    case 'direct-refused':
+      return log(
+        state,
+        `refused a connection to the direct link's port from ${action.from}: ${action.reason}`,
+      )
     case 'link-restored':
       return log(
         { ...state, ...reduceSessionView(state, action), role: 'host' },

@@ -43,6 +43,8 @@ export const controlMessage = z.discriminatedUnion('type', [
         recording: z.enum(['off', 'required', 'required-input']).optional(),
       })
       .optional(),
+    /** False when the gateway allows no direct link between the sides (`rescue server --no-direct`). */
+    direct: z.boolean().optional(),
   }),
   /**
    * To the host: its technician handed the session to another, who must pair afresh. Everything

@@ -26,6 +26,7 @@ import {
 } from '../protocol/control-messages.js'
 
 export type { SessionPolicy }
+export type { DirectMode }
 import {
   createHostHandshake,
   createTechnicianHandshake,
@@ -46,7 +47,16 @@ import {
   type VerifiedTechnician,
 } from '../trust/index.js'
 import { coalesceWrites, flushWrites, socketUnder } from '../transport/coalesce.js'
-import { ResumableStream } from '../transport/resumable-stream.js'
+import {
+  dialDirect,
+  listenDirect,
+  localCandidates,
+  type DirectCandidate,
+  type DirectLink,
+  type DirectListener,
+} from '../transport/direct-link.js'
+import { ResumableStream, type FrameLink } from '../transport/resumable-stream.js'
+import { hostOffers, offerToDial, type DirectMode } from './direct.js'
 import { resumeSigningKey, signResume } from '../transport/resume-proof.js'
 
 export interface SessionEnded {
@@ -97,6 +107,17 @@ export type SessionEvent =
   | { event: 'restarted'; role: Role; sessionId: string }
   /** Both links are up again; the stream went on where it was. */
   | { event: 'link-restored'; role: Role; sessionId: string; side: LinkSide; downMs: number }
+  /**
+   * The host's: it listens for a direct link on `port` (every interface) for 10 s, and offered
+   * its addresses to the technician inside the sealed hello.
+   */
+  | { event: 'direct-offered'; role: Role; sessionId: string; port: number }
+  /** The session's bytes now go straight to the peer at `peer` (address:port), not through the gateway. */
+  | { event: 'link-direct'; role: Role; sessionId: string; peer: string }
+  /** The session's bytes go through the gateway's relay: the direct link failed, or dropped. */
+  | { event: 'link-relay'; role: Role; sessionId: string; reason: string }
+  /** The host's: a connection on its direct port was refused (not the peer, a bad proof, one too many). */
+  | { event: 'direct-refused'; role: Role; sessionId: string; from: string; reason: string }
   | SessionEnded
 
 export type LinkSide = 'self' | 'peer'
@@ -174,6 +195,13 @@ export interface SessionOptions {
    * stream for a new SSH with the same keys.
    */
   restart?: RestartState
+  /** Whether to try a direct TCP link to the peer (see session/direct.ts); `allow` unless given. */
+  direct?: DirectMode
+  /**
+   * The host's: the addresses it offers for a direct link, given the port it listens on. Every
+   * interface's unless given (tests offer a proxy of their own here, to cut the link).
+   */
+  directCandidates?: (port: number) => DirectCandidate[]
 }
 
 /** What a restarted host needs of its old pairing to rejoin it (see tools/reboot-ticket.ts). */
@@ -232,10 +260,15 @@ const hello = z.object({
   protocol: z.number(),
   sshKey: z.string().max(1000),
   device: z.unknown().optional(),
+  /** The technician's wish (`ask` or `allow`), the host's offer (session/direct.ts). */
+  direct: z.unknown().optional(),
 })
 
 /** The host's answer, instead of its hello, to a technician it does not trust: then it closes. */
 const refused = z.object({ type: z.literal('refused'), reason: z.string().max(1000) })
+
+/** The first byte of a RESUME frame (resumable-stream.ts): a peer starting, or answering, a switch of link. */
+const RESUME_FRAME = 0x03
 
 const clean = (text: string) => sanitizeForTerminal(text, 200)
 const cleanIdentity = (who: TechnicianIdentity): TechnicianIdentity => ({
@@ -289,6 +322,18 @@ class SessionRun {
   private restarting = false
   /** The host's: its technician left (`left`); the link stays for news of the invited ones. */
   private technicianLeft = false
+  /** Which link the stream's frames travel on: the gateway's relay, or the direct link. */
+  private path: 'relay' | 'direct' = 'relay'
+  private direct?: DirectLink
+  private directListener?: DirectListener
+  /** The link the stream was started or rejoined on, until that link is lost. */
+  private streamLink?: FrameLink
+  /** The link this side sent a RESUME on that the peer has not answered yet. */
+  private awaitingResume?: FrameLink
+  /** False when the gateway said relay only (`rescue server --no-direct`). */
+  private gatewayAllowsDirect = true
+  /** The peer's relay link is down: what is sent there meanwhile, the gateway drops. */
+  private peerRelayDown = false
 
   constructor(
     socket: WebSocket,
@@ -331,7 +376,7 @@ class SessionRun {
       if (!current()) return
       this.lastHeard = Date.now()
       if (!isBinary) this.onControl(data)
-      else if (this.stream) this.stream.pushFrame(data)
+      else if (this.stream) this.onRelayFrame(data)
       else this.frames.push(new Uint8Array(data))
     })
     socket.on('ping', () => {
@@ -389,6 +434,7 @@ class SessionRun {
           return this.fail('the gateway sent no permission policy for this technician', 'failure')
         }
         this.policy = message.policy
+        this.gatewayAllowsDirect = message.direct !== false
         void this.pair(message.sessionId)
         break
       case 'transferred': {
@@ -403,6 +449,7 @@ class SessionRun {
         // Told first, so the SSH server closes on purpose before its stream goes.
         this.emit({ event: 'transferred', role: 'host', sessionId: message.sessionId, to })
         // The old technician's SSH goes, with everything it held; the next one pairs from scratch.
+        this.closeDirect()
         this.stream?.destroy()
         this.stream = undefined
         this.frames = new FrameQueue()
@@ -424,6 +471,7 @@ class SessionRun {
             reason: clean(message.reason),
           })
           // Their SSH sees its end; nothing more goes their way.
+          this.closeDirect()
           this.stream.endOfStream()
           break
         }
@@ -441,7 +489,9 @@ class SessionRun {
         break
       case 'peer-lost':
         if (!this.stream || this.technicianLeft) return
-        this.stream.linkLost()
+        this.peerRelayDown = true
+        // On the direct link the stream goes on; only the gateway's messages wait for the peer.
+        if (this.path === 'relay') this.streamLost()
         this.linkLost('peer', message.graceMs, message.restarting === true && message.role === 'host')
         break
       case 'resume-challenge': {
@@ -467,8 +517,13 @@ class SessionRun {
         if (message.restarted || this.restarting) return this.freshStream()
         if (!this.stream) return
         this.ownLink = 'up'
-        // Without a technician on this link, there is no stream to go on with: only the link is back.
-        if (!this.technicianLeft) this.stream.rejoin(this.socket)
+        this.peerRelayDown = false
+        // Without a technician on this link, there is no stream to go on with: only the link is
+        // back. On the direct link the stream never stopped; and a peer's RESUME that came first
+        // has had this side's answer already (deliver()).
+        if (!this.technicianLeft && this.path === 'relay' && this.streamLink !== this.socket) {
+          this.rejoinOn(this.socket)
+        }
         if (this.heartbeatMs) this.startWatchdog(this.heartbeatMs)
         if (this.lostAt !== undefined) {
           this.emit({
@@ -533,10 +588,13 @@ class SessionRun {
       const { transcriptHash } = result
       let peerSshKey: ParsedKey
       let verified: VerifiedTechnician | undefined
+      let dial: readonly DirectCandidate[] | undefined
       if (role === 'technician') {
         const { device } = this.options
         const proof = device && makeDeviceProof(device, { transcriptHash, sshKey })
-        this.sendFrame(sealJson(channel, { ...ownHello, ...(proof ? { device: proof } : {}) }))
+        const wish =
+          this.directMode !== 'refuse' && this.gatewayAllowsDirect ? { direct: this.directMode } : {}
+        this.sendFrame(sealJson(channel, { ...ownHello, ...wish, ...(proof ? { device: proof } : {}) }))
         const answer = openJson(channel, await this.frames.next(timeout))
         const refusal = refused.safeParse(answer)
         if (refusal.success) {
@@ -551,7 +609,9 @@ class SessionRun {
           setTimeout(() => this.fail(reason, 'untrusted'), 2000).unref()
           return
         }
-        peerSshKey = this.checkHello(answer).key
+        const host = this.checkHello(answer)
+        peerSshKey = host.key
+        dial = offerToDial(this.directMode, this.gatewayAllowsDirect, host.direct)
       } else {
         // The host answers only once it has checked who is there: a refused technician gets no hello.
         const peer = this.checkHello(openJson(channel, await this.frames.next(timeout)))
@@ -574,7 +634,9 @@ class SessionRun {
             )
           }
         }
-        this.sendFrame(sealJson(channel, ownHello))
+        // The offer rides in the sealed hello: the gateway can neither read the addresses nor forge them.
+        const offer = await this.offerDirect(peer.direct, result.resumeKey)
+        this.sendFrame(sealJson(channel, offer ? { ...ownHello, direct: offer } : ownHello))
         peerSshKey = peer.key
       }
       // The SSH keys were all it had to carry: SSH seals everything from here, so its keys go.
@@ -583,6 +645,7 @@ class SessionRun {
       if (this.finished) return
       const transport = (this.stream = new ResumableStream({ role, resumeKey: result.resumeKey }))
       transport.start(this.socket)
+      this.streamLink = this.socket
       // The gateway learns only a public key: it can check a resume proof, never make one. Sent
       // before `paired` is told, so a side that dies the moment it says so can still be resumed.
       const { publicKey } = resumeSigningKey(result.resumeKey, role)
@@ -601,8 +664,12 @@ class SessionRun {
         ...(verified ? { verified } : {}),
         ...(this.policy ? { policy: this.policy } : {}),
       })
-      for (const frame of this.frames.drain()) transport.pushFrame(Buffer.from(frame))
+      if (this.directListener) {
+        this.emit({ event: 'direct-offered', role, sessionId, port: this.directListener.port })
+      }
+      for (const frame of this.frames.drain()) this.onRelayFrame(Buffer.from(frame))
       this.options.onSecured?.({ transport, peerSshKey, resumeKey: result.resumeKey })
+      if (dial) void this.dialDirect(dial, result.resumeKey)
     } catch (error) {
       if (this.finished) return
       const detail = error instanceof PairingError ? error.message : String(error)
@@ -611,7 +678,7 @@ class SessionRun {
   }
 
   /** Checks the peer's hello; returns the SSH key it carries, and what else it said. */
-  private checkHello(message: unknown): { key: ParsedKey; sshKey: string; device: unknown } {
+  private checkHello(message: unknown): { key: ParsedKey; sshKey: string; device: unknown; direct: unknown } {
     const parsed = hello.safeParse(message)
     const peer = this.options.role === 'host' ? 'technician' : 'host'
     if (!parsed.success || parsed.data.role !== peer) {
@@ -622,7 +689,145 @@ class SessionRun {
     }
     const key = parsePeerPublicKey(parsed.data.sshKey)
     if (!key) throw new PairingError('MALFORMED', `the ${roleName[peer]} sent an unusable SSH key`)
-    return { key, sshKey: parsed.data.sshKey, device: parsed.data.device }
+    return { key, sshKey: parsed.data.sshKey, device: parsed.data.device, direct: parsed.data.direct }
+  }
+
+  private get directMode(): DirectMode {
+    return this.options.direct ?? 'allow'
+  }
+
+  /**
+   * The host's: when one side asked for a direct link and nobody refused, listens for it and
+   * returns the offer for its hello. A host that cannot listen stays on the relay.
+   */
+  private async offerDirect(technicianWish: unknown, resumeKey: Uint8Array): Promise<object | undefined> {
+    if (!hostOffers(this.directMode, technicianWish, this.gatewayAllowsDirect)) return undefined
+    const { role } = this.options
+    const sessionId = this.sessionId
+    try {
+      const listener = await listenDirect({
+        resumeKey,
+        sessionId,
+        onLink: (link) => {
+          this.directListener = undefined
+          this.useDirect(link)
+        },
+        onRefused: (from, reason) => this.emit({ event: 'direct-refused', role, sessionId, from, reason }),
+        onTimeout: () => {
+          this.directListener = undefined
+          if (this.finished || this.path === 'direct') return
+          const reason = 'no direct link within 10 s: the session stays on the relay'
+          this.emit({ event: 'link-relay', role, sessionId, reason })
+        },
+      })
+      if (this.finished) return void listener.close()
+      this.directListener = listener
+      return { candidates: (this.options.directCandidates ?? localCandidates)(listener.port) }
+    } catch {
+      return undefined
+    }
+  }
+
+  /** The technician's: tries the host's offer; the session stays on the relay if none answers. */
+  private async dialDirect(candidates: readonly DirectCandidate[], resumeKey: Uint8Array): Promise<void> {
+    const stream = this.stream
+    const { link, failure } = await dialDirect(
+      { candidates, resumeKey, sessionId: this.sessionId },
+      () => this.finished || this.stream !== stream,
+    )
+    if (link) return this.useDirect(link)
+    if (this.finished || this.stream !== stream) return
+    const reason = `no direct link (${failure}): the session stays on the relay`
+    this.emit({
+      event: 'link-relay',
+      role: this.options.role,
+      sessionId: this.sessionId,
+      reason: clean(reason),
+    })
+  }
+
+  /** A proven direct link: the stream moves onto it (its RESUME exchange makes that lossless). */
+  private useDirect(link: DirectLink): void {
+    if (this.finished || !this.stream || this.technicianLeft || this.direct) {
+      return link.close('the session has no use for it')
+    }
+    this.direct = link
+    this.path = 'direct'
+    this.rejoinOn(link)
+    link.onFrame((frame) => {
+      if (this.direct === link) this.deliver(link, frame)
+    })
+    link.onClose((why) => {
+      if (this.direct === link) this.leaveDirect(`the direct link dropped (${why})`, true)
+    })
+    if (this.direct !== link) return
+    const { role } = this.options
+    this.emit({ event: 'link-direct', role, sessionId: this.sessionId, peer: link.remote })
+  }
+
+  /**
+   * Back onto the relay: the direct link dropped (`rejoin`: this side starts the switch) or the
+   * peer came back to the relay first (its RESUME there is answered by deliver()).
+   */
+  private leaveDirect(reason: string, rejoin: boolean): void {
+    const link = this.direct
+    this.direct = undefined
+    link?.close(reason)
+    if (this.path !== 'direct') return
+    this.path = 'relay'
+    this.emit({ event: 'link-relay', role: this.options.role, sessionId: this.sessionId, reason })
+    if (!rejoin || !this.stream || this.technicianLeft || this.finished) return
+    // With either relay link down, the gateway's `resumed` starts the switch when both are back.
+    if (this.ownLink === 'up' && !this.peerRelayDown) this.rejoinOn(this.socket)
+    else this.streamLost()
+  }
+
+  /** Closes any direct link or listener; the stream is back on the relay's terms. */
+  private closeDirect(): void {
+    this.directListener?.close()
+    this.directListener = undefined
+    const link = this.direct
+    this.direct = undefined
+    link?.close('the session ended')
+    this.path = 'relay'
+  }
+
+  /** A binary frame from the gateway: the stream's, unless the stream has moved to the direct link. */
+  private onRelayFrame(frame: Buffer): void {
+    if (this.path === 'direct') {
+      // Sent before the peer moved to the direct link: stale. A RESUME: the peer came back.
+      if (frame[0] !== RESUME_FRAME) return
+      this.leaveDirect('the peer went back to the relay', false)
+    }
+    this.deliver(this.socket, frame)
+  }
+
+  private deliver(link: FrameLink, frame: Buffer): void {
+    const stream = this.stream
+    if (!stream) return
+    if (frame[0] === RESUME_FRAME && !this.technicianLeft) {
+      // The peer's RESUME answers this side's, or starts a switch of the peer's: then this side follows.
+      if (this.awaitingResume !== link) this.rejoinOn(link)
+      this.awaitingResume = undefined
+    }
+    stream.pushFrame(frame)
+  }
+
+  /** Moves the stream onto `link`: it sends this side's RESUME there, and goes on at the peer's. */
+  private rejoinOn(link: FrameLink): void {
+    const previous = this.streamLink
+    this.streamLink = link
+    this.awaitingResume = link
+    this.stream!.rejoin(link)
+    // The stream may have paused the link it leaves (backpressure): the relay must still be read.
+    if (previous && previous !== link) previous.resume()
+  }
+
+  /** The stream's link is gone: writes wait for the next. */
+  private streamLost(): void {
+    this.stream?.linkLost()
+    this.streamLink = undefined
+    this.awaitingResume = undefined
   }
 
   /**
@@ -687,12 +892,15 @@ class SessionRun {
     if (role === 'host' && !this.restarting) return
     if (role === 'technician' && !this.stream) return
     this.restarting = false
+    this.closeDirect()
     this.stream?.endOfStream()
     this.ownLink = 'up'
     this.lostAt = undefined
     this.lostSide = undefined
     const transport = (this.stream = new ResumableStream({ role, resumeKey: this.resumeKey }))
     transport.start(this.socket)
+    this.streamLink = this.socket
+    this.awaitingResume = undefined
     this.emit({ event: 'restarted', role, sessionId: this.sessionId })
     this.options.onSecured?.({ transport, peerSshKey: this.peerSshKey, resumeKey: this.resumeKey })
   }
@@ -711,7 +919,8 @@ class SessionRun {
    */
   private async reconnect(): Promise<void> {
     clearInterval(this.watchdog)
-    this.stream!.linkLost()
+    // On the direct link the stream goes on; only the gateway's messages wait.
+    if (this.path === 'relay') this.streamLost()
     this.ownLink = 'down'
     this.sendReports()
     const firstDrop = this.lostAt === undefined || this.lostSide !== 'self'
@@ -845,6 +1054,7 @@ class SessionRun {
     clearInterval(this.watchdog)
     clearImmediate(this.reportTimer)
     clearTimeout(this.leaving?.timer)
+    this.closeDirect()
     this.channel?.destroy()
     this.stream?.endOfStream()
     this.frames.fail(new PairingError('UNEXPECTED', 'the connection closed'))

@@ -24,6 +24,8 @@ export interface SessionViewState {
   ended?: { by: EndedBy; reason: string; abnormal: boolean }
   /** Set while a link under the session is down: whose, since when (ms), and for how long it is held. */
   link?: { side: LinkSide; since: number; graceMs: number; restarting?: boolean }
+  /** Which way the session's bytes go once paired: `direct` to the peer, or through the gateway. */
+  path?: 'direct' | 'relay'
 }
 
 export function initialSessionView(role: Role): SessionViewState {
@@ -63,6 +65,7 @@ export function reduceSessionView(
         technician: event.to,
         endUserWords: undefined,
         verified: undefined,
+        path: undefined,
       }
     case 'words-waiting':
     case 'words-confirmed':
@@ -77,8 +80,16 @@ export function reduceSessionView(
       }
       return { ...state, link: state.link ?? { side: event.side, since: Date.now(), graceMs: event.graceMs } }
     case 'link-restored':
-    case 'restarted':
       return { ...state, link: undefined }
+    case 'restarted':
+      return { ...state, link: undefined, path: undefined }
+    case 'link-direct':
+      return { ...state, path: 'direct' }
+    case 'link-relay':
+      return { ...state, path: 'relay' }
+    case 'direct-offered':
+    case 'direct-refused':
+      return state
     case 'ended':
       return {
         ...state,

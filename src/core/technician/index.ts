@@ -14,6 +14,7 @@ import { api, type RecordingKeyInfo } from '../client/index.js'
 import { UserError } from '../errors.js'
 import {
   startSession,
+  type DirectMode,
   type Session,
   type SessionEvent,
   type SessionReport,
@@ -43,6 +44,8 @@ export interface TechnicianOptions {
   controlDir?: string
   /** How long a dropped link may take to come back before the session ends. */
   resumeGraceMs?: number
+  /** `--direct` / `--no-direct`: whether to try a direct link with the end user (session/direct.ts). */
+  direct?: DirectMode
   /**
    * The end user's chat lines, from the moment SSH is up: `connect` keeps a chat of its own open,
    * so what the end user writes reaches the technician with or without a `rescue chat` running.
@@ -149,6 +152,7 @@ export async function startTechnician(options: TechnicianOptions): Promise<Techn
     token: options.token,
     sshPublicKey: () => sshKeys().publicKey,
     ...(options.resumeGraceMs !== undefined ? { resumeGraceMs: options.resumeGraceMs } : {}),
+    ...(options.direct ? { direct: options.direct } : {}),
     ...(options.device ? { device: options.device } : {}),
     onEvent(event) {
       if (event.event === 'paired') sessionId = event.sessionId
