@@ -55,7 +55,7 @@ import {
   type DirectLink,
   type DirectListener,
 } from '../transport/direct-link.js'
-import { ResumableStream, type FrameLink } from '../transport/resumable-stream.js'
+import { RESUME as RESUME_FRAME, ResumableStream, type FrameLink } from '../transport/resumable-stream.js'
 import { hostOffers, offerToDial, type DirectMode } from './direct.js'
 import { resumeSigningKey, signResume } from '../transport/resume-proof.js'
 
@@ -266,9 +266,6 @@ const hello = z.object({
 
 /** The host's answer, instead of its hello, to a technician it does not trust: then it closes. */
 const refused = z.object({ type: z.literal('refused'), reason: z.string().max(1000) })
-
-/** The first byte of a RESUME frame (resumable-stream.ts): a peer starting, or answering, a switch of link. */
-const RESUME_FRAME = 0x03
 
 const clean = (text: string) => sanitizeForTerminal(text, 200)
 const cleanIdentity = (who: TechnicianIdentity): TechnicianIdentity => ({

@@ -36,7 +36,8 @@ const ACK_DELAY_MS = 20
 
 const DATA = 0x01
 const ACK = 0x02
-const RESUME = 0x03
+/** The first byte of a RESUME frame (the session layer watches for it to follow a switch of link). */
+export const RESUME = 0x03
 const DATA_ACK = 0x04
 const HEADER = 9
 const DATA_ACK_HEADER = HEADER + 8
