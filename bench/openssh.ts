@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import { commandVersion, freePort, onCleanup, sleep, track, UsageError } from './lib.js'
+import { commandVersion, freePort, sleep, track, UsageError } from './lib.js'
 
 export const SSHD = '/usr/sbin/sshd'
 
@@ -75,10 +75,9 @@ export async function startSshd(dir: string, home: string): Promise<Sshd> {
   fs.copyFileSync(`${clientKey}.pub`, authorizedKeys)
   const isRoot = process.getuid?.() === 0
   // sshd refuses to start as root without its privilege separation directory; make it if missing.
-  if (isRoot && !fs.existsSync('/run/sshd')) {
-    fs.mkdirSync('/run/sshd', { mode: 0o755 })
-    onCleanup(() => fs.rmdirSync('/run/sshd'))
-  }
+  // It stays afterwards (an empty directory, as openssh-server's package makes it): removing it
+  // broke the sshd of a bench or test running at the same time.
+  if (isRoot && !fs.existsSync('/run/sshd')) fs.mkdirSync('/run/sshd', { mode: 0o755 })
   const config = path.join(dir, 'sshd_config')
   fs.writeFileSync(
     config,
