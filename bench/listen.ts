@@ -229,6 +229,8 @@ interface Options {
   files: number
   ops: number
   echoes: number
+  /** `--direct`: the host asks for a direct link, and the steps wait for it (no gateway hop). */
+  direct?: boolean
 }
 
 function parseArgs(argv: string[]): Options {
@@ -239,9 +241,14 @@ function parseArgs(argv: string[]): Options {
       cliNodeOptions.push('--cpu-prof', `--cpu-prof-dir=${path.resolve(argv[i + 1] ?? '.')}`)
       continue
     }
-    const name = argv[i]?.replace(/^--/, '') as keyof Options
+    if (argv[i] === '--direct') {
+      options.direct = true
+      i -= 1
+      continue
+    }
+    const name = argv[i]?.replace(/^--/, '') as 'files' | 'ops' | 'echoes'
     const value = Number(argv[i + 1])
-    if (!(name in options) || !Number.isInteger(value) || value < 1)
+    if (!['files', 'ops', 'echoes'].includes(name) || !Number.isInteger(value) || value < 1)
       throw new Error(`bad argument ${argv[i]}`)
     options[name] = value
   }
@@ -276,14 +283,18 @@ async function main(): Promise<void> {
       '--auto-approve',
       'exec,files.send,files.receive,files.browse,files.modify',
       '--trust-gateway',
+      ...(opts.direct ? ['--direct'] : []),
     ],
     { ...env, HOME: subdir(work, 'host-home'), SHELL: '/bin/sh' },
   )
   host.stdin!.end()
+  // Listened for from the start: the link may be up before connect says it is listening.
+  const onDirectLink = opts.direct ? waitForEvent(host, 'link-direct', 60_000) : undefined
   await waitForEvent(host, 'waiting')
   const connect = spawnCli(['connect', '--pin', pin, '--listen', '0', '--json'], env)
   connect.stdin!.end()
   const listening = await waitForEvent(connect, 'listening')
+  if (onDirectLink) await onDirectLink
   const ssh = (listening.ssh as string).split(' ')
   const key = ssh[ssh.indexOf('-i') + 1]!
   const options = (clientKey: string) => {
@@ -353,7 +364,7 @@ async function main(): Promise<void> {
           'scpTreeSeconds / rsyncTreeSeconds: `scp -q -r` and `rsync -a` of the tree to an empty folder.',
           'cpuSeconds: per step, serverCpu = sshd and its reaped sessions, or rescue gateway + host + connect (each in parts); clientCpu = the OpenSSH clients.',
           'cpuMsPerOp: CPU ms per echo, per sftp operation (the full batches less the empty ones, three rounds) and per file of scp -r, for each serving process (sshd counts its sessions when it reaps them; ticks are 10 ms, so use --ops 100 or more).',
-          'rescue: the built CLI, gateway, host (auto-approve, --trust-gateway) and connect --listen on this machine.',
+          `rescue: the built CLI, gateway, host (auto-approve, --trust-gateway${opts.direct ? ', --direct' : ''}) and connect --listen on this machine${opts.direct ? ', on a direct link (no gateway hop)' : ''}.`,
         ],
       },
       null,
